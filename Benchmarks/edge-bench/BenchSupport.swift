@@ -1,0 +1,106 @@
+import Foundation
+
+/// One line of edge-bench output: a JSON object with `suite`, `name`, `value`, `unit` and, when a
+/// peer ran in the same run, `peer`, `peer_value` and `ratio` (ours / peer; for durations where
+/// lower is better the line says so with `lower_is_better`).
+struct BenchLine {
+    var suite: String
+    var name: String
+    var value: Double
+    var unit: String
+    var peer: String? = nil
+    var peerValue: Double? = nil
+    var extra: [String: String] = [:]
+
+    func json() -> String {
+        var fields: [(String, String)] = [
+            ("suite", quote(suite)), ("name", quote(name)), ("value", number(value)), ("unit", quote(unit)),
+        ]
+        if let peer, let peerValue {
+            fields.append(("peer", quote(peer)))
+            fields.append(("peer_value", number(peerValue)))
+            fields.append(("ratio", number(peerValue == 0 ? 0 : value / peerValue)))
+        }
+        for (key, value) in extra.sorted(by: { $0.key < $1.key }) { fields.append((key, value)) }
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    func print() {
+        let line = Array((json() + "\n").utf8)
+        line.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
+    }
+}
+
+func quote(_ text: String) -> String {
+    "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+}
+
+func number(_ value: Double) -> String {
+    if value.isNaN || value.isInfinite { return "null" }
+    if value >= 100 { return String(format: "%.1f", value) }
+    return String(format: "%.4f", value)
+}
+
+/// Monotonic seconds.
+func seconds() -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}
+
+/// Runs `body` repeatedly for about `duration` seconds; returns operations per second, where
+/// each call of `body` performs `opsPerCall` operations.
+func measureRate(duration: Double, opsPerCall: Int = 1, _ body: () async throws -> Void) async rethrows -> Double {
+    // Warm up.
+    for _ in 0..<3 { try await body() }
+    let start = seconds()
+    var calls = 0
+    var elapsed = 0.0
+    repeat {
+        for _ in 0..<16 { try await body() }
+        calls += 16
+        elapsed = seconds() - start
+    } while elapsed < duration
+    return Double(calls * opsPerCall) / elapsed
+}
+
+/// Measures `ours` and `peer` alternately for `rounds` rounds and keeps each side's best rate,
+/// so both see the same machine state (page cache, CPU frequency, background load).
+func compare(rounds: Int, duration: Double, opsPerCall: Int = 1, ours: () async throws -> Void, peer: () async throws -> Void) async rethrows -> (ours: Double, peer: Double) {
+    var best = (ours: 0.0, peer: 0.0)
+    for _ in 0..<rounds {
+        best.ours = max(best.ours, try await measureRate(duration: duration, opsPerCall: opsPerCall, ours))
+        best.peer = max(best.peer, try await measureRate(duration: duration, opsPerCall: opsPerCall, peer))
+    }
+    return best
+}
+
+struct BenchOptions {
+    var duration = 1.0
+    var rounds = 3
+    var directory: String?
+
+    init(_ arguments: ArraySlice<String>) throws {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--seconds": duration = Double(iterator.next() ?? "") ?? duration
+            case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
+            case "--dir": directory = iterator.next()
+            default: throw BenchError(message: "unknown option \(argument)")
+            }
+        }
+    }
+
+    /// A fresh scratch directory (under --dir, or the system temporary directory).
+    func scratchDirectory(_ name: String) throws -> String {
+        let base = directory ?? NSTemporaryDirectory()
+        let path = (base as NSString).appendingPathComponent("edge-bench-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+//
+// swift-edge: edge-platform primitives (KV, blobs, queues, durable objects, a worker runtime,
+// embeddings and vector search) as a Swift library. See Docs/ and ../shared/DESIGN.md.
+
+import PackageDescription
+
+/// Every target of ours builds in the Swift 6 language mode (complete strict concurrency).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-edge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EdgeKV", targets: ["EdgeKV"]),
+        .library(name: "EdgeBlob", targets: ["EdgeBlob"]),
+        .library(name: "EdgeQueue", targets: ["EdgeQueue"]),
+        .library(name: "EdgeCoordinator", targets: ["EdgeCoordinator"]),
+        .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
+        .library(name: "Embeddings", targets: ["Embeddings"]),
+        .library(name: "VectorSearch", targets: ["VectorSearch"]),
+        .library(name: "EdgeTesting", targets: ["EdgeTesting"]),
+        .executable(name: "edge-bench", targets: ["edge-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    ],
+    targets: [
+        // Shared vocabulary: clocks, JSON values, SQLite helpers, validation.
+        .target(
+            name: "EdgeCore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "EdgeKV", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(name: "EdgeBlob", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(name: "EdgeQueue", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(name: "EdgeCoordinator", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(name: "Embeddings", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
+        .target(name: "VectorSearch", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(
+            name: "EdgeRuntime",
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch"],
+            swiftSettings: strict
+        ),
+        .target(name: "EdgeTesting", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
+
+        // `edge-bench`: JSON-lines benchmarks, each peer measured in the same run.
+        .executableTarget(
+            name: "edge-bench",
+            dependencies: [
+                "EdgeCore", "EdgeKV",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/edge-bench",
+            swiftSettings: strict
+        ),
+
+        // A child process for the crash tests: it writes, reports each acknowledged write on stdout,
+        // and is killed with SIGKILL by the test that spawned it.
+        .executableTarget(
+            name: "edge-crash-harness",
+            dependencies: ["EdgeCore", "EdgeKV"],
+            path: "Tests/CrashHarness",
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeTesting"], swiftSettings: strict),
+    ]
+)

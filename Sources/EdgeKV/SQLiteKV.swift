@@ -1,0 +1,368 @@
+import EdgeCore
+import Foundation
+import GRDB
+import Logging
+import Metrics
+import Synchronization
+
+/// The durable ``KVNamespace``: one SQLite file per namespace, in WAL mode.
+///
+/// - Writes go through one GRDB writer connection, each in its own transaction; when `put` or
+///   `delete` returns, the transaction is committed and (with the default `synchronous = FULL`)
+///   fsynced, so it survives a crash of the process or the machine.
+/// - Reads run on read-only connections on the caller's thread with prepared statements; in WAL
+///   mode they never wait for the writer, and they always see the latest committed data (strong
+///   consistency, unlike Cloudflare's eventually consistent KV).
+/// - Expired keys are invisible at once, and reclaimed by a sweep that runs inside a write at most
+///   once per ``Configuration/sweepInterval`` of clock time, when the namespace opens, and on
+///   ``purgeExpired()``.
+/// - Several processes may open the same file; SQLite's locking serialises their writes.
+public final class SQLiteKV: KVNamespace, KVMaintenance {
+    public struct Configuration: Sendable {
+        /// The limits to enforce. Default: Cloudflare's.
+        public var limits: KVLimits
+        /// The clock expirations are measured against. Default: the system clock.
+        public var clock: any EdgeClock
+        /// Durability and connection settings. Default: WAL, `synchronous = FULL`.
+        public var sqlite: SQLiteSettings
+        /// How often, in seconds of clock time, a write also sweeps out expired keys. Default 60.
+        public var sweepInterval: Int64
+        /// Most expired keys one sweep removes (bounding the time a write spends sweeping). Default 10,000.
+        public var sweepBatchSize: Int
+        /// Where opening, sweeps and failures are logged.
+        public var logger: Logger
+
+        public init(
+            limits: KVLimits = .cloudflare,
+            clock: any EdgeClock = SystemClock(),
+            sqlite: SQLiteSettings = SQLiteSettings(),
+            sweepInterval: Int64 = 60,
+            sweepBatchSize: Int = 10_000,
+            logger: Logger = Logger(label: "swift-edge.kv")
+        ) {
+            self.limits = limits
+            self.clock = clock
+            self.sqlite = sqlite
+            self.sweepInterval = sweepInterval
+            self.sweepBatchSize = sweepBatchSize
+            self.logger = logger
+        }
+    }
+
+    /// The database file.
+    public let path: String
+    public let configuration: Configuration
+    private let writer: DatabaseQueue
+    private let readers: SQLiteReaderPool
+    private let lastSweep = Mutex<Int64>(.min)
+    private let isClosed = Atomic<Bool>(false)
+    private let metrics: KVMetrics
+
+    /// Opens (creating if needed) the namespace stored in the SQLite file at `path`.
+    ///
+    /// - Throws: ``KVError`` `.storageFailure` when the file cannot be opened or migrated.
+    public init(path: String, configuration: Configuration = Configuration()) throws {
+        self.path = path
+        self.configuration = configuration
+        do {
+            writer = try SQLiteDatabase.openQueue(path: path, settings: configuration.sqlite, label: "SQLiteKV", migrator: Self.migrator)
+        } catch {
+            throw KVError(.storageFailure, message: "cannot open KV database at \(path): \(error)")
+        }
+        readers = SQLiteReaderPool(path: path, settings: configuration.sqlite)
+        metrics = KVMetrics(namespace: (path as NSString).lastPathComponent)
+        let removed = try sweepNow(limit: configuration.sweepBatchSize)
+        configuration.logger.debug("opened KV namespace", metadata: ["path": "\(path)", "expired_removed": "\(removed)"])
+    }
+
+    /// Opens the namespace `name` under a state directory: `<stateDirectory>/kv/<name>.sqlite`.
+    ///
+    /// - Throws: ``KVError`` `.invalidNamespaceName` when `name` is not 1...128 characters of
+    ///   letters, digits, `_`, `-` and `.` (not starting with `.`), or `.storageFailure`.
+    public convenience init(namespace name: String, stateDirectory: String, configuration: Configuration = Configuration()) throws {
+        try Self.validateNamespaceName(name)
+        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("kv").appendingPathComponent("\(name).sqlite").path
+        try self.init(path: path, configuration: configuration)
+    }
+
+    static func validateNamespaceName(_ name: String) throws {
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
+        guard allowed, (1...128).contains(name.utf8.count), !name.hasPrefix(".") else {
+            throw KVError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
+                          message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
+        }
+    }
+
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE kv (
+                    key TEXT NOT NULL PRIMARY KEY,
+                    value BLOB NOT NULL,
+                    expiration INTEGER,
+                    metadata TEXT
+                );
+                CREATE INDEX kv_by_expiration ON kv(expiration) WHERE expiration IS NOT NULL;
+                """)
+        }
+        return migrator
+    }()
+
+    static let getSQL = "SELECT value, expiration, metadata FROM kv WHERE key = ?1 AND (expiration IS NULL OR expiration > ?2)"
+    static let upsertSQL = """
+        INSERT INTO kv (key, value, expiration, metadata) VALUES (CAST(?1 AS TEXT), ?2, ?3, ?4)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration, metadata = excluded.metadata
+        """
+    static let listSQL = "SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3"
+    static let listBoundedSQL = "SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND key < ?4 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3"
+    /// Keys are bound as BLOBs and cast to TEXT in SQL: GRDB binds Swift strings up to their first
+    /// NUL byte, and a KV key may contain NUL.
+    static let deleteSQL = "DELETE FROM kv WHERE key = CAST(? AS TEXT)"
+    static let sweepSQL = "DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expiration <= ? LIMIT ?)"
+
+    public var limits: KVLimits { configuration.limits }
+
+    private var now: Int64 { configuration.clock.nowEpochSeconds }
+
+    private func checkOpen() throws {
+        if isClosed.load(ordering: .relaxed) {
+            throw KVError(.closed, message: "KV namespace at \(path) is closed")
+        }
+    }
+
+    // MARK: Reads
+
+    public func getWithMetadata(_ key: String) async throws -> KVEntry? {
+        try limits.validateKey(key)
+        try checkOpen()
+        metrics.gets.increment()
+        let now = self.now
+        do {
+            return try readers.read { connection in try Self.fetch(key, now: now, on: connection) }
+        } catch {
+            throw KVError.storage(error, key: key)
+        }
+    }
+
+    public func getWithMetadata(_ keys: [String]) async throws -> [String: KVEntry] {
+        try limits.validateBulk(count: keys.count, limit: limits.maxBulkGetKeys, operation: "bulk get")
+        for key in keys { try limits.validateKey(key) }
+        try checkOpen()
+        metrics.gets.increment(by: keys.count)
+        let now = self.now
+        do {
+            return try readers.readSnapshot { connection in
+                var result: [String: KVEntry] = [:]
+                for key in keys {
+                    if let entry = try Self.fetch(key, now: now, on: connection) { result[key] = entry }
+                }
+                return result
+            }
+        } catch {
+            throw KVError.storage(error)
+        }
+    }
+
+    private static func fetch(_ key: String, now: Int64, on connection: RawSQLiteConnection) throws -> KVEntry? {
+        let statement = try connection.statement(getSQL)
+        statement.bind(1, key)
+        statement.bind(2, now)
+        guard try statement.step() else { return nil }
+        let entry = KVEntry(
+            value: statement.bytes(0),
+            metadata: try decodeMetadata(statement, column: 2),
+            expiration: statement.isNull(1) ? nil : statement.int64(1)
+        )
+        statement.reset()
+        return entry
+    }
+
+    private static func decodeMetadata(_ statement: RawSQLiteStatement, column: Int32) throws -> JSONValue? {
+        if statement.isNull(column) { return nil }
+        return try JSONValue(parsing: Data(statement.string(column).utf8))
+    }
+
+    public func list(_ options: KVListOptions) async throws -> KVListResult {
+        let request = try limits.validateList(options)
+        try checkOpen()
+        metrics.lists.increment()
+        let now = self.now
+        do {
+            return try readers.read { connection in
+                let statement = try connection.statement(request.upperBound == nil ? Self.listSQL : Self.listBoundedSQL)
+                statement.bindTextBytes(1, request.lowerBound)
+                statement.bind(2, now)
+                statement.bind(3, Int64(request.limit + 1))
+                if let upper = request.upperBound { statement.bindTextBytes(4, upper) }
+                var keys: [KVKey] = []
+                var more = false
+                while try statement.step() {
+                    if keys.count == request.limit {
+                        more = true
+                        break
+                    }
+                    keys.append(KVKey(
+                        name: statement.string(0),
+                        expiration: statement.isNull(1) ? nil : statement.int64(1),
+                        metadata: try Self.decodeMetadata(statement, column: 2)
+                    ))
+                }
+                statement.reset()
+                return KVListResult(keys: keys, listComplete: !more, cursor: more ? keys.last.map { KVCursor.encode(lastKey: $0.name) } : nil)
+            }
+        } catch {
+            throw KVError.storage(error)
+        }
+    }
+
+    // MARK: Writes
+
+    public func put(_ key: String, value: [UInt8], options: KVPutOptions) async throws {
+        let now = self.now
+        let write = try limits.validateWrite(key: key, value: value, options: options, now: now)
+        try checkOpen()
+        metrics.puts.increment()
+        try await commit(now: now) { db in try Self.store(write, in: db) }
+    }
+
+    public func put(_ entries: [KVWrite]) async throws {
+        try limits.validateBulk(count: entries.count, limit: limits.maxBulkWriteEntries, operation: "bulk put")
+        let now = self.now
+        let writes = try entries.map { try limits.validateWrite(key: $0.key, value: $0.value, options: $0.options, now: now) }
+        try checkOpen()
+        metrics.puts.increment(by: writes.count)
+        try await commit(now: now) { db in
+            for write in writes { try Self.store(write, in: db) }
+        }
+    }
+
+    private static func store(_ write: ValidatedWrite, in db: Database) throws {
+        try db.cachedStatement(sql: upsertSQL).execute(arguments: [Data(write.key.utf8), Data(write.value), write.expiration, write.metadataJSON])
+    }
+
+    public func delete(_ key: String) async throws {
+        try limits.validateKey(key)
+        try checkOpen()
+        metrics.deletes.increment()
+        try await commit(now: now) { db in
+            try db.cachedStatement(sql: Self.deleteSQL).execute(arguments: [Data(key.utf8)])
+        }
+    }
+
+    public func delete(_ keys: [String]) async throws {
+        try limits.validateBulk(count: keys.count, limit: limits.maxBulkWriteEntries, operation: "bulk delete")
+        for key in keys { try limits.validateKey(key) }
+        try checkOpen()
+        metrics.deletes.increment(by: keys.count)
+        try await commit(now: now) { db in
+            let statement = try db.cachedStatement(sql: Self.deleteSQL)
+            for key in keys { try statement.execute(arguments: [Data(key.utf8)]) }
+        }
+    }
+
+    /// Runs `body` in one committed write transaction, sweeping expired keys first when a sweep is due.
+    private func commit(now: Int64, _ body: @escaping @Sendable (Database) throws -> Void) async throws {
+        let sweep = lastSweep.withLock { last -> Bool in
+            guard last == .min || now >= last &+ configuration.sweepInterval else { return false }
+            last = now
+            return true
+        }
+        let batch = configuration.sweepBatchSize
+        do {
+            let removed = try await writer.write { db -> Int in
+                var removed = 0
+                if sweep {
+                    try db.cachedStatement(sql: Self.sweepSQL).execute(arguments: [now, batch])
+                    removed = db.changesCount
+                }
+                try body(db)
+                return removed
+            }
+            if removed > 0 {
+                metrics.expiredRemoved.increment(by: removed)
+                configuration.logger.debug("swept expired keys", metadata: ["path": "\(path)", "removed": "\(removed)"])
+            }
+        } catch {
+            metrics.failures.increment()
+            configuration.logger.error("KV write failed", metadata: ["path": "\(path)", "error": "\(error)"])
+            throw KVError.storage(error)
+        }
+    }
+
+    private func sweepNow(limit: Int) throws -> Int {
+        let now = self.now
+        do {
+            let removed = try writer.write { db -> Int in
+                try db.cachedStatement(sql: Self.sweepSQL).execute(arguments: [now, limit])
+                return db.changesCount
+            }
+            lastSweep.withLock { $0 = now }
+            metrics.expiredRemoved.increment(by: removed)
+            return removed
+        } catch {
+            throw KVError.storage(error)
+        }
+    }
+
+    // MARK: Maintenance
+
+    public func storedKeyCount() async throws -> Int {
+        try checkOpen()
+        do {
+            return try readers.read { connection in
+                let statement = try connection.statement("SELECT count(*) FROM kv")
+                _ = try statement.step()
+                let count = Int(statement.int64(0))
+                statement.reset()
+                return count
+            }
+        } catch {
+            throw KVError.storage(error)
+        }
+    }
+
+    @discardableResult
+    public func purgeExpired() async throws -> Int {
+        try checkOpen()
+        return try sweepNow(limit: Int.max)
+    }
+
+    /// Closes the namespace: later calls throw ``KVError`` `.closed`. Closing twice is harmless.
+    ///
+    /// - Throws: ``KVError`` `.storageFailure` when the database cannot be closed cleanly.
+    public func close() throws {
+        guard !isClosed.exchange(true, ordering: .relaxed) else { return }
+        readers.close()
+        do {
+            try writer.close()
+        } catch {
+            throw KVError.storage(error)
+        }
+    }
+}
+
+/// Counters for one namespace (no-ops until the application bootstraps a metrics backend).
+struct KVMetrics: Sendable {
+    let gets: Counter
+    let puts: Counter
+    let deletes: Counter
+    let lists: Counter
+    let expiredRemoved: Counter
+    let failures: Counter
+
+    init(namespace: String) {
+        func counter(_ operation: String) -> Counter {
+            Counter(label: "edge_kv_operations_total", dimensions: [("namespace", namespace), ("operation", operation)])
+        }
+        gets = counter("get")
+        puts = counter("put")
+        deletes = counter("delete")
+        lists = counter("list")
+        expiredRemoved = Counter(label: "edge_kv_expired_removed_total", dimensions: [("namespace", namespace)])
+        failures = Counter(label: "edge_kv_failures_total", dimensions: [("namespace", namespace)])
+    }
+}

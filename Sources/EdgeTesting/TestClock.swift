@@ -1,0 +1,95 @@
+import EdgeCore
+import Foundation
+import Synchronization
+
+/// A clock that moves only when told to: TTLs, delays, retries and alarms are tested by advancing
+/// it, never by sleeping.
+///
+/// Tasks sleeping on it (``sleep(until:)``) wake when ``advance(by:)`` or ``advance(to:)`` moves
+/// the time to or past their deadline, in deadline order.
+public final class TestClock: EdgeClock {
+    private struct Sleeper {
+        var deadline: Date
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Date
+        var nextID = 0
+        var sleepers: [Int: Sleeper] = [:]
+        var cancelled: Set<Int> = []
+    }
+
+    private let state: Mutex<State>
+
+    /// A clock reading `now`; by default 2023-11-14T22:13:20Z, a fixed instant so tests repeat exactly.
+    public init(now: Date = Date(timeIntervalSince1970: 1_700_000_000)) {
+        state = Mutex(State(now: now))
+    }
+
+    public var now: Date { state.withLock { $0.now } }
+
+    /// How many tasks are sleeping on this clock.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Moves the time forward by `seconds` and wakes every sleeper whose deadline has come.
+    public func advance(by seconds: Double) {
+        precondition(seconds >= 0, "TestClock cannot go backwards")
+        advance(to: now.addingTimeInterval(seconds))
+    }
+
+    /// Moves the time to `date` (if later than now) and wakes every sleeper whose deadline has come.
+    public func advance(to date: Date) {
+        let due = state.withLock { state -> [Sleeper] in
+            if date > state.now { state.now = date }
+            let now = state.now
+            let due = state.sleepers.filter { $0.value.deadline <= now }
+            for id in due.keys { state.sleepers.removeValue(forKey: id) }
+            return due.values.sorted { $0.deadline < $1.deadline }
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    public func sleep(until deadline: Date) async throws {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate: Result<Void, any Error>? = state.withLock { state in
+                    if state.cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    if deadline <= state.now { return .success(()) }
+                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            let sleeper = state.withLock { state -> Sleeper? in
+                if let sleeper = state.sleepers.removeValue(forKey: id) { return sleeper }
+                state.cancelled.insert(id)
+                return nil
+            }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Waits (yielding, never sleeping) until at least `count` tasks sleep on this clock, so a test
+    /// can advance time knowing the work it started is parked on the clock.
+    ///
+    /// - Throws: ``TestClockError`` when that does not happen within `attempts` yields.
+    public func waitForSleepers(_ count: Int = 1, attempts: Int = 100_000) async throws {
+        for _ in 0..<attempts {
+            if sleeperCount >= count { return }
+            await Task.yield()
+        }
+        throw TestClockError(message: "expected \(count) sleepers on the TestClock, found \(sleeperCount)")
+    }
+}
+
+/// Thrown by ``TestClock/waitForSleepers(_:attempts:)``.
+public struct TestClockError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,86 @@
+import EdgeCore
+import EdgeTesting
+import Foundation
+import Testing
+
+@Suite("JSONValue")
+struct JSONValueTests {
+    @Test("round-trips every kind of value, keeping integers integers")
+    func roundTrip() throws {
+        let value: JSONValue = ["int": 9_007_199_254_740_993, "double": 1.5, "text": "é\"/", "flag": false, "none": nil, "list": [1, "two", [3.25]], "nested": ["a": ["b": 1]]]
+        let parsed = try JSONValue(parsing: value.serialized())
+        #expect(parsed == value)
+        #expect(parsed[path: "nested.a.b"] == 1)
+        #expect(parsed[path: "nested.x"] == nil)
+        #expect(parsed[path: "int"] == .int(9_007_199_254_740_993))
+    }
+
+    @Test("serialization is canonical (sorted keys)")
+    func canonical() throws {
+        let a: JSONValue = ["b": 1, "a": 2]
+        #expect(String(decoding: try a.serialized(), as: UTF8.self) == #"{"a":2,"b":1}"#)
+    }
+
+    @Test("converts Encodable values and decodes back")
+    func encodable() throws {
+        struct Point: Codable, Equatable { var x: Int; var y: Double }
+        let json = try JSONValue(encoding: Point(x: 1, y: 2.5))
+        #expect(json == ["x": 1, "y": 2.5])
+        #expect(try json.decode(as: Point.self) == Point(x: 1, y: 2.5))
+    }
+
+    @Test("rejects malformed JSON")
+    func malformed() {
+        #expect(throws: DecodingError.self) { try JSONValue(parsing: Data("{\"a\":".utf8)) }
+    }
+}
+
+@Suite("TestClock")
+struct TestClockTests {
+    @Test("advancing wakes sleepers whose deadline has come, and only those")
+    func wakesDueSleepers() async throws {
+        let clock = TestClock()
+        let start = clock.now
+        let woke = Counter()
+        let early = Task { try await clock.sleep(seconds: 10); await woke.add("early") }
+        let late = Task { try await clock.sleep(seconds: 100); await woke.add("late") }
+        try await clock.waitForSleepers(2)
+        clock.advance(by: 10)
+        try await early.value
+        #expect(await woke.names == ["early"])
+        #expect(clock.sleeperCount == 1)
+        clock.advance(by: 90)
+        try await late.value
+        #expect(await woke.names == ["early", "late"])
+        #expect(clock.now == start.addingTimeInterval(100))
+    }
+
+    @Test("a sleep whose deadline has passed returns at once")
+    func pastDeadline() async throws {
+        let clock = TestClock()
+        try await clock.sleep(until: clock.now.addingTimeInterval(-1))
+        try await clock.sleep(until: clock.now)
+    }
+
+    @Test("cancelling a sleeper throws CancellationError and unregisters it")
+    func cancellation() async throws {
+        let clock = TestClock()
+        let sleeper = Task { try await clock.sleep(seconds: 1000) }
+        try await clock.waitForSleepers(1)
+        sleeper.cancel()
+        await #expect(throws: CancellationError.self) { try await sleeper.value }
+        #expect(clock.sleeperCount == 0)
+    }
+
+    @Test("the system clock reads wall time")
+    func systemClock() {
+        let clock = SystemClock()
+        #expect(abs(clock.now.timeIntervalSinceNow) < 5)
+        #expect(clock.nowEpochSeconds > 1_700_000_000)
+    }
+}
+
+actor Counter {
+    var names: [String] = []
+    func add(_ name: String) { names.append(name) }
+}
