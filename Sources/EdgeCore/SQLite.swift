@@ -68,10 +68,15 @@ package enum SQLiteDatabase {
         }
         var configuration = Configuration()
         configuration.label = label
-        configuration.journalMode = .wal
         configuration.busyMode = .timeout(TimeInterval(settings.busyTimeoutMilliseconds) / 1000)
+        // WAL is set up here rather than with `configuration.journalMode = .wal`, because GRDB's WAL
+        // setup lowers `synchronous` to NORMAL, and the bindings promise FULL by default.
         let synchronous = settings.synchronous.rawValue
         configuration.prepareDatabase { db in
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            guard mode == "wal" else {
+                throw SQLiteError(code: 1, message: "could not enable WAL mode (journal_mode is \(mode ?? "unknown"))")
+            }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
         let queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -88,6 +93,7 @@ package enum SQLiteDatabase {
 package final class RawSQLiteConnection: @unchecked Sendable {
     package let handle: OpaquePointer
     private var statements: [String: RawSQLiteStatement] = [:]
+    private var slots: [RawSQLiteStatement?] = []
 
     package init(path: String, readOnly: Bool, busyTimeoutMilliseconds: Int32) throws {
         var db: OpaquePointer?
@@ -104,6 +110,7 @@ package final class RawSQLiteConnection: @unchecked Sendable {
 
     deinit {
         for statement in statements.values { statement.finalize() }
+        for statement in slots { statement?.finalize() }
         sqlite3_close_v2(handle)
     }
 
@@ -113,18 +120,32 @@ package final class RawSQLiteConnection: @unchecked Sendable {
         guard rc == SQLITE_OK else { throw error(rc, sql: sql) }
     }
 
-    /// The prepared statement for `sql`, prepared once per connection and reset before reuse.
+    /// The prepared statement for `sql`, prepared once per connection.
+    ///
+    /// The caller must `reset()` the statement when done with it (a statement left mid-step holds
+    /// a read transaction open, which keeps the WAL from being checkpointed).
     package func statement(_ sql: String) throws -> RawSQLiteStatement {
-        if let cached = statements[sql] {
-            cached.reset()
-            return cached
-        }
+        if let cached = statements[sql] { return cached }
+        let statement = try prepare(sql)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// The prepared statement in cache slot `slot` (a small integer the caller assigns to `sql`),
+    /// for hot paths where even hashing the SQL text would show. Same reset rule as ``statement(_:)``.
+    package func statement(slot: Int, _ sql: String) throws -> RawSQLiteStatement {
+        if slot < slots.count, let cached = slots[slot] { return cached }
+        let statement = try prepare(sql)
+        if slot >= slots.count { slots += Array(repeating: nil, count: slot - slots.count + 1) }
+        slots[slot] = statement
+        return statement
+    }
+
+    private func prepare(_ sql: String) throws -> RawSQLiteStatement {
         var raw: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
         guard rc == SQLITE_OK, let raw else { throw error(rc, sql: sql) }
-        let statement = RawSQLiteStatement(handle: raw, connection: handle, sql: sql)
-        statements[sql] = statement
-        return statement
+        return RawSQLiteStatement(handle: raw, connection: handle, sql: sql)
     }
 
     func error(_ code: Int32, sql: String?) -> SQLiteError {
@@ -146,9 +167,9 @@ package final class RawSQLiteStatement {
 
     func finalize() { sqlite3_finalize(handle) }
 
+    /// Resets the statement so it can run again (bindings are kept until rebound).
     package func reset() {
         sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
     }
 
     package func bind(_ index: Int32, _ text: String) {
@@ -241,13 +262,13 @@ package final class SQLiteReaderPool: Sendable {
     /// Runs `body` inside one read transaction, so that all its statements see one snapshot.
     package func readSnapshot<T>(_ body: (RawSQLiteConnection) throws -> T) throws -> T {
         try read { connection in
-            try connection.statement("BEGIN DEFERRED").stepDone()
+            try connection.execute("BEGIN DEFERRED")
             do {
                 let result = try body(connection)
-                try connection.statement("COMMIT").stepDone()
+                try connection.execute("COMMIT")
                 return result
             } catch {
-                _ = try? connection.statement("ROLLBACK").stepDone()
+                try? connection.execute("ROLLBACK")
                 throw error
             }
         }
@@ -259,8 +280,38 @@ package final class SQLiteReaderPool: Sendable {
     }
 }
 
+
 extension RawSQLiteStatement {
-    package func stepDone() throws {
+    /// Binds bytes as a BLOB.
+    package func bindBlob(_ index: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            _ = sqlite3_bind_blob(handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), sqliteTransient)
+        }
+    }
+
+    /// Binds an optional integer (NULL for `nil`).
+    package func bind(_ index: Int32, _ value: Int64?) {
+        if let value { bind(index, value) } else { bindNull(index) }
+    }
+
+    /// Binds optional text (NULL for `nil`).
+    package func bind(_ index: Int32, _ text: String?) {
+        if let text { bind(index, text) } else { bindNull(index) }
+    }
+
+    /// Steps until done and resets: for statements that return no rows.
+    package func run() throws {
+        defer { reset() }
         while try step() {}
     }
+}
+
+extension RawSQLiteConnection {
+    /// Runs a cached statement that returns no rows.
+    package func run(_ sql: String) throws {
+        try statement(sql).run()
+    }
+
+    /// How many rows the last INSERT, UPDATE or DELETE changed.
+    package var changes: Int { Int(sqlite3_changes64(handle)) }
 }

@@ -27,6 +27,14 @@ public protocol KVNamespace: Sendable {
     /// - Throws: ``KVError`` `.invalidKey` / `.keyTooLong` for a key that could never be stored.
     func getWithMetadata(_ key: String) async throws -> KVEntry?
 
+    /// The value under `key` as UTF-8 text, or `nil` when there is none or it has expired.
+    ///
+    /// A default implementation reads `getWithMetadata(_:)`; backends may implement it
+    /// directly to skip the metadata.
+    ///
+    /// - Throws: ``KVError`` for an invalid key or a storage failure.
+    func get(_ key: String) async throws -> String?
+
     /// Bulk get: the entries for up to ``KVLimits/maxBulkGetKeys`` keys, read from one consistent
     /// snapshot. Keys with no live entry are absent from the result.
     ///
@@ -172,7 +180,7 @@ public struct KVListResult: Sendable, Hashable {
 // MARK: - Conveniences
 
 extension KVNamespace {
-    /// The value under `key` as UTF-8 text, or `nil`.
+    /// The value under `key` as UTF-8 text, or `nil` (the default implementation).
     ///
     /// - Throws: ``KVError`` for an invalid key or a storage failure.
     public func get(_ key: String) async throws -> String? {

@@ -32,13 +32,13 @@ struct SQLiteKVTests {
         try await kv.put("k", "v")
         let connection = try RawSQLiteConnection(path: kv.path, readOnly: true, busyTimeoutMilliseconds: 1000)
         let statement = try connection.statement("PRAGMA journal_mode")
+        defer { statement.reset() }
         #expect(try statement.step())
         #expect(statement.string(0) == "wal")
         #expect(FileManager.default.fileExists(atPath: kv.path + "-wal"))
-        try await kv.put("k2", "v2")
-        // synchronous is per connection; SQLiteKV's writer reports FULL (2).
-        let settings = SQLiteSettings()
-        #expect(settings.synchronous == .full)
+        #expect(try await kv.writerSynchronousLevel() == 2, "commits are fsynced (synchronous = FULL)")
+        let relaxed = try SQLiteKV(path: directory + "/relaxed.sqlite", configuration: .init(sqlite: SQLiteSettings(synchronous: .normal)))
+        #expect(try await relaxed.writerSynchronousLevel() == 1, "the setting is honoured")
     }
 
     @Test("reads are not blocked by a write transaction held open by another connection")
