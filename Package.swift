@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Shared vocabulary: clocks, JSON values, SQLite helpers, validation.
@@ -43,7 +44,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "EdgeKV", dependencies: ["EdgeCore"], swiftSettings: strict),
-        .target(name: "EdgeBlob", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(
+            name: "EdgeBlob",
+            dependencies: [
+                "EdgeCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "EdgeQueue", dependencies: ["EdgeCore"], swiftSettings: strict),
         .target(name: "EdgeCoordinator", dependencies: ["EdgeCore"], swiftSettings: strict),
         .target(name: "Embeddings", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
@@ -53,14 +63,19 @@ let package = Package(
             dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch"],
             swiftSettings: strict
         ),
-        .target(name: "EdgeTesting", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
+        .target(
+            name: "EdgeTesting",
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
 
         // `edge-bench`: JSON-lines benchmarks, each peer measured in the same run.
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV",
+                "EdgeCore", "EdgeKV", "EdgeBlob",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/edge-bench",
             swiftSettings: strict
@@ -70,12 +85,17 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV"],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob"],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),
 
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgeBlobTests",
+            dependencies: ["EdgeBlob", "EdgeTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
     ]
 )

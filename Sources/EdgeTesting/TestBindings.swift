@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeBlob
 import EdgeKV
 import Synchronization
 
@@ -11,6 +12,7 @@ public final class TestBindings: Sendable {
     /// The clock every binding reads; advance it to expire keys.
     public let clock: TestClock
     private let namespaces = Mutex<[String: MemoryKV]>([:])
+    let buckets = Mutex<[String: MemoryBlob]>([:])
 
     public init(clock: TestClock = TestClock()) {
         self.clock = clock
@@ -29,5 +31,18 @@ public final class TestBindings: Sendable {
     /// Empties every binding created so far.
     public func reset() {
         for namespace in namespaces.withLock({ Array($0.values) }) { namespace.removeAll() }
+        for bucket in buckets.withLock({ Array($0.values) }) { bucket.removeAll() }
+    }
+}
+
+extension TestBindings {
+    /// The in-memory blob bucket `name` (created on first use with R2's limits).
+    public func blob(_ name: String, limits: BlobLimits = .r2) -> MemoryBlob {
+        buckets.withLock { buckets in
+            if let existing = buckets[name] { return existing }
+            let created = MemoryBlob(configuration: .init(limits: limits, clock: clock))
+            buckets[name] = created
+            return created
+        }
     }
 }

@@ -5,7 +5,11 @@
 // with SIGKILL at a moment of its choosing, reopens the storage and checks that every
 // acknowledged write is there.
 //
-//   edge-crash-harness kv-writer PATH     puts key-N -> crashValue(N) into the SQLiteKV at PATH
+//   edge-crash-harness kv-writer PATH          puts key-N -> crashValue(N) into the SQLiteKV at PATH
+//   edge-crash-harness blob-overwriter DIR MIB overwrites key "big" in the FileBlob at DIR with MIB
+//                                              MiB of blobChunk(N % 2), printing "writing N" before
+//                                              and "committed N" after each put
+import EdgeBlob
 import EdgeKV
 import Foundation
 
@@ -15,8 +19,17 @@ func crashValue(_ index: Int) -> String {
     String(repeating: "v\(index);", count: index % 10 == 9 ? 20_000 : 8)
 }
 
+/// One MiB of the pattern the blob overwriter repeats: variant 0 or 1.
+func blobChunk(_ variant: Int) -> [UInt8] {
+    (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* (variant == 0 ? 7 : 13) &+ variant) }
+}
+
 func acknowledge(_ index: Int) {
-    let line = Array("\(index)\n".utf8)
+    say("\(index)")
+}
+
+func say(_ text: String) {
+    let line = Array((text + "\n").utf8)
     line.withUnsafeBytes { bytes in
         var offset = 0
         while offset < bytes.count {
@@ -27,15 +40,46 @@ func acknowledge(_ index: Int) {
     }
 }
 
-let arguments = CommandLine.arguments
-guard arguments.count == 3, arguments[1] == "kv-writer" else {
-    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH\n".utf8))
-    exit(2)
+struct RepeatedChunk: AsyncSequence, Sendable {
+    typealias Element = [UInt8]
+    let chunk: [UInt8]
+    let count: Int
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let chunk: [UInt8]
+        var remaining: Int
+        mutating func next() async -> [UInt8]? {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunk: chunk, remaining: count) }
 }
-let kv = try SQLiteKV(path: arguments[2])
-var index = 0
-while true {
-    try await kv.put("key-\(index)", crashValue(index))
-    acknowledge(index)
-    index += 1
+
+let arguments = CommandLine.arguments
+switch (arguments.count, arguments.count > 1 ? arguments[1] : "") {
+case (3, "kv-writer"):
+    let kv = try SQLiteKV(path: arguments[2])
+    var index = 0
+    while true {
+        try await kv.put("key-\(index)", crashValue(index))
+        acknowledge(index)
+        index += 1
+    }
+case (4, "blob-overwriter"):
+    let bucket = try FileBlob(directory: arguments[2])
+    let mebibytes = Int(arguments[3]) ?? 100
+    let chunks = [blobChunk(0), blobChunk(1)]
+    var version = 0
+    while true {
+        say("writing \(version)")
+        _ = try await bucket.put("big", body: .stream(RepeatedChunk(chunk: chunks[version % 2], count: mebibytes)), options: BlobPutOptions())
+        say("committed \(version)")
+        version += 1
+    }
+default:
+    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB\n".utf8))
+    exit(2)
 }

@@ -1,0 +1,153 @@
+import EdgeCore
+import Foundation
+
+/// The body of a put: bytes in memory, or an async sequence of byte chunks that is consumed as it
+/// is stored, so a large body never has to be whole in memory.
+public struct BlobBody: Sendable {
+    let knownBytes: [UInt8]?
+    let iterate: @Sendable (_ consume: ([UInt8]) async throws -> Void) async throws -> Void
+
+    /// A body held in memory.
+    public static func bytes(_ bytes: [UInt8]) -> BlobBody {
+        BlobBody(knownBytes: bytes) { consume in try await consume(bytes) }
+    }
+
+    /// UTF-8 text.
+    public static func text(_ text: String) -> BlobBody { .bytes(Array(text.utf8)) }
+
+    /// An empty body.
+    public static var empty: BlobBody { .bytes([]) }
+
+    /// A body streamed from `chunks`. It is iterated once, while the put stores it; if it throws,
+    /// the put throws ``BlobError`` `.bodyFailed` and stores nothing.
+    public static func stream<S: AsyncSequence & Sendable>(_ chunks: S) -> BlobBody where S.Element == [UInt8] {
+        BlobBody(knownBytes: nil) { consume in
+            for try await chunk in chunks { try await consume(chunk) }
+        }
+    }
+
+    /// Calls `consume` with each chunk. Errors thrown by the body's sequence become
+    /// ``BlobError`` `.bodyFailed`; errors thrown by `consume` pass through unchanged.
+    func forEachChunk(key: String, _ consume: ([UInt8]) async throws -> Void) async throws {
+        struct ConsumerFailed: Error { let error: any Error }
+        do {
+            try await iterate { chunk in
+                do { try await consume(chunk) } catch { throw ConsumerFailed(error: error) }
+            }
+        } catch let failure as ConsumerFailed {
+            throw failure.error
+        } catch {
+            throw BlobError(.bodyFailed, key: key, message: "the body of key \(describeBlobKey(key)) failed while it was read: \(error)")
+        }
+    }
+}
+
+/// A body being read: an async sequence of byte chunks, read from storage as it is iterated.
+///
+/// It reads the object version that the get found: a later overwrite or delete does not change
+/// what an already returned stream yields.
+public struct BlobStream: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    public typealias Failure = any Error
+
+    enum Source: Sendable {
+        case memory([UInt8], offset: Int, length: Int)
+        case file(BlobFileReader)
+    }
+
+    let source: Source
+    let chunkSize: Int
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let source: Source
+        let chunkSize: Int
+        var position = 0
+
+        public mutating func next() async throws -> [UInt8]? {
+            switch source {
+            case .memory(let bytes, let offset, let length):
+                guard position < length else { return nil }
+                let count = Swift.min(chunkSize, length - position)
+                defer { position += count }
+                return Array(bytes[(offset + position)..<(offset + position + count)])
+            case .file(let reader):
+                guard position < reader.length else { return nil }
+                let count = Swift.min(chunkSize, reader.length - position)
+                let chunk = try reader.read(at: position, count: count)
+                position += chunk.count
+                return chunk
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(source: source, chunkSize: chunkSize)
+    }
+
+    /// The whole (remaining) body in memory.
+    ///
+    /// - Throws: ``BlobError`` `.storageFailure` when reading fails.
+    public func bytes() async throws -> [UInt8] {
+        var out: [UInt8] = []
+        for try await chunk in self { out += chunk }
+        return out
+    }
+
+    /// The body as UTF-8 text.
+    public func text() async throws -> String {
+        String(decoding: try await bytes(), as: UTF8.self)
+    }
+
+    /// The body decoded from JSON.
+    ///
+    /// - Throws: `DecodingError` when the body is not JSON of type `T`.
+    public func json<T: Decodable>(as type: T.Type = T.self) async throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(try await bytes()))
+    }
+}
+
+/// An open body file: reads with `pread`, closes when the last stream using it is gone.
+final class BlobFileReader: Sendable {
+    let descriptor: Int32
+    let offset: Int
+    let length: Int
+    let key: String
+
+    init(descriptor: Int32, offset: Int, length: Int, key: String) {
+        self.descriptor = descriptor
+        self.offset = offset
+        self.length = length
+        self.key = key
+    }
+
+    deinit { close(descriptor) }
+
+    func read(at position: Int, count: Int) throws -> [UInt8] {
+        var chunk = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let got = chunk.withUnsafeMutableBytes { buffer in
+                pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + position + done))
+            }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw BlobError(.storageFailure, key: key, message: "reading key \(describeBlobKey(key)) failed: \(String(cString: strerror(errno)))")
+            }
+            if got == 0 {
+                throw BlobError(.storageFailure, key: key, message: "the body of key \(describeBlobKey(key)) is shorter than its metadata says")
+            }
+            done += got
+        }
+        return chunk
+    }
+}
+
+/// What a get returns for an existing object: its metadata and, when the preconditions held, its
+/// body (R2's `R2ObjectBody`); when they failed, `body` is `nil` (R2's `R2Object`).
+public struct BlobGetResult: Sendable {
+    public var object: BlobObject
+    public var body: BlobStream?
+
+    /// `true` when `onlyIf` failed and no body was returned.
+    public var preconditionFailed: Bool { body == nil }
+}
