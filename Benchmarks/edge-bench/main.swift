@@ -1,13 +1,14 @@
 // edge-bench: swift-edge's benchmarks. Each prints JSON lines; where a peer does the same work,
 // it runs in the same process and the same run, and the line carries its figure and the ratio.
 //
-//   swift run -c release edge-bench kv [--seconds S] [--rounds R] [--dir DIR]
+//   swift run -c release edge-bench kv|blob [--seconds S] [--rounds R] [--dir DIR]
 import Foundation
 
 let usage = """
     usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR]
     suites:
       kv    SQLiteKV get / put / put_batch / list vs the raw SQLite C API; MemoryKV get
+      blob  FileBlob put / get of 4 KiB and 256 MiB objects vs plain files; peak memory
     """
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -19,6 +20,7 @@ do {
     let options = try BenchOptions(arguments.dropFirst())
     switch suite {
     case "kv": try await KVBenchmark(options: options).run()
+    case "blob": try await BlobBenchmark(options: options).run()
     case "-h", "--help", "help": print(usage)
     default:
         FileHandle.standardError.write(Data("unknown suite \(suite)\n\(usage)\n".utf8))
