@@ -204,7 +204,7 @@ extension BlobLimits {
             if lower.lexicographicallyPrecedes(resume) { lower = resume }
         }
         return ListPlan(prefix: prefix, delimiter: options.delimiter.map { Array($0.utf8) }, lowerBound: lower,
-                        upperBound: prefix.isEmpty ? nil : BlobCursor.successor(ofPrefix: prefix), limit: limit, include: options.include)
+                        upperBound: prefix.isEmpty ? nil : ByteKeys.successor(ofPrefix: prefix), limit: limit, include: options.include)
     }
 }
 
@@ -230,7 +230,7 @@ func runList(_ plan: ListPlan, fetch: ([UInt8], [UInt8]?, Int) throws -> [Listed
             }
             if let delimiter = plan.delimiter, let rolled = rollUp(row.key, prefix: plan.prefix, delimiter: delimiter) {
                 prefixes.append(String(decoding: rolled, as: UTF8.self))
-                guard let next = BlobCursor.successor(ofPrefix: rolled) else { break scan }
+                guard let next = ByteKeys.successor(ofPrefix: rolled) else { break scan }
                 resume = next
                 // Skip the rest of this prefix: within the batch, or by seeking past it.
                 index += 1
@@ -271,30 +271,6 @@ private func rollUp(_ key: [UInt8], prefix: [UInt8], delimiter: [UInt8]) -> [UIn
 
 /// List cursors: the byte string the next page starts at.
 enum BlobCursor {
-    static func encode(_ bytes: [UInt8]) -> String {
-        "b1." + Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ cursor: String) -> [UInt8]? {
-        guard cursor.hasPrefix("b1.") else { return nil }
-        var base64 = String(cursor.dropFirst(3)).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), !data.isEmpty else { return nil }
-        return Array(data)
-    }
-
-    static func successor(ofPrefix prefix: [UInt8]) -> [UInt8]? {
-        var bytes = prefix
-        while let last = bytes.last {
-            if last < 0xFF {
-                bytes[bytes.count - 1] = last + 1
-                return bytes
-            }
-            bytes.removeLast()
-        }
-        return nil
-    }
+    static func encode(_ bytes: [UInt8]) -> String { ByteKeys.encodeCursor(bytes, tag: "b1") }
+    static func decode(_ cursor: String) -> [UInt8]? { ByteKeys.decodeCursor(cursor, tag: "b1") }
 }

@@ -91,11 +91,7 @@ public final class FileBlob: BlobBucket {
     /// - Throws: ``BlobError`` `.invalidBucketName` unless `name` is 1...63 letters, digits, `-`,
     ///   `_` or `.` (not starting with `.`), or `.storageFailure`.
     public convenience init(bucket name: String, stateDirectory: String, configuration: Configuration = Configuration()) throws {
-        let allowed = name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-        }
-        guard allowed, (1...63).contains(name.utf8.count), !name.hasPrefix(".") else {
+        guard ByteKeys.isSafeResourceName(name, maxLength: 63) else {
             throw BlobError(.invalidBucketName, limit: 63, actual: name.utf8.count,
                             message: "bucket name \"\(name)\" must be 1...63 letters, digits, '-', '_' or '.', not starting with '.'")
         }
@@ -550,7 +546,7 @@ public final class FileBlob: BlobBucket {
         }
     }
 
-    /// Closes the bucket's connections; later calls fail.
+    /// Closes the bucket's database connections; later calls throw ``BlobError`` `.storageFailure`.
     public func close() {
         readers.close()
         writer.close()

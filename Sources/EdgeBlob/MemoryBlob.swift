@@ -43,28 +43,16 @@ public final class MemoryBlob: BlobBucket {
 
     private struct State {
         var records: [[UInt8]: Record] = [:]
-        var sortedKeys: [[UInt8]] = []
+        var sortedKeys = SortedByteKeys()
         var uploads: [String: Upload] = [:]
-
-        func lowerBound(_ bound: [UInt8]) -> Int {
-            var low = 0
-            var high = sortedKeys.count
-            while low < high {
-                let mid = (low + high) / 2
-                if sortedKeys[mid].lexicographicallyPrecedes(bound) { low = mid + 1 } else { high = mid }
-            }
-            return low
-        }
 
         mutating func store(_ record: Record) {
             let key = Array(record.object.key.utf8)
-            if records.updateValue(record, forKey: key) == nil { sortedKeys.insert(key, at: lowerBound(key)) }
+            if records.updateValue(record, forKey: key) == nil { sortedKeys.insert(key) }
         }
 
         mutating func remove(_ key: [UInt8]) {
-            guard records.removeValue(forKey: key) != nil else { return }
-            let index = lowerBound(key)
-            if index < sortedKeys.count, sortedKeys[index] == key { sortedKeys.remove(at: index) }
+            if records.removeValue(forKey: key) != nil { sortedKeys.remove(key) }
         }
     }
 
@@ -82,7 +70,7 @@ public final class MemoryBlob: BlobBucket {
 
     public var limits: BlobLimits { configuration.limits }
 
-    private func read(_ body: BlobBody, key: String, sizeLimit: Int, partLimit: Bool, checksum: BlobChecksum?) async throws -> ([UInt8], BlobChecksums) {
+    private func read(_ body: BlobBody, key: String, partLimit: Bool, checksum: BlobChecksum?) async throws -> ([UInt8], BlobChecksums) {
         var bytes: [UInt8] = []
         var digests = BodyDigests(sha256: checksum?.wantsSHA256 ?? false)
         try await body.forEachChunk(key: key) { chunk in
@@ -98,7 +86,7 @@ public final class MemoryBlob: BlobBucket {
     public func put(_ key: String, body: BlobBody, options: BlobPutOptions) async throws -> BlobObject? {
         try limits.validatePut(key: key, options: options)
         if let condition = options.onlyIf, !condition.holds(for: try await head(key)) { return nil }
-        let (bytes, checksums) = try await read(body, key: key, sizeLimit: limits.maxPutBytes, partLimit: false, checksum: options.checksum)
+        let (bytes, checksums) = try await read(body, key: key, partLimit: false, checksum: options.checksum)
         let object = BlobObject(key: key, version: newIdentifier(), size: bytes.count, etag: hex(checksums.md5 ?? []),
                                 uploaded: configuration.clock.now.wholeMilliseconds, checksums: checksums,
                                 httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
@@ -142,12 +130,9 @@ public final class MemoryBlob: BlobBucket {
         return try state.withLock { state in
             try runList(plan) { lower, upper, count in
                 var rows: [ListedRow] = []
-                var index = state.lowerBound(lower)
-                while index < state.sortedKeys.count, rows.count < count {
-                    let key = state.sortedKeys[index]
-                    if let upper, !key.lexicographicallyPrecedes(upper) { break }
+                for key in state.sortedKeys.range(from: lower, below: upper) {
+                    if rows.count == count { break }
                     rows.append(ListedRow(key: key, object: state.records[key]!.object))
-                    index += 1
                 }
                 return rows
             }
@@ -175,7 +160,7 @@ public final class MemoryBlob: BlobBucket {
     public func uploadPart(key: String, uploadId: String, partNumber: Int, body: BlobBody) async throws -> BlobUploadedPart {
         try limits.validatePartNumber(partNumber, key: key)
         try checkUpload(uploadId, key: key)
-        let (bytes, checksums) = try await read(body, key: key, sizeLimit: limits.maxPartBytes, partLimit: true, checksum: nil)
+        let (bytes, checksums) = try await read(body, key: key, partLimit: true, checksum: nil)
         let md5 = checksums.md5 ?? []
         let part = Part(body: bytes, md5: md5, etag: hex(md5))
         try state.withLock { state in

@@ -240,6 +240,7 @@ package final class SQLiteReaderPool: Sendable {
     private let path: String
     private let settings: SQLiteSettings
     private let idle = Mutex<[RawSQLiteConnection]>([])
+    private let closed = Atomic<Bool>(false)
 
     package init(path: String, settings: SQLiteSettings) {
         self.path = path
@@ -247,13 +248,16 @@ package final class SQLiteReaderPool: Sendable {
     }
 
     /// Runs `body` with a read-only connection; every statement `body` runs sees committed data.
+    ///
+    /// - Throws: ``SQLiteError`` (`SQLITE_MISUSE`) after ``close()``, or what SQLite reports.
     package func read<T>(_ body: (RawSQLiteConnection) throws -> T) throws -> T {
+        if closed.load(ordering: .relaxed) { throw SQLiteError(code: SQLITE_MISUSE, message: "the database is closed") }
         let connection = try idle.withLock({ $0.popLast() })
             ?? RawSQLiteConnection(path: path, readOnly: true, busyTimeoutMilliseconds: settings.busyTimeoutMilliseconds)
         defer {
             let keep = settings.maximumIdleReaders
             idle.withLock { connections in
-                if connections.count < keep { connections.append(connection) }
+                if connections.count < keep, !closed.load(ordering: .relaxed) { connections.append(connection) }
             }
         }
         return try body(connection)
@@ -274,8 +278,10 @@ package final class SQLiteReaderPool: Sendable {
         }
     }
 
-    /// Closes the idle connections (connections in use close when their caller is done).
+    /// Closes the idle connections (connections in use close when their caller is done); later
+    /// reads fail.
     package func close() {
+        closed.store(true, ordering: .relaxed)
         idle.withLock { $0.removeAll() }
     }
 }

@@ -141,41 +141,13 @@ extension KVLimits {
             let after = last + [0]
             if !after.lexicographicallyPrecedes(lower) { lower = after }
         }
-        return ValidatedList(lowerBound: lower, upperBound: prefix.isEmpty ? nil : KVCursor.successor(ofPrefix: prefix), limit: limit)
+        return ValidatedList(lowerBound: lower, upperBound: prefix.isEmpty ? nil : ByteKeys.successor(ofPrefix: prefix), limit: limit)
     }
 }
 
 /// List cursors: the last key a page returned, so the next page starts right after it no matter
 /// what was written in between.
 enum KVCursor {
-    static func encode(lastKey: String) -> String {
-        "c1." + Data(lastKey.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ cursor: String) -> [UInt8]? {
-        guard cursor.hasPrefix("c1.") else { return nil }
-        var base64 = String(cursor.dropFirst(3))
-            .replacingOccurrences(of: "-", with: "+")
-            .replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), !data.isEmpty else { return nil }
-        return Array(data)
-    }
-
-    /// The smallest byte string greater than every string that starts with `prefix`, or `nil` when
-    /// there is none (the prefix is all 0xFF bytes).
-    static func successor(ofPrefix prefix: [UInt8]) -> [UInt8]? {
-        var bytes = prefix
-        while let last = bytes.last {
-            if last < 0xFF {
-                bytes[bytes.count - 1] = last + 1
-                return bytes
-            }
-            bytes.removeLast()
-        }
-        return nil
-    }
+    static func encode(lastKey: String) -> String { ByteKeys.encodeCursor(Array(lastKey.utf8), tag: "c1") }
+    static func decode(_ cursor: String) -> [UInt8]? { ByteKeys.decodeCursor(cursor, tag: "c1") }
 }

@@ -54,32 +54,17 @@ public final class MemoryKV: KVNamespace, KVMaintenance {
     private struct State {
         var records: [[UInt8]: Record] = [:]
         /// Every stored key, in UTF-8 byte order.
-        var sortedKeys: [[UInt8]] = []
+        var sortedKeys = SortedByteKeys()
         var lastSweep: Int64 = .min
-
-        /// Index of the first key not below `bound`.
-        func lowerBound(_ bound: [UInt8]) -> Int {
-            var low = 0
-            var high = sortedKeys.count
-            while low < high {
-                let mid = (low + high) / 2
-                if sortedKeys[mid].lexicographicallyPrecedes(bound) { low = mid + 1 } else { high = mid }
-            }
-            return low
-        }
 
         mutating func store(_ write: ValidatedWrite) {
             let key = Array(write.key.utf8)
             let record = Record(name: write.key, value: write.value, expiration: write.expiration, metadata: write.metadata)
-            if records.updateValue(record, forKey: key) == nil {
-                sortedKeys.insert(key, at: lowerBound(key))
-            }
+            if records.updateValue(record, forKey: key) == nil { sortedKeys.insert(key) }
         }
 
         mutating func remove(_ key: [UInt8]) {
-            guard records.removeValue(forKey: key) != nil else { return }
-            let index = lowerBound(key)
-            if index < sortedKeys.count, sortedKeys[index] == key { sortedKeys.remove(at: index) }
+            if records.removeValue(forKey: key) != nil { sortedKeys.remove(key) }
         }
 
         @discardableResult
@@ -182,12 +167,8 @@ public final class MemoryKV: KVNamespace, KVMaintenance {
         let now = self.now
         return state.withLock { state in
             var keys: [KVKey] = []
-            var index = state.lowerBound(request.lowerBound)
             var more = false
-            while index < state.sortedKeys.count {
-                let key = state.sortedKeys[index]
-                index += 1
-                if let upper = request.upperBound, !key.lexicographicallyPrecedes(upper) { break }
+            for key in state.sortedKeys.range(from: request.lowerBound, below: request.upperBound) {
                 guard let record = state.records[key], record.isLive(at: now) else { continue }
                 if keys.count == request.limit {
                     more = true

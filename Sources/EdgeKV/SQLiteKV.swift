@@ -103,11 +103,7 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
     }
 
     static func validateNamespaceName(_ name: String) throws {
-        let allowed = name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-        }
-        guard allowed, (1...128).contains(name.utf8.count), !name.hasPrefix(".") else {
+        guard ByteKeys.isSafeResourceName(name, maxLength: 128) else {
             throw KVError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
                           message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
         }

@@ -1,5 +1,6 @@
 import Crypto
 import EdgeBlob
+import EdgeTesting
 import Foundation
 import Testing
 
@@ -25,7 +26,8 @@ struct BlobCrashTests {
         let directory = try makeTemporaryDirectory("blob-crash")
         let mebibytes = 100
         // Kill during the first overwrite: after version 0 committed and version 1 started.
-        let lines = try await runAndKill(arguments: ["blob-overwriter", directory, "\(mebibytes)"], until: { $0.contains("writing 1") }, delay: delay)
+        let lines = try await KillTest.run(executable: try KillTest.executable(named: "edge-crash-harness"),
+                                           arguments: ["blob-overwriter", directory, "\(mebibytes)"], delay: delay) { $0.contains("writing 1") }
         #expect(lines.contains("committed 0"))
         let digests = [expectedDigest(0, mebibytes: mebibytes), expectedDigest(1, mebibytes: mebibytes)]
 
@@ -45,59 +47,3 @@ struct BlobCrashTests {
     }
 }
 
-func crashHarnessPath() throws -> String {
-    if let override = ProcessInfo.processInfo.environment["EDGE_CRASH_HARNESS"] { return override }
-    let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    for _ in 0..<3 {
-        let candidate = directory.appendingPathComponent("edge-crash-harness").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw HarnessError(message: "edge-crash-harness not found next to \(executable); run `swift build` first or set EDGE_CRASH_HARNESS")
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-/// Runs edge-crash-harness, collects its output lines, and once `ready(lines)` holds waits
-/// `delay` seconds and SIGKILLs it. Returns every line it printed.
-func runAndKill(arguments: [String], until ready: @escaping @Sendable ([String]) -> Bool, delay: Double) async throws -> [String] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try crashHarnessPath())
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let reader = output.fileHandleForReading
-    let pid = process.processIdentifier
-    return try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            var buffer: [UInt8] = []
-            var lines: [String] = []
-            var killed = false
-            while true {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break }
-                buffer += chunk
-                while let newline = buffer.firstIndex(of: 10) {
-                    lines.append(String(decoding: buffer[..<newline], as: UTF8.self))
-                    buffer.removeSubrange(...newline)
-                }
-                if !killed, ready(lines) {
-                    usleep(useconds_t(delay * 1_000_000))
-                    kill(pid, SIGKILL)
-                    killed = true
-                }
-            }
-            process.waitUntilExit()
-            if process.terminationReason == .uncaughtSignal, process.terminationStatus == SIGKILL {
-                continuation.resume(returning: lines)
-            } else {
-                continuation.resume(throwing: HarnessError(message: "edge-crash-harness exited with status \(process.terminationStatus) instead of being killed; output: \(lines.suffix(5))"))
-            }
-        }
-    }
-}
