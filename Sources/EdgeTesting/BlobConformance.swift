@@ -16,57 +16,9 @@ import Foundation
 /// Each case gets a fresh, empty bucket with R2's limits on a fresh ``TestClock``.
 /// ``durableCases`` also need `reopen`.
 public enum BlobConformance {
-    public struct Harness: Sendable {
-        public typealias Make = @Sendable (TestClock) async throws -> any BlobBucket
-        public typealias Reopen = @Sendable (any BlobBucket, TestClock) async throws -> any BlobBucket
-
-        public var make: Make
-        public var reopen: Reopen?
-
-        public init(make: @escaping Make, reopen: Reopen? = nil) {
-            self.make = make
-            self.reopen = reopen
-        }
-    }
-
-    public struct Case: Sendable, CustomStringConvertible {
-        public let name: String
-        let body: @Sendable (Context) async throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (Context) async throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        public var description: String { name }
-
-        /// Runs this check against a fresh bucket from `harness`.
-        ///
-        /// - Throws: ``ConformanceFailure`` for the first expectation that did not hold.
-        public func run(_ harness: Harness) async throws {
-            let clock = TestClock()
-            let bucket = try await harness.make(clock)
-            try await body(Context(clock: clock, bucket: bucket, harness: harness))
-        }
-    }
-
-    struct Context: Sendable {
-        let clock: TestClock
-        let bucket: any BlobBucket
-        let harness: Harness
-
-        func reopen() async throws -> any BlobBucket {
-            guard let reopen = harness.reopen else {
-                throw ConformanceFailure(message: "this case needs a Harness with `reopen`", location: "BlobConformance")
-            }
-            return try await reopen(bucket, clock)
-        }
-
-        func body(_ key: String, _ options: BlobGetOptions = BlobGetOptions()) async throws -> [UInt8]? {
-            guard let result = try await bucket.get(key, options: options) else { return nil }
-            return try await result.body?.bytes()
-        }
-    }
+    public typealias Harness = ConformanceHarness<any BlobBucket>
+    public typealias Case = ConformanceCase<any BlobBucket>
+    typealias Context = ConformanceContext<any BlobBucket>
 
     public static let cases: [Case] = [
         roundTrip, streaming, failingBody, metadata, keys, checksums, ranges, getConditions, putConditions,
@@ -479,5 +431,15 @@ public enum BlobConformance {
         let p2 = try await resumed.uploadPart(2, .bytes([5]))
         let object = try await resumed.complete([p1, p2])
         try Check.equal(object.size, partSize + 1, "an upload resumes after reopen")
+    }
+}
+
+extension ConformanceContext where Binding == any BlobBucket {
+    var bucket: any BlobBucket { binding }
+
+    /// The body under `key` (or `nil`), read whole.
+    func body(_ key: String, _ options: BlobGetOptions = BlobGetOptions()) async throws -> [UInt8]? {
+        guard let result = try await bucket.get(key, options: options) else { return nil }
+        return try await result.body?.bytes()
     }
 }

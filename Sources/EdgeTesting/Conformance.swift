@@ -41,3 +41,56 @@ public enum Check {
         throw ConformanceFailure(message: "\(what()): did not throw", location: "\(fileID):\(line)")
     }
 }
+
+/// How a conformance suite obtains instances of the backend under test.
+public struct ConformanceHarness<Binding: Sendable>: Sendable {
+    public typealias Make = @Sendable (TestClock) async throws -> Binding
+    public typealias Reopen = @Sendable (Binding, TestClock) async throws -> Binding
+
+    /// Makes a fresh, empty binding on `clock`.
+    public var make: Make
+    /// Closes a binding and opens it again from its storage (durable backends only).
+    public var reopen: Reopen?
+
+    public init(make: @escaping Make, reopen: Reopen? = nil) {
+        self.make = make
+        self.reopen = reopen
+    }
+}
+
+/// One named check of a conformance suite; pass it to swift-testing as an argument.
+public struct ConformanceCase<Binding: Sendable>: Sendable, CustomStringConvertible {
+    public let name: String
+    let body: @Sendable (ConformanceContext<Binding>) async throws -> Void
+
+    init(_ name: String, _ body: @escaping @Sendable (ConformanceContext<Binding>) async throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    public var description: String { name }
+
+    /// Runs this check against a fresh binding from `harness`, on a fresh ``TestClock``.
+    ///
+    /// - Throws: ``ConformanceFailure`` for the first expectation that did not hold, or the
+    ///   backend's own error when an operation that must succeed failed.
+    public func run(_ harness: ConformanceHarness<Binding>) async throws {
+        let clock = TestClock()
+        let binding = try await harness.make(clock)
+        try await body(ConformanceContext(clock: clock, binding: binding, harness: harness))
+    }
+}
+
+/// What a check works with: the binding under test, its clock, and a way to reopen it.
+struct ConformanceContext<Binding: Sendable>: Sendable {
+    let clock: TestClock
+    let binding: Binding
+    let harness: ConformanceHarness<Binding>
+
+    func reopen() async throws -> Binding {
+        guard let reopen = harness.reopen else {
+            throw ConformanceFailure(message: "this case needs a harness with `reopen`", location: "\(Binding.self) conformance")
+        }
+        return try await reopen(binding, clock)
+    }
+}

@@ -19,57 +19,9 @@ import Foundation
 /// stored keys). ``durableCases`` additionally need `reopen`, which closes the namespace and opens
 /// it again from its storage.
 public enum KVConformance {
-    /// How the suite obtains namespaces from the backend under test.
-    public struct Harness: Sendable {
-        public typealias Make = @Sendable (TestClock) async throws -> any KVNamespace
-        public typealias Reopen = @Sendable (any KVNamespace, TestClock) async throws -> any KVNamespace
-
-        public var make: Make
-        public var reopen: Reopen?
-
-        public init(make: @escaping Make, reopen: Reopen? = nil) {
-            self.make = make
-            self.reopen = reopen
-        }
-    }
-
-    /// One named check.
-    public struct Case: Sendable, CustomStringConvertible {
-        public let name: String
-        let body: @Sendable (Context) async throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (Context) async throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        public var description: String { name }
-
-        /// Runs this check against a fresh namespace from `harness`.
-        ///
-        /// - Throws: ``ConformanceFailure`` describing the first expectation that did not hold, or
-        ///   the backend's own error when an operation that must succeed failed.
-        public func run(_ harness: Harness) async throws {
-            let clock = TestClock()
-            let kv = try await harness.make(clock)
-            try await body(Context(clock: clock, kv: kv, harness: harness))
-        }
-    }
-
-    struct Context: Sendable {
-        let clock: TestClock
-        let kv: any KVNamespace
-        let harness: Harness
-
-        var now: Int64 { clock.nowEpochSeconds }
-
-        func reopen() async throws -> any KVNamespace {
-            guard let reopen = harness.reopen else {
-                throw ConformanceFailure(message: "this case needs a Harness with `reopen`", location: "KVConformance")
-            }
-            return try await reopen(kv, clock)
-        }
-    }
+    public typealias Harness = ConformanceHarness<any KVNamespace>
+    public typealias Case = ConformanceCase<any KVNamespace>
+    typealias Context = ConformanceContext<any KVNamespace>
 
     /// Checks every backend must pass.
     public static let cases: [Case] = [
@@ -436,4 +388,9 @@ public enum KVConformance {
         c.clock.advance(by: 600)
         try Check.equal(try await reopened.get("ttl"), nil, "expiry continues after reopen")
     }
+}
+
+extension ConformanceContext where Binding == any KVNamespace {
+    var kv: any KVNamespace { binding }
+    var now: Int64 { clock.nowEpochSeconds }
 }
