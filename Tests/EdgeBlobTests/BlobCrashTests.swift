@@ -24,6 +24,7 @@ struct BlobCrashTests {
     @Test("SIGKILL during a 100 MiB overwrite leaves the old or the new bytes and no orphans", arguments: [0.02, 0.15, 0.4])
     func killedOverwrite(delay: Double) async throws {
         let directory = try makeTemporaryDirectory("blob-crash")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let mebibytes = 100
         // Kill during the first overwrite: after version 0 committed and version 1 started.
         let lines = try await KillTest.run(executable: try KillTest.executable(named: "edge-crash-harness"),

@@ -15,6 +15,7 @@ struct CrashTests {
     @Test("every put acknowledged before SIGKILL is readable afterwards", arguments: [50, 400, 1500])
     func killedWriter(acknowledgementsBeforeKill: Int) async throws {
         let directory = try makeTemporaryDirectory("crash")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/kv.sqlite"
         let lines = try await KillTest.run(executable: try KillTest.executable(named: "edge-crash-harness"), arguments: ["kv-writer", path]) {
             $0.count >= acknowledgementsBeforeKill
