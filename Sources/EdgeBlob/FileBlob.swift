@@ -188,12 +188,19 @@ public final class FileBlob: BlobBucket {
         }
     }
 
-    /// Moves a spooled file into `directory` under a new name, durably.
-    private func install(_ spooled: String, into directory: String, directoryDescriptor: Int32, name: String) throws -> String {
+    /// Moves a spooled file into `directory` under a new name, durably. On failure the spooled
+    /// file is removed.
+    private func install(_ spooled: String, into directory: String, directoryDescriptor: Int32, name: String, key: String) throws -> String {
         let destination = directory + "/" + name
-        try FileIO.move(spooled, to: destination)
-        try FileIO.sync(directoryDescriptor, path: directory)
-        return destination
+        do {
+            try FileIO.move(spooled, to: destination)
+            try FileIO.sync(directoryDescriptor, path: directory)
+            return destination
+        } catch {
+            FileIO.remove(spooled)
+            FileIO.remove(destination)
+            throw BlobError.storage(error, key: key)
+        }
     }
 
     private struct ConditionFailed: Error {}
@@ -206,13 +213,7 @@ public final class FileBlob: BlobBucket {
         let object = BlobObject(key: key, version: version, size: spooled.size, etag: hex(spooled.checksums.md5 ?? []),
                                 uploaded: configuration.clock.now.wholeMilliseconds, checksums: spooled.checksums,
                                 httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
-        let installed: String
-        do {
-            installed = try install(spooled.path, into: objectsPath, directoryDescriptor: objectsDirectory, name: version)
-        } catch {
-            FileIO.remove(spooled.path)
-            throw BlobError.storage(error, key: key)
-        }
+        let installed = try install(spooled.path, into: objectsPath, directoryDescriptor: objectsDirectory, name: version, key: key)
         let row = try ObjectRow(object, file: version)
         do {
             let replaced = try await writer.write { connection -> String? in
@@ -364,13 +365,7 @@ public final class FileBlob: BlobBucket {
         guard try readers.read({ try Self.uploadExists(uploadId, key: key, on: $0) }) else { throw noSuchUpload(uploadId, key: key) }
         let spooled = try await spool(body, key: key, part: true, checksum: nil)
         let name = newIdentifier()
-        let installed: String
-        do {
-            installed = try install(spooled.path, into: partsPath, directoryDescriptor: partsDirectory, name: name)
-        } catch {
-            FileIO.remove(spooled.path)
-            throw BlobError.storage(error, key: key)
-        }
+        let installed = try install(spooled.path, into: partsPath, directoryDescriptor: partsDirectory, name: name, key: key)
         let md5 = spooled.checksums.md5 ?? []
         let size = spooled.size
         let missing = noSuchUpload(uploadId, key: key)
@@ -454,13 +449,7 @@ public final class FileBlob: BlobBucket {
             FileIO.remove(spooledPath)
             throw BlobError.storage(error, key: key)
         }
-        let installed: String
-        do {
-            installed = try install(spooledPath, into: objectsPath, directoryDescriptor: objectsDirectory, name: version)
-        } catch {
-            FileIO.remove(spooledPath)
-            throw BlobError.storage(error, key: key)
-        }
+        let installed = try install(spooledPath, into: objectsPath, directoryDescriptor: objectsDirectory, name: version, key: key)
         let object = BlobObject(key: key, version: version, size: chosen.reduce(0) { $0 + $1.size }, etag: multipartETag(partMD5s: chosen.map(\.md5)),
                                 uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
                                 httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
