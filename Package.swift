@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Shared vocabulary: clocks, JSON values, SQLite helpers, validation.
@@ -54,7 +55,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "EdgeQueue", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(
+            name: "EdgeQueue",
+            dependencies: [
+                "EdgeCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "EdgeCoordinator", dependencies: ["EdgeCore"], swiftSettings: strict),
         .target(name: "Embeddings", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
         .target(name: "VectorSearch", dependencies: ["EdgeCore"], swiftSettings: strict),
@@ -65,7 +76,7 @@ let package = Package(
         ),
         .target(
             name: "EdgeTesting",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
 
@@ -73,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -85,13 +96,18 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob"],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue"],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),
 
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgeQueueTests",
+            dependencies: ["EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "EdgeBlobTests",
             dependencies: ["EdgeBlob", "EdgeTesting", .product(name: "Crypto", package: "swift-crypto")],

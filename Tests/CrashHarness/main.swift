@@ -9,8 +9,12 @@
 //   edge-crash-harness blob-overwriter DIR MIB overwrites key "big" in the FileBlob at DIR with MIB
 //                                              MiB of blobChunk(N % 2), printing "writing N" before
 //                                              and "committed N" after each put
+//   edge-crash-harness queue-consumer PATH QUEUE VT consumes Int messages of QUEUE in the SQLiteQueue
+//                                              at PATH (visibility timeout VT s), printing each body
+//                                              when handled, before its batch is acknowledged
 import EdgeBlob
 import EdgeKV
+import EdgeQueue
 import Foundation
 
 /// The value the writer stores under key-N: mostly small, every tenth 200 KB, so kills land both
@@ -79,7 +83,14 @@ case (4, "blob-overwriter"):
         say("committed \(version)")
         version += 1
     }
+case (5, "queue-consumer"):
+    let backend = try SQLiteQueue(path: arguments[2])
+    let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: Double(arguments[4]) ?? 1)
+    let consumer = try QueueConsumer<Int>(queue: arguments[3], backend: backend, configuration: configuration) { batch in
+        for message in batch.messages { say("\(message.body)") }
+    }
+    try await consumer.run()
 default:
-    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB\n".utf8))
+    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT\n".utf8))
     exit(2)
 }

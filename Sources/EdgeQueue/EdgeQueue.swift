@@ -1,6 +1,0 @@
-// EdgeQueue: durable queues with batching, retries and dead-letter queues.
-//
-// This module is part of the package layout from the start so that every product builds and
-// applications can already depend on it; its binding arrives with its own issue (see README.md,
-// "Status"). Until then it re-exports the shared vocabulary (clocks, JSON values).
-@_exported import EdgeCore

@@ -1,0 +1,125 @@
+@_exported import EdgeCore
+import Foundation
+import Synchronization
+
+/// Where queue messages live: the storage engine behind producers and consumers.
+///
+/// Backends: ``MemoryQueue`` (tests) and ``SQLiteQueue`` (durable; several processes may share one
+/// file). Both pass `QueueConformance` from EdgeTesting. Applications use ``QueueProducer`` and
+/// ``QueueConsumer``, which validate and encode; a backend stores and leases.
+///
+/// Delivery is at least once: a claimed message that is neither acknowledged nor retried before
+/// its visibility timeout passes (its consumer died) is delivered again. Ordering is best effort
+/// (oldest visible first).
+public protocol QueueBackend: Sendable {
+    var limits: QueueLimits { get }
+    /// The clock delays, leases and timestamps are measured on.
+    var clock: any EdgeClock { get }
+
+    /// Stores `messages` in `queue`. When it returns, they are committed (durable for durable
+    /// backends) and visible to consumers once their delay has passed.
+    ///
+    /// - Throws: ``QueueError`` for a limit violation (nothing is stored) or a storage failure.
+    func send(_ queue: String, _ messages: [OutgoingMessage]) async throws
+
+    /// Claims up to `max` visible messages of `queue`, oldest first, leasing them until
+    /// `visibilityTimeout` seconds from now and counting one more attempt on each. Two claims never
+    /// return the same message while its lease is valid.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func claim(_ queue: String, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage]
+
+    /// Applies outcomes atomically. An outcome whose lease has expired (the message was claimed
+    /// again) is ignored: the new holder decides.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws
+
+    /// Backlog, in-flight and delayed counts and the oldest message's age.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func stats(_ queue: String) async throws -> QueueStats
+
+    /// Up to `limit` messages of `queue`, oldest first, without claiming them.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage]
+
+    /// Moves every message of the dead-letter queue `deadLetterQueue` back to the queue it failed
+    /// on (or to `target`), as a fresh message with no attempts. Returns how many moved.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func redrive(from deadLetterQueue: String, to target: String?) async throws -> Int
+
+    /// When the next message of `queue` becomes visible, or `nil` when the queue is empty.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func nextVisibleTime(_ queue: String) async throws -> Date?
+
+    /// Signalled whenever messages are sent or given back to `queue` through this backend
+    /// instance, so consumers in this process wake at once instead of polling.
+    func signal(for queue: String) -> QueueSignal
+}
+
+/// A wake-up signal: waiters suspend until the next ``notify()``.
+public final class QueueSignal: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Increases with every notification; read it before looking for work, then wait with it.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Wakes every waiter.
+    public func notify() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation &+= 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the generation differs from `generation` (at once if it already does), or
+    /// when the task is cancelled.
+    public func wait(after generation: UInt64) async {
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.generation != generation || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+}
+
+/// Signals per queue name, for backends.
+final class QueueSignals: Sendable {
+    private let signals = Mutex<[String: QueueSignal]>([:])
+
+    func signal(for queue: String) -> QueueSignal {
+        signals.withLock { signals in
+            if let signal = signals[queue] { return signal }
+            let signal = QueueSignal()
+            signals[queue] = signal
+            return signal
+        }
+    }
+
+    func notify(_ queue: String) { signal(for: queue).notify() }
+}

@@ -1,0 +1,292 @@
+import EdgeCore
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Settings of a queue consumer (wrangler's `queues.consumers` entry). Defaults are Cloudflare's.
+public struct QueueConsumerConfiguration: Sendable, Hashable {
+    /// Most messages per batch, 1...100. Default 10.
+    public var maxBatchSize: Int
+    /// Longest wait for a batch to fill once its first message is claimed, 0...60 s. Default 5 s.
+    public var maxBatchTimeout: Double
+    /// Retries after the first delivery before a message is dead-lettered (or dropped), 0...100. Default 3.
+    public var maxRetries: Int
+    /// Delay of a retry that names none, 0...43,200 s. Default 0.
+    public var retryDelay: Double
+    /// Where messages go after `maxRetries` retries; `nil` drops them (with an error log and a metric).
+    public var deadLetterQueue: String?
+    /// How many batches are processed at once, 1...250. Default 1.
+    public var maxConcurrency: Int
+    /// How long a claimed message stays invisible to other consumers, 1...43,200 s. A message whose
+    /// consumer dies is delivered again after it. Default 30 s.
+    public var visibilityTimeout: Double
+    /// How often an idle consumer looks for messages sent by other processes (messages sent
+    /// through the same backend instance wake it at once). Default 0.1 s.
+    public var pollInterval: Double
+
+    public init(maxBatchSize: Int = 10, maxBatchTimeout: Double = 5, maxRetries: Int = 3, retryDelay: Double = 0,
+                deadLetterQueue: String? = nil, maxConcurrency: Int = 1, visibilityTimeout: Double = 30, pollInterval: Double = 0.1) {
+        self.maxBatchSize = maxBatchSize
+        self.maxBatchTimeout = maxBatchTimeout
+        self.maxRetries = maxRetries
+        self.retryDelay = retryDelay
+        self.deadLetterQueue = deadLetterQueue
+        self.maxConcurrency = maxConcurrency
+        self.visibilityTimeout = visibilityTimeout
+        self.pollInterval = pollInterval
+    }
+
+    /// - Throws: ``QueueError`` `.invalidConfiguration` naming the setting, its range and value.
+    public func validate(queue: String) throws {
+        func check(_ ok: Bool, _ name: String, _ range: String, _ value: Any) throws {
+            if !ok {
+                throw QueueError(.invalidConfiguration, queue: queue, message: "consumer of \(queue): \(name) is \(value); it must be in \(range)")
+            }
+        }
+        try check((1...100).contains(maxBatchSize), "max_batch_size", "1...100", maxBatchSize)
+        try check((0...60).contains(maxBatchTimeout), "max_batch_timeout", "0...60 s", maxBatchTimeout)
+        try check((0...100).contains(maxRetries), "max_retries", "0...100", maxRetries)
+        try check((0...43_200).contains(retryDelay), "retry_delay", "0...43200 s", retryDelay)
+        try check((1...250).contains(maxConcurrency), "max_concurrency", "1...250", maxConcurrency)
+        try check((1...43_200).contains(visibilityTimeout), "visibility_timeout", "1...43200 s", visibilityTimeout)
+        try check(visibilityTimeout > maxBatchTimeout, "visibility_timeout", "more than max_batch_timeout (\(maxBatchTimeout) s)", visibilityTimeout)
+        try check(pollInterval > 0 && pollInterval <= 60, "poll_interval", "(0, 60] s", pollInterval)
+        if let deadLetterQueue {
+            try QueueLimits.validateQueueName(deadLetterQueue)
+            try check(deadLetterQueue != queue, "dead_letter_queue", "a queue other than \(queue)", deadLetterQueue)
+        }
+    }
+}
+
+/// Consumes a queue: claims batches, hands them to a handler, and acknowledges, retries or
+/// dead-letters each message by the handler's outcome. A swift-service-lifecycle `Service`: run it
+/// in a `ServiceGroup`; on graceful shutdown it stops claiming, finishes the batches it is
+/// processing, gives back messages it claimed but had not yet handed over, and returns.
+public final class QueueConsumer<Body: Decodable & Sendable>: Service {
+    public typealias Handler = @Sendable (MessageBatch<Body>) async throws -> Void
+
+    public let queue: String
+    public let backend: any QueueBackend
+    public let configuration: QueueConsumerConfiguration
+    private let handler: Handler
+    private let logger: Logger
+    private let metrics: QueueMetrics
+    private let stopping = Atomic<Bool>(false)
+    private let lastGaugeUpdate = Mutex<Date>(.distantPast)
+
+    /// - Throws: ``QueueError`` `.invalidQueueName` or `.invalidConfiguration`.
+    public init(queue: String, backend: any QueueBackend, configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
+                logger: Logger = Logger(label: "swift-edge.queue"), handler: @escaping Handler) throws {
+        try QueueLimits.validateQueueName(queue)
+        try configuration.validate(queue: queue)
+        self.queue = queue
+        self.backend = backend
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        metrics = QueueMetrics(queue: queue)
+    }
+
+    private var clock: any EdgeClock { backend.clock }
+
+    // MARK: Running
+
+    /// Runs until the task is cancelled or a graceful shutdown is requested.
+    ///
+    /// - Throws: only `CancellationError`; failures of the backend are logged and retried after
+    ///   the poll interval, and failures of the handler become retries.
+    public func run() async throws {
+        let signal = backend.signal(for: queue)
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<configuration.maxConcurrency {
+                    group.addTask { await self.workLoop() }
+                }
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            signal.notify()
+        }
+    }
+
+    /// Asks a running consumer to stop as on graceful shutdown.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        backend.signal(for: queue).notify()
+    }
+
+    private var shouldStop: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+
+    private func workLoop() async {
+        while !shouldStop {
+            do {
+                let batch = try await collectBatch()
+                if batch.isEmpty { continue }
+                if shouldStop {
+                    try await backend.settle(queue, batch.map { .release($0.lease) })
+                    return
+                }
+                try await process(batch)
+            } catch {
+                logger.error("queue consumer failed; retrying", metadata: ["queue": "\(queue)", "error": "\(error)"])
+                try? await clock.sleep(seconds: configuration.pollInterval)
+            }
+        }
+    }
+
+    /// Claims a batch: up to `maxBatchSize` messages, waiting at most `maxBatchTimeout` after the
+    /// first for the batch to fill. Returns an empty batch when it should stop or the wait found nothing.
+    private func collectBatch() async throws -> [ClaimedMessage] {
+        let signal = backend.signal(for: queue)
+        var claimed: [ClaimedMessage] = []
+        var deadline: Date?
+        while true {
+            let generation = signal.generation
+            claimed += try await backend.claim(queue, max: configuration.maxBatchSize - claimed.count, visibilityTimeout: configuration.visibilityTimeout)
+            if claimed.count >= configuration.maxBatchSize || shouldStop { return claimed }
+            let now = clock.now
+            if !claimed.isEmpty {
+                let due = deadline ?? now.addingTimeInterval(configuration.maxBatchTimeout)
+                deadline = due
+                if now >= due { return claimed }
+            }
+            var wake = deadline ?? now.addingTimeInterval(configuration.pollInterval)
+            if deadline == nil {
+                if let next = try await backend.nextVisibleTime(queue), next > now, next < wake { wake = next }
+                if claimed.isEmpty, wake > now.addingTimeInterval(configuration.pollInterval) { wake = now.addingTimeInterval(configuration.pollInterval) }
+            }
+            await waitForSignal(signal, after: generation, until: wake)
+            if claimed.isEmpty, shouldStop { return [] }
+        }
+    }
+
+    /// Waits until `signal` fires after `generation`, the clock reaches `deadline`, or the task is cancelled.
+    private func waitForSignal(_ signal: QueueSignal, after generation: UInt64, until deadline: Date) async {
+        let clock = self.clock
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await signal.wait(after: generation) }
+            group.addTask { try? await clock.sleep(until: deadline) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Claims whatever is visible now (up to `maxBatchSize`, no waiting) and processes it as one
+    /// batch. Returns how many messages were delivered. For tests and scripts that drive a
+    /// consumer step by step.
+    ///
+    /// - Throws: ``QueueError`` when the backend fails; the handler's errors become retries.
+    @discardableResult
+    public func processAvailable() async throws -> Int {
+        let batch = try await backend.claim(queue, max: configuration.maxBatchSize, visibilityTimeout: configuration.visibilityTimeout)
+        if !batch.isEmpty { try await process(batch) }
+        return batch.count
+    }
+
+    // MARK: Processing
+
+    private func process(_ claimed: [ClaimedMessage]) async throws {
+        var outcomes: [MessageOutcome] = []
+        var deliverable: [(ClaimedMessage, Body)] = []
+        for message in claimed {
+            do {
+                deliverable.append((message, try QueueCoding.decode(message.body, as: message.contentType, to: Body.self)))
+            } catch {
+                logger.error("undecodable message", metadata: ["queue": "\(queue)", "message": "\(message.lease.messageID)", "error": "\(error)"])
+                outcomes.append(failedDelivery(message, delay: configuration.retryDelay))
+            }
+        }
+        if !deliverable.isEmpty {
+            let decisions = BatchDecisions(count: deliverable.count)
+            let messages = deliverable.enumerated().map { index, item in
+                Message(id: String(item.0.lease.messageID), timestamp: item.0.timestamp, body: item.1, attempts: item.0.attempts, index: index, decisions: decisions)
+            }
+            var succeeded = true
+            do {
+                try await handler(MessageBatch(queue: queue, messages: messages, decisions: decisions))
+            } catch {
+                succeeded = false
+                logger.warning("queue handler threw; retrying the batch", metadata: ["queue": "\(queue)", "messages": "\(messages.count)", "error": "\(error)"])
+            }
+            for (item, decision) in zip(deliverable, decisions.resolve(handlerSucceeded: succeeded)) {
+                switch decision {
+                case .ack: outcomes.append(.ack(item.0.lease))
+                case .retry(let delay): outcomes.append(failedDelivery(item.0, delay: delay ?? configuration.retryDelay))
+                }
+            }
+        }
+        try await backend.settle(queue, outcomes)
+        record(outcomes)
+    }
+
+    /// A retry, or after `maxRetries` retries a move to the dead-letter queue (or a drop).
+    private func failedDelivery(_ message: ClaimedMessage, delay: Double) -> MessageOutcome {
+        if message.attempts > configuration.maxRetries {
+            if configuration.deadLetterQueue == nil {
+                logger.error("message dropped after exhausting its retries (no dead-letter queue)",
+                             metadata: ["queue": "\(queue)", "message": "\(message.lease.messageID)", "attempts": "\(message.attempts)"])
+            }
+            return .deadLetter(message.lease, queue: configuration.deadLetterQueue)
+        }
+        return .retry(message.lease, delaySeconds: min(max(0, delay), backend.limits.maxDelaySeconds))
+    }
+
+    private func record(_ outcomes: [MessageOutcome]) {
+        var acked = 0, retried = 0, deadLettered = 0, dropped = 0
+        for outcome in outcomes {
+            switch outcome {
+            case .ack: acked += 1
+            case .retry: retried += 1
+            case .deadLetter(_, let target): if target == nil { dropped += 1 } else { deadLettered += 1 }
+            case .release: break
+            }
+        }
+        metrics.acked.increment(by: acked)
+        metrics.retried.increment(by: retried)
+        metrics.deadLettered.increment(by: deadLettered)
+        metrics.dropped.increment(by: dropped)
+        let now = clock.now
+        let due = lastGaugeUpdate.withLock { last -> Bool in
+            guard now.timeIntervalSince(last) >= 1 else { return false }
+            last = now
+            return true
+        }
+        if due {
+            let backend = self.backend, queue = self.queue, metrics = self.metrics
+            Task {
+                guard let stats = try? await backend.stats(queue) else { return }
+                metrics.update(stats)
+            }
+        }
+    }
+}
+
+/// Metrics of one queue (no-ops until the application bootstraps a metrics backend).
+struct QueueMetrics: Sendable {
+    let acked: Counter
+    let retried: Counter
+    let deadLettered: Counter
+    let dropped: Counter
+    let backlog: Gauge
+    let inFlight: Gauge
+    let oldestAge: Gauge
+
+    init(queue: String) {
+        let dimensions = [("queue", queue)]
+        acked = Counter(label: "edge_queue_acked_total", dimensions: dimensions)
+        retried = Counter(label: "edge_queue_retried_total", dimensions: dimensions)
+        deadLettered = Counter(label: "edge_queue_dead_lettered_total", dimensions: dimensions)
+        dropped = Counter(label: "edge_queue_dropped_total", dimensions: dimensions)
+        backlog = Gauge(label: "edge_queue_backlog", dimensions: dimensions)
+        inFlight = Gauge(label: "edge_queue_in_flight", dimensions: dimensions)
+        oldestAge = Gauge(label: "edge_queue_oldest_message_age_seconds", dimensions: dimensions)
+    }
+
+    func update(_ stats: QueueStats) {
+        backlog.record(stats.backlog)
+        inFlight.record(stats.inFlight)
+        oldestAge.record(stats.oldestMessageAge)
+    }
+}

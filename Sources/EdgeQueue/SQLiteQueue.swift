@@ -1,0 +1,264 @@
+import EdgeCore
+import Foundation
+import GRDB
+import Logging
+
+/// The durable ``QueueBackend``: every queue of an application in one SQLite file (WAL,
+/// `synchronous = FULL`), so moving a message to its dead-letter queue is one transaction.
+///
+/// - A send is committed (fsynced) when it returns.
+/// - A claim is one statement — `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …` — so two
+///   consumers, in this process or in others sharing the file, never receive the same message
+///   while its lease is valid. A lease is the message's `visible_at` moved to the end of the
+///   visibility timeout plus a random token; a consumer that dies simply lets it pass.
+/// - Writes use group commit (``SQLiteWriter``): sends, claims and settlements that arrive
+///   together share one transaction and one fsync.
+public final class SQLiteQueue: QueueBackend {
+    public struct Configuration: Sendable {
+        public var limits: QueueLimits
+        public var clock: any EdgeClock
+        public var sqlite: SQLiteSettings
+        public var logger: Logger
+
+        public init(limits: QueueLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
+                    logger: Logger = Logger(label: "swift-edge.queue")) {
+            self.limits = limits
+            self.clock = clock
+            self.sqlite = sqlite
+            self.logger = logger
+        }
+    }
+
+    public let path: String
+    public let configuration: Configuration
+    private let writer: SQLiteWriter
+    private let readers: SQLiteReaderPool
+    private let signals = QueueSignals()
+
+    /// Opens (creating if needed) the queue database at `path`.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure` when it cannot be opened or migrated.
+    public init(path: String, configuration: Configuration = Configuration()) throws {
+        self.path = path
+        self.configuration = configuration
+        do {
+            let setup = try SQLiteDatabase.openQueue(path: path, settings: configuration.sqlite, label: "SQLiteQueue", migrator: Self.migrator)
+            try setup.close()
+            writer = try SQLiteWriter(path: path, settings: configuration.sqlite)
+        } catch {
+            throw QueueError(.storageFailure, message: "cannot open the queue database at \(path): \(error)")
+        }
+        readers = SQLiteReaderPool(path: path, settings: configuration.sqlite)
+    }
+
+    /// Opens the queue database of a state directory: `<stateDirectory>/queues/queues.sqlite`.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    public convenience init(stateDirectory: String, configuration: Configuration = Configuration()) throws {
+        try self.init(path: URL(fileURLWithPath: stateDirectory).appendingPathComponent("queues/queues.sqlite").path, configuration: configuration)
+    }
+
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    queue TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    content_type TEXT NOT NULL,
+                    sent_at INTEGER NOT NULL,
+                    visible_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    lease TEXT,
+                    source_queue TEXT
+                );
+                CREATE INDEX messages_by_visibility ON messages (queue, visible_at, id);
+                """)
+        }
+        return migrator
+    }()
+
+    public var limits: QueueLimits { configuration.limits }
+    public var clock: any EdgeClock { configuration.clock }
+
+    private var nowMilliseconds: Int64 { Int64((clock.now.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    private func write<T: Sendable>(_ queue: String?, _ work: @escaping @Sendable (RawSQLiteConnection) throws -> T) async throws -> T {
+        do {
+            return try await writer.write(work)
+        } catch {
+            throw QueueError.storage(error, queue: queue)
+        }
+    }
+
+    private func read<T>(_ queue: String, _ body: (RawSQLiteConnection) throws -> T) throws -> T {
+        do {
+            return try readers.read(body)
+        } catch {
+            throw QueueError.storage(error, queue: queue)
+        }
+    }
+
+    private enum Slot {
+        static let insert = 0, claim = 1, ack = 2, retry = 3, release = 4, deadLetter = 5, drop = 6
+    }
+
+    public func send(_ queue: String, _ messages: [OutgoingMessage]) async throws {
+        try limits.validate(messages, queue: queue)
+        let now = nowMilliseconds
+        try await write(queue) { connection in
+            let statement = try connection.statement(slot: Slot.insert, "INSERT INTO messages (queue, body, content_type, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)")
+            for message in messages {
+                statement.bind(1, queue)
+                statement.bindBlob(2, message.body)
+                statement.bind(3, message.contentType.rawValue)
+                statement.bind(4, now)
+                statement.bind(5, now + Int64((message.delaySeconds * 1000).rounded()))
+                try statement.run()
+            }
+        }
+        signals.notify(queue)
+    }
+
+    public func claim(_ queue: String, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
+        guard max > 0 else { return [] }
+        let now = nowMilliseconds
+        let token = UUID().uuidString
+        let until = now + Int64((visibilityTimeout * 1000).rounded())
+        let claimed = try await write(queue) { connection -> [ClaimedMessage] in
+            let statement = try connection.statement(slot: Slot.claim, """
+                UPDATE messages SET lease = ?1, visible_at = ?2, attempts = attempts + 1
+                WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND visible_at <= ?4 ORDER BY visible_at, id LIMIT ?5)
+                RETURNING id, body, content_type, sent_at, attempts
+                """)
+            defer { statement.reset() }
+            statement.bind(1, token)
+            statement.bind(2, until)
+            statement.bind(3, queue)
+            statement.bind(4, now)
+            statement.bind(5, Int64(max))
+            var claimed: [ClaimedMessage] = []
+            while try statement.step() {
+                claimed.append(ClaimedMessage(
+                    lease: QueueLease(messageID: statement.int64(0), token: token), body: statement.bytes(1),
+                    contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
+                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4))))
+            }
+            return claimed
+        }
+        return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
+    }
+
+    public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {
+        guard !outcomes.isEmpty else { return }
+        let now = nowMilliseconds
+        let woken = try await write(queue) { connection -> Set<String> in
+            var woken: Set<String> = []
+            for outcome in outcomes {
+                let lease = outcome.lease
+                let statement: RawSQLiteStatement
+                switch outcome {
+                case .ack:
+                    statement = try connection.statement(slot: Slot.ack, "DELETE FROM messages WHERE id = ?1 AND lease = ?2")
+                case .retry(_, let delay):
+                    statement = try connection.statement(slot: Slot.retry, "UPDATE messages SET lease = NULL, visible_at = ?3 WHERE id = ?1 AND lease = ?2")
+                    statement.bind(3, now + Int64((delay * 1000).rounded()))
+                    woken.insert(queue)
+                case .release:
+                    statement = try connection.statement(slot: Slot.release, "UPDATE messages SET lease = NULL, visible_at = ?3, attempts = attempts - 1 WHERE id = ?1 AND lease = ?2")
+                    statement.bind(3, now)
+                    woken.insert(queue)
+                case .deadLetter(_, let target?):
+                    statement = try connection.statement(slot: Slot.deadLetter, """
+                        UPDATE messages SET source_queue = COALESCE(source_queue, queue), queue = ?3, lease = NULL, visible_at = ?4, attempts = 0
+                        WHERE id = ?1 AND lease = ?2
+                        """)
+                    statement.bind(3, target)
+                    statement.bind(4, now)
+                    woken.insert(target)
+                case .deadLetter(_, nil):
+                    statement = try connection.statement(slot: Slot.drop, "DELETE FROM messages WHERE id = ?1 AND lease = ?2")
+                }
+                statement.bind(1, lease.messageID)
+                statement.bind(2, lease.token)
+                try statement.run()
+            }
+            return woken
+        }
+        for queue in woken { signals.notify(queue) }
+    }
+
+    public func stats(_ queue: String) async throws -> QueueStats {
+        let now = nowMilliseconds
+        return try read(queue) { connection in
+            let statement = try connection.statement("""
+                SELECT count(*), total(lease IS NOT NULL AND visible_at > ?2), total(lease IS NULL AND visible_at > ?2), min(sent_at)
+                FROM messages WHERE queue = ?1
+                """)
+            defer { statement.reset() }
+            statement.bind(1, queue)
+            statement.bind(2, now)
+            _ = try statement.step()
+            let oldest = statement.isNull(3) ? now : statement.int64(3)
+            return QueueStats(backlog: Int(statement.int64(0)), inFlight: Int(statement.int64(1)), delayed: Int(statement.int64(2)),
+                              oldestMessageAge: Double(now - oldest) / 1000)
+        }
+    }
+
+    public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
+        try read(queue) { connection in
+            let statement = try connection.statement("SELECT id, body, content_type, sent_at, attempts, source_queue FROM messages WHERE queue = ? ORDER BY id LIMIT ?")
+            defer { statement.reset() }
+            statement.bind(1, queue)
+            statement.bind(2, Int64(limit))
+            var messages: [QueuedMessage] = []
+            while try statement.step() {
+                messages.append(QueuedMessage(
+                    id: String(statement.int64(0)), body: statement.bytes(1), contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
+                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4)),
+                    sourceQueue: statement.isNull(5) ? nil : statement.string(5)))
+            }
+            return messages
+        }
+    }
+
+    public func redrive(from deadLetterQueue: String, to target: String?) async throws -> Int {
+        if let target { try QueueLimits.validateQueueName(target) }
+        let now = nowMilliseconds
+        let moved = try await write(deadLetterQueue) { connection -> [String] in
+            let statement = try connection.statement("""
+                UPDATE messages SET queue = COALESCE(?2, source_queue), source_queue = NULL, attempts = 0, visible_at = ?3, lease = NULL
+                WHERE queue = ?1 AND COALESCE(?2, source_queue) IS NOT NULL
+                RETURNING queue
+                """)
+            defer { statement.reset() }
+            statement.bind(1, deadLetterQueue)
+            statement.bind(2, target)
+            statement.bind(3, now)
+            var moved: [String] = []
+            while try statement.step() { moved.append(statement.string(0)) }
+            return moved
+        }
+        for queue in Set(moved) { signals.notify(queue) }
+        return moved.count
+    }
+
+    public func nextVisibleTime(_ queue: String) async throws -> Date? {
+        try read(queue) { connection in
+            let statement = try connection.statement("SELECT min(visible_at) FROM messages WHERE queue = ?")
+            defer { statement.reset() }
+            statement.bind(1, queue)
+            _ = try statement.step()
+            return statement.isNull(0) ? nil : Date(timeIntervalSince1970: Double(statement.int64(0)) / 1000)
+        }
+    }
+
+    public func signal(for queue: String) -> QueueSignal { signals.signal(for: queue) }
+
+    /// Closes the database; later calls throw ``QueueError`` `.storageFailure`.
+    public func close() {
+        readers.close()
+        writer.close()
+    }
+}

@@ -1,0 +1,105 @@
+import EdgeQueue
+import EdgeTesting
+import Foundation
+import ServiceLifecycle
+import Logging
+import Testing
+
+func makeTemporaryDirectory(_ name: String = "queue") throws -> String {
+    let path = NSTemporaryDirectory() + "swift-edge-tests/\(name)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+let sqliteHarness = QueueConformance.Harness { clock in
+    try SQLiteQueue(path: try makeTemporaryDirectory() + "/queues.sqlite", configuration: .init(clock: clock))
+} reopen: { backend, clock in
+    let queue = backend as! SQLiteQueue
+    queue.close()
+    return try SQLiteQueue(path: queue.path, configuration: .init(clock: clock))
+}
+
+@Suite("Queue conformance")
+struct QueueConformanceTests {
+    @Test("MemoryQueue", arguments: QueueConformance.cases)
+    func memory(_ check: QueueConformance.Case) async throws {
+        try await check.run(QueueConformance.Harness { clock in MemoryQueue(clock: clock) })
+    }
+
+    @Test("SQLiteQueue", arguments: QueueConformance.cases + QueueConformance.durableCases)
+    func sqlite(_ check: QueueConformance.Case) async throws {
+        try await check.run(sqliteHarness)
+    }
+}
+
+@Suite("SQLiteQueue")
+struct SQLiteQueueTests {
+    @Test("two handles on one file (as two processes) share the queue without sharing a lease")
+    func sharedFile() async throws {
+        let path = try makeTemporaryDirectory() + "/q.sqlite"
+        let first = try SQLiteQueue(path: path)
+        let second = try SQLiteQueue(path: path)
+        let producer = try QueueProducer<Int>(queue: "jobs", backend: first)
+        for start in stride(from: 0, to: 1000, by: 100) {
+            try await producer.sendBatch((start..<(start + 100)).map { QueueSendRequest(body: $0) })
+        }
+        async let a = drain(first)
+        async let b = drain(second)
+        let (fromFirst, fromSecond) = try await (a, b)
+        #expect(fromFirst.count + fromSecond.count == 1000)
+        #expect(Set(fromFirst + fromSecond).count == 1000, "no message delivered to both")
+    }
+
+    func drain(_ backend: SQLiteQueue) async throws -> [Int64] {
+        var ids: [Int64] = []
+        while true {
+            let batch = try await backend.claim("jobs", max: 10, visibilityTimeout: 60)
+            if batch.isEmpty { return ids }
+            ids += batch.map(\.lease.messageID)
+            try await backend.settle("jobs", batch.map { .ack($0.lease) })
+        }
+    }
+
+    @Test("a consumer in a ServiceGroup finishes its in-flight batch on graceful shutdown")
+    func gracefulShutdown() async throws {
+        let backend = try SQLiteQueue(path: try makeTemporaryDirectory() + "/q.sqlite")
+        try await QueueProducer<Int>(queue: "jobs", backend: backend).sendBatch((0..<5).map { QueueSendRequest(body: $0) })
+        let started = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        let handled = Counter()
+        let consumer = try QueueConsumer<Int>(queue: "jobs", backend: backend, configuration: .init(maxBatchSize: 5, maxBatchTimeout: 0)) { batch in
+            started.continuation.yield()
+            for await _ in release.stream { break }
+            await handled.add(batch.messages.count)
+        }
+        let group = ServiceGroup(services: [consumer], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        for await _ in started.stream { break }
+        await group.triggerGracefulShutdown()
+        release.continuation.yield()
+        try await running.value
+        #expect(await handled.value == 5, "the batch in the handler was finished")
+        #expect(try await backend.stats("jobs").backlog == 0, "and acknowledged before the consumer returned")
+    }
+
+    @Test("a consumer wakes at once for messages sent through the same backend")
+    func wakesOnSend() async throws {
+        let backend = try SQLiteQueue(path: try makeTemporaryDirectory() + "/q.sqlite")
+        let received = AsyncStream<Int>.makeStream()
+        let consumer = try QueueConsumer<Int>(queue: "jobs", backend: backend, configuration: .init(maxBatchSize: 1, pollInterval: 60)) { batch in
+            for message in batch.messages { received.continuation.yield(message.body) }
+        }
+        let running = Task { try await consumer.run() }
+        try await Task.sleep(for: .milliseconds(20))
+        try await QueueProducer<Int>(queue: "jobs", backend: backend).send(42)
+        var iterator = received.stream.makeAsyncIterator()
+        #expect(await iterator.next() == 42, "delivered without waiting for the 60 s poll interval")
+        consumer.stop()
+        try await running.value
+    }
+}
+
+actor Counter {
+    var value = 0
+    func add(_ n: Int) { value += n }
+}
