@@ -1,6 +1,7 @@
 import EdgeCore
 import EdgeBlob
 import EdgeKV
+import EdgeQueue
 import Synchronization
 
 /// In-memory bindings for unit tests, all on one ``TestClock``: `let bindings = TestBindings()`
@@ -11,11 +12,15 @@ import Synchronization
 public final class TestBindings: Sendable {
     /// The clock every binding reads; advance it to expire keys.
     public let clock: TestClock
+    /// The in-memory queue backend every queue of the test lives in; pass it to `QueueProducer`
+    /// and `QueueConsumer`.
+    public let queues: MemoryQueue
     private let namespaces = Mutex<[String: MemoryKV]>([:])
     let buckets = Mutex<[String: MemoryBlob]>([:])
 
     public init(clock: TestClock = TestClock()) {
         self.clock = clock
+        queues = MemoryQueue(clock: clock)
     }
 
     /// The in-memory KV namespace `name` (created on first use with Cloudflare's limits).
@@ -32,6 +37,7 @@ public final class TestBindings: Sendable {
     public func reset() {
         for namespace in namespaces.withLock({ Array($0.values) }) { namespace.removeAll() }
         for bucket in buckets.withLock({ Array($0.values) }) { bucket.removeAll() }
+        queues.removeAll()
     }
 }
 
