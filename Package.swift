@@ -66,7 +66,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "EdgeCoordinator", dependencies: ["EdgeCore"], swiftSettings: strict),
+        .target(
+            name: "EdgeCoordinator",
+            dependencies: [
+                "EdgeCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Embeddings", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
         .target(name: "VectorSearch", dependencies: ["EdgeCore"], swiftSettings: strict),
         .target(
@@ -76,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "EdgeTesting",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
 
@@ -84,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -96,13 +106,14 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue"],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator"],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),
 
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EdgeQueueTests",
             dependencies: ["EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],

@@ -157,19 +157,8 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
                 if let next = try await backend.nextVisibleTime(queue), next > now, next < wake { wake = next }
                 if claimed.isEmpty, wake > now.addingTimeInterval(configuration.pollInterval) { wake = now.addingTimeInterval(configuration.pollInterval) }
             }
-            await waitForSignal(signal, after: generation, until: wake)
+            await signal.wait(after: generation, until: wake, clock: clock)
             if claimed.isEmpty, shouldStop { return [] }
-        }
-    }
-
-    /// Waits until `signal` fires after `generation`, the clock reaches `deadline`, or the task is cancelled.
-    private func waitForSignal(_ signal: QueueSignal, after generation: UInt64, until deadline: Date) async {
-        let clock = self.clock
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await signal.wait(after: generation) }
-            group.addTask { try? await clock.sleep(until: deadline) }
-            await group.next()
-            group.cancelAll()
         }
     }
 

@@ -12,7 +12,11 @@
 //   edge-crash-harness queue-consumer PATH QUEUE VT consumes Int messages of QUEUE in the SQLiteQueue
 //                                              at PATH (visibility timeout VT s), printing each body
 //                                              when handled, before its batch is acknowledged
+//   edge-crash-harness do-counter PATH         8 tasks increment the durable object "crash" of
+//                                              namespace "counters" at PATH, printing each value
+//                                              a call returned
 import EdgeBlob
+import EdgeCoordinator
 import EdgeKV
 import EdgeQueue
 import Foundation
@@ -62,6 +66,18 @@ struct RepeatedChunk: AsyncSequence, Sendable {
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunk: chunk, remaining: count) }
 }
 
+/// A counter whose value lives under the storage key "count".
+actor CrashCounter: DurableObject {
+    let state: DurableObjectState
+    init(state: DurableObjectState, env: Void) { self.state = state }
+
+    func increment() throws -> Int {
+        let value = (try state.storage.get("count", as: Int.self) ?? 0) + 1
+        try state.storage.put("count", value)
+        return value
+    }
+}
+
 let arguments = CommandLine.arguments
 switch (arguments.count, arguments.count > 1 ? arguments[1] : "") {
 case (3, "kv-writer"):
@@ -90,7 +106,18 @@ case (5, "queue-consumer"):
         for message in batch.messages { say("\(message.body)") }
     }
     try await consumer.run()
+case (3, "do-counter"):
+    let namespace = try DurableObjectNamespace<CrashCounter>(name: "counters", path: arguments[2], env: ())
+    let stub = namespace.get(namespace.idFromName("crash"))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<8 {
+            group.addTask {
+                while true { say("\(try await stub.call { try await $0.increment() })") }
+            }
+        }
+        try await group.waitForAll()
+    }
 default:
-    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT\n".utf8))
+    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | do-counter PATH\n".utf8))
     exit(2)
 }

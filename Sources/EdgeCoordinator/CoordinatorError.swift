@@ -1,0 +1,80 @@
+import EdgeCore
+
+/// The error durable-object operations throw: what was wrong (``code``), the object and key
+/// concerned, and for limit violations the ``limit`` and the ``actual`` value.
+public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable {
+            case invalidID, invalidNamespaceName, keyTooLong, invalidKey, valueTooLarge, tooManyKeys
+            case invalidListOptions, encodingFailed, decodingFailed, storageFailure, objectReset
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A string that is not a 64-hex-digit object id.
+        public static let invalidID = Code(.invalidID)
+        /// A namespace name that cannot name a file.
+        public static let invalidNamespaceName = Code(.invalidNamespaceName)
+        /// A storage key longer than ``CoordinatorLimits/maxKeyBytes``.
+        public static let keyTooLong = Code(.keyTooLong)
+        /// An empty storage key.
+        public static let invalidKey = Code(.invalidKey)
+        /// A stored value larger than ``CoordinatorLimits/maxValueBytes`` once encoded.
+        public static let valueTooLarge = Code(.valueTooLarge)
+        /// A bulk get, put or delete of more than ``CoordinatorLimits/maxBulkKeys`` keys.
+        public static let tooManyKeys = Code(.tooManyKeys)
+        /// List options that contradict each other (start and startAfter) or a limit below 1.
+        public static let invalidListOptions = Code(.invalidListOptions)
+        /// A value that cannot be encoded as JSON.
+        public static let encodingFailed = Code(.encodingFailed)
+        /// A stored value that is not JSON of the requested type.
+        public static let decodingFailed = Code(.decodingFailed)
+        /// The storage failed; the object was reset and will be rebuilt from what was committed.
+        public static let storageFailure = Code(.storageFailure)
+        /// The object was reset (a commit failed or the namespace was reset) while the call ran.
+        public static let objectReset = Code(.objectReset)
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    public var objectID: String?
+    public var key: String?
+    public var limit: Int?
+    public var actual: Int?
+    public var message: String
+
+    public init(_ code: Code, objectID: String? = nil, key: String? = nil, limit: Int? = nil, actual: Int? = nil, message: String) {
+        self.code = code
+        self.objectID = objectID
+        self.key = key
+        self.limit = limit
+        self.actual = actual
+        self.message = message
+    }
+
+    public var description: String { "CoordinatorError.\(code): \(message)" }
+
+    static func storage(_ error: any Error, objectID: String? = nil) -> CoordinatorError {
+        if let error = error as? CoordinatorError { return error }
+        return CoordinatorError(.storageFailure, objectID: objectID, message: "durable object storage failure: \(error)")
+    }
+}
+
+/// Storage limits of durable objects. Defaults are Cloudflare's.
+public struct CoordinatorLimits: Sendable, Hashable {
+    /// Longest key, in UTF-8 bytes. Default 2048.
+    public var maxKeyBytes: Int
+    /// Largest value once encoded as JSON. Default 128 KiB.
+    public var maxValueBytes: Int
+    /// Most keys in one bulk get, put or delete. Default 128.
+    public var maxBulkKeys: Int
+
+    public init(maxKeyBytes: Int = 2048, maxValueBytes: Int = 128 * 1024, maxBulkKeys: Int = 128) {
+        self.maxKeyBytes = maxKeyBytes
+        self.maxValueBytes = maxValueBytes
+        self.maxBulkKeys = maxBulkKeys
+    }
+
+    public static let cloudflare = CoordinatorLimits()
+}

@@ -1,0 +1,323 @@
+import EdgeCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The binding of a durable object class: makes ids and stubs, keeps at most one live instance per
+/// id, delivers calls one at a time, commits each call's writes before releasing its response,
+/// runs alarms and evicts idle instances.
+///
+/// It is a swift-service-lifecycle `Service`: ``run()`` fires alarms (and retries failed ones
+/// with exponential backoff) and evicts idle objects. Calls work without it; alarms need it.
+public final class DurableObjectNamespace<Object: DurableObject>: Service {
+    public struct Configuration: Sendable {
+        public var limits: CoordinatorLimits
+        public var clock: any EdgeClock
+        public var sqlite: SQLiteSettings
+        /// An object not called for this long is dropped from memory (and rebuilt on its next call).
+        /// Default 70 s.
+        public var idleTimeout: Double
+        /// Retries of a throwing alarm before it is given up. Default 6.
+        public var maxAlarmRetries: Int
+        /// First retry delay of a throwing alarm; each further retry doubles it. Default 2 s.
+        public var alarmRetryDelay: Double
+        public var logger: Logger
+
+        public init(limits: CoordinatorLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
+                    idleTimeout: Double = 70, maxAlarmRetries: Int = 6, alarmRetryDelay: Double = 2,
+                    logger: Logger = Logger(label: "swift-edge.durable-objects")) {
+            self.limits = limits
+            self.clock = clock
+            self.sqlite = sqlite
+            self.idleTimeout = idleTimeout
+            self.maxAlarmRetries = maxAlarmRetries
+            self.alarmRetryDelay = alarmRetryDelay
+            self.logger = logger
+        }
+    }
+
+    /// One id's slot: its call lock, its instance once built, and its last commit.
+    final class Live: Sendable {
+        let id: DurableObjectID
+        let lock = CallLock()
+        struct State {
+            var instance: Object?
+            var storage: DurableObjectStorage?
+            var lastCommit: CommitTicket?
+            var lastUsed: Date
+            var evicted = false
+        }
+        let state: Mutex<State>
+
+        init(id: DurableObjectID, now: Date) {
+            self.id = id
+            state = Mutex(State(lastUsed: now))
+        }
+    }
+
+    public let name: String
+    public let configuration: Configuration
+    private let env: Object.Env
+    private let store: ObjectStore
+    private let live = Mutex<[String: Live]>([:])
+    private let alarmSignal = WakeSignal()
+    private let instancesBuilt = Atomic<Int>(0)
+
+    /// A namespace whose objects live in the SQLite file at `path`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public init(name: String, path: String, env: Object.Env, configuration: Configuration = Configuration()) throws {
+        self.name = name
+        self.env = env
+        self.configuration = configuration
+        store = try ObjectStore(path: path, settings: configuration.sqlite)
+    }
+
+    /// A namespace stored under a state directory: `<stateDirectory>/durable-objects/<name>.sqlite`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName` or `.storageFailure`.
+    public convenience init(name: String, stateDirectory: String, env: Object.Env, configuration: Configuration = Configuration()) throws {
+        guard ByteKeys.isSafeResourceName(name, maxLength: 128) else {
+            throw CoordinatorError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
+                                   message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
+        }
+        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("durable-objects/\(name).sqlite").path
+        try self.init(name: name, path: path, env: env, configuration: configuration)
+    }
+
+    private var clock: any EdgeClock { configuration.clock }
+
+    // MARK: Ids and stubs
+
+    /// The id of the object called `name`: the same name always gives the same id.
+    public func idFromName(_ name: String) -> DurableObjectID { .derived(namespace: self.name, name: name) }
+
+    /// A new, random id.
+    public func newUniqueId() -> DurableObjectID { .unique() }
+
+    /// Parses an id printed by `description` / `hex`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidID`.
+    public func idFromString(_ text: String) throws -> DurableObjectID { try .parse(text) }
+
+    /// A stub through which calls reach the object `id`.
+    public func get(_ id: DurableObjectID) -> DurableObjectStub<Object> { DurableObjectStub(namespace: self, id: id) }
+
+    /// How many instances were constructed so far (each id once, plus once per rebuild after eviction).
+    public var instancesConstructed: Int { instancesBuilt.load(ordering: .relaxed) }
+
+    /// How many instances are in memory.
+    public var liveCount: Int { live.withLock { $0.count } }
+
+    // MARK: Calls
+
+    private func slot(_ id: DurableObjectID) -> Live {
+        let now = clock.now
+        return live.withLock { live in
+            if let slot = live[id.hex] { return slot }
+            let slot = Live(id: id, now: now)
+            live[id.hex] = slot
+            return slot
+        }
+    }
+
+    /// Runs `body` on the object `id`, alone; returns once the writes it made are durable.
+    func call<T: Sendable>(_ id: DurableObjectID, _ body: @Sendable (Object, DurableObjectStorage) async throws -> T) async throws -> T {
+        while true {
+            let slot = self.slot(id)
+            await slot.lock.acquire()
+            if slot.state.withLock({ $0.evicted }) {
+                slot.lock.release()
+                continue
+            }
+            let (instance, storage) = instance(for: slot)
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body(instance, storage))
+            } catch {
+                result = .failure(error)
+            }
+            let pending = storage.takePending()
+            let ticket = pending.isEmpty ? nil : CommitTicket()
+            let previous = slot.state.withLock { state -> CommitTicket? in
+                state.lastUsed = clock.now
+                if let ticket { state.lastCommit = ticket }
+                return state.lastCommit
+            }
+            slot.lock.release()
+            if let ticket {
+                // Output gate: the response waits for this call's writes to be durable.
+                do {
+                    try await store.commit(id.hex, pending)
+                    ticket.finish(nil)
+                    if pending.alarm != nil { alarmSignal.notify() }
+                } catch {
+                    ticket.finish(error)
+                    reset(slot)
+                    throw error
+                }
+            } else if let previous {
+                // A call without writes may still have read a predecessor's uncommitted writes.
+                try await previous.wait()
+            }
+            return try result.get()
+        }
+    }
+
+    private func instance(for slot: Live) -> (Object, DurableObjectStorage) {
+        if let built = slot.state.withLock({ state in state.instance.map { ($0, state.storage!) } }) { return built }
+        let storage = DurableObjectStorage(objectID: slot.id.hex, store: store, limits: configuration.limits)
+        let instance = Object(state: DurableObjectState(id: slot.id, storage: storage), env: env)
+        instancesBuilt.add(1, ordering: .relaxed)
+        slot.state.withLock { state in
+            state.instance = instance
+            state.storage = storage
+        }
+        return (instance, storage)
+    }
+
+    /// Drops an object's instance after a failed commit: it is rebuilt from what was committed.
+    private func reset(_ slot: Live) {
+        configuration.logger.error("durable object reset after a failed commit", metadata: ["namespace": "\(name)", "id": "\(slot.id)"])
+        slot.state.withLock { state in
+            state.instance = nil
+            state.storage = nil
+        }
+    }
+
+    // MARK: Eviction
+
+    /// Drops objects idle for longer than the idle timeout; returns how many. Their storage stays;
+    /// the next call rebuilds them.
+    @discardableResult
+    public func evictIdle() -> Int {
+        let cutoff = clock.now.addingTimeInterval(-configuration.idleTimeout)
+        let candidates = live.withLock { Array($0.values) }
+        var evicted = 0
+        for slot in candidates {
+            let idle = slot.state.withLock { $0.lastUsed <= cutoff && ($0.lastCommit?.isFinished ?? true) }
+            guard idle, slot.lock.tryAcquire() else { continue }
+            slot.state.withLock { state in
+                state.evicted = true
+                state.instance = nil
+                state.storage = nil
+            }
+            live.withLock { live in
+                if live[slot.id.hex] === slot { live.removeValue(forKey: slot.id.hex) }
+            }
+            slot.lock.release()
+            evicted += 1
+        }
+        return evicted
+    }
+
+    // MARK: Alarms
+
+    /// Fires every alarm that is due now; returns how many ran (successfully or not).
+    @discardableResult
+    public func runDueAlarms() async throws -> Int {
+        let due = try store.dueAlarms(now: clock.now, limit: 1000)
+        await withTaskGroup(of: Void.self) { group in
+            for (objectID, _) in due {
+                group.addTask { await self.fireAlarm(try? DurableObjectID.parse(objectID)) }
+            }
+        }
+        return due.count
+    }
+
+    private func fireAlarm(_ id: DurableObjectID?) async {
+        guard let id else { return }
+        do {
+            try await call(id) { instance, storage in
+                // Re-read inside the call: the alarm may have been moved or deleted meanwhile.
+                guard let alarm = try storage.scheduledAlarm(), alarm.time <= self.clock.now else { return }
+                do {
+                    try await instance.alarm(AlarmInfo(retryCount: alarm.retryCount, scheduledTime: alarm.time))
+                    // Done, unless alarm() scheduled a new one.
+                    if try storage.scheduledAlarm() == alarm { storage.scheduleAlarm(nil) }
+                } catch {
+                    let retry = alarm.retryCount + 1
+                    if retry > self.configuration.maxAlarmRetries {
+                        self.configuration.logger.error("alarm failed too often; giving up",
+                                                        metadata: ["namespace": "\(self.name)", "id": "\(id)", "retries": "\(alarm.retryCount)", "error": "\(error)"])
+                        if try storage.scheduledAlarm() == alarm { storage.scheduleAlarm(nil) }
+                    } else {
+                        let delay = self.configuration.alarmRetryDelay * pow(2, Double(alarm.retryCount))
+                        self.configuration.logger.warning("alarm threw; retrying",
+                                                          metadata: ["namespace": "\(self.name)", "id": "\(id)", "retry": "\(retry)", "in": "\(delay)s", "error": "\(error)"])
+                        storage.scheduleAlarm(ScheduledAlarm(time: self.clock.now.addingTimeInterval(delay), retryCount: retry))
+                    }
+                }
+            }
+        } catch {
+            configuration.logger.error("alarm could not run", metadata: ["namespace": "\(name)", "id": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Fires alarms as they come due and evicts idle objects, until cancelled or shut down gracefully.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let generation = self.alarmSignal.generation
+                do {
+                    try await self.runDueAlarms()
+                } catch {
+                    self.configuration.logger.error("alarm scheduler failed", metadata: ["namespace": "\(self.name)", "error": "\(error)"])
+                }
+                self.evictIdle()
+                let now = self.clock.now
+                var wake = now.addingTimeInterval(max(1, self.configuration.idleTimeout / 2))
+                if let next = try? self.store.nextAlarmTime(), next < wake { wake = max(next, now) }
+                await self.alarmSignal.wait(after: generation, until: wake, clock: self.clock)
+            }
+        }
+    }
+
+    // MARK: Reset
+
+    /// Drops every instance and deletes every object's storage and alarm (for tests; EdgeTesting's
+    /// `reset(_:)` calls it between tests).
+    package func resetEverything() async throws {
+        let slots = live.withLock { live -> [Live] in
+            defer { live.removeAll() }
+            return Array(live.values)
+        }
+        for slot in slots {
+            await slot.lock.acquire()
+            slot.state.withLock { state in
+                state.evicted = true
+                state.instance = nil
+                state.storage = nil
+            }
+            slot.lock.release()
+        }
+        try await store.deleteEverything()
+    }
+
+    /// Closes the database.
+    public func close() { store.close() }
+}
+
+/// How calls reach one object (Cloudflare's stub).
+public struct DurableObjectStub<Object: DurableObject>: Sendable {
+    public let namespace: DurableObjectNamespace<Object>
+    public let id: DurableObjectID
+
+    /// Calls the object: `body` runs on its one live instance, after every call made before it
+    /// and before every call made after it, with no other call interleaved. Returns once the
+    /// writes the call made are durable.
+    ///
+    /// - Throws: what `body` throws, or ``CoordinatorError`` `.storageFailure` when the writes
+    ///   could not be committed (the object is then rebuilt from committed storage).
+    public func call<T: Sendable>(_ body: @Sendable (Object) async throws -> T) async throws -> T {
+        try await namespace.call(id) { instance, _ in try await body(instance) }
+    }
+
+    /// Sends a request to the object's `fetch`.
+    ///
+    /// - Throws: what `fetch` throws, or ``CoordinatorError`` `.storageFailure`.
+    public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
+        try await namespace.call(id) { instance, _ in try await instance.fetch(request) }
+    }
+}
