@@ -61,34 +61,3 @@ public struct DurableObjectState: Sendable {
     public let storage: DurableObjectStorage
 }
 
-/// A minimal HTTP request, the argument of a durable object's `fetch`.
-public struct EdgeRequest: Sendable, Hashable {
-    public var method: String
-    /// Path and query, e.g. `/jobs?state=pending`.
-    public var path: String
-    public var headers: [String: String]
-    public var body: [UInt8]
-
-    public init(method: String = "GET", path: String, headers: [String: String] = [:], body: [UInt8] = []) {
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-    }
-}
-
-/// A minimal HTTP response.
-public struct EdgeResponse: Sendable, Hashable {
-    public var status: Int
-    public var headers: [String: String]
-    public var body: [UInt8]
-
-    public init(status: Int = 200, headers: [String: String] = [:], body: [UInt8] = []) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
-
-    /// The body as UTF-8 text.
-    public var text: String { String(decoding: body, as: UTF8.self) }
-}
