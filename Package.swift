@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Shared vocabulary: clocks, JSON values, SQLite helpers, validation.
@@ -81,12 +84,25 @@ let package = Package(
         .target(name: "VectorSearch", dependencies: ["EdgeCore"], swiftSettings: strict),
         .target(
             name: "EdgeRuntime",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch"],
+            dependencies: [
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .target(
             name: "EdgeTesting",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strict
         ),
 
@@ -113,6 +129,7 @@ let package = Package(
 
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EdgeQueueTests",

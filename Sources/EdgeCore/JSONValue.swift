@@ -103,3 +103,10 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
+
+extension JSONValue: CustomStringConvertible {
+    /// The compact JSON text of the value (`1`, `"text"`, `{"a":[true]}`).
+    public var description: String {
+        (try? String(decoding: serialized(), as: UTF8.self)) ?? "null"
+    }
+}

@@ -1,0 +1,211 @@
+import EdgeBlob
+import EdgeCoordinator
+import EdgeCore
+import EdgeKV
+import EdgeQueue
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The bindings a config file declares, built into backends: what a worker's `makeEnv` asks for
+/// by name.
+///
+/// Every accessor checks the config: a binding that is not declared, or is declared as another
+/// kind, throws a ``ConfigError`` naming the binding, the file and what is declared. Secret values
+/// come from the environment or the secrets file and are never logged.
+public final class EdgeBindings: Sendable {
+    public let config: EdgeConfig
+    public let clock: any EdgeClock
+    public let logger: Logger
+    /// `true` when every binding is in memory (tests).
+    public let inMemory: Bool
+    /// The one backend every queue of this application lives in.
+    public let queueBackend: any QueueBackend
+    private let secretValues: [String: String]
+    private let opened = Mutex<Opened>(Opened())
+    private let scratch: String?
+
+    private struct Opened {
+        var kv: [String: any KVNamespace] = [:]
+        var buckets: [String: any BlobBucket] = [:]
+        var namespaces: [String: any Service & Sendable] = [:]
+    }
+
+    /// Builds the bindings of `config`.
+    ///
+    /// - Parameters:
+    ///   - inMemory: use in-memory backends for every binding, whatever the config says.
+    ///   - environment: where secrets are looked up first (default: the process environment).
+    /// - Throws: ``ConfigError`` `.missingSecret` for a declared secret with no value, or when a
+    ///   backend cannot be opened.
+    public init(config: EdgeConfig, clock: any EdgeClock = SystemClock(), inMemory: Bool = false,
+                environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "swift-edge.runtime")) throws {
+        self.config = config
+        self.clock = clock
+        self.inMemory = inMemory
+        self.logger = logger
+        // Secrets: the environment first, then the secrets file.
+        let fileSecrets = Self.readSecretsFile(config.secretsFile)
+        var values: [String: String] = [:]
+        for name in config.secrets {
+            guard let value = environment[name] ?? fileSecrets[name] else {
+                throw ConfigError(.missingSecret, file: config.file, key: "secrets", expected: "\(name) in the environment or in \(config.secretsFile)",
+                                  message: "secret \"\(name)\" has no value")
+            }
+            values[name] = value
+        }
+        secretValues = values
+        let memory = inMemory || config.queueBackend == .memory
+        do {
+            queueBackend = memory ? MemoryQueue(clock: clock) : try SQLiteQueue(stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
+        } catch {
+            throw ConfigError(.invalidValue, file: config.file, key: "queues", expected: "a usable state directory", message: "cannot open the queue database: \(error)")
+        }
+        scratch = inMemory || config.durableObjectsBackend == .memory ? NSTemporaryDirectory() + "swift-edge-memory-\(UUID().uuidString)" : nil
+    }
+
+    /// Parses a `.dev.vars`-style file: `NAME=value` lines, `#` comments, optional quotes.
+    static func readSecretsFile(_ path: String) -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var values: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
+            let name = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, (value.hasPrefix("\"") && value.hasSuffix("\"")) || (value.hasPrefix("'") && value.hasSuffix("'")) {
+                value = String(value.dropFirst().dropLast())
+            }
+            values[name] = value
+        }
+        return values
+    }
+
+    private func missing(_ binding: String, section: String, declared: [String]) -> ConfigError {
+        if let other = kindOf(binding) {
+            return ConfigError(.wrongBindingType, file: config.file, key: section, expected: "a \(section) binding named \(binding)",
+                               message: "binding \"\(binding)\" is declared in \(other), not in \(section)")
+        }
+        return ConfigError(.missingBinding, file: config.file, key: section, expected: "a \(section) entry with binding \"\(binding)\"",
+                           message: "no \(section) binding \"\(binding)\" (declared: \(declared.isEmpty ? "none" : declared.joined(separator: ", ")))")
+    }
+
+    private func kindOf(_ binding: String) -> String? {
+        if config.kvNamespaces.contains(where: { $0.binding == binding }) { return "kv_namespaces" }
+        if config.r2Buckets.contains(where: { $0.binding == binding }) { return "r2_buckets" }
+        if config.queueProducers.contains(where: { $0.binding == binding }) { return "queues.producers" }
+        if config.durableObjects.contains(where: { $0.name == binding }) { return "durable_objects.bindings" }
+        if config.vectorize.contains(where: { $0.binding == binding }) { return "vectorize" }
+        if config.ai?.binding == binding { return "ai" }
+        if config.vars[binding] != nil { return "vars" }
+        if config.secrets.contains(binding) { return "secrets" }
+        return nil
+    }
+
+    // MARK: Accessors
+
+    /// The KV namespace bound as `binding`.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`, or when it cannot be opened.
+    public func kv(_ binding: String) throws -> any KVNamespace {
+        guard let entry = config.kvNamespaces.first(where: { $0.binding == binding }) else {
+            throw missing(binding, section: "kv_namespaces", declared: config.kvNamespaces.map(\.binding))
+        }
+        return try opened.withLock { opened in
+            if let existing = opened.kv[binding] { return existing }
+            let namespace: any KVNamespace
+            if inMemory || entry.backend == .memory {
+                namespace = MemoryKV(configuration: .init(clock: clock))
+            } else {
+                do {
+                    namespace = try SQLiteKV(namespace: binding, stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
+                } catch {
+                    throw ConfigError(.invalidValue, file: config.file, key: "kv_namespaces", expected: "a usable state directory", message: "cannot open KV namespace \(binding): \(error)")
+                }
+            }
+            opened.kv[binding] = namespace
+            return namespace
+        }
+    }
+
+    /// The blob bucket bound as `binding`.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`, or when it cannot be opened.
+    public func bucket(_ binding: String) throws -> any BlobBucket {
+        guard let entry = config.r2Buckets.first(where: { $0.binding == binding }) else {
+            throw missing(binding, section: "r2_buckets", declared: config.r2Buckets.map(\.binding))
+        }
+        return try opened.withLock { opened in
+            if let existing = opened.buckets[binding] { return existing }
+            let bucket: any BlobBucket
+            if inMemory || entry.backend == .memory {
+                bucket = MemoryBlob(configuration: .init(clock: clock))
+            } else {
+                do {
+                    bucket = try FileBlob(bucket: entry.bucketName, stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
+                } catch {
+                    throw ConfigError(.invalidValue, file: config.file, key: "r2_buckets", expected: "a usable state directory", message: "cannot open bucket \(binding): \(error)")
+                }
+            }
+            opened.buckets[binding] = bucket
+            return bucket
+        }
+    }
+
+    /// The producer bound as `binding`, sending `Body` messages.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`.
+    public func queue<Body: Encodable & Sendable>(_ binding: String, as type: Body.Type = Body.self) throws -> QueueProducer<Body> {
+        guard let entry = config.queueProducers.first(where: { $0.binding == binding }) else {
+            throw missing(binding, section: "queues.producers", declared: config.queueProducers.map(\.binding))
+        }
+        return try QueueProducer(queue: entry.queue, backend: queueBackend)
+    }
+
+    /// A plain variable from `vars`.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`.
+    public func variable(_ name: String) throws -> String {
+        guard let value = config.vars[name] else { throw missing(name, section: "vars", declared: config.vars.keys.sorted()) }
+        return value
+    }
+
+    /// A secret declared in `secrets`, from the environment or the secrets file.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`.
+    public func secret(_ name: String) throws -> String {
+        guard let value = secretValues[name] else { throw missing(name, section: "secrets", declared: config.secrets) }
+        return value
+    }
+
+    /// The durable-object namespace bound as `binding`, whose objects are `Object`s receiving `env`.
+    /// The config's `class_name` must be `Object`'s type name.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding`, `.wrongBindingType` or `.invalidValue` (class name mismatch).
+    public func durableObjects<Object: DurableObject>(_ type: Object.Type, binding: String, env: Object.Env) throws -> DurableObjectNamespace<Object> {
+        guard let entry = config.durableObjects.first(where: { $0.name == binding }) else {
+            throw missing(binding, section: "durable_objects.bindings", declared: config.durableObjects.map(\.name))
+        }
+        let className = String(describing: Object.self)
+        guard entry.className == className else {
+            throw ConfigError(.invalidValue, file: config.file, key: "durable_objects.bindings", expected: "class_name \"\(className)\"",
+                              message: "binding \"\(binding)\" names class \"\(entry.className)\", but the worker binds it to \(className)")
+        }
+        return try opened.withLock { opened in
+            if let existing = opened.namespaces[binding] as? DurableObjectNamespace<Object> { return existing }
+            let directory = scratch ?? config.stateDirectory
+            do {
+                let namespace = try DurableObjectNamespace<Object>(name: binding, stateDirectory: directory, env: env,
+                                                                   configuration: .init(clock: clock, logger: logger))
+                opened.namespaces[binding] = namespace
+                return namespace
+            } catch {
+                throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a usable state directory", message: "cannot open namespace \(binding): \(error)")
+            }
+        }
+    }
+
+    /// The services the bindings need running (durable-object alarm schedulers).
+    var services: [any Service] { opened.withLock { Array($0.namespaces.values) } }
+}

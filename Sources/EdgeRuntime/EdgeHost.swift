@@ -1,0 +1,87 @@
+import EdgeCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Serves a worker over HTTP (Hummingbird 2) and runs its background services — queue consumers,
+/// cron triggers, durable-object alarms — until SIGINT or SIGTERM. On shutdown it stops accepting
+/// connections, finishes the requests and batches in flight, then awaits `waitUntil` work (bounded
+/// by `limits.wait_until_timeout_ms`).
+public struct EdgeHost<W: Worker>: Sendable {
+    public let runtime: WorkerRuntime<W>
+
+    public init(runtime: WorkerRuntime<W>) {
+        self.runtime = runtime
+    }
+
+    /// Builds the runtime from a config file and serves it.
+    ///
+    /// - Throws: ``ConfigError`` at startup; errors of the server.
+    public static func run(_ worker: W, configPath: String, port: Int? = nil) async throws {
+        var config = try EdgeConfig.load(configPath)
+        if let port { config.port = port }
+        let runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config))
+        try await EdgeHost(runtime: runtime).run()
+    }
+
+    /// The Hummingbird application: the worker's responder plus the background services.
+    ///
+    /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
+    public func application(port: Int? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let runtime = self.runtime
+        let config = runtime.config
+        let limit = config.limits.maxRequestBodyBytes
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            let id = request.headers[values: HTTPField.Name("x-request-id")!].first ?? runtime.newRequestID()
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+                return Self.response(WorkerRuntime<W>.tooLarge(declared, limit: limit, id: id))
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: limit)
+            } catch {
+                return Self.response(WorkerRuntime<W>.tooLarge(nil, limit: limit, id: id))
+            }
+            var headers: [String: String] = [:]
+            for field in request.headers {
+                let name = field.name.canonicalName
+                headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
+            }
+            let edgeRequest = EdgeRequest(method: request.method.rawValue, path: request.uri.description, headers: headers,
+                                          body: Array(body.readableBytesView))
+            return Self.response(await runtime.handle(edgeRequest, requestID: id))
+        }
+        return Application(
+            responder: responder,
+            configuration: .init(address: .hostname(config.host, port: port ?? config.port), serverName: nil),
+            services: try runtime.backgroundServices(),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: runtime.bindings.logger
+        )
+    }
+
+    static func response(_ response: EdgeResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        return Response(status: .init(code: response.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains `waitUntil` work.
+    ///
+    /// - Throws: errors of the server or of a background service.
+    public func run() async throws {
+        let logger = runtime.bindings.logger
+        let config = runtime.config
+        let app = try application { port in
+            logger.notice("\(config.name) listening on http://\(config.host):\(port)")
+        }
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        let cancelled = await runtime.drainWaitUntil()
+        if cancelled > 0 { logger.warning("cancelled waitUntil work still running at shutdown", metadata: ["tasks": "\(cancelled)"]) }
+    }
+}

@@ -1,0 +1,94 @@
+import EdgeRuntime
+import EdgeTesting
+import Foundation
+import Testing
+
+@Suite("Config")
+struct ConfigTests {
+    func error(_ text: String) -> ConfigError? {
+        do {
+            _ = try EdgeConfig.parse(text, file: "app.jsonc")
+            return nil
+        } catch {
+            return error as? ConfigError
+        }
+    }
+
+    @Test("the test config parses, comments and trailing commas included")
+    func parses() throws {
+        let config = try EdgeConfig.parse(testConfig, file: "dir/app.jsonc")
+        #expect(config.name == "test-worker")
+        #expect(config.vars == ["GREETING": "world"])
+        #expect(config.kvNamespaces.first?.backend == .sqlite)
+        #expect(config.queueConsumers.first?.configuration.maxRetries == 1)
+        #expect(config.queueConsumers.first?.configuration.deadLetterQueue == "events-dlq")
+        #expect(config.crons.map(\.expression) == ["*/5 * * * *"])
+        #expect(config.limits.maxRequestBodyBytes == 64)
+        #expect(config.stateDirectory == "dir/.edge/state", "the state directory is relative to the config file")
+        #expect(config.port == 8787)
+    }
+
+    @Test("errors name the file, the key and what was expected")
+    func errors() {
+        let unknown = error(#"{ "name": "x", "kv_namespace": [] }"#)
+        #expect(unknown?.code == .unknownKey)
+        #expect(unknown?.key == "kv_namespace")
+        #expect(unknown?.message.contains("did you mean \"kv_namespaces\"") == true)
+        #expect(unknown?.description.hasPrefix("app.jsonc: kv_namespace:") == true)
+        #expect(error(#"{ "vars": {} }"#)?.code == .missingKey)
+        let wrongType = error(#"{ "name": "x", "kv_namespaces": [{ "binding": 5 }] }"#)
+        #expect(wrongType?.code == .wrongType)
+        #expect(wrongType?.key == "kv_namespaces[0].binding")
+        let cron = error(#"{ "name": "x", "triggers": { "crons": ["61 * * * *"] } }"#)
+        #expect(cron?.code == .invalidValue)
+        #expect(cron?.key == "triggers.crons[0]")
+        #expect(cron?.message.contains("minute 61") == true)
+        #expect(error(#"{ "name": "x", "triggers": { "crons": ["* * *"] } }"#)?.code == .invalidValue)
+        let backend = error(#"{ "name": "x", "kv_namespaces": [{ "binding": "A", "backend": "postgres" }] }"#)
+        #expect(backend?.key == "kv_namespaces[0].backend")
+        #expect(backend?.message.contains("not available yet") == true)
+        let consumer = error(#"{ "name": "x", "queues": { "consumers": [{ "queue": "q", "max_batch_size": 101 }] } }"#)
+        #expect(consumer?.code == .invalidValue)
+        #expect(consumer?.message.contains("max_batch_size") == true)
+        #expect(error(#"{ "name": "x", "kv_namespaces": [{ "binding": "A" }], "r2_buckets": [{ "binding": "A" }] }"#)?.message.contains("declared in both") == true)
+        #expect(error(#"{ "name": "x", "limits": { "request_timeout_ms": 0 } }"#)?.key == "limits.request_timeout_ms")
+        #expect(error("{ not json")?.code == .syntax)
+    }
+
+    @Test("a binding the worker needs but the config lacks fails at startup, naming it")
+    func missingBinding() {
+        let config = #"{ "name": "x", "vars": { "GREETING": "hi" }, "secrets": ["TOKEN"], "queues": { "producers": [{ "binding": "EVENTS", "queue": "e" }] } }"#
+        #expect { try makeClient(config: config) } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.code == .missingBinding && error.message.contains("CACHE") && error.file == "test-config.jsonc"
+        }
+        let mistyped = #"{ "name": "x", "vars": { "GREETING": "hi" }, "secrets": ["TOKEN"], "r2_buckets": [{ "binding": "CACHE" }], "queues": { "producers": [{ "binding": "EVENTS", "queue": "e" }] } }"#
+        #expect { try makeClient(config: mistyped) } throws: { ($0 as? ConfigError)?.code == .wrongBindingType }
+    }
+
+    @Test("a declared secret without a value fails at startup; secrets come from the environment or the secrets file")
+    func secrets() throws {
+        #expect { try WorkerTestClient(TestWorker(), config: testConfig, secrets: [:]) } throws: { error in
+            (error as? ConfigError)?.code == .missingSecret && (error as? ConfigError)?.message.contains("TOKEN") == true
+        }
+        let directory = NSTemporaryDirectory() + "swift-edge-tests/secrets-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "# local secrets\nTOKEN=\"from-file\"\n".write(toFile: directory + "/.dev.vars", atomically: true, encoding: .utf8)
+        let config = try EdgeConfig.parse(testConfig, file: directory + "/app.jsonc")
+        let bindings = try EdgeBindings(config: config, inMemory: true, environment: [:])
+        #expect(try bindings.secret("TOKEN") == "from-file")
+    }
+
+    @Test("cron schedules compute their next firing in UTC", arguments: [
+        ("*/5 * * * *", "2026-01-01T00:02:30Z", "2026-01-01T00:05:00Z"),
+        ("0 3 * * MON", "2026-01-01T00:00:00Z", "2026-01-05T03:00:00Z"),
+        ("30 12 1 JAN,JUL *", "2026-02-01T00:00:00Z", "2026-07-01T12:30:00Z"),
+        ("0 0 29 2 *", "2026-03-01T00:00:00Z", "2028-02-29T00:00:00Z"),
+        ("15-45/15 * * * 0,7", "2026-01-03T23:59:00Z", "2026-01-04T00:15:00Z"),
+    ])
+    func cron(_ expression: String, _ after: String, _ expected: String) throws {
+        let formatter = ISO8601DateFormatter()
+        let schedule = try CronSchedule(expression)
+        #expect(schedule.nextFire(after: formatter.date(from: after)!) == formatter.date(from: expected)!)
+    }
+}

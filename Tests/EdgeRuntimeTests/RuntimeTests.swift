@@ -1,0 +1,149 @@
+import EdgeRuntime
+import EdgeTesting
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+@Suite("Worker runtime")
+struct RuntimeTests {
+    @Test("fetch reaches the worker with its bindings: vars, secrets, KV")
+    func fetch() async throws {
+        let client = try makeClient()
+        #expect(await client.fetch("/hello").text == "hello world")
+        #expect(await client.fetch("/secret-length").text == "12")
+        #expect(await client.fetch("/kv/a", method: "POST", body: Array("stored".utf8)).status == 201)
+        #expect(await client.fetch("/kv/a").text == "stored")
+        let response = await client.fetch("/missing")
+        #expect(response.status == 404)
+        #expect(response.headers["x-request-id"] != nil, "every response carries a request id")
+    }
+
+    @Test("queue batches reach the queue handler; retried messages go to the dead-letter queue")
+    func queue() async throws {
+        let worker = TestWorker()
+        let client = try makeClient(worker)
+        #expect(await client.fetch("/enqueue", method: "POST", body: Array(#"{"n":1}"#.utf8)).status == 202)
+        try await client.deliverQueue("events")
+        try await client.queue("events", [["n": 2], ["n": 3, "fail": true]])
+        // retry_delay is 0, so the failed message comes straight back, once (max_retries 1).
+        let events = await worker.log.events
+        #expect(events == ["queued 1", "queued 2", "failed 3 attempt 1", "failed 3 attempt 2"], "\(events)")
+        #expect(try await client.bindings.queueBackend.peek("events-dlq", limit: 10).count == 1, "dead-lettered after max_retries")
+        #expect(try await client.deliverQueue("events") == 0, "nothing left")
+    }
+
+    @Test("scheduled events reach the scheduled handler, by hand and from the cron trigger")
+    func scheduled() async throws {
+        let worker = TestWorker()
+        let client = try makeClient(worker)
+        try await client.scheduled("*/5 * * * *")
+        #expect(await worker.log.events == ["cron */5 * * * *"])
+        let services = try client.runtime.backgroundServices()
+        let group = ServiceGroup(services: services, logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        try await client.clock.waitForSleepers(1)
+        client.clock.advance(by: 300)
+        for _ in 0..<2000 where await worker.log.events.count < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(await worker.log.events.count == 2, "the trigger fired when the clock reached the next 5-minute mark")
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    @Test("waitUntil work runs after the response and is awaited before shutdown")
+    func waitUntil() async throws {
+        let worker = TestWorker()
+        let client = try makeClient(worker)
+        #expect(await client.fetch("/later").text == "ok")
+        #expect(await worker.log.events == ["response"], "the response did not wait for waitUntil work")
+        await client.settle()
+        #expect(await worker.log.events == ["response", "after response"])
+    }
+
+    @Test("limits: 413 for a large body, 503 past the wall time or the concurrency limit, 500 with the request id")
+    func limits() async throws {
+        let worker = TestWorker()
+        let client = try makeClient(worker)
+        let large = await client.fetch("/kv/x", method: "POST", body: [UInt8](repeating: 1, count: 65))
+        #expect(large.status == 413)
+        #expect(large.text.contains("64 bytes"))
+        let failed = await client.fetch("/throw")
+        #expect(failed.status == 500)
+        let id = try #require(failed.headers["x-request-id"])
+        #expect(failed.text.contains(id), "the 500 body carries the request id")
+        // Wall time: the handler waits on a gate; the runtime's clock passes the 2 s limit.
+        let slow = Task { await client.fetch("/wait") }
+        while await worker.gate.arrived < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        // Concurrency: with 1 in flight and a limit of 4, three more are admitted, the fifth is not.
+        let more = (0..<3).map { _ in Task { await client.fetch("/wait") } }
+        while await worker.gate.arrived < 4 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(await client.fetch("/hello").status == 503, "over the concurrency limit")
+        client.clock.advance(by: 2)
+        let timedOut = await slow.value
+        #expect(timedOut.status == 503)
+        #expect(timedOut.text.contains("2000 ms"))
+        for task in more { #expect(await task.value.status == 503) }
+        await worker.gate.release()
+        #expect(await client.fetch("/hello").status == 200, "the host is healthy afterwards")
+    }
+
+    @Test("10,000 requests, a third of them throwing: every one answered, none crashes the host")
+    func manyRequests() async throws {
+        let client = try makeClient(config: testConfig.replacingOccurrences(of: #""max_concurrent_requests": 4"#, with: #""max_concurrent_requests": 1000"#))
+        var statuses: [Int: Int] = [:]
+        for chunk in stride(from: 0, to: 10_000, by: 500) {
+            let results = await withTaskGroup(of: Int.self) { group in
+                for index in chunk..<(chunk + 500) {
+                    group.addTask { await client.fetch(index % 3 == 0 ? "/throw" : "/hello").status }
+                }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            for status in results { statuses[status, default: 0] += 1 }
+        }
+        #expect(statuses == [200: 6666, 500: 3334])
+    }
+
+    @Test("the same worker over a live socket")
+    func live() async throws {
+        let client = try makeClient()
+        try await client.live { http in
+            #expect(http.port != nil)
+            let hello = try await http.fetch("/hello")
+            #expect(hello.status == 200)
+            #expect(hello.text == "hello world")
+            #expect(hello.headers["x-request-id"] != nil)
+            #expect(try await http.fetch("/kv/k", method: "POST", body: Array("v".utf8)).status == 201)
+            #expect(try await http.fetch("/kv/k").text == "v")
+            let large = try await http.fetch("/kv/x", method: "POST", body: [UInt8](repeating: 1, count: 1000))
+            #expect(large.status == 413)
+            #expect(try await http.fetch("/throw").status == 500)
+        }
+    }
+
+    @Test("graceful shutdown finishes a request in flight")
+    func gracefulShutdown() async throws {
+        let worker = TestWorker()
+        let client = try makeClient(worker)
+        let ports = AsyncStream<Int>.makeStream()
+        let app = try EdgeHost(runtime: client.runtime).application(port: 0) { port in ports.continuation.yield(port) }
+        let group = ServiceGroup(services: [app], logger: Logger(label: "test"))
+        let serving = Task { try await group.run() }
+        var iterator = ports.stream.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        let request = Task {
+            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/wait")!)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        while await worker.gate.arrived < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        await group.triggerGracefulShutdown()
+        try await Task.sleep(for: .milliseconds(50))
+        await worker.gate.release()
+        let (status, body) = try await request.value
+        #expect(status == 200)
+        #expect(body == "released")
+        try await serving.value
+    }
+}
