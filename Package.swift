@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Embeddings", targets: ["Embeddings"]),
         .library(name: "VectorSearch", targets: ["VectorSearch"]),
         .library(name: "EdgeTesting", targets: ["EdgeTesting"]),
+        .executable(name: "edge", targets: ["edge"]),
         .executable(name: "edge-bench", targets: ["edge-bench"]),
     ],
     dependencies: [
@@ -106,12 +107,20 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // `edge`: the command-line tool (dev server, kv, blob, queue).
+        .executableTarget(
+            name: "edge",
+            dependencies: ["EdgeRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
         // `edge-bench`: JSON-lines benchmarks, each peer measured in the same run.
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/edge-bench",

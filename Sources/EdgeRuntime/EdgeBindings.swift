@@ -44,6 +44,8 @@ public final class EdgeBindings: Sendable {
         self.config = config
         self.clock = clock
         self.inMemory = inMemory
+        var logger = logger
+        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         self.logger = logger
         // Secrets: the environment first, then the secrets file.
         let fileSecrets = Self.readSecretsFile(config.secretsFile)

@@ -92,6 +92,8 @@ public struct EdgeConfig: Sendable {
     public var limits = Limits()
     public var port = 8787
     public var host = "127.0.0.1"
+    /// The level of the runtime's logs (`trace` … `critical`); request logs are `info`. Default `info`.
+    public var logLevel = "info"
 
     /// Reads and validates a config file.
     ///
@@ -116,10 +118,16 @@ public struct EdgeConfig: Sendable {
             path.hasPrefix("/") || directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
         }
         try root.allowKeys(["$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-                            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date"])
+                            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level"])
         var config = EdgeConfig(file: file, name: try root.string("name"), stateDirectory: resolve(try root.optionalString("state_dir") ?? ".edge/state"),
                                 secretsFile: resolve(try root.optionalString("secrets_file") ?? ".dev.vars"))
         config.main = try root.optionalString("main")
+        if let level = try root.optionalString("log_level") {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw try root.child("log_level").error(.invalidValue, expected: "trace, debug, info, notice, warning, error or critical", found: .string(level))
+            }
+            config.logLevel = level
+        }
         if let vars = try root.optionalObject("vars") {
             for (key, reader) in try vars.entries() {
                 switch reader.value {
