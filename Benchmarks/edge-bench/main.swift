@@ -1,7 +1,7 @@
 // edge-bench: swift-edge's benchmarks. Each prints JSON lines; where a peer does the same work,
 // it runs in the same process and the same run, and the line carries its figure and the ratio.
 //
-//   swift run -c release edge-bench kv|blob|queue|coordinator [--seconds S] [--rounds R] [--dir DIR]
+//   swift run -c release edge-bench kv|blob|queue|coordinator|http [--seconds S] [--rounds R] [--dir DIR]
 import Foundation
 
 let usage = """
@@ -11,6 +11,7 @@ let usage = """
       blob  FileBlob put / get of 4 KiB and 256 MiB objects vs plain files; peak memory
       queue SQLiteQueue end-to-end throughput (1 and 2 consumers) vs a naive SQLite job table; latency
       coordinator  durable object calls/s (with and without a durable write) vs a plain actor
+      http  hello-world worker vs plain Hummingbird under wrk; cold start of edge dev; worker init
     """
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -25,6 +26,7 @@ do {
     case "blob": try await BlobBenchmark(options: options).run()
     case "queue": try await QueueBenchmark(options: options).run()
     case "coordinator": try await CoordinatorBenchmark(options: options).run()
+    case "http": try await HTTPBenchmark(options: options).run()
     case "-h", "--help", "help": print(usage)
     default:
         FileHandle.standardError.write(Data("unknown suite \(suite)\n\(usage)\n".utf8))

@@ -34,8 +34,9 @@ public struct EdgeHost<W: Worker>: Sendable {
         let runtime = self.runtime
         let config = runtime.config
         let limit = config.limits.maxRequestBodyBytes
+        let requestIDField = HTTPField.Name("x-request-id")!
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            let id = request.headers[values: HTTPField.Name("x-request-id")!].first ?? runtime.newRequestID()
+            let id = request.headers[requestIDField] ?? runtime.newRequestID()
             if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
                 return Self.response(WorkerRuntime<W>.tooLarge(declared, limit: limit, id: id))
             }

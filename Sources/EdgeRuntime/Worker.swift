@@ -78,8 +78,13 @@ public struct ScheduledEvent: Sendable, Hashable {
 /// What a handler can do beyond returning: keep work running after the response (`waitUntil`),
 /// and log with the request id.
 public struct ExecutionContext: Sendable {
-    /// Logs with this invocation's request id.
-    public let logger: Logger
+    /// Logs with this invocation's request id (metadata `request_id`).
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "request_id"] = "\(requestID)"
+        return logger
+    }
+    let baseLogger: Logger
     /// The id of this invocation (the `x-request-id` of a request).
     public let requestID: String
     let tracker: WaitUntilTracker

@@ -19,6 +19,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     private let requestCounter = Atomic<Int>(0)
     private let idPrefix: String
     private let metrics = RuntimeMetrics()
+    private let watchdog: Watchdog<EdgeResponse>
+    /// `config.limits`, kept apart so the request path does not copy the whole config.
+    private let limits: EdgeConfig.Limits
 
     /// Builds the worker's `Env`: a missing or mistyped binding fails here, at startup.
     ///
@@ -27,6 +30,8 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         self.worker = worker
         self.bindings = bindings
         env = try W.makeEnv(bindings)
+        watchdog = Watchdog(clock: bindings.clock)
+        limits = bindings.config.limits
         idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
 
@@ -37,9 +42,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     }
 
     private func context(_ requestID: String) -> ExecutionContext {
-        var logger = self.logger
-        logger[metadataKey: "request_id"] = "\(requestID)"
-        return ExecutionContext(logger: logger, requestID: requestID, tracker: tracker)
+        ExecutionContext(baseLogger: logger, requestID: requestID, tracker: tracker)
     }
 
     // MARK: fetch
@@ -54,15 +57,16 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         response.headers["x-request-id"] = id
         let elapsed = ContinuousClock.now - started
         metrics.record(method: request.method, status: response.status, duration: elapsed)
-        logger.info("\(request.method) \(request.pathOnly) \(response.status)", metadata: [
-            "request_id": "\(id)", "status": "\(response.status)",
-            "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
-        ])
+        if logger.logLevel <= .info {
+            logger.info("\(request.method) \(request.pathOnly) \(response.status)", metadata: [
+                "request_id": "\(id)", "status": "\(response.status)",
+                "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            ])
+        }
         return response
     }
 
     private func respond(_ request: EdgeRequest, id: String) async -> EdgeResponse {
-        let limits = config.limits
         if request.body.count > limits.maxRequestBodyBytes {
             return Self.tooLarge(request.body.count, limit: limits.maxRequestBodyBytes, id: id)
         }
@@ -72,7 +76,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
             return Self.errorResponse(503, "too many concurrent requests (limit \(limits.maxConcurrentRequests))", id: id)
         }
         let ctx = context(id)
-        let outcome = await Self.race(timeout: Double(limits.requestTimeoutMilliseconds) / 1000, clock: bindings.clock) { [worker, env] in
+        let outcome = await watchdog.run(timeout: Double(limits.requestTimeoutMilliseconds) / 1000) { [worker, env] in
             try await worker.fetch(request, env: env, ctx: ctx)
         }
         switch outcome {
@@ -98,33 +102,6 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     private static func jsonString(_ text: String) -> String {
         String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-    }
-
-    enum RaceOutcome<T: Sendable>: Sendable {
-        case finished(Result<T, any Error>)
-        case timedOut
-    }
-
-    /// Runs `work`, giving up (and cancelling it) after `timeout` seconds of `clock` time. The
-    /// caller is answered at the timeout even if the work ignores cancellation.
-    static func race<T: Sendable>(timeout: Double, clock: any EdgeClock, _ work: @escaping @Sendable () async throws -> T) async -> RaceOutcome<T> {
-        let deadline = clock.now.addingTimeInterval(timeout)
-        return await withCheckedContinuation { (continuation: CheckedContinuation<RaceOutcome<T>, Never>) in
-            let box = ContinuationBox(continuation)
-            let task = Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await work()) } catch { result = .failure(error) }
-                if box.claim() { box.resume(.finished(result)) }
-                box.cancelTimer()
-            }
-            box.setTimer(Task {
-                do { try await clock.sleep(until: deadline) } catch { return }
-                if box.claim() {
-                    task.cancel()
-                    box.resume(.timedOut)
-                }
-            })
-        }
     }
 
     // MARK: queue and scheduled
@@ -153,7 +130,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     /// Awaits `waitUntil` work for at most the configured limit; returns how many were cancelled.
     @discardableResult
     public func drainWaitUntil() async -> Int {
-        await tracker.drain(timeout: Double(config.limits.waitUntilTimeoutMilliseconds) / 1000)
+        await tracker.drain(timeout: Double(limits.waitUntilTimeoutMilliseconds) / 1000)
     }
 
     /// `waitUntil` work still running.
@@ -173,33 +150,6 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         if !config.crons.isEmpty { services.append(CronService(runtime: self)) }
         services += bindings.services
         return services
-    }
-}
-
-/// Resumes a continuation once, and owns the timer racing it.
-final class ContinuationBox<T: Sendable>: Sendable {
-    private let claimed = Atomic<Bool>(false)
-    private let continuation: CheckedContinuation<T, Never>
-    private let timer = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
-
-    init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = continuation }
-
-    func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
-    func resume(_ value: T) { continuation.resume(returning: value) }
-
-    func setTimer(_ task: Task<Void, Never>) {
-        let cancelNow = timer.withLock { state -> Bool in
-            state.task = task
-            return state.cancelled
-        }
-        if cancelNow { task.cancel() }
-    }
-
-    func cancelTimer() {
-        timer.withLock { state -> Task<Void, Never>? in
-            state.cancelled = true
-            return state.task
-        }?.cancel()
     }
 }
 
@@ -224,11 +174,27 @@ struct CronService<W: Worker>: Service {
     }
 }
 
-/// Request metrics (no-ops until the application bootstraps a metrics backend).
-struct RuntimeMetrics: Sendable {
+/// Request metrics (no-ops until the application bootstraps a metrics backend). The counter and
+/// timer for each method and status are made once and reused.
+final class RuntimeMetrics: Sendable {
+    private struct Key: Hashable { let method: String, status: Int }
+    private let counters = Mutex<[Key: Counter]>([:])
+    private let timers = Mutex<[String: Metrics.Timer]>([:])
+
     func record(method: String, status: Int, duration: Duration) {
-        Counter(label: "edge_http_requests_total", dimensions: [("method", method), ("status", "\(status)")]).increment()
-        Metrics.Timer(label: "edge_http_request_duration", dimensions: [("method", method)]).recordNanoseconds(
-            Int64(duration.components.seconds) * 1_000_000_000 + Int64(duration.components.attoseconds / 1_000_000_000))
+        let counter = counters.withLock { counters in
+            if let counter = counters[Key(method: method, status: status)] { return counter }
+            let counter = Counter(label: "edge_http_requests_total", dimensions: [("method", method), ("status", "\(status)")])
+            counters[Key(method: method, status: status)] = counter
+            return counter
+        }
+        counter.increment()
+        let timer = timers.withLock { timers in
+            if let timer = timers[method] { return timer }
+            let timer = Metrics.Timer(label: "edge_http_request_duration", dimensions: [("method", method)])
+            timers[method] = timer
+            return timer
+        }
+        timer.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + Int64(duration.components.attoseconds / 1_000_000_000))
     }
 }

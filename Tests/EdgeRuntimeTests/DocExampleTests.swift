@@ -1,0 +1,52 @@
+import EdgeRuntime
+import EdgeTesting
+import Foundation
+import Testing
+
+/// The worker of Docs/runtime.md, kept compiling and passing here.
+struct Greeter: Worker {
+    struct Env: Sendable {
+        var greetings: any KVNamespace
+        var events: QueueProducer<JSONValue>
+        var secret: String
+    }
+
+    static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
+        Env(greetings: try bindings.kv("GREETINGS"),
+            events: try bindings.queue("EVENTS"),
+            secret: try bindings.secret("API_TOKEN"))
+    }
+
+    func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
+        let name = request.query["name"] ?? "world"
+        ctx.waitUntil {
+            try await env.events.send(["greeted": .string(name)])
+        }
+        return .text(try await env.greetings.get(name) ?? "hello, \(name)")
+    }
+
+    func queue(_ batch: MessageBatch<JSONValue>, env: Env, ctx: ExecutionContext) async throws {
+        for message in batch.messages { ctx.logger.info("event", metadata: ["body": "\(message.body)"]) }
+    }
+
+    func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
+        ctx.logger.notice("cron \(event.cron) at \(event.scheduledTime)")
+    }
+}
+
+@Test("the Docs/runtime.md example works as documented")
+func greets() async throws {
+    let client = try WorkerTestClient(Greeter(), config: """
+        { "name": "t", "secrets": ["API_TOKEN"], "kv_namespaces": [{ "binding": "GREETINGS" }],
+          "queues": { "producers": [{ "binding": "EVENTS", "queue": "events" }],
+                      "consumers": [{ "queue": "events" }] } }
+        """, secrets: ["API_TOKEN": "test"])
+    #expect(await client.fetch("/?name=ada").text == "hello, ada")
+    await client.settle()
+    #expect(try await client.deliverQueue("events") == 1)
+    try await client.scheduled("*/5 * * * *")
+    try await client.live { live in
+        let text = try await live.fetch("/?name=bob").text
+        #expect(text == "hello, bob")
+    }
+}
