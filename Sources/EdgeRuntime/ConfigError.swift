@@ -47,5 +47,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String { "\(file): \(key): \(message) (expected \(expected))" }
+    /// `file: key: message`, with `(expected …)` added when the message does not already say it.
+    public var description: String {
+        message.contains("expected") ? "\(file): \(key): \(message)" : "\(file): \(key): \(message) (expected \(expected))"
+    }
 }
