@@ -95,7 +95,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "VectorSearch", dependencies: ["EdgeCore", "EdgeKernels"], swiftSettings: strict),
+        .target(
+            name: "VectorSearch",
+            dependencies: ["EdgeCore", "EdgeKernels", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .target(
             name: "EdgeRuntime",
             dependencies: [
@@ -111,7 +115,7 @@ let package = Package(
         .target(
             name: "EdgeTesting",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "VectorSearch",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -158,9 +162,11 @@ let package = Package(
             dependencies: ["EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
+        .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EmbeddingsTests",
             dependencies: ["Embeddings", "EdgeTesting", .product(name: "Hummingbird", package: "hummingbird")],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(

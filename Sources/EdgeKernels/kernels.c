@@ -224,3 +224,22 @@ void edge_l2sq_many(const float *query, const float *vectors, int dimensions, si
         out[v] = sum;
     }
 }
+
+EDGE_CLONES
+float edge_dot(const float *a, const float *b, int dimensions) {
+    #pragma clang fp reassociate(on)
+    float sum = 0;
+    for (int j = 0; j < dimensions; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+EDGE_CLONES
+float edge_l2sq(const float *a, const float *b, int dimensions) {
+    #pragma clang fp reassociate(on)
+    float sum = 0;
+    for (int j = 0; j < dimensions; j++) {
+        float d = a[j] - b[j];
+        sum += d * d;
+    }
+    return sum;
+}

@@ -10,7 +10,9 @@ struct Reference: Decodable {
     var embedding: [Float]
 
     static func load() throws -> [Reference] {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/eval/minilm-reference.jsonl").standardized.path
+        // A copy of ../shared/eval/minilm-reference.jsonl (sentence-transformers' output), kept in
+        // the repository so the tests run from any checkout.
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/minilm-reference.jsonl").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return try text.split(separator: "\n").map { try JSONDecoder().decode(Reference.self, from: Data($0.utf8)) }
     }

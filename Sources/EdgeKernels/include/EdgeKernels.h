@@ -37,6 +37,12 @@ void edge_softmax_rows(float *x, int rows, int n, int ld, float scale);
 /// out[n] = mean of the `rows` rows of x (row stride ld), then scaled to unit length.
 void edge_mean_pool_normalize(const float *x, int rows, int n, int ld, float *out);
 
+/// The dot product of two vectors of `dimensions` floats.
+float edge_dot(const float *a, const float *b, int dimensions);
+
+/// The squared euclidean distance of two vectors of `dimensions` floats.
+float edge_l2sq(const float *a, const float *b, int dimensions);
+
 /// Dot products of one query with `count` vectors of `dimensions` floats stored contiguously.
 void edge_dot_many(const float *query, const float *vectors, int dimensions, size_t count, float *out);
 

@@ -1,0 +1,90 @@
+import EdgeTesting
+import Foundation
+import Testing
+import VectorSearch
+
+func scratchDirectory() -> String {
+    let directory = NSTemporaryDirectory() + "swift-edge-tests/vectors-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+/// Persistent indexes remember their directory so the harness can reopen them.
+final class Opened: Sendable {
+    let directory = scratchDirectory()
+}
+
+@Suite("Vector index conformance")
+struct VectorConformanceTests {
+    @Test("FlatIndex (memory)", arguments: VectorConformance.cases)
+    func flat(_ check: VectorConformance.Case) async throws {
+        try await check.run(VectorConformance.Harness(exact: true) { try FlatIndex(configuration: $0) })
+    }
+
+    @Test("HNSWIndex (memory)", arguments: VectorConformance.cases)
+    func hnsw(_ check: VectorConformance.Case) async throws {
+        try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95) {
+            try HNSWIndex(configuration: $0, parameters: HNSWParameters(m: 16, efConstruction: 100, efSearch: 64))
+        })
+    }
+
+    @Test("HNSWIndex (persistent)", arguments: VectorConformance.cases + VectorConformance.durableCases)
+    func persistentHNSW(_ check: VectorConformance.Case) async throws {
+        let opened = Opened()
+        try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95, reopen: { index, configuration in
+            try (index as! HNSWIndex).checkpoint()
+            return try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
+        }) { configuration in
+            try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
+        })
+    }
+
+    @Test("FlatIndex (persistent)", arguments: VectorConformance.cases + VectorConformance.durableCases)
+    func persistentFlat(_ check: VectorConformance.Case) async throws {
+        let opened = Opened()
+        try await check.run(VectorConformance.Harness(exact: true, reopen: { _, configuration in
+            try FlatIndex(name: "test-cosine", stateDirectory: opened.directory, configuration: configuration)
+        }) { configuration in
+            try FlatIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
+        })
+    }
+}
+
+@Suite("HNSW")
+struct HNSWTests {
+    @Test("without a checkpoint, a reopened index rebuilds from the database and still answers")
+    func crashRebuild() async throws {
+        let directory = scratchDirectory()
+        let configuration = VectorIndexConfiguration(dimensions: 8)
+        let index = try HNSWIndex(name: "crash", stateDirectory: directory, configuration: configuration)
+        let records = (0..<500).map { n in VectorRecord(id: "c\(n)", values: (0..<8).map { Float(sin(Double(n * 8 + $0))) }) }
+        _ = try await index.insert(records)
+        let before = try await index.query(records[3].values, options: VectorQueryOptions(topK: 5))
+        // No checkpoint: the snapshot is missing, as after a crash.
+        let reopened = try HNSWIndex(name: "crash", stateDirectory: directory, configuration: configuration)
+        #expect(try await reopened.describe().vectorCount == 500)
+        let after = try await reopened.query(records[3].values, options: VectorQueryOptions(topK: 5))
+        #expect(after.matches.map(\.id) == before.matches.map(\.id), "inserts replayed in order rebuild the same graph")
+    }
+
+    @Test("an index reopened with another shape is refused")
+    func shapeMismatch() async throws {
+        let directory = scratchDirectory()
+        _ = try HNSWIndex(name: "shape", stateDirectory: directory, configuration: VectorIndexConfiguration(dimensions: 8))
+        #expect(throws: VectorError.self) {
+            try HNSWIndex(name: "shape", stateDirectory: directory, configuration: VectorIndexConfiguration(dimensions: 16))
+        }
+        #expect(throws: VectorError.self) { try FlatIndex(configuration: VectorIndexConfiguration(dimensions: 1537)) }
+    }
+
+    @Test("tombstones are compacted away once they reach a quarter of the nodes")
+    func compaction() async throws {
+        let index = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 4, metric: .euclidean))
+        let records = (0..<400).map { n in VectorRecord(id: "t\(n)", values: [Float(n), 0, 0, 1]) }
+        _ = try await index.insert(records)
+        _ = try await index.deleteByIds((0..<150).map { "t\($0)" })
+        let result = try await index.query([0, 0, 0, 1], options: VectorQueryOptions(topK: 3))
+        #expect(result.matches.map(\.id) == ["t150", "t151", "t152"])
+        #expect(try await index.describe().vectorCount == 250)
+    }
+}
