@@ -135,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -77,6 +77,12 @@ struct BenchOptions {
     var duration = 1.0
     var rounds = 3
     var directory: String?
+    /// `--data DIR`: input files (the vectors suite).
+    var dataDirectory: String?
+    /// `--no-peers`: skip running the peer scripts (for profiling ours alone).
+    var skipPeers = false
+    /// `--limit N`: use only the first N base vectors.
+    var limit: Int?
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -85,6 +91,9 @@ struct BenchOptions {
             case "--seconds": duration = Double(iterator.next() ?? "") ?? duration
             case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
             case "--dir": directory = iterator.next()
+            case "--data": dataDirectory = iterator.next()
+            case "--no-peers": skipPeers = true
+            case "--limit": limit = Int(iterator.next() ?? "")
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }

@@ -1,17 +1,18 @@
 // edge-bench: swift-edge's benchmarks. Each prints JSON lines; where a peer does the same work,
 // it runs in the same process and the same run, and the line carries its figure and the ratio.
 //
-//   swift run -c release edge-bench kv|blob|queue|coordinator|http|embeddings [--seconds S] [--rounds R] [--dir DIR]
+//   swift run -c release edge-bench kv|blob|queue|coordinator|http|embeddings|vectors [--seconds S] [--rounds R] [--dir DIR]
 import Foundation
 
 let usage = """
-    usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR]
+    usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR] [--data DIR]
     suites:
       kv    SQLiteKV get / put / put_batch / list vs the raw SQLite C API; MemoryKV get
       blob  FileBlob put / get of 4 KiB and 256 MiB objects vs plain files; peak memory
       queue SQLiteQueue end-to-end throughput (1 and 2 consumers) vs a naive SQLite job table; latency
       coordinator  durable object calls/s (with and without a durable write) vs a plain actor
       http  hello-world worker vs plain Hummingbird under wrk; cold start of edge dev; worker init
+      vectors --data DIR  HNSW build / QPS / recall per ef vs hnswlib, flat QPS vs faiss (ann_peers.py gen DIR first)
       embeddings  all-MiniLM-L6-v2 texts/s at 16/128/256 tokens and GFLOP/s vs the numpy peer and sgemm peak
     """
 
@@ -29,6 +30,7 @@ do {
     case "coordinator": try await CoordinatorBenchmark(options: options).run()
     case "http": try await HTTPBenchmark(options: options).run()
     case "embeddings": try await EmbeddingsBenchmark(options: options).run()
+    case "vectors": try await VectorsBenchmark(options: options).run()
     case "-h", "--help", "help": print(usage)
     default:
         FileHandle.standardError.write(Data("unknown suite \(suite)\n\(usage)\n".utf8))

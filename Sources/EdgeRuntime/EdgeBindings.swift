@@ -7,6 +7,7 @@ import Embeddings
 import Foundation
 import Logging
 import ServiceLifecycle
+import VectorSearch
 import Synchronization
 
 /// The bindings a config file declares, built into backends: what a worker's `makeEnv` asks for
@@ -32,6 +33,7 @@ public final class EdgeBindings: Sendable {
         var buckets: [String: any BlobBucket] = [:]
         var namespaces: [String: any Service & Sendable] = [:]
         var models: [String: any EmbeddingModel] = [:]
+        var indexes: [String: any VectorIndex] = [:]
     }
 
     /// Builds the bindings of `config`.
@@ -207,6 +209,37 @@ public final class EdgeBindings: Sendable {
             } catch {
                 throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a usable state directory", message: "cannot open namespace \(binding): \(error)")
             }
+        }
+    }
+
+    /// The vector index bound as `binding` (`vectorize`): an `HNSWIndex` (or a `FlatIndex` with
+    /// `index_type: "flat"`), persistent under `state_dir/vectorize/` unless the backend is memory.
+    /// Dimensions default to 384 (all-MiniLM-L6-v2), the metric to cosine.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`; `.invalidValue` when the
+    ///   index cannot be opened (another shape on disk, an unwritable directory).
+    public func vectorize(_ binding: String) throws -> any VectorIndex {
+        guard let entry = config.vectorize.first(where: { $0.binding == binding }) else {
+            throw missing(binding, section: "vectorize", declared: config.vectorize.map(\.binding))
+        }
+        return try opened.withLock { opened in
+            if let existing = opened.indexes[binding] { return existing }
+            let configuration = VectorIndexConfiguration(dimensions: entry.dimensions ?? 384, metric: VectorMetric(rawValue: entry.metric ?? "cosine") ?? .cosine,
+                                                         indexedMetadataFields: entry.indexedMetadataFields)
+            let parameters = HNSWParameters(m: entry.m, efConstruction: entry.efConstruction, efSearch: entry.efSearch)
+            let index: any VectorIndex
+            do {
+                switch (inMemory || entry.backend == .memory, entry.indexType) {
+                case (true, "flat"): index = try FlatIndex(configuration: configuration)
+                case (true, _): index = try HNSWIndex(configuration: configuration, parameters: parameters)
+                case (false, "flat"): index = try FlatIndex(name: entry.indexName, stateDirectory: config.stateDirectory, configuration: configuration)
+                case (false, _): index = try HNSWIndex(name: entry.indexName, stateDirectory: config.stateDirectory, configuration: configuration, parameters: parameters)
+                }
+            } catch {
+                throw ConfigError(.invalidValue, file: config.file, key: "vectorize", expected: "a usable vector index", message: "cannot open index \(entry.indexName): \(error)")
+            }
+            opened.indexes[binding] = index
+            return index
         }
     }
 

@@ -46,6 +46,12 @@ public struct EdgeConfig: Sendable {
         public var dimensions: Int?
         public var metric: String?
         public var backend: BindingBackend
+        /// `hnsw` (default) or `flat`.
+        public var indexType = "hnsw"
+        public var m = 16
+        public var efConstruction = 200
+        public var efSearch = 64
+        public var indexedMetadataFields: [String] = []
     }
 
     public struct AIBinding: Sendable, Hashable {
@@ -200,7 +206,8 @@ public struct EdgeConfig: Sendable {
             }
         }
         for entry in try root.optionalArray("vectorize") ?? [] {
-            try entry.allowKeys(["binding", "index_name", "dimensions", "metric", "backend"])
+            try entry.allowKeys(["binding", "index_name", "dimensions", "metric", "backend", "index_type", "m", "ef_construction", "ef_search",
+                                 "metadata_indexes"])
             let metric = try entry.optionalString("metric")
             if let metric, !["cosine", "euclidean", "dot-product"].contains(metric) {
                 throw try entry.child("metric").error(.invalidValue, expected: "\"cosine\", \"euclidean\" or \"dot-product\"", found: .string(metric))
@@ -209,8 +216,19 @@ public struct EdgeConfig: Sendable {
             if let dimensions, !(1...1536).contains(dimensions) {
                 throw try entry.child("dimensions").error(.invalidValue, expected: "1...1536", found: .int(Int64(dimensions)))
             }
-            config.vectorize.append(.init(binding: try entry.bindingName("binding"), indexName: try entry.string("index_name"),
-                                          dimensions: dimensions, metric: metric, backend: try entry.backend(allowed: [.sqlite, .memory], default: .sqlite)))
+            var binding = VectorizeBinding(binding: try entry.bindingName("binding"), indexName: try entry.queueName("index_name"),
+                                           dimensions: dimensions, metric: metric, backend: try entry.backend(allowed: [.sqlite, .memory], default: .sqlite))
+            if let type = try entry.optionalString("index_type") {
+                guard ["hnsw", "flat"].contains(type) else {
+                    throw try entry.child("index_type").error(.invalidValue, expected: "\"hnsw\" or \"flat\"", found: .string(type))
+                }
+                binding.indexType = type
+            }
+            binding.m = try entry.optionalInt("m", range: 2...100) ?? binding.m
+            binding.efConstruction = try entry.optionalInt("ef_construction", range: 1...10_000) ?? binding.efConstruction
+            binding.efSearch = try entry.optionalInt("ef_search", range: 1...10_000) ?? binding.efSearch
+            binding.indexedMetadataFields = try (entry.optionalArray("metadata_indexes") ?? []).map { try $0.asString() }
+            config.vectorize.append(binding)
         }
         if let ai = try root.optionalObject("ai") {
             try ai.allowKeys(["binding", "model", "model_dir", "base_url", "model_name", "api_key_secret", "dimensions", "cache", "cache_ttl"])

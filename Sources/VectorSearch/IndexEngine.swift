@@ -42,6 +42,9 @@ final class IndexEngine: @unchecked Sendable {
 
     deinit { vectors.deallocate() }
 
+    /// The vectors as the graph sees them (rebuilt per call: the buffer moves when it grows).
+    var space: VectorSpace { VectorSpace(base: UnsafePointer(vectors), dimensions: dimensions, metric: configuration.metric) }
+
     // MARK: Distances
 
     /// Lower is closer: 1 − cos for cosine (vectors are stored normalised), −dot, squared L2.
@@ -70,9 +73,11 @@ final class IndexEngine: @unchecked Sendable {
             throw VectorError(.wrongDimensions, limit: dimensions, actual: values.count,
                               message: "\(what) has \(values.count) dimensions; this index has \(dimensions)")
         }
-        guard values.allSatisfy(\.isFinite) else { throw VectorError(.invalidValues, message: "\(what) holds NaN or infinity") }
+        let squares = values.withUnsafeBufferPointer { edge_dot($0.baseAddress!, $0.baseAddress!, Int32(values.count)) }
+        // NaN and infinity make the sum of squares non-finite (as does overflow, also refused).
+        guard squares.isFinite else { throw VectorError(.invalidValues, message: "\(what) holds NaN or infinity (or values too large to square)") }
         guard configuration.metric == .cosine else { return values }
-        let norm = values.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        let norm = squares.squareRoot()
         guard norm > 0 else { throw VectorError(.invalidValues, message: "\(what) is a zero vector, which has no cosine similarity") }
         return values.map { $0 / norm }
     }
@@ -128,6 +133,7 @@ final class IndexEngine: @unchecked Sendable {
                 if let old = slotOf[record.id] { kill(old) }
                 append(record, values: values)
             }
+            linkNewSlots()
             compactIfNeeded()
             try persistence?.checkpointIfDue(self)
             return order
@@ -163,18 +169,13 @@ final class IndexEngine: @unchecked Sendable {
         metadata.append(record.metadata)
         alive.append(true)
         slotOf[record.id] = slot
-        if let graph {
-            let base = vectors, d = dimensions
-            let metric = configuration.metric
-            graph.insert(slot) { a, b in
-                let x = base + Int(a) * d, y = base + Int(b) * d
-                switch metric {
-                case .cosine: return 1 - edge_dot(x, y, Int32(d))
-                case .dotProduct: return -edge_dot(x, y, Int32(d))
-                case .euclidean: return edge_l2sq(x, y, Int32(d))
-                }
-            }
-        }
+    }
+
+    /// Links every slot the graph does not have yet; both cores for batches of 64 and more.
+    private func linkNewSlots() {
+        guard let graph, graph.nodeCount < ids.count else { return }
+        let threads = ids.count - graph.nodeCount >= 64 ? ProcessInfo.processInfo.activeProcessorCount : 1
+        graph.insert(count: ids.count - graph.nodeCount, threads: threads, space: space)
     }
 
     private func kill(_ slot: Int32) {
@@ -206,6 +207,7 @@ final class IndexEngine: @unchecked Sendable {
         tombstones = 0
         graph = hnsw.map(HNSWGraph.init(parameters:))
         for (record, values) in records { append(record, values: values) }
+        linkNewSlots()
     }
 
     func compactNow() {
@@ -218,7 +220,7 @@ final class IndexEngine: @unchecked Sendable {
             guard liveCount > 0 else { return 0 }
             var bytes = ids.count * dimensions * 4
             if let graph {
-                bytes += graph.bottom.count * 4 + graph.upper.reduce(0) { $0 + $1.count * 4 + 32 } + graph.levels.count * 4
+                bytes += graph.linkBytes
             }
             bytes += ids.reduce(0) { $0 + max(16, $1.utf8.count) } + ids.count * (16 + 17 + 9 + 1) + slotOf.count * 40
             return Double(bytes) / Double(liveCount)
@@ -294,8 +296,7 @@ final class IndexEngine: @unchecked Sendable {
         var found: [Candidate]
         if let graph, shouldUseGraph(options: options, filter: filter) {
             let ef = max(efSearch ?? hnsw!.efSearch, options.topK)
-            let distanceTo: (Int32) -> Float = { self.distance(q, $0) }
-            found = Array(graph.search(distanceTo, ef: ef, accept: accept).prefix(options.topK))
+            found = Array(graph.search(q, space: space, ef: ef, accept: accept).prefix(options.topK))
             if found.count < min(options.topK, liveCount), accept != nil {
                 found = exact(q, topK: options.topK, accept: accept)
             }
@@ -344,6 +345,7 @@ final class IndexEngine: @unchecked Sendable {
             case .euclidean: edge_l2sq_many(query.pointer, rows, Int32(self.dimensions), end - start, &scores)
             }
             var heap = CandidateHeap(closestFirst: false, capacity: topK + 1)
+            defer { heap.release() }
             for offset in 0..<(end - start) {
                 let slot = Int32(start + offset)
                 let distance: Float
@@ -352,7 +354,7 @@ final class IndexEngine: @unchecked Sendable {
                 case .dotProduct: distance = -scores[offset]
                 case .euclidean: distance = scores[offset]
                 }
-                if heap.count >= topK, distance >= heap.top!.distance { continue }
+                if heap.count >= topK, distance >= heap.topDistance { continue }
                 if let accept, !accept(slot) { continue }
                 heap.push(Candidate(distance: distance, node: slot))
                 if heap.count > topK { heap.pop() }
@@ -381,6 +383,7 @@ final class IndexEngine: @unchecked Sendable {
             graph = snapshot.graph
         } else {
             for row in rows { append(VectorRecord(id: row.id, values: [], namespace: row.namespace, metadata: row.metadata), values: row.values) }
+            linkNewSlots()
         }
     }
 

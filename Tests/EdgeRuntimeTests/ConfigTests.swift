@@ -115,4 +115,26 @@ struct ConfigTests {
         #expect(undeclaredSecret?.key == "ai.api_key_secret")
         #expect(error(#"{ "name": "x", "ai": { "binding": "AI", "cache": "NOPE" } }"#)?.key == "ai.cache")
     }
+
+    @Test("vectorize bindings open flat or HNSW indexes, persistent under the state directory")
+    func vectorizeBinding() async throws {
+        let directory = NSTemporaryDirectory() + "swift-edge-tests/vectorize-\(UUID().uuidString)"
+        let text = #"""
+            { "name": "x", "state_dir": "STATE",
+              "vectorize": [{ "binding": "CODE", "index_name": "code", "dimensions": 4, "metric": "euclidean", "metadata_indexes": ["path"] },
+                            { "binding": "EXACT", "index_name": "exact", "dimensions": 4, "index_type": "flat", "backend": "memory" }] }
+            """#.replacingOccurrences(of: "STATE", with: directory)
+        let bindings = try EdgeBindings(config: EdgeConfig.parse(text, file: "app.jsonc"))
+        let code = try bindings.vectorize("CODE")
+        #expect(code is HNSWIndex)
+        #expect(try bindings.vectorize("EXACT") is FlatIndex)
+        _ = try await code.upsert([VectorRecord(id: "a", values: [1, 2, 3, 4], metadata: ["path": "a.swift", "other": 1])])
+        let match = try await code.query([1, 2, 3, 4], options: VectorQueryOptions(topK: 1, returnMetadata: .indexed)).matches.first
+        #expect(match?.metadata == ["path": "a.swift"])
+        #expect(FileManager.default.fileExists(atPath: directory + "/vectorize/code.sqlite"))
+        let reopened = try EdgeBindings(config: EdgeConfig.parse(text, file: "app.jsonc"))
+        #expect(try await reopened.vectorize("CODE").describe().vectorCount == 1, "the vector is durable")
+        #expect(throws: ConfigError.self) { try bindings.vectorize("NOPE") }
+        #expect(error(#"{ "name": "x", "vectorize": [{ "binding": "V", "index_name": "v", "index_type": "ivf" }] }"#)?.key == "vectorize[0].index_type")
+    }
 }

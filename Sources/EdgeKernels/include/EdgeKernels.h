@@ -43,6 +43,15 @@ float edge_dot(const float *a, const float *b, int dimensions);
 /// The squared euclidean distance of two vectors of `dimensions` floats.
 float edge_l2sq(const float *a, const float *b, int dimensions);
 
+/// Asks the CPU to start loading `bytes` bytes at `address` into cache (graph searches call it
+/// for the vectors they are about to compare).
+void edge_prefetch(const void *address, int bytes);
+
+/// A spin lock on one int32 (0 free, 1 held), for short critical sections such as one graph
+/// node's link list during a parallel build.
+void edge_spin_lock(int *lock);
+void edge_spin_unlock(int *lock);
+
 /// Dot products of one query with `count` vectors of `dimensions` floats stored contiguously.
 void edge_dot_many(const float *query, const float *vectors, int dimensions, size_t count, float *out);
 
