@@ -148,7 +148,7 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator"],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch"],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),

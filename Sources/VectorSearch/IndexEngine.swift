@@ -154,21 +154,7 @@ final class IndexEngine: @unchecked Sendable {
     }
 
     private func append(_ record: VectorRecord, values: [Float]) {
-        let slot = Int32(ids.count)
-        if ids.count == capacity {
-            let grown = max(1024, capacity * 2)
-            let bigger = UnsafeMutablePointer<Float>.allocate(capacity: grown * dimensions)
-            bigger.update(from: vectors, count: capacity * dimensions)
-            vectors.deallocate()
-            vectors = bigger
-            capacity = grown
-        }
-        (vectors + Int(slot) * dimensions).update(from: values, count: dimensions)
-        ids.append(record.id)
-        namespaces.append(record.namespace)
-        metadata.append(record.metadata)
-        alive.append(true)
-        slotOf[record.id] = slot
+        appendRaw(id: record.id, namespace: record.namespace, metadata: record.metadata, values: values[...], alive: true)
     }
 
     /// Links every slot the graph does not have yet; both cores for batches of 64 and more.

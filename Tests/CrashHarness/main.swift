@@ -12,6 +12,9 @@
 //   edge-crash-harness queue-consumer PATH QUEUE VT consumes Int messages of QUEUE in the SQLiteQueue
 //                                              at PATH (visibility timeout VT s), printing each body
 //                                              when handled, before its batch is acknowledged
+//   edge-crash-harness vector-writer DIR       upserts batches of 20 vectors (crashVector) into the
+//                                              HNSWIndex "crash" under DIR, printing the batch number
+//                                              after each returned upsert; never checkpoints
 //   edge-crash-harness do-counter PATH         8 tasks increment the durable object "crash" of
 //                                              namespace "counters" at PATH, printing each value
 //                                              a call returned
@@ -20,6 +23,12 @@ import EdgeCoordinator
 import EdgeKV
 import EdgeQueue
 import Foundation
+import VectorSearch
+
+/// The vector the vector writer stores as "vN": 8 deterministic values the test recomputes.
+func crashVector(_ index: Int) -> [Float] {
+    (0..<8).map { Float(sin(Double(index * 8 + $0 + 1))) }
+}
 
 /// The value the writer stores under key-N: mostly small, every tenth 200 KB, so kills land both
 /// between and inside larger commits. The test computes the same bytes.
@@ -106,6 +115,14 @@ case (5, "queue-consumer"):
         for message in batch.messages { say("\(message.body)") }
     }
     try await consumer.run()
+case (3, "vector-writer"):
+    let index = try HNSWIndex(name: "crash", stateDirectory: arguments[2], configuration: VectorIndexConfiguration(dimensions: 8))
+    var batch = 0
+    while true {
+        _ = try await index.upsert((0..<20).map { VectorRecord(id: "v\(batch * 20 + $0)", values: crashVector(batch * 20 + $0), metadata: ["batch": .int(Int64(batch))]) })
+        acknowledge(batch)
+        batch += 1
+    }
 case (3, "do-counter"):
     let namespace = try DurableObjectNamespace<CrashCounter>(name: "counters", path: arguments[2], env: ())
     let stub = namespace.get(namespace.idFromName("crash"))
@@ -118,6 +135,6 @@ case (3, "do-counter"):
         try await group.waitForAll()
     }
 default:
-    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | do-counter PATH\n".utf8))
+    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | vector-writer DIR | do-counter PATH\n".utf8))
     exit(2)
 }
