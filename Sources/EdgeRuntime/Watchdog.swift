@@ -39,16 +39,32 @@ final class Watchdog<T: Sendable>: Sendable {
     var count: Int { state.withLock { $0.entries.count } }
 
     /// Runs `work`, giving up on it (and cancelling it) after `timeout` seconds of clock time.
+    ///
+    /// Cancelling the caller (a client that went away) cancels the work. A handler that runs
+    /// without ever suspending holds its thread until it does (Swift cannot pre-empt it); it is
+    /// answered with `.timedOut` at its first suspension past the deadline.
     func run(timeout: Double, _ work: @escaping @Sendable () async throws -> T) async -> WatchdogOutcome<T> {
         let deadline = clock.now.addingTimeInterval(timeout)
-        return await withUnsafeContinuation { continuation in
-            let (id, startWatcher) = state.withLock { state in
-                let id = state.nextID
-                state.nextID &+= 1
+        let id = state.withLock { state in
+            defer { state.nextID &+= 1 }
+            return state.nextID
+        }
+        return await withTaskCancellationHandler {
+            await start(id: id, deadline: deadline, work)
+        } onCancel: {
+            state.withLock { $0.entries[id]?.task }?.cancel()
+        }
+    }
+
+    private func start(id: Int, deadline: Date, _ work: @escaping @Sendable () async throws -> T) async -> WatchdogOutcome<T> {
+        await withUnsafeContinuation { continuation in
+            let startWatcher = state.withLock { state in
                 state.entries[id] = Entry(deadline: deadline, continuation: continuation)
                 defer { state.watching = true }
-                return (id, !state.watching)
+                return !state.watching
             }
+            // The watcher starts before the work, so even the first request's deadline is watched.
+            if startWatcher { Task { await self.watch() } }
             let body: @Sendable () async -> Void = {
                 let result: Result<T, any Error>
                 do { result = .success(try await work()) } catch { result = .failure(error) }
@@ -69,8 +85,7 @@ final class Watchdog<T: Sendable>: Sendable {
                 state.entries[id]?.task = task
                 return false
             }
-            if gone { task.cancel() }
-            if startWatcher { Task { await self.watch() } }
+            if gone || Task.isCancelled { task.cancel() }
         }
     }
 

@@ -340,7 +340,15 @@ final class HNSWGraph: @unchecked Sendable {
     }
 
     /// Links one node into the graph (hnswlib's `addPoint` after allocation).
+    ///
+    /// In a parallel build the node holds its own lock for the whole insert, as hnswlib does: a
+    /// thread that reaches it through an upper layer before its lower layers are linked waits
+    /// instead of reading empty lists (and so can neither mislink nor have its back-link
+    /// overwritten). This cannot deadlock: a thread only waits on a node that is already linked
+    /// on the layer it is working on, whose own insert has moved on to strictly lower layers.
     private func connect(_ node: Int32, locking: Bool, space: VectorSpace) {
+        if locking { edge_spin_lock(locks + Int(node)) }
+        defer { if locking { edge_spin_unlock(locks + Int(node)) } }
         let level = Int(levelsBuffer[Int(node)])
         // A node above the current top holds the global lock for its whole insert.
         if locking { global.lock() }
@@ -361,12 +369,10 @@ final class HNSWGraph: @unchecked Sendable {
             let found = searchLayer(from: entry, entryDistance: entryDistance, ef: parameters.efConstruction, level: layer, accept: nil,
                                     locking: locking, query, space)
             let chosen = selectNeighbors(found, count: parameters.m, space: space)
-            // The new node's own links (no one else writes them, but readers may copy them).
-            if locking { edge_spin_lock(locks + Int(node)) }
+            // The new node's own links (its lock is held for the whole insert).
             let own = linkList(node, layer)
             own[0] = Int32(chosen.count)
             for (index, neighbor) in chosen.enumerated() { own[1 + index] = neighbor.node }
-            if locking { edge_spin_unlock(locks + Int(node)) }
             let capacity = layer == 0 ? maxBottomLinks : parameters.m
             for neighbor in chosen {
                 if locking { edge_spin_lock(locks + Int(neighbor.node)) }
@@ -449,8 +455,10 @@ final class HNSWGraph: @unchecked Sendable {
     static func deserialize(_ reader: inout ByteReader, parameters: HNSWParameters) throws -> HNSWGraph {
         let graph = HNSWGraph(parameters: parameters)
         let count = Int(try reader.int64())
-        let entryPoint = Int32(try reader.int64())
-        let maxLevel = Int(try reader.int64())
+        guard let entryPoint = Int32(exactly: try reader.int64()), let maxLevel = Int32(exactly: try reader.int64()).map(Int.init),
+              count >= 0, entryPoint >= -1, entryPoint < count, maxLevel >= -1, maxLevel < 64 else {
+            throw VectorError(.storage, message: "the index snapshot's graph header is corrupt")
+        }
         let randomState = try reader.uint64()
         let levels = try reader.int32s()
         let bottom = try reader.int32s()
@@ -464,11 +472,24 @@ final class HNSWGraph: @unchecked Sendable {
         for node in 0..<count {
             let upper = try reader.int32s()
             let level = Int(levels[node])
-            guard upper.count == level * graph.upperStride else { throw VectorError(.storage, message: "the index snapshot's graph is inconsistent") }
+            guard level >= 0, level < 64, upper.count == level * graph.upperStride else { throw VectorError(.storage, message: "the index snapshot's graph is inconsistent") }
             if level > 0 {
                 let links = UnsafeMutablePointer<Int32>.allocate(capacity: upper.count)
                 upper.withUnsafeBufferPointer { links.initialize(from: $0.baseAddress!, count: upper.count) }
                 graph.upperBuffer[node] = links
+            }
+        }
+        // Every link must name a node, every level fit: a corrupt file is refused, never followed.
+        for node in 0..<count {
+            let level = Int(graph.levelsBuffer[node])
+            guard level >= 0, level <= maxLevel || count == 0 else { throw VectorError(.storage, message: "the index snapshot's graph is corrupt") }
+            for layer in 0...level {
+                let list = graph.linkList(Int32(node), layer)
+                let links = Int(list[0])
+                guard links >= 0, links <= (layer == 0 ? graph.maxBottomLinks : parameters.m),
+                      (0..<links).allSatisfy({ list[1 + $0] >= 0 && Int(list[1 + $0]) < count }) else {
+                    throw VectorError(.storage, message: "the index snapshot's graph is corrupt")
+                }
             }
         }
         graph.entryPoint = entryPoint

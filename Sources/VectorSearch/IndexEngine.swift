@@ -118,7 +118,8 @@ final class IndexEngine: @unchecked Sendable {
         try checkBatch(records.count, what: "vectors")
         let prepared = try records.map { try validate($0) }
         return try lock.writing {
-            // Last write of an id within the batch wins; inserts skip ids present before the call.
+            // Upsert: the last record of an id in the batch wins. Insert: ids present before the
+            // call are skipped, and within the batch the first record of an id wins.
             var chosen: [String: Int] = [:]
             var order: [String] = []
             for (index, record) in records.enumerated() {

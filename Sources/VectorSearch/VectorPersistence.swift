@@ -30,6 +30,9 @@ final class VectorPersistence: @unchecked Sendable {
     let snapshotPath: String
     private let queue: DatabaseQueue
     private var generation: Int64 = 0
+    /// A random id made with the database; snapshots carry it, so a snapshot is never matched with
+    /// another (or a recreated) database whose write count happens to be equal.
+    private var databaseID = ""
     private var snapshotGeneration: Int64 = -1
     private var writesSinceSnapshot = 0
 
@@ -72,6 +75,10 @@ final class VectorPersistence: @unchecked Sendable {
                 } else {
                     try db.execute(sql: "INSERT INTO info (key, value) VALUES ('shape', ?), ('generation', '0')", arguments: [shape])
                 }
+                if try String.fetchOne(db, sql: "SELECT value FROM info WHERE key = 'database_id'") == nil {
+                    try db.execute(sql: "INSERT INTO info (key, value) VALUES ('database_id', ?)", arguments: [UUID().uuidString])
+                }
+                databaseID = try String.fetchOne(db, sql: "SELECT value FROM info WHERE key = 'database_id'") ?? ""
                 let generation = Int64(try String.fetchOne(db, sql: "SELECT value FROM info WHERE key = 'generation'") ?? "0") ?? 0
                 let rows = try GRDB.Row.fetchAll(db, sql: "SELECT id, namespace, metadata, vector FROM vectors ORDER BY seq").map { row -> Row in
                     let metadata: JSONValue? = (row["metadata"] as String?).flatMap { try? JSONValue(parsing: Data($0.utf8)) }
@@ -102,24 +109,32 @@ final class VectorPersistence: @unchecked Sendable {
                     try db.execute(sql: "INSERT INTO vectors (id, namespace, metadata, vector) VALUES (?, ?, ?, ?)",
                                    arguments: [row.id, row.namespace, metadata, Self.blob(row.values)])
                 }
-                try db.execute(sql: "UPDATE info SET value = ? WHERE key = 'generation'", arguments: [String(generation + 1)])
+                try db.execute(sql: "UPDATE info SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
+                self.generation = Int64(try String.fetchOne(db, sql: "SELECT value FROM info WHERE key = 'generation'") ?? "0") ?? 0
             }
         }
-        generation += 1
         writesSinceSnapshot += rows.count + deletes.count
     }
 
-    /// Writes the snapshot when enough has changed since the last one.
+    /// Writes the snapshot when enough has changed since the last one. Called after a write has
+    /// committed, so a failure is not the write's: it is reported on stderr and retried later
+    /// (the database alone is enough to reopen).
     func checkpointIfDue(_ engine: IndexEngine) throws {
         guard writesSinceSnapshot >= max(10_000, engine.liveCount) else { return }
-        try writeSnapshot(engine)
+        do {
+            try writeSnapshot(engine)
+        } catch {
+            writesSinceSnapshot = 0
+            FileHandle.standardError.write(Data("swift-edge: could not write the vector index snapshot \(snapshotPath): \(error)\n".utf8))
+        }
     }
 
     /// Writes the snapshot atomically (temporary file, fsync, rename).
     func writeSnapshot(_ engine: IndexEngine) throws {
         guard snapshotGeneration != generation || writesSinceSnapshot > 0 else { return }
         var writer = ByteWriter()
-        writer.bytes.append(contentsOf: Array("EDGEVEC1".utf8))
+        writer.bytes.append(contentsOf: Array("EDGEVEC2".utf8))
+        writer.string(databaseID)
         writer.int64(generation)
         writer.int64(Int64(engine.dimensions))
         writer.int64(Int64(engine.ids.count))
@@ -136,11 +151,19 @@ final class VectorPersistence: @unchecked Sendable {
             guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
                 throw VectorError(.storage, message: "cannot create \(temporary)")
             }
+            var renamed = false
+            defer { if !renamed { try? FileManager.default.removeItem(atPath: temporary) } }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-            try handle.write(contentsOf: writer.bytes)
-            try handle.synchronize()
+            do {
+                try handle.write(contentsOf: writer.bytes)
+                try handle.synchronize()
+            } catch {
+                try? handle.close()
+                throw error
+            }
             try handle.close()
-            if rename(temporary, snapshotPath) != 0 {
+            renamed = rename(temporary, snapshotPath) == 0
+            if !renamed {
                 throw VectorError(.storage, message: "cannot rename \(temporary) to \(snapshotPath): errno \(errno)")
             }
         }
@@ -152,8 +175,10 @@ final class VectorPersistence: @unchecked Sendable {
     private func readSnapshot(dimensions: Int, hnsw: HNSWParameters?) throws -> Snapshot? {
         guard let data = FileManager.default.contents(atPath: snapshotPath) else { return nil }
         var reader = ByteReader(Array(data))
-        guard Array(try reader.take(8)) == Array("EDGEVEC1".utf8), try reader.int64() == generation, try reader.int64() == Int64(dimensions) else { return nil }
+        guard Array(try reader.take(8)) == Array("EDGEVEC2".utf8), try reader.string() == databaseID, try reader.int64() == generation,
+              try reader.int64() == Int64(dimensions) else { return nil }
         let count = Int(try reader.int64())
+        guard count >= 0, count <= reader.remaining / 8 else { return nil }
         let ids = try (0..<count).map { _ in try reader.string() }
         let vectors = try reader.floats()
         guard vectors.count == count * dimensions else { return nil }
@@ -219,6 +244,8 @@ struct ByteReader {
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
+    var remaining: Int { bytes.count - offset }
+
     mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
         guard count >= 0, offset + count <= bytes.count else { throw VectorError(.storage, message: "the index snapshot is truncated") }
         defer { offset += count }
@@ -235,19 +262,22 @@ struct ByteReader {
 
     mutating func int32s() throws -> [Int32] {
         let count = Int(try int64())
+        guard count >= 0, count <= remaining / 4 else { throw VectorError(.storage, message: "the index snapshot is corrupt") }
         let raw = try take(count * 4)
         return raw.withUnsafeBytes { buffer in (0..<count).map { Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) } }
     }
 
     mutating func floats() throws -> [Float] {
         let count = Int(try int64())
+        guard count >= 0, count <= remaining / 4 else { throw VectorError(.storage, message: "the index snapshot is corrupt") }
         let raw = try take(count * 4)
         return raw.withUnsafeBytes { buffer in (0..<count).map { Float(bitPattern: UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
     }
 
     mutating func string() throws -> String? {
         let count = Int(try int64())
-        if count < 0 { return nil }
+        if count == -1 { return nil }
+        guard count >= 0, count <= remaining else { throw VectorError(.storage, message: "the index snapshot is corrupt") }
         return String(decoding: try take(count), as: UTF8.self)
     }
 }

@@ -71,6 +71,27 @@ struct HNSWTests {
         }
     }
 
+    @Test("a snapshot is only used with the database it was written for; a corrupt one is ignored")
+    func staleSnapshot() async throws {
+        let directory = scratchDirectory()
+        let configuration = VectorIndexConfiguration(dimensions: 4)
+        let first = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
+        _ = try await first.insert([VectorRecord(id: "old", values: [1, 0, 0, 0])])
+        try first.checkpoint()
+        // The database is lost; a new one reaches the same write count.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory + "/vectorize/s.sqlite" + suffix) }
+        let second = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
+        _ = try await second.insert([VectorRecord(id: "new", values: [0, 1, 0, 0])])
+        let reopened = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
+        #expect(try await reopened.getByIds(["old", "new"]).map(\.id) == ["new"])
+        #expect(try await reopened.query([1, 0, 0, 0], options: VectorQueryOptions(topK: 5)).matches.map(\.id) == ["new"])
+        // A corrupt snapshot is ignored: the index is rebuilt from the database.
+        try reopened.checkpoint()
+        try Data(repeating: 0xFF, count: 100).write(to: URL(fileURLWithPath: directory + "/vectorize/s.snapshot"))
+        let afterCorruption = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
+        #expect(try await afterCorruption.describe().vectorCount == 1)
+    }
+
     @Test("an index reopened with another shape is refused")
     func shapeMismatch() async throws {
         let directory = scratchDirectory()
