@@ -124,6 +124,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The CodeSearch sample app: webhook -> queues -> coordinator -> chunks -> embeddings -> index.
+        .target(
+            name: "CodeSearch",
+            dependencies: ["EdgeRuntime", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Examples/CodeSearch/Sources/CodeSearch",
+            swiftSettings: strict
+        ),
+
         // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
@@ -160,6 +168,12 @@ let package = Package(
         .testTarget(
             name: "EdgeQueueTests",
             dependencies: ["EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CodeSearchTests",
+            dependencies: ["CodeSearch", "EdgeTesting"],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
