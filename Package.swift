@@ -127,7 +127,7 @@ let package = Package(
         // The CodeSearch sample app: webhook -> queues -> coordinator -> chunks -> embeddings -> index.
         .target(
             name: "CodeSearch",
-            dependencies: ["EdgeRuntime", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EdgeRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             path: "Examples/CodeSearch/Sources/CodeSearch",
             swiftSettings: strict
         ),

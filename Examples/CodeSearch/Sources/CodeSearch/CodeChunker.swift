@@ -11,6 +11,13 @@ public struct CodeChunk: Codable, Sendable, Hashable {
 
     /// A stable id: path and line range.
     public var id: String { "\(path)#\(startLine)-\(endLine)" }
+
+    public init(path: String, startLine: Int, endLine: Int, text: String) {
+        self.path = path
+        self.startLine = startLine
+        self.endLine = endLine
+        self.text = text
+    }
 }
 
 /// Which files are indexed: text source files, not binaries, vendored trees or oversized files.

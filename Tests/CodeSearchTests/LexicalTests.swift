@@ -1,0 +1,42 @@
+import CodeSearch
+import Foundation
+import Testing
+
+@Suite("Lexical search")
+struct LexicalTests {
+    func index() throws -> LexicalIndex {
+        let directory = NSTemporaryDirectory() + "swift-edge-tests/lexical-\(UUID().uuidString)"
+        return try LexicalIndex(path: directory + "/lexical.sqlite")
+    }
+
+    @Test("plain-word queries find identifiers spelled in camelCase and snake_case, and paths")
+    func identifiers() throws {
+        let lexical = try index()
+        try lexical.upsert([
+            CodeChunk(path: "Sources/HTTP/Parser.swift", startLine: 1, endLine: 3, text: "func parseHTTPRequest(_ data: [UInt8]) -> Request"),
+            CodeChunk(path: "Sources/Queue/Config.swift", startLine: 1, endLine: 2, text: "let max_batch_size = 100"),
+            CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool"),
+        ], repo: "demo")
+        #expect(try lexical.search("parse http request").first?.id == "Sources/HTTP/Parser.swift#1-3")
+        #expect(try lexical.search("max batch size").first?.id == "Sources/Queue/Config.swift#1-2")
+        #expect(try lexical.search("webhook").first?.id == "Sources/Auth/Webhook.swift#5-9", "path components are searchable")
+        #expect(try lexical.search("verify", repo: "other").isEmpty, "the repo filter applies")
+        _ = try lexical.search("\"; DROP TABLE chunks; --")
+        #expect(try lexical.search("verify").count == 1, "a query with quotes is escaped, not executed")
+        try lexical.delete(ids: ["Sources/HTTP/Parser.swift#1-3"])
+        #expect(try lexical.search("parse http request").first?.id != "Sources/HTTP/Parser.swift#1-3")
+        // Re-adding the same id replaces, never duplicates.
+        let chunk = CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool")
+        try lexical.upsert([chunk, chunk], repo: "demo")
+        #expect(try lexical.search("verify signature").count == 1)
+    }
+
+    @Test("reciprocal-rank fusion rewards agreement between rankings")
+    func fusion() {
+        let fused = reciprocalRankFusion([["a", "b", "c"], ["b", "c", "d"]])
+        #expect(fused.map(\.id) == ["b", "c", "a", "d"])
+        #expect(abs(fused[0].score - (1.0 / 62 + 1.0 / 61)) < 1e-12)
+        let weighted = reciprocalRankFusion([["a"], ["b"]], weights: [1, 2])
+        #expect(weighted.map(\.id) == ["b", "a"])
+    }
+}
