@@ -17,14 +17,14 @@ struct LexicalTests {
             CodeChunk(path: "Sources/Queue/Config.swift", startLine: 1, endLine: 2, text: "let max_batch_size = 100"),
             CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool"),
         ], repo: "demo")
-        #expect(try lexical.search("parse http request").first?.id == "Sources/HTTP/Parser.swift#1-3")
-        #expect(try lexical.search("max batch size").first?.id == "Sources/Queue/Config.swift#1-2")
-        #expect(try lexical.search("webhook").first?.id == "Sources/Auth/Webhook.swift#5-9", "path components are searchable")
+        #expect(try lexical.search("parse http request").first?.id == "demo|Sources/HTTP/Parser.swift#1-3")
+        #expect(try lexical.search("max batch size").first?.id == "demo|Sources/Queue/Config.swift#1-2")
+        #expect(try lexical.search("webhook").first?.id == "demo|Sources/Auth/Webhook.swift#5-9", "path components are searchable")
         #expect(try lexical.search("verify", repo: "other").isEmpty, "the repo filter applies")
         _ = try lexical.search("\"; DROP TABLE chunks; --")
         #expect(try lexical.search("verify").count == 1, "a query with quotes is escaped, not executed")
-        try lexical.delete(ids: ["Sources/HTTP/Parser.swift#1-3"])
-        #expect(try lexical.search("parse http request").first?.id != "Sources/HTTP/Parser.swift#1-3")
+        try lexical.delete(keys: ["demo|Sources/HTTP/Parser.swift#1-3"])
+        #expect(try lexical.search("parse http request").first?.id != "demo|Sources/HTTP/Parser.swift#1-3")
         // Re-adding the same id replaces, never duplicates.
         let chunk = CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool")
         try lexical.upsert([chunk, chunk], repo: "demo")

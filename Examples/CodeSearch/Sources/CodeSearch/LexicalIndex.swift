@@ -18,6 +18,11 @@ public final class LexicalIndex: Sendable {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
                 CREATE VIRTUAL TABLE chunks USING fts5(id UNINDEXED, repo UNINDEXED, path, body, tokenize = 'unicode61 remove_diacritics 2');
+                CREATE TABLE chunk_text (
+                    id TEXT PRIMARY KEY, repo TEXT NOT NULL, path TEXT NOT NULL,
+                    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL
+                );
+                CREATE INDEX chunk_text_file ON chunk_text (repo, path);
                 """)
         }
         queue = try SQLiteDatabase.openQueue(path: path, settings: SQLiteSettings(), label: "codesearch.lexical", migrator: migrator)
@@ -33,26 +38,56 @@ public final class LexicalIndex: Sendable {
         return pieces.isEmpty ? text : text + "\n" + pieces.joined(separator: " ")
     }
 
-    /// Adds or replaces chunks (by id), in one transaction.
+    /// The key of a chunk across repositories: `repo|path#start-end`.
+    public static func key(repo: String, chunk: CodeChunk) -> String { repo + "|" + chunk.id }
+
+    /// Adds or replaces chunks (by repository and id), in one transaction; their text is kept for
+    /// snippets.
     public func upsert(_ chunks: [CodeChunk], repo: String) throws {
         try queue.write { db in
             for chunk in chunks {
-                try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [chunk.id])
+                let key = Self.key(repo: repo, chunk: chunk)
+                try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [key])
+                try db.execute(sql: "INSERT OR REPLACE INTO chunk_text (id, repo, path, start_line, end_line, text) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [key, repo, chunk.path, chunk.startLine, chunk.endLine, chunk.text])
                 let path = chunk.path.replacingOccurrences(of: "/", with: " ").replacingOccurrences(of: ".", with: " ")
                 try db.execute(sql: "INSERT INTO chunks (id, repo, path, body) VALUES (?, ?, ?, ?)",
-                               arguments: [chunk.id, repo, Self.expanded(path), Self.expanded(chunk.text)])
+                               arguments: [key, repo, Self.expanded(path), Self.expanded(chunk.text)])
             }
         }
     }
 
-    /// Removes chunks by id.
-    public func delete(ids: [String]) throws {
+    /// Removes chunks by key (``key(repo:chunk:)``).
+    public func delete(keys ids: [String]) throws {
         try queue.write { db in
-            for id in ids { try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [id]) }
+            for id in ids {
+                try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM chunk_text WHERE id = ?", arguments: [id])
+            }
         }
     }
 
-    /// The ids of the best `limit` chunks for `query` by BM25 (path matches weigh double), best first.
+    /// The stored chunks of `keys` that exist, with their repository.
+    public func chunks(keys ids: [String]) throws -> [String: (repo: String, chunk: CodeChunk)] {
+        try queue.read { db in
+            var found: [String: (repo: String, chunk: CodeChunk)] = [:]
+            for id in ids {
+                if let row = try Row.fetchOne(db, sql: "SELECT repo, path, start_line, end_line, text FROM chunk_text WHERE id = ?", arguments: [id]) {
+                    found[id] = (row["repo"], CodeChunk(path: row["path"], startLine: row["start_line"], endLine: row["end_line"], text: row["text"]))
+                }
+            }
+            return found
+        }
+    }
+
+    /// The keys of the chunks stored for a file.
+    public func chunkKeys(repo: String, path: String) throws -> [String] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM chunk_text WHERE repo = ? AND path = ?", arguments: [repo, path])
+        }
+    }
+
+    /// The keys of the best `limit` chunks for `query` by BM25 (path matches weigh double), best first.
     public func search(_ query: String, limit: Int = 50, repo: String? = nil) throws -> [(id: String, score: Double)] {
         let terms = Set(HashingEmbedder.words(query).flatMap { word -> [String] in
             let pieces = HashingEmbedder.identifierPieces(word)

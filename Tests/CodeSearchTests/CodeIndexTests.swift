@@ -1,0 +1,58 @@
+import CodeSearch
+import Embeddings
+import Foundation
+import Testing
+import VectorSearch
+
+@Suite("CodeIndex")
+struct CodeIndexTests {
+    func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
+        let state = NSTemporaryDirectory() + "swift-edge-tests/codeindex-\(UUID().uuidString)"
+        let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: try LexicalIndex(path: state + "/lexical.sqlite"))
+        return (index, vectors, state)
+    }
+
+    func write(_ files: [String: String], to root: String) throws {
+        for (path, text) in files {
+            let url = URL(fileURLWithPath: root).appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test("index a tree, search it, re-index after a change without duplicates or stale chunks")
+    func indexAndSearch() async throws {
+        let (index, vectors, state) = try makeIndex()
+        let root = state + "/repo"
+        try write([
+            "Sources/HTTP/Parser.swift": "/// Parses an HTTP request.\nfunc parseHTTPRequest(_ bytes: [UInt8]) -> Request {\n    Request(bytes)\n}\n",
+            "Sources/Auth/Webhook.swift": "func verifyWebhookSignature(_ body: [UInt8], header: String) -> Bool {\n    hmac(body) == header\n}\n",
+            "Sources/Queue/Batch.swift": "struct BatchSettings {\n    var max_batch_size = 10\n}\n",
+            "vendor/dep/Other.swift": "func parseHTTPRequest() {}\n",
+            "logo.png": "\u{0}PNG",
+        ], to: root)
+        let first = try await index.index(directory: root, repo: "demo")
+        #expect(first.files == 3 && first.skippedFiles == 2)
+        let results = try await index.search("parse the http request", top: 3)
+        #expect(results.first?.path == "Sources/HTTP/Parser.swift")
+        #expect(results.first?.startLine == 1 && results.first?.snippet.contains("parseHTTPRequest") == true)
+        #expect(try await index.search("verify webhook signature", top: 1).first?.path == "Sources/Auth/Webhook.swift")
+        #expect(try await index.search("max batch size", top: 1, repo: "demo").first?.path == "Sources/Queue/Batch.swift")
+        #expect(try await index.search("max batch size", repo: "other").isEmpty)
+
+        // The same tree again: nothing duplicated.
+        #expect(try await vectors.describe().vectorCount == first.chunks, "one vector per chunk")
+        _ = try await index.index(directory: root, repo: "demo")
+        #expect(try await vectors.describe().vectorCount == first.chunks)
+
+        // A changed file: its old chunk is replaced.
+        try write(["Sources/HTTP/Parser.swift": "func tokenizeHeaders(_ text: String) -> [String] {\n    text.split(separator: \"\\n\").map(String.init)\n}\n\n// more\n"], to: root)
+        let second = try await index.index(directory: root, repo: "demo")
+        #expect(second.removedChunks >= 1)
+        #expect(try await vectors.describe().vectorCount == second.chunks, "one vector per live chunk, none stale")
+        let after = try await index.search("parse http request", top: 5)
+        #expect(!after.contains { $0.snippet.contains("parseHTTPRequest") }, "stale chunks are gone")
+        #expect(try await index.search("tokenize headers", top: 1).first?.path == "Sources/HTTP/Parser.swift")
+    }
+}
