@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "EdgeTesting", targets: ["EdgeTesting"]),
         .executable(name: "edge", targets: ["edge"]),
         .executable(name: "edge-bench", targets: ["edge-bench"]),
+        .executable(name: "code-search", targets: ["code-search"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -129,6 +130,13 @@ let package = Package(
             name: "CodeSearch",
             dependencies: ["EdgeRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             path: "Examples/CodeSearch/Sources/CodeSearch",
+            swiftSettings: strict
+        ),
+
+        .executableTarget(
+            name: "code-search",
+            dependencies: ["CodeSearch", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/CodeSearch/Sources/code-search",
             swiftSettings: strict
         ),
 
