@@ -21,13 +21,13 @@ public struct DurableObjectID: Sendable, Hashable, CustomStringConvertible, Coda
 
     static func derived(namespace: String, name: String) -> DurableObjectID {
         let digest = SHA256.hash(data: Array("swift-edge/durable-object/\(namespace)/\(name)".utf8))
-        return DurableObjectID(hex: digest.map { String(format: "%02x", $0) }.joined(), name: name)
+        return DurableObjectID(hex: Hex.encode(digest), name: name)
     }
 
     static func unique() -> DurableObjectID {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return DurableObjectID(hex: bytes.map { String(format: "%02x", $0) }.joined(), name: nil)
+        return DurableObjectID(hex: Hex.encode(bytes), name: nil)
     }
 
     /// - Throws: ``CoordinatorError`` `.invalidID` unless `text` is 64 hex digits.

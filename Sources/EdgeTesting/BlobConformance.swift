@@ -28,7 +28,7 @@ public enum BlobConformance {
     public static let durableCases: [Case] = [reopen]
 
     static func md5Hex(_ bytes: [UInt8]) -> String {
-        Insecure.MD5.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(Insecure.MD5.hash(data: bytes))
     }
 
     static func pattern(_ count: Int, seed: UInt8) -> [UInt8] {

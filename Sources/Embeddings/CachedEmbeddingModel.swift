@@ -49,7 +49,7 @@ public final class CachedEmbeddingModel: EmbeddingModel, Sendable {
     /// The cache key of `text`.
     public func key(for text: String) -> String {
         let digest = SHA256.hash(data: Array(text.utf8))
-        return "embedding:\(modelID):" + digest.map { String(format: "%02x", $0) }.joined()
+        return "embedding:\(modelID):" + Hex.encode(digest)
     }
 
     /// - Throws: ``EmbeddingError`` (validation, or the base model's errors); `KVError` when the

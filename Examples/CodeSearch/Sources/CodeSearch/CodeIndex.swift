@@ -46,7 +46,7 @@ public final class CodeIndex: Sendable {
 
     /// The vector id of a chunk: Vectorize ids are at most 64 bytes, so a digest of its key.
     static func vectorID(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(key.utf8)).prefix(16))
     }
 
     /// Indexes the files of `directory` (walked recursively, skipping what ``FileFilter``

@@ -71,7 +71,7 @@ public struct GitHubWebhook: Sendable {
 
     /// `sha256=` + the hex HMAC-SHA256 of `body`, as GitHub sends in `X-Hub-Signature-256`.
     public func signature(of body: [UInt8]) -> String {
-        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: secret).map { String(format: "%02x", $0) }.joined()
+        "sha256=" + Hex.encode(HMAC<SHA256>.authenticationCode(for: body, using: secret))
     }
 
     /// Checks the `X-Hub-Signature-256` header against `body` in constant time.
@@ -84,7 +84,7 @@ public struct GitHubWebhook: Sendable {
         guard let header = signatureHeader?.trimmingCharacters(in: .whitespaces), !header.isEmpty else {
             throw WebhookError(code: .missingSignature, message: "missing X-Hub-Signature-256 header")
         }
-        guard header.hasPrefix("sha256="), let given = Self.hexBytes(String(header.dropFirst(7))), given.count == 32 else {
+        guard header.hasPrefix("sha256="), let given = Hex.decode(String(header.dropFirst(7))), given.count == 32 else {
             throw WebhookError(code: .badSignature, message: "X-Hub-Signature-256 is not sha256=<64 hex digits>")
         }
         // Crypto's isValidAuthenticationCode compares in constant time.
@@ -166,28 +166,5 @@ public struct GitHubWebhook: Sendable {
     static func unique(_ paths: [String]) -> [String] {
         var seen = Set<String>()
         return paths.filter { seen.insert($0).inserted }
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
