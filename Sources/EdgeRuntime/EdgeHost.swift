@@ -74,12 +74,14 @@ public struct EdgeHost<W: Worker>: Sendable {
 
     /// Serves until SIGINT/SIGTERM, then drains `waitUntil` work.
     ///
+    /// - Parameter onRunning: called with the bound port once the server listens.
     /// - Throws: errors of the server or of a background service.
-    public func run() async throws {
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let logger = runtime.bindings.logger
         let config = runtime.config
         let app = try application { port in
             logger.notice("\(config.name) listening on http://\(config.host):\(port)")
+            await onRunning(port)
         }
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         let cancelled = await runtime.drainWaitUntil()

@@ -1,6 +1,8 @@
 import CodeSearch
+import EdgeBlob
 import Embeddings
 import Foundation
+import Synchronization
 import Testing
 import VectorSearch
 
@@ -9,7 +11,8 @@ struct CodeIndexTests {
     func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
         let state = NSTemporaryDirectory() + "swift-edge-tests/codeindex-\(UUID().uuidString)"
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: try LexicalIndex(path: state + "/lexical.sqlite"))
+        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: try LexicalIndex(path: state + "/lexical.sqlite"),
+                              artifacts: MemoryBlob())
         return (index, vectors, state)
     }
 
@@ -32,8 +35,8 @@ struct CodeIndexTests {
             "vendor/dep/Other.swift": "func parseHTTPRequest() {}\n",
             "logo.png": "\u{0}PNG",
         ], to: root)
-        let first = try await index.index(directory: root, repo: "demo")
-        #expect(first.files == 3 && first.skippedFiles == 2)
+        let first = try await index.index(source: .local(root), repo: "demo")
+        #expect(first.files == 3 && first.skippedFiles == 1, "vendor/ is never listed; the PNG is read and skipped as binary")
         let results = try await index.search("parse the http request", top: 3)
         #expect(results.first?.path == "Sources/HTTP/Parser.swift")
         #expect(results.first?.startLine == 1 && results.first?.snippet.contains("parseHTTPRequest") == true)
@@ -43,16 +46,65 @@ struct CodeIndexTests {
 
         // The same tree again: nothing duplicated.
         #expect(try await vectors.describe().vectorCount == first.chunks, "one vector per chunk")
-        _ = try await index.index(directory: root, repo: "demo")
+        let unchanged = try await index.index(source: .local(root), repo: "demo")
+        #expect(unchanged.files == 0 && unchanged.unchangedFiles == 4, "an unchanged tree reads nothing")
         #expect(try await vectors.describe().vectorCount == first.chunks)
 
         // A changed file: its old chunk is replaced.
         try write(["Sources/HTTP/Parser.swift": "func tokenizeHeaders(_ text: String) -> [String] {\n    text.split(separator: \"\\n\").map(String.init)\n}\n\n// more\n"], to: root)
-        let second = try await index.index(directory: root, repo: "demo")
-        #expect(second.removedChunks >= 1)
-        #expect(try await vectors.describe().vectorCount == second.chunks, "one vector per live chunk, none stale")
+        let second = try await index.index(source: .local(root), repo: "demo")
+        #expect(second.files == 1 && second.removedChunks >= 1)
+        #expect(try await vectors.describe().vectorCount == index.lexical.count(), "one vector per live chunk, none stale")
         let after = try await index.search("parse http request", top: 5)
         #expect(!after.contains { $0.snippet.contains("parseHTTPRequest") }, "stale chunks are gone")
         #expect(try await index.search("tokenize headers", top: 1).first?.path == "Sources/HTTP/Parser.swift")
+    }
+
+    @Test("a removed file leaves the index; a run interrupted by a failing model is completed by the next run")
+    func removalAndInterruption() async throws {
+        let state = NSTemporaryDirectory() + "swift-edge-tests/codeindex-\(UUID().uuidString)"
+        let root = state + "/repo"
+        var files: [String: String] = [:]
+        for number in 0..<120 { files["Sources/File\(number).swift"] = "func function\(number)() -> Int {\n    \(number)\n}\n" }
+        try write(files, to: root)
+        let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let lexical = try LexicalIndex(path: state + "/lexical.sqlite")
+        let artifacts = MemoryBlob()
+        let failing = CodeIndex(model: FailingAfter(batches: 1), vectors: vectors, lexical: lexical, artifacts: artifacts)
+        await #expect(throws: EmbeddingError.self) { _ = try await failing.index(source: .local(root), repo: "demo") }
+        #expect(try await vectors.describe().vectorCount < 120)
+
+        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: lexical, artifacts: artifacts)
+        _ = try await index.index(source: .local(root), repo: "demo")
+        #expect(try lexical.count() == 120)
+        #expect(try await vectors.describe().vectorCount == 120, "the second run embedded what the first did not")
+
+        try FileManager.default.removeItem(atPath: root + "/Sources/File7.swift")
+        let removal = try await index.index(source: .local(root), repo: "demo")
+        #expect(removal.removedFiles == 1 && removal.files == 0)
+        #expect(try lexical.count() == 119)
+        #expect(try await vectors.describe().vectorCount == 119)
+        #expect(try await artifacts.head("manifests/demo/Sources/File7.swift") == nil)
+        #expect(try await artifacts.head("manifests/demo/Sources/File8.swift") != nil)
+    }
+}
+
+/// Embeds `batches` batches, then fails.
+final class FailingAfter: EmbeddingModel {
+    let base = HashingEmbedder()
+    let remaining: Mutex<Int>
+    init(batches: Int) { remaining = Mutex(batches) }
+    var modelID: String { base.modelID }
+    var dimensions: Int { base.dimensions }
+    var maxInputTokens: Int { base.maxInputTokens }
+    var maxBatchSize: Int { base.maxBatchSize }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        let allowed = remaining.withLock { count in
+            count -= 1
+            return count >= 0
+        }
+        guard allowed else { throw EmbeddingError(.providerUnavailable, message: "provider unavailable") }
+        return try await base.embed(texts)
     }
 }

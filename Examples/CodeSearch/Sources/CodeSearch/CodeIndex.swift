@@ -1,4 +1,5 @@
 import Crypto
+import EdgeBlob
 import EdgeCore
 import Embeddings
 import Foundation
@@ -16,32 +17,90 @@ public struct SearchResult: Codable, Sendable, Hashable {
     public var snippet: String
 }
 
-/// What an indexing run did.
-public struct IndexSummary: Sendable, Hashable {
+/// What an indexing run (or one batch of it) did.
+public struct IndexSummary: Codable, Sendable, Hashable {
+    /// Files read, chunked and indexed.
     public var files = 0
+    /// Files left out by the ``FileFilter`` (binary, vendored, too large).
     public var skippedFiles = 0
+    /// Files whose content had not changed since they were indexed.
+    public var unchangedFiles = 0
+    /// Files that disappeared, with all their chunks.
+    public var removedFiles = 0
+    /// Chunks written (new or changed files).
     public var chunks = 0
+    /// Stale chunks removed (of changed and removed files).
     public var removedChunks = 0
+    /// Chunks embedded and stored in the vector index.
+    public var embedded = 0
+    /// Embeddings served from the cache.
+    public var cacheHits = 0
+
+    public init() {}
+
+    public mutating func add(_ other: IndexSummary) {
+        files += other.files
+        skippedFiles += other.skippedFiles
+        unchangedFiles += other.unchangedFiles
+        removedFiles += other.removedFiles
+        chunks += other.chunks
+        removedChunks += other.removedChunks
+        embedded += other.embedded
+        cacheHits += other.cacheHits
+    }
 }
 
-/// Chunks, embeds and indexes source trees, and answers hybrid queries: the semantic ranking
+/// What changed in a repository since its last completed index: the work an indexing job does.
+public struct IndexPlan: Codable, Sendable, Hashable {
+    public var repo: String
+    /// The commit indexed, when the source is one.
+    public var revision: String?
+    /// Every file of the new state with its content fingerprint.
+    public var files: [String: String]
+    /// Files new or changed since the last snapshot, sorted.
+    public var changed: [String]
+    /// Files gone since the last snapshot, sorted.
+    public var removed: [String]
+}
+
+/// The per-file manifest kept in the artifacts bucket: which chunks a file produced.
+struct FileManifest: Codable, Sendable {
+    var path: String
+    var fingerprint: String
+    var chunks: [String]
+}
+
+/// Chunks, embeds and indexes repositories, and answers hybrid queries: the semantic ranking
 /// (embeddings in a vector index) fused with the identifier-aware lexical ranking by reciprocal
-/// rank. The building block under the CodeSearch worker and CLI.
+/// rank. The building block under the CodeSearch worker (one stage per queue) and the CLI (all
+/// stages in one process).
+///
+/// Artifacts in the bucket: `snapshots/REPO/current.json` (the last completed index: every
+/// file's fingerprint), `snapshots/REPO/REVISION.json` (the same for a commit), and
+/// `manifests/REPO/PATH` (a file's fingerprint and chunk keys).
 public final class CodeIndex: Sendable {
     public let model: any EmbeddingModel
     public let vectors: any VectorIndex
     public let lexical: LexicalIndex
+    public let artifacts: any BlobBucket
     public let chunker: CodeChunker
     public let filter: FileFilter
+    /// Files per file-indexing batch (50) and texts per embedding batch (128, or the model's
+    /// maximum when smaller).
+    public let filesPerBatch: Int
+    public var textsPerBatch: Int { max(1, min(128, model.maxBatchSize)) }
 
     /// `vectors` must have `model.dimensions` dimensions and index the metadata fields `repo`
     /// and `key` (``VectorIndexConfiguration/indexedMetadataFields``), which search reads back.
-    public init(model: any EmbeddingModel, vectors: any VectorIndex, lexical: LexicalIndex, chunker: CodeChunker = CodeChunker(), filter: FileFilter = FileFilter()) {
+    public init(model: any EmbeddingModel, vectors: any VectorIndex, lexical: LexicalIndex, artifacts: any BlobBucket,
+                chunker: CodeChunker = CodeChunker(), filter: FileFilter = FileFilter(), filesPerBatch: Int = 50) {
         self.model = model
         self.vectors = vectors
         self.lexical = lexical
+        self.artifacts = artifacts
         self.chunker = chunker
         self.filter = filter
+        self.filesPerBatch = max(1, filesPerBatch)
     }
 
     /// The vector id of a chunk: Vectorize ids are at most 64 bytes, so a digest of its key.
@@ -49,58 +108,185 @@ public final class CodeIndex: Sendable {
         Hex.encode(SHA256.hash(data: Array(key.utf8)).prefix(16))
     }
 
-    /// Indexes the files of `directory` (walked recursively, skipping what ``FileFilter``
-    /// refuses) as repository `repo`. Chunks of files that changed are replaced; unchanged chunks
-    /// keep their vectors (and a cached model skips their embeddings).
+    static func snapshotKey(repo: String, revision: String? = nil) -> String { "snapshots/\(repo)/\(revision ?? "current").json" }
+    static func manifestKey(repo: String, path: String) -> String { "manifests/\(repo)/\(path)" }
+
+    // MARK: Stages
+
+    /// Lists `source` and compares it with the repository's last completed snapshot. Also stores
+    /// the listing as `snapshots/REPO/REVISION.json` for a commit.
     ///
-    /// - Throws: embedding, vector-index and storage errors.
-    public func index(directory: String, repo: String, progress: @Sendable (IndexSummary) -> Void = { _ in }) async throws -> IndexSummary {
+    /// - Throws: ``RepositoryError``; blob errors.
+    public func plan(source: RepositorySource, repo: String) async throws -> IndexPlan {
+        let listed = try source.files(filter: filter)
+        var files: [String: String] = [:]
+        for (path, fingerprint) in listed { files[path] = fingerprint }
+        let previous = try await snapshot(repo: repo) ?? [:]
+        let plan = IndexPlan(repo: repo, revision: source.revision, files: files,
+                             changed: files.filter { previous[$0.key] != $0.value }.map(\.key).sorted(),
+                             removed: previous.keys.filter { files[$0] == nil }.sorted())
+        if let revision = source.revision {
+            _ = try await artifacts.put(Self.snapshotKey(repo: repo, revision: revision), Array(try JSONEncoder().encode(files)))
+        }
+        return plan
+    }
+
+    /// The fingerprints of the repository's last completed index, if any.
+    public func snapshot(repo: String) async throws -> [String: String]? {
+        guard let stored = try await artifacts.get(Self.snapshotKey(repo: repo)), let body = stored.body else { return nil }
+        return try JSONDecoder().decode([String: String].self, from: Data(try await body.bytes()))
+    }
+
+    /// Records `plan` as the repository's completed state (the base of the next plan).
+    public func commit(_ plan: IndexPlan) async throws {
+        _ = try await artifacts.put(Self.snapshotKey(repo: plan.repo), Array(try JSONEncoder().encode(plan.files)))
+    }
+
+    /// Indexes some files of a repository: each changed file is read, filtered, chunked; its
+    /// chunks replace the file's previous ones in the lexical index (stale chunks also leave the
+    /// vector index) and its manifest is written. Removed files lose all their chunks. Returns
+    /// what it did and, in `keys`, the chunks to embed (with ``embed(keys:)``).
+    ///
+    /// Idempotent: running it again with the same input leaves the same state (a file whose
+    /// manifest already has its fingerprint is not re-chunked, but its chunks are handed out for
+    /// embedding again, in case a previous run stopped before embedding them).
+    ///
+    /// - Throws: ``RepositoryError``; index and blob errors.
+    public func indexFiles(_ paths: [String], removed: [String] = [], source: RepositorySource, repo: String) async throws -> (summary: IndexSummary, keys: [String]) {
         var summary = IndexSummary()
-        let root = URL(fileURLWithPath: directory).standardized
-        let paths = (FileManager.default.enumerator(atPath: root.path)?.compactMap { $0 as? String } ?? []).sorted()
-        var pending: [CodeChunk] = []
+        var keys: [String] = []
+        let contents = try source.read(paths)
+        var stale: [String] = []
+        var fresh: [CodeChunk] = []
+        var manifests: [FileManifest] = []
+        var dropped: [String] = []
+        for path in removed + paths.filter({ contents[$0] == nil }) {
+            stale += try await existingKeys(repo: repo, path: path)
+            dropped.append(path)
+            summary.removedFiles += 1
+        }
         for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  let data = FileManager.default.contents(atPath: root.appendingPathComponent(path).path) else { continue }
-            let bytes = Array(data)
+            guard let bytes = contents[path] else { continue }
             guard filter.verdict(path: path, bytes: bytes) == .index else {
+                // A file that became binary or too large leaves the index.
+                stale += try await existingKeys(repo: repo, path: path)
+                dropped.append(path)
                 summary.skippedFiles += 1
                 continue
             }
-            summary.files += 1
+            let fingerprint = RepositorySource.fingerprint(bytes)
+            if let manifest = try await manifest(repo: repo, path: path), manifest.fingerprint == fingerprint {
+                summary.unchangedFiles += 1
+                keys += manifest.chunks
+                continue
+            }
             let chunks = chunker.chunks(path: path, text: String(decoding: bytes, as: UTF8.self))
-            let keep = Set(chunks.map { LexicalIndex.key(repo: repo, chunk: $0) })
-            let stale = try lexical.chunkKeys(repo: repo, path: path).filter { !keep.contains($0) }
-            if !stale.isEmpty {
-                _ = try await vectors.deleteByIds(stale.map(Self.vectorID))
-                try lexical.delete(keys: stale)
-                summary.removedChunks += stale.count
-            }
-            pending += chunks
+            let chunkKeys = chunks.map { LexicalIndex.key(repo: repo, chunk: $0) }
+            let keep = Set(chunkKeys)
+            stale += try await existingKeys(repo: repo, path: path).filter { !keep.contains($0) }
+            fresh += chunks
+            keys += chunkKeys
+            manifests.append(FileManifest(path: path, fingerprint: fingerprint, chunks: chunkKeys))
+            summary.files += 1
             summary.chunks += chunks.count
-            if pending.count >= 128 {
-                try await store(pending, repo: repo)
-                pending.removeAll()
-                progress(summary)
-            }
         }
-        try await store(pending, repo: repo)
-        progress(summary)
+        if !stale.isEmpty {
+            _ = try await vectors.deleteByIds(stale.map(Self.vectorID))
+            try lexical.delete(keys: stale)
+            summary.removedChunks += stale.count
+        }
+        try lexical.upsert(fresh, repo: repo)
+        // Manifests last: a manifest vouches that its chunks are stored.
+        for manifest in manifests {
+            _ = try await artifacts.put(Self.manifestKey(repo: repo, path: manifest.path), Array(try JSONEncoder().encode(manifest)))
+        }
+        if !dropped.isEmpty { try await artifacts.delete(dropped.map { Self.manifestKey(repo: repo, path: $0) }) }
+        return (summary, keys)
+    }
+
+    private func manifest(repo: String, path: String) async throws -> FileManifest? {
+        guard let stored = try await artifacts.get(Self.manifestKey(repo: repo, path: path)), let body = stored.body else { return nil }
+        return try? JSONDecoder().decode(FileManifest.self, from: Data(try await body.bytes()))
+    }
+
+    /// The chunk keys a file has now: its manifest's and the lexical index's (both, so a run
+    /// interrupted between the two leaves nothing behind).
+    private func existingKeys(repo: String, path: String) async throws -> [String] {
+        var keys = Set(try lexical.chunkKeys(repo: repo, path: path))
+        if let manifest = try await manifest(repo: repo, path: path) { keys.formUnion(manifest.chunks) }
+        return keys.sorted()
+    }
+
+    /// Embeds the chunks of `keys` (read back from the lexical index; keys no longer there are
+    /// skipped: their file changed since) and stores them in the vector index, batch by batch.
+    ///
+    /// - Throws: embedding and vector-index errors.
+    public func embed(keys: [String]) async throws -> IndexSummary {
+        var summary = IndexSummary()
+        let stored = try lexical.chunks(keys: keys)
+        let present = keys.filter { stored[$0] != nil }
+        for start in stride(from: 0, to: present.count, by: textsPerBatch) {
+            let batch = Array(present[start..<min(present.count, start + textsPerBatch)])
+            let texts = batch.map { key in "\(stored[key]!.chunk.path)\n\(stored[key]!.chunk.text)" }
+            let embeddings: [[Float]]
+            if let cached = model as? CachedEmbeddingModel {
+                let result = try await cached.embedCountingHits(texts)
+                embeddings = result.embeddings
+                summary.cacheHits += result.cacheHits
+            } else {
+                embeddings = try await model.embed(texts)
+            }
+            _ = try await vectors.upsert(zip(batch, embeddings).map { key, values in
+                VectorRecord(id: Self.vectorID(key), values: values, namespace: nil,
+                             metadata: ["repo": .string(stored[key]!.repo), "key": .string(key)])
+            })
+            summary.embedded += batch.count
+        }
         return summary
     }
 
-    private func store(_ chunks: [CodeChunk], repo: String) async throws {
-        guard !chunks.isEmpty else { return }
-        for start in stride(from: 0, to: chunks.count, by: max(1, min(128, model.maxBatchSize))) {
-            let batch = Array(chunks[start..<min(chunks.count, start + max(1, min(128, model.maxBatchSize)))])
-            let embeddings = try await model.embed(batch.map { "\($0.path)\n\($0.text)" })
-            _ = try await vectors.upsert(zip(batch, embeddings).map { chunk, values in
-                VectorRecord(id: Self.vectorID(LexicalIndex.key(repo: repo, chunk: chunk)), values: values, namespace: nil,
-                             metadata: ["repo": .string(repo), "key": .string(LexicalIndex.key(repo: repo, chunk: chunk))])
-            })
-            try lexical.upsert(batch, repo: repo)
+    // MARK: All stages in one process
+
+    /// Indexes `source` as repository `repo` in this process: plan, then files in batches of
+    /// ``filesPerBatch``, each batch's chunks embedded in batches of ``textsPerBatch``, then the
+    /// snapshot. Only what changed since the last completed index is read. `progress` is called
+    /// after every step with the totals so far, the files handled and the files planned.
+    ///
+    /// - Throws: ``RepositoryError``; embedding, index and blob errors. An interrupted run is
+    ///   completed by the next one.
+    public func index(source: RepositorySource, repo: String,
+                      progress: @Sendable (_ done: IndexSummary, _ filesHandled: Int, _ filesPlanned: Int) -> Void = { _, _, _ in }) async throws -> IndexSummary {
+        let plan = try await plan(source: source, repo: repo)
+        var summary = IndexSummary()
+        let planned = plan.changed.count + plan.removed.count
+        var handled = 0
+        progress(summary, handled, planned)
+        if !plan.removed.isEmpty {
+            summary.add(try await indexFiles([], removed: plan.removed, source: source, repo: repo).summary)
+            handled += plan.removed.count
+            progress(summary, handled, planned)
         }
+        for start in stride(from: 0, to: plan.changed.count, by: filesPerBatch) {
+            let paths = Array(plan.changed[start..<min(plan.changed.count, start + filesPerBatch)])
+            let (done, keys) = try await indexFiles(paths, source: source, repo: repo)
+            summary.add(done)
+            handled += paths.count
+            progress(summary, handled, planned)
+            for keyStart in stride(from: 0, to: keys.count, by: textsPerBatch) {
+                summary.add(try await embed(keys: Array(keys[keyStart..<min(keys.count, keyStart + textsPerBatch)])))
+                progress(summary, handled, planned)
+            }
+        }
+        try await commit(plan)
+        summary.unchangedFiles += plan.files.count - plan.changed.count
+        return summary
+    }
+
+    /// Writes the vector index's snapshot (when it keeps one), so the next open is fast.
+    ///
+    /// - Throws: the index's storage errors.
+    public func checkpoint() throws {
+        try (vectors as? HNSWIndex)?.checkpoint()
     }
 
     /// The `top` best chunks for `query`: semantic and lexical rankings (50 each) fused by

@@ -80,6 +80,22 @@ public final class LexicalIndex: Sendable {
         }
     }
 
+    /// How many chunks are stored (of `repo`, or of every repository).
+    public func count(repo: String? = nil) throws -> Int {
+        try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM chunk_text" + (repo == nil ? "" : " WHERE repo = ?"),
+                             arguments: repo.map { [$0] } ?? []) ?? 0
+        }
+    }
+
+    /// Every stored key (of `repo`, or of every repository), sorted.
+    public func keys(repo: String? = nil) throws -> [String] {
+        try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM chunk_text" + (repo == nil ? "" : " WHERE repo = ?") + " ORDER BY id",
+                                arguments: repo.map { [$0] } ?? [])
+        }
+    }
+
     /// The keys of the chunks stored for a file.
     public func chunkKeys(repo: String, path: String) throws -> [String] {
         try queue.read { db in

@@ -1,22 +1,24 @@
-// `code-search`: index a source tree and search it in natural language, on the embedded default
-// (SQLite files under a state directory).
+// `code-search`: index source trees and search them in natural language, on the embedded default
+// (SQLite files under a state directory), or serve the CodeSearch worker over HTTP.
 //
-//   code-search index PATH [--repo NAME] [--state DIR] [--model minilm|hashing]
-//   code-search search "QUERY" [--top N] [--json] [--repo NAME] [--state DIR] [--model ...]
-//   code-search demo                     indexes this package's Sources and asks a few questions
+//   code-search index PATH|URL [--repo NAME] [--revision REV]   index a directory, git repository or clone URL
+//   code-search search "QUERY" [--top N] [--json] [--repo NAME]
+//   code-search serve [--port N] [--mirrors DIR] [--allow-clone] [--config FILE]
+//   code-search demo                       index this package's Sources and ask a few questions
+//
+// Every command takes --state DIR (default .edge/state) and --model minilm|hashing.
 import ArgumentParser
 import CodeSearch
-import EdgeKV
+import EdgeRuntime
 import Embeddings
 import Foundation
-import VectorSearch
 
 @main
 struct CodeSearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "code-search",
         abstract: "Index source code and search it in natural language.",
-        subcommands: [Index.self, Search.self, Demo.self]
+        subcommands: [Index.self, Search.self, Serve.self, Demo.self]
     )
 }
 
@@ -27,53 +29,60 @@ struct Options: ParsableArguments {
     var model = "minilm"
     @Option(name: .customLong("model-dir"), help: "The MiniLM weights directory (default: found automatically).")
     var modelDirectory: String?
-}
 
-/// The model, the cache and the indexes of a state directory.
-struct Workspace {
-    let index: CodeIndex
-    let modelName: String
-
-    init(_ options: Options, say: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
-        let base: any EmbeddingModel
-        switch options.model {
-        case "minilm":
-            do {
-                base = try MiniLM(directory: options.modelDirectory)
-            } catch let error as EmbeddingError {
-                say("code-search: \(error.message)")
-                say("code-search: falling back to the hashing embedder (lexical-style similarity, no model)")
-                base = HashingEmbedder()
-            }
-        case "hashing":
-            base = HashingEmbedder()
-        default:
-            throw ValidationError("--model must be minilm or hashing, not \(options.model)")
-        }
-        modelName = base.modelID
-        let cache = try SQLiteKV(namespace: "EMBEDDINGS", stateDirectory: options.state)
-        let model = try CachedEmbeddingModel(base, cache: cache)
-        // One vector index per model: embeddings of different models are not comparable.
-        let name = "code-" + base.modelID.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }.reduce("") { $0 + String($1) }
-        let vectors = try HNSWIndex(name: name, stateDirectory: options.state,
-                                    configuration: VectorIndexConfiguration(dimensions: base.dimensions, indexedMetadataFields: ["repo", "key"]))
-        let lexical = try LexicalIndex(path: URL(fileURLWithPath: options.state).appendingPathComponent("codesearch/lexical.sqlite").path)
-        index = CodeIndex(model: model, vectors: vectors, lexical: lexical)
+    func validate() throws {
+        guard ["minilm", "hashing"].contains(model) else { throw ValidationError("--model must be minilm or hashing, not \(model)") }
     }
 
-    func indexTree(_ path: String, repo: String) async throws -> IndexSummary {
+    var stateDirectory: String { URL(fileURLWithPath: state).standardized.path }
+}
+
+func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+/// The worker's bindings over a state directory, opened in this process: the CLI indexes and
+/// searches exactly what `serve` does.
+struct Workspace {
+    let env: CodeSearchWorker.Env
+    let bindings: EdgeBindings
+    let model: String
+
+    init(_ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false,
+         say: (String) -> Void = say) throws {
+        func open(_ model: String) throws -> (EdgeBindings, CodeSearchWorker.Env) {
+            let text = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: model, modelDirectory: options.modelDirectory,
+                                                      port: port, mirrors: mirrors, allowClone: allowClone, webhookSecret: webhookSecret)
+            let bindings = try EdgeBindings(config: try EdgeConfig.parse(text, file: "code-search (built-in config)"))
+            return (bindings, try CodeSearchWorker.makeEnv(bindings))
+        }
+        do {
+            (bindings, env) = try open(options.model)
+            model = options.model
+        } catch let error as ConfigError where error.key == "ai.model_dir" && options.model == "minilm" {
+            say("code-search: \(error.message)")
+            say("code-search: falling back to the hashing embedder (word-overlap similarity, no model)")
+            (bindings, env) = try open("hashing")
+            model = "hashing"
+        }
+    }
+
+    /// Indexes `source` with a live progress bar on a terminal and a summary at the end.
+    func index(_ source: RepositorySource, repo: String) async throws -> IndexSummary {
         let started = Date()
         let interactive = isatty(2) != 0
-        let summary = try await index.index(directory: path, repo: repo) { progress in
-            if interactive {
-                FileHandle.standardError.write(Data("\r\u{1B}[2Kindexing \(repo): \(progress.files) files, \(progress.chunks) chunks".utf8))
-            }
+        let summary = try await env.index.index(source: source, repo: repo) { done, handled, planned in
+            guard interactive else { return }
+            let fraction = planned == 0 ? 1 : Double(handled) / Double(planned)
+            let width = 24, filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K%@ %@ %3.0f%%  files %d/%d  chunks %d  embeddings %d (cached %d)",
+                                                       repo, bar, fraction * 100, handled, planned, done.chunks, done.embedded, done.cacheHits).utf8))
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-        try (index.vectors as? HNSWIndex)?.checkpoint()
+        try env.index.checkpoint()
         let seconds = Date().timeIntervalSince(started)
-        FileHandle.standardError.write(Data(String(format: "indexed %@: %d files (%d skipped), %d chunks, %d replaced, %.1f s with %@\n",
-                                                   repo, summary.files, summary.skippedFiles, summary.chunks, summary.removedChunks, seconds, modelName).utf8))
+        say(String(format: "indexed %@: %d files (%d unchanged, %d skipped, %d removed), %d chunks, %d embeddings (%d from cache), %d stale chunks removed, %.1f s with %@",
+                   repo, summary.files, summary.unchangedFiles, summary.skippedFiles, summary.removedFiles, summary.chunks,
+                   summary.embedded, summary.cacheHits, summary.removedChunks, seconds, model))
         return summary
     }
 
@@ -86,22 +95,39 @@ struct Workspace {
             return
         }
         if results.isEmpty { print("  (no results)") }
+        let color = isatty(1) != 0
         for result in results {
             print(String(format: "  %@:%d-%d  %.4f", result.path, result.startLine, result.endLine, result.score))
-            for line in result.snippet.split(separator: "\n") { print("      \(line)") }
+            for line in result.snippet.split(separator: "\n") { print("      " + (color ? "\u{1B}[1m\(line)\u{1B}[0m" : String(line))) }
         }
     }
 }
 
 struct Index: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Index a directory (paths in results are relative to it).")
+    static let configuration = CommandConfiguration(
+        abstract: "Index a directory, a git repository or a git URL (paths in results are relative to its root).",
+        discussion: "A directory that is a git working tree is indexed as git sees it (.gitignore honoured); with --revision, a commit of it is read from git's objects. A URL is cloned (or fetched) under the state directory. Re-indexing reads only what changed.")
     @OptionGroup var options: Options
-    @Argument(help: "The directory to index.") var path: String
+    @Argument(help: "The directory, git repository or URL to index.") var path: String
     @Option(help: "The repository name (default: the directory's name).") var repo: String?
+    @Option(help: "A commit, branch or tag to index instead of the working tree.") var revision: String?
 
     func run() async throws {
         let workspace = try Workspace(options)
-        _ = try await workspace.indexTree(path, repo: repo ?? URL(fileURLWithPath: path).standardized.lastPathComponent)
+        let isURL = path.contains("://") || path.hasPrefix("git@")
+        let name = repo ?? URL(fileURLWithPath: path).standardized.lastPathComponent.replacingOccurrences(of: ".git", with: "")
+        let source: RepositorySource
+        if isURL {
+            let directory = options.stateDirectory + "/codesearch/clones/" + name + ".git"
+            say("code-search: fetching \(path) into \(directory)")
+            try RepositorySource.cloneOrFetch(path, into: directory)
+            source = try .gitCommit(directory, revision: revision ?? "HEAD")
+        } else if let revision {
+            source = try .gitCommit(path, revision: revision)
+        } else {
+            source = try .local(path)
+        }
+        _ = try await workspace.index(source, repo: name)
     }
 }
 
@@ -109,14 +135,47 @@ struct Search: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Search what was indexed.")
     @OptionGroup var options: Options
     @Argument(help: "What to look for, in words.") var query: String
-    @Option(help: "How many results.") var top = 10
+    @Option(help: "How many results (1...100).") var top = 10
     @Option(help: "Only this repository.") var repo: String?
     @Flag(help: "Print {\"results\": [...]} as JSON.") var json = false
 
+    func validate() throws {
+        guard (1...100).contains(top) else { throw ValidationError("--top must be in 1...100, not \(top)") }
+    }
+
     func run() async throws {
-        guard (1...100).contains(top) else { throw ValidationError("--top must be in 1...100") }
         let workspace = try Workspace(options)
-        try workspace.printResults(try await workspace.index.search(query, top: top, repo: repo), json: json)
+        try workspace.printResults(try await workspace.env.index.search(query, top: top, repo: repo), json: json)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the CodeSearch worker: POST /webhooks/github, GET /search, GET /jobs/ID.",
+        discussion: "Set GITHUB_WEBHOOK_SECRET to accept webhooks. Pushes are indexed from MIRRORS/owner/name (a git repository or a directory), or cloned with --allow-clone.")
+    @OptionGroup var options: Options
+    @Option(help: "The port (0 picks a free one).") var port = 8787
+    @Option(help: "A directory holding owner/name mirrors of the repositories webhooks name.") var mirrors: String?
+    @Flag(help: "Clone a repository with no mirror from the clone URL of its webhook.") var allowClone = false
+    @Option(help: "Serve this config file instead of the built-in one (--state, --model, --mirrors are then ignored).") var config: String?
+
+    func run() async throws {
+        let runtime: WorkerRuntime<CodeSearchWorker>
+        if let config {
+            var loaded = try EdgeConfig.load(config)
+            loaded.port = port
+            runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: EdgeBindings(config: loaded))
+        } else {
+            let hasSecret = ProcessInfo.processInfo.environment["GITHUB_WEBHOOK_SECRET"] != nil
+            if !hasSecret { say("code-search: GITHUB_WEBHOOK_SECRET is not set; POST /webhooks/github will answer 503") }
+            let workspace = try Workspace(options, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
+                                          allowClone: allowClone, webhookSecret: hasSecret)
+            runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: workspace.bindings)
+        }
+        try await EdgeHost(runtime: runtime).run { port in
+            // Unbuffered, so a supervising process sees the port at once.
+            FileHandle.standardOutput.write(Data("code-search listening on http://\(runtime.config.host):\(port)\n".utf8))
+        }
     }
 }
 
@@ -138,11 +197,11 @@ struct Demo: AsyncParsableCommand {
             pip.waitUntilExit()
         }
         let workspace = try Workspace(options) { print($0) }
-        _ = try await workspace.indexTree(sources, repo: "swift-edge")
+        _ = try await workspace.index(try .local(sources), repo: "swift-edge")
         for query in ["retry a failed queue message later", "durable object alarm with exponential backoff",
                       "parse a cron expression", "read tensors from a safetensors file", "verify the checksum of an uploaded blob"] {
             print("\n? \(query)")
-            try workspace.printResults(try await workspace.index.search(query, top: 3, repo: "swift-edge"), json: false)
+            try workspace.printResults(try await workspace.env.index.search(query, top: 3, repo: "swift-edge"), json: false)
         }
     }
 }

@@ -1,0 +1,411 @@
+import Crypto
+import EdgeBlob
+import EdgeCoordinator
+import EdgeCore
+import EdgeKV
+import EdgeQueue
+import EdgeRuntime
+import Embeddings
+import Foundation
+import VectorSearch
+
+/// The messages of the pipeline's four queues (one case per queue).
+public enum PipelineMessage: Codable, Sendable {
+    /// `github-events`: a verified webhook delivery.
+    case githubEvent(GitHubEvent, delivery: String)
+    /// `repository-indexing`: list a repository and plan the job's file batches.
+    case indexRepository(RepositoryTask)
+    /// `file-indexing`: read, chunk and store up to 50 files (and drop removed ones).
+    case indexFiles(FileTask)
+    /// `embedding-generation`: embed up to 128 chunks into the vector index.
+    case embed(EmbeddingTask)
+
+    public struct RepositoryTask: Codable, Sendable, Hashable {
+        public var job: String
+        public var repo: String
+        public var source: RepositorySource
+    }
+
+    public struct FileTask: Codable, Sendable, Hashable {
+        public var job: String
+        public var repo: String
+        public var source: RepositorySource
+        public var batch: Int
+        public var paths: [String]
+        public var removed: [String]
+    }
+
+    public struct EmbeddingTask: Codable, Sendable, Hashable {
+        public var job: String
+        public var repo: String
+        public var batch: String
+        public var keys: [String]
+    }
+}
+
+/// The CodeSearch worker: `POST /webhooks/github` → `github-events` → `repository-indexing`
+/// (the ``IndexingCoordinator`` of the repository tracks the job) → `file-indexing` (50-file
+/// batches) → `embedding-generation` (128-chunk batches through the cached model) → the vector
+/// index; `GET /search` answers hybrid queries (cached in KV) and `GET /jobs/ID` shows progress.
+///
+/// Bindings (see ``defaultConfig(stateDirectory:model:port:mirrors:allowClone:)``): queues
+/// `EVENTS`, `REPOSITORIES`, `FILES`, `EMBEDDINGS` (each consumed, each with a dead-letter
+/// queue), durable objects `INDEXER` (`IndexingCoordinator`), KV `CODESEARCH` (search cache and
+/// job directory) and `EMBEDDING_CACHE`, bucket `ARTIFACTS` (snapshots, manifests, plans),
+/// vector index `VECTORS` (metadata indexes `repo`, `key`), model `AI`; secret
+/// `GITHUB_WEBHOOK_SECRET` (optional: without it the webhook answers 503); vars `MIRRORS` (a
+/// directory holding `owner/name` mirrors) and `ALLOW_CLONE` (`true` to clone a repository with
+/// no mirror from its clone URL into the state directory).
+public struct CodeSearchWorker: Worker {
+    public typealias QueueMessage = PipelineMessage
+
+    public struct Env: Sendable {
+        public var webhook: GitHubWebhook?
+        public var events: QueueProducer<PipelineMessage>
+        public var repositories: QueueProducer<PipelineMessage>
+        public var files: QueueProducer<PipelineMessage>
+        public var embeddings: QueueProducer<PipelineMessage>
+        public var coordinators: DurableObjectNamespace<IndexingCoordinator>
+        public var store: any KVNamespace
+        public var index: CodeIndex
+        public var mirrors: String?
+        public var cloneDirectory: String?
+        public var searchCacheTTL: Int64
+    }
+
+    /// Replaces the configured model (tests use it to make the provider fail).
+    let embeddingModel: (any EmbeddingModel)?
+
+    public init(embeddingModel: (any EmbeddingModel)? = nil) {
+        self.embeddingModel = embeddingModel
+    }
+
+    public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
+        let state = bindings.config.stateDirectory
+        let lexicalPath = bindings.inMemory
+            ? NSTemporaryDirectory() + "codesearch-\(UUID().uuidString)/lexical.sqlite"
+            : URL(fileURLWithPath: state).appendingPathComponent("codesearch/lexical.sqlite").path
+        try FileManager.default.createDirectory(atPath: (lexicalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let index = CodeIndex(model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"),
+                              lexical: try LexicalIndex(path: lexicalPath), artifacts: try bindings.bucket("ARTIFACTS"))
+        let allowClone = (try? bindings.variable("ALLOW_CLONE")) == "true"
+        return Env(
+            webhook: (try? bindings.secret("GITHUB_WEBHOOK_SECRET")).map { GitHubWebhook(secret: $0) },
+            events: try bindings.queue("EVENTS"), repositories: try bindings.queue("REPOSITORIES"),
+            files: try bindings.queue("FILES"), embeddings: try bindings.queue("EMBEDDINGS"),
+            coordinators: try bindings.durableObjects(IndexingCoordinator.self, binding: "INDEXER", env: .init(clock: bindings.clock)),
+            store: try bindings.kv("CODESEARCH"), index: index,
+            mirrors: try? bindings.variable("MIRRORS"),
+            cloneDirectory: allowClone ? URL(fileURLWithPath: state).appendingPathComponent("codesearch/clones").path : nil,
+            searchCacheTTL: Int64((try? bindings.variable("SEARCH_CACHE_TTL")).flatMap(Int64.init) ?? 300))
+    }
+
+    func index(_ env: Env) -> CodeIndex {
+        guard let embeddingModel else { return env.index }
+        return CodeIndex(model: embeddingModel, vectors: env.index.vectors, lexical: env.index.lexical, artifacts: env.index.artifacts)
+    }
+
+    // MARK: HTTP
+
+    public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
+        let path = request.pathOnly
+        switch (request.method, path) {
+        case ("POST", "/webhooks/github"):
+            return try await webhook(request, env: env, ctx: ctx)
+        case ("GET", "/search"):
+            return try await search(request, env: env)
+        case ("GET", _) where path.hasPrefix("/jobs/"):
+            let id = String(path.dropFirst("/jobs/".count))
+            guard let job = try await job(id, env: env) else { return try .json(["error": "no job \(id)"], status: 404) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            return EdgeResponse(status: 200, headers: ["content-type": "application/json"], body: Array(try encoder.encode(job)))
+        case ("GET", "/"), ("GET", "/health"):
+            return try .json(["service": "code-search", "endpoints": "POST /webhooks/github, GET /search?q=&top=&repo=, GET /jobs/ID"])
+        case (_, "/webhooks/github"), (_, "/search"):
+            return try .json(["error": "method \(request.method) not allowed on \(path)"], status: 405)
+        default:
+            return try .json(["error": "no route \(request.method) \(path)"], status: 404)
+        }
+    }
+
+    func webhook(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
+        guard let webhook = env.webhook else {
+            return try .json(["error": "the webhook secret GITHUB_WEBHOOK_SECRET is not configured"], status: 503)
+        }
+        let name = request.header("x-github-event")
+        let event: GitHubEvent?
+        do {
+            event = try webhook.event(name: name, body: request.body, signatureHeader: request.header("x-hub-signature-256"))
+        } catch let error as WebhookError {
+            return try .json(["error": error.message], status: error.status)
+        }
+        guard let event else { return try .json(["ignored": "event \(name ?? "(none)") is not handled"], status: 202) }
+        if case .ping = event { return try .json(["ok": "pong"]) }
+        let delivery = request.header("x-github-delivery") ?? UUID().uuidString
+        // 202 only once the event is durably queued: a failure here is a 500 and GitHub redelivers.
+        try await env.events.send(.githubEvent(event, delivery: delivery))
+        return try .json(["queued": delivery], status: 202)
+    }
+
+    func search(_ request: EdgeRequest, env: Env) async throws -> EdgeResponse {
+        let query = request.query
+        let text = (query["q"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.utf8.count <= 1000 else {
+            return try .json(["error": "q must be 1...1000 bytes of text, got \(text.utf8.count)"], status: 400)
+        }
+        let top = Int(query["top"] ?? "10")
+        guard let top, (1...100).contains(top) else {
+            return try .json(["error": "top must be an integer in 1...100, got \(query["top"] ?? "")"], status: 400)
+        }
+        let repo = query["repo"].flatMap { $0.isEmpty ? nil : $0 }
+        struct Answer: Codable { var query: String; var results: [SearchResult] }
+        let generation = try await env.store.get("generation") ?? "0"
+        let key = "search:" + Hex.encode(SHA256.hash(data: Array("\(generation)\n\(repo ?? "")\n\(top)\n\(text)".utf8)))
+        if let cached = try await env.store.getBytes(key) {
+            return EdgeResponse(status: 200, headers: ["content-type": "application/json", "x-cache": "hit"], body: cached)
+        }
+        var response = try EdgeResponse.json(Answer(query: text, results: try await index(env).search(text, top: top, repo: repo)))
+        try await env.store.put(key, bytes: response.body, expirationTtl: max(60, env.searchCacheTTL))
+        response.headers["x-cache"] = "miss"
+        return response
+    }
+
+    func job(_ id: String, env: Env) async throws -> IndexingJob? {
+        guard id.count <= 64, let repo = try await env.store.get("job:\(id)") else { return nil }
+        return try await coordinator(repo, env).call { try await $0.job(id) }
+    }
+
+    func coordinator(_ repo: String, _ env: Env) -> DurableObjectStub<IndexingCoordinator> {
+        env.coordinators.get(env.coordinators.idFromName(repo))
+    }
+
+    /// Marks the search cache stale (results cached before stay unread).
+    func touchIndex(_ env: Env) async throws {
+        try await env.store.put("generation", UUID().uuidString)
+    }
+
+    // MARK: Queues
+
+    public func queue(_ batch: MessageBatch<PipelineMessage>, env: Env, ctx: ExecutionContext) async throws {
+        for message in batch.messages {
+            do {
+                switch message.body {
+                case .githubEvent(let event, let delivery): try await handle(event, delivery: delivery, env: env, ctx: ctx)
+                case .indexRepository(let task): try await plan(task, env: env, ctx: ctx)
+                case .indexFiles(let task): try await indexFiles(task, env: env)
+                case .embed(let task): try await embed(task, env: env)
+                }
+                message.ack()
+            } catch {
+                ctx.logger.error("pipeline message failed; it will be retried (then dead-lettered)",
+                                 metadata: ["queue": "\(batch.queue)", "attempt": "\(message.attempts)", "error": "\(error)"])
+                message.retry()
+            }
+        }
+    }
+
+    /// `github-events`: turns a delivery into indexing jobs.
+    func handle(_ event: GitHubEvent, delivery: String, env: Env, ctx: ExecutionContext) async throws {
+        switch event {
+        case .ping:
+            return
+        case .push(let push):
+            let branch = "refs/heads/" + (push.repository.defaultBranch ?? "main")
+            guard !push.deleted, push.ref == branch else {
+                ctx.logger.info("push ignored: only pushes to the default branch are indexed", metadata: ["repo": "\(push.repository.fullName)", "ref": "\(push.ref)"])
+                return
+            }
+            try await startJob(repo: push.repository.fullName, revision: push.after, cloneURL: push.repository.cloneURL, env: env, ctx: ctx)
+        case .create(let repository, let ref, let refType):
+            // A repository's first branch: index it. Other branches and tags are not indexed.
+            guard refType == "branch", ref == (repository.defaultBranch ?? "main") else { return }
+            try await startJob(repo: repository.fullName, revision: nil, cloneURL: repository.cloneURL, env: env, ctx: ctx, salt: delivery)
+        case .delete(let repository, let ref, _):
+            ctx.logger.info("ref deleted; the default branch's index is kept", metadata: ["repo": "\(repository.fullName)", "ref": "\(ref)"])
+        case .installation(let action, let repositories):
+            for repo in repositories {
+                switch action {
+                case "created", "added", "unsuspend":
+                    try await startJob(repo: repo, revision: nil, cloneURL: nil, env: env, ctx: ctx, salt: delivery)
+                case "deleted", "removed":
+                    // Uninstalled: remove the repository from the index.
+                    try await startJob(repo: repo, revision: nil, cloneURL: nil, env: env, ctx: ctx, salt: delivery, purge: true)
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    /// The job id of indexing `repo` at `revision`: the same push delivered twice is one job.
+    public static func jobID(repo: String, revision: String?, salt: String? = nil) -> String {
+        Hex.encode(SHA256.hash(data: Array("\(repo)\n\(revision ?? "")\n\(salt ?? "")".utf8)).prefix(8))
+    }
+
+    func startJob(repo: String, revision: String?, cloneURL: String?, env: Env, ctx: ExecutionContext, salt: String? = nil, purge: Bool = false) async throws {
+        let id = Self.jobID(repo: repo, revision: revision, salt: salt)
+        try await env.store.put("job:\(id)", repo)
+        let job = try await coordinator(repo, env).call { try await $0.register(id: id, repo: repo, revision: revision) }
+        guard job.status == .queued || job.status == .indexing else { return }  // done or failed: a duplicate delivery
+        let source: RepositorySource
+        if purge {
+            source = RepositorySource(root: "", kind: .empty)
+        } else {
+            do {
+                source = try resolveSource(repo: repo, revision: revision, cloneURL: cloneURL, env: env)
+            } catch let error as RepositoryError {
+                // Retrying cannot help: the job fails with the reason, the message is done.
+                _ = try await coordinator(repo, env).call { try await $0.fail(id: id, error: error.message) }
+                ctx.logger.error("indexing job failed", metadata: ["repo": "\(repo)", "job": "\(id)", "error": "\(error.message)"])
+                return
+            }
+        }
+        try await env.repositories.send(.indexRepository(.init(job: id, repo: repo, source: source)))
+    }
+
+    /// The local source of `repo`: `MIRRORS/owner/name` (a git repository, read at `revision`,
+    /// fetched when it lacks it; or a plain directory), else a clone under the state directory
+    /// when cloning is allowed.
+    func resolveSource(repo: String, revision: String?, cloneURL: String?, env: Env) throws -> RepositorySource {
+        let parts = repo.split(separator: "/")
+        guard parts.count == 2, !parts.contains(where: { $0 == "." || $0 == ".." }) else { throw RepositoryError("\(repo) is not an owner/name repository") }
+        var candidates: [String] = []
+        if let mirrors = env.mirrors { candidates += ["\(mirrors)/\(repo)", "\(mirrors)/\(repo).git"] }
+        if let clones = env.cloneDirectory { candidates.append("\(clones)/\(repo).git") }
+        for directory in candidates where FileManager.default.fileExists(atPath: directory) {
+            let isGit = FileManager.default.fileExists(atPath: directory + "/.git") || FileManager.default.fileExists(atPath: directory + "/HEAD")
+            guard isGit else { return try .local(directory) }
+            if let revision, let source = try? RepositorySource.gitCommit(directory, revision: revision) { return source }
+            if revision != nil { _ = try? Git.run(["fetch", "--quiet", "origin"], in: directory) }
+            return try .gitCommit(directory, revision: revision ?? "HEAD")
+        }
+        if let clones = env.cloneDirectory, let cloneURL {
+            let directory = "\(clones)/\(repo).git"
+            try RepositorySource.cloneOrFetch(cloneURL, into: directory)
+            return try .gitCommit(directory, revision: revision ?? "HEAD")
+        }
+        throw RepositoryError("no source for \(repo): no mirror under MIRRORS (\(env.mirrors ?? "not set")) and cloning is \(env.cloneDirectory == nil ? "off (ALLOW_CLONE)" : "impossible without a clone URL")")
+    }
+
+    /// `repository-indexing`: plans the job and queues its file batches.
+    func plan(_ task: PipelineMessage.RepositoryTask, env: Env, ctx: ExecutionContext) async throws {
+        let index = index(env)
+        let plan = try await index.plan(source: task.source, repo: task.repo)
+        _ = try await index.artifacts.put("jobs/\(task.job)/plan.json", Array(try JSONEncoder().encode(plan)))
+        var batches: [PipelineMessage.FileTask] = []
+        for start in stride(from: 0, to: plan.changed.count, by: index.filesPerBatch) {
+            batches.append(.init(job: task.job, repo: task.repo, source: task.source, batch: batches.count,
+                                 paths: Array(plan.changed[start..<min(plan.changed.count, start + index.filesPerBatch)]), removed: []))
+        }
+        for start in stride(from: 0, to: plan.removed.count, by: index.filesPerBatch) {
+            batches.append(.init(job: task.job, repo: task.repo, source: task.source, batch: batches.count, paths: [],
+                                 removed: Array(plan.removed[start..<min(plan.removed.count, start + index.filesPerBatch)])))
+        }
+        // Queue the batches first, then record the plan: a redelivery re-sends the same batches,
+        // which the coordinator counts once.
+        for start in stride(from: 0, to: batches.count, by: 100) {
+            try await env.files.sendBatch(batches[start..<min(batches.count, start + 100)].map { QueueSendRequest(body: .indexFiles($0)) })
+        }
+        let batchCount = batches.count
+        let report = try await coordinator(task.repo, env).call {
+            try await $0.planned(id: task.job, files: plan.changed.count, removals: plan.removed.count, fileBatches: batchCount)
+        }
+        ctx.logger.info("indexing planned", metadata: ["repo": "\(task.repo)", "job": "\(task.job)", "changed": "\(plan.changed.count)",
+                                                       "removed": "\(plan.removed.count)", "batches": "\(batches.count)"])
+        if report.completed { try await finish(report.job, env: env) }
+    }
+
+    /// `file-indexing`: chunks a batch of files and queues their embeddings.
+    func indexFiles(_ task: PipelineMessage.FileTask, env: Env) async throws {
+        let index = index(env)
+        let (summary, keys) = try await index.indexFiles(task.paths, removed: task.removed, source: task.source, repo: task.repo)
+        var embeddings: [PipelineMessage.EmbeddingTask] = []
+        for start in stride(from: 0, to: keys.count, by: index.textsPerBatch) {
+            embeddings.append(.init(job: task.job, repo: task.repo, batch: "e\(task.batch).\(embeddings.count)",
+                                    keys: Array(keys[start..<min(keys.count, start + index.textsPerBatch)])))
+        }
+        for start in stride(from: 0, to: embeddings.count, by: 100) {
+            try await env.embeddings.sendBatch(embeddings[start..<min(embeddings.count, start + 100)].map { QueueSendRequest(body: .embed($0)) })
+        }
+        try await touchIndex(env)
+        let embeddingCount = embeddings.count
+        let report = try await coordinator(task.repo, env).call {
+            try await $0.fileBatchDone(id: task.job, batch: "f\(task.batch)", summary: summary, embeddingBatches: embeddingCount)
+        }
+        if report.completed { try await finish(report.job, env: env) }
+    }
+
+    /// `embedding-generation`: embeds a batch of chunks into the vector index.
+    func embed(_ task: PipelineMessage.EmbeddingTask, env: Env) async throws {
+        let summary = try await index(env).embed(keys: task.keys)
+        try await touchIndex(env)
+        let report = try await coordinator(task.repo, env).call { try await $0.embeddingBatchDone(id: task.job, batch: task.batch, summary: summary) }
+        if report.completed { try await finish(report.job, env: env) }
+    }
+
+    /// A job is done: its plan becomes the repository's snapshot (the base of the next push).
+    func finish(_ job: IndexingJob, env: Env) async throws {
+        let index = index(env)
+        guard let stored = try await index.artifacts.get("jobs/\(job.id)/plan.json"), let body = stored.body else { return }
+        try await index.commit(try JSONDecoder().decode(IndexPlan.self, from: Data(try await body.bytes())))
+        try index.checkpoint()
+        try await touchIndex(env)
+    }
+}
+
+extension CodeSearchWorker {
+    /// The config `code-search` uses (and `serve` runs) for a state directory: every binding the
+    /// worker needs, on the embedded default (SQLite files under `stateDirectory`).
+    ///
+    /// - Parameters:
+    ///   - model: `minilm` or `hashing`; each has its own vector index (`code-minilm`,
+    ///     `code-hashing`), since embeddings of different models are not comparable.
+    ///   - webhookSecret: declare the `GITHUB_WEBHOOK_SECRET` secret (its value then comes from
+    ///     the environment or `.dev.vars`).
+    public static func defaultConfig(stateDirectory: String, model: String = "minilm", modelDirectory: String? = nil, port: Int = 8787, mirrors: String? = nil,
+                                     allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
+                                     visibilityTimeout: Double = 300) -> String {
+        func quoted(_ text: String) -> String {
+            let data = try? JSONEncoder().encode(text)
+            return data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+        }
+        var vars = ["\"ALLOW_CLONE\": \(allowClone)"]
+        if let mirrors { vars.append("\"MIRRORS\": \(quoted(mirrors))") }
+        func consumer(_ queue: String, batch: Int) -> String {
+            """
+            { "queue": \(quoted(queue)), "max_batch_size": \(batch), "max_batch_timeout": 0.5, "max_retries": 3,
+                      "retry_delay": \(retryDelay), "dead_letter_queue": \(quoted(queue + "-dlq")), "visibility_timeout": \(visibilityTimeout) }
+            """
+        }
+        return """
+            {
+              "name": "code-search",
+              "state_dir": \(quoted(stateDirectory)),
+              "log_level": "warning",
+              "vars": { \(vars.joined(separator: ", ")) },
+              "secrets": [\(webhookSecret ? "\"GITHUB_WEBHOOK_SECRET\"" : "")],
+              "kv_namespaces": [{ "binding": "CODESEARCH" }, { "binding": "EMBEDDING_CACHE" }],
+              "r2_buckets": [{ "binding": "ARTIFACTS", "bucket_name": "codesearch-artifacts" }],
+              "queues": {
+                "producers": [
+                  { "binding": "EVENTS", "queue": "github-events" }, { "binding": "REPOSITORIES", "queue": "repository-indexing" },
+                  { "binding": "FILES", "queue": "file-indexing" }, { "binding": "EMBEDDINGS", "queue": "embedding-generation" }
+                ],
+                "consumers": [
+                  \(consumer("github-events", batch: 10)),
+                  \(consumer("repository-indexing", batch: 1)),
+                  \(consumer("file-indexing", batch: 1)),
+                  \(consumer("embedding-generation", batch: 1))
+                ]
+              },
+              "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }] },
+              "vectorize": [{ "binding": "VECTORS", "index_name": \(quoted("code-" + model)), "dimensions": 384, "metric": "cosine",
+                              "metadata_indexes": ["repo", "key"] }],
+              "ai": { "binding": "AI", "model": \(quoted(model)), "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000\(modelDirectory.map { ", \"model_dir\": " + quoted($0) } ?? "") },
+              "dev": { "port": \(port) }
+            }
+            """
+    }
+}
