@@ -94,7 +94,7 @@ func sampleTree(_ mirror: MirrorRepository) throws {
     try mirror.write("README.md", "# Hello\n\nA sample repository for the pipeline tests.\n")
     try mirror.write("vendor/Lib.swift", "func vendoredCode() {}\n")
     try FileManager.default.createDirectory(atPath: mirror.root + "/Assets", withIntermediateDirectories: true)
-    FileManager.default.createFile(atPath: mirror.root + "/Assets/logo.png", contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 0, 0, 1]))
+    _ = FileManager.default.createFile(atPath: mirror.root + "/Assets/logo.png", contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 0, 0, 1]))
 }
 
 @Suite("CodeSearch pipeline (webhook → queues → coordinator → index)")

@@ -104,7 +104,7 @@ public final class CodeIndex: Sendable {
     }
 
     /// The vector id of a chunk: Vectorize ids are at most 64 bytes, so a digest of its key.
-    static func vectorID(_ key: String) -> String {
+    public static func vectorID(_ key: String) -> String {
         Hex.encode(SHA256.hash(data: Array(key.utf8)).prefix(16))
     }
 

@@ -1,0 +1,135 @@
+import CodeSearch
+import EdgeTesting
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+import VectorSearch
+
+/// `code-search serve` as a child process.
+final class ServerProcess {
+    let process = Process()
+    let port: Int
+
+    init(config: String) throws {
+        process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
+        process.arguments = ["serve", "--config", config, "--port", "0"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["GITHUB_WEBHOOK_SECRET"] = webhookSecret
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line says where it listens.
+        var line: [UInt8] = []
+        while true {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            guard let first = byte.first else { throw RepositoryError("code-search serve exited before listening") }
+            if first == 10 { break }
+            line.append(first)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let port = text.split(separator: ":").last.flatMap({ Int($0) }) else { throw RepositoryError("unexpected first line: \(text)") }
+        self.port = port
+    }
+
+    func request(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async throws -> (Int, [UInt8]) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        if !body.isEmpty { request.httpBody = Data(body) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, Array(data))
+    }
+
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+@Suite("CodeSearch crash recovery")
+struct CodeSearchCrashTests {
+    @Test("the server SIGKILLed three times during indexing: after restarts the job finishes and every chunk is indexed exactly once")
+    func killDuringIndexing() async throws {
+        let mirror = try MirrorRepository()
+        var expected = Set<String>()
+        let chunker = CodeChunker()
+        for number in 0..<500 {
+            let path = "Sources/Module\(number % 10)/File\(number).swift"
+            let text = (0..<4).map { "/// Function \($0) of file \(number).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number)\n}\n" }.joined(separator: "\n")
+            try mirror.write(path, text)
+            expected.formUnion(chunker.chunks(path: path, text: text).map { LexicalIndex.key(repo: mirror.repo, chunk: $0) })
+        }
+        let head = try mirror.commit("500 files")
+        let state = mirror.mirrors + "-state"
+        let configPath = state + ".jsonc"
+        try CodeSearchWorker.defaultConfig(stateDirectory: state, model: "hashing", mirrors: mirror.mirrors, webhookSecret: true,
+                                           retryDelay: 0, visibilityTimeout: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
+
+        var server = try ServerProcess(config: configPath)
+        let body = try pushPayload(after: head)
+        #expect(try await server.request("/webhooks/github", method: "POST", headers: signedHeaders("push", body), body: body).0 == 202)
+
+        func job(_ server: ServerProcess) async throws -> [String: Any]? {
+            let (status, body) = try await server.request(jobPath)
+            guard status == 200 else { return nil }
+            return try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+        }
+        func batchesDone(_ job: [String: Any]?) -> Int {
+            ((job?["fileBatchesDone"] as? Int) ?? 0) + ((job?["embeddingBatchesDone"] as? Int) ?? 0)
+        }
+        var seen = 0
+        var kills = 0
+        for _ in 0..<3 {
+            // Kill as soon as another batch is done, while the job is still running.
+            var killed = false
+            for _ in 0..<2000 {
+                let current = try await job(server)
+                if current?["status"] as? String == "done" { break }
+                if batchesDone(current) > seen {
+                    seen = batchesDone(current)
+                    server.kill()
+                    killed = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            guard killed else { break }
+            kills += 1
+            server = try ServerProcess(config: configPath)
+        }
+        #expect(kills == 3, "the job finished before the server could be killed three times")
+
+        var finished: [String: Any]?
+        for _ in 0..<600 {
+            finished = try await job(server)
+            if finished?["status"] as? String == "done" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        server.stop()
+        #expect(finished?["status"] as? String == "done", "\(finished ?? [:])")
+
+        let lexical = try LexicalIndex(path: state + "/codesearch/lexical.sqlite")
+        let keys = try lexical.keys(repo: mirror.repo)
+        #expect(keys.count == expected.count)
+        #expect(Set(keys) == expected, "each chunk once, none missing, none extra")
+        let vectors = try HNSWIndex(name: "code-hashing", stateDirectory: state,
+                                    configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        #expect(try await vectors.describe().vectorCount == expected.count)
+        let ids = expected.map(CodeIndex.vectorID)
+        var found = 0
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            found += try await vectors.getByIds(Array(ids[start..<min(ids.count, start + 1000)])).count
+        }
+        #expect(found == expected.count)
+    }
+}
