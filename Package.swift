@@ -151,7 +151,8 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch", "CodeSearch",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -83,6 +83,8 @@ struct BenchOptions {
     var skipPeers = false
     /// `--limit N`: use only the first N base vectors.
     var limit: Int?
+    /// `--eval FILE`: the queries of the codesearch suite.
+    var evalFile: String?
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -94,6 +96,7 @@ struct BenchOptions {
             case "--data": dataDirectory = iterator.next()
             case "--no-peers": skipPeers = true
             case "--limit": limit = Int(iterator.next() ?? "")
+            case "--eval": evalFile = iterator.next()
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }

@@ -1,11 +1,11 @@
 // edge-bench: swift-edge's benchmarks. Each prints JSON lines; where a peer does the same work,
 // it runs in the same process and the same run, and the line carries its figure and the ratio.
 //
-//   swift run -c release edge-bench kv|blob|queue|coordinator|http|embeddings|vectors [--seconds S] [--rounds R] [--dir DIR]
+//   swift run -c release edge-bench kv|blob|queue|coordinator|http|embeddings|vectors|codesearch [--seconds S] [--rounds R] [--dir DIR]
 import Foundation
 
 let usage = """
-    usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR] [--data DIR]
+    usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR] [--data DIR] [--eval FILE]
     suites:
       kv    SQLiteKV get / put / put_batch / list vs the raw SQLite C API; MemoryKV get
       blob  FileBlob put / get of 4 KiB and 256 MiB objects vs plain files; peak memory
@@ -14,6 +14,8 @@ let usage = """
       http  hello-world worker vs plain Hummingbird under wrk; cold start of edge dev; worker init
       vectors --data DIR  HNSW build / QPS / recall per ef vs hnswlib, flat QPS vs faiss (ann_peers.py gen DIR first)
       embeddings  all-MiniLM-L6-v2 texts/s at 16/128/256 tokens and GFLOP/s vs the numpy peer and sgemm peak
+      codesearch [--data SOURCES] [--eval FILE]  CodeSearch over hummingbird's Sources: MRR@10 vs BM25 and MiniLM alone,
+                  full index, re-index after touching one file, search p50/p99
     """
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -31,6 +33,7 @@ do {
     case "http": try await HTTPBenchmark(options: options).run()
     case "embeddings": try await EmbeddingsBenchmark(options: options).run()
     case "vectors": try await VectorsBenchmark(options: options).run()
+    case "codesearch": try await CodeSearchBenchmark(options: options).run()
     case "-h", "--help", "help": print(usage)
     default:
         FileHandle.standardError.write(Data("unknown suite \(suite)\n\(usage)\n".utf8))

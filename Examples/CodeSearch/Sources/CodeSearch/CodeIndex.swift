@@ -289,21 +289,36 @@ public final class CodeIndex: Sendable {
         try (vectors as? HNSWIndex)?.checkpoint()
     }
 
-    /// The `top` best chunks for `query`: semantic and lexical rankings (50 each) fused by
-    /// reciprocal rank.
+    /// Which rankings a search uses.
+    public enum SearchMode: String, Sendable, CaseIterable {
+        /// Semantic and lexical, fused by reciprocal rank (the default).
+        case hybrid
+        /// Embeddings in the vector index only.
+        case semantic
+        /// BM25 over identifier pieces only.
+        case lexical
+    }
+
+    /// The `top` best chunks for `query`: semantic and lexical rankings (``candidates`` each)
+    /// fused by reciprocal rank, or one of them alone.
     ///
     /// - Throws: embedding and index errors.
-    public func search(_ query: String, top: Int = 10, repo: String? = nil) async throws -> [SearchResult] {
-        let embedding = try await model.embed(query)
-        var options = VectorQueryOptions(topK: 50)
-        if let repo { options.filter = ["repo": .string(repo)] }
-        options.returnMetadata = .indexed
-        let semantic = try await vectors.query(embedding, options: options).matches.compactMap { match -> String? in
-            if case .string(let key)? = match.metadata?[path: "key"] { return key }
-            return nil
+    public func search(_ query: String, top: Int = 10, repo: String? = nil, mode: SearchMode = .hybrid) async throws -> [SearchResult] {
+        var rankings: [[String]] = []
+        if mode != .lexical {
+            let embedding = try await model.embed(query)
+            var options = VectorQueryOptions(topK: Self.candidates)
+            if let repo { options.filter = ["repo": .string(repo)] }
+            options.returnMetadata = .indexed
+            rankings.append(try await vectors.query(embedding, options: options).matches.compactMap { match -> String? in
+                if case .string(let key)? = match.metadata?[path: "key"] { return key }
+                return nil
+            })
         }
-        let keyword = try lexical.search(query, limit: 50, repo: repo).map(\.id)
-        let fused = Array(reciprocalRankFusion([semantic, keyword]).prefix(top))
+        if mode != .semantic {
+            rankings.append(try lexical.search(query, limit: Self.candidates, repo: repo).map(\.id))
+        }
+        let fused = Array(reciprocalRankFusion(rankings).prefix(top))
         let stored = try lexical.chunks(keys: fused.map(\.id))
         let terms = Set(HashingEmbedder.words(query).flatMap { [$0.lowercased()] + HashingEmbedder.identifierPieces($0) })
         return fused.compactMap { hit in
@@ -312,6 +327,9 @@ public final class CodeIndex: Sendable {
                                 snippet: Self.snippet(chunk.text, terms: terms))
         }
     }
+
+    /// Candidates taken from each ranking before fusion.
+    public static let candidates = 50
 
     /// The (up to) three lines of `text` sharing the most words with the query, in order.
     static func snippet(_ text: String, terms: Set<String>) -> String {
