@@ -39,4 +39,39 @@ struct CodeSearchCLITests {
         #expect(results.first?["endLine"] as? Int == 3)
         #expect(try run(["search", "x", "--top", "0", "--model", "hashing"], in: directory).status != 0)
     }
+
+    @Test("a git repository: the working tree honours .gitignore, --revision reads a commit, a URL is cloned then fetched")
+    func gitSources() throws {
+        let mirror = try MirrorRepository()
+        try mirror.write("Sources/Cron.swift", "func parseCronExpression(_ text: String) -> [Int] {\n    []\n}\n")
+        try mirror.write(".gitignore", "Generated/\n")
+        let first = try mirror.commit("cron")
+        try mirror.write("Generated/Big.swift", "func generatedParseCronExpression() {}\n")
+        try mirror.write("Sources/Mail.swift", "func sendWelcomeEmail(to user: String) {}\n")
+        let directory = mirror.mirrors + "-cli"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+
+        // Working tree: Mail.swift (untracked, not ignored) is in, Generated/ is not.
+        let tree = try run(["index", mirror.root, "--repo", "tree", "--model", "hashing"], in: directory)
+        #expect(tree.status == 0, "\(tree.error)")
+        let treeResults = try run(["search", "generated parse cron expression welcome email", "--repo", "tree", "--model", "hashing", "--json"], in: directory)
+        #expect(treeResults.output.contains("Sources/Mail.swift") && !treeResults.output.contains("Generated/Big.swift"), "\(treeResults.output)")
+
+        // A commit: only what it holds.
+        let commit = try run(["index", mirror.root, "--revision", first, "--repo", "commit", "--model", "hashing"], in: directory)
+        #expect(commit.status == 0, "\(commit.error)")
+        let commitResults = try run(["search", "send welcome email cron", "--repo", "commit", "--model", "hashing", "--json"], in: directory)
+        #expect(commitResults.output.contains("Sources/Cron.swift") && !commitResults.output.contains("Mail.swift"), "\(commitResults.output)")
+        #expect(try run(["index", mirror.root, "--revision", "no-such-branch", "--model", "hashing"], in: directory).error.contains("no-such-branch"))
+
+        // A URL: cloned under the state directory; indexing again fetches the new commit.
+        let url = "file://" + mirror.root
+        let cloned = try run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
+        #expect(cloned.status == 0, "\(cloned.error)")
+        #expect(cloned.error.contains("2 files (0 unchanged"), "Cron.swift and .gitignore: \(cloned.error)")
+        _ = try mirror.commit("mail")
+        let fetched = try run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
+        #expect(fetched.status == 0, "\(fetched.error)")
+        #expect(fetched.error.contains("1 files (2 unchanged"), "only Mail.swift is new: \(fetched.error)")
+    }
 }
