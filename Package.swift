@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Embeddings", targets: ["Embeddings"]),
         .library(name: "VectorSearch", targets: ["VectorSearch"]),
         .library(name: "EdgeTesting", targets: ["EdgeTesting"]),
+        .library(name: "EdgePostgres", targets: ["EdgePostgres"]),
         .executable(name: "edge", targets: ["edge"]),
         .executable(name: "edge-bench", targets: ["edge-bench"]),
         .executable(name: "code-search", targets: ["code-search"]),
@@ -36,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Shared vocabulary: clocks, JSON values, SQLite helpers, validation.
@@ -113,6 +115,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // PostgreSQL backends for KV, queues and vectors (pgvector): several processes on several
+        // machines share one database.
+        .target(
+            name: "EdgePostgres",
+            dependencies: [
+                "EdgeCore", "EdgeKV", "EdgeQueue", "VectorSearch",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "EdgeTesting",
             dependencies: [
@@ -186,6 +200,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EmbeddingsTests",
             dependencies: ["Embeddings", "EdgeTesting", .product(name: "Hummingbird", package: "hummingbird")],

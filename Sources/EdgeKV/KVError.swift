@@ -70,7 +70,7 @@ public struct KVError: Error, Sendable, CustomStringConvertible {
     public var description: String { "KVError.\(code): \(message)" }
 
     /// Wraps a failure of the storage engine.
-    static func storage(_ error: any Error, key: String? = nil) -> KVError {
+    package static func storage(_ error: any Error, key: String? = nil) -> KVError {
         if let error = error as? KVError { return error }
         return KVError(.storageFailure, key: key, message: "storage failure: \(error)")
     }

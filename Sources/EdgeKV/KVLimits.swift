@@ -41,26 +41,26 @@ public struct KVLimits: Sendable, Hashable {
 }
 
 /// A write that passed validation, in the form the backends store.
-struct ValidatedWrite: Sendable {
-    var key: String
-    var value: [UInt8]
-    var expiration: Int64?
-    var metadata: JSONValue?
-    var metadataJSON: String?
+package struct ValidatedWrite: Sendable {
+    package var key: String
+    package var value: [UInt8]
+    package var expiration: Int64?
+    package var metadata: JSONValue?
+    package var metadataJSON: String?
 }
 
 /// A validated list request: the byte range to scan and the page size.
-struct ValidatedList: Sendable {
+package struct ValidatedList: Sendable {
     /// Inclusive lower bound, as UTF-8 bytes.
-    var lowerBound: [UInt8]
+    package var lowerBound: [UInt8]
     /// Exclusive upper bound, as UTF-8 bytes; `nil` for no bound.
-    var upperBound: [UInt8]?
-    var limit: Int
+    package var upperBound: [UInt8]?
+    package var limit: Int
 }
 
 extension KVLimits {
     /// - Throws: ``KVError`` `.invalidKey` or `.keyTooLong`.
-    func validateKey(_ key: String) throws {
+    package func validateKey(_ key: String) throws {
         let size = key.utf8.count
         if size == 0 {
             throw KVError(.invalidKey, key: key, limit: 1, actual: 0, message: "key must not be empty")
@@ -75,7 +75,7 @@ extension KVLimits {
     }
 
     /// Validates a put and resolves `expirationTtl` against `now`.
-    func validateWrite(key: String, value: [UInt8], options: KVPutOptions, now: Int64) throws -> ValidatedWrite {
+    package func validateWrite(key: String, value: [UInt8], options: KVPutOptions, now: Int64) throws -> ValidatedWrite {
         try validateKey(key)
         if value.count > maxValueBytes {
             throw KVError(.valueTooLarge, key: key, limit: maxValueBytes, actual: value.count,
@@ -118,14 +118,14 @@ extension KVLimits {
     }
 
     /// - Throws: ``KVError`` `.tooManyKeys` when `count` exceeds `limit`.
-    func validateBulk(count: Int, limit: Int, operation: String) throws {
+    package func validateBulk(count: Int, limit: Int, operation: String) throws {
         if count > limit {
             throw KVError(.tooManyKeys, limit: limit, actual: count,
                           message: "\(operation) names \(count) keys; the limit is \(limit)")
         }
     }
 
-    func validateList(_ options: KVListOptions) throws -> ValidatedList {
+    package func validateList(_ options: KVListOptions) throws -> ValidatedList {
         let limit = options.limit ?? maxListLimit
         if limit < 1 || limit > maxListLimit {
             throw KVError(.invalidListLimit, limit: maxListLimit, actual: limit,
@@ -147,7 +147,7 @@ extension KVLimits {
 
 /// List cursors: the last key a page returned, so the next page starts right after it no matter
 /// what was written in between.
-enum KVCursor {
-    static func encode(lastKey: String) -> String { ByteKeys.encodeCursor(Array(lastKey.utf8), tag: "c1") }
-    static func decode(_ cursor: String) -> [UInt8]? { ByteKeys.decodeCursor(cursor, tag: "c1") }
+package enum KVCursor {
+    package static func encode(lastKey: String) -> String { ByteKeys.encodeCursor(Array(lastKey.utf8), tag: "c1") }
+    package static func decode(_ cursor: String) -> [UInt8]? { ByteKeys.decodeCursor(cursor, tag: "c1") }
 }

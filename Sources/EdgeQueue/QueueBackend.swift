@@ -65,10 +65,12 @@ public protocol QueueBackend: Sendable {
 public typealias QueueSignal = WakeSignal
 
 /// Signals per queue name, for backends.
-final class QueueSignals: Sendable {
+package final class QueueSignals: Sendable {
     private let signals = Mutex<[String: QueueSignal]>([:])
 
-    func signal(for queue: String) -> QueueSignal {
+    package init() {}
+
+    package func signal(for queue: String) -> QueueSignal {
         signals.withLock { signals in
             if let signal = signals[queue] { return signal }
             let signal = QueueSignal()
@@ -77,5 +79,5 @@ final class QueueSignals: Sendable {
         }
     }
 
-    func notify(_ queue: String) { signal(for: queue).notify() }
+    package func notify(_ queue: String) { signal(for: queue).notify() }
 }

@@ -51,7 +51,7 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "QueueError.\(code): \(message)" }
 
-    static func storage(_ error: any Error, queue: String? = nil) -> QueueError {
+    package static func storage(_ error: any Error, queue: String? = nil) -> QueueError {
         if let error = error as? QueueError { return error }
         return QueueError(.storageFailure, queue: queue, message: "queue storage failure\(queue.map { " on \($0)" } ?? ""): \(error)")
     }

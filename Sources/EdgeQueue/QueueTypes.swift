@@ -41,7 +41,7 @@ public struct QueueLimits: Sendable, Hashable {
     }
 
     /// - Throws: ``QueueError`` `.invalidDelay`.
-    func validateDelay(_ delay: Double, queue: String) throws {
+    package func validateDelay(_ delay: Double, queue: String) throws {
         guard delay >= 0, delay <= maxDelaySeconds else {
             throw QueueError(.invalidDelay, queue: queue, limit: Int(maxDelaySeconds), actual: Int(delay.rounded(.down)),
                              message: "delay of \(delay) s on queue \(queue) is outside 0...\(Int(maxDelaySeconds)) s")
@@ -49,7 +49,7 @@ public struct QueueLimits: Sendable, Hashable {
     }
 
     /// Validates a batch about to be sent.
-    func validate(_ messages: [OutgoingMessage], queue: String) throws {
+    package func validate(_ messages: [OutgoingMessage], queue: String) throws {
         try Self.validateQueueName(queue)
         if messages.isEmpty || messages.count > maxBatchMessages {
             throw QueueError(.tooManyMessages, queue: queue, limit: maxBatchMessages, actual: messages.count,
@@ -104,6 +104,14 @@ public struct ClaimedMessage: Sendable, Hashable {
     public var timestamp: Date
     /// Deliveries so far, this one included (1 on the first delivery).
     public var attempts: Int
+
+    public init(lease: QueueLease, body: [UInt8], contentType: QueueContentType, timestamp: Date, attempts: Int) {
+        self.lease = lease
+        self.body = body
+        self.contentType = contentType
+        self.timestamp = timestamp
+        self.attempts = attempts
+    }
 }
 
 /// A message as stored, for listing a queue (for example a dead-letter queue) without claiming.
@@ -115,6 +123,15 @@ public struct QueuedMessage: Sendable, Hashable {
     public var attempts: Int
     /// For a dead-lettered message: the queue it failed on.
     public var sourceQueue: String?
+
+    public init(id: String, body: [UInt8], contentType: QueueContentType, timestamp: Date, attempts: Int, sourceQueue: String?) {
+        self.id = id
+        self.body = body
+        self.contentType = contentType
+        self.timestamp = timestamp
+        self.attempts = attempts
+        self.sourceQueue = sourceQueue
+    }
 }
 
 /// What happens to a claimed message when its batch is settled.
@@ -128,7 +145,7 @@ public enum MessageOutcome: Sendable, Hashable {
     /// Move it to `queue` (a dead-letter queue), remembering where it came from; `nil` drops it.
     case deadLetter(QueueLease, queue: String?)
 
-    var lease: QueueLease {
+    package var lease: QueueLease {
         switch self {
         case .ack(let lease), .retry(let lease, _), .release(let lease), .deadLetter(let lease, _): lease
         }

@@ -1,0 +1,118 @@
+import EdgeCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Why a PostgreSQL connection URL was refused.
+public struct PostgresURLError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// One PostgreSQL database shared by the Postgres backends of a process: a connection pool
+/// (postgres-nio's `PostgresClient`) and the schema the backends create on first use.
+///
+/// The pool runs from `init` until ``shutdown()`` (or, as a swift-service-lifecycle `Service`,
+/// until graceful shutdown). Every backend made from one `PostgresDatabase` shares its pool.
+///
+/// ```swift
+/// let database = try PostgresDatabase(url: "postgres://edge@127.0.0.1:5432/edge")
+/// let kv = try await PostgresKV(namespace: "CACHE", database: database)
+/// ```
+public final class PostgresDatabase: Service, Sendable {
+    public let client: PostgresClient
+    public let url: String
+    public let logger: Logger
+    private let runner: Mutex<Task<Void, Never>?>
+    private let migrated = Mutex<Set<String>>([])
+
+    /// Connects lazily to the database at `url`:
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, or a unix socket directory as
+    /// `postgres://USER@/DATABASE?host=/path/to/dir` (port from `?port=`, default 5432).
+    ///
+    /// - Parameter maxConnections: the pool's size (each process keeps at most this many).
+    /// - Throws: ``PostgresURLError`` for a URL that is not one of these forms.
+    public init(url: String, maxConnections: Int = 16, logger: Logger = Logger(label: "swift-edge.postgres")) throws {
+        var configuration = try Self.configuration(url: url)
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.minimumConnections = 0
+        self.url = url
+        self.logger = logger
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        runner = Mutex(Task { await client.run() })
+    }
+
+    /// The client configuration for a `postgres://` URL.
+    ///
+    /// - Throws: ``PostgresURLError``.
+    public static func configuration(url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? "") else {
+            throw PostgresURLError(message: "\(Self.redacted(url)) is not a postgres:// URL")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw PostgresURLError(message: "\(Self.redacted(url)) names no user (postgres://USER@HOST/DATABASE)")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else { throw PostgresURLError(message: "\(Self.redacted(url)) names no database (postgres://USER@HOST/DATABASE)") }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let password = components.password?.removingPercentEncoding
+        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+            let port = Int(query["port"] ?? "") ?? components.port ?? 5432
+            return PostgresClient.Configuration(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        }
+        guard let host = components.host, !host.isEmpty else { throw PostgresURLError(message: "\(Self.redacted(url)) names no host") }
+        return PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user, password: password, database: database, tls: .disable)
+    }
+
+    /// The URL without its password, for messages.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+
+    /// Serves as a swift-service-lifecycle service: keeps the pool until graceful shutdown.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
+    }
+
+    /// Closes the pool; queries made afterwards fail.
+    public func shutdown() {
+        runner.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    /// Runs `statements` once per process and schema name, under an advisory lock so processes
+    /// starting together do not race on `CREATE ... IF NOT EXISTS`.
+    func migrate(_ name: String, _ statements: [String]) async throws {
+        if migrated.withLock({ $0.contains(name) }) { return }
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(Self.lockID(name))))", logger: logger)
+            for statement in statements {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+        _ = migrated.withLock { $0.insert(name) }
+    }
+
+    /// A stable 63-bit id for an advisory lock.
+    static func lockID(_ name: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return Int64(bitPattern: hash & 0x7FFF_FFFF_FFFF_FFFF)
+    }
+}
+
+extension ByteBuffer {
+    var byteArray: [UInt8] { Array(readableBytesView) }
+}

@@ -1,0 +1,21 @@
+import EdgePostgres
+import Foundation
+import Testing
+
+/// The server the tests use: `EDGE_POSTGRES_URL` (`.ci/run` starts one with `.ci/postgres start`).
+/// Without it the PostgreSQL tests are skipped, saying why.
+let postgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
+let postgresAvailable = postgresURL != nil
+let skipReason: Comment = "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"
+
+/// One pool for the whole test process.
+let sharedDatabase: PostgresDatabase? = postgresURL.flatMap { try? PostgresDatabase(url: $0, maxConnections: 24) }
+
+func database() throws -> PostgresDatabase {
+    try #require(sharedDatabase, "cannot open \(postgresURL ?? "no URL")")
+}
+
+/// A name no other test uses.
+func uniqueName(_ prefix: String) -> String {
+    prefix + "-" + UUID().uuidString.prefix(8).lowercased()
+}
