@@ -80,4 +80,9 @@ package final class QueueSignals: Sendable {
     }
 
     package func notify(_ queue: String) { signal(for: queue).notify() }
+
+    /// Wakes every consumer (after a gap in notifications).
+    package func notifyAll() {
+        for signal in signals.withLock({ Array($0.values) }) { signal.notify() }
+    }
 }

@@ -75,15 +75,23 @@ public final class TestClock: EdgeClock {
         }
     }
 
-    /// Waits (yielding, never sleeping) until at least `count` tasks sleep on this clock, so a test
-    /// can advance time knowing the work it started is parked on the clock.
+    /// Waits until at least `count` tasks sleep on this clock, so a test can advance time knowing
+    /// the work it started is parked on the clock: first by yielding (`attempts` times), then —
+    /// for work waiting on real I/O such as a database server — polling every millisecond of
+    /// real time for at most `timeout`.
     ///
-    /// - Throws: ``TestClockError`` when that does not happen within `attempts` yields.
-    public func waitForSleepers(_ count: Int = 1, attempts: Int = 100_000) async throws {
+    /// - Throws: ``TestClockError`` when that does not happen in time.
+    public func waitForSleepers(_ count: Int = 1, attempts: Int = 100_000, timeout: Duration = .seconds(10)) async throws {
         for _ in 0..<attempts {
             if sleeperCount >= count { return }
             await Task.yield()
         }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if sleeperCount >= count { return }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        if sleeperCount >= count { return }
         throw TestClockError(message: "expected \(count) sleepers on the TestClock, found \(sleeperCount)")
     }
 }

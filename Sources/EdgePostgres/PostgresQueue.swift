@@ -1,0 +1,300 @@
+import EdgeCore
+import EdgeQueue
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// A ``QueueBackend`` in PostgreSQL, for consumers in several processes on several machines.
+///
+/// Messages of every queue live in `edge_queue_messages`. A claim is one statement —
+/// `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …` — so two consumers never
+/// claim the same message and nothing happens between choosing and claiming. A claim is a lease
+/// (a token and a visibility deadline): settling with a stale token changes nothing, and a message
+/// whose consumer died becomes visible again at the deadline. Sends and give-backs `NOTIFY`
+/// channel `edge_queue` with the queue's name; every `PostgresQueue` listens on it and wakes its
+/// consumers at once, in whichever process they run.
+///
+/// Times come from the configured clock (so tests run on a `TestClock`); processes sharing a
+/// database should have synchronised clocks (NTP), as leases compare them.
+public final class PostgresQueue: QueueBackend {
+    public struct Configuration: Sendable {
+        public var limits: QueueLimits
+        public var clock: any EdgeClock
+        public var logger: Logger
+        /// Listen for `NOTIFY` from other processes (default true).
+        public var listen: Bool
+        /// Separates applications sharing a database: queues of one scope never see another's
+        /// messages. Default `"default"`.
+        public var scope: String
+
+        public init(limits: QueueLimits = .cloudflare, clock: any EdgeClock = SystemClock(), listen: Bool = true, scope: String = "default",
+                    logger: Logger = Logger(label: "swift-edge.queue.postgres")) {
+            self.limits = limits
+            self.clock = clock
+            self.listen = listen
+            self.scope = scope
+            self.logger = logger
+        }
+    }
+
+    public let database: PostgresDatabase
+    public let configuration: Configuration
+    private let signals = QueueSignals()
+    private let listener = Mutex<Task<Void, Never>?>(nil)
+
+    static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS edge_queue_messages (
+            id bigserial PRIMARY KEY,
+            scope text NOT NULL,
+            queue text NOT NULL,
+            body bytea NOT NULL,
+            content_type text NOT NULL,
+            sent_at bigint NOT NULL,
+            visible_at bigint NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            lease text,
+            source_queue text
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS edge_queue_messages_visible ON edge_queue_messages (scope, queue, visible_at, id)",
+    ]
+
+    /// Opens the queues of `database`, creating the table on first use, and starts listening.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure` when the database cannot be reached or migrated.
+    public init(database: PostgresDatabase, configuration: Configuration = Configuration()) async throws {
+        self.database = database
+        self.configuration = configuration
+        do {
+            try await database.migrate("edge_queue.v1", Self.schema)
+        } catch {
+            throw QueueError(.storageFailure, message: "cannot prepare the edge_queue_messages table: \(String(reflecting: error))")
+        }
+        if configuration.listen { startListening() }
+    }
+
+    deinit { listener.withLock { $0?.cancel() } }
+
+    /// Stops listening for notifications (the pool belongs to the database).
+    public func close() {
+        listener.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    /// One connection of the pool listens on `edge_queue` for the life of this backend; when it
+    /// drops, it reconnects after a second and wakes every consumer (a notification may have been
+    /// missed meanwhile).
+    private func startListening() {
+        let database = self.database, signals = self.signals, logger = configuration.logger
+        let prefix = configuration.scope + "/"
+        listener.withLock { task in
+            task = Task {
+                while !Task.isCancelled {
+                    do {
+                        try await database.client.withConnection { connection in
+                            for try await notification in try await connection.listen("edge_queue") where notification.payload.hasPrefix(prefix) {
+                                signals.notify(String(notification.payload.dropFirst(prefix.count)))
+                            }
+                        }
+                    } catch {
+                        if Task.isCancelled { return }
+                        logger.warning("queue notifications interrupted; reconnecting", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                    signals.notifyAll()
+                }
+            }
+        }
+    }
+
+    public var limits: QueueLimits { configuration.limits }
+    public var clock: any EdgeClock { configuration.clock }
+    private var nowMilliseconds: Int64 { Int64((clock.now.timeIntervalSince1970 * 1000).rounded(.down)) }
+    private var client: PostgresClient { database.client }
+    private var logger: Logger { configuration.logger }
+    private var scope: String { configuration.scope }
+
+    /// The payload announcing `queue` on channel `edge_queue`.
+    private func channelPayload(_ queue: String) -> String { scope + "/" + queue }
+
+    private func storage<T>(_ queue: String?, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(.storageFailure, queue: queue, message: "queue storage failure\(queue.map { " on \($0)" } ?? ""): \(String(reflecting: error))")
+        }
+    }
+
+    public func send(_ queue: String, _ messages: [OutgoingMessage]) async throws {
+        try limits.validate(messages, queue: queue)
+        guard !messages.isEmpty else { return }
+        let now = nowMilliseconds
+        try await storage(queue) {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("""
+                    INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at)
+                    SELECT \(scope), \(queue), b, c, \(now), v
+                    FROM unnest(\(messages.map { ByteBuffer(bytes: $0.body) }), \(messages.map(\.contentType.rawValue)),
+                                \(messages.map { now + Int64(($0.delaySeconds * 1000).rounded()) })) WITH ORDINALITY AS t(b, c, v, n)
+                    ORDER BY n
+                    """, logger: logger)
+                try await connection.query("SELECT pg_notify('edge_queue', \(channelPayload(queue)))", logger: logger)
+            }
+        }
+        signals.notify(queue)
+    }
+
+    public func claim(_ queue: String, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
+        guard max > 0 else { return [] }
+        let now = nowMilliseconds
+        let token = UUID().uuidString
+        let until = now + Int64((visibilityTimeout * 1000).rounded())
+        return try await storage(queue) {
+            let rows = try await client.query("""
+                UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
+                WHERE id IN (
+                    SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
+                    ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED)
+                RETURNING id, body, content_type, sent_at, attempts
+                """, logger: logger)
+            var claimed: [ClaimedMessage] = []
+            for try await (id, body, contentType, sentAt, attempts) in rows.decode((Int64, ByteBuffer, String, Int64, Int32).self) {
+                claimed.append(ClaimedMessage(lease: QueueLease(messageID: id, token: token), body: body.byteArray,
+                                              contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                                              timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts)))
+            }
+            return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
+        }
+    }
+
+    public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {
+        guard !outcomes.isEmpty else { return }
+        let now = nowMilliseconds
+        var acks: [Int64] = [], ackTokens: [String] = []
+        var retries: [Int64] = [], retryTokens: [String] = [], retryAt: [Int64] = []
+        var releases: [Int64] = [], releaseTokens: [String] = []
+        var dead: [Int64] = [], deadTokens: [String] = [], deadTargets: [String] = []
+        var woken: Set<String> = []
+        for outcome in outcomes {
+            let lease = outcome.lease
+            switch outcome {
+            case .ack, .deadLetter(_, nil):
+                acks.append(lease.messageID); ackTokens.append(lease.token)
+            case .retry(_, let delay):
+                retries.append(lease.messageID); retryTokens.append(lease.token); retryAt.append(now + Int64((delay * 1000).rounded()))
+                woken.insert(queue)
+            case .release:
+                releases.append(lease.messageID); releaseTokens.append(lease.token)
+                woken.insert(queue)
+            case .deadLetter(_, let target?):
+                dead.append(lease.messageID); deadTokens.append(lease.token); deadTargets.append(target)
+                woken.insert(target)
+            }
+        }
+        try await storage(queue) {
+            try await client.withTransaction(logger: logger) { connection in
+                if !acks.isEmpty {
+                    try await connection.query("""
+                        DELETE FROM edge_queue_messages m USING unnest(\(acks), \(ackTokens)) AS t(id, token)
+                        WHERE m.id = t.id AND m.lease = t.token
+                        """, logger: logger)
+                }
+                if !retries.isEmpty {
+                    try await connection.query("""
+                        UPDATE edge_queue_messages m SET lease = NULL, visible_at = t.at
+                        FROM unnest(\(retries), \(retryTokens), \(retryAt)) AS t(id, token, at)
+                        WHERE m.id = t.id AND m.lease = t.token
+                        """, logger: logger)
+                }
+                if !releases.isEmpty {
+                    try await connection.query("""
+                        UPDATE edge_queue_messages m SET lease = NULL, visible_at = \(now), attempts = m.attempts - 1
+                        FROM unnest(\(releases), \(releaseTokens)) AS t(id, token)
+                        WHERE m.id = t.id AND m.lease = t.token
+                        """, logger: logger)
+                }
+                if !dead.isEmpty {
+                    try await connection.query("""
+                        UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue), queue = t.target, lease = NULL,
+                            visible_at = \(now), attempts = 0
+                        FROM unnest(\(dead), \(deadTokens), \(deadTargets)) AS t(id, token, target)
+                        WHERE m.id = t.id AND m.lease = t.token
+                        """, logger: logger)
+                }
+                for name in woken { try await connection.query("SELECT pg_notify('edge_queue', \(channelPayload(name)))", logger: logger) }
+            }
+        }
+        for name in woken { signals.notify(name) }
+    }
+
+    public func stats(_ queue: String) async throws -> QueueStats {
+        let now = nowMilliseconds
+        return try await storage(queue) {
+            let rows = try await client.query("""
+                SELECT count(*), count(*) FILTER (WHERE lease IS NOT NULL AND visible_at > \(now)),
+                       count(*) FILTER (WHERE lease IS NULL AND visible_at > \(now)), min(sent_at)
+                FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)
+                """, logger: logger)
+            for try await (backlog, inFlight, delayed, oldest) in rows.decode((Int64, Int64, Int64, Int64?).self) {
+                return QueueStats(backlog: Int(backlog), inFlight: Int(inFlight), delayed: Int(delayed),
+                                  oldestMessageAge: Double(now - (oldest ?? now)) / 1000)
+            }
+            return QueueStats(backlog: 0, inFlight: 0, delayed: 0, oldestMessageAge: 0)
+        }
+    }
+
+    public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
+        try await storage(queue) {
+            let rows = try await client.query("""
+                SELECT id, body, content_type, sent_at, attempts, source_queue FROM edge_queue_messages
+                WHERE scope = \(scope) AND queue = \(queue) ORDER BY id LIMIT \(limit)
+                """, logger: logger)
+            var messages: [QueuedMessage] = []
+            for try await (id, body, contentType, sentAt, attempts, source) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
+                messages.append(QueuedMessage(id: String(id), body: body.byteArray, contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                                              timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), sourceQueue: source))
+            }
+            return messages
+        }
+    }
+
+    public func redrive(from deadLetterQueue: String, to target: String?) async throws -> Int {
+        if let target { try QueueLimits.validateQueueName(target) }
+        let now = nowMilliseconds
+        let moved = try await storage(deadLetterQueue) {
+            try await client.withTransaction(logger: logger) { connection -> [String] in
+                let rows = try await connection.query("""
+                    UPDATE edge_queue_messages SET queue = COALESCE(\(target), source_queue), source_queue = NULL, attempts = 0,
+                        visible_at = \(now), lease = NULL
+                    WHERE scope = \(scope) AND queue = \(deadLetterQueue) AND COALESCE(\(target), source_queue) IS NOT NULL
+                    RETURNING queue
+                    """, logger: logger)
+                var moved: [String] = []
+                for try await queue in rows.decode(String.self) { moved.append(queue) }
+                for queue in Set(moved) { try await connection.query("SELECT pg_notify('edge_queue', \(channelPayload(queue)))", logger: logger) }
+                return moved
+            }
+        }
+        for queue in Set(moved) { signals.notify(queue) }
+        return moved.count
+    }
+
+    public func nextVisibleTime(_ queue: String) async throws -> Date? {
+        try await storage(queue) {
+            let rows = try await client.query("SELECT min(visible_at) FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)", logger: logger)
+            for try await time in rows.decode(Int64?.self) {
+                return time.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+            }
+            return nil
+        }
+    }
+
+    public func signal(for queue: String) -> QueueSignal { signals.signal(for: queue) }
+}

@@ -1,0 +1,63 @@
+import EdgePostgres
+import EdgeQueue
+import EdgeTesting
+import Foundation
+import Testing
+
+@Suite("PostgresQueue", .enabled(if: postgresAvailable, skipReason))
+struct PostgresQueueTests {
+    /// Each case gets a scope of its own; reopening opens the same scope again.
+    static let harness = QueueConformance.Harness { clock in
+        try await PostgresQueue(database: try database(), configuration: .init(clock: clock, scope: uniqueName("q")))
+    } reopen: { backend, clock in
+        let queue = backend as! PostgresQueue
+        queue.close()
+        return try await PostgresQueue(database: queue.database, configuration: .init(clock: clock, scope: queue.configuration.scope))
+    }
+
+    @Test("queue conformance", arguments: QueueConformance.cases + QueueConformance.durableCases)
+    func conformance(_ check: QueueConformance.Case) async throws {
+        try await check.run(Self.harness)
+    }
+
+    @Test("two backends (as two processes) claim concurrently: every message exactly once, none lost")
+    func concurrentClaims() async throws {
+        let scope = uniqueName("claims")
+        let first = try await PostgresQueue(database: try database(), configuration: .init(scope: scope))
+        let second = try await PostgresQueue(database: try PostgresDatabase(url: postgresURL!, maxConnections: 8), configuration: .init(scope: scope))
+        for start in stride(from: 0, to: 2000, by: 100) {
+            try await first.send("work", (start..<start + 100).map { OutgoingMessage(body: Array("\($0)".utf8)) })
+        }
+        let results = try await withThrowingTaskGroup(of: [String].self) { group in
+            for backend in [first, second, first, second] {
+                group.addTask {
+                    var seen: [String] = []
+                    while true {
+                        let claimed = try await backend.claim("work", max: 25, visibilityTimeout: 30)
+                        if claimed.isEmpty { return seen }
+                        seen += claimed.map { String(decoding: $0.body, as: UTF8.self) }
+                        try await backend.settle("work", claimed.map { .ack($0.lease) })
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(results.count == 2000)
+        #expect(Set(results) == Set((0..<2000).map(String.init)))
+        #expect(try await first.stats("work").backlog == 0)
+    }
+
+    @Test("a send in one process wakes an idle consumer in another through LISTEN/NOTIFY")
+    func notifyWakesOtherProcess() async throws {
+        let scope = uniqueName("notify")
+        let producer = try await PostgresQueue(database: try PostgresDatabase(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
+        let consumer = try await PostgresQueue(database: try database(), configuration: .init(scope: scope))
+        let signal = consumer.signal(for: "wake")
+        try await Task.sleep(for: .milliseconds(300))  // the listener connects
+        let before = signal.generation
+        try await producer.send("wake", [OutgoingMessage(body: [1])])
+        // The producer's own process is not the consumer's: only NOTIFY can wake it.
+        await signal.wait(after: before, until: Date().addingTimeInterval(10), clock: SystemClock())
+        #expect(signal.generation != before, "the consumer's signal fired before its 10 s timeout")
+    }
+}
