@@ -15,8 +15,8 @@ import VectorSearch
 /// ```
 public enum VectorConformance {
     public struct Harness: Sendable {
-        public typealias Make = @Sendable (VectorIndexConfiguration) throws -> any VectorIndex
-        public typealias Reopen = @Sendable (any VectorIndex, VectorIndexConfiguration) throws -> any VectorIndex
+        public typealias Make = @Sendable (VectorIndexConfiguration) async throws -> any VectorIndex
+        public typealias Reopen = @Sendable (any VectorIndex, VectorIndexConfiguration) async throws -> any VectorIndex
 
         /// Makes a fresh, empty index.
         public var make: Make
@@ -83,7 +83,7 @@ public enum VectorConformance {
 
     static let metrics = Case(name: "each metric against a brute-force oracle") { harness in
         for metric in [VectorMetric.cosine, .euclidean, .dotProduct] {
-            let index = try harness.make(VectorIndexConfiguration(dimensions: 24, metric: metric))
+            let index = try await harness.make(VectorIndexConfiguration(dimensions: 24, metric: metric))
             // Queries come from the same distribution as the data, as real queries do.
             let all = vectors(count: 2040, dimensions: 24, seed: 7)
             let records = all.prefix(2000).enumerated().map { VectorRecord(id: "v\($0)", values: $1) }
@@ -115,7 +115,7 @@ public enum VectorConformance {
     }
 
     static let filters = Case(name: "every filter operator, implicit $eq, dotted paths, combined ranges") { harness in
-        let index = try harness.make(VectorIndexConfiguration(dimensions: 8))
+        let index = try await harness.make(VectorIndexConfiguration(dimensions: 8))
         let base = vectors(count: 200, dimensions: 8, seed: 3)
         let genres = ["drama", "comedy", "horror", "news"]
         let records = base.enumerated().map { number, values -> VectorRecord in
@@ -160,7 +160,7 @@ public enum VectorConformance {
     }
 
     static let namespaces = Case(name: "namespaces are applied before the filter") { harness in
-        let index = try harness.make(VectorIndexConfiguration(dimensions: 8))
+        let index = try await harness.make(VectorIndexConfiguration(dimensions: 8))
         let base = vectors(count: 300, dimensions: 8, seed: 5)
         try await insertAll(index, base.enumerated().map { number, values in
             VectorRecord(id: "n\(number)", values: values, namespace: number % 3 == 0 ? "alpha" : (number % 3 == 1 ? "beta" : nil),
@@ -177,7 +177,7 @@ public enum VectorConformance {
     }
 
     static let insertVersusUpsert = Case(name: "insert skips existing ids; upsert replaces them") { harness in
-        let index = try harness.make(VectorIndexConfiguration(dimensions: 4, metric: .euclidean))
+        let index = try await harness.make(VectorIndexConfiguration(dimensions: 4, metric: .euclidean))
         let first = try await index.insert([VectorRecord(id: "a", values: [1, 0, 0, 0], metadata: ["v": 1]), VectorRecord(id: "b", values: [0, 1, 0, 0])])
         try Check.equal(first.ids, ["a", "b"], "inserted ids")
         let again = try await index.insert([VectorRecord(id: "a", values: [9, 9, 9, 9], metadata: ["v": 2]), VectorRecord(id: "c", values: [0, 0, 1, 0])])
@@ -195,7 +195,7 @@ public enum VectorConformance {
     }
 
     static let deletes = Case(name: "deleted vectors are never returned") { harness in
-        let index = try harness.make(VectorIndexConfiguration(dimensions: 16))
+        let index = try await harness.make(VectorIndexConfiguration(dimensions: 16))
         let base = vectors(count: 1000, dimensions: 16, seed: 11)
         try await insertAll(index, base.enumerated().map { VectorRecord(id: "d\($0)", values: $1) })
         let doomed = (0..<1000).filter { $0 % 3 == 0 }.map { "d\($0)" }
@@ -220,7 +220,7 @@ public enum VectorConformance {
     }
 
     static let returnedFields = Case(name: "returnValues and returnMetadata none, indexed and all") { harness in
-        let index = try harness.make(VectorIndexConfiguration(dimensions: 3, metric: .dotProduct, indexedMetadataFields: ["genre"]))
+        let index = try await harness.make(VectorIndexConfiguration(dimensions: 3, metric: .dotProduct, indexedMetadataFields: ["genre"]))
         _ = try await index.upsert([VectorRecord(id: "x", values: [1, 2, 3], namespace: "ns", metadata: ["genre": "drama", "secret": 1])])
         let plain = try await index.query([1, 0, 0], options: VectorQueryOptions(topK: 1, namespace: "ns"))
         try Check.that(plain.matches.first?.values == nil && plain.matches.first?.metadata == nil, "nothing extra by default")
@@ -233,7 +233,7 @@ public enum VectorConformance {
     }
 
     static let limits = Case(name: "limits and bad input are typed errors that write nothing") { harness in
-        let index = try harness.make(VectorIndexConfiguration(dimensions: 4))
+        let index = try await harness.make(VectorIndexConfiguration(dimensions: 4))
         func refuses(_ code: VectorError.Code, _ what: String, _ body: @escaping () async throws -> Void) async throws {
             try await Check.throwsError(VectorError.self, what, matching: { $0.code == code }, body)
         }
@@ -265,7 +265,7 @@ public enum VectorConformance {
     static let reopen = Case(name: "a reopened index answers exactly as before") { harness in
         guard let reopen = harness.reopen else { throw ConformanceFailure(message: "needs a harness with reopen", location: "VectorConformance") }
         let configuration = VectorIndexConfiguration(dimensions: 16, metric: .cosine)
-        let index = try harness.make(configuration)
+        let index = try await harness.make(configuration)
         let base = vectors(count: 2000, dimensions: 16, seed: 21)
         try await insertAll(index, base.enumerated().map { VectorRecord(id: "p\($0)", values: $1, namespace: $0 % 2 == 0 ? "even" : nil, metadata: ["n": .int(Int64($0))]) })
         _ = try await index.deleteByIds((0..<100).map { "p\($0 * 7)" })
@@ -274,7 +274,7 @@ public enum VectorConformance {
         var before: [VectorQueryResult] = []
         for query in queries { before.append(try await index.query(query, options: VectorQueryOptions(topK: 10, returnMetadata: .all))) }
         let filtered = try await index.query(queries[0], options: VectorQueryOptions(topK: 10, namespace: "even", filter: ["n": ["$lt": 500]]))
-        let reopened = try reopen(index, configuration)
+        let reopened = try await reopen(index, configuration)
         try Check.equal(try await reopened.describe().vectorCount, 1900, "count after reopen")
         for (query, expected) in zip(queries, before) {
             let after = try await reopened.query(query, options: VectorQueryOptions(topK: 10, returnMetadata: .all))

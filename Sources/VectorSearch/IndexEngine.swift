@@ -9,6 +9,7 @@ final class IndexEngine: @unchecked Sendable {
     let configuration: VectorIndexConfiguration
     let limits: VectorLimits
     let hnsw: HNSWParameters?
+    let rules: VectorRules
     private(set) var graph: HNSWGraph?
     private let persistence: VectorPersistence?
     private let lock = ReadWriteLock()
@@ -25,10 +26,7 @@ final class IndexEngine: @unchecked Sendable {
     var liveCount: Int { slotOf.count }
 
     init(configuration: VectorIndexConfiguration, limits: VectorLimits, hnsw: HNSWParameters?, persistence: VectorPersistence?) throws {
-        guard (1...limits.maxDimensions).contains(configuration.dimensions) else {
-            throw VectorError(.invalidConfiguration, limit: limits.maxDimensions, actual: configuration.dimensions,
-                              message: "dimensions must be in 1...\(limits.maxDimensions), not \(configuration.dimensions)")
-        }
+        rules = try VectorRules(configuration: configuration, limits: limits)
         if let hnsw, hnsw.m < 2 || hnsw.m > 100 || hnsw.efConstruction < 1 || hnsw.efSearch < 1 {
             throw VectorError(.invalidConfiguration, message: "HNSW needs m in 2...100 and efConstruction, efSearch >= 1 (got m \(hnsw.m), efConstruction \(hnsw.efConstruction), efSearch \(hnsw.efSearch))")
         }
@@ -57,66 +55,15 @@ final class IndexEngine: @unchecked Sendable {
         }
     }
 
-    func score(_ distance: Float) -> Float {
-        switch configuration.metric {
-        case .cosine: return 1 - distance
-        case .dotProduct: return -distance
-        case .euclidean: return max(0, distance).squareRoot()
-        }
-    }
-
-    // MARK: Validation
-
-    /// The vector as stored: checked, and normalised for cosine.
-    func prepared(_ values: [Float], what: String) throws -> [Float] {
-        guard values.count == dimensions else {
-            throw VectorError(.wrongDimensions, limit: dimensions, actual: values.count,
-                              message: "\(what) has \(values.count) dimensions; this index has \(dimensions)")
-        }
-        let squares = values.withUnsafeBufferPointer { edge_dot($0.baseAddress!, $0.baseAddress!, Int32(values.count)) }
-        // NaN and infinity make the sum of squares non-finite (as does overflow, also refused).
-        guard squares.isFinite else { throw VectorError(.invalidValues, message: "\(what) holds NaN or infinity (or values too large to square)") }
-        guard configuration.metric == .cosine else { return values }
-        let norm = squares.squareRoot()
-        guard norm > 0 else { throw VectorError(.invalidValues, message: "\(what) is a zero vector, which has no cosine similarity") }
-        return values.map { $0 / norm }
-    }
-
-    func validate(_ record: VectorRecord) throws -> [Float] {
-        let idBytes = record.id.utf8.count
-        guard idBytes > 0 else { throw VectorError(.invalidID, message: "a vector id must not be empty") }
-        guard idBytes <= limits.maxIDBytes else {
-            throw VectorError(.idTooLong, limit: limits.maxIDBytes, actual: idBytes, message: "vector id \"\(record.id.prefix(80))\" is \(idBytes) bytes; the limit is \(limits.maxIDBytes)")
-        }
-        if let namespace = record.namespace {
-            guard !namespace.isEmpty, namespace.utf8.count <= limits.maxNamespaceBytes else {
-                throw VectorError(.invalidNamespace, limit: limits.maxNamespaceBytes, actual: namespace.utf8.count,
-                                  message: "namespace of vector \"\(record.id)\" must be 1...\(limits.maxNamespaceBytes) bytes")
-            }
-        }
-        if let metadata = record.metadata {
-            let size = (try? metadata.serialized().count) ?? Int.max
-            guard size <= limits.maxMetadataBytes else {
-                throw VectorError(.metadataTooLarge, limit: limits.maxMetadataBytes, actual: size,
-                                  message: "metadata of vector \"\(record.id)\" is \(size) bytes serialized; the limit is \(limits.maxMetadataBytes)")
-            }
-        }
-        return try prepared(record.values, what: "vector \"\(record.id)\"")
-    }
-
-    func checkBatch(_ count: Int, what: String) throws {
-        guard count <= limits.maxBatch else {
-            throw VectorError(.batchTooLarge, limit: limits.maxBatch, actual: count, message: "\(count) \(what) in one call; the limit is \(limits.maxBatch)")
-        }
-    }
+    func score(_ distance: Float) -> Float { rules.score(distance) }
 
     // MARK: Writes
 
     /// Inserts (skipping existing ids) or upserts (replacing them). All records are validated
     /// before anything is written; persistent indexes commit before memory changes.
     func write(_ records: [VectorRecord], replace: Bool) throws -> [String] {
-        try checkBatch(records.count, what: "vectors")
-        let prepared = try records.map { try validate($0) }
+        try rules.checkBatch(records.count, what: "vectors")
+        let prepared = try records.map { try rules.validate($0) }
         return try lock.writing {
             // Upsert: the last record of an id in the batch wins. Insert: ids present before the
             // call are skipped, and within the batch the first record of an id wins.
@@ -142,7 +89,7 @@ final class IndexEngine: @unchecked Sendable {
     }
 
     func delete(_ ids: [String]) throws -> [String] {
-        try checkBatch(ids.count, what: "ids")
+        try rules.checkBatch(ids.count, what: "ids")
         return try lock.writing {
             var seen = Set<String>()
             let existing = ids.filter { slotOf[$0] != nil && seen.insert($0).inserted }
@@ -221,7 +168,7 @@ final class IndexEngine: @unchecked Sendable {
     }
 
     func get(_ ids: [String]) throws -> [VectorRecord] {
-        try checkBatch(ids.count, what: "ids")
+        try rules.checkBatch(ids.count, what: "ids")
         return lock.reading {
             ids.compactMap { id in slotOf[id].map { record(at: $0, values: true, metadata: .all) } }
         }
@@ -235,34 +182,15 @@ final class IndexEngine: @unchecked Sendable {
 
     func record(at slot: Int32, values: Bool, metadata returning: ReturnMetadata) -> VectorRecord {
         let index = Int(slot)
-        var stored: JSONValue?
-        switch returning {
-        case .none: stored = nil
-        case .all: stored = metadata[index]
-        case .indexed:
-            if case .object(let fields)? = metadata[index] {
-                stored = .object(fields.filter { configuration.indexedMetadataFields.contains($0.key) })
-            }
-        }
+        let stored = rules.returned(metadata[index], returning)
         return VectorRecord(id: ids[index], values: values ? Array(UnsafeBufferPointer(start: vectors + index * dimensions, count: dimensions)) : [],
                             namespace: namespaces[index], metadata: stored)
     }
 
-    /// Checks the options; returns the parsed filter.
-    func checkQuery(_ options: VectorQueryOptions) throws -> VectorFilter? {
-        let withData = options.returnValues || options.returnMetadata == .all
-        let limit = withData ? limits.maxTopKWithData : limits.maxTopK
-        guard (1...limit).contains(options.topK) else {
-            throw VectorError(.topKOutOfRange, limit: limit, actual: options.topK,
-                              message: "topK must be in 1...\(limit)\(withData ? " when values or all metadata are returned" : ""), not \(options.topK)")
-        }
-        return try options.filter.map(VectorFilter.init)
-    }
-
     /// The query: exact (flat, or HNSW with a selective filter) or through the graph.
     func query(_ vector: [Float], options: VectorQueryOptions, efSearch: Int?) throws -> VectorQueryResult {
-        let filter = try checkQuery(options)
-        let query = try prepared(vector, what: "the query vector")
+        let filter = try rules.checkQuery(options)
+        let query = try rules.prepared(vector, what: "the query vector")
         return lock.reading {
             query.withUnsafeBufferPointer { buffer -> VectorQueryResult in
                 search(buffer.baseAddress!, options: options, filter: filter, efSearch: efSearch)

@@ -75,24 +75,46 @@ public struct VectorMatch: Sendable, Hashable {
     public var values: [Float]?
     public var namespace: String?
     public var metadata: JSONValue?
+
+    public init(id: String, score: Float, values: [Float]?, namespace: String?, metadata: JSONValue?) {
+        self.id = id
+        self.score = score
+        self.values = values
+        self.namespace = namespace
+        self.metadata = metadata
+    }
 }
 
 public struct VectorQueryResult: Sendable, Hashable {
     /// Closest first.
     public var matches: [VectorMatch]
     public var count: Int { matches.count }
+
+    public init(matches: [VectorMatch]) {
+        self.matches = matches
+    }
 }
 
 public struct VectorMutationResult: Sendable, Hashable {
     /// The ids written (or deleted).
     public var ids: [String]
     public var count: Int { ids.count }
+
+    public init(ids: [String]) {
+        self.ids = ids
+    }
 }
 
 public struct VectorIndexInfo: Sendable, Hashable {
     public var dimensions: Int
     public var metric: VectorMetric
     public var vectorCount: Int
+
+    public init(dimensions: Int, metric: VectorMetric, vectorCount: Int) {
+        self.dimensions = dimensions
+        self.metric = metric
+        self.vectorCount = vectorCount
+    }
 }
 
 /// Vectorize's limits, as configurable values.

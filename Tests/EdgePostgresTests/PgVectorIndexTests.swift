@@ -1,0 +1,31 @@
+import EdgePostgres
+import EdgeTesting
+import Testing
+import VectorSearch
+
+@Suite("PgVectorIndex", .enabled(if: postgresAvailable, skipReason))
+struct PgVectorIndexTests {
+    @Test("vector conformance", arguments: VectorConformance.cases + VectorConformance.durableCases)
+    func conformance(_ check: VectorConformance.Case) async throws {
+        let name = uniqueName("t")
+        // Each metric gets its own index; a reopen opens the same one again.
+        try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95, reopen: { index, _ in
+            let pg = index as! PgVectorIndex
+            return try await PgVectorIndex(name: pg.name, database: pg.database, configuration: pg.configuration)
+        }) { configuration in
+            try await PgVectorIndex(name: "\(name)-\(configuration.metric.rawValue)-\(configuration.dimensions)", database: try database(), configuration: configuration)
+        })
+    }
+
+    @Test("an index reopened with other dimensions or another metric is refused")
+    func shapeMismatch() async throws {
+        let name = uniqueName("shape")
+        _ = try await PgVectorIndex(name: name, database: try database(), configuration: VectorIndexConfiguration(dimensions: 8))
+        await #expect(throws: VectorError.self) {
+            _ = try await PgVectorIndex(name: name, database: try database(), configuration: VectorIndexConfiguration(dimensions: 16))
+        }
+        await #expect(throws: VectorError.self) {
+            _ = try await PgVectorIndex(name: name, database: try database(), configuration: VectorIndexConfiguration(dimensions: 8, metric: .euclidean))
+        }
+    }
+}
