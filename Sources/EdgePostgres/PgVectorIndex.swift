@@ -21,15 +21,17 @@ public final class PgVectorIndex: VectorIndex {
     private let table: String
     private let logger: Logger
 
-    /// Opens (creating) index `name` (1...59 letters, digits, `_`, `-`, `.`).
+    /// Opens index `name` (1...59 letters, digits, `_`, `-`, `.`). Its table and HNSW index are
+    /// created by the first operation, which also checks that an existing index has the same
+    /// dimensions and metric (else that operation throws `.invalidConfiguration`).
     ///
     /// - Parameters:
     ///   - m, efConstruction: the HNSW index's parameters (pgvector's defaults 16 and 64).
-    /// - Throws: ``VectorError`` `.invalidConfiguration` for a bad name or dimensions, or when the
-    ///   index exists with other dimensions or another metric; `.storage` when PostgreSQL fails
-    ///   (pgvector missing: `CREATE EXTENSION vector` needs it installed).
+    /// - Throws: ``VectorError`` `.invalidConfiguration` for a bad name or dimensions. Operations
+    ///   throw `.storage` when PostgreSQL fails (pgvector missing: `CREATE EXTENSION vector`
+    ///   needs it installed).
     public init(name: String, database: PostgresDatabase, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
-                m: Int = 16, efConstruction: Int = 64, efSearch: Int = 40) async throws {
+                m: Int = 16, efConstruction: Int = 64, efSearch: Int = 40) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 59) else {
             throw VectorError(.invalidConfiguration, limit: 59, actual: name.utf8.count,
                               message: "index name \"\(name)\" must be 1...59 letters, digits, '_', '-' or '.'")
@@ -40,17 +42,27 @@ public final class PgVectorIndex: VectorIndex {
         self.efSearch = max(1, efSearch)
         table = "\"vec_\(name)\""
         logger = database.logger
+        self.m = m
+        self.efConstruction = efConstruction
+    }
+
+    private let m: Int
+    private let efConstruction: Int
+
+    /// Creates the table and its indexes on first use, and checks the stored shape.
+    private func prepare() async throws {
+        let configuration = rules.configuration, table = self.table, name = self.name, logger = self.logger, m = self.m, efConstruction = self.efConstruction
         let operators: String
         switch configuration.metric {
         case .cosine: operators = "vector_cosine_ops"
         case .euclidean: operators = "vector_l2_ops"
         case .dotProduct: operators = "vector_ip_ops"
         }
-        do {
-            try await database.migrate("edge_vector_indexes.v1", [
-                "CREATE EXTENSION IF NOT EXISTS vector",
-                "CREATE TABLE IF NOT EXISTS edge_vector_indexes (name text PRIMARY KEY, dimensions integer NOT NULL, metric text NOT NULL)",
-            ])
+        try await database.migrate("edge_vector_indexes.v1", [
+            "CREATE EXTENSION IF NOT EXISTS vector",
+            "CREATE TABLE IF NOT EXISTS edge_vector_indexes (name text PRIMARY KEY, dimensions integer NOT NULL, metric text NOT NULL)",
+        ])
+        try await database.once("vec:\(name)") {
             let (dimensions, metric) = try await database.client.withTransaction(logger: logger) { connection -> (Int32, String) in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresDatabase.lockID("vec:" + name)))", logger: logger)
                 try await connection.query("""
@@ -72,10 +84,6 @@ public final class PgVectorIndex: VectorIndex {
             guard Int(dimensions) == configuration.dimensions, metric == configuration.metric.rawValue else {
                 throw VectorError(.invalidConfiguration, message: "index \(name) exists with \(dimensions) dimensions and metric \(metric); asked for \(configuration.dimensions) and \(configuration.metric.rawValue)")
             }
-        } catch let error as VectorError {
-            throw error
-        } catch {
-            throw VectorError(.storage, message: "cannot prepare pgvector index \(name): \(String(reflecting: error))")
         }
     }
 
@@ -83,6 +91,7 @@ public final class PgVectorIndex: VectorIndex {
 
     private func storage<T>(_ body: () async throws -> T) async throws -> T {
         do {
+            try await prepare()
             return try await body()
         } catch let error as VectorError {
             throw error

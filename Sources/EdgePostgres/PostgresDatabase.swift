@@ -102,6 +102,13 @@ public final class PostgresDatabase: Service, Sendable {
         _ = migrated.withLock { $0.insert(name) }
     }
 
+    /// Runs `work` until it succeeds once in this process for `name`; later calls return at once.
+    func once(_ name: String, _ work: () async throws -> Void) async throws {
+        if migrated.withLock({ $0.contains(name) }) { return }
+        try await work()
+        _ = migrated.withLock { $0.insert(name) }
+    }
+
     /// A stable 63-bit id for an advisory lock.
     static func lockID(_ name: String) -> Int64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -50,12 +50,12 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         "CREATE INDEX IF NOT EXISTS edge_kv_expiration ON edge_kv (expiration) WHERE expiration IS NOT NULL",
     ]
 
-    /// Opens namespace `namespace` (1...128 letters, digits, `_`, `-`, `.`), creating the table
-    /// on first use.
+    /// Opens namespace `namespace` (1...128 letters, digits, `_`, `-`, `.`). The table is created
+    /// by the first operation (a failure to reach or migrate the database is that operation's
+    /// `.storageFailure`).
     ///
-    /// - Throws: ``KVError`` `.invalidNamespaceName`; `.storageFailure` when the database cannot
-    ///   be reached or migrated.
-    public init(namespace: String, database: PostgresDatabase, configuration: Configuration = Configuration()) async throws {
+    /// - Throws: ``KVError`` `.invalidNamespaceName`.
+    public init(namespace: String, database: PostgresDatabase, configuration: Configuration = Configuration()) throws {
         guard ByteKeys.isSafeResourceName(namespace, maxLength: 128) else {
             throw KVError(.invalidNamespaceName, limit: 128, actual: namespace.utf8.count,
                           message: "namespace name \"\(namespace)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
@@ -63,11 +63,6 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         self.namespace = namespace
         self.database = database
         self.configuration = configuration
-        do {
-            try await database.migrate("edge_kv.v1", Self.schema)
-        } catch {
-            throw KVError(.storageFailure, message: "cannot prepare the edge_kv table: \(String(reflecting: error))")
-        }
     }
 
     public var limits: KVLimits { configuration.limits }
@@ -76,6 +71,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
 
     private func storage<T>(_ key: String? = nil, _ body: () async throws -> T) async throws -> T {
         do {
+            try await database.migrate("edge_kv.v1", Self.schema)
             return try await body()
         } catch let error as KVError {
             throw error

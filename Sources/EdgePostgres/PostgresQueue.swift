@@ -62,17 +62,12 @@ public final class PostgresQueue: QueueBackend {
         "CREATE INDEX IF NOT EXISTS edge_queue_messages_visible ON edge_queue_messages (scope, queue, visible_at, id)",
     ]
 
-    /// Opens the queues of `database`, creating the table on first use, and starts listening.
-    ///
-    /// - Throws: ``QueueError`` `.storageFailure` when the database cannot be reached or migrated.
-    public init(database: PostgresDatabase, configuration: Configuration = Configuration()) async throws {
+    /// Opens the queues of `database` and starts listening for notifications. The table is
+    /// created by the first operation (a failure to reach or migrate the database is that
+    /// operation's `.storageFailure`).
+    public init(database: PostgresDatabase, configuration: Configuration = Configuration()) {
         self.database = database
         self.configuration = configuration
-        do {
-            try await database.migrate("edge_queue.v1", Self.schema)
-        } catch {
-            throw QueueError(.storageFailure, message: "cannot prepare the edge_queue_messages table: \(String(reflecting: error))")
-        }
         if configuration.listen { startListening() }
     }
 
@@ -124,6 +119,7 @@ public final class PostgresQueue: QueueBackend {
 
     private func storage<T>(_ queue: String?, _ body: () async throws -> T) async throws -> T {
         do {
+            try await database.migrate("edge_queue.v1", Self.schema)
             return try await body()
         } catch let error as QueueError {
             throw error
