@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch", "EdgePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -200,7 +200,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeRuntime", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EmbeddingsTests",
             dependencies: ["Embeddings", "EdgeTesting", .product(name: "Hummingbird", package: "hummingbird")],

@@ -2,6 +2,7 @@ import EdgeBlob
 import EdgeCoordinator
 import EdgeCore
 import EdgeKV
+import EdgePostgres
 import EdgeQueue
 import Embeddings
 import Foundation
@@ -26,6 +27,8 @@ public final class EdgeBindings: Sendable {
     public let queueBackend: any QueueBackend
     private let secretValues: [String: String]
     private let opened = Mutex<Opened>(Opened())
+    /// The database of `"backend": "postgres"` bindings, when the config has a `postgres` section.
+    public let postgres: PostgresDatabase?
     private let scratch: String?
 
     private struct Opened {
@@ -62,9 +65,23 @@ public final class EdgeBindings: Sendable {
             values[name] = value
         }
         secretValues = values
+        if !inMemory, let settings = config.postgres, let url = settings.url ?? settings.urlSecret.flatMap({ values[$0] }) {
+            do {
+                postgres = try PostgresDatabase(url: url, maxConnections: settings.maxConnections, logger: logger)
+            } catch {
+                throw ConfigError(.invalidValue, file: config.file, key: settings.url != nil ? "postgres.url" : "secrets",
+                                  expected: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", message: "\(error)")
+            }
+        } else {
+            postgres = nil
+        }
         let memory = inMemory || config.queueBackend == .memory
         do {
-            queueBackend = memory ? MemoryQueue(clock: clock) : try SQLiteQueue(stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
+            if !memory, config.queueBackend == .postgres, let postgres {
+                queueBackend = PostgresQueue(database: postgres, configuration: .init(clock: clock, scope: config.postgres?.scope ?? config.name, logger: logger))
+            } else {
+                queueBackend = memory ? MemoryQueue(clock: clock) : try SQLiteQueue(stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
+            }
         } catch {
             throw ConfigError(.invalidValue, file: config.file, key: "queues", expected: "a usable state directory", message: "cannot open the queue database: \(error)")
         }
@@ -123,6 +140,12 @@ public final class EdgeBindings: Sendable {
             let namespace: any KVNamespace
             if inMemory || entry.backend == .memory {
                 namespace = MemoryKV(configuration: .init(clock: clock))
+            } else if entry.backend == .postgres, let postgres {
+                do {
+                    namespace = try PostgresKV(namespace: binding, database: postgres, configuration: .init(clock: clock, logger: logger))
+                } catch {
+                    throw ConfigError(.invalidValue, file: config.file, key: "kv_namespaces", expected: "a valid namespace name", message: "cannot open KV namespace \(binding): \(error)")
+                }
             } else {
                 do {
                     namespace = try SQLiteKV(namespace: binding, stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
@@ -230,6 +253,9 @@ public final class EdgeBindings: Sendable {
             let index: any VectorIndex
             do {
                 switch (inMemory || entry.backend == .memory, entry.indexType) {
+                case (false, _) where entry.backend == .postgres && postgres != nil:
+                    index = try PgVectorIndex(name: entry.indexName, database: postgres!, configuration: configuration, m: entry.m,
+                                              efConstruction: entry.efConstruction, efSearch: entry.efSearch)
                 case (true, "flat"): index = try FlatIndex(configuration: configuration)
                 case (true, _): index = try HNSWIndex(configuration: configuration, parameters: parameters)
                 case (false, "flat"): index = try FlatIndex(name: entry.indexName, stateDirectory: config.stateDirectory, configuration: configuration)
@@ -282,5 +308,5 @@ public final class EdgeBindings: Sendable {
     }
 
     /// The services the bindings need running (durable-object alarm schedulers).
-    var services: [any Service] { opened.withLock { Array($0.namespaces.values) } }
+    var services: [any Service] { opened.withLock { Array($0.namespaces.values) } + (postgres.map { [$0] } ?? []) }
 }

@@ -10,6 +10,9 @@ public enum BindingBackend: String, Sendable, Hashable {
     case sqlite
     /// Files plus SQLite metadata under the state directory (blob buckets).
     case file
+    /// The PostgreSQL database of the config's `postgres` section (KV, queues, vectorize), shared
+    /// by every process that names it.
+    case postgres
 }
 
 /// A parsed, validated config file (the spirit of wrangler.jsonc). Docs/config.md lists every key.
@@ -52,6 +55,18 @@ public struct EdgeConfig: Sendable {
         public var efConstruction = 200
         public var efSearch = 64
         public var indexedMetadataFields: [String] = []
+    }
+
+    /// The `postgres` section: the database every `"backend": "postgres"` binding uses.
+    public struct PostgresSettings: Sendable, Hashable {
+        /// A `postgres://` URL written in the config (for passwordless local servers).
+        public var url: String?
+        /// The name of a declared secret holding the URL (from the environment or the secrets file).
+        public var urlSecret: String?
+        /// Connections this process keeps at most. Default 16.
+        public var maxConnections = 16
+        /// Separates the queues of applications sharing one database. Default: the config's `name`.
+        public var scope: String?
     }
 
     public struct AIBinding: Sendable, Hashable {
@@ -105,6 +120,8 @@ public struct EdgeConfig: Sendable {
     public var durableObjectsBackend: BindingBackend = .sqlite
     public var vectorize: [VectorizeBinding] = []
     public var ai: AIBinding?
+    /// Where `"backend": "postgres"` bindings live.
+    public var postgres: PostgresSettings?
     public var crons: [CronSchedule] = []
     public var limits = Limits()
     public var port = 8787
@@ -135,7 +152,7 @@ public struct EdgeConfig: Sendable {
             path.hasPrefix("/") || directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
         }
         try root.allowKeys(["$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-                            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level"])
+                            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "postgres"])
         var config = EdgeConfig(file: file, name: try root.string("name"), stateDirectory: resolve(try root.optionalString("state_dir") ?? ".edge/state"),
                                 secretsFile: resolve(try root.optionalString("secrets_file") ?? ".dev.vars"))
         config.main = try root.optionalString("main")
@@ -161,7 +178,7 @@ public struct EdgeConfig: Sendable {
         }
         for entry in try root.optionalArray("kv_namespaces") ?? [] {
             try entry.allowKeys(["binding", "backend", "id"])
-            config.kvNamespaces.append(.init(binding: try entry.bindingName("binding"), backend: try entry.backend(allowed: [.sqlite, .memory], default: .sqlite)))
+            config.kvNamespaces.append(.init(binding: try entry.bindingName("binding"), backend: try entry.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite)))
         }
         for entry in try root.optionalArray("r2_buckets") ?? [] {
             try entry.allowKeys(["binding", "bucket_name", "backend"])
@@ -171,7 +188,7 @@ public struct EdgeConfig: Sendable {
         }
         if let queues = try root.optionalObject("queues") {
             try queues.allowKeys(["producers", "consumers", "backend"])
-            config.queueBackend = try queues.backend(allowed: [.sqlite, .memory], default: .sqlite)
+            config.queueBackend = try queues.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite)
             for entry in try queues.optionalArray("producers") ?? [] {
                 try entry.allowKeys(["binding", "queue"])
                 config.queueProducers.append(.init(binding: try entry.bindingName("binding"), queue: try entry.queueName("queue")))
@@ -217,7 +234,7 @@ public struct EdgeConfig: Sendable {
                 throw try entry.child("dimensions").error(.invalidValue, expected: "1...1536", found: .int(Int64(dimensions)))
             }
             var binding = VectorizeBinding(binding: try entry.bindingName("binding"), indexName: try entry.queueName("index_name"),
-                                           dimensions: dimensions, metric: metric, backend: try entry.backend(allowed: [.sqlite, .memory], default: .sqlite))
+                                           dimensions: dimensions, metric: metric, backend: try entry.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite))
             if let type = try entry.optionalString("index_type") {
                 guard ["hnsw", "flat"].contains(type) else {
                     throw try entry.child("index_type").error(.invalidValue, expected: "\"hnsw\" or \"flat\"", found: .string(type))
@@ -272,12 +289,36 @@ public struct EdgeConfig: Sendable {
             config.limits.maxConcurrentRequests = try limits.optionalInt("max_concurrent_requests", range: 1...1_000_000) ?? config.limits.maxConcurrentRequests
             config.limits.waitUntilTimeoutMilliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) ?? config.limits.waitUntilTimeoutMilliseconds
         }
+        if let postgres = try root.optionalObject("postgres") {
+            try postgres.allowKeys(["url", "url_secret", "max_connections", "scope"])
+            var settings = PostgresSettings()
+            settings.url = try postgres.optionalString("url")
+            settings.urlSecret = try postgres.optionalString("url_secret")
+            settings.maxConnections = try postgres.optionalInt("max_connections", range: 1...1000) ?? settings.maxConnections
+            settings.scope = try postgres.optionalString("scope")
+            if let url = settings.url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
+                throw try postgres.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
+            }
+            config.postgres = settings
+        }
         if let dev = try root.optionalObject("dev") {
             try dev.allowKeys(["port", "host"])
             config.port = try dev.optionalInt("port", range: 0...65_535) ?? config.port
             config.host = try dev.optionalString("host") ?? config.host
         }
         try config.checkDuplicates()
+        let postgresUsers = config.kvNamespaces.filter { $0.backend == .postgres }.map { "kv_namespaces \($0.binding)" }
+            + (config.queueBackend == .postgres ? ["queues"] : []) + config.vectorize.filter { $0.backend == .postgres }.map { "vectorize \($0.binding)" }
+        if let user = postgresUsers.first {
+            guard let postgres = config.postgres, postgres.url != nil || postgres.urlSecret != nil else {
+                throw ConfigError(.missingKey, file: file, key: "postgres", expected: "\"postgres\": { \"url_secret\": \"DATABASE_URL\" } or { \"url\": \"postgres://...\" }",
+                                  message: "\(user) uses backend \"postgres\" but no \"postgres\" section gives its URL")
+            }
+            if let secret = postgres.urlSecret, !config.secrets.contains(secret) {
+                throw ConfigError(.missingBinding, file: file, key: "postgres.url_secret", expected: "a name listed in \"secrets\"",
+                                  message: "url_secret \"\(secret)\" is not declared in \"secrets\"")
+            }
+        }
         if let ai = config.ai {
             if let secret = ai.apiKeySecret, !config.secrets.contains(secret) {
                 throw ConfigError(.missingBinding, file: file, key: "ai.api_key_secret", expected: "a name listed in \"secrets\"",
@@ -400,7 +441,7 @@ struct ConfigReader {
         guard let reader = try optionalChild("backend") else { return fallback }
         let name = try reader.asString()
         guard let backend = BindingBackend(rawValue: name), allowed.contains(backend) else {
-            let later = ["postgres", "s3"].contains(name) ? " (\(name) backends are not available yet)" : ""
+            let later = ["postgres", "s3"].contains(name) ? " (\(name) is not available for this binding kind yet)" : ""
             throw reader.error(.invalidValue, expected: allowed.map { "\"\($0.rawValue)\"" }.joined(separator: " or "), found: reader.value,
                                detail: "unknown backend \"\(name)\"\(later); expected \(allowed.map { "\"\($0.rawValue)\"" }.joined(separator: " or "))")
         }

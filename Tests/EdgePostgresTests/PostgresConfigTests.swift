@@ -1,0 +1,60 @@
+import EdgePostgres
+import EdgeQueue
+import EdgeRuntime
+import Foundation
+import Testing
+import VectorSearch
+
+@Suite("postgres in the config file")
+struct PostgresConfigErrorTests {
+    @Test("a postgres backend without a postgres section, or with an undeclared secret, fails at startup naming the key")
+    func errors() throws {
+        #expect {
+            _ = try EdgeConfig.parse(#"{ "name": "t", "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }] }"#)
+        } throws: { error in
+            (error as? ConfigError)?.code == .missingKey && (error as? ConfigError)?.key == "postgres"
+        }
+        #expect {
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url_secret": "DATABASE_URL" }, "queues": { "backend": "postgres" } }"#)
+        } throws: { error in
+            (error as? ConfigError)?.key == "postgres.url_secret"
+        }
+        #expect {
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "mysql://x" } }"#)
+        } throws: { error in
+            (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.url"
+        }
+        #expect {
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c" }, "r2_buckets": [{ "binding": "B", "backend": "postgres" }] }"#)
+        } throws: { error in
+            (error as? ConfigError)?.description.contains("not available for this binding kind") == true
+        }
+    }
+}
+
+@Suite("postgres bindings from the config", .enabled(if: postgresAvailable, skipReason))
+struct PostgresConfigTests {
+    @Test("kv, queues and vectorize with backend postgres, the URL from a secret in the environment")
+    func bindings() async throws {
+        let scope = uniqueName("app")
+        let config = try EdgeConfig.parse("""
+            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4 },
+              "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }],
+              "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },
+              "vectorize": [{ "binding": "VECTORS", "index_name": "\(scope)", "dimensions": 3, "backend": "postgres" }] }
+            """)
+        let bindings = try EdgeBindings(config: config, environment: ["DATABASE_URL": postgresURL!])
+        #expect(bindings.queueBackend is PostgresQueue)
+        let kv = try bindings.kv("CACHE")
+        #expect(kv is PostgresKV)
+        try await kv.put("greeting", "hello")
+        #expect(try await kv.get("greeting") == "hello")
+        let jobs: QueueProducer<String> = try bindings.queue("JOBS")
+        try await jobs.send("one")
+        #expect(try await bindings.queueBackend.stats("jobs").backlog == 1)
+        let vectors = try bindings.vectorize("VECTORS")
+        #expect(vectors is PgVectorIndex)
+        _ = try await vectors.upsert([VectorRecord(id: "a", values: [1, 0, 0]), VectorRecord(id: "b", values: [0, 1, 0])])
+        #expect(try await vectors.query([0.9, 0.1, 0], options: VectorQueryOptions(topK: 1)).matches.first?.id == "a")
+    }
+}
