@@ -85,6 +85,10 @@ struct BenchOptions {
     var limit: Int?
     /// `--eval FILE`: the queries of the codesearch suite.
     var evalFile: String?
+    /// `--backend postgres`: run kv, queue or vectors on the PostgreSQL backends.
+    var backend = "sqlite"
+    /// `--url URL`: the PostgreSQL server (else `EDGE_POSTGRES_URL`).
+    var url: String?
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -97,6 +101,8 @@ struct BenchOptions {
             case "--no-peers": skipPeers = true
             case "--limit": limit = Int(iterator.next() ?? "")
             case "--eval": evalFile = iterator.next()
+            case "--backend": backend = iterator.next() ?? backend
+            case "--url": url = iterator.next()
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }

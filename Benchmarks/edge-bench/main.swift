@@ -5,7 +5,7 @@
 import Foundation
 
 let usage = """
-    usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR] [--data DIR] [--eval FILE]
+    usage: edge-bench SUITE [--seconds S] [--rounds R] [--dir DIR] [--data DIR] [--eval FILE] [--backend sqlite|postgres] [--url URL]
     suites:
       kv    SQLiteKV get / put / put_batch / list vs the raw SQLite C API; MemoryKV get
       blob  FileBlob put / get of 4 KiB and 256 MiB objects vs plain files; peak memory
@@ -14,6 +14,7 @@ let usage = """
       http  hello-world worker vs plain Hummingbird under wrk; cold start of edge dev; worker init
       vectors --data DIR  HNSW build / QPS / recall per ef vs hnswlib, flat QPS vs faiss (ann_peers.py gen DIR first)
       embeddings  all-MiniLM-L6-v2 texts/s at 16/128/256 tokens and GFLOP/s vs the numpy peer and sgemm peak
+      kv|queue|vectors --backend postgres [--url URL]  the PostgreSQL backends vs the same SQL written by hand
       codesearch [--data SOURCES] [--eval FILE]  CodeSearch over hummingbird's Sources: MRR@10 vs BM25 and MiniLM alone,
                   full index, re-index after touching one file, search p50/p99
     """
@@ -25,6 +26,11 @@ guard let suite = arguments.first else {
 }
 do {
     let options = try BenchOptions(arguments.dropFirst())
+    if options.backend == "postgres" {
+        try await PostgresBenchmark(options: options, suite: suite).run()
+        exit(0)
+    }
+    guard options.backend == "sqlite" else { throw BenchError(message: "--backend must be sqlite or postgres, not \(options.backend)") }
     switch suite {
     case "kv": try await KVBenchmark(options: options).run()
     case "blob": try await BlobBenchmark(options: options).run()

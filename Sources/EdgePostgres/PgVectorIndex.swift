@@ -10,11 +10,12 @@ import VectorSearch
 /// all of them): cosine vectors are stored normalised; metadata filters are translated to SQL on
 /// the `jsonb` column; namespaces are a column.
 ///
-/// Queries run with `hnsw.iterative_scan = relaxed_order` and `hnsw.ef_search` of at least
-/// `max(efSearch, 2 × topK)`, so a selective filter still returns `topK` matches when they exist.
+/// Queries run with `hnsw.ef_search` = `max(efSearch, 2 × topK)` and, when a filter or a
+/// namespace applies, `hnsw.iterative_scan = relaxed_order`, so a selective filter still returns
+/// `topK` matches when they exist.
 public final class PgVectorIndex: VectorIndex {
     public let name: String
-    public let database: PostgresDatabase
+    public let database: PostgresPool
     let rules: VectorRules
     public var configuration: VectorIndexConfiguration { rules.configuration }
     public let efSearch: Int
@@ -30,7 +31,7 @@ public final class PgVectorIndex: VectorIndex {
     /// - Throws: ``VectorError`` `.invalidConfiguration` for a bad name or dimensions. Operations
     ///   throw `.storage` when PostgreSQL fails (pgvector missing: `CREATE EXTENSION vector`
     ///   needs it installed).
-    public init(name: String, database: PostgresDatabase, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
+    public init(name: String, database: PostgresPool, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
                 m: Int = 16, efConstruction: Int = 64, efSearch: Int = 40) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 59) else {
             throw VectorError(.invalidConfiguration, limit: 59, actual: name.utf8.count,
@@ -64,7 +65,7 @@ public final class PgVectorIndex: VectorIndex {
         ])
         try await database.once("vec:\(name)") {
             let (dimensions, metric) = try await database.client.withTransaction(logger: logger) { connection -> (Int32, String) in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresDatabase.lockID("vec:" + name)))", logger: logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresPool.lockID("vec:" + name)))", logger: logger)
                 try await connection.query("""
                     INSERT INTO edge_vector_indexes (name, dimensions, metric) VALUES (\(name), \(Int32(configuration.dimensions)), \(configuration.metric.rawValue))
                     ON CONFLICT (name) DO NOTHING
@@ -236,7 +237,10 @@ public final class PgVectorIndex: VectorIndex {
         return try await storage {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL hnsw.ef_search = \(min(1000, efSearch))"), logger: logger)
-                try await connection.query("SET LOCAL hnsw.iterative_scan = relaxed_order", logger: logger)
+                if !conditions.isEmpty {
+                    // A filter or namespace: keep scanning the graph until topK rows pass it.
+                    try await connection.query("SET LOCAL hnsw.iterative_scan = relaxed_order", logger: logger)
+                }
                 var matches: [VectorMatch] = []
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
                 for try await (id, namespace, metadata, embedding, distance) in rows.decode((String, String?, String?, String?, Double).self) {

@@ -32,7 +32,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     }
 
     public let namespace: String
-    public let database: PostgresDatabase
+    public let database: PostgresPool
     public let configuration: Configuration
     private let lastSweep = Mutex<Int64>(.min)
 
@@ -55,7 +55,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     /// `.storageFailure`).
     ///
     /// - Throws: ``KVError`` `.invalidNamespaceName`.
-    public init(namespace: String, database: PostgresDatabase, configuration: Configuration = Configuration()) throws {
+    public init(namespace: String, database: PostgresPool, configuration: Configuration = Configuration()) throws {
         guard ByteKeys.isSafeResourceName(namespace, maxLength: 128) else {
             throw KVError(.invalidNamespaceName, limit: 128, actual: namespace.utf8.count,
                           message: "namespace name \"\(namespace)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")

@@ -39,7 +39,7 @@ public final class PostgresQueue: QueueBackend {
         }
     }
 
-    public let database: PostgresDatabase
+    public let database: PostgresPool
     public let configuration: Configuration
     private let signals = QueueSignals()
     private let listener = Mutex<Task<Void, Never>?>(nil)
@@ -65,7 +65,7 @@ public final class PostgresQueue: QueueBackend {
     /// Opens the queues of `database` and starts listening for notifications. The table is
     /// created by the first operation (a failure to reach or migrate the database is that
     /// operation's `.storageFailure`).
-    public init(database: PostgresDatabase, configuration: Configuration = Configuration()) {
+    public init(database: PostgresPool, configuration: Configuration = Configuration()) {
         self.database = database
         self.configuration = configuration
         if configuration.listen { startListening() }

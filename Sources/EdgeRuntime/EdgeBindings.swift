@@ -28,7 +28,7 @@ public final class EdgeBindings: Sendable {
     private let secretValues: [String: String]
     private let opened = Mutex<Opened>(Opened())
     /// The database of `"backend": "postgres"` bindings, when the config has a `postgres` section.
-    public let postgres: PostgresDatabase?
+    public let postgres: PostgresPool?
     private let scratch: String?
 
     private struct Opened {
@@ -67,7 +67,7 @@ public final class EdgeBindings: Sendable {
         secretValues = values
         if !inMemory, let settings = config.postgres, let url = settings.url ?? settings.urlSecret.flatMap({ values[$0] }) {
             do {
-                postgres = try PostgresDatabase(url: url, maxConnections: settings.maxConnections, logger: logger)
+                postgres = try PostgresPool(url: url, maxConnections: settings.maxConnections, logger: logger)
             } catch {
                 throw ConfigError(.invalidValue, file: config.file, key: settings.url != nil ? "postgres.url" : "secrets",
                                   expected: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", message: "\(error)")

@@ -24,7 +24,7 @@ struct PostgresQueueTests {
     func concurrentClaims() async throws {
         let scope = uniqueName("claims")
         let first = PostgresQueue(database: try database(), configuration: .init(scope: scope))
-        let second = PostgresQueue(database: try PostgresDatabase(url: postgresURL!, maxConnections: 8), configuration: .init(scope: scope))
+        let second = PostgresQueue(database: try PostgresPool(url: postgresURL!, maxConnections: 8), configuration: .init(scope: scope))
         for start in stride(from: 0, to: 2000, by: 100) {
             try await first.send("work", (start..<start + 100).map { OutgoingMessage(body: Array("\($0)".utf8)) })
         }
@@ -50,7 +50,7 @@ struct PostgresQueueTests {
     @Test("a send in one process wakes an idle consumer in another through LISTEN/NOTIFY")
     func notifyWakesOtherProcess() async throws {
         let scope = uniqueName("notify")
-        let producer = PostgresQueue(database: try PostgresDatabase(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
+        let producer = PostgresQueue(database: try PostgresPool(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
         let consumer = PostgresQueue(database: try database(), configuration: .init(scope: scope))
         let signal = consumer.signal(for: "wake")
         try await Task.sleep(for: .milliseconds(300))  // the listener connects

@@ -9,9 +9,9 @@ let postgresAvailable = postgresURL != nil
 let skipReason: Comment = "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"
 
 /// One pool for the whole test process.
-let sharedDatabase: PostgresDatabase? = postgresURL.flatMap { try? PostgresDatabase(url: $0, maxConnections: 24) }
+let sharedDatabase: PostgresPool? = postgresURL.flatMap { try? PostgresPool(url: $0, maxConnections: 24) }
 
-func database() throws -> PostgresDatabase {
+func database() throws -> PostgresPool {
     try #require(sharedDatabase, "cannot open \(postgresURL ?? "no URL")")
 }
 

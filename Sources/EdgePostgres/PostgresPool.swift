@@ -12,17 +12,17 @@ public struct PostgresURLError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// One PostgreSQL database shared by the Postgres backends of a process: a connection pool
+/// One PostgreSQL database as the Postgres backends of a process share it: a connection pool
 /// (postgres-nio's `PostgresClient`) and the schema the backends create on first use.
 ///
 /// The pool runs from `init` until ``shutdown()`` (or, as a swift-service-lifecycle `Service`,
-/// until graceful shutdown). Every backend made from one `PostgresDatabase` shares its pool.
+/// until graceful shutdown). Every backend made from one `PostgresPool` shares its pool.
 ///
 /// ```swift
-/// let database = try PostgresDatabase(url: "postgres://edge@127.0.0.1:5432/edge")
+/// let database = try PostgresPool(url: "postgres://edge@127.0.0.1:5432/edge")
 /// let kv = try await PostgresKV(namespace: "CACHE", database: database)
 /// ```
-public final class PostgresDatabase: Service, Sendable {
+public final class PostgresPool: Service, Sendable {
     public let client: PostgresClient
     public let url: String
     public let logger: Logger
