@@ -180,7 +180,8 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch"],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch", "EdgePostgres",
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),

@@ -37,7 +37,7 @@ struct PostgresBenchmark {
 
     func kv(_ database: PostgresPool) async throws {
         let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let ours = try PostgresKV(namespace: "bench-\(run)", database: database)
+        let ours = try PostgresKV(namespace: "bench-\(run)", pool: database)
         let peerTable = "bench_kv_\(run)"
         _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "CREATE TABLE \(peerTable) (key text PRIMARY KEY, value text NOT NULL)"))
         let value = String(repeating: "x", count: 100)
@@ -112,7 +112,7 @@ struct PostgresBenchmark {
 
     /// PostgresQueue end to end: sends in batches of 100 while consumers claim batches of 100.
     func endToEnd(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
-        let backend = PostgresQueue(database: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
+        let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
         defer { backend.close() }
         let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
         let handled = Atomic<Int>(0)
@@ -194,7 +194,7 @@ struct PostgresBenchmark {
         for query in queries { truth.append(try await exact.query(query, options: VectorQueryOptions(topK: 10)).matches.map(\.id)) }
 
         let name = "bench-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-        let index = try PgVectorIndex(name: name, database: database, configuration: VectorIndexConfiguration(dimensions: dimensions), efSearch: 40)
+        let index = try PgVectorIndex(name: name, pool: database, configuration: VectorIndexConfiguration(dimensions: dimensions), efSearch: 40)
         var started = seconds()
         for start in stride(from: 0, to: records.count, by: 1000) { _ = try await index.upsert(Array(records[start..<min(start + 1000, records.count)])) }
         BenchLine(suite: "vectors", name: "postgres.build", value: seconds() - started, unit: "s",

@@ -15,7 +15,7 @@ import VectorSearch
 /// `topK` matches when they exist.
 public final class PgVectorIndex: VectorIndex {
     public let name: String
-    public let database: PostgresPool
+    public let pool: PostgresPool
     let rules: VectorRules
     public var configuration: VectorIndexConfiguration { rules.configuration }
     public let efSearch: Int
@@ -31,7 +31,7 @@ public final class PgVectorIndex: VectorIndex {
     /// - Throws: ``VectorError`` `.invalidConfiguration` for a bad name or dimensions. Operations
     ///   throw `.storage` when PostgreSQL fails (pgvector missing: `CREATE EXTENSION vector`
     ///   needs it installed).
-    public init(name: String, database: PostgresPool, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
+    public init(name: String, pool: PostgresPool, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
                 m: Int = 16, efConstruction: Int = 64, efSearch: Int = 40) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 59) else {
             throw VectorError(.invalidConfiguration, limit: 59, actual: name.utf8.count,
@@ -39,10 +39,10 @@ public final class PgVectorIndex: VectorIndex {
         }
         rules = try VectorRules(configuration: configuration, limits: limits)
         self.name = name
-        self.database = database
+        self.pool = pool
         self.efSearch = max(1, efSearch)
         table = "\"vec_\(name)\""
-        logger = database.logger
+        logger = pool.logger
         self.m = m
         self.efConstruction = efConstruction
     }
@@ -59,12 +59,12 @@ public final class PgVectorIndex: VectorIndex {
         case .euclidean: operators = "vector_l2_ops"
         case .dotProduct: operators = "vector_ip_ops"
         }
-        try await database.migrate("edge_vector_indexes.v1", [
+        try await pool.migrate("edge_vector_indexes.v1", [
             "CREATE EXTENSION IF NOT EXISTS vector",
             "CREATE TABLE IF NOT EXISTS edge_vector_indexes (name text PRIMARY KEY, dimensions integer NOT NULL, metric text NOT NULL)",
         ])
-        try await database.once("vec:\(name)") {
-            let (dimensions, metric) = try await database.client.withTransaction(logger: logger) { connection -> (Int32, String) in
+        try await pool.once("vec:\(name)") {
+            let (dimensions, metric) = try await pool.client.withTransaction(logger: logger) { connection -> (Int32, String) in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresPool.lockID("vec:" + name)))", logger: logger)
                 try await connection.query("""
                     INSERT INTO edge_vector_indexes (name, dimensions, metric) VALUES (\(name), \(Int32(configuration.dimensions)), \(configuration.metric.rawValue))
@@ -88,7 +88,7 @@ public final class PgVectorIndex: VectorIndex {
         }
     }
 
-    private var client: PostgresClient { database.client }
+    private var client: PostgresClient { pool.client }
 
     private func storage<T>(_ body: () async throws -> T) async throws -> T {
         do {

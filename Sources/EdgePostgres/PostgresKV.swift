@@ -32,7 +32,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     }
 
     public let namespace: String
-    public let database: PostgresPool
+    public let pool: PostgresPool
     public let configuration: Configuration
     private let lastSweep = Mutex<Int64>(.min)
 
@@ -55,23 +55,23 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     /// `.storageFailure`).
     ///
     /// - Throws: ``KVError`` `.invalidNamespaceName`.
-    public init(namespace: String, database: PostgresPool, configuration: Configuration = Configuration()) throws {
+    public init(namespace: String, pool: PostgresPool, configuration: Configuration = Configuration()) throws {
         guard ByteKeys.isSafeResourceName(namespace, maxLength: 128) else {
             throw KVError(.invalidNamespaceName, limit: 128, actual: namespace.utf8.count,
                           message: "namespace name \"\(namespace)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
         }
         self.namespace = namespace
-        self.database = database
+        self.pool = pool
         self.configuration = configuration
     }
 
     public var limits: KVLimits { configuration.limits }
     private var now: Int64 { configuration.clock.nowEpochSeconds }
-    private var client: PostgresClient { database.client }
+    private var client: PostgresClient { pool.client }
 
     private func storage<T>(_ key: String? = nil, _ body: () async throws -> T) async throws -> T {
         do {
-            try await database.migrate("edge_kv.v1", Self.schema)
+            try await pool.migrate("edge_kv.v1", Self.schema)
             return try await body()
         } catch let error as KVError {
             throw error

@@ -19,8 +19,8 @@ public struct PostgresURLError: Error, Sendable, CustomStringConvertible {
 /// until graceful shutdown). Every backend made from one `PostgresPool` shares its pool.
 ///
 /// ```swift
-/// let database = try PostgresPool(url: "postgres://edge@127.0.0.1:5432/edge")
-/// let kv = try await PostgresKV(namespace: "CACHE", database: database)
+/// let pool = try PostgresPool(url: "postgres://edge@127.0.0.1:5432/edge")
+/// let kv = try PostgresKV(namespace: "CACHE", pool: pool)
 /// ```
 public final class PostgresPool: Service, Sendable {
     public let client: PostgresClient
@@ -43,7 +43,8 @@ public final class PostgresPool: Service, Sendable {
         self.logger = logger
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
-        runner = Mutex(Task { await client.run() })
+        // Entered at once, so the pool runs before the first query asks it for a connection.
+        runner = Mutex(Task.immediate { await client.run() })
     }
 
     /// The client configuration for a `postgres://` URL.

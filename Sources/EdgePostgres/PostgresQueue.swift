@@ -39,7 +39,7 @@ public final class PostgresQueue: QueueBackend {
         }
     }
 
-    public let database: PostgresPool
+    public let pool: PostgresPool
     public let configuration: Configuration
     private let signals = QueueSignals()
     private let listener = Mutex<Task<Void, Never>?>(nil)
@@ -62,18 +62,18 @@ public final class PostgresQueue: QueueBackend {
         "CREATE INDEX IF NOT EXISTS edge_queue_messages_visible ON edge_queue_messages (scope, queue, visible_at, id)",
     ]
 
-    /// Opens the queues of `database` and starts listening for notifications. The table is
+    /// Opens the queues of `pool`'s database and starts listening for notifications. The table is
     /// created by the first operation (a failure to reach or migrate the database is that
     /// operation's `.storageFailure`).
-    public init(database: PostgresPool, configuration: Configuration = Configuration()) {
-        self.database = database
+    public init(pool: PostgresPool, configuration: Configuration = Configuration()) {
+        self.pool = pool
         self.configuration = configuration
         if configuration.listen { startListening() }
     }
 
     deinit { listener.withLock { $0?.cancel() } }
 
-    /// Stops listening for notifications (the pool belongs to the database).
+    /// Stops listening for notifications (the pool is not closed: it may serve others).
     public func close() {
         listener.withLock { task in
             task?.cancel()
@@ -85,13 +85,13 @@ public final class PostgresQueue: QueueBackend {
     /// drops, it reconnects after a second and wakes every consumer (a notification may have been
     /// missed meanwhile).
     private func startListening() {
-        let database = self.database, signals = self.signals, logger = configuration.logger
+        let pool = self.pool, signals = self.signals, logger = configuration.logger
         let prefix = configuration.scope + "/"
         listener.withLock { task in
             task = Task {
                 while !Task.isCancelled {
                     do {
-                        try await database.client.withConnection { connection in
+                        try await pool.client.withConnection { connection in
                             for try await notification in try await connection.listen("edge_queue") where notification.payload.hasPrefix(prefix) {
                                 signals.notify(String(notification.payload.dropFirst(prefix.count)))
                             }
@@ -110,7 +110,7 @@ public final class PostgresQueue: QueueBackend {
     public var limits: QueueLimits { configuration.limits }
     public var clock: any EdgeClock { configuration.clock }
     private var nowMilliseconds: Int64 { Int64((clock.now.timeIntervalSince1970 * 1000).rounded(.down)) }
-    private var client: PostgresClient { database.client }
+    private var client: PostgresClient { pool.client }
     private var logger: Logger { configuration.logger }
     private var scope: String { configuration.scope }
 
@@ -119,7 +119,7 @@ public final class PostgresQueue: QueueBackend {
 
     private func storage<T>(_ queue: String?, _ body: () async throws -> T) async throws -> T {
         do {
-            try await database.migrate("edge_queue.v1", Self.schema)
+            try await pool.migrate("edge_queue.v1", Self.schema)
             return try await body()
         } catch let error as QueueError {
             throw error

@@ -78,7 +78,7 @@ public final class EdgeBindings: Sendable {
         let memory = inMemory || config.queueBackend == .memory
         do {
             if !memory, config.queueBackend == .postgres, let postgres {
-                queueBackend = PostgresQueue(database: postgres, configuration: .init(clock: clock, scope: config.postgres?.scope ?? config.name, logger: logger))
+                queueBackend = PostgresQueue(pool: postgres, configuration: .init(clock: clock, scope: config.postgres?.scope ?? config.name, logger: logger))
             } else {
                 queueBackend = memory ? MemoryQueue(clock: clock) : try SQLiteQueue(stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
             }
@@ -142,7 +142,7 @@ public final class EdgeBindings: Sendable {
                 namespace = MemoryKV(configuration: .init(clock: clock))
             } else if entry.backend == .postgres, let postgres {
                 do {
-                    namespace = try PostgresKV(namespace: binding, database: postgres, configuration: .init(clock: clock, logger: logger))
+                    namespace = try PostgresKV(namespace: binding, pool: postgres, configuration: .init(clock: clock, logger: logger))
                 } catch {
                     throw ConfigError(.invalidValue, file: config.file, key: "kv_namespaces", expected: "a valid namespace name", message: "cannot open KV namespace \(binding): \(error)")
                 }
@@ -254,7 +254,7 @@ public final class EdgeBindings: Sendable {
             do {
                 switch (inMemory || entry.backend == .memory, entry.indexType) {
                 case (false, _) where entry.backend == .postgres && postgres != nil:
-                    index = try PgVectorIndex(name: entry.indexName, database: postgres!, configuration: configuration, m: entry.m,
+                    index = try PgVectorIndex(name: entry.indexName, pool: postgres!, configuration: configuration, m: entry.m,
                                               efConstruction: entry.efConstruction, efSearch: entry.efSearch)
                 case (true, "flat"): index = try FlatIndex(configuration: configuration)
                 case (true, _): index = try HNSWIndex(configuration: configuration, parameters: parameters)

@@ -69,4 +69,5 @@ public enum KillTest {
 public struct KillTestError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }

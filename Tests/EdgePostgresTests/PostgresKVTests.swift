@@ -7,10 +7,10 @@ import Testing
 struct PostgresKVTests {
     /// Each case gets a namespace of its own; reopening opens the same namespace again.
     static let harness = KVConformance.Harness { clock in
-        try PostgresKV(namespace: uniqueName("kv"), database: try database(), configuration: .init(clock: clock))
+        try PostgresKV(namespace: uniqueName("kv"), pool: try database(), configuration: .init(clock: clock))
     } reopen: { kv, clock in
         let postgres = kv as! PostgresKV
-        return try PostgresKV(namespace: postgres.namespace, database: postgres.database, configuration: .init(clock: clock))
+        return try PostgresKV(namespace: postgres.namespace, pool: postgres.pool, configuration: .init(clock: clock))
     }
 
     @Test("KV conformance", arguments: KVConformance.cases + KVConformance.durableCases)
@@ -20,7 +20,7 @@ struct PostgresKVTests {
 
     @Test("list pages stay stable while another writer inserts and deletes keys")
     func stablePagingUnderWrites() async throws {
-        let kv = try PostgresKV(namespace: uniqueName("paging"), database: try database())
+        let kv = try PostgresKV(namespace: uniqueName("paging"), pool: try database())
         for start in stride(from: 0, to: 3000, by: 1000) {
             try await kv.put((start..<start + 1000).map { KVWrite(key: String(format: "key-%05d", $0 * 2), value: [1]) })
         }

@@ -8,11 +8,11 @@ import Testing
 struct PostgresQueueTests {
     /// Each case gets a scope of its own; reopening opens the same scope again.
     static let harness = QueueConformance.Harness { clock in
-        PostgresQueue(database: try database(), configuration: .init(clock: clock, scope: uniqueName("q")))
+        PostgresQueue(pool: try database(), configuration: .init(clock: clock, scope: uniqueName("q")))
     } reopen: { backend, clock in
         let queue = backend as! PostgresQueue
         queue.close()
-        return PostgresQueue(database: queue.database, configuration: .init(clock: clock, scope: queue.configuration.scope))
+        return PostgresQueue(pool: queue.pool, configuration: .init(clock: clock, scope: queue.configuration.scope))
     }
 
     @Test("queue conformance", arguments: QueueConformance.cases + QueueConformance.durableCases)
@@ -23,8 +23,8 @@ struct PostgresQueueTests {
     @Test("two backends (as two processes) claim concurrently: every message exactly once, none lost")
     func concurrentClaims() async throws {
         let scope = uniqueName("claims")
-        let first = PostgresQueue(database: try database(), configuration: .init(scope: scope))
-        let second = PostgresQueue(database: try PostgresPool(url: postgresURL!, maxConnections: 8), configuration: .init(scope: scope))
+        let first = PostgresQueue(pool: try database(), configuration: .init(scope: scope))
+        let second = PostgresQueue(pool: try PostgresPool(url: postgresURL!, maxConnections: 8), configuration: .init(scope: scope))
         for start in stride(from: 0, to: 2000, by: 100) {
             try await first.send("work", (start..<start + 100).map { OutgoingMessage(body: Array("\($0)".utf8)) })
         }
@@ -50,8 +50,8 @@ struct PostgresQueueTests {
     @Test("a send in one process wakes an idle consumer in another through LISTEN/NOTIFY")
     func notifyWakesOtherProcess() async throws {
         let scope = uniqueName("notify")
-        let producer = PostgresQueue(database: try PostgresPool(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
-        let consumer = PostgresQueue(database: try database(), configuration: .init(scope: scope))
+        let producer = PostgresQueue(pool: try PostgresPool(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
+        let consumer = PostgresQueue(pool: try database(), configuration: .init(scope: scope))
         let signal = consumer.signal(for: "wake")
         try await Task.sleep(for: .milliseconds(300))  // the listener connects
         let before = signal.generation
