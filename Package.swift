@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "EdgePostgres",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeQueue", "VectorSearch",
+                "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeCoordinator", "VectorSearch",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

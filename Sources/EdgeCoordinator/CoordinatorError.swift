@@ -6,7 +6,7 @@ public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case invalidID, invalidNamespaceName, keyTooLong, invalidKey, valueTooLarge, tooManyKeys
-            case invalidListOptions, encodingFailed, decodingFailed, storageFailure, objectReset
+            case invalidListOptions, encodingFailed, decodingFailed, storageFailure, objectReset, ownedElsewhere
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -33,6 +33,8 @@ public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
         public static let storageFailure = Code(.storageFailure)
         /// The object was reset (a commit failed or the namespace was reset) while the call ran.
         public static let objectReset = Code(.objectReset)
+        /// Another process owns the object (a shared store) and did not hand it over in time.
+        public static let ownedElsewhere = Code(.ownedElsewhere)
 
         public var description: String { base.rawValue }
     }

@@ -47,6 +47,10 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             var lastCommit: CommitTicket?
             var lastUsed: Date
             var evicted = false
+            /// The store's token for the current instance (shared stores: ownership).
+            var activation: Int?
+            /// Another process asked for the object: hand it over after the running call.
+            var handoverRequested = false
         }
         let state: Mutex<State>
 
@@ -59,7 +63,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     public let name: String
     public let configuration: Configuration
     private let env: Object.Env
-    private let store: ObjectStore
+    private let store: any DurableObjectStore
     private let live = Mutex<[String: Live]>([:])
     private let alarmSignal = WakeSignal()
     private let instancesBuilt = Atomic<Int>(0)
@@ -72,6 +76,15 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         self.env = env
         self.configuration = configuration
         store = try ObjectStore(path: path, settings: configuration.sqlite)
+    }
+
+    /// A namespace over another store (a database several processes share: EdgePostgres).
+    package init(name: String, store: any DurableObjectStore, env: Object.Env, configuration: Configuration = Configuration()) {
+        self.name = name
+        self.env = env
+        self.configuration = configuration
+        self.store = store
+        store.onHandoverRequest { [weak self] objectID in self?.handOver(objectID) }
     }
 
     /// A namespace stored under a state directory: `<stateDirectory>/durable-objects/<name>.sqlite`.
@@ -131,7 +144,13 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
                 slot.lock.release()
                 continue
             }
-            let (instance, storage) = instance(for: slot)
+            let instance: Object, storage: DurableObjectStorage
+            do {
+                (instance, storage) = try await self.instance(for: slot)
+            } catch {
+                slot.lock.release()
+                throw error
+            }
             let result: Result<T, any Error>
             do {
                 result = .success(try await body(instance, storage))
@@ -140,11 +159,12 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             }
             let pending = storage.takePending()
             let ticket = pending.isEmpty ? nil : CommitTicket()
-            let previous = slot.state.withLock { state -> CommitTicket? in
+            let (previous, handover) = slot.state.withLock { state -> (CommitTicket?, Bool) in
                 state.lastUsed = clock.now
                 if let ticket { state.lastCommit = ticket }
-                return state.lastCommit
+                return (state.lastCommit, state.handoverRequested)
             }
+            if handover { evict(slot) }
             slot.lock.release()
             if let ticket {
                 // Output gate: the response waits for this call's writes to be durable.
@@ -165,8 +185,11 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         }
     }
 
-    private func instance(for slot: Live) -> (Object, DurableObjectStorage) {
+    private func instance(for slot: Live) async throws -> (Object, DurableObjectStorage) {
         if let built = slot.state.withLock({ state in state.instance.map { ($0, state.storage!) } }) { return built }
+        // A shared store makes this process the owner (and loads the object) first.
+        let token = try await store.activate(slot.id.hex)
+        slot.state.withLock { $0.activation = token }
         let storage = DurableObjectStorage(objectID: slot.id.hex, store: store, limits: configuration.limits)
         let instance = Object(state: DurableObjectState(id: slot.id, storage: storage), env: env)
         instancesBuilt.add(1, ordering: .relaxed)
@@ -198,18 +221,59 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         for slot in candidates {
             let idle = slot.state.withLock { $0.lastUsed <= cutoff && ($0.lastCommit?.isFinished ?? true) }
             guard idle, slot.lock.tryAcquire() else { continue }
-            slot.state.withLock { state in
-                state.evicted = true
-                state.instance = nil
-                state.storage = nil
-            }
-            live.withLock { live in
-                if live[slot.id.hex] === slot { live.removeValue(forKey: slot.id.hex) }
-            }
+            evict(slot)
             slot.lock.release()
             evicted += 1
         }
         return evicted
+    }
+
+    /// Drops `slot` (its lock held): later calls build a new instance. Ownership is given up
+    /// once the last commit is durable.
+    private func evict(_ slot: Live) {
+        let (token, lastCommit) = slot.state.withLock { state -> (Int?, CommitTicket?) in
+            state.evicted = true
+            state.instance = nil
+            state.storage = nil
+            defer { state.activation = nil }
+            return (state.activation, state.lastCommit)
+        }
+        live.withLock { live in
+            if live[slot.id.hex] === slot { live.removeValue(forKey: slot.id.hex) }
+        }
+        if let token, store.maintenanceInterval != nil {
+            let store = self.store, id = slot.id.hex
+            Task {
+                try? await lastCommit?.wait()
+                await store.deactivate(id, token: token)
+            }
+        }
+    }
+
+    /// Another process asked for `objectID`: hand it over now if idle, else after the running call.
+    private func handOver(_ objectID: String) {
+        guard let slot = live.withLock({ $0[objectID] }) else { return }
+        if slot.lock.tryAcquire() {
+            if slot.state.withLock({ $0.instance != nil }) { evict(slot) }
+            slot.lock.release()
+        } else {
+            slot.state.withLock { $0.handoverRequested = true }
+        }
+    }
+
+    /// Renews ownership of the live objects (shared stores); drops those another process took.
+    private func maintainOwnership() async {
+        guard store.maintenanceInterval != nil else { return }
+        let slots = live.withLock { Array($0.values) }
+        let active = slots.filter { $0.state.withLock { $0.activation != nil } }.map(\.id.hex)
+        guard !active.isEmpty else { return }
+        let lost = Set(await store.maintain(active: active))
+        for slot in slots where lost.contains(slot.id.hex) {
+            configuration.logger.error("lost ownership of a durable object; its instance is dropped", metadata: ["namespace": "\(name)", "id": "\(slot.id)"])
+            await slot.lock.acquire()
+            evict(slot)
+            slot.lock.release()
+        }
     }
 
     // MARK: Alarms
@@ -217,7 +281,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// Fires every alarm that is due now; returns how many ran (successfully or not).
     @discardableResult
     public func runDueAlarms() async throws -> Int {
-        let due = try store.dueAlarms(now: clock.now, limit: 1000)
+        let due = try await store.dueAlarms(now: clock.now, limit: 1000)
         await withTaskGroup(of: Void.self) { group in
             for (objectID, _) in due {
                 group.addTask { await self.fireAlarm(try? DurableObjectID.parse(objectID)) }
@@ -266,9 +330,11 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
                     self.configuration.logger.error("alarm scheduler failed", metadata: ["namespace": "\(self.name)", "error": "\(error)"])
                 }
                 self.evictIdle()
+                await self.maintainOwnership()
                 let now = self.clock.now
                 var wake = now.addingTimeInterval(max(1, self.configuration.idleTimeout / 2))
-                if let next = try? self.store.nextAlarmTime(), next < wake { wake = max(next, now) }
+                if let interval = self.store.maintenanceInterval { wake = min(wake, now.addingTimeInterval(interval)) }
+                if let next = try? await self.store.nextAlarmTime(), next < wake { wake = max(next, now) }
                 await self.alarmSignal.wait(after: generation, until: wake, clock: self.clock)
             }
         }

@@ -59,10 +59,10 @@ public final class DurableObjectStorage: Sendable {
 
     let objectID: String
     let limits: CoordinatorLimits
-    private let store: ObjectStore
+    private let store: any DurableObjectStore
     private let state = Mutex(State())
 
-    init(objectID: String, store: ObjectStore, limits: CoordinatorLimits) {
+    init(objectID: String, store: any DurableObjectStore, limits: CoordinatorLimits) {
         self.objectID = objectID
         self.store = store
         self.limits = limits

@@ -89,7 +89,7 @@ final class ObjectStore: Sendable {
     }
 
     /// Alarms due at `now`, earliest first.
-    func dueAlarms(now: Date, limit: Int) throws -> [(objectID: String, alarm: ScheduledAlarm)] {
+    func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
         try read { connection in
             let statement = try connection.statement("SELECT object_id, scheduled_at, retry_count FROM alarms WHERE scheduled_at <= ? ORDER BY scheduled_at LIMIT ?")
             defer { statement.reset() }
@@ -103,7 +103,7 @@ final class ObjectStore: Sendable {
         }
     }
 
-    func nextAlarmTime() throws -> Date? {
+    func nextAlarmTime() async throws -> Date? {
         try read { connection in
             let statement = try connection.statement("SELECT min(scheduled_at) FROM alarms")
             defer { statement.reset() }
@@ -170,19 +170,62 @@ final class ObjectStore: Sendable {
 }
 
 /// An alarm as stored: when, and how many times it already failed.
-struct ScheduledAlarm: Sendable, Hashable {
-    var time: Date
-    var retryCount: Int
+package struct ScheduledAlarm: Sendable, Hashable {
+    package var time: Date
+    package var retryCount: Int
+
+    package init(time: Date, retryCount: Int) {
+        self.time = time
+        self.retryCount = retryCount
+    }
 }
 
 /// The writes of one call, committed together.
-struct PendingCommit: Sendable {
-    var writes: [String: [UInt8]?] = [:]
-    var clearAll = false
+package struct PendingCommit: Sendable {
+    package var writes: [String: [UInt8]?] = [:]
+    package var clearAll = false
     /// `nil`: unchanged; `.some(nil)`: deleted; `.some(alarm)`: set.
-    var alarm: ScheduledAlarm??
+    package var alarm: ScheduledAlarm??
 
-    var isEmpty: Bool { writes.isEmpty && !clearAll && alarm == nil }
+    package var isEmpty: Bool { writes.isEmpty && !clearAll && alarm == nil }
+}
+
+/// Where a namespace keeps its objects' storage and alarms: one SQLite file (``ObjectStore``),
+/// or a database several processes share, which also decides which process owns an object.
+///
+/// Reads are synchronous (a call reads storage without suspending): a shared store loads an
+/// object's storage when it ``activate(_:)``s it and serves reads from memory while it owns it.
+package protocol DurableObjectStore: Sendable {
+    func value(_ objectID: String, _ key: String) throws -> [UInt8]?
+    func list(_ objectID: String, lower: [UInt8], upper: [UInt8]?, reverse: Bool, limit: Int) throws -> [(String, [UInt8])]
+    func alarm(_ objectID: String) throws -> ScheduledAlarm?
+    /// Alarms due at `now` of objects this process may run (not owned by another live process).
+    func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)]
+    func nextAlarmTime() async throws -> Date?
+    /// Commits one call's writes; commits of one object apply in the order they were made.
+    func commit(_ objectID: String, _ pending: PendingCommit) async throws
+    func deleteEverything() async throws
+    func close()
+
+    /// Before an object's instance is built: take ownership (waiting for another owner to hand
+    /// it over) and load it. Returns a token for ``deactivate(_:token:)``.
+    func activate(_ objectID: String) async throws -> Int
+    /// The instance of activation `token` is gone (evicted or handed over): give ownership up.
+    func deactivate(_ objectID: String, token: Int) async
+    /// Renews ownership of `active` objects; returns those whose ownership was lost.
+    func maintain(active: [String]) async -> [String]
+    /// Longest time between ``maintain(active:)`` calls; `nil` when there is nothing to maintain.
+    var maintenanceInterval: Double? { get }
+    /// Calls `handler` with the id of an object another process asks this one to hand over.
+    func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void)
+}
+
+extension ObjectStore: DurableObjectStore {
+    func activate(_ objectID: String) async throws -> Int { 0 }
+    func deactivate(_ objectID: String, token: Int) async {}
+    func maintain(active: [String]) async -> [String] { [] }
+    var maintenanceInterval: Double? { nil }
+    func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void) {}
 }
 
 extension Date {

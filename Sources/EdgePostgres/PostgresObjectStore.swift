@@ -1,0 +1,364 @@
+import EdgeCoordinator
+import EdgeCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// Durable objects whose storage and alarms live in PostgreSQL, shared by several processes, each
+/// object owned by at most one process at a time.
+///
+/// Ownership is a lease row (`edge_do_leases`: owner, expiry by the database's clock). A process
+/// takes the lease when it builds an object's instance, renews it while the instance lives, and
+/// gives it up when the instance is evicted. Every commit checks and extends the lease in its own
+/// transaction, so a process that lost the lease (paused past its expiry, say) can never write:
+/// its commit fails and its instance is dropped. A call that reaches a process not owning the
+/// object asks the owner (`NOTIFY edge_do_handover`) to hand it over after its running call, then
+/// takes the lease — or takes it once it expires, when the owner died. The object's storage is
+/// loaded when the lease is taken and served from memory while it is held.
+final class PostgresObjectStore: DurableObjectStore {
+    struct Settings: Sendable {
+        var namespace: String
+        /// Seconds a lease lasts without renewal. Default 10.
+        var leaseSeconds: Double = 10
+        /// How long a call waits for another process to hand an object over. Default 30 s.
+        var handoverTimeout: Double = 30
+    }
+
+    let pool: PostgresPool
+    let settings: Settings
+    /// This process's identity as an owner.
+    let owner = UUID().uuidString
+    private let logger: Logger
+
+    private struct Loaded {
+        var token: Int
+        var values: [String: [UInt8]]
+        var alarm: ScheduledAlarm?
+    }
+
+    private struct State {
+        var loaded: [String: Loaded] = [:]
+        var nextToken = 0
+        var commitChains: [String: Task<Void, any Error>] = [:]
+        var handover: (@Sendable (String) -> Void)?
+    }
+
+    private let state = Mutex(State())
+    private let listener = Mutex<Task<Void, Never>?>(nil)
+
+    static let schema = [
+        "CREATE TABLE IF NOT EXISTS edge_do_storage (namespace text NOT NULL, object_id text NOT NULL, key text NOT NULL, value bytea NOT NULL, PRIMARY KEY (namespace, object_id, key))",
+        "CREATE TABLE IF NOT EXISTS edge_do_alarms (namespace text NOT NULL, object_id text NOT NULL, scheduled_at bigint NOT NULL, retry_count integer NOT NULL, PRIMARY KEY (namespace, object_id))",
+        "CREATE INDEX IF NOT EXISTS edge_do_alarms_due ON edge_do_alarms (namespace, scheduled_at)",
+        "CREATE TABLE IF NOT EXISTS edge_do_leases (namespace text NOT NULL, object_id text NOT NULL, owner text NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (namespace, object_id))",
+    ]
+
+    /// The database's clock in milliseconds, so leases never depend on the processes' clocks.
+    static let databaseNow = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+    init(pool: PostgresPool, settings: Settings) {
+        self.pool = pool
+        self.settings = settings
+        logger = pool.logger
+        startListening()
+    }
+
+    deinit { listener.withLock { $0?.cancel() } }
+
+    private var namespace: String { settings.namespace }
+    private var leaseMilliseconds: Int64 { Int64(settings.leaseSeconds * 1000) }
+
+    private func storage<T>(_ objectID: String?, _ body: () async throws -> T) async throws -> T {
+        do {
+            try await pool.migrate("edge_do.v1", Self.schema)
+            return try await body()
+        } catch let error as CoordinatorError {
+            throw error
+        } catch {
+            throw CoordinatorError(.storageFailure, objectID: objectID, message: "PostgreSQL failure: \(String(reflecting: error))")
+        }
+    }
+
+    // MARK: Handover requests
+
+    private func startListening() {
+        let pool = self.pool, prefix = namespace + "/", logger = self.logger
+        listener.withLock { task in
+            task = Task { [weak self] in
+                while !Task.isCancelled {
+                    do {
+                        try await pool.client.withConnection { connection in
+                            for try await notification in try await connection.listen("edge_do_handover") where notification.payload.hasPrefix(prefix) {
+                                let objectID = String(notification.payload.dropFirst(prefix.count))
+                                self?.state.withLock { $0.handover }?(objectID)
+                            }
+                        }
+                    } catch {
+                        if Task.isCancelled { return }
+                        logger.warning("durable-object handover notifications interrupted; reconnecting", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void) {
+        state.withLock { $0.handover = handler }
+    }
+
+    // MARK: Ownership
+
+    var maintenanceInterval: Double? { settings.leaseSeconds / 3 }
+
+    func activate(_ objectID: String) async throws -> Int {
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(settings.handoverTimeout * 1000)))
+        var asked = false
+        while true {
+            let acquired: Bool = try await storage(objectID) {
+                let rows = try await pool.client.query("""
+                    INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at)
+                    VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds))
+                    ON CONFLICT (namespace, object_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                    WHERE edge_do_leases.owner = excluded.owner OR edge_do_leases.expires_at < \(unescaped: Self.databaseNow)
+                    RETURNING owner
+                    """, logger: logger)
+                for try await _ in rows.decode(String.self) { return true }
+                return false
+            }
+            if acquired { break }
+            if !asked {
+                // Ask the owner to hand the object over after its running call.
+                _ = try await storage(objectID) {
+                    try await pool.client.query("SELECT pg_notify('edge_do_handover', \(namespace + "/" + objectID))", logger: logger)
+                }
+                asked = true
+            }
+            if ContinuousClock.now >= deadline {
+                throw CoordinatorError(.ownedElsewhere, objectID: objectID,
+                                       message: "durable object \(objectID) of \(namespace) is owned by another process that did not hand it over within \(settings.handoverTimeout) s")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        // Load the object's storage and alarm while owning it.
+        let loaded = try await storage(objectID) { () -> ([String: [UInt8]], ScheduledAlarm?) in
+            var values: [String: [UInt8]] = [:]
+            let rows = try await pool.client.query("SELECT key, value FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+            for try await (key, value) in rows.decode((String, ByteBuffer).self) { values[key] = value.byteArray }
+            var alarm: ScheduledAlarm?
+            let alarms = try await pool.client.query("SELECT scheduled_at, retry_count FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+            for try await (time, retries) in alarms.decode((Int64, Int32).self) {
+                alarm = ScheduledAlarm(time: Date(timeIntervalSince1970: Double(time) / 1000), retryCount: Int(retries))
+            }
+            return (values, alarm)
+        }
+        return state.withLock { state in
+            state.nextToken += 1
+            state.loaded[objectID] = Loaded(token: state.nextToken, values: loaded.0, alarm: loaded.1)
+            return state.nextToken
+        }
+    }
+
+    func deactivate(_ objectID: String, token: Int) async {
+        let current = state.withLock { state -> Bool in
+            guard state.loaded[objectID]?.token == token else { return false }
+            state.loaded.removeValue(forKey: objectID)
+            return true
+        }
+        guard current else { return }
+        do {
+            _ = try await storage(objectID) {
+                try await pool.client.query("DELETE FROM edge_do_leases WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner)", logger: logger)
+            }
+        } catch {
+            logger.warning("could not give up a durable object's lease; it expires on its own", metadata: ["id": "\(objectID)", "error": "\(error)"])
+        }
+    }
+
+    func maintain(active: [String]) async -> [String] {
+        do {
+            let renewed: Set<String> = try await storage(nil) {
+                let rows = try await pool.client.query("""
+                    UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(leaseMilliseconds)
+                    WHERE namespace = \(namespace) AND owner = \(owner) AND object_id = ANY(\(active)) RETURNING object_id
+                    """, logger: logger)
+                var renewed = Set<String>()
+                for try await id in rows.decode(String.self) { renewed.insert(id) }
+                return renewed
+            }
+            return active.filter { !renewed.contains($0) }
+        } catch {
+            logger.warning("durable-object lease renewal failed; retrying", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    // MARK: Reads (from the loaded object)
+
+    private func loaded(_ objectID: String) throws -> Loaded {
+        guard let loaded = state.withLock({ $0.loaded[objectID] }) else {
+            throw CoordinatorError(.objectReset, objectID: objectID, message: "durable object \(objectID) is not owned by this process")
+        }
+        return loaded
+    }
+
+    func value(_ objectID: String, _ key: String) throws -> [UInt8]? {
+        try loaded(objectID).values[key]
+    }
+
+    func list(_ objectID: String, lower: [UInt8], upper: [UInt8]?, reverse: Bool, limit: Int) throws -> [(String, [UInt8])] {
+        let values = try loaded(objectID).values
+        var keys = values.keys.filter { key in
+            let bytes = Array(key.utf8)
+            return !bytes.lexicographicallyPrecedes(lower) && (upper.map { bytes.lexicographicallyPrecedes($0) } ?? true)
+        }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        if reverse { keys.reverse() }
+        return keys.prefix(limit).map { ($0, values[$0]!) }
+    }
+
+    func alarm(_ objectID: String) throws -> ScheduledAlarm? {
+        try loaded(objectID).alarm
+    }
+
+    // MARK: Writes
+
+    func commit(_ objectID: String, _ pending: PendingCommit) async throws {
+        // Commits of one object apply in order: each waits for the previous one.
+        let task = state.withLock { state -> Task<Void, any Error> in
+            let previous = state.commitChains[objectID]
+            let task = Task {
+                _ = try? await previous?.value
+                try await self.write(objectID, pending)
+            }
+            state.commitChains[objectID] = task
+            return task
+        }
+        defer {
+            state.withLock { state in
+                if state.commitChains[objectID] == task { state.commitChains.removeValue(forKey: objectID) }
+            }
+        }
+        try await task.value
+    }
+
+    private func write(_ objectID: String, _ pending: PendingCommit) async throws {
+        let namespace = self.namespace, owner = self.owner, lease = leaseMilliseconds, logger = self.logger
+        try await storage(objectID) {
+            try await pool.client.withTransaction(logger: logger) { connection in
+                // Fencing: only the owner of a live lease commits (and the commit renews it).
+                let rows = try await connection.query("""
+                    UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(lease)
+                    WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND expires_at >= \(unescaped: Self.databaseNow)
+                    RETURNING 1
+                    """, logger: logger)
+                var owned = false
+                for try await _ in rows.decode(Int32.self) { owned = true }
+                guard owned else {
+                    throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): this process no longer owns it; the call's writes were not committed")
+                }
+                if pending.clearAll {
+                    try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+                }
+                let puts = pending.writes.compactMap { key, value in value.map { (key, $0) } }
+                let deletes = pending.writes.filter { $0.value == nil }.map(\.key)
+                if !puts.isEmpty {
+                    try await connection.query("""
+                        INSERT INTO edge_do_storage (namespace, object_id, key, value)
+                        SELECT \(namespace), \(objectID), k, v FROM unnest(\(puts.map(\.0)), \(puts.map { ByteBuffer(bytes: $0.1) })) AS t(k, v)
+                        ON CONFLICT (namespace, object_id, key) DO UPDATE SET value = excluded.value
+                        """, logger: logger)
+                }
+                if !deletes.isEmpty {
+                    try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID) AND key = ANY(\(deletes))", logger: logger)
+                }
+                switch pending.alarm {
+                case nil: break
+                case .some(nil):
+                    try await connection.query("DELETE FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+                case .some(.some(let alarm)):
+                    try await connection.query("""
+                        INSERT INTO edge_do_alarms (namespace, object_id, scheduled_at, retry_count)
+                        VALUES (\(namespace), \(objectID), \(Int64((alarm.time.timeIntervalSince1970 * 1000).rounded())), \(Int32(alarm.retryCount)))
+                        ON CONFLICT (namespace, object_id) DO UPDATE SET scheduled_at = excluded.scheduled_at, retry_count = excluded.retry_count
+                        """, logger: logger)
+                }
+            }
+        }
+        // The loaded copy follows what is committed (a rebuilt instance reads it).
+        state.withLock { state in
+            guard var loaded = state.loaded[objectID] else { return }
+            if pending.clearAll { loaded.values = [:] }
+            for (key, value) in pending.writes { loaded.values[key] = value }
+            if let alarm = pending.alarm { loaded.alarm = alarm }
+            state.loaded[objectID] = loaded
+        }
+    }
+
+    // MARK: Alarms
+
+    func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
+        try await storage(nil) {
+            let rows = try await pool.client.query("""
+                SELECT a.object_id, a.scheduled_at, a.retry_count FROM edge_do_alarms a
+                WHERE a.namespace = \(namespace) AND a.scheduled_at <= \(Int64((now.timeIntervalSince1970 * 1000).rounded()))
+                  AND NOT EXISTS (SELECT 1 FROM edge_do_leases l WHERE l.namespace = a.namespace AND l.object_id = a.object_id
+                                  AND l.owner <> \(owner) AND l.expires_at >= \(unescaped: Self.databaseNow))
+                ORDER BY a.scheduled_at LIMIT \(limit)
+                """, logger: logger)
+            var due: [(objectID: String, alarm: ScheduledAlarm)] = []
+            for try await (id, time, retries) in rows.decode((String, Int64, Int32).self) {
+                due.append((id, ScheduledAlarm(time: Date(timeIntervalSince1970: Double(time) / 1000), retryCount: Int(retries))))
+            }
+            return due
+        }
+    }
+
+    func nextAlarmTime() async throws -> Date? {
+        try await storage(nil) {
+            let rows = try await pool.client.query("SELECT min(scheduled_at) FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
+            for try await time in rows.decode(Int64?.self) { return time.map { Date(timeIntervalSince1970: Double($0) / 1000) } }
+            return nil
+        }
+    }
+
+    func deleteEverything() async throws {
+        try await storage(nil) {
+            try await pool.client.withTransaction(logger: logger) { connection in
+                try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace)", logger: logger)
+                try await connection.query("DELETE FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
+                try await connection.query("DELETE FROM edge_do_leases WHERE namespace = \(namespace)", logger: logger)
+            }
+        }
+        state.withLock { $0.loaded.removeAll() }
+    }
+
+    func close() {
+        listener.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+}
+
+extension DurableObjectNamespace {
+    /// A namespace whose objects live in PostgreSQL, shared by every process that opens the same
+    /// `name` on the same database; each object is owned by one process at a time (see
+    /// `PostgresObjectStore`). Storage semantics are those of the SQLite namespace.
+    ///
+    /// - Parameters:
+    ///   - leaseSeconds: how long an owner that stopped renewing (it died) keeps an object. Default 10.
+    ///   - handoverTimeout: how long a call waits for another process to hand its object over
+    ///     before failing with `CoordinatorError.ownedElsewhere`. Default 30.
+    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
+    public convenience init(name: String, pool: PostgresPool, env: Object.Env, configuration: Configuration = Configuration(),
+                            leaseSeconds: Double = 10, handoverTimeout: Double = 30) throws {
+        guard ByteKeys.isSafeResourceName(name, maxLength: 128) else {
+            throw CoordinatorError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
+                                   message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
+        }
+        let store = PostgresObjectStore(pool: pool, settings: .init(namespace: name, leaseSeconds: leaseSeconds, handoverTimeout: handoverTimeout))
+        self.init(name: name, store: store, env: env, configuration: configuration)
+    }
+}
