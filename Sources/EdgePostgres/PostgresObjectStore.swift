@@ -42,11 +42,13 @@ final class PostgresObjectStore: DurableObjectStore {
         var loaded: [String: Loaded] = [:]
         var nextToken = 0
         var commitChains: [String: Task<Void, any Error>] = [:]
+        /// Taking and giving up ownership of one object happen one at a time.
+        var ownershipChains: [String: Task<Int, any Error>] = [:]
         var handover: (@Sendable (String) -> Void)?
     }
 
     private let state = Mutex(State())
-    private let listener = Mutex<Task<Void, Never>?>(nil)
+    private let listener = Mutex<PostgresPool.Subscription?>(nil)
 
     static let schema = [
         "CREATE TABLE IF NOT EXISTS edge_do_storage (namespace text NOT NULL, object_id text NOT NULL, key text NOT NULL, value bytea NOT NULL, PRIMARY KEY (namespace, object_id, key))",
@@ -65,7 +67,6 @@ final class PostgresObjectStore: DurableObjectStore {
         startListening()
     }
 
-    deinit { listener.withLock { $0?.cancel() } }
 
     private var namespace: String { settings.namespace }
     private var leaseMilliseconds: Int64 { Int64(settings.leaseSeconds * 1000) }
@@ -84,25 +85,12 @@ final class PostgresObjectStore: DurableObjectStore {
     // MARK: Handover requests
 
     private func startListening() {
-        let pool = self.pool, prefix = namespace + "/", logger = self.logger
-        listener.withLock { task in
-            task = Task { [weak self] in
-                while !Task.isCancelled {
-                    do {
-                        try await pool.client.withConnection { connection in
-                            for try await notification in try await connection.listen("edge_do_handover") where notification.payload.hasPrefix(prefix) {
-                                let objectID = String(notification.payload.dropFirst(prefix.count))
-                                self?.state.withLock { $0.handover }?(objectID)
-                            }
-                        }
-                    } catch {
-                        if Task.isCancelled { return }
-                        logger.warning("durable-object handover notifications interrupted; reconnecting", metadata: ["error": "\(error)"])
-                    }
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
+        let prefix = namespace + "/"
+        let subscription = pool.subscribe("edge_do_handover") { [weak self] payload in
+            guard payload.hasPrefix(prefix) else { return }
+            self?.state.withLock { $0.handover }?(String(payload.dropFirst(prefix.count)))
         }
+        listener.withLock { $0 = subscription }
     }
 
     func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void) {
@@ -114,6 +102,29 @@ final class PostgresObjectStore: DurableObjectStore {
     var maintenanceInterval: Double? { settings.leaseSeconds / 3 }
 
     func activate(_ objectID: String) async throws -> Int {
+        try await serially(objectID) { try await self.takeOwnership(objectID) }
+    }
+
+    /// Runs `work` after every earlier ownership change of `objectID` has finished.
+    private func serially(_ objectID: String, _ work: @escaping @Sendable () async throws -> Int) async throws -> Int {
+        let task = state.withLock { state -> Task<Int, any Error> in
+            let previous = state.ownershipChains[objectID]
+            let task = Task {
+                _ = try? await previous?.value
+                return try await work()
+            }
+            state.ownershipChains[objectID] = task
+            return task
+        }
+        defer {
+            state.withLock { state in
+                if state.ownershipChains[objectID] == task { state.ownershipChains.removeValue(forKey: objectID) }
+            }
+        }
+        return try await task.value
+    }
+
+    private func takeOwnership(_ objectID: String) async throws -> Int {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(settings.handoverTimeout * 1000)))
         var asked = false
         while true {
@@ -142,6 +153,8 @@ final class PostgresObjectStore: DurableObjectStore {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
+        // A previous instance in this process may still be committing: load after its commits.
+        _ = try? await state.withLock({ $0.commitChains[objectID] })?.value
         // Load the object's storage and alarm while owning it.
         let loaded = try await storage(objectID) { () -> ([String: [UInt8]], ScheduledAlarm?) in
             var values: [String: [UInt8]] = [:]
@@ -162,6 +175,13 @@ final class PostgresObjectStore: DurableObjectStore {
     }
 
     func deactivate(_ objectID: String, token: Int) async {
+        _ = try? await serially(objectID) {
+            await self.giveUpOwnership(objectID, token: token)
+            return token
+        }
+    }
+
+    private func giveUpOwnership(_ objectID: String, token: Int) async {
         let current = state.withLock { state -> Bool in
             guard state.loaded[objectID]?.token == token else { return false }
             state.loaded.removeValue(forKey: objectID)
@@ -335,9 +355,9 @@ final class PostgresObjectStore: DurableObjectStore {
     }
 
     func close() {
-        listener.withLock { task in
-            task?.cancel()
-            task = nil
+        listener.withLock { subscription in
+            subscription?.cancel()
+            subscription = nil
         }
     }
 }

@@ -28,6 +28,12 @@ public final class PostgresPool: Service, Sendable {
     public let logger: Logger
     private let runner: Mutex<Task<Void, Never>?>
     private let migrated = Mutex<Set<String>>([])
+    private let listeners = Mutex<Listeners>(Listeners())
+
+    private struct Listeners {
+        var tasks: [String: Task<Void, Never>] = [:]
+        var handlers: [String: [UUID: @Sendable (String) -> Void]] = [:]
+    }
 
     /// Connects lazily to the database at `url`:
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, or a unix socket directory as
@@ -84,10 +90,57 @@ public final class PostgresPool: Service, Sendable {
 
     /// Closes the pool; queries made afterwards fail.
     public func shutdown() {
+        listeners.withLock { listeners in
+            for task in listeners.tasks.values { task.cancel() }
+            listeners.tasks = [:]
+        }
         runner.withLock { task in
             task?.cancel()
             task = nil
         }
+    }
+
+    /// Calls `handler` with the payload of every `NOTIFY` on `channel` until the returned
+    /// subscription is cancelled. One connection of the pool listens per channel, however many
+    /// subscribe; when it drops it reconnects after a second and calls every handler with `nil`
+    /// payload replaced by `""` (a notification may have been missed meanwhile).
+    func subscribe(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) -> Subscription {
+        let id = UUID()
+        listeners.withLock { listeners in
+            listeners.handlers[channel, default: [:]][id] = handler
+            guard listeners.tasks[channel] == nil else { return }
+            listeners.tasks[channel] = Task { [weak self] in
+                while !Task.isCancelled, let self {
+                    do {
+                        try await self.client.withConnection { connection in
+                            for try await notification in try await connection.listen(channel) {
+                                self.deliver(channel, notification.payload)
+                            }
+                        }
+                    } catch {
+                        if Task.isCancelled { return }
+                        self.logger.warning("notifications interrupted; reconnecting", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                    self.deliver(channel, "")
+                }
+            }
+        }
+        return Subscription { [weak self] in
+            self?.listeners.withLock { _ = $0.handlers[channel]?.removeValue(forKey: id) }
+        }
+    }
+
+    private func deliver(_ channel: String, _ payload: String) {
+        for handler in listeners.withLock({ Array(($0.handlers[channel] ?? [:]).values) }) { handler(payload) }
+    }
+
+    /// A registration made by ``subscribe(_:_:)``; ``cancel()`` ends it.
+    final class Subscription: Sendable {
+        private let onCancel: Mutex<(@Sendable () -> Void)?>
+        init(_ onCancel: @escaping @Sendable () -> Void) { self.onCancel = Mutex(onCancel) }
+        func cancel() { onCancel.withLock { action in action?(); action = nil } }
+        deinit { cancel() }
     }
 
     /// Runs `statements` once per process and schema name, under an advisory lock so processes

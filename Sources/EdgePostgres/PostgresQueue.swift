@@ -42,7 +42,7 @@ public final class PostgresQueue: QueueBackend {
     public let pool: PostgresPool
     public let configuration: Configuration
     private let signals = QueueSignals()
-    private let listener = Mutex<Task<Void, Never>?>(nil)
+    private let listener = Mutex<PostgresPool.Subscription?>(nil)
 
     static let schema = [
         """
@@ -71,40 +71,26 @@ public final class PostgresQueue: QueueBackend {
         if configuration.listen { startListening() }
     }
 
-    deinit { listener.withLock { $0?.cancel() } }
-
     /// Stops listening for notifications (the pool is not closed: it may serve others).
     public func close() {
-        listener.withLock { task in
-            task?.cancel()
-            task = nil
+        listener.withLock { subscription in
+            subscription?.cancel()
+            subscription = nil
         }
     }
 
-    /// One connection of the pool listens on `edge_queue` for the life of this backend; when it
-    /// drops, it reconnects after a second and wakes every consumer (a notification may have been
-    /// missed meanwhile).
+    /// The pool's listener on `edge_queue` wakes this backend's consumers; an empty payload
+    /// (the listener reconnected) wakes them all.
     private func startListening() {
-        let pool = self.pool, signals = self.signals, logger = configuration.logger
-        let prefix = configuration.scope + "/"
-        listener.withLock { task in
-            task = Task {
-                while !Task.isCancelled {
-                    do {
-                        try await pool.client.withConnection { connection in
-                            for try await notification in try await connection.listen("edge_queue") where notification.payload.hasPrefix(prefix) {
-                                signals.notify(String(notification.payload.dropFirst(prefix.count)))
-                            }
-                        }
-                    } catch {
-                        if Task.isCancelled { return }
-                        logger.warning("queue notifications interrupted; reconnecting", metadata: ["error": "\(error)"])
-                    }
-                    try? await Task.sleep(for: .seconds(1))
-                    signals.notifyAll()
-                }
+        let signals = self.signals, prefix = configuration.scope + "/"
+        let subscription = pool.subscribe("edge_queue") { payload in
+            if payload.isEmpty {
+                signals.notifyAll()
+            } else if payload.hasPrefix(prefix) {
+                signals.notify(String(payload.dropFirst(prefix.count)))
             }
         }
+        listener.withLock { $0 = subscription }
     }
 
     public var limits: QueueLimits { configuration.limits }

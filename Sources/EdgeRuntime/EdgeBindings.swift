@@ -225,8 +225,13 @@ public final class EdgeBindings: Sendable {
             if let existing = opened.namespaces[binding] as? DurableObjectNamespace<Object> { return existing }
             let directory = scratch ?? config.stateDirectory
             do {
-                let namespace = try DurableObjectNamespace<Object>(name: binding, stateDirectory: directory, env: env,
+                let namespace: DurableObjectNamespace<Object>
+                if scratch == nil, config.durableObjectsBackend == .postgres, let postgres {
+                    namespace = try DurableObjectNamespace<Object>(name: binding, pool: postgres, env: env, configuration: .init(clock: clock, logger: logger))
+                } else {
+                    namespace = try DurableObjectNamespace<Object>(name: binding, stateDirectory: directory, env: env,
                                                                    configuration: .init(clock: clock, logger: logger))
+                }
                 opened.namespaces[binding] = namespace
                 return namespace
             } catch {

@@ -216,7 +216,7 @@ public struct EdgeConfig: Sendable {
         }
         if let objects = try root.optionalObject("durable_objects") {
             try objects.allowKeys(["bindings", "backend"])
-            config.durableObjectsBackend = try objects.backend(allowed: [.sqlite, .memory], default: .sqlite)
+            config.durableObjectsBackend = try objects.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite)
             for entry in try objects.optionalArray("bindings") ?? [] {
                 try entry.allowKeys(["name", "class_name"])
                 config.durableObjects.append(.init(name: try entry.bindingName("name"), className: try entry.string("class_name")))
@@ -308,7 +308,8 @@ public struct EdgeConfig: Sendable {
         }
         try config.checkDuplicates()
         let postgresUsers = config.kvNamespaces.filter { $0.backend == .postgres }.map { "kv_namespaces \($0.binding)" }
-            + (config.queueBackend == .postgres ? ["queues"] : []) + config.vectorize.filter { $0.backend == .postgres }.map { "vectorize \($0.binding)" }
+            + (config.queueBackend == .postgres ? ["queues"] : []) + (config.durableObjectsBackend == .postgres && !config.durableObjects.isEmpty ? ["durable_objects"] : [])
+            + config.vectorize.filter { $0.backend == .postgres }.map { "vectorize \($0.binding)" }
         if let user = postgresUsers.first {
             guard let postgres = config.postgres, postgres.url != nil || postgres.urlSecret != nil else {
                 throw ConfigError(.missingKey, file: file, key: "postgres", expected: "\"postgres\": { \"url_secret\": \"DATABASE_URL\" } or { \"url\": \"postgres://...\" }",

@@ -20,6 +20,9 @@
 //                                              every number in the table edge_test_ledger (counting
 //                                              deliveries) before acknowledging, and prints
 //                                              "handled N" (N messages so far)
+//   edge-crash-harness pg-do-counter URL NAME N TASKS  TASKS tasks make N increments in all of the
+//                                              durable object "shared" of namespace NAME on
+//                                              PostgreSQL, printing each value a call returned; exits 0
 //   edge-crash-harness do-counter PATH         8 tasks increment the durable object "crash" of
 //                                              namespace "counters" at PATH, printing each value
 //                                              a call returned
@@ -142,6 +145,23 @@ case (5, "pg-queue-consumer"):
     }
     say("ready")
     try await consumer.run()
+case (6, "pg-do-counter"):
+    let pool = try PostgresPool(url: arguments[2], maxConnections: 8)
+    let namespace = try DurableObjectNamespace<CrashCounter>(name: arguments[3], pool: pool, env: ())
+    let service = Task { try await namespace.run() }  // lease renewal
+    let stub = namespace.get(namespace.idFromName("shared"))
+    let total = Int(arguments[4]) ?? 500, tasks = Int(arguments[5]) ?? 50
+    say("ready")
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for task in 0..<tasks {
+            group.addTask {
+                for _ in stride(from: task, to: total, by: tasks) { say("\(try await stub.call { try await $0.increment() })") }
+            }
+        }
+        try await group.waitForAll()
+    }
+    service.cancel()
+    say("done")
 case (3, "vector-writer"):
     let index = try HNSWIndex(name: "crash", stateDirectory: arguments[2], configuration: VectorIndexConfiguration(dimensions: 8))
     var batch = 0

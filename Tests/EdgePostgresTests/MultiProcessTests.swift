@@ -1,3 +1,4 @@
+import EdgeCoordinator
 import EdgePostgres
 import EdgeQueue
 import EdgeTesting
@@ -36,6 +37,11 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var lines: [String] { lock.withLock { collected } }
+
+    /// A test that fails half-way leaves no process behind.
+    deinit {
+        if process.isRunning { kill() }
+    }
 
     /// Waits (real time, bounded) until a line satisfies `predicate`.
     func waitFor(_ what: String, timeout: Double = 60, _ predicate: (String) -> Bool) async throws {
@@ -113,8 +119,35 @@ struct MultiProcessTests {
         #expect(deliveries - total <= 2 * 100 * kills, "duplicates come only from batches in flight at a kill")
     }
 
+    @Test("1,000 concurrent calls to one durable object through two processes never interleave; the counter ends exact")
+    func durableObjectAcrossProcesses() async throws {
+        let harness = try KillTest.executable(named: "edge-crash-harness")
+        let name = uniqueName("counters")
+        let processes = try (0..<2).map { _ in try ChildProcess(harness, ["pg-do-counter", postgresURL!, name, "500", "50"]) }
+        for process in processes { try await process.waitFor("done", timeout: 300) { $0 == "done" } }
+        let values = processes.flatMap { $0.lines.compactMap { Int($0) } }
+        #expect(values.count == 1000)
+        #expect(values.sorted() == Array(1...1000), "each call saw every call before it, in whichever process it ran")
+        // Both processes served calls (ownership moved between them).
+        #expect(processes.allSatisfy { $0.lines.compactMap { Int($0) }.count == 500 })
+        let namespace = try DurableObjectNamespace<Counter>(name: name, pool: try database(), env: ())
+        #expect(try await namespace.get(namespace.idFromName("shared")).call { try await $0.value() } == 1000)
+    }
+
     func count(_ pool: PostgresPool, _ query: PostgresQuery) async throws -> Int {
         for try await value in try await pool.client.query(query).decode(Int64.self) { return Int(value) }
         return 0
+    }
+}
+
+/// Reads the harness's counter ("count" in storage).
+actor Counter: DurableObject {
+    let state: DurableObjectState
+    init(state: DurableObjectState, env: Void) { self.state = state }
+    func value() throws -> Int { try state.storage.get("count", as: Int.self) ?? 0 }
+    func increment() throws -> Int {
+        let next = try value() + 1
+        try state.storage.put("count", next)
+        return next
     }
 }

@@ -1,3 +1,4 @@
+import EdgeCoordinator
 import EdgePostgres
 import EdgeQueue
 import EdgeRuntime
@@ -34,13 +35,14 @@ struct PostgresConfigErrorTests {
 
 @Suite("postgres bindings from the config", .enabled(if: postgresAvailable, skipReason))
 struct PostgresConfigTests {
-    @Test("kv, queues and vectorize with backend postgres, the URL from a secret in the environment")
+    @Test("kv, queues, durable objects and vectorize with backend postgres, the URL from a secret in the environment")
     func bindings() async throws {
         let scope = uniqueName("app")
         let config = try EdgeConfig.parse("""
             { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4 },
               "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }],
               "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },
+              "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "Counter" }] },
               "vectorize": [{ "binding": "VECTORS", "index_name": "\(scope)", "dimensions": 3, "backend": "postgres" }] }
             """)
         let bindings = try EdgeBindings(config: config, environment: ["DATABASE_URL": postgresURL!])
@@ -56,5 +58,11 @@ struct PostgresConfigTests {
         #expect(vectors is PgVectorIndex)
         _ = try await vectors.upsert([VectorRecord(id: "a", values: [1, 0, 0]), VectorRecord(id: "b", values: [0, 1, 0])])
         #expect(try await vectors.query([0.9, 0.1, 0], options: VectorQueryOptions(topK: 1)).matches.first?.id == "a")
+        let counters = try bindings.durableObjects(Counter.self, binding: "COUNTERS", env: ())
+        let counter = counters.get(counters.idFromName(scope))
+        #expect(try await counter.call { try await $0.increment() } == 1)
+        // Another process's view (its own pool) sees the committed value once the object is handed over.
+        let other = try DurableObjectNamespace<Counter>(name: "COUNTERS", pool: try PostgresPool(url: postgresURL!, maxConnections: 2), env: ())
+        #expect(try await other.get(other.idFromName(scope)).call { try await $0.increment() } == 2)
     }
 }
