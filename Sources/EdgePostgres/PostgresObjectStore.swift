@@ -126,7 +126,7 @@ final class PostgresObjectStore: DurableObjectStore {
 
     private func takeOwnership(_ objectID: String) async throws -> Int {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(settings.handoverTimeout * 1000)))
-        var asked = false
+        var lastAsked: ContinuousClock.Instant?
         while true {
             let acquired: Bool = try await storage(objectID) {
                 let rows = try await pool.client.query("""
@@ -140,12 +140,13 @@ final class PostgresObjectStore: DurableObjectStore {
                 return false
             }
             if acquired { break }
-            if !asked {
-                // Ask the owner to hand the object over after its running call.
+            if lastAsked.map({ ContinuousClock.now - $0 > .milliseconds(200) }) ?? true {
+                // Ask the owner to hand the object over after its running call — again every
+                // 200 ms: a notification sent while the owner's listener reconnects is lost.
                 _ = try await storage(objectID) {
                     try await pool.client.query("SELECT pg_notify('edge_do_handover', \(namespace + "/" + objectID))", logger: logger)
                 }
-                asked = true
+                lastAsked = ContinuousClock.now
             }
             if ContinuousClock.now >= deadline {
                 throw CoordinatorError(.ownedElsewhere, objectID: objectID,

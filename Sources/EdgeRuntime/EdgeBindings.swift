@@ -313,5 +313,5 @@ public final class EdgeBindings: Sendable {
     }
 
     /// The services the bindings need running (durable-object alarm schedulers).
-    var services: [any Service] { opened.withLock { Array($0.namespaces.values) } + (postgres.map { [$0] } ?? []) }
+    var services: [any Service] { opened.withLock { Array($0.namespaces.values) } }
 }

@@ -146,7 +146,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     /// Every background service: queue consumers, the cron trigger, durable-object alarm schedulers.
     public func backgroundServices() throws -> [any Service] {
-        var services: [any Service] = try consumers()
+        // The database pool first: services shut down in reverse order, so it outlives its users.
+        var services: [any Service] = bindings.postgres.map { [$0] } ?? []
+        services += try consumers()
         if !config.crons.isEmpty { services.append(CronService(runtime: self)) }
         services += bindings.services
         return services

@@ -12,11 +12,16 @@ final class ServerProcess {
     let process = Process()
     let port: Int
 
-    init(config: String) throws {
+    convenience init(config: String) throws {
+        try self.init(arguments: ["serve", "--config", config, "--port", "0"])
+    }
+
+    init(arguments: [String], environment extra: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
-        process.arguments = ["serve", "--config", config, "--port", "0"]
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["GITHUB_WEBHOOK_SECRET"] = webhookSecret
+        environment.merge(extra) { $1 }
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
@@ -60,24 +65,32 @@ struct CodeSearchCrashTests {
     @Test("the server SIGKILLed three times during indexing: after restarts the job finishes and every chunk is indexed exactly once")
     func killDuringIndexing() async throws {
         let mirror = try MirrorRepository()
-        var expected = Set<String>()
         let chunker = CodeChunker()
-        for number in 0..<500 {
-            let path = "Sources/Module\(number % 10)/File\(number).swift"
-            let text = (0..<4).map { "/// Function \($0) of file \(number).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number)\n}\n" }.joined(separator: "\n")
-            try mirror.write(path, text)
-            expected.formUnion(chunker.chunks(path: path, text: text).map { LexicalIndex.key(repo: mirror.repo, chunk: $0) })
+        /// Writes version `version` of a 500-file tree (every file changes between versions), commits
+        /// it and returns the commit and the chunk keys the index must then hold.
+        func writeTree(_ version: Int) throws -> (head: String, expected: Set<String>) {
+            var expected = Set<String>()
+            for number in 0..<500 {
+                let path = "Sources/Module\(number % 10)/File\(number).swift"
+                let text = (0..<4).map { "/// Function \($0) of file \(number), version \(version).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number + version)\n}\n" }.joined(separator: "\n")
+                try mirror.write(path, text)
+                expected.formUnion(chunker.chunks(path: path, text: text).map { LexicalIndex.key(repo: mirror.repo, chunk: $0) })
+            }
+            return (try mirror.commit("500 files, version \(version)"), expected)
         }
-        let head = try mirror.commit("500 files")
+        var (head, expected) = try writeTree(0)
         let state = mirror.mirrors + "-state"
         let configPath = state + ".jsonc"
         try CodeSearchWorker.defaultConfig(stateDirectory: state, model: "hashing", mirrors: mirror.mirrors, webhookSecret: true,
                                            retryDelay: 0, visibilityTimeout: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
-        let jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
+        var jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
 
         var server = try ServerProcess(config: configPath)
-        let body = try pushPayload(after: head)
-        #expect(try await server.request("/webhooks/github", method: "POST", headers: signedHeaders("push", body), body: body).0 == 202)
+        func push(_ server: ServerProcess) async throws {
+            let body = try pushPayload(after: head)
+            #expect(try await server.request("/webhooks/github", method: "POST", headers: signedHeaders("push", body), body: body).0 == 202)
+        }
+        try await push(server)
 
         func job(_ server: ServerProcess) async throws -> [String: Any]? {
             let (status, body) = try await server.request(jobPath)
@@ -89,25 +102,29 @@ struct CodeSearchCrashTests {
         }
         var seen = 0
         var kills = 0
-        for _ in 0..<3 {
-            // Kill as soon as another batch is done, while the job is still running.
-            var killed = false
-            for _ in 0..<2000 {
-                let current = try await job(server)
-                if current?["status"] as? String == "done" { break }
-                if batchesDone(current) > seen {
-                    seen = batchesDone(current)
-                    server.kill()
-                    killed = true
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(20))
+        var pushes = 1
+        // Kill as soon as another batch is done while a job runs; when a job finishes first (a
+        // busy machine polls slowly), push a new version of every file and go on.
+        while kills < 3, pushes <= 10 {
+            let current = try await job(server)
+            if current?["status"] as? String == "done" {
+                (head, expected) = try writeTree(pushes)
+                jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
+                seen = 0
+                pushes += 1
+                try await push(server)
+                continue
             }
-            guard killed else { break }
-            kills += 1
-            server = try ServerProcess(config: configPath)
+            if batchesDone(current) > seen {
+                seen = batchesDone(current)
+                server.kill()
+                kills += 1
+                server = try ServerProcess(config: configPath)
+                continue
+            }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(kills == 3, "the job finished before the server could be killed three times")
+        #expect(kills == 3, "three kills while a job ran (\(pushes) pushes)")
 
         var finished: [String: Any]?
         for _ in 0..<600 {

@@ -364,9 +364,15 @@ extension CodeSearchWorker {
     ///     `code-hashing`), since embeddings of different models are not comparable.
     ///   - webhookSecret: declare the `GITHUB_WEBHOOK_SECRET` secret (its value then comes from
     ///     the environment or `.dev.vars`).
+    ///   - postgresURLSecret: put KV, queues, durable objects and the vector index (pgvector) in
+    ///     the PostgreSQL database whose URL this secret holds (for example `DATABASE_URL`), so
+    ///     several processes share the pipeline; the lexical index and the artifacts bucket stay
+    ///     in the state directory (share it between processes on one machine).
     public static func defaultConfig(stateDirectory: String, model: String = "minilm", modelDirectory: String? = nil, port: Int = 8787, mirrors: String? = nil,
                                      allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
-                                     visibilityTimeout: Double = 300) -> String {
+                                     visibilityTimeout: Double = 300, postgresURLSecret: String? = nil) -> String {
+        let backend = postgresURLSecret == nil ? "" : #", "backend": "postgres""#
+        let secrets = (webhookSecret ? ["GITHUB_WEBHOOK_SECRET"] : []) + (postgresURLSecret.map { [$0] } ?? [])
         func quoted(_ text: String) -> String {
             let data = try? JSONEncoder().encode(text)
             return data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
@@ -385,10 +391,10 @@ extension CodeSearchWorker {
               "state_dir": \(quoted(stateDirectory)),
               "log_level": "warning",
               "vars": { \(vars.joined(separator: ", ")) },
-              "secrets": [\(webhookSecret ? "\"GITHUB_WEBHOOK_SECRET\"" : "")],
-              "kv_namespaces": [{ "binding": "CODESEARCH" }, { "binding": "EMBEDDING_CACHE" }],
+              "secrets": [\(secrets.map(quoted).joined(separator: ", "))],\(postgresURLSecret.map { "\n  \"postgres\": { \"url_secret\": \(quoted($0)) }," } ?? "")
+              "kv_namespaces": [{ "binding": "CODESEARCH"\(backend) }, { "binding": "EMBEDDING_CACHE"\(backend) }],
               "r2_buckets": [{ "binding": "ARTIFACTS", "bucket_name": "codesearch-artifacts" }],
-              "queues": {
+              "queues": {\(postgresURLSecret == nil ? "" : #" "backend": "postgres","#)
                 "producers": [
                   { "binding": "EVENTS", "queue": "github-events" }, { "binding": "REPOSITORIES", "queue": "repository-indexing" },
                   { "binding": "FILES", "queue": "file-indexing" }, { "binding": "EMBEDDINGS", "queue": "embedding-generation" }
@@ -400,8 +406,8 @@ extension CodeSearchWorker {
                   \(consumer("embedding-generation", batch: 1))
                 ]
               },
-              "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }] },
-              "vectorize": [{ "binding": "VECTORS", "index_name": \(quoted("code-" + model)), "dimensions": 384, "metric": "cosine",
+              "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }]\(backend) },
+              "vectorize": [{ "binding": "VECTORS", "index_name": \(quoted("code-" + model)), "dimensions": 384, "metric": "cosine"\(backend),
                               "metadata_indexes": ["repo", "key"] }],
               "ai": { "binding": "AI", "model": \(quoted(model)), "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000\(modelDirectory.map { ", \"model_dir\": " + quoted($0) } ?? "") },
               "dev": { "port": \(port) }

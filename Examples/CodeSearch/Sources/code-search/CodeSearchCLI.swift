@@ -6,7 +6,8 @@
 //   code-search serve [--port N] [--mirrors DIR] [--allow-clone] [--config FILE]
 //   code-search demo                       index this package's Sources and ask a few questions
 //
-// Every command takes --state DIR (default .edge/state) and --model minilm|hashing.
+// Every command takes --state DIR (default .edge/state), --model minilm|hashing and --postgres
+// (KV, queues, durable objects and vectors in the database of $DATABASE_URL).
 import ArgumentParser
 import CodeSearch
 import EdgeRuntime
@@ -29,6 +30,8 @@ struct Options: ParsableArguments {
     var model = "minilm"
     @Option(name: .customLong("model-dir"), help: "The MiniLM weights directory (default: found automatically).")
     var modelDirectory: String?
+    @Flag(help: "Keep KV, queues, durable objects and vectors in the PostgreSQL database named by $DATABASE_URL (several processes can then share the pipeline).")
+    var postgres = false
 
     func validate() throws {
         guard ["minilm", "hashing"].contains(model) else { throw ValidationError("--model must be minilm or hashing, not \(model)") }
@@ -50,7 +53,8 @@ struct Workspace {
          say: (String) -> Void = say) throws {
         func open(_ model: String) throws -> (EdgeBindings, CodeSearchWorker.Env) {
             let text = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: model, modelDirectory: options.modelDirectory,
-                                                      port: port, mirrors: mirrors, allowClone: allowClone, webhookSecret: webhookSecret)
+                                                      port: port, mirrors: mirrors, allowClone: allowClone, webhookSecret: webhookSecret,
+                                                      postgresURLSecret: options.postgres ? "DATABASE_URL" : nil)
             let bindings = try EdgeBindings(config: try EdgeConfig.parse(text, file: "code-search (built-in config)"))
             return (bindings, try CodeSearchWorker.makeEnv(bindings))
         }

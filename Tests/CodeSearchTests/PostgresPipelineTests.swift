@@ -1,0 +1,96 @@
+import CodeSearch
+import EdgeTesting
+import Foundation
+import Testing
+
+let postgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
+
+@Suite("CodeSearch on PostgreSQL", .enabled(if: postgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"))
+struct PostgresPipelineTests {
+    @Test("two serve processes on one PostgreSQL index a pushed repository together and answer as the SQLite default does")
+    func twoProcesses() async throws {
+        // A repository of 120 files: three file batches, several embedding batches.
+        let mirror = try MirrorRepository()
+        for number in 0..<120 {
+            let topic = ["parse cron expressions", "retry failed uploads", "verify webhook signatures", "compress log files"][number % 4]
+            try mirror.write("Sources/Module\(number % 6)/File\(number).swift", """
+                /// Helpers to \(topic), part \(number).
+                func helper\(number)(_ input: String) -> String {
+                    input + "\(topic)"
+                }
+                """)
+        }
+        let head = try mirror.commit("120 files")
+        // A repository name of its own, so runs sharing a database never meet.
+        let repo = "Codertocat/hello-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.moveItem(atPath: mirror.root, toPath: mirror.mirrors + "/" + repo)
+        var payload = try #require(try JSONSerialization.jsonObject(with: Data(try pushPayload(after: head))) as? [String: Any])
+        var repository = try #require(payload["repository"] as? [String: Any])
+        repository["full_name"] = repo
+        payload["repository"] = repository
+        let body = Array(try JSONSerialization.data(withJSONObject: payload))
+
+        let state = mirror.mirrors + "-state"
+        let arguments = ["serve", "--postgres", "--model", "hashing", "--state", state, "--mirrors", mirror.mirrors, "--port", "0"]
+        let first = try ServerProcess(arguments: arguments, environment: ["DATABASE_URL": postgresURL!])
+        let second = try ServerProcess(arguments: arguments, environment: ["DATABASE_URL": postgresURL!])
+        defer {
+            first.stop()
+            second.stop()
+        }
+        #expect(try await first.request("/webhooks/github", method: "POST", headers: signedHeaders("push", body), body: body).0 == 202)
+
+        // The job, asked of the other process.
+        let jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: repo, revision: head))"
+        var job: [String: Any] = [:]
+        for _ in 0..<600 {
+            let (status, data) = try await second.request(jobPath)
+            if status == 200, let object = try JSONSerialization.jsonObject(with: Data(data)) as? [String: Any] {
+                job = object
+                if job["status"] as? String == "done" { break }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(job["status"] as? String == "done", "\(job)")
+        #expect(job["plannedFiles"] as? Int == 120)
+        let lexical = try LexicalIndex(path: state + "/codesearch/lexical.sqlite")
+        #expect(try lexical.count(repo: repo) == 120, "one chunk per file, each once")
+
+        // The SQLite default, indexing the same tree in one process.
+        let sqliteState = mirror.mirrors + "-sqlite"
+        try FileManager.default.createDirectory(atPath: sqliteState, withIntermediateDirectories: true)
+        for query in ["parse cron expressions", "retry failed uploads", "verify a webhook signature"] {
+            let path = "/search?q=\(query.replacingOccurrences(of: " ", with: "%20"))&top=5&repo=\(repo)"
+            let fromFirst = try hits(try await first.request(path).1)
+            let fromSecond = try hits(try await second.request(path).1)
+            #expect(fromFirst.count == 5)
+            #expect(fromFirst == fromSecond, "both processes answer alike")
+            let sqlite = try sqliteResults(query, tree: mirror.mirrors + "/" + repo, state: sqliteState)
+            // The files are alike, so near-ties may order differently: the same five chunks.
+            #expect(Set(fromFirst) == Set(sqlite), "PostgreSQL answers as the SQLite default: \(fromFirst) vs \(sqlite)")
+        }
+    }
+
+    /// "path:startLine-endLine" of each result.
+    func hits(_ body: [UInt8]) throws -> [String] {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        return try #require(object["results"] as? [[String: Any]]).map { "\($0["path"] ?? ""):\($0["startLine"] ?? "")-\($0["endLine"] ?? "")" }
+    }
+
+    func sqliteResults(_ query: String, tree: String, state: String) throws -> [String] {
+        func run(_ arguments: [String]) throws -> [UInt8] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
+            process.arguments = arguments + ["--model", "hashing", "--state", state]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Array(data)
+        }
+        _ = try run(["index", tree, "--repo", "sqlite", "--revision", "HEAD"])
+        return try hits(try run(["search", query, "--top", "5", "--json"]))
+    }
+}
