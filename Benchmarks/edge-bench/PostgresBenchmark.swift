@@ -114,26 +114,7 @@ struct PostgresBenchmark {
     func endToEnd(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
         let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
         defer { backend.close() }
-        let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
-        let handled = Atomic<Int>(0)
-        let done = AsyncStream<Void>.makeStream()
-        let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0.05, visibilityTimeout: 60)
-        let workers = try (0..<consumers).map { _ in
-            try QueueConsumer<Int>(queue: "bench", backend: backend, configuration: configuration) { batch in
-                if handled.add(batch.messages.count, ordering: .relaxed).newValue >= messages { done.continuation.yield() }
-            }
-        }
-        let start = seconds()
-        let running = workers.map { worker in Task { try await worker.run() } }
-        for base in stride(from: 0, to: messages, by: 100) {
-            try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
-        }
-        for await _ in done.stream { break }
-        while try await backend.stats("bench").backlog > 0 { try await Task.sleep(for: .milliseconds(1)) }
-        let elapsed = seconds() - start
-        for worker in workers { worker.stop() }
-        for task in running { try await task.value }
-        return Double(messages) / elapsed
+        return try await QueueBenchmark.endToEnd(backend, messages: messages, consumers: consumers)
     }
 
     /// The common hand-written job table: each worker, per job, selects the next ready row

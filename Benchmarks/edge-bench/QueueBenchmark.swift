@@ -35,6 +35,11 @@ struct QueueBenchmark {
     func endToEnd(path: String, messages: Int, consumers: Int) async throws -> Double {
         let backend = try SQLiteQueue(path: path)
         defer { backend.close() }
+        return try await Self.endToEnd(backend, messages: messages, consumers: consumers)
+    }
+
+    /// The end-to-end run on any backend (the PostgreSQL suite runs it on PostgresQueue).
+    static func endToEnd(_ backend: any QueueBackend, messages: Int, consumers: Int) async throws -> Double {
         let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
         let handled = Atomic<Int>(0)
         let done = AsyncStream<Void>.makeStream()
