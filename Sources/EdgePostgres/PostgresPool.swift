@@ -33,6 +33,8 @@ public final class PostgresPool: Service, Sendable {
     private struct Listeners {
         var tasks: [String: Task<Void, Never>] = [:]
         var handlers: [String: [UUID: @Sendable (String) -> Void]] = [:]
+        /// Channels whose `LISTEN` is in effect right now.
+        var active: Set<String> = []
     }
 
     /// Connects lazily to the database at `url`:
@@ -102,8 +104,9 @@ public final class PostgresPool: Service, Sendable {
 
     /// Calls `handler` with the payload of every `NOTIFY` on `channel` until the returned
     /// subscription is cancelled. One connection of the pool listens per channel, however many
-    /// subscribe; when it drops it reconnects after a second and calls every handler with `nil`
-    /// payload replaced by `""` (a notification may have been missed meanwhile).
+    /// subscribe. Each time the `LISTEN` takes effect (first connect, and every reconnect after the
+    /// listening connection dropped) every handler is called with the empty payload `""`: a
+    /// notification may have been sent while nobody listened, so subscribers should look again.
     func subscribe(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) -> Subscription {
         let id = UUID()
         listeners.withLock { listeners in
@@ -113,22 +116,39 @@ public final class PostgresPool: Service, Sendable {
                 while !Task.isCancelled, let self {
                     do {
                         try await self.client.withConnection { connection in
-                            for try await notification in try await connection.listen(channel) {
-                                self.deliver(channel, notification.payload)
+                            try await connection.listen(on: channel) { notifications in
+                                self.listening(channel, true)
+                                for try await notification in notifications {
+                                    self.deliver(channel, notification.payload)
+                                }
                             }
                         }
                     } catch {
                         if Task.isCancelled { return }
                         self.logger.warning("notifications interrupted; reconnecting", metadata: ["channel": "\(channel)", "error": "\(error)"])
                     }
+                    self.listening(channel, false)
                     try? await Task.sleep(for: .seconds(1))
-                    self.deliver(channel, "")
                 }
             }
         }
         return Subscription { [weak self] in
             self?.listeners.withLock { _ = $0.handlers[channel]?.removeValue(forKey: id) }
         }
+    }
+
+    /// Records whether `channel`'s `LISTEN` is in effect; on taking effect, wakes every handler.
+    private func listening(_ channel: String, _ active: Bool) {
+        if active { deliver(channel, "") }
+        listeners.withLock { listeners in
+            if active { listeners.active.insert(channel) } else { listeners.active.remove(channel) }
+        }
+    }
+
+    /// Whether the pool's `LISTEN` on `channel` is in effect (a `NOTIFY` sent now reaches its
+    /// subscribers).
+    package func isListening(_ channel: String) -> Bool {
+        listeners.withLock { $0.active.contains(channel) }
     }
 
     private func deliver(_ channel: String, _ payload: String) {

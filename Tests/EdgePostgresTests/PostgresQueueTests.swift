@@ -53,7 +53,11 @@ struct PostgresQueueTests {
         let producer = PostgresQueue(pool: try PostgresPool(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
         let consumer = PostgresQueue(pool: try database(), configuration: .init(scope: scope))
         let signal = consumer.signal(for: "wake")
-        try await Task.sleep(for: .milliseconds(300))  // the listener connects
+        // Until the consumer's LISTEN is in effect a NOTIFY would reach nobody (its consumers
+        // would find the message on their next poll instead); taking effect wakes them once.
+        let listening = Date().addingTimeInterval(30)
+        while !consumer.pool.isListening("edge_queue"), Date() < listening { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(consumer.pool.isListening("edge_queue"), "the consumer's LISTEN took effect within 30 s")
         let before = signal.generation
         try await producer.send("wake", [OutgoingMessage(body: [1])])
         // The producer's own process is not the consumer's: only NOTIFY can wake it.
