@@ -163,17 +163,42 @@ public final class PostgresPool: Service, Sendable {
         deinit { cancel() }
     }
 
-    /// Runs `statements` once per process and schema name, under an advisory lock so processes
-    /// starting together do not race on `CREATE ... IF NOT EXISTS`.
+    /// Applies the schema `name` (`statements`) once per database: under an advisory lock, and
+    /// recorded in `edge_schema_migrations`, so processes starting together do not race and a
+    /// schema already applied costs one lookup — no DDL, so no table locks that could deadlock
+    /// with other processes' transactions. A deadlock during a first application is retried.
     func migrate(_ name: String, _ statements: [String]) async throws {
         if migrated.withLock({ $0.contains(name) }) { return }
-        try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(Self.lockID(name))))", logger: logger)
-            for statement in statements {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        var attempt = 0
+        while true {
+            do {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(Self.lockID("edge_schema_migrations"))))", logger: logger)
+                    try await connection.query("CREATE TABLE IF NOT EXISTS edge_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", logger: logger)
+                    let applied = try await connection.query("SELECT 1 FROM edge_schema_migrations WHERE name = \(name)", logger: logger)
+                    for try await _ in applied.decode(Int32.self) { return }
+                    for statement in statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query("INSERT INTO edge_schema_migrations (name) VALUES (\(name))", logger: logger)
+                }
+                break
+            } catch where attempt < 5 && Self.sqlState(error) == "40P01" {
+                attempt += 1
+                logger.warning("schema migration deadlocked with another transaction; retrying", metadata: ["schema": "\(name)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: .milliseconds(50 * attempt))
             }
         }
         _ = migrated.withLock { $0.insert(name) }
+    }
+
+    /// The SQLSTATE of a server error, looking inside transaction errors.
+    static func sqlState(_ error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        if let error = error as? PostgresTransactionError {
+            return [error.beginError, error.closureError, error.commitError].lazy.compactMap { $0.flatMap(sqlState) }.first
+        }
+        return nil
     }
 
     /// Runs `work` until it succeeds once in this process for `name`; later calls return at once.
