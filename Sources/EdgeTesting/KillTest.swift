@@ -71,3 +71,15 @@ public struct KillTestError: Error, CustomStringConvertible {
     public var description: String { message }
     public init(message: String) { self.message = message }
 }
+
+/// Fresh directories for tests.
+public enum TemporaryDirectory {
+    /// A new, empty directory under the system temporary directory (`swift-edge-tests/NAME-UUID`).
+    ///
+    /// - Throws: the file system's error when it cannot be created.
+    public static func make(_ name: String) throws -> String {
+        let path = NSTemporaryDirectory() + "swift-edge-tests/\(name)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}

@@ -5,9 +5,7 @@ import Foundation
 import Testing
 
 func makeTemporaryDirectory(_ name: String = "blob") throws -> String {
-    let path = NSTemporaryDirectory() + "swift-edge-tests/\(name)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    try TemporaryDirectory.make(name)
 }
 
 let fileHarness = BlobConformance.Harness { clock in

@@ -3,9 +3,7 @@ import EdgeTesting
 import Foundation
 
 func makeTemporaryDirectory(_ name: String = "do") throws -> String {
-    let path = NSTemporaryDirectory() + "swift-edge-tests/\(name)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    try TemporaryDirectory.make(name)
 }
 
 struct NoEnv: Sendable {}

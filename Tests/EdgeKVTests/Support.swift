@@ -4,9 +4,7 @@ import Foundation
 
 /// A fresh directory under the system temporary directory, for one test.
 func makeTemporaryDirectory(_ name: String = "kv") throws -> String {
-    let path = NSTemporaryDirectory() + "swift-edge-tests/\(name)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    try TemporaryDirectory.make(name)
 }
 
 /// The harness that runs the conformance suite on SQLiteKV: a new file per case; reopening closes

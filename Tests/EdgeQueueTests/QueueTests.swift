@@ -6,9 +6,7 @@ import Logging
 import Testing
 
 func makeTemporaryDirectory(_ name: String = "queue") throws -> String {
-    let path = NSTemporaryDirectory() + "swift-edge-tests/\(name)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    try TemporaryDirectory.make(name)
 }
 
 let sqliteHarness = QueueConformance.Harness { clock in
