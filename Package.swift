@@ -180,8 +180,7 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch", "EdgePostgres",
-                           .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch", "EdgePostgres"],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),

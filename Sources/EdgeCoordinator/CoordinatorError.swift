@@ -6,7 +6,7 @@ public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case invalidID, invalidNamespaceName, keyTooLong, invalidKey, valueTooLarge, tooManyKeys
-            case invalidListOptions, encodingFailed, decodingFailed, storageFailure, objectReset, ownedElsewhere
+            case invalidListOptions, encodingFailed, decodingFailed, storageFailure, objectReset, ownedElsewhere, remoteCallFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -35,6 +35,9 @@ public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
         public static let objectReset = Code(.objectReset)
         /// Another process owns the object (a shared store) and did not hand it over in time.
         public static let ownedElsewhere = Code(.ownedElsewhere)
+        /// A `fetch` forwarded to the process owning the object (a shared store) failed there,
+        /// or the answer was lost on the way; the call may or may not have run.
+        public static let remoteCallFailed = Code(.remoteCallFailed)
 
         public var description: String { base.rawValue }
     }

@@ -63,10 +63,11 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     public let name: String
     public let configuration: Configuration
     private let env: Object.Env
-    private let store: any DurableObjectStore
+    let store: any DurableObjectStore
     private let live = Mutex<[String: Live]>([:])
     private let alarmSignal = WakeSignal()
     private let instancesBuilt = Atomic<Int>(0)
+    private let forwardedCalls = Atomic<Int>(0)
 
     /// A namespace whose objects live in the SQLite file at `path`.
     ///
@@ -122,6 +123,9 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
 
     /// How many instances are in memory.
     public var liveCount: Int { live.withLock { $0.count } }
+
+    /// How many `fetch` calls this process forwarded to the process owning their object.
+    public var callsForwarded: Int { forwardedCalls.load(ordering: .relaxed) }
 
     // MARK: Calls
 
@@ -183,6 +187,25 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             }
             return try result.get()
         }
+    }
+
+    /// Sends `request` to the object `id`'s `fetch`: here when this process may own the object,
+    /// else forwarded to the process that owns it (a shared store whose owner advertised an
+    /// address). An owner that cannot be connected to is skipped: the call runs here, taking the
+    /// object over (handed over by a live owner, or once the lease of a dead one expires).
+    func fetch(_ id: DurableObjectID, _ request: EdgeRequest) async throws -> EdgeResponse {
+        let ownedHere = live.withLock { $0[id.hex] }?.state.withLock { $0.activation != nil || $0.instance != nil } ?? false
+        if !ownedHere, let token = try await store.forwardingToken(), let address = try await store.remoteOwner(id.hex) {
+            do {
+                let response = try await ObjectForwarding.send(request, namespace: name, objectID: id.hex, to: address, token: token)
+                forwardedCalls.add(1, ordering: .relaxed)
+                return response
+            } catch ObjectForwarding.Failure.unreachable(let error) {
+                configuration.logger.warning("the owner of a durable object is unreachable; calling it here",
+                                             metadata: ["namespace": "\(name)", "id": "\(id)", "owner": "\(address)", "error": "\(error)"])
+            }
+        }
+        return try await call(id) { instance, _ in try await instance.fetch(request) }
     }
 
     private func instance(for slot: Live) async throws -> (Object, DurableObjectStorage) {
@@ -374,16 +397,24 @@ public struct DurableObjectStub<Object: DurableObject>: Sendable {
     /// and before every call made after it, with no other call interleaved. Returns once the
     /// writes the call made are durable.
     ///
+    /// A closure cannot travel to another process: on a store several processes share, a call
+    /// to an object another process owns asks that process to hand the object over after its
+    /// running call, then runs here (or takes the object over once the owner's lease expired).
+    ///
     /// - Throws: what `body` throws, or ``CoordinatorError`` `.storageFailure` when the writes
-    ///   could not be committed (the object is then rebuilt from committed storage).
+    ///   could not be committed (the object is then rebuilt from committed storage);
+    ///   `.ownedElsewhere` when the owner did not hand the object over in time.
     public func call<T: Sendable>(_ body: @Sendable (Object) async throws -> T) async throws -> T {
         try await namespace.call(id) { instance, _ in try await body(instance) }
     }
 
-    /// Sends a request to the object's `fetch`.
+    /// Sends a request to the object's `fetch`. On a store several processes share
+    /// (PostgreSQL), a request for an object another serving process owns is forwarded to that
+    /// process over HTTP and runs there; unlike ``call(_:)``, it never moves the object.
     ///
-    /// - Throws: what `fetch` throws, or ``CoordinatorError`` `.storageFailure`.
+    /// - Throws: what `fetch` throws, or ``CoordinatorError`` `.storageFailure`; for a forwarded
+    ///   request, `.remoteCallFailed` when `fetch` threw in the owner or its answer was lost.
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        try await namespace.call(id) { instance, _ in try await instance.fetch(request) }
+        try await namespace.fetch(id, request)
     }
 }

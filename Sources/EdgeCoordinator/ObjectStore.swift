@@ -218,6 +218,14 @@ package protocol DurableObjectStore: Sendable {
     var maintenanceInterval: Double? { get }
     /// Calls `handler` with the id of an object another process asks this one to hand over.
     func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void)
+
+    /// The address (`http://HOST:PORT`) of the live process owning `objectID`, when that is
+    /// another process and it advertised one: calls are forwarded there.
+    func remoteOwner(_ objectID: String) async throws -> String?
+    /// Where this process accepts forwarded calls, recorded with the objects it owns.
+    func advertise(_ address: String?) async
+    /// The secret forwarded calls between processes of this store carry; `nil`: no forwarding.
+    func forwardingToken() async throws -> String?
 }
 
 extension ObjectStore: DurableObjectStore {
@@ -226,6 +234,9 @@ extension ObjectStore: DurableObjectStore {
     func maintain(active: [String]) async -> [String] { [] }
     var maintenanceInterval: Double? { nil }
     func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void) {}
+    func remoteOwner(_ objectID: String) async throws -> String? { nil }
+    func advertise(_ address: String?) async {}
+    func forwardingToken() async throws -> String? { nil }
 }
 
 extension Date {

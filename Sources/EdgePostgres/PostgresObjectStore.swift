@@ -45,6 +45,9 @@ final class PostgresObjectStore: DurableObjectStore {
         /// Taking and giving up ownership of one object happen one at a time.
         var ownershipChains: [String: Task<Int, any Error>] = [:]
         var handover: (@Sendable (String) -> Void)?
+        /// Where this process serves forwarded calls.
+        var address: String?
+        var forwardingToken: String?
     }
 
     private let state = Mutex(State())
@@ -55,6 +58,10 @@ final class PostgresObjectStore: DurableObjectStore {
         "CREATE TABLE IF NOT EXISTS edge_do_alarms (namespace text NOT NULL, object_id text NOT NULL, scheduled_at bigint NOT NULL, retry_count integer NOT NULL, PRIMARY KEY (namespace, object_id))",
         "CREATE INDEX IF NOT EXISTS edge_do_alarms_due ON edge_do_alarms (namespace, scheduled_at)",
         "CREATE TABLE IF NOT EXISTS edge_do_leases (namespace text NOT NULL, object_id text NOT NULL, owner text NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (namespace, object_id))",
+        // v2: where the owner serves forwarded calls, and the secret those calls carry.
+        "ALTER TABLE edge_do_leases ADD COLUMN IF NOT EXISTS address text",
+        "CREATE TABLE IF NOT EXISTS edge_secrets (name text PRIMARY KEY, value text NOT NULL)",
+        "INSERT INTO edge_secrets (name, value) VALUES ('durable_object_forwarding', md5(gen_random_uuid()::text) || md5(gen_random_uuid()::text)) ON CONFLICT (name) DO NOTHING",
     ]
 
     /// The database's clock in milliseconds, so leases never depend on the processes' clocks.
@@ -73,7 +80,7 @@ final class PostgresObjectStore: DurableObjectStore {
 
     private func storage<T>(_ objectID: String?, _ body: () async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_do.v1", Self.schema)
+            try await pool.migrate("edge_do.v2", Self.schema)
             return try await body()
         } catch let error as CoordinatorError {
             throw error
@@ -129,10 +136,11 @@ final class PostgresObjectStore: DurableObjectStore {
         var lastAsked: ContinuousClock.Instant?
         while true {
             let acquired: Bool = try await storage(objectID) {
+                let address = state.withLock { $0.address }
                 let rows = try await pool.client.query("""
-                    INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at)
-                    VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds))
-                    ON CONFLICT (namespace, object_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                    INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, address)
+                    VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds), \(address))
+                    ON CONFLICT (namespace, object_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, address = excluded.address
                     WHERE edge_do_leases.owner = excluded.owner OR edge_do_leases.expires_at < \(unescaped: Self.databaseNow)
                     RETURNING owner
                     """, logger: logger)
@@ -200,9 +208,10 @@ final class PostgresObjectStore: DurableObjectStore {
 
     func maintain(active: [String]) async -> [String] {
         do {
+            let address = state.withLock { $0.address }
             let renewed: Set<String> = try await storage(nil) {
                 let rows = try await pool.client.query("""
-                    UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(leaseMilliseconds)
+                    UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(leaseMilliseconds), address = \(address)
                     WHERE namespace = \(namespace) AND owner = \(owner) AND object_id = ANY(\(active)) RETURNING object_id
                     """, logger: logger)
                 var renewed = Set<String>()
@@ -214,6 +223,42 @@ final class PostgresObjectStore: DurableObjectStore {
             logger.warning("durable-object lease renewal failed; retrying", metadata: ["error": "\(error)"])
             return []
         }
+    }
+
+    // MARK: Forwarding
+
+    func advertise(_ address: String?) async {
+        state.withLock { $0.address = address }
+        do {
+            _ = try await storage(nil) {
+                try await pool.client.query("UPDATE edge_do_leases SET address = \(address) WHERE namespace = \(namespace) AND owner = \(owner)", logger: logger)
+            }
+        } catch {
+            logger.warning("could not record this process's address with its durable objects; the next lease renewal does", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func remoteOwner(_ objectID: String) async throws -> String? {
+        try await storage(objectID) {
+            let rows = try await pool.client.query("""
+                SELECT address FROM edge_do_leases
+                WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner <> \(owner)
+                  AND expires_at >= \(unescaped: Self.databaseNow) AND address IS NOT NULL
+                """, logger: logger)
+            for try await address in rows.decode(String.self) { return address }
+            return nil
+        }
+    }
+
+    func forwardingToken() async throws -> String? {
+        if let token = state.withLock({ $0.forwardingToken }) { return token }
+        let token: String? = try await storage(nil) {
+            let rows = try await pool.client.query("SELECT value FROM edge_secrets WHERE name = 'durable_object_forwarding'", logger: logger)
+            for try await value in rows.decode(String.self) { return value }
+            return nil
+        }
+        state.withLock { $0.forwardingToken = token }
+        return token
     }
 
     // MARK: Reads (from the loaded object)

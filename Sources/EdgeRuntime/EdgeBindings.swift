@@ -34,7 +34,9 @@ public final class EdgeBindings: Sendable {
     private struct Opened {
         var kv: [String: any KVNamespace] = [:]
         var buckets: [String: any BlobBucket] = [:]
-        var namespaces: [String: any Service & Sendable] = [:]
+        var namespaces: [String: any Service & ForwardedFetchReceiver] = [:]
+        /// Where this process serves forwarded durable-object calls, once it listens.
+        var advertised: String?
         var models: [String: any EmbeddingModel] = [:]
         var indexes: [String: any VectorIndex] = [:]
     }
@@ -233,6 +235,7 @@ public final class EdgeBindings: Sendable {
                                                                    configuration: .init(clock: clock, logger: logger))
                 }
                 opened.namespaces[binding] = namespace
+                if let address = opened.advertised { Task { await namespace.advertise(address) } }
                 return namespace
             } catch {
                 throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a usable state directory", message: "cannot open namespace \(binding): \(error)")
@@ -310,6 +313,37 @@ public final class EdgeBindings: Sendable {
             opened.models[binding] = model
             return model
         }
+    }
+
+    // MARK: Forwarded durable-object calls
+
+    /// Whether durable objects live in a store other processes share (calls may be forwarded).
+    var forwardsObjectCalls: Bool { !inMemory && config.durableObjectsBackend == .postgres && postgres != nil && !config.durableObjects.isEmpty }
+
+    /// Records that this process serves HTTP on `port`: durable objects it owns can be reached
+    /// there by other processes (`postgres.advertise_url`, else `EDGE_ADVERTISE_URL`, else the
+    /// listening host and port).
+    func advertise(port: Int, environment: [String: String] = ProcessInfo.processInfo.environment) async {
+        guard forwardsObjectCalls else { return }
+        let host = ["0.0.0.0", "::", ""].contains(config.host) ? "127.0.0.1" : config.host
+        let address = config.postgres?.advertiseURL ?? environment["EDGE_ADVERTISE_URL"] ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let namespaces = opened.withLock { opened in
+            opened.advertised = address
+            return Array(opened.namespaces.values)
+        }
+        for namespace in namespaces { await namespace.advertise(address) }
+        logger.info("durable-object calls from other processes are accepted at \(address)")
+    }
+
+    /// Answers a durable-object `fetch` another process forwarded here
+    /// (`/__edge/objects/NAMESPACE/ID`); `nil` for any other request.
+    func forwardedObjectRequest(_ request: EdgeRequest) async -> EdgeResponse? {
+        guard forwardsObjectCalls, request.pathOnly.hasPrefix(ObjectForwarding.pathPrefix) else { return nil }
+        let parts = request.pathOnly.dropFirst(ObjectForwarding.pathPrefix.count).split(separator: "/")
+        guard parts.count == 2, let namespace = opened.withLock({ $0.namespaces[String(parts[0])] }) else {
+            return EdgeResponse(status: 404, body: Array("no durable-object namespace here for \(request.pathOnly)".utf8))
+        }
+        return await namespace.receiveForwarded(objectID: String(parts[1]), request)
     }
 
     /// The services the bindings need running (durable-object alarm schedulers).

@@ -67,6 +67,11 @@ public struct EdgeConfig: Sendable {
         public var maxConnections = 16
         /// Separates the queues of applications sharing one database. Default: the config's `name`.
         public var scope: String?
+        /// Where other processes reach this one's HTTP server to forward durable-object `fetch`
+        /// calls (`http://HOST:PORT`). Default: `http://` + the listening host (127.0.0.1 when it
+        /// listens on every interface) + the bound port, which only reaches processes on the same
+        /// machine. Also `EDGE_ADVERTISE_URL` in the environment.
+        public var advertiseURL: String?
     }
 
     public struct AIBinding: Sendable, Hashable {
@@ -290,12 +295,16 @@ public struct EdgeConfig: Sendable {
             config.limits.waitUntilTimeoutMilliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) ?? config.limits.waitUntilTimeoutMilliseconds
         }
         if let postgres = try root.optionalObject("postgres") {
-            try postgres.allowKeys(["url", "url_secret", "max_connections", "scope"])
+            try postgres.allowKeys(["url", "url_secret", "max_connections", "scope", "advertise_url"])
             var settings = PostgresSettings()
             settings.url = try postgres.optionalString("url")
             settings.urlSecret = try postgres.optionalString("url_secret")
             settings.maxConnections = try postgres.optionalInt("max_connections", range: 1...1000) ?? settings.maxConnections
             settings.scope = try postgres.optionalString("scope")
+            settings.advertiseURL = try postgres.optionalString("advertise_url")
+            if let advertise = settings.advertiseURL, URL(string: advertise)?.host == nil || !(advertise.hasPrefix("http://") || advertise.hasPrefix("https://")) {
+                throw try postgres.child("advertise_url").error(.invalidValue, expected: "an http://HOST:PORT URL", found: .string(advertise))
+            }
             if let url = settings.url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
                 throw try postgres.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
             }

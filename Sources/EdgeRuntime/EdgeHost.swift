@@ -59,7 +59,11 @@ public struct EdgeHost<W: Worker>: Sendable {
             responder: responder,
             configuration: .init(address: .hostname(config.host, port: port ?? config.port), serverName: nil),
             services: try runtime.backgroundServices(),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                await runtime.bindings.advertise(port: port)
+                await onRunning(port)
+            },
             logger: runtime.bindings.logger
         )
     }

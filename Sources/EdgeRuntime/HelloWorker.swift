@@ -1,12 +1,22 @@
+import EdgeCoordinator
 import EdgeCore
+import EdgeQueue
 import Foundation
 
 /// The worker `edge dev` serves when the config's `main` is `"hello"` (the default): a greeting,
-/// a counter in KV when the config binds one as `COUNTER`, and `/health`.
+/// `/health`, and, for what the config binds:
+///
+/// - `COUNTER` (a KV namespace): `GET /count` counts visits in KV;
+/// - `COUNTERS` (durable objects of class `HelloCounter`): `GET /objects/NAME` reads the
+///   counter object `NAME`, `POST /objects/NAME` increments it; both answer
+///   `{"name":…,"value":…,"pid":…}`, `pid` being the process the object runs in;
+/// - queue consumers: every message received is logged (`QUEUE message ID (attempt N): BODY`)
+///   and acknowledged.
 public struct HelloWorker: Worker {
     public struct Env: Sendable {
         public var greeting: String
         public var counter: (any KVNamespace)?
+        public var counters: DurableObjectNamespace<HelloCounter>?
     }
 
     public init() {}
@@ -14,7 +24,9 @@ public struct HelloWorker: Worker {
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         let greeting = (try? bindings.variable("GREETING")) ?? "Hello from swift-edge"
         let counter = bindings.config.kvNamespaces.contains { $0.binding == "COUNTER" } ? try bindings.kv("COUNTER") : nil
-        return Env(greeting: greeting, counter: counter)
+        let counters = bindings.config.durableObjects.contains { $0.name == "COUNTERS" }
+            ? try bindings.durableObjects(HelloCounter.self, binding: "COUNTERS", env: ()) : nil
+        return Env(greeting: greeting, counter: counter, counters: counters)
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
@@ -26,8 +38,42 @@ public struct HelloWorker: Worker {
             let next = (Int(try await counter.get("count") ?? "0") ?? 0) + 1
             try await counter.put("count", String(next))
             return .text("\(next)")
+        case let path where path.hasPrefix("/objects/"):
+            guard let counters = env.counters else {
+                return .text("bind durable objects of class HelloCounter as COUNTERS to count in objects", status: 404)
+            }
+            let name = String(path.dropFirst("/objects/".count))
+            guard !name.isEmpty, !name.contains("/") else { return .text("use /objects/NAME", status: 404) }
+            return try await counters.get(counters.idFromName(name)).fetch(request)
         default:
             return .text(env.greeting)
         }
+    }
+
+    public func queue(_ batch: MessageBatch<JSONValue>, env: Env, ctx: ExecutionContext) async throws {
+        for message in batch.messages {
+            let body = (try? message.body.serialized()).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            ctx.logger.info("\(batch.queue) message \(message.id) (attempt \(message.attempts)): \(body)")
+        }
+    }
+}
+
+/// `HelloWorker`'s durable object: a counter per name. `POST` increments it, any other method
+/// reads it; the answer names the process the object runs in.
+public actor HelloCounter: DurableObject {
+    let state: DurableObjectState
+
+    public init(state: DurableObjectState, env: Void) { self.state = state }
+
+    public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
+        var value = try state.storage.get("value", as: Int.self) ?? 0
+        if request.method == "POST" {
+            value += 1
+            try state.storage.put("value", value)
+        }
+        let name = request.pathOnly.split(separator: "/").last.map(String.init) ?? ""
+        let body = try JSONValue.object(["name": .string(name), "value": .int(Int64(value)),
+                                         "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier))]).serialized()
+        return EdgeResponse(headers: ["content-type": "application/json"], body: Array(body))
     }
 }

@@ -75,6 +75,8 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         if active > limits.maxConcurrentRequests {
             return Self.errorResponse(503, "too many concurrent requests (limit \(limits.maxConcurrentRequests))", id: id)
         }
+        // A durable-object call another process forwarded to this one, the object's owner.
+        if let forwarded = await bindings.forwardedObjectRequest(request) { return forwarded }
         let ctx = context(id)
         let outcome = await watchdog.run(timeout: Double(limits.requestTimeoutMilliseconds) / 1000) { [worker, env] in
             try await worker.fetch(request, env: env, ctx: ctx)

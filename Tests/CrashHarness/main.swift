@@ -15,11 +15,6 @@
 //   edge-crash-harness vector-writer DIR       upserts batches of 20 vectors (crashVector) into the
 //                                              HNSWIndex "crash" under DIR, printing the batch number
 //                                              after each returned upsert; never checkpoints
-//   edge-crash-harness pg-queue-consumer URL SCOPE VT  consumes Int messages of queue "work" of
-//                                              PostgresQueue scope SCOPE; for each batch, records
-//                                              every number in the table edge_test_ledger (counting
-//                                              deliveries) before acknowledging, and prints
-//                                              "handled N" (N messages so far)
 //   edge-crash-harness pg-do-counter URL NAME N TASKS  TASKS tasks make N increments in all of the
 //                                              durable object "shared" of namespace NAME on
 //                                              PostgreSQL, printing each value a call returned; exits 0
@@ -32,8 +27,6 @@ import EdgeKV
 import EdgePostgres
 import EdgeQueue
 import Foundation
-import PostgresNIO
-import Synchronization
 import VectorSearch
 
 /// The vector the vector writer stores as "vN": 8 deterministic values the test recomputes.
@@ -126,25 +119,6 @@ case (5, "queue-consumer"):
         for message in batch.messages { say("\(message.body)") }
     }
     try await consumer.run()
-case (5, "pg-queue-consumer"):
-    let pool = try PostgresPool(url: arguments[2], maxConnections: 4)
-    let scope = arguments[3]
-    try await pool.client.query("""
-        CREATE TABLE IF NOT EXISTS edge_test_ledger (scope text NOT NULL, n integer NOT NULL, deliveries integer NOT NULL, PRIMARY KEY (scope, n))
-        """)
-    let backend = PostgresQueue(pool: pool, configuration: .init(scope: scope))
-    let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: Double(arguments[4]) ?? 2)
-    let handled = Atomic<Int>(0)
-    let consumer = try QueueConsumer<Int>(queue: "work", backend: backend, configuration: configuration) { batch in
-        let numbers = batch.messages.map { Int32($0.body) }
-        try await pool.client.query("""
-            INSERT INTO edge_test_ledger (scope, n, deliveries) SELECT \(scope), unnest(\(numbers)), 1
-            ON CONFLICT (scope, n) DO UPDATE SET deliveries = edge_test_ledger.deliveries + 1
-            """)
-        say("handled \(handled.add(numbers.count, ordering: .relaxed).newValue)")
-    }
-    say("ready")
-    try await consumer.run()
 case (6, "pg-do-counter"):
     let pool = try PostgresPool(url: arguments[2], maxConnections: 8)
     let namespace = try DurableObjectNamespace<CrashCounter>(name: arguments[3], pool: pool, env: ())
@@ -182,6 +156,6 @@ case (3, "do-counter"):
         try await group.waitForAll()
     }
 default:
-    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | pg-queue-consumer URL SCOPE VT | vector-writer DIR | do-counter PATH\n".utf8))
+    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS\n".utf8))
     exit(2)
 }
