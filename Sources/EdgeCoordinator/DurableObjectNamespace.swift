@@ -234,11 +234,12 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
 
     // MARK: Eviction
 
-    /// Drops objects idle for longer than the idle timeout; returns how many. Their storage stays;
-    /// the next call rebuilds them.
+    /// Drops objects idle for at least `seconds` (default: the idle timeout); returns how many.
+    /// Their storage stays; the next call rebuilds them. On a shared store they are given up, so
+    /// another process may take them.
     @discardableResult
-    public func evictIdle() -> Int {
-        let cutoff = clock.now.addingTimeInterval(-configuration.idleTimeout)
+    public func evictIdle(idleFor seconds: Double? = nil) -> Int {
+        let cutoff = clock.now.addingTimeInterval(-(seconds ?? configuration.idleTimeout))
         let candidates = live.withLock { Array($0.values) }
         var evicted = 0
         for slot in candidates {
