@@ -24,7 +24,8 @@ struct PostgresBenchmark {
         case "kv": try await kv(database)
         case "queue": try await queue(database)
         case "vectors": try await vectors(database)
-        default: throw BenchError(message: "--backend postgres runs the kv, queue and vectors suites, not \(suite)")
+        case "coordinator": try await ForwardingBenchmark(options: options, url: url).run()
+        default: throw BenchError(message: "--backend postgres runs the kv, queue, vectors and coordinator suites, not \(suite)")
         }
     }
 

@@ -15,6 +15,8 @@ let usage = """
       vectors --data DIR  HNSW build / QPS / recall per ef vs hnswlib, flat QPS vs faiss (ann_peers.py gen DIR first)
       embeddings  all-MiniLM-L6-v2 texts/s at 16/128/256 tokens and GFLOP/s vs the numpy peer and sgemm peak
       kv|queue|vectors --backend postgres [--url URL]  the PostgreSQL backends vs the same SQL written by hand
+      coordinator --backend postgres [--url URL]  one durable object from two runtimes: fetch at the owner,
+                  forwarded fetch, stub.call moving the object between them
       codesearch [--data SOURCES] [--eval FILE]  CodeSearch over hummingbird's Sources: MRR@10 vs BM25 and MiniLM alone,
                   full index, re-index after touching one file, search p50/p99
     """

@@ -30,6 +30,8 @@ public final class EdgeBindings: Sendable {
     /// The database of `"backend": "postgres"` bindings, when the config has a `postgres` section.
     public let postgres: PostgresPool?
     private let scratch: String?
+    /// Whether durable objects live in a store other processes share (calls may be forwarded).
+    let forwardsObjectCalls: Bool
 
     private struct Opened {
         var kv: [String: any KVNamespace] = [:]
@@ -87,6 +89,7 @@ public final class EdgeBindings: Sendable {
         } catch {
             throw ConfigError(.invalidValue, file: config.file, key: "queues", expected: "a usable state directory", message: "cannot open the queue database: \(error)")
         }
+        forwardsObjectCalls = !inMemory && config.durableObjectsBackend == .postgres && postgres != nil && !config.durableObjects.isEmpty
         scratch = inMemory || config.durableObjectsBackend == .memory ? NSTemporaryDirectory() + "swift-edge-memory-\(UUID().uuidString)" : nil
     }
 
@@ -317,8 +320,6 @@ public final class EdgeBindings: Sendable {
 
     // MARK: Forwarded durable-object calls
 
-    /// Whether durable objects live in a store other processes share (calls may be forwarded).
-    var forwardsObjectCalls: Bool { !inMemory && config.durableObjectsBackend == .postgres && postgres != nil && !config.durableObjects.isEmpty }
 
     /// Records that this process serves HTTP on `port`: durable objects it owns can be reached
     /// there by other processes (`postgres.advertise_url`, else `EDGE_ADVERTISE_URL`, else the
