@@ -51,13 +51,15 @@ struct PostgresQueueTests {
     func notifyWakesOtherProcess() async throws {
         let scope = uniqueName("notify")
         let producer = PostgresQueue(pool: try PostgresPool(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
-        let consumer = PostgresQueue(pool: try database(), configuration: .init(scope: scope))
+        // Its own pool, as another process would have (the shared one is busy with other tests).
+        let consumer = PostgresQueue(pool: try PostgresPool(url: postgresURL!, maxConnections: 4), configuration: .init(scope: scope))
         let signal = consumer.signal(for: "wake")
         // Until the consumer's LISTEN is in effect a NOTIFY would reach nobody (its consumers
         // would find the message on their next poll instead); taking effect wakes them once.
-        let listening = Date().addingTimeInterval(30)
+        let started = Date(), listening = started.addingTimeInterval(60)
         while !consumer.pool.isListening("edge_queue"), Date() < listening { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(consumer.pool.isListening("edge_queue"), "the consumer's LISTEN took effect within 30 s")
+        #expect(consumer.pool.isListening("edge_queue"), "the consumer's LISTEN took effect within 60 s")
+        print("LISTEN took effect after \(String(format: "%.3f", Date().timeIntervalSince(started))) s")
         let before = signal.generation
         try await producer.send("wake", [OutgoingMessage(body: [1])])
         // The producer's own process is not the consumer's: only NOTIFY can wake it.

@@ -80,7 +80,9 @@ final class ScriptedServer: Sendable {
     }
 }
 
-func provider(_ url: URL, api: HTTPEmbeddingProvider.API = .openAI, timeout: Double = 5, retries: Int = 3) -> HTTPEmbeddingProvider {
+/// A provider of the scripted server. The timeout is generous: on a loaded machine an answer can
+/// take seconds, and a retry would consume the next scripted answer.
+func provider(_ url: URL, api: HTTPEmbeddingProvider.API = .openAI, timeout: Double = 60, retries: Int = 3) -> HTTPEmbeddingProvider {
     var configuration = HTTPEmbeddingProvider.Configuration(api: api, baseURL: url, model: "test-model", apiKey: "sk-test", dimensions: 4)
     configuration.timeout = timeout
     configuration.maxRetries = retries
