@@ -320,7 +320,6 @@ public final class EdgeBindings: Sendable {
 
     // MARK: Forwarded durable-object calls
 
-
     /// Records that this process serves HTTP on `port`: durable objects it owns can be reached
     /// there by other processes (`postgres.advertise_url`, else `EDGE_ADVERTISE_URL`, else the
     /// listening host and port).
