@@ -56,14 +56,16 @@ struct PostgresQueueTests {
         let signal = consumer.signal(for: "wake")
         // Until the consumer's LISTEN is in effect a NOTIFY would reach nobody (its consumers
         // would find the message on their next poll instead); taking effect wakes them once.
-        let started = Date(), listening = started.addingTimeInterval(60)
+        // Generous bounds: CPU-heavy tests running in parallel can hold both cooperative threads
+        // for tens of seconds (49 s measured in CI), and the listener task needs one to run.
+        let started = Date(), listening = started.addingTimeInterval(300)
         while !consumer.pool.isListening("edge_queue"), Date() < listening { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(consumer.pool.isListening("edge_queue"), "the consumer's LISTEN took effect within 60 s")
+        #expect(consumer.pool.isListening("edge_queue"), "the consumer's LISTEN took effect within 300 s")
         print("LISTEN took effect after \(String(format: "%.3f", Date().timeIntervalSince(started))) s")
         let before = signal.generation
         try await producer.send("wake", [OutgoingMessage(body: [1])])
         // The producer's own process is not the consumer's: only NOTIFY can wake it.
-        await signal.wait(after: before, until: Date().addingTimeInterval(10), clock: SystemClock())
-        #expect(signal.generation != before, "the consumer's signal fired before its 10 s timeout")
+        await signal.wait(after: before, until: Date().addingTimeInterval(120), clock: SystemClock())
+        #expect(signal.generation != before, "the consumer's signal fired before its 120 s timeout")
     }
 }
