@@ -51,6 +51,10 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             var activation: Int?
             /// Another process asked for the object: hand it over after the running call.
             var handoverRequested = false
+            /// Calls' writes waiting to be committed, in the order the calls ran.
+            var queued: [QueuedCommit] = []
+            /// A task is committing `queued`.
+            var committing = false
         }
         let state: Mutex<State>
 
@@ -60,11 +64,21 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         }
     }
 
+    /// One call's writes, made by the instance of `activation`, and the ticket its caller awaits.
+    struct QueuedCommit {
+        let pending: PendingCommit
+        let ticket: CommitTicket
+        let activation: Int?
+    }
+
     public let name: String
     public let configuration: Configuration
     private let env: Object.Env
     let store: any DurableObjectStore
     private let live = Mutex<[String: Live]>([:])
+    /// The last commit of each evicted instance, until it is durable: a new instance of the same
+    /// object is built only after it (so it loads every write its predecessor made).
+    private let retiring = Mutex<[String: CommitTicket]>([:])
     private let alarmSignal = WakeSignal()
     private let instancesBuilt = Atomic<Int>(0)
     private let forwardedCalls = Atomic<Int>(0)
@@ -163,29 +177,59 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             }
             let pending = storage.takePending()
             let ticket = pending.isEmpty ? nil : CommitTicket()
-            let (previous, handover) = slot.state.withLock { state -> (CommitTicket?, Bool) in
+            // Queued under the lock, so writes are committed in the order the calls ran,
+            // whatever order the calls' tasks resume in afterwards.
+            let (previous, handover, startCommitting) = slot.state.withLock { state -> (CommitTicket?, Bool, Bool) in
                 state.lastUsed = clock.now
-                if let ticket { state.lastCommit = ticket }
-                return (state.lastCommit, state.handoverRequested)
+                var start = false
+                if let ticket {
+                    state.lastCommit = ticket
+                    state.queued.append(QueuedCommit(pending: pending, ticket: ticket, activation: state.activation))
+                    start = !state.committing
+                    state.committing = true
+                }
+                return (state.lastCommit, state.handoverRequested, start)
             }
             if handover { evict(slot) }
             slot.lock.release()
-            if let ticket {
-                // Output gate: the response waits for this call's writes to be durable.
-                do {
-                    try await store.commit(id.hex, pending)
-                    ticket.finish(nil)
-                    if pending.alarm != nil { alarmSignal.notify() }
-                } catch {
-                    ticket.finish(error)
-                    reset(slot)
-                    throw error
-                }
-            } else if let previous {
-                // A call without writes may still have read a predecessor's uncommitted writes.
-                try await previous.wait()
-            }
+            if startCommitting { Task { await self.commitQueued(slot) } }
+            // Output gate: the response waits for this call's writes (or, without writes, for
+            // its predecessors', which it may have read) to be durable.
+            try await (ticket ?? previous)?.wait()
             return try result.get()
+        }
+    }
+
+    /// Commits what calls on `slot` queued until the queue is empty: the writes of consecutive
+    /// calls of one instance in one commit (group commit), each commit after the one before. A
+    /// failed commit fails every call queued behind it (their writes were computed from the
+    /// failed ones) and resets the object, which is rebuilt from what was committed.
+    private func commitQueued(_ slot: Live) async {
+        while true {
+            let batch = slot.state.withLock { state -> [QueuedCommit] in
+                if state.queued.isEmpty { state.committing = false }
+                defer { state.queued = [] }
+                return state.queued
+            }
+            if batch.isEmpty { return }
+            var start = 0
+            while start < batch.count {
+                var end = start, merged = batch[start].pending
+                while end + 1 < batch.count, batch[end + 1].activation == batch[start].activation {
+                    end += 1
+                    merged.merge(batch[end].pending)
+                }
+                do {
+                    try await store.commit(slot.id.hex, merged, activation: batch[start].activation)
+                    for entry in batch[start...end] { entry.ticket.finish(nil) }
+                    if merged.alarm != nil { alarmSignal.notify() }
+                } catch {
+                    let stale = reset(slot)
+                    for entry in Array(batch[start...]) + stale { entry.ticket.finish(error) }
+                    break
+                }
+                start = end + 1
+            }
         }
     }
 
@@ -210,6 +254,10 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
 
     private func instance(for slot: Live) async throws -> (Object, DurableObjectStorage) {
         if let built = slot.state.withLock({ state in state.instance.map { ($0, state.storage!) } }) { return built }
+        if let predecessor = retiring.withLock({ $0[slot.id.hex] }) {
+            try? await predecessor.wait()
+            retiring.withLock { if $0[slot.id.hex] === predecessor { $0.removeValue(forKey: slot.id.hex) } }
+        }
         // A shared store makes this process the owner (and loads the object) first.
         let token = try await store.activate(slot.id.hex)
         slot.state.withLock { $0.activation = token }
@@ -224,11 +272,14 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     }
 
     /// Drops an object's instance after a failed commit: it is rebuilt from what was committed.
-    private func reset(_ slot: Live) {
+    /// Returns the commits queued meanwhile, which were computed from the failed writes.
+    private func reset(_ slot: Live) -> [QueuedCommit] {
         configuration.logger.error("durable object reset after a failed commit", metadata: ["namespace": "\(name)", "id": "\(slot.id)"])
-        slot.state.withLock { state in
+        return slot.state.withLock { state in
             state.instance = nil
             state.storage = nil
+            defer { state.queued = [] }
+            return state.queued
         }
     }
 
@@ -261,6 +312,15 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             state.storage = nil
             defer { state.activation = nil }
             return (state.activation, state.lastCommit)
+        }
+        // Recorded before the slot leaves `live`, so a successor built at once still waits for it.
+        if let lastCommit, !lastCommit.isFinished {
+            let id = slot.id.hex
+            retiring.withLock { $0[id] = lastCommit }
+            Task { [weak self] in
+                try? await lastCommit.wait()
+                self?.retiring.withLock { if $0[id] === lastCommit { $0.removeValue(forKey: id) } }
+            }
         }
         live.withLock { live in
             if live[slot.id.hex] === slot { live.removeValue(forKey: slot.id.hex) }

@@ -113,7 +113,7 @@ final class ObjectStore: Sendable {
     }
 
     /// Commits one call's writes in one transaction (shared with other objects' commits).
-    func commit(_ objectID: String, _ pending: PendingCommit) async throws {
+    func commit(_ objectID: String, _ pending: PendingCommit, activation: Int?) async throws {
         do {
             try await writer.write { connection in
                 if pending.clearAll {
@@ -188,6 +188,17 @@ package struct PendingCommit: Sendable {
     package var alarm: ScheduledAlarm??
 
     package var isEmpty: Bool { writes.isEmpty && !clearAll && alarm == nil }
+
+    /// Adds the writes of a later commit: the result leaves storage as applying both in turn would.
+    mutating func merge(_ later: PendingCommit) {
+        if later.clearAll {
+            writes = later.writes
+            clearAll = true
+        } else {
+            for (key, value) in later.writes { writes[key] = value }
+        }
+        if let alarm = later.alarm { self.alarm = alarm }
+    }
 }
 
 /// Where a namespace keeps its objects' storage and alarms: one SQLite file (``ObjectStore``),
@@ -202,8 +213,10 @@ package protocol DurableObjectStore: Sendable {
     /// Alarms due at `now` of objects this process may run (not owned by another live process).
     func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)]
     func nextAlarmTime() async throws -> Date?
-    /// Commits one call's writes; commits of one object apply in the order they were made.
-    func commit(_ objectID: String, _ pending: PendingCommit) async throws
+    /// Commits one call's writes, made by the instance of `activation` (the token
+    /// ``activate(_:)`` returned); commits of one object apply in the order they were made. A
+    /// shared store refuses the writes of an activation that no longer owns the object.
+    func commit(_ objectID: String, _ pending: PendingCommit, activation: Int?) async throws
     func deleteEverything() async throws
     func close()
 

@@ -11,9 +11,10 @@ import Synchronization
 ///
 /// Ownership is a lease row (`edge_do_leases`: owner, expiry by the database's clock). A process
 /// takes the lease when it builds an object's instance, renews it while the instance lives, and
-/// gives it up when the instance is evicted. Every commit checks and extends the lease in its own
-/// transaction, so a process that lost the lease (paused past its expiry, say) can never write:
-/// its commit fails and its instance is dropped. A call that reaches a process not owning the
+/// gives it up when the instance is evicted. Each acquisition gets a new epoch; every commit
+/// checks the owner and the epoch and extends the lease in its own transaction, so an instance
+/// whose lease was lost (its process paused past the expiry, say) can never write — not even after
+/// its process took the lease again for a new instance: its commit fails and it is dropped. A call that reaches a process not owning the
 /// object asks the owner (`NOTIFY edge_do_handover`) to hand it over after its running call, then
 /// takes the lease — or takes it once it expires, when the owner died. The object's storage is
 /// loaded when the lease is taken and served from memory while it is held.
@@ -33,6 +34,7 @@ final class PostgresObjectStore: DurableObjectStore {
     private let logger: Logger
 
     private struct Loaded {
+        /// The lease's epoch: the activation token.
         var token: Int
         var values: [String: [UInt8]]
         var alarm: ScheduledAlarm?
@@ -40,7 +42,6 @@ final class PostgresObjectStore: DurableObjectStore {
 
     private struct State {
         var loaded: [String: Loaded] = [:]
-        var nextToken = 0
         var commitChains: [String: Task<Void, any Error>] = [:]
         /// Taking and giving up ownership of one object happen one at a time.
         var ownershipChains: [String: Task<Int, any Error>] = [:]
@@ -62,6 +63,11 @@ final class PostgresObjectStore: DurableObjectStore {
         "ALTER TABLE edge_do_leases ADD COLUMN IF NOT EXISTS address text",
         "CREATE TABLE IF NOT EXISTS edge_secrets (name text PRIMARY KEY, value text NOT NULL)",
         "INSERT INTO edge_secrets (name, value) VALUES ('durable_object_forwarding', md5(gen_random_uuid()::text) || md5(gen_random_uuid()::text)) ON CONFLICT (name) DO NOTHING",
+        // v3: every acquisition of a lease gets a new epoch; commits are fenced by it, so the
+        // writes of an instance from before the lease was lost can never land, even when the same
+        // process has taken the lease again since.
+        "CREATE SEQUENCE IF NOT EXISTS edge_do_lease_epochs",
+        "ALTER TABLE edge_do_leases ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0",
     ]
 
     /// The database's clock in milliseconds, so leases never depend on the processes' clocks.
@@ -80,7 +86,7 @@ final class PostgresObjectStore: DurableObjectStore {
 
     private func storage<T>(_ objectID: String?, _ body: () async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_do.v2", Self.schema)
+            try await pool.migrate("edge_do.v3", Self.schema)
             return try await body()
         } catch let error as CoordinatorError {
             throw error
@@ -134,20 +140,24 @@ final class PostgresObjectStore: DurableObjectStore {
     private func takeOwnership(_ objectID: String) async throws -> Int {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(settings.handoverTimeout * 1000)))
         var lastAsked: ContinuousClock.Instant?
+        // Commits of an earlier instance in this process land under their own epoch first.
+        _ = try? await state.withLock({ $0.commitChains[objectID] })?.value
+        var epoch: Int64?
         while true {
-            let acquired: Bool = try await storage(objectID) {
+            epoch = try await storage(objectID) {
                 let address = state.withLock { $0.address }
                 let rows = try await pool.client.query("""
-                    INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, address)
-                    VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds), \(address))
-                    ON CONFLICT (namespace, object_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, address = excluded.address
+                    INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, address, epoch)
+                    VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds), \(address), nextval('edge_do_lease_epochs'))
+                    ON CONFLICT (namespace, object_id) DO UPDATE
+                    SET owner = excluded.owner, expires_at = excluded.expires_at, address = excluded.address, epoch = excluded.epoch
                     WHERE edge_do_leases.owner = excluded.owner OR edge_do_leases.expires_at < \(unescaped: Self.databaseNow)
-                    RETURNING owner
+                    RETURNING epoch
                     """, logger: logger)
-                for try await _ in rows.decode(String.self) { return true }
-                return false
+                for try await epoch in rows.decode(Int64.self) { return epoch }
+                return nil
             }
-            if acquired { break }
+            if epoch != nil { break }
             if lastAsked.map({ ContinuousClock.now - $0 > .milliseconds(200) }) ?? true {
                 // Ask the owner to hand the object over after its running call — again every
                 // 200 ms: a notification sent while the owner's listener reconnects is lost.
@@ -176,11 +186,9 @@ final class PostgresObjectStore: DurableObjectStore {
             }
             return (values, alarm)
         }
-        return state.withLock { state in
-            state.nextToken += 1
-            state.loaded[objectID] = Loaded(token: state.nextToken, values: loaded.0, alarm: loaded.1)
-            return state.nextToken
-        }
+        let token = Int(epoch!)
+        state.withLock { $0.loaded[objectID] = Loaded(token: token, values: loaded.0, alarm: loaded.1) }
+        return token
     }
 
     func deactivate(_ objectID: String, token: Int) async {
@@ -199,7 +207,9 @@ final class PostgresObjectStore: DurableObjectStore {
         guard current else { return }
         do {
             _ = try await storage(objectID) {
-                try await pool.client.query("DELETE FROM edge_do_leases WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner)", logger: logger)
+                try await pool.client.query("""
+                    DELETE FROM edge_do_leases WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND epoch = \(Int64(token))
+                    """, logger: logger)
             }
         } catch {
             logger.warning("could not give up a durable object's lease; it expires on its own", metadata: ["id": "\(objectID)", "error": "\(error)"])
@@ -290,13 +300,13 @@ final class PostgresObjectStore: DurableObjectStore {
 
     // MARK: Writes
 
-    func commit(_ objectID: String, _ pending: PendingCommit) async throws {
+    func commit(_ objectID: String, _ pending: PendingCommit, activation: Int?) async throws {
         // Commits of one object apply in order: each waits for the previous one.
         let task = state.withLock { state -> Task<Void, any Error> in
             let previous = state.commitChains[objectID]
             let task = Task {
                 _ = try? await previous?.value
-                try await self.write(objectID, pending)
+                try await self.write(objectID, pending, epoch: activation)
             }
             state.commitChains[objectID] = task
             return task
@@ -309,20 +319,25 @@ final class PostgresObjectStore: DurableObjectStore {
         try await task.value
     }
 
-    private func write(_ objectID: String, _ pending: PendingCommit) async throws {
+    private func write(_ objectID: String, _ pending: PendingCommit, epoch: Int?) async throws {
         let namespace = self.namespace, owner = self.owner, lease = leaseMilliseconds, logger = self.logger
+        guard let epoch else {
+            throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): a commit without an activation")
+        }
         try await storage(objectID) {
             try await pool.client.withTransaction(logger: logger) { connection in
-                // Fencing: only the owner of a live lease commits (and the commit renews it).
+                // Fencing: only the instance holding the live lease (owner and epoch) commits, and
+                // the commit renews the lease.
                 let rows = try await connection.query("""
                     UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(lease)
-                    WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND expires_at >= \(unescaped: Self.databaseNow)
+                    WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND epoch = \(Int64(epoch))
+                      AND expires_at >= \(unescaped: Self.databaseNow)
                     RETURNING 1
                     """, logger: logger)
                 var owned = false
                 for try await _ in rows.decode(Int32.self) { owned = true }
                 guard owned else {
-                    throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): this process no longer owns it; the call's writes were not committed")
+                    throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): its instance no longer holds the lease (lost, or taken again since); the call's writes were not committed")
                 }
                 if pending.clearAll {
                     try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
@@ -354,7 +369,7 @@ final class PostgresObjectStore: DurableObjectStore {
         }
         // The loaded copy follows what is committed (a rebuilt instance reads it).
         state.withLock { state in
-            guard var loaded = state.loaded[objectID] else { return }
+            guard var loaded = state.loaded[objectID], loaded.token == epoch else { return }
             if pending.clearAll { loaded.values = [:] }
             for (key, value) in pending.writes { loaded.values[key] = value }
             if let alarm = pending.alarm { loaded.alarm = alarm }

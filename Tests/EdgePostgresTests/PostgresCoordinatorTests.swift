@@ -14,3 +14,45 @@ struct PostgresCoordinatorTests {
         })
     }
 }
+
+@Suite("Durable-object leases on PostgreSQL", .enabled(if: postgresAvailable, skipReason))
+struct PostgresLeaseTests {
+    func lease(_ name: String, _ id: String) async throws -> (owner: String, epoch: Int64)? {
+        let rows = try await database().client.query("SELECT owner, epoch FROM edge_do_leases WHERE namespace = \(name) AND object_id = \(id)")
+        for try await row in rows.decode((String, Int64).self) { return row }
+        return nil
+    }
+
+    @Test("an instance whose lease was lost never commits, even once its process holds the lease again")
+    func staleInstanceIsFenced() async throws {
+        let name = uniqueName("fence")
+        // Two namespaces on their own pools: two processes.
+        let a = try DurableObjectNamespace<Counter>(name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4), env: ())
+        let b = try DurableObjectNamespace<Counter>(name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4), env: ())
+        let id = a.idFromName("shared")
+        #expect(try await a.get(id).call { try await $0.increment() } == 1)
+        let first = try #require(try await lease(name, id.hex))
+
+        // A's lease runs out while A still has the object in memory (A paused, say): B takes it.
+        try await database().client.query("UPDATE edge_do_leases SET expires_at = 0 WHERE namespace = \(name) AND object_id = \(id.hex)")
+        #expect(try await b.get(id).call { try await $0.increment() } == 2)
+        #expect(b.evictIdle(idleFor: 0) == 1)
+        let released = ContinuousClock.now.advanced(by: .seconds(30))
+        while try await lease(name, id.hex) != nil, ContinuousClock.now < released { try await Task.sleep(for: .milliseconds(10)) }
+
+        // A's process takes the lease again for a new instance (a new epoch) ...
+        try await database().client.query("""
+            INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, epoch)
+            VALUES (\(name), \(id.hex), \(first.owner), 9000000000000, nextval('edge_do_lease_epochs'))
+            """)
+        // ... so the stale instance, which still counts from 1, must not commit its 2.
+        await #expect {
+            _ = try await a.get(id).call { try await $0.increment() }
+        } throws: { error in
+            (error as? CoordinatorError)?.code == .storageFailure
+        }
+        let c = try DurableObjectNamespace<Counter>(name: name, pool: try database(), env: ())
+        try await database().client.query("DELETE FROM edge_do_leases WHERE namespace = \(name)")
+        #expect(try await c.get(id).call { try await $0.value() } == 2, "B's increment stands")
+    }
+}
