@@ -54,7 +54,9 @@ final class ChildProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if condition(lines) { return }
-            if !process.isRunning { throw KillTestError(message: "the child exited before \(what)") }
+            if !process.isRunning {
+                throw KillTestError(message: "the child exited (status \(process.terminationStatus)) before \(what); its last lines: \(lines.suffix(5))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw KillTestError(message: "timed out waiting for \(what)")
@@ -77,22 +79,15 @@ struct MultiProcessTests {
     func durableObjectAcrossProcesses() async throws {
         let harness = try KillTest.executable(named: "edge-crash-harness")
         let name = uniqueName("counters")
-        let processes = try (0..<2).map { _ in try ChildProcess(harness, ["pg-do-counter", postgresURL!, name, "500", "50"]) }
+        let processes = try (0..<2).map { _ in try ChildProcess(harness, ["pg-do-counter", postgresURL!, name, "500", "50"], standardError: true) }
         for process in processes { try await process.waitFor("done", timeout: 300) { $0 == "done" } }
         let values = processes.flatMap { $0.lines.compactMap { Int($0) } }
         #expect(values.count == 1000)
         // Both processes served calls (ownership moved between them).
         #expect(processes.allSatisfy { $0.lines.compactMap { Int($0) }.count == 500 })
         let namespace = try DurableObjectNamespace<Counter>(name: name, pool: try database(), env: ())
-        let final = try await namespace.get(namespace.idFromName("shared")).call { try await $0.value() }
-        // Known bug (issue 10, open): under heavy CI load, once in several runs, 8 consecutive values
-        // came twice and the counter ended at 992 — an object being moved was served from a stale
-        // load while its previous instance's commits were in flight. Still checked on every run;
-        // `stub.fetch` (forwarded, EdgeDevProcessTests) does not move objects and is not affected.
-        withKnownIssue("a moving object can be rebuilt from a stale load under heavy load (issue 10)", isIntermittent: true) {
-            #expect(values.sorted() == Array(1...1000), "each call saw every call before it, in whichever process it ran")
-            #expect(final == 1000)
-        }
+        #expect(values.sorted() == Array(1...1000), "each call saw every call before it, in whichever process it ran")
+        #expect(try await namespace.get(namespace.idFromName("shared")).call { try await $0.value() } == 1000)
     }
 }
 
