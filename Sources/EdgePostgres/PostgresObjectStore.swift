@@ -172,8 +172,7 @@ final class PostgresObjectStore: DurableObjectStore {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        // A previous instance in this process may still be committing: load after its commits.
-        _ = try? await state.withLock({ $0.commitChains[objectID] })?.value
+        // (A commit of an earlier instance arriving now fails its epoch fence: nothing to wait for.)
         // Load the object's storage and alarm while owning it.
         let loaded = try await storage(objectID) { () -> ([String: [UInt8]], ScheduledAlarm?) in
             var values: [String: [UInt8]] = [:]
