@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Embeddings", targets: ["Embeddings"]),
         .library(name: "VectorSearch", targets: ["VectorSearch"]),
         .library(name: "EdgeTesting", targets: ["EdgeTesting"]),
+        .library(name: "EdgeRuntimeTesting", targets: ["EdgeRuntimeTesting"]),
         .library(name: "EdgePostgres", targets: ["EdgePostgres"]),
         .executable(name: "edge", targets: ["edge"]),
         .executable(name: "edge-bench", targets: ["edge-bench"]),
@@ -40,22 +41,40 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
-        // Shared vocabulary: clocks, JSON values, SQLite helpers, validation.
+        // Shared vocabulary: errors, clocks, JSON values, HTTP request and response, settings.
         .target(
             name: "EdgeCore",
             dependencies: [
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
-        .target(name: "EdgeKV", dependencies: ["EdgeCore"], swiftSettings: strict),
+        // SQLite helpers the SQLite-backed bindings share (not a product): WAL databases through
+        // GRDB, raw prepared statements, a group-committing writer.
+        .target(
+            name: "EdgeSQLite",
+            dependencies: [
+                "EdgeCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgeKV",
+            dependencies: [
+                "EdgeCore", "EdgeSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "EdgeBlob",
             dependencies: [
-                "EdgeCore",
+                "EdgeCore", "EdgeSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,7 +84,7 @@ let package = Package(
         .target(
             name: "EdgeQueue",
             dependencies: [
-                "EdgeCore",
+                "EdgeCore", "EdgeSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -76,7 +95,7 @@ let package = Package(
         .target(
             name: "EdgeCoordinator",
             dependencies: [
-                "EdgeCore",
+                "EdgeCore", "EdgeSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,13 +119,13 @@ let package = Package(
         ),
         .target(
             name: "VectorSearch",
-            dependencies: ["EdgeCore", "EdgeKernels", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EdgeCore", "EdgeSQLite", "EdgeKernels", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch", "EdgePostgres",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,23 +134,33 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // PostgreSQL backends for KV, queues and vectors (pgvector): several processes on several
-        // machines share one database.
+        // PostgreSQL backends for KV, queues, durable objects and vectors (pgvector), registered
+        // with a host as a provider: several processes on several machines share one database.
         .target(
             name: "EdgePostgres",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeCoordinator", "VectorSearch",
+                "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeCoordinator", "VectorSearch", "EdgeRuntime",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
+        // The test kit for the primitives: TestClock, TestBindings, conformance suites, kill
+        // tests. No runtime, no HTTP server: a KV unit test builds only what KV needs.
         .target(
             name: "EdgeTesting",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "VectorSearch",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // The test kit for workers: WorkerTestClient drives a worker in-process or over a socket.
+        .target(
+            name: "EdgeRuntimeTesting",
+            dependencies: [
+                "EdgeRuntime", "EdgeTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -142,14 +171,14 @@ let package = Package(
         // The CodeSearch sample app: webhook -> queues -> coordinator -> chunks -> embeddings -> index.
         .target(
             name: "CodeSearch",
-            dependencies: ["EdgeRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EdgeRuntime", "EdgeSQLite", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
             path: "Examples/CodeSearch/Sources/CodeSearch",
             swiftSettings: strict
         ),
 
         .executableTarget(
             name: "code-search",
-            dependencies: ["CodeSearch", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CodeSearch", "EdgePostgres", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/CodeSearch/Sources/code-search",
             swiftSettings: strict
         ),
@@ -157,7 +186,7 @@ let package = Package(
         // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
-            dependencies: ["EdgeRuntime", "Embeddings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EdgeRuntime", "EdgePostgres", "Embeddings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
 
@@ -165,7 +194,8 @@ let package = Package(
         .executableTarget(
             name: "edge-bench",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch", "CodeSearch", "EdgePostgres",
+                "EdgeCore", "EdgeSQLite", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch",
+                "CodeSearch", "EdgePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -185,9 +215,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeSQLite", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeSQLite", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EdgeQueueTests",
@@ -196,12 +226,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CodeSearchTests",
-            dependencies: ["CodeSearch", "EdgeTesting"],
+            dependencies: ["CodeSearch", "EdgeRuntimeTesting"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeRuntime", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EmbeddingsTests",
             dependencies: ["Embeddings", "EdgeTesting", .product(name: "Hummingbird", package: "hummingbird")],

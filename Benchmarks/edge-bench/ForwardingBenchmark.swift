@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgePostgres
 import EdgeRuntime
 import Foundation
 import Logging
@@ -29,8 +30,8 @@ struct ForwardingBenchmark {
             { "name": "bench-forwarding", "log_level": "error",
               "postgres": { "url": "\(url)", "max_connections": 16 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "HelloCounter" }] } }
-            """)
-        let runtime = try WorkerRuntime(worker: HelloWorker(), bindings: EdgeBindings(config: config))
+            """, providers: BackendProviders.builtIn.adding(PostgresProvider()))
+        let runtime = try WorkerRuntime(worker: HelloWorker(), bindings: EdgeBindings(config: config, providers: BackendProviders.builtIn.adding(PostgresProvider())))
         let ports = AsyncStream<Int>.makeStream()
         let app = try EdgeHost(runtime: runtime).application(port: 0) { port in ports.continuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: Logger(label: "bench"))

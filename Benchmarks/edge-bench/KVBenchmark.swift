@@ -1,4 +1,5 @@
 import EdgeKV
+import EdgeSQLite
 import Foundation
 import GRDBSQLite
 

@@ -82,4 +82,18 @@ public struct CoordinatorLimits: Sendable, Hashable {
     }
 
     public static let cloudflare = CoordinatorLimits()
+
+    /// Longest namespace name, in UTF-8 bytes (it names a file or a database key).
+    public static let maxNamespaceNameBytes = 128
+
+    /// Checks a namespace name: 1...128 letters, digits, '_', '-' or '.', not starting with '.'.
+    /// Every store validates names with it.
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
+    public static func validateNamespaceName(_ name: String) throws {
+        guard ByteKeys.isSafeResourceName(name, maxLength: maxNamespaceNameBytes) else {
+            throw CoordinatorError(.invalidNamespaceName, limit: maxNamespaceNameBytes, actual: name.utf8.count,
+                                   message: "namespace name \"\(name)\" must be 1...\(maxNamespaceNameBytes) letters, digits, '_', '-' or '.', not starting with '.'")
+        }
+    }
 }

@@ -23,10 +23,13 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         /// First retry delay of a throwing alarm; each further retry doubles it. Default 2 s.
         public var alarmRetryDelay: Double
         public var logger: Logger
+        /// Sends `fetch` calls to the process owning their object, when the ownership names one
+        /// (stores several processes share). EdgeRuntime's host sets it; nil: calls run here.
+        public var forwarder: (any DurableObjectForwarder)?
 
         public init(limits: CoordinatorLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
                     idleTimeout: Double = 70, maxAlarmRetries: Int = 6, alarmRetryDelay: Double = 2,
-                    logger: Logger = Logger(label: "swift-edge.durable-objects")) {
+                    logger: Logger = Logger(label: "swift-edge.durable-objects"), forwarder: (any DurableObjectForwarder)? = nil) {
             self.limits = limits
             self.clock = clock
             self.sqlite = sqlite
@@ -34,6 +37,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             self.maxAlarmRetries = maxAlarmRetries
             self.alarmRetryDelay = alarmRetryDelay
             self.logger = logger
+            self.forwarder = forwarder
         }
     }
 
@@ -47,8 +51,8 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             var lastCommit: CommitTicket?
             var lastUsed: Date
             var evicted = false
-            /// The store's token for the current instance (shared stores: ownership).
-            var activation: Int?
+            /// Whether the current instance's ownership was acquired (and under which lease).
+            var ownership: Acquired?
             /// Another process asked for the object: hand it over after the running call.
             var handoverRequested = false
             /// Calls' writes waiting to be committed, in the order the calls ran.
@@ -64,17 +68,25 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         }
     }
 
-    /// One call's writes, made by the instance of `activation`, and the ticket its caller awaits.
+    /// An acquired ownership: the lease commits are fenced by (nil with ``LocalOwnership``).
+    struct Acquired: Hashable {
+        let lease: OwnershipLease?
+    }
+
+    /// One call's writes, made by the instance built under `ownership`, and the ticket its caller awaits.
     struct QueuedCommit {
-        let pending: PendingCommit
+        let pending: StorageCommit
         let ticket: CommitTicket
-        let activation: Int?
+        let ownership: Acquired?
     }
 
     public let name: String
     public let configuration: Configuration
     private let env: Object.Env
-    let store: any DurableObjectStore
+    /// Where the objects' storage and alarms are kept.
+    public let store: any DurableObjectStore
+    /// Which process owns each object.
+    public let ownership: any DurableObjectOwnership
     private let live = Mutex<[String: Live]>([:])
     /// The last commit of each evicted instance, until it is durable: a new instance of the same
     /// object is built only after it (so it loads every write its predecessor made).
@@ -83,35 +95,34 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     private let instancesBuilt = Atomic<Int>(0)
     private let forwardedCalls = Atomic<Int>(0)
 
-    /// A namespace whose objects live in the SQLite file at `path`.
+    /// A namespace over any store: ``SQLiteObjectStore`` with ``LocalOwnership`` on one machine,
+    /// a store several processes share with its own ownership (EdgePostgres), or your own.
     ///
-    /// - Throws: ``CoordinatorError`` `.storageFailure`.
-    public init(name: String, path: String, env: Object.Env, configuration: Configuration = Configuration()) throws {
-        self.name = name
-        self.env = env
-        self.configuration = configuration
-        store = try ObjectStore(path: path, settings: configuration.sqlite)
-    }
-
-    /// A namespace over another store (a database several processes share: EdgePostgres).
-    package init(name: String, store: any DurableObjectStore, env: Object.Env, configuration: Configuration = Configuration()) {
+    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
+    public init(name: String, store: any DurableObjectStore, ownership: any DurableObjectOwnership = LocalOwnership(), env: Object.Env,
+                configuration: Configuration = Configuration()) throws {
+        try CoordinatorLimits.validateNamespaceName(name)
         self.name = name
         self.env = env
         self.configuration = configuration
         self.store = store
-        store.onHandoverRequest { [weak self] objectID in self?.handOver(objectID) }
+        self.ownership = ownership
+        ownership.onHandoverRequest { [weak self] objectID in self?.handOver(objectID) }
+    }
+
+    /// A namespace whose objects live in the SQLite file at `path`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName` or `.storageFailure`.
+    public convenience init(name: String, path: String, env: Object.Env, configuration: Configuration = Configuration()) throws {
+        try self.init(name: name, store: try SQLiteObjectStore(path: path, settings: configuration.sqlite), env: env, configuration: configuration)
     }
 
     /// A namespace stored under a state directory: `<stateDirectory>/durable-objects/<name>.sqlite`.
     ///
     /// - Throws: ``CoordinatorError`` `.invalidNamespaceName` or `.storageFailure`.
     public convenience init(name: String, stateDirectory: String, env: Object.Env, configuration: Configuration = Configuration()) throws {
-        guard ByteKeys.isSafeResourceName(name, maxLength: 128) else {
-            throw CoordinatorError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
-                                   message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
-        }
-        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("durable-objects/\(name).sqlite").path
-        try self.init(name: name, path: path, env: env, configuration: configuration)
+        let store = try SQLiteObjectStore(namespace: name, stateDirectory: stateDirectory, settings: configuration.sqlite)
+        try self.init(name: name, store: store, env: env, configuration: configuration)
     }
 
     private var clock: any EdgeClock { configuration.clock }
@@ -184,7 +195,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
                 var start = false
                 if let ticket {
                     state.lastCommit = ticket
-                    state.queued.append(QueuedCommit(pending: pending, ticket: ticket, activation: state.activation))
+                    state.queued.append(QueuedCommit(pending: pending, ticket: ticket, ownership: state.ownership))
                     start = !state.committing
                     state.committing = true
                 }
@@ -215,12 +226,12 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             var start = 0
             while start < batch.count {
                 var end = start, merged = batch[start].pending
-                while end + 1 < batch.count, batch[end + 1].activation == batch[start].activation {
+                while end + 1 < batch.count, batch[end + 1].ownership == batch[start].ownership {
                     end += 1
                     merged.merge(batch[end].pending)
                 }
                 do {
-                    try await store.commit(slot.id.hex, merged, activation: batch[start].activation)
+                    try await store.commit(slot.id.hex, merged, lease: batch[start].ownership?.lease)
                     for entry in batch[start...end] { entry.ticket.finish(nil) }
                     if merged.alarm != nil { alarmSignal.notify() }
                 } catch {
@@ -234,21 +245,33 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     }
 
     /// Sends `request` to the object `id`'s `fetch`: here when this process may own the object,
-    /// else forwarded to the process that owns it (a shared store whose owner advertised an
-    /// address). An owner that cannot be connected to is skipped: the call runs here, taking the
-    /// object over (handed over by a live owner, or once the lease of a dead one expires).
+    /// else forwarded to the process that owns it (shared ownership whose owner advertised an
+    /// address, and a ``Configuration/forwarder``). An owner that cannot be connected to is
+    /// skipped: the call runs here, taking the object over (handed over by a live owner, or once
+    /// the lease of a dead one expires).
     func fetch(_ id: DurableObjectID, _ request: EdgeRequest) async throws -> EdgeResponse {
-        let ownedHere = live.withLock { $0[id.hex] }?.state.withLock { $0.activation != nil || $0.instance != nil } ?? false
-        if !ownedHere, let token = try await store.forwardingToken(), let address = try await store.remoteOwner(id.hex) {
+        let ownedHere = live.withLock { $0[id.hex] }?.state.withLock { $0.ownership != nil || $0.instance != nil } ?? false
+        if !ownedHere, let forwarder = configuration.forwarder, let token = try await ownership.forwardingToken(),
+           let address = try await ownership.remoteOwner(id.hex) {
             do {
-                let response = try await ObjectForwarding.send(request, namespace: name, objectID: id.hex, to: address, token: token)
+                let response = try await forwarder.forward(request, namespace: name, objectID: id.hex, to: address, token: token)
                 forwardedCalls.add(1, ordering: .relaxed)
                 return response
-            } catch ObjectForwarding.Failure.unreachable(let error) {
+            } catch let unreachable as OwnerUnreachable {
+                let error = unreachable.underlying
                 configuration.logger.warning("the owner of a durable object is unreachable; calling it here",
                                              metadata: ["namespace": "\(name)", "id": "\(id)", "owner": "\(address)", "error": "\(error)"])
             }
         }
+        return try await call(id) { instance, _ in try await instance.fetch(request) }
+    }
+
+    /// Runs a `fetch` another process forwarded to this one, the owner of object `objectID` (its
+    /// id in hex): here, never forwarded again.
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidID`; what `fetch` throws.
+    public func runForwarded(objectID: String, _ request: EdgeRequest) async throws -> EdgeResponse {
+        let id = try DurableObjectID.parse(objectID)
         return try await call(id) { instance, _ in try await instance.fetch(request) }
     }
 
@@ -258,9 +281,9 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             try? await predecessor.wait()
             retiring.withLock { if $0[slot.id.hex] === predecessor { $0.removeValue(forKey: slot.id.hex) } }
         }
-        // A shared store makes this process the owner (and loads the object) first.
-        let token = try await store.activate(slot.id.hex)
-        slot.state.withLock { $0.activation = token }
+        // Shared ownership makes this process the owner (and loads the object) first.
+        let acquired = Acquired(lease: try await ownership.acquire(slot.id.hex))
+        slot.state.withLock { $0.ownership = acquired }
         let storage = DurableObjectStorage(objectID: slot.id.hex, store: store, limits: configuration.limits)
         let instance = Object(state: DurableObjectState(id: slot.id, storage: storage), env: env)
         instancesBuilt.add(1, ordering: .relaxed)
@@ -306,12 +329,12 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// Drops `slot` (its lock held): later calls build a new instance. Ownership is given up
     /// once the last commit is durable.
     private func evict(_ slot: Live) {
-        let (token, lastCommit) = slot.state.withLock { state -> (Int?, CommitTicket?) in
+        let (lease, lastCommit) = slot.state.withLock { state -> (OwnershipLease?, CommitTicket?) in
             state.evicted = true
             state.instance = nil
             state.storage = nil
-            defer { state.activation = nil }
-            return (state.activation, state.lastCommit)
+            defer { state.ownership = nil }
+            return (state.ownership?.lease, state.lastCommit)
         }
         // Recorded before the slot leaves `live`, so a successor built at once still waits for it.
         if let lastCommit, !lastCommit.isFinished {
@@ -325,11 +348,11 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         live.withLock { live in
             if live[slot.id.hex] === slot { live.removeValue(forKey: slot.id.hex) }
         }
-        if let token, store.maintenanceInterval != nil {
-            let store = self.store, id = slot.id.hex
+        if let lease {
+            let ownership = self.ownership, id = slot.id.hex
             Task {
                 try? await lastCommit?.wait()
-                await store.deactivate(id, token: token)
+                await ownership.release(id, lease: lease)
             }
         }
     }
@@ -345,13 +368,13 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         }
     }
 
-    /// Renews ownership of the live objects (shared stores); drops those another process took.
+    /// Renews ownership of the live objects (shared ownership); drops those another process took.
     private func maintainOwnership() async {
-        guard store.maintenanceInterval != nil else { return }
+        guard ownership.renewalInterval != nil else { return }
         let slots = live.withLock { Array($0.values) }
-        let active = slots.filter { $0.state.withLock { $0.activation != nil } }.map(\.id.hex)
+        let active = slots.filter { $0.state.withLock { $0.ownership?.lease != nil } }.map(\.id.hex)
         guard !active.isEmpty else { return }
-        let lost = Set(await store.maintain(active: active))
+        let lost = Set(await ownership.renew(active: active))
         for slot in slots where lost.contains(slot.id.hex) {
             configuration.logger.error("lost ownership of a durable object; its instance is dropped", metadata: ["namespace": "\(name)", "id": "\(slot.id)"])
             await slot.lock.acquire()
@@ -417,7 +440,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
                 await self.maintainOwnership()
                 let now = self.clock.now
                 var wake = now.addingTimeInterval(max(1, self.configuration.idleTimeout / 2))
-                if let interval = self.store.maintenanceInterval { wake = min(wake, now.addingTimeInterval(interval)) }
+                if let interval = self.ownership.renewalInterval { wake = min(wake, now.addingTimeInterval(interval)) }
                 if let next = try? await self.store.nextAlarmTime(), next < wake { wake = max(next, now) }
                 await self.alarmSignal.wait(after: generation, until: wake, clock: self.clock)
             }

@@ -302,9 +302,9 @@ public final class DurableObjectStorage: Sendable {
     // MARK: Committing
 
     /// Takes the writes made since the last call, for the namespace to commit.
-    func takePending() -> PendingCommit {
+    func takePending() -> StorageCommit {
         state.withLock { state in
-            var pending = PendingCommit(writes: state.dirty, clearAll: state.clearPending)
+            var pending = StorageCommit(writes: state.dirty, clearAll: state.clearPending)
             if state.alarmDirty { pending.alarm = .some(state.alarm ?? nil) }
             state.dirty = [:]
             state.clearPending = false

@@ -41,3 +41,11 @@ public struct SystemClock: EdgeClock {
         }
     }
 }
+
+extension Duration {
+    /// This duration in seconds, fractions included.
+    public var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

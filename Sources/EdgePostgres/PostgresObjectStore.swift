@@ -18,7 +18,7 @@ import Synchronization
 /// object asks the owner (`NOTIFY edge_do_handover`) to hand it over after its running call, then
 /// takes the lease — or takes it once it expires, when the owner died. The object's storage is
 /// loaded when the lease is taken and served from memory while it is held.
-final class PostgresObjectStore: DurableObjectStore {
+final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     struct Settings: Sendable {
         var namespace: String
         /// Seconds a lease lasts without renewal. Default 10.
@@ -112,10 +112,10 @@ final class PostgresObjectStore: DurableObjectStore {
 
     // MARK: Ownership
 
-    var maintenanceInterval: Double? { settings.leaseSeconds / 3 }
+    var renewalInterval: Double? { settings.leaseSeconds / 3 }
 
-    func activate(_ objectID: String) async throws -> Int {
-        try await serially(objectID) { try await self.takeOwnership(objectID) }
+    func acquire(_ objectID: String) async throws -> OwnershipLease? {
+        OwnershipLease(epoch: try await serially(objectID) { try await self.takeOwnership(objectID) })
     }
 
     /// Runs `work` after every earlier ownership change of `objectID` has finished.
@@ -185,15 +185,18 @@ final class PostgresObjectStore: DurableObjectStore {
             }
             return (values, alarm)
         }
-        let token = Int(epoch!)
+        guard let epoch else {
+            throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): the lease was taken without an epoch")
+        }
+        let token = Int(epoch)
         state.withLock { $0.loaded[objectID] = Loaded(token: token, values: loaded.0, alarm: loaded.1) }
         return token
     }
 
-    func deactivate(_ objectID: String, token: Int) async {
+    func release(_ objectID: String, lease: OwnershipLease) async {
         _ = try? await serially(objectID) {
-            await self.giveUpOwnership(objectID, token: token)
-            return token
+            await self.giveUpOwnership(objectID, token: lease.epoch)
+            return lease.epoch
         }
     }
 
@@ -215,7 +218,7 @@ final class PostgresObjectStore: DurableObjectStore {
         }
     }
 
-    func maintain(active: [String]) async -> [String] {
+    func renew(active: [String]) async -> [String] {
         do {
             let address = state.withLock { $0.address }
             let renewed: Set<String> = try await storage(nil) {
@@ -299,13 +302,13 @@ final class PostgresObjectStore: DurableObjectStore {
 
     // MARK: Writes
 
-    func commit(_ objectID: String, _ pending: PendingCommit, activation: Int?) async throws {
+    func commit(_ objectID: String, _ pending: StorageCommit, lease: OwnershipLease?) async throws {
         // Commits of one object apply in order: each waits for the previous one.
         let task = state.withLock { state -> Task<Void, any Error> in
             let previous = state.commitChains[objectID]
             let task = Task {
                 _ = try? await previous?.value
-                try await self.write(objectID, pending, epoch: activation)
+                try await self.write(objectID, pending, epoch: lease?.epoch)
             }
             state.commitChains[objectID] = task
             return task
@@ -318,10 +321,10 @@ final class PostgresObjectStore: DurableObjectStore {
         try await task.value
     }
 
-    private func write(_ objectID: String, _ pending: PendingCommit, epoch: Int?) async throws {
+    private func write(_ objectID: String, _ pending: StorageCommit, epoch: Int?) async throws {
         let namespace = self.namespace, owner = self.owner, lease = leaseMilliseconds, logger = self.logger
         guard let epoch else {
-            throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): a commit without an activation")
+            throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): a commit without a lease")
         }
         try await storage(objectID) {
             try await pool.client.withTransaction(logger: logger) { connection in
@@ -434,11 +437,8 @@ extension DurableObjectNamespace {
     /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
     public convenience init(name: String, pool: PostgresPool, env: Object.Env, configuration: Configuration = Configuration(),
                             leaseSeconds: Double = 10, handoverTimeout: Double = 30) throws {
-        guard ByteKeys.isSafeResourceName(name, maxLength: 128) else {
-            throw CoordinatorError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
-                                   message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
-        }
+        try CoordinatorLimits.validateNamespaceName(name)
         let store = PostgresObjectStore(pool: pool, settings: .init(namespace: name, leaseSeconds: leaseSeconds, handoverTimeout: handoverTimeout))
-        self.init(name: name, store: store, env: env, configuration: configuration)
+        try self.init(name: name, store: store, ownership: store, env: env, configuration: configuration)
     }
 }

@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSQLite
 import Foundation
 import GRDB
 import Logging

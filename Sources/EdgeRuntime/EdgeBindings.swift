@@ -2,21 +2,21 @@ import EdgeBlob
 import EdgeCoordinator
 import EdgeCore
 import EdgeKV
-import EdgePostgres
 import EdgeQueue
 import Embeddings
 import Foundation
 import Logging
 import ServiceLifecycle
-import VectorSearch
 import Synchronization
+import VectorSearch
 
-/// The bindings a config file declares, built into backends: what a worker's `makeEnv` asks for
-/// by name.
+/// The bindings a config declares, built by the backends it names: what a worker's `makeEnv`
+/// asks for by name. The composition root of an application.
 ///
-/// Every accessor checks the config: a binding that is not declared, or is declared as another
-/// kind, throws a ``ConfigError`` naming the binding, the file and what is declared. Secret values
-/// come from the environment or the secrets file and are never logged.
+/// Each backend the config uses is opened once, at init, by its provider (``BackendProviders``);
+/// every accessor checks the config: a binding that is not declared, or is declared as another
+/// kind, throws a ``ConfigError`` naming the binding, the file and what is declared. Secret
+/// values come from the environment or the secrets file and are never logged.
 public final class EdgeBindings: Sendable {
     public let config: EdgeConfig
     public let clock: any EdgeClock
@@ -26,19 +26,15 @@ public final class EdgeBindings: Sendable {
     /// The one backend every queue of this application lives in.
     public let queueBackend: any QueueBackend
     private let secretValues: [String: String]
+    private let backends: [BackendName: any Backend]
     private let opened = Mutex<Opened>(Opened())
-    /// The database of `"backend": "postgres"` bindings, when the config has a `postgres` section.
-    public let postgres: PostgresPool?
-    private let scratch: String?
-    /// Whether durable objects live in a store other processes share (calls may be forwarded).
-    let forwardsObjectCalls: Bool
+    /// Forwards durable-object calls between processes that share a store.
+    let objectForwarding: ObjectForwarding
 
     private struct Opened {
         var kv: [String: any KVNamespace] = [:]
         var buckets: [String: any BlobBucket] = [:]
-        var namespaces: [String: any Service & ForwardedFetchReceiver] = [:]
-        /// Where this process serves forwarded durable-object calls, once it listens.
-        var advertised: String?
+        var namespaces: [String: any Service] = [:]
         var models: [String: any EmbeddingModel] = [:]
         var indexes: [String: any VectorIndex] = [:]
     }
@@ -46,17 +42,19 @@ public final class EdgeBindings: Sendable {
     /// Builds the bindings of `config`.
     ///
     /// - Parameters:
-    ///   - inMemory: use in-memory backends for every binding, whatever the config says.
+    ///   - providers: the backends this host may use (default: memory, SQLite and file).
+    ///   - inMemory: use the memory backend for every binding, whatever the config says (tests).
     ///   - environment: where secrets are looked up first (default: the process environment).
-    /// - Throws: ``ConfigError`` `.missingSecret` for a declared secret with no value, or when a
-    ///   backend cannot be opened.
-    public init(config: EdgeConfig, clock: any EdgeClock = SystemClock(), inMemory: Bool = false,
+    /// - Throws: ``ConfigError`` for an invalid config (``EdgeConfig/validate(providers:)``), a
+    ///   declared secret with no value (`.missingSecret`), or a backend that cannot be opened.
+    public init(config: EdgeConfig, providers: BackendProviders = .builtIn, clock: any EdgeClock = SystemClock(), inMemory: Bool = false,
                 environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "swift-edge.runtime")) throws {
+        try config.validate(providers: providers)
         self.config = config
         self.clock = clock
         self.inMemory = inMemory
         var logger = logger
-        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+        logger.logLevel = config.logLevel
         self.logger = logger
         // Secrets: the environment first, then the secrets file.
         let fileSecrets = Self.readSecretsFile(config.secretsFile)
@@ -69,28 +67,30 @@ public final class EdgeBindings: Sendable {
             values[name] = value
         }
         secretValues = values
-        if !inMemory, let settings = config.postgres, let url = settings.url ?? settings.urlSecret.flatMap({ values[$0] }) {
-            do {
-                postgres = try PostgresPool(url: url, maxConnections: settings.maxConnections, logger: logger)
-            } catch {
-                throw ConfigError(.invalidValue, file: config.file, key: settings.url != nil ? "postgres.url" : "secrets",
-                                  expected: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", message: "\(error)")
+        // Every backend in use, opened once; the queue backend always (the CLI inspects queues).
+        let context = BackendContext(config: config, clock: clock, logger: logger, secrets: values)
+        let names = inMemory ? [BackendName.memory] : Array(Set(config.backendsInUse.map(\.backend) + [config.queueBackend])).sorted()
+        var backends: [BackendName: any Backend] = [:]
+        for name in names {
+            guard let provider = providers[name] else {
+                throw ConfigError(.invalidValue, file: config.file, key: "backend", expected: providers.names.map(\.rawValue).joined(separator: ", "),
+                                  message: "backend \"\(name)\" is not a backend this host includes")
             }
-        } else {
-            postgres = nil
+            backends[name] = try provider.open(context)
         }
-        let memory = inMemory || config.queueBackend == .memory
-        do {
-            if !memory, config.queueBackend == .postgres, let postgres {
-                queueBackend = PostgresQueue(pool: postgres, configuration: .init(clock: clock, scope: config.postgres?.scope ?? config.name, logger: logger))
-            } else {
-                queueBackend = memory ? MemoryQueue(clock: clock) : try SQLiteQueue(stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
-            }
-        } catch {
-            throw ConfigError(.invalidValue, file: config.file, key: "queues", expected: "a usable state directory", message: "cannot open the queue database: \(error)")
+        self.backends = backends
+        queueBackend = try (inMemory ? backends[.memory] : backends[config.queueBackend]).map { try $0.queues() }
+            ?? MemoryQueue(clock: clock)
+        objectForwarding = ObjectForwarding(logger: logger)
+    }
+
+    /// The opened backend `name` (`memory` for every binding when ``inMemory``).
+    private func backend(_ name: BackendName, kind: BindingKind, binding: String) throws -> any Backend {
+        guard let backend = backends[inMemory ? .memory : name] else {
+            throw ConfigError(.invalidValue, file: config.file, key: kind.rawValue, expected: "a backend this host includes",
+                              message: "\(kind) binding \"\(binding)\" uses backend \"\(name)\", which was not opened")
         }
-        forwardsObjectCalls = !inMemory && config.durableObjectsBackend == .postgres && postgres != nil && !config.durableObjects.isEmpty
-        scratch = inMemory || config.durableObjectsBackend == .memory ? NSTemporaryDirectory() + "swift-edge-memory-\(UUID().uuidString)" : nil
+        return backend
     }
 
     /// Parses a `.dev.vars`-style file: `NAME=value` lines, `#` comments, optional quotes.
@@ -111,7 +111,7 @@ public final class EdgeBindings: Sendable {
     }
 
     private func missing(_ binding: String, section: String, declared: [String]) -> ConfigError {
-        if let other = kindOf(binding) {
+        if let other = config.section(declaring: binding) {
             return ConfigError(.wrongBindingType, file: config.file, key: section, expected: "a \(section) binding named \(binding)",
                                message: "binding \"\(binding)\" is declared in \(other), not in \(section)")
         }
@@ -119,21 +119,9 @@ public final class EdgeBindings: Sendable {
                            message: "no \(section) binding \"\(binding)\" (declared: \(declared.isEmpty ? "none" : declared.joined(separator: ", ")))")
     }
 
-    private func kindOf(_ binding: String) -> String? {
-        if config.kvNamespaces.contains(where: { $0.binding == binding }) { return "kv_namespaces" }
-        if config.r2Buckets.contains(where: { $0.binding == binding }) { return "r2_buckets" }
-        if config.queueProducers.contains(where: { $0.binding == binding }) { return "queues.producers" }
-        if config.durableObjects.contains(where: { $0.name == binding }) { return "durable_objects.bindings" }
-        if config.vectorize.contains(where: { $0.binding == binding }) { return "vectorize" }
-        if config.ai?.binding == binding { return "ai" }
-        if config.vars[binding] != nil { return "vars" }
-        if config.secrets.contains(binding) { return "secrets" }
-        return nil
-    }
-
     // MARK: Accessors
 
-    /// The KV namespace bound as `binding`.
+    /// The KV namespace bound as `binding` (the same instance on every call).
     ///
     /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`, or when it cannot be opened.
     public func kv(_ binding: String) throws -> any KVNamespace {
@@ -142,28 +130,13 @@ public final class EdgeBindings: Sendable {
         }
         return try opened.withLock { opened in
             if let existing = opened.kv[binding] { return existing }
-            let namespace: any KVNamespace
-            if inMemory || entry.backend == .memory {
-                namespace = MemoryKV(configuration: .init(clock: clock))
-            } else if entry.backend == .postgres, let postgres {
-                do {
-                    namespace = try PostgresKV(namespace: binding, pool: postgres, configuration: .init(clock: clock, logger: logger))
-                } catch {
-                    throw ConfigError(.invalidValue, file: config.file, key: "kv_namespaces", expected: "a valid namespace name", message: "cannot open KV namespace \(binding): \(error)")
-                }
-            } else {
-                do {
-                    namespace = try SQLiteKV(namespace: binding, stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
-                } catch {
-                    throw ConfigError(.invalidValue, file: config.file, key: "kv_namespaces", expected: "a usable state directory", message: "cannot open KV namespace \(binding): \(error)")
-                }
-            }
+            let namespace = try backend(entry.backend, kind: .kv, binding: binding).kv(entry)
             opened.kv[binding] = namespace
             return namespace
         }
     }
 
-    /// The blob bucket bound as `binding`.
+    /// The blob bucket bound as `binding` (the same instance on every call).
     ///
     /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`, or when it cannot be opened.
     public func bucket(_ binding: String) throws -> any BlobBucket {
@@ -172,16 +145,7 @@ public final class EdgeBindings: Sendable {
         }
         return try opened.withLock { opened in
             if let existing = opened.buckets[binding] { return existing }
-            let bucket: any BlobBucket
-            if inMemory || entry.backend == .memory {
-                bucket = MemoryBlob(configuration: .init(clock: clock))
-            } else {
-                do {
-                    bucket = try FileBlob(bucket: entry.bucketName, stateDirectory: config.stateDirectory, configuration: .init(clock: clock, logger: logger))
-                } catch {
-                    throw ConfigError(.invalidValue, file: config.file, key: "r2_buckets", expected: "a usable state directory", message: "cannot open bucket \(binding): \(error)")
-                }
-            }
+            let bucket = try backend(entry.backend, kind: .bucket, binding: binding).bucket(entry)
             opened.buckets[binding] = bucket
             return bucket
         }
@@ -226,29 +190,24 @@ public final class EdgeBindings: Sendable {
             throw ConfigError(.invalidValue, file: config.file, key: "durable_objects.bindings", expected: "class_name \"\(className)\"",
                               message: "binding \"\(binding)\" names class \"\(entry.className)\", but the worker binds it to \(className)")
         }
-        return try opened.withLock { opened in
+        let namespace = try opened.withLock { opened -> DurableObjectNamespace<Object> in
             if let existing = opened.namespaces[binding] as? DurableObjectNamespace<Object> { return existing }
-            let directory = scratch ?? config.stateDirectory
+            let persistence = try backend(config.durableObjectsBackend, kind: .durableObjects, binding: binding).durableObjects(entry)
             do {
-                let namespace: DurableObjectNamespace<Object>
-                if scratch == nil, config.durableObjectsBackend == .postgres, let postgres {
-                    namespace = try DurableObjectNamespace<Object>(name: binding, pool: postgres, env: env, configuration: .init(clock: clock, logger: logger))
-                } else {
-                    namespace = try DurableObjectNamespace<Object>(name: binding, stateDirectory: directory, env: env,
-                                                                   configuration: .init(clock: clock, logger: logger))
-                }
+                let namespace = try DurableObjectNamespace<Object>(name: binding, store: persistence.store, ownership: persistence.ownership, env: env,
+                                                                   configuration: .init(clock: clock, logger: logger, forwarder: objectForwarding))
                 opened.namespaces[binding] = namespace
-                if let address = opened.advertised { Task { await namespace.advertise(address) } }
                 return namespace
             } catch {
-                throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a usable state directory", message: "cannot open namespace \(binding): \(error)")
+                throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a valid namespace", message: "cannot open namespace \(binding): \(error)")
             }
         }
+        objectForwarding.register(namespace)
+        return namespace
     }
 
-    /// The vector index bound as `binding` (`vectorize`): an `HNSWIndex` (or a `FlatIndex` with
-    /// `index_type: "flat"`), persistent under `state_dir/vectorize/` unless the backend is memory.
-    /// Dimensions default to 384 (all-MiniLM-L6-v2), the metric to cosine.
+    /// The vector index bound as `binding` (`vectorize`), from its backend: `HNSWIndex` or
+    /// `FlatIndex` (`index_type`) under `state_dir/vectorize/` on SQLite, in memory on memory.
     ///
     /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`; `.invalidValue` when the
     ///   index cannot be opened (another shape on disk, an unwritable directory).
@@ -258,23 +217,7 @@ public final class EdgeBindings: Sendable {
         }
         return try opened.withLock { opened in
             if let existing = opened.indexes[binding] { return existing }
-            let configuration = VectorIndexConfiguration(dimensions: entry.dimensions ?? 384, metric: VectorMetric(rawValue: entry.metric ?? "cosine") ?? .cosine,
-                                                         indexedMetadataFields: entry.indexedMetadataFields)
-            let parameters = HNSWParameters(m: entry.m, efConstruction: entry.efConstruction, efSearch: entry.efSearch)
-            let index: any VectorIndex
-            do {
-                switch (inMemory || entry.backend == .memory, entry.indexType) {
-                case (false, _) where entry.backend == .postgres && postgres != nil:
-                    index = try PgVectorIndex(name: entry.indexName, pool: postgres!, configuration: configuration, m: entry.m,
-                                              efConstruction: entry.efConstruction, efSearch: entry.efSearch)
-                case (true, "flat"): index = try FlatIndex(configuration: configuration)
-                case (true, _): index = try HNSWIndex(configuration: configuration, parameters: parameters)
-                case (false, "flat"): index = try FlatIndex(name: entry.indexName, stateDirectory: config.stateDirectory, configuration: configuration)
-                case (false, _): index = try HNSWIndex(name: entry.indexName, stateDirectory: config.stateDirectory, configuration: configuration, parameters: parameters)
-                }
-            } catch {
-                throw ConfigError(.invalidValue, file: config.file, key: "vectorize", expected: "a usable vector index", message: "cannot open index \(entry.indexName): \(error)")
-            }
+            let index = try backend(entry.backend, kind: .vectorize, binding: binding).vectorIndex(entry)
             opened.indexes[binding] = index
             return index
         }
@@ -293,23 +236,24 @@ public final class EdgeBindings: Sendable {
         if let existing = opened.withLock({ $0.models[binding] }) { return existing }
         var model: any EmbeddingModel
         switch entry.model {
-        case "hashing":
-            model = HashingEmbedder(dimensions: entry.dimensions ?? 384)
-        case "openai", "voyage":
-            var settings = HTTPEmbeddingProvider.Configuration(api: entry.model == "voyage" ? .voyage : .openAI, baseURL: URL(string: entry.baseURL!)!,
-                                                               model: entry.modelName!, apiKey: try entry.apiKeySecret.map { try secret($0) },
-                                                               dimensions: entry.dimensions!)
-            settings.inputType = entry.model == "voyage" ? "document" : nil
+        case .hashing(let dimensions):
+            model = HashingEmbedder(dimensions: dimensions)
+        case .openAI(let endpoint), .voyage(let endpoint):
+            let isVoyage: Bool
+            if case .voyage = entry.model { isVoyage = true } else { isVoyage = false }
+            var settings = HTTPEmbeddingProvider.Configuration(api: isVoyage ? .voyage : .openAI, baseURL: endpoint.baseURL, model: endpoint.modelName,
+                                                               apiKey: try endpoint.apiKeySecret.map { try secret($0) }, dimensions: endpoint.dimensions)
+            settings.inputType = isVoyage ? "document" : nil
             model = HTTPEmbeddingProvider(settings, clock: clock, logger: logger)
-        default:
+        case .minilm(let directory):
             do {
-                model = try MiniLM(directory: entry.modelDirectory)
+                model = try MiniLM(directory: directory)
             } catch let error as EmbeddingError {
                 throw ConfigError(.invalidValue, file: config.file, key: "ai.model_dir", expected: "the all-MiniLM-L6-v2 weights", message: error.message)
             }
         }
         if let cache = entry.cache {
-            model = try CachedEmbeddingModel(model, cache: try kv(cache), ttl: entry.cacheTTL)
+            model = try CachedEmbeddingModel(model, cache: try kv(cache), ttl: entry.cacheTTL.components.seconds)
         }
         return opened.withLock { opened in
             if let existing = opened.models[binding] { return existing }
@@ -318,34 +262,21 @@ public final class EdgeBindings: Sendable {
         }
     }
 
-    // MARK: Forwarded durable-object calls
+    // MARK: Serving
 
     /// Records that this process serves HTTP on `port`: durable objects it owns can be reached
-    /// there by other processes (`postgres.advertise_url`, else `EDGE_ADVERTISE_URL`, else the
-    /// listening host and port).
-    func advertise(port: Int, environment: [String: String] = ProcessInfo.processInfo.environment) async {
-        guard forwardsObjectCalls else { return }
-        let host = ["0.0.0.0", "::", ""].contains(config.host) ? "127.0.0.1" : config.host
-        let address = config.postgres?.advertiseURL ?? environment["EDGE_ADVERTISE_URL"] ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
-        let namespaces = opened.withLock { opened in
-            opened.advertised = address
-            return Array(opened.namespaces.values)
-        }
-        for namespace in namespaces { await namespace.advertise(address) }
-        logger.info("durable-object calls from other processes are accepted at \(address)")
+    /// there by other processes (see ``EdgeConfig/advertiseURL``).
+    func advertise(port: Int) async {
+        await objectForwarding.advertise(port: port, host: config.host, configured: config.advertiseURL)
     }
 
-    /// Answers a durable-object `fetch` another process forwarded here
-    /// (`/__edge/objects/NAMESPACE/ID`); `nil` for any other request.
-    func forwardedObjectRequest(_ request: EdgeRequest) async -> EdgeResponse? {
-        guard forwardsObjectCalls, request.pathOnly.hasPrefix(ObjectForwarding.pathPrefix) else { return nil }
-        let parts = request.pathOnly.dropFirst(ObjectForwarding.pathPrefix.count).split(separator: "/")
-        guard parts.count == 2, let namespace = opened.withLock({ $0.namespaces[String(parts[0])] }) else {
-            return EdgeResponse(status: 404, body: Array("no durable-object namespace here for \(request.pathOnly)".utf8))
-        }
-        return await namespace.receiveForwarded(objectID: String(parts[1]), request)
+    /// The backends' own services (connection pools): started first, so they stop last.
+    var backendServices: [any Service] {
+        backends.keys.sorted().flatMap { backends[$0]?.services ?? [] }
     }
 
-    /// The services the bindings need running (durable-object alarm schedulers).
-    var services: [any Service] { opened.withLock { Array($0.namespaces.values) } }
+    /// The durable-object namespaces opened so far (their alarm schedulers).
+    var namespaceServices: [any Service] {
+        opened.withLock { Array($0.namespaces.values) }
+    }
 }

@@ -1,352 +1,407 @@
 import EdgeCore
 import EdgeQueue
+import Embeddings
 import Foundation
+import Logging
+import VectorSearch
 
-/// Where a binding keeps its data.
-public enum BindingBackend: String, Sendable, Hashable {
-    /// In memory: gone when the process exits (tests, experiments).
-    case memory
-    /// SQLite files under the state directory (the default).
-    case sqlite
-    /// Files plus SQLite metadata under the state directory (blob buckets).
-    case file
-    /// The PostgreSQL database of the config's `postgres` section (KV, queues, vectorize), shared
-    /// by every process that names it.
-    case postgres
-}
-
-/// A parsed, validated config file (the spirit of wrangler.jsonc). Docs/config.md lists every key.
+/// An application's configuration: its name, where state lives, its bindings, triggers and
+/// limits. Build it in Swift with the initializers below, or read a JSONC file in the spirit of
+/// wrangler.jsonc with ``load(_:providers:)`` / ``parse(_:file:providers:)`` (Docs/config.md lists
+/// every key). Either way ``validate(providers:)`` runs before bindings are built, so a mistake
+/// fails at startup with a ``ConfigError`` naming the binding and the file.
+///
+/// ```swift
+/// var config = EdgeConfig(name: "hello")
+/// config.kvNamespaces = [.init(binding: "CACHE")]
+/// config.queueProducers = [.init(binding: "JOBS", queue: "jobs")]
+/// config.queueConsumers = [.init(queue: "jobs", configuration: .init(maxBatchSize: 10))]
+/// let bindings = try EdgeBindings(config: config)
+/// ```
 public struct EdgeConfig: Sendable {
+    /// A `kv_namespaces` entry.
     public struct KVNamespaceBinding: Sendable, Hashable {
         public var binding: String
-        public var backend: BindingBackend
+        public var backend: BackendName
+
+        public init(binding: String, backend: BackendName = .sqlite) {
+            self.binding = binding
+            self.backend = backend
+        }
     }
 
+    /// An `r2_buckets` entry.
     public struct BucketBinding: Sendable, Hashable {
         public var binding: String
+        /// The bucket's name in storage. Default: the binding in lower case.
         public var bucketName: String
-        public var backend: BindingBackend
+        public var backend: BackendName
+
+        public init(binding: String, bucketName: String? = nil, backend: BackendName = .file) {
+            self.binding = binding
+            self.bucketName = bucketName ?? binding.lowercased()
+            self.backend = backend
+        }
     }
 
+    /// A `queues.producers` entry: the binding a worker sends with, and the queue it sends to.
     public struct QueueProducerBinding: Sendable, Hashable {
         public var binding: String
         public var queue: String
+
+        public init(binding: String, queue: String) {
+            self.binding = binding
+            self.queue = queue
+        }
     }
 
+    /// A `queues.consumers` entry: a queue this application consumes, and how.
     public struct QueueConsumerSettings: Sendable, Hashable {
         public var queue: String
         public var configuration: QueueConsumerConfiguration
+
+        public init(queue: String, configuration: QueueConsumerConfiguration = QueueConsumerConfiguration()) {
+            self.queue = queue
+            self.configuration = configuration
+        }
     }
 
+    /// A `durable_objects.bindings` entry.
     public struct DurableObjectBinding: Sendable, Hashable {
         public var name: String
+        /// The Swift type name of the object class (checked when the worker binds it).
         public var className: String
+
+        public init(name: String, className: String) {
+            self.name = name
+            self.className = className
+        }
     }
 
+    /// The structure of a vector index.
+    public enum VectorIndexType: String, Sendable, Hashable, CaseIterable {
+        /// Approximate nearest neighbours over an HNSW graph (the default).
+        case hnsw
+        /// Exact search over every vector.
+        case flat
+    }
+
+    /// A `vectorize` entry.
     public struct VectorizeBinding: Sendable, Hashable {
         public var binding: String
         public var indexName: String
-        public var dimensions: Int?
-        public var metric: String?
-        public var backend: BindingBackend
-        /// `hnsw` (default) or `flat`.
-        public var indexType = "hnsw"
-        public var m = 16
-        public var efConstruction = 200
-        public var efSearch = 64
-        public var indexedMetadataFields: [String] = []
+        /// 1...1536. Default 384 (all-MiniLM-L6-v2).
+        public var dimensions: Int
+        public var metric: VectorMetric
+        public var backend: BackendName
+        public var indexType: VectorIndexType
+        /// HNSW's `m`, `ef_construction` and `ef_search` (also used by pgvector).
+        public var parameters: HNSWParameters
+        /// Metadata fields that filters may use (Vectorize's metadata indexes).
+        public var indexedMetadataFields: [String]
+
+        public init(binding: String, indexName: String, dimensions: Int = 384, metric: VectorMetric = .cosine, backend: BackendName = .sqlite,
+                    indexType: VectorIndexType = .hnsw, parameters: HNSWParameters = HNSWParameters(), indexedMetadataFields: [String] = []) {
+            self.binding = binding
+            self.indexName = indexName
+            self.dimensions = dimensions
+            self.metric = metric
+            self.backend = backend
+            self.indexType = indexType
+            self.parameters = parameters
+            self.indexedMetadataFields = indexedMetadataFields
+        }
+
+        /// The index's fixed shape.
+        public var indexConfiguration: VectorIndexConfiguration {
+            VectorIndexConfiguration(dimensions: dimensions, metric: metric, indexedMetadataFields: indexedMetadataFields)
+        }
     }
 
-    /// The `postgres` section: the database every `"backend": "postgres"` binding uses.
-    public struct PostgresSettings: Sendable, Hashable {
-        /// A `postgres://` URL written in the config (for passwordless local servers).
-        public var url: String?
-        /// The name of a declared secret holding the URL (from the environment or the secrets file).
-        public var urlSecret: String?
-        /// Connections this process keeps at most. Default 16.
-        public var maxConnections = 16
-        /// Separates the queues of applications sharing one database. Default: the config's `name`.
-        public var scope: String?
-        /// Where other processes reach this one's HTTP server to forward durable-object `fetch`
-        /// calls (`http://HOST:PORT`). Default: `http://` + the listening host (127.0.0.1 when it
-        /// listens on every interface) + the bound port, which only reaches processes on the same
-        /// machine. Also `EDGE_ADVERTISE_URL` in the environment.
-        public var advertiseURL: String?
+    /// An OpenAI- or Voyage-compatible embeddings endpoint.
+    public struct EmbeddingEndpoint: Sendable, Hashable {
+        /// The API root, e.g. `https://api.openai.com/v1`.
+        public var baseURL: URL
+        /// The provider's model (`text-embedding-3-small`, `voyage-code-3`).
+        public var modelName: String
+        public var dimensions: Int
+        /// The declared secret holding the API key.
+        public var apiKeySecret: String?
+
+        public init(baseURL: URL, modelName: String, dimensions: Int, apiKeySecret: String? = nil) {
+            self.baseURL = baseURL
+            self.modelName = modelName
+            self.dimensions = dimensions
+            self.apiKeySecret = apiKeySecret
+        }
     }
 
+    /// Which embedding model the `ai` binding is.
+    public enum EmbeddingModelChoice: Sendable, Hashable {
+        /// all-MiniLM-L6-v2, locally; the weights from `directory`, else found as
+        /// `MiniLM.locateModelDirectory` describes.
+        case minilm(directory: String? = nil)
+        /// The deterministic hashing embedder (no model needed).
+        case hashing(dimensions: Int = 384)
+        /// An OpenAI-compatible HTTP API.
+        case openAI(EmbeddingEndpoint)
+        /// Voyage's HTTP API.
+        case voyage(EmbeddingEndpoint)
+
+        /// The name the config file uses (`minilm`, `hashing`, `openai`, `voyage`).
+        public var name: String {
+            switch self {
+            case .minilm: "minilm"
+            case .hashing: "hashing"
+            case .openAI: "openai"
+            case .voyage: "voyage"
+            }
+        }
+
+        /// The dimensions of the vectors it makes.
+        public var dimensions: Int {
+            switch self {
+            case .minilm: 384
+            case .hashing(let dimensions): dimensions
+            case .openAI(let endpoint), .voyage(let endpoint): endpoint.dimensions
+            }
+        }
+    }
+
+    /// The `ai` section.
     public struct AIBinding: Sendable, Hashable {
         public var binding: String
-        /// `minilm`, `hashing`, `openai` or `voyage`.
-        public var model: String
-        public var modelDirectory: String?
-        /// The API root of an `openai` / `voyage` provider.
-        public var baseURL: String?
-        /// The provider's model name (`text-embedding-3-small`, `voyage-code-3`).
-        public var modelName: String?
-        /// The secret holding the provider's API key.
-        public var apiKeySecret: String?
-        public var dimensions: Int?
+        public var model: EmbeddingModelChoice
         /// A KV binding to cache embeddings in (`CachedEmbeddingModel`).
         public var cache: String?
-        public var cacheTTL: Int64 = 3600
+        /// How long a cached embedding lives: 60 s ... 365 days. Default one hour.
+        public var cacheTTL: Duration
+
+        public init(binding: String, model: EmbeddingModelChoice = .minilm(), cache: String? = nil, cacheTTL: Duration = .seconds(3600)) {
+            self.binding = binding
+            self.model = model
+            self.cache = cache
+            self.cacheTTL = cacheTTL
+        }
     }
 
     /// Runtime limits (`limits`).
     public struct Limits: Sendable, Hashable {
         /// Largest request body; larger requests get 413. Default 100 MiB.
-        public var maxRequestBodyBytes: Int = 100 * 1024 * 1024
-        /// Longest a fetch handler may run; slower requests get 503. Default 30,000 ms.
-        public var requestTimeoutMilliseconds: Int = 30_000
+        public var maxRequestBodyBytes: Int
+        /// Longest a fetch handler may run; slower requests get 503. Default 30 s.
+        public var requestTimeout: Duration
         /// Requests handled at once; more get 503. Default 1000.
-        public var maxConcurrentRequests: Int = 1000
-        /// Longest the work given to `ctx.waitUntil` may run past its response. Default 30,000 ms.
-        public var waitUntilTimeoutMilliseconds: Int = 30_000
+        public var maxConcurrentRequests: Int
+        /// Longest the work given to `ctx.waitUntil` may run past its response. Default 30 s.
+        public var waitUntilTimeout: Duration
 
-        public init() {}
+        public init(maxRequestBodyBytes: Int = 100 * 1024 * 1024, requestTimeout: Duration = .seconds(30), maxConcurrentRequests: Int = 1000,
+                    waitUntilTimeout: Duration = .seconds(30)) {
+            self.maxRequestBodyBytes = maxRequestBodyBytes
+            self.requestTimeout = requestTimeout
+            self.maxConcurrentRequests = maxConcurrentRequests
+            self.waitUntilTimeout = waitUntilTimeout
+        }
     }
 
-    /// The config file this came from.
+    /// Where a config came from: the file path, or a description for one built in code. Errors
+    /// name it, and relative paths in a file are resolved against its directory.
     public var file: String
     public var name: String
     /// The worker `edge dev` runs, by name, when the executable registers several.
     public var main: String?
-    /// Where durable bindings keep their data. Default `.edge/state` next to the config file.
+    /// Where durable bindings keep their data. Default `.edge/state` (next to the config file).
     public var stateDirectory: String
-    public var vars: [String: String] = [:]
-    public var secrets: [String] = []
-    /// A `.dev.vars`-style file of secrets (`NAME=value` lines). Default `.dev.vars` next to the config.
+    public var vars: [String: String]
+    /// Names of secrets; values come from the environment, else from ``secretsFile``. Never logged.
+    public var secrets: [String]
+    /// A `.dev.vars`-style file of secrets (`NAME=value` lines). Default `.dev.vars` (next to the config).
     public var secretsFile: String
-    public var kvNamespaces: [KVNamespaceBinding] = []
-    public var r2Buckets: [BucketBinding] = []
-    public var queueBackend: BindingBackend = .sqlite
-    public var queueProducers: [QueueProducerBinding] = []
-    public var queueConsumers: [QueueConsumerSettings] = []
-    public var durableObjects: [DurableObjectBinding] = []
-    public var durableObjectsBackend: BindingBackend = .sqlite
-    public var vectorize: [VectorizeBinding] = []
+    public var kvNamespaces: [KVNamespaceBinding]
+    public var r2Buckets: [BucketBinding]
+    /// The backend every queue of the application lives in. Default `sqlite`.
+    public var queueBackend: BackendName
+    public var queueProducers: [QueueProducerBinding]
+    public var queueConsumers: [QueueConsumerSettings]
+    public var durableObjects: [DurableObjectBinding]
+    /// The backend every durable-object namespace lives in. Default `sqlite`.
+    public var durableObjectsBackend: BackendName
+    public var vectorize: [VectorizeBinding]
     public var ai: AIBinding?
-    /// Where `"backend": "postgres"` bindings live.
-    public var postgres: PostgresSettings?
-    public var crons: [CronSchedule] = []
-    public var limits = Limits()
-    public var port = 8787
-    public var host = "127.0.0.1"
-    /// The level of the runtime's logs (`trace` … `critical`); request logs are `info`. Default `info`.
-    public var logLevel = "info"
+    /// Backends' own sections (`postgres`, ...), by section name; see ``BackendSettings``.
+    public var backendSettings: [String: any BackendSettings]
+    public var crons: [CronSchedule]
+    public var limits: Limits
+    /// The port `edge dev` listens on (0 picks a free one). Default 8787.
+    public var port: Int
+    public var host: String
+    /// Where other processes reach this one for forwarded durable-object calls
+    /// (`http://HOST:PORT`), when the listening address does not (`dev.advertise_url`).
+    public var advertiseURL: URL?
+    /// The level of the runtime's logs; request logs are `info`. Default `info`.
+    public var logLevel: Logger.Level
 
-    /// Reads and validates a config file.
+    /// A config with no bindings; set the properties it needs.
     ///
-    /// - Throws: ``ConfigError`` naming the file, the key and what was expected.
-    public static func load(_ path: String) throws -> EdgeConfig {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigError(.unreadable, file: path, key: "(file)", expected: "a readable UTF-8 file", message: "cannot read the config file: \(error.localizedDescription)")
-        }
-        return try parse(text, file: path)
+    /// - Parameters:
+    ///   - file: what errors call the config (a path, or a description of the code that built it).
+    public init(name: String, file: String = "(config built in code)", stateDirectory: String = ".edge/state", secretsFile: String = ".dev.vars") {
+        self.file = file
+        self.name = name
+        main = nil
+        self.stateDirectory = stateDirectory
+        vars = [:]
+        secrets = []
+        self.secretsFile = secretsFile
+        kvNamespaces = []
+        r2Buckets = []
+        queueBackend = .sqlite
+        queueProducers = []
+        queueConsumers = []
+        durableObjects = []
+        durableObjectsBackend = .sqlite
+        vectorize = []
+        ai = nil
+        backendSettings = [:]
+        crons = []
+        limits = Limits()
+        port = 8787
+        host = "127.0.0.1"
+        advertiseURL = nil
+        logLevel = .info
     }
 
-    /// Parses and validates config text; `file` names it in errors and anchors relative paths.
+    /// A backend's own section.
+    public subscript<Settings: BackendSettings>(settings type: Settings.Type) -> Settings? {
+        get { backendSettings[Settings.section] as? Settings }
+        set { backendSettings[Settings.section] = newValue }
+    }
+
+    /// Every backend the config assigns to a binding kind, with what uses it.
+    public var backendsInUse: [(backend: BackendName, kind: BindingKind, user: String)] {
+        var used = kvNamespaces.map { ($0.backend, BindingKind.kv, "kv_namespaces \($0.binding)") }
+        used += r2Buckets.map { ($0.backend, BindingKind.bucket, "r2_buckets \($0.binding)") }
+        if !queueProducers.isEmpty || !queueConsumers.isEmpty { used.append((queueBackend, .queues, "queues")) }
+        if !durableObjects.isEmpty { used.append((durableObjectsBackend, .durableObjects, "durable_objects")) }
+        used += vectorize.map { ($0.backend, BindingKind.vectorize, "vectorize \($0.binding)") }
+        return used
+    }
+
+    // MARK: Validation
+
+    /// Checks what a file parser checks, for a config however it was made: names, ranges,
+    /// references between sections, and that every backend it uses is registered in
+    /// `providers` and serves the kind it is used for.
     ///
-    /// - Throws: ``ConfigError``.
-    public static func parse(_ text: String, file: String = "edge.jsonc") throws -> EdgeConfig {
-        let root = try ConfigReader(value: JSONC.parse(text, file: file), file: file, path: "")
-        let directory = (file as NSString).deletingLastPathComponent
-        func resolve(_ path: String) -> String {
-            path.hasPrefix("/") || directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
+    /// - Throws: ``ConfigError`` naming the file, the key and what was expected.
+    public func validate(providers: BackendProviders = .builtIn) throws {
+        func fail(_ code: ConfigError.Code, _ key: String, _ expected: String, _ message: String) -> ConfigError {
+            ConfigError(code, file: file, key: key, expected: expected, message: message)
         }
-        try root.allowKeys(["$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-                            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "postgres"])
-        var config = EdgeConfig(file: file, name: try root.string("name"), stateDirectory: resolve(try root.optionalString("state_dir") ?? ".edge/state"),
-                                secretsFile: resolve(try root.optionalString("secrets_file") ?? ".dev.vars"))
-        config.main = try root.optionalString("main")
-        if let level = try root.optionalString("log_level") {
-            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
-                throw try root.child("log_level").error(.invalidValue, expected: "trace, debug, info, notice, warning, error or critical", found: .string(level))
+        let nameRule = "1...63 letters, digits, '_', '-' or '.'"
+        func checkName(_ name: String, _ key: String) throws {
+            guard ByteKeys.isSafeResourceName(name, maxLength: 63) else {
+                throw fail(.invalidValue, key, nameRule, "\"\(name)\" is not a valid name: expected \(nameRule)")
             }
-            config.logLevel = level
         }
-        if let vars = try root.optionalObject("vars") {
-            for (key, reader) in try vars.entries() {
-                switch reader.value {
-                case .string(let text): config.vars[key] = text
-                case .int(let number): config.vars[key] = String(number)
-                case .double(let number): config.vars[key] = String(number)
-                case .bool(let flag): config.vars[key] = String(flag)
-                default: throw reader.error(.wrongType, expected: "a string, number or boolean", found: reader.value)
+        guard !name.isEmpty else { throw fail(.missingKey, "name", "a name", "\"name\" must not be empty") }
+        for (index, entry) in kvNamespaces.enumerated() { try checkName(entry.binding, "kv_namespaces[\(index)].binding") }
+        for (index, entry) in r2Buckets.enumerated() {
+            try checkName(entry.binding, "r2_buckets[\(index)].binding")
+            try checkName(entry.bucketName, "r2_buckets[\(index)].bucket_name")
+        }
+        for (index, entry) in queueProducers.enumerated() {
+            try checkName(entry.binding, "queues.producers[\(index)].binding")
+            try checkName(entry.queue, "queues.producers[\(index)].queue")
+        }
+        for (index, entry) in queueConsumers.enumerated() {
+            try checkName(entry.queue, "queues.consumers[\(index)].queue")
+            do {
+                try entry.configuration.validate(queue: entry.queue)
+            } catch let error as QueueError {
+                throw fail(.invalidValue, "queues.consumers[\(index)]", "valid consumer settings", error.message)
+            }
+        }
+        for (index, entry) in durableObjects.enumerated() { try checkName(entry.name, "durable_objects.bindings[\(index)].name") }
+        for (index, entry) in vectorize.enumerated() {
+            try checkName(entry.binding, "vectorize[\(index)].binding")
+            try checkName(entry.indexName, "vectorize[\(index)].index_name")
+            guard (1...1536).contains(entry.dimensions) else {
+                throw fail(.invalidValue, "vectorize[\(index)].dimensions", "1...1536", "dimensions \(entry.dimensions) is outside 1...1536")
+            }
+            for (key, value, range) in [("m", entry.parameters.m, 2...100), ("ef_construction", entry.parameters.efConstruction, 1...10_000),
+                                        ("ef_search", entry.parameters.efSearch, 1...10_000)] where !range.contains(value) {
+                throw fail(.invalidValue, "vectorize[\(index)].\(key)", "an integer in \(range.lowerBound)...\(range.upperBound)",
+                           "\(key) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+        }
+        if let ai {
+            try checkName(ai.binding, "ai.binding")
+            switch ai.model {
+            case .hashing(let dimensions) where !(1...4096).contains(dimensions):
+                throw fail(.invalidValue, "ai.dimensions", "1...4096", "dimensions \(dimensions) is outside 1...4096")
+            case .openAI(let endpoint), .voyage(let endpoint):
+                guard ["http", "https"].contains(endpoint.baseURL.scheme?.lowercased() ?? "") else {
+                    throw fail(.invalidValue, "ai.base_url", "an http(s) URL", "base_url \(endpoint.baseURL) is not an http(s) URL")
                 }
-            }
-        }
-        if let secrets = try root.optionalArray("secrets") {
-            config.secrets = try secrets.map { try $0.asString() }
-        }
-        for entry in try root.optionalArray("kv_namespaces") ?? [] {
-            try entry.allowKeys(["binding", "backend", "id"])
-            config.kvNamespaces.append(.init(binding: try entry.bindingName("binding"), backend: try entry.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite)))
-        }
-        for entry in try root.optionalArray("r2_buckets") ?? [] {
-            try entry.allowKeys(["binding", "bucket_name", "backend"])
-            let binding = try entry.bindingName("binding")
-            config.r2Buckets.append(.init(binding: binding, bucketName: try entry.optionalString("bucket_name") ?? binding.lowercased(),
-                                          backend: try entry.backend(allowed: [.file, .memory], default: .file)))
-        }
-        if let queues = try root.optionalObject("queues") {
-            try queues.allowKeys(["producers", "consumers", "backend"])
-            config.queueBackend = try queues.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite)
-            for entry in try queues.optionalArray("producers") ?? [] {
-                try entry.allowKeys(["binding", "queue"])
-                config.queueProducers.append(.init(binding: try entry.bindingName("binding"), queue: try entry.queueName("queue")))
-            }
-            for entry in try queues.optionalArray("consumers") ?? [] {
-                try entry.allowKeys(["queue", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue",
-                                     "max_concurrency", "visibility_timeout", "poll_interval"])
-                let queue = try entry.queueName("queue")
-                var settings = QueueConsumerConfiguration()
-                settings.maxBatchSize = try entry.optionalInt("max_batch_size") ?? settings.maxBatchSize
-                settings.maxBatchTimeout = try entry.optionalNumber("max_batch_timeout") ?? settings.maxBatchTimeout
-                settings.maxRetries = try entry.optionalInt("max_retries") ?? settings.maxRetries
-                settings.retryDelay = try entry.optionalNumber("retry_delay") ?? settings.retryDelay
-                settings.deadLetterQueue = try entry.optionalString("dead_letter_queue")
-                settings.maxConcurrency = try entry.optionalInt("max_concurrency") ?? settings.maxConcurrency
-                settings.visibilityTimeout = try entry.optionalNumber("visibility_timeout") ?? settings.visibilityTimeout
-                settings.pollInterval = try entry.optionalNumber("poll_interval") ?? settings.pollInterval
-                do {
-                    try settings.validate(queue: queue)
-                } catch let error as QueueError {
-                    throw ConfigError(.invalidValue, file: file, key: entry.path, expected: "valid consumer settings", message: error.message)
+                guard (1...4096).contains(endpoint.dimensions) else {
+                    throw fail(.invalidValue, "ai.dimensions", "1...4096", "dimensions \(endpoint.dimensions) is outside 1...4096")
                 }
-                config.queueConsumers.append(.init(queue: queue, configuration: settings))
-            }
-        }
-        if let objects = try root.optionalObject("durable_objects") {
-            try objects.allowKeys(["bindings", "backend"])
-            config.durableObjectsBackend = try objects.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite)
-            for entry in try objects.optionalArray("bindings") ?? [] {
-                try entry.allowKeys(["name", "class_name"])
-                config.durableObjects.append(.init(name: try entry.bindingName("name"), className: try entry.string("class_name")))
-            }
-        }
-        for entry in try root.optionalArray("vectorize") ?? [] {
-            try entry.allowKeys(["binding", "index_name", "dimensions", "metric", "backend", "index_type", "m", "ef_construction", "ef_search",
-                                 "metadata_indexes"])
-            let metric = try entry.optionalString("metric")
-            if let metric, !["cosine", "euclidean", "dot-product"].contains(metric) {
-                throw try entry.child("metric").error(.invalidValue, expected: "\"cosine\", \"euclidean\" or \"dot-product\"", found: .string(metric))
-            }
-            let dimensions = try entry.optionalInt("dimensions")
-            if let dimensions, !(1...1536).contains(dimensions) {
-                throw try entry.child("dimensions").error(.invalidValue, expected: "1...1536", found: .int(Int64(dimensions)))
-            }
-            var binding = VectorizeBinding(binding: try entry.bindingName("binding"), indexName: try entry.queueName("index_name"),
-                                           dimensions: dimensions, metric: metric, backend: try entry.backend(allowed: [.sqlite, .memory, .postgres], default: .sqlite))
-            if let type = try entry.optionalString("index_type") {
-                guard ["hnsw", "flat"].contains(type) else {
-                    throw try entry.child("index_type").error(.invalidValue, expected: "\"hnsw\" or \"flat\"", found: .string(type))
+                if let secret = endpoint.apiKeySecret, !secrets.contains(secret) {
+                    throw fail(.missingBinding, "ai.api_key_secret", "a name listed in \"secrets\"", "api_key_secret \"\(secret)\" is not declared in \"secrets\"")
                 }
-                binding.indexType = type
+            default:
+                break
             }
-            binding.m = try entry.optionalInt("m", range: 2...100) ?? binding.m
-            binding.efConstruction = try entry.optionalInt("ef_construction", range: 1...10_000) ?? binding.efConstruction
-            binding.efSearch = try entry.optionalInt("ef_search", range: 1...10_000) ?? binding.efSearch
-            binding.indexedMetadataFields = try (entry.optionalArray("metadata_indexes") ?? []).map { try $0.asString() }
-            config.vectorize.append(binding)
-        }
-        if let ai = try root.optionalObject("ai") {
-            try ai.allowKeys(["binding", "model", "model_dir", "base_url", "model_name", "api_key_secret", "dimensions", "cache", "cache_ttl"])
-            let model = try ai.optionalString("model") ?? "minilm"
-            guard ["minilm", "hashing", "openai", "voyage"].contains(model) else {
-                throw try ai.child("model").error(.invalidValue, expected: "\"minilm\", \"hashing\", \"openai\" or \"voyage\"", found: .string(model))
+            guard ai.cacheTTL >= .seconds(60), ai.cacheTTL <= .seconds(31_536_000) else {
+                throw fail(.invalidValue, "ai.cache_ttl", "60...31536000 seconds", "cache_ttl \(ai.cacheTTL) is outside 60 s ... 365 days")
             }
-            var binding = AIBinding(binding: try ai.bindingName("binding"), model: model, modelDirectory: try ai.optionalString("model_dir").map(resolve))
-            binding.baseURL = try ai.optionalString("base_url")
-            binding.modelName = try ai.optionalString("model_name")
-            binding.apiKeySecret = try ai.optionalString("api_key_secret")
-            binding.dimensions = try ai.optionalInt("dimensions", range: 1...4096)
-            binding.cache = try ai.optionalString("cache")
-            binding.cacheTTL = Int64(try ai.optionalInt("cache_ttl", range: 60...31_536_000) ?? 3600)
-            if model == "openai" || model == "voyage" {
-                for key in ["base_url", "model_name", "dimensions"] where (try? ai.child(key)) == nil {
-                    throw ConfigError(.missingKey, file: file, key: "ai.\(key)", expected: "a value", message: "\"ai.\(key)\" is required for model \"\(model)\"")
-                }
-                if let base = binding.baseURL, URL(string: base)?.scheme?.hasPrefix("http") != true {
-                    throw try ai.child("base_url").error(.invalidValue, expected: "an http(s) URL", found: .string(base))
-                }
-            }
-            config.ai = binding
-        }
-        if let triggers = try root.optionalObject("triggers") {
-            try triggers.allowKeys(["crons"])
-            for entry in try triggers.optionalArray("crons") ?? [] {
-                let expression = try entry.asString()
-                do {
-                    config.crons.append(try CronSchedule(expression))
-                } catch let error as CronSchedule.ParseError {
-                    throw entry.error(.invalidValue, expected: "a cron expression of 5 fields (minute hour day-of-month month day-of-week)", found: .string(expression),
-                                      detail: error.message)
-                }
+            if let cache = ai.cache, !kvNamespaces.contains(where: { $0.binding == cache }) {
+                throw fail(.missingBinding, "ai.cache", "a binding of kv_namespaces", "cache \"\(cache)\" is not a KV namespace declared in \"kv_namespaces\"")
             }
         }
-        if let limits = try root.optionalObject("limits") {
-            try limits.allowKeys(["max_request_body_bytes", "request_timeout_ms", "max_concurrent_requests", "wait_until_timeout_ms"])
-            config.limits.maxRequestBodyBytes = try limits.optionalInt("max_request_body_bytes", range: 1...Int.max) ?? config.limits.maxRequestBodyBytes
-            config.limits.requestTimeoutMilliseconds = try limits.optionalInt("request_timeout_ms", range: 1...3_600_000) ?? config.limits.requestTimeoutMilliseconds
-            config.limits.maxConcurrentRequests = try limits.optionalInt("max_concurrent_requests", range: 1...1_000_000) ?? config.limits.maxConcurrentRequests
-            config.limits.waitUntilTimeoutMilliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) ?? config.limits.waitUntilTimeoutMilliseconds
+        guard limits.maxRequestBodyBytes >= 1 else {
+            throw fail(.invalidValue, "limits.max_request_body_bytes", "at least 1", "max_request_body_bytes must be at least 1")
         }
-        if let postgres = try root.optionalObject("postgres") {
-            try postgres.allowKeys(["url", "url_secret", "max_connections", "scope", "advertise_url"])
-            var settings = PostgresSettings()
-            settings.url = try postgres.optionalString("url")
-            settings.urlSecret = try postgres.optionalString("url_secret")
-            settings.maxConnections = try postgres.optionalInt("max_connections", range: 1...1000) ?? settings.maxConnections
-            settings.scope = try postgres.optionalString("scope")
-            settings.advertiseURL = try postgres.optionalString("advertise_url")
-            if let advertise = settings.advertiseURL, URL(string: advertise)?.host == nil || !(advertise.hasPrefix("http://") || advertise.hasPrefix("https://")) {
-                throw try postgres.child("advertise_url").error(.invalidValue, expected: "an http://HOST:PORT URL", found: .string(advertise))
-            }
-            if let url = settings.url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
-                throw try postgres.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
-            }
-            config.postgres = settings
+        guard limits.maxConcurrentRequests >= 1 else {
+            throw fail(.invalidValue, "limits.max_concurrent_requests", "at least 1", "max_concurrent_requests must be at least 1")
         }
-        if let dev = try root.optionalObject("dev") {
-            try dev.allowKeys(["port", "host"])
-            config.port = try dev.optionalInt("port", range: 0...65_535) ?? config.port
-            config.host = try dev.optionalString("host") ?? config.host
+        guard limits.requestTimeout > .zero else {
+            throw fail(.invalidValue, "limits.request_timeout_ms", "a positive duration", "request_timeout must be positive")
         }
-        try config.checkDuplicates()
-        let postgresUsers = config.kvNamespaces.filter { $0.backend == .postgres }.map { "kv_namespaces \($0.binding)" }
-            + (config.queueBackend == .postgres ? ["queues"] : []) + (config.durableObjectsBackend == .postgres && !config.durableObjects.isEmpty ? ["durable_objects"] : [])
-            + config.vectorize.filter { $0.backend == .postgres }.map { "vectorize \($0.binding)" }
-        if let user = postgresUsers.first {
-            guard let postgres = config.postgres, postgres.url != nil || postgres.urlSecret != nil else {
-                throw ConfigError(.missingKey, file: file, key: "postgres", expected: "\"postgres\": { \"url_secret\": \"DATABASE_URL\" } or { \"url\": \"postgres://...\" }",
-                                  message: "\(user) uses backend \"postgres\" but no \"postgres\" section gives its URL")
+        guard limits.waitUntilTimeout >= .zero else {
+            throw fail(.invalidValue, "limits.wait_until_timeout_ms", "zero or more", "wait_until_timeout must not be negative")
+        }
+        guard (0...65_535).contains(port) else { throw fail(.invalidValue, "dev.port", "0...65535", "port \(port) is outside 0...65535") }
+        if let advertiseURL, !["http", "https"].contains(advertiseURL.scheme?.lowercased() ?? "") || advertiseURL.host == nil {
+            throw fail(.invalidValue, "dev.advertise_url", "an http://HOST:PORT URL", "advertise_url \(advertiseURL) is not an http://HOST:PORT URL")
+        }
+        try checkDuplicates()
+        for (backend, kind, user) in backendsInUse {
+            guard let provider = providers[backend] else {
+                let registered = providers.names(serving: kind).map { "\"\($0)\"" }.joined(separator: " or ")
+                throw fail(.invalidValue, kind.rawValue, registered,
+                           "\(user) uses backend \"\(backend)\", which this host does not include (backends for \(kind): \(registered))")
             }
-            if let secret = postgres.urlSecret, !config.secrets.contains(secret) {
-                throw ConfigError(.missingBinding, file: file, key: "postgres.url_secret", expected: "a name listed in \"secrets\"",
-                                  message: "url_secret \"\(secret)\" is not declared in \"secrets\"")
+            guard provider.kinds.contains(kind) else {
+                let serving = providers.names(serving: kind).map { "\"\($0)\"" }.joined(separator: " or ")
+                throw fail(.invalidValue, kind.rawValue, serving, "\(user) uses backend \"\(backend)\", which does not serve \(kind) (backends for \(kind): \(serving))")
+            }
+            if let settings = provider.settingsType, backendSettings[settings.section] == nil {
+                throw fail(.missingKey, settings.section, "a \"\(settings.section)\" section",
+                           "\(user) uses backend \"\(backend)\" but the config has no \"\(settings.section)\" section")
             }
         }
-        if let ai = config.ai {
-            if let secret = ai.apiKeySecret, !config.secrets.contains(secret) {
-                throw ConfigError(.missingBinding, file: file, key: "ai.api_key_secret", expected: "a name listed in \"secrets\"",
-                                  message: "api_key_secret \"\(secret)\" is not declared in \"secrets\"")
-            }
-            if let cache = ai.cache, !config.kvNamespaces.contains(where: { $0.binding == cache }) {
-                throw ConfigError(.missingBinding, file: file, key: "ai.cache", expected: "a binding of kv_namespaces",
-                                  message: "cache \"\(cache)\" is not a KV namespace declared in \"kv_namespaces\"")
-            }
-        }
-        return config
+        for settings in backendSettings.values { try settings.validate(in: self) }
     }
 
     private func checkDuplicates() throws {
         var seen: [String: String] = [:]
         let all = kvNamespaces.map { ($0.binding, "kv_namespaces") } + r2Buckets.map { ($0.binding, "r2_buckets") }
             + queueProducers.map { ($0.binding, "queues.producers") } + durableObjects.map { ($0.name, "durable_objects.bindings") }
-            + vectorize.map { ($0.binding, "vectorize") } + (ai.map { [($0.binding, "ai")] } ?? []) + vars.keys.map { ($0, "vars") } + secrets.map { ($0, "secrets") }
+            + vectorize.map { ($0.binding, "vectorize") } + (ai.map { [($0.binding, "ai")] } ?? []) + vars.keys.sorted().map { ($0, "vars") }
+            + secrets.map { ($0, "secrets") }
         for (name, section) in all {
             if let first = seen[name] {
                 throw ConfigError(.invalidValue, file: file, key: section, expected: "binding names unique across the file",
@@ -355,122 +410,17 @@ public struct EdgeConfig: Sendable {
             seen[name] = section
         }
     }
-}
 
-/// Walks a JSON value, producing ``ConfigError``s that name the file and the key path.
-struct ConfigReader {
-    let value: JSONValue
-    let file: String
-    let path: String
-
-    func child(_ key: String) throws -> ConfigReader {
-        guard case .object(let fields) = value else { throw error(.wrongType, expected: "an object", found: value) }
-        guard let child = fields[key] else {
-            throw ConfigError(.missingKey, file: file, key: join(key), expected: "a value", message: "\"\(join(key))\" is required")
-        }
-        return ConfigReader(value: child, file: file, path: join(key))
+    /// The section a binding name is declared in, if any.
+    func section(declaring binding: String) -> String? {
+        if kvNamespaces.contains(where: { $0.binding == binding }) { return "kv_namespaces" }
+        if r2Buckets.contains(where: { $0.binding == binding }) { return "r2_buckets" }
+        if queueProducers.contains(where: { $0.binding == binding }) { return "queues.producers" }
+        if durableObjects.contains(where: { $0.name == binding }) { return "durable_objects.bindings" }
+        if vectorize.contains(where: { $0.binding == binding }) { return "vectorize" }
+        if ai?.binding == binding { return "ai" }
+        if vars[binding] != nil { return "vars" }
+        if secrets.contains(binding) { return "secrets" }
+        return nil
     }
-
-    private func join(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
-
-    private func optionalChild(_ key: String) throws -> ConfigReader? {
-        guard case .object(let fields) = value else { throw error(.wrongType, expected: "an object", found: value) }
-        guard let child = fields[key], child != .null else { return nil }
-        return ConfigReader(value: child, file: file, path: join(key))
-    }
-
-    func error(_ code: ConfigError.Code, expected: String, found: JSONValue, detail: String? = nil) -> ConfigError {
-        let shown = (try? String(decoding: found.serialized(), as: UTF8.self)) ?? "\(found)"
-        return ConfigError(code, file: file, key: path.isEmpty ? "(root)" : path, expected: expected,
-                           message: detail ?? "found \(shown.prefix(80)), expected \(expected)")
-    }
-
-    func allowKeys(_ allowed: Set<String>) throws {
-        guard case .object(let fields) = value else { throw error(.wrongType, expected: "an object", found: value) }
-        for key in fields.keys.sorted() where !allowed.contains(key) {
-            let suggestion = allowed.min { editDistance($0, key) < editDistance($1, key) }
-            let hint = suggestion.map { editDistance($0, key) <= 3 ? "; did you mean \"\($0)\"?" : "" } ?? ""
-            throw ConfigError(.unknownKey, file: file, key: join(key), expected: "one of \(allowed.sorted().joined(separator: ", "))",
-                              message: "unknown key \"\(key)\"\(hint)")
-        }
-    }
-
-    func entries() throws -> [(String, ConfigReader)] {
-        guard case .object(let fields) = value else { throw error(.wrongType, expected: "an object", found: value) }
-        return fields.keys.sorted().map { ($0, ConfigReader(value: fields[$0]!, file: file, path: join($0))) }
-    }
-
-    func asString() throws -> String {
-        guard case .string(let text) = value else { throw error(.wrongType, expected: "a string", found: value) }
-        return text
-    }
-
-    func string(_ key: String) throws -> String { try child(key).asString() }
-    func optionalString(_ key: String) throws -> String? { try optionalChild(key)?.asString() }
-
-    func optionalInt(_ key: String, range: ClosedRange<Int> = Int.min...Int.max) throws -> Int? {
-        guard let child = try optionalChild(key) else { return nil }
-        guard case .int(let number) = child.value else { throw child.error(.wrongType, expected: "an integer", found: child.value) }
-        guard range.contains(Int(number)) else { throw child.error(.invalidValue, expected: "an integer in \(range.lowerBound)...\(range.upperBound)", found: child.value) }
-        return Int(number)
-    }
-
-    func optionalNumber(_ key: String) throws -> Double? {
-        guard let child = try optionalChild(key) else { return nil }
-        switch child.value {
-        case .int(let number): return Double(number)
-        case .double(let number): return number
-        default: throw child.error(.wrongType, expected: "a number", found: child.value)
-        }
-    }
-
-    func optionalObject(_ key: String) throws -> ConfigReader? {
-        guard let child = try optionalChild(key) else { return nil }
-        guard case .object = child.value else { throw child.error(.wrongType, expected: "an object", found: child.value) }
-        return child
-    }
-
-    func optionalArray(_ key: String) throws -> [ConfigReader]? {
-        guard let child = try optionalChild(key) else { return nil }
-        guard case .array(let items) = child.value else { throw child.error(.wrongType, expected: "an array", found: child.value) }
-        return items.enumerated().map { ConfigReader(value: $1, file: file, path: "\(child.path)[\($0)]") }
-    }
-
-    func bindingName(_ key: String) throws -> String {
-        let reader = try child(key)
-        let name = try reader.asString()
-        guard ByteKeys.isSafeResourceName(name, maxLength: 63) else {
-            throw reader.error(.invalidValue, expected: "1...63 letters, digits, '_', '-' or '.'", found: reader.value)
-        }
-        return name
-    }
-
-    func queueName(_ key: String) throws -> String { try bindingName(key) }
-
-    func backend(allowed: [BindingBackend], default fallback: BindingBackend) throws -> BindingBackend {
-        guard let reader = try optionalChild("backend") else { return fallback }
-        let name = try reader.asString()
-        guard let backend = BindingBackend(rawValue: name), allowed.contains(backend) else {
-            let later = ["postgres", "s3"].contains(name) ? " (\(name) is not available for this binding kind yet)" : ""
-            throw reader.error(.invalidValue, expected: allowed.map { "\"\($0.rawValue)\"" }.joined(separator: " or "), found: reader.value,
-                               detail: "unknown backend \"\(name)\"\(later); expected \(allowed.map { "\"\($0.rawValue)\"" }.joined(separator: " or "))")
-        }
-        return backend
-    }
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    for i in 1...a.count {
-        var current = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        previous = current
-    }
-    return previous[b.count]
 }

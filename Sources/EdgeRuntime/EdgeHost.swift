@@ -19,11 +19,12 @@ public struct EdgeHost<W: Worker>: Sendable {
 
     /// Builds the runtime from a config file and serves it.
     ///
+    /// - Parameter providers: the backends the config may name (default: memory, SQLite, file).
     /// - Throws: ``ConfigError`` at startup; errors of the server.
-    public static func run(_ worker: W, configPath: String, port: Int? = nil) async throws {
-        var config = try EdgeConfig.load(configPath)
+    public static func run(_ worker: W, configPath: String, providers: BackendProviders = .builtIn, port: Int? = nil) async throws {
+        var config = try EdgeConfig.load(configPath, providers: providers)
         if let port { config.port = port }
-        let runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config))
+        let runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config, providers: providers))
         try await EdgeHost(runtime: runtime).run()
     }
 

@@ -76,9 +76,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
             return Self.errorResponse(503, "too many concurrent requests (limit \(limits.maxConcurrentRequests))", id: id)
         }
         // A durable-object call another process forwarded to this one, the object's owner.
-        if let forwarded = await bindings.forwardedObjectRequest(request) { return forwarded }
+        if let forwarded = await bindings.objectForwarding.receive(request) { return forwarded }
         let ctx = context(id)
-        let outcome = await watchdog.run(timeout: Double(limits.requestTimeoutMilliseconds) / 1000) { [worker, env] in
+        let outcome = await watchdog.run(timeout: limits.requestTimeout.inSeconds) { [worker, env] in
             try await worker.fetch(request, env: env, ctx: ctx)
         }
         switch outcome {
@@ -88,8 +88,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
             ctx.logger.error("uncaught error in fetch handler", metadata: ["error": "\(error)", "path": "\(request.pathOnly)"])
             return Self.errorResponse(500, "internal error", id: id)
         case .timedOut:
-            ctx.logger.error("fetch handler exceeded the wall-time limit", metadata: ["limit_ms": "\(limits.requestTimeoutMilliseconds)"])
-            return Self.errorResponse(503, "the request took longer than \(limits.requestTimeoutMilliseconds) ms", id: id)
+            let milliseconds = Int(limits.requestTimeout.inSeconds * 1000)
+            ctx.logger.error("fetch handler exceeded the wall-time limit", metadata: ["limit_ms": "\(milliseconds)"])
+            return Self.errorResponse(503, "the request took longer than \(milliseconds) ms", id: id)
         }
     }
 
@@ -132,7 +133,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     /// Awaits `waitUntil` work for at most the configured limit; returns how many were cancelled.
     @discardableResult
     public func drainWaitUntil() async -> Int {
-        await tracker.drain(timeout: Double(limits.waitUntilTimeoutMilliseconds) / 1000)
+        await tracker.drain(timeout: limits.waitUntilTimeout.inSeconds)
     }
 
     /// `waitUntil` work still running.
@@ -148,11 +149,12 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     /// Every background service: queue consumers, the cron trigger, durable-object alarm schedulers.
     public func backgroundServices() throws -> [any Service] {
-        // The database pool first: services shut down in reverse order, so it outlives its users.
-        var services: [any Service] = bindings.postgres.map { [$0] } ?? []
+        // The backends' own (a database pool) first: services shut down in reverse order, so
+        // they outlive their users.
+        var services = bindings.backendServices
         services += try consumers()
         if !config.crons.isEmpty { services.append(CronService(runtime: self)) }
-        services += bindings.services
+        services += bindings.namespaceServices
         return services
     }
 }

@@ -1,3 +1,4 @@
+import EdgeSQLite
 import Foundation
 import GRDB
 

@@ -5,7 +5,7 @@ import Foundation
 
 /// How vectors are compared. Scores follow Vectorize: cosine similarity and dot product (higher is
 /// closer), euclidean distance (lower is closer).
-public enum VectorMetric: String, Sendable, Hashable, Codable {
+public enum VectorMetric: String, Sendable, Hashable, Codable, CaseIterable {
     case cosine
     case euclidean
     case dotProduct = "dot-product"

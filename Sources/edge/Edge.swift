@@ -5,8 +5,12 @@
 //   edge blob put|get|head|ls|rm --config edge.jsonc --binding ARTIFACTS ...
 //   edge queue send|stats|dlq|redrive --config edge.jsonc QUEUE ...
 import ArgumentParser
+import EdgePostgres
 import EdgeRuntime
 import Foundation
+
+/// The backends `edge` includes: the built-in ones and PostgreSQL.
+let providers = BackendProviders.builtIn.adding(PostgresProvider())
 
 @main
 struct Edge: AsyncParsableCommand {
@@ -23,7 +27,7 @@ struct ConfigOptions: ParsableArguments {
 
     func load() throws -> EdgeConfig {
         do {
-            return try EdgeConfig.load(config)
+            return try EdgeConfig.load(config, providers: providers)
         } catch let error as ConfigError {
             throw CLIError(error.description, code: 78)
         }
@@ -31,7 +35,7 @@ struct ConfigOptions: ParsableArguments {
 
     func bindings() throws -> EdgeBindings {
         do {
-            return try EdgeBindings(config: try load())
+            return try EdgeBindings(config: try load(), providers: providers)
         } catch let error as ConfigError {
             throw CLIError(error.description, code: 78)
         }
@@ -87,7 +91,7 @@ struct Dev: AsyncParsableCommand {
         try await EdgeCLI.run {
             let config = try options.load()
             switch config.main ?? "hello" {
-            case "hello": try await EdgeHost.run(HelloWorker(), configPath: options.config, port: port)
+            case "hello": try await EdgeHost.run(HelloWorker(), configPath: options.config, providers: providers, port: port)
             case let other: throw CLIError("\(options.config): main: no worker named \"\(other)\" is built into edge (available: hello); run your own executable with EdgeHost.run", code: 78)
             }
         }

@@ -81,8 +81,28 @@ struct CodeSearchCrashTests {
         var (head, expected) = try writeTree(0)
         let state = mirror.mirrors + "-state"
         let configPath = state + ".jsonc"
-        try CodeSearchWorker.defaultConfig(stateDirectory: state, model: "hashing", mirrors: mirror.mirrors, webhookSecret: true,
-                                           retryDelay: 0, visibilityTimeout: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
+        // CodeSearchWorker's bindings as a user's config file gives them, with retries at once and
+        // short leases, so a killed server's work comes back quickly.
+        let consumers = [("github-events", 10), ("repository-indexing", 1), ("file-indexing", 1), ("embedding-generation", 1)].map { queue, batch in
+            #"{ "queue": "\#(queue)", "max_batch_size": \#(batch), "max_batch_timeout": 0.5, "max_retries": 3, "retry_delay": 0, "#
+                + #""dead_letter_queue": "\#(queue)-dlq", "visibility_timeout": 2 }"#
+        }
+        try """
+            {
+              "name": "code-search", "state_dir": "\(state)", "log_level": "warning",
+              "vars": { "MIRRORS": "\(mirror.mirrors)", "ALLOW_CLONE": false }, "secrets": ["GITHUB_WEBHOOK_SECRET"],
+              "kv_namespaces": [{ "binding": "CODESEARCH" }, { "binding": "EMBEDDING_CACHE" }],
+              "r2_buckets": [{ "binding": "ARTIFACTS", "bucket_name": "codesearch-artifacts" }],
+              "queues": {
+                "producers": [{ "binding": "EVENTS", "queue": "github-events" }, { "binding": "REPOSITORIES", "queue": "repository-indexing" },
+                              { "binding": "FILES", "queue": "file-indexing" }, { "binding": "EMBEDDINGS", "queue": "embedding-generation" }],
+                "consumers": [\(consumers.joined(separator: ", "))]
+              },
+              "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }] },
+              "vectorize": [{ "binding": "VECTORS", "index_name": "code", "dimensions": 384, "metadata_indexes": ["repo", "key"] }],
+              "ai": { "binding": "AI", "model": "hashing", "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000 }
+            }
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
 
         var server = try ServerProcess(config: configPath)

@@ -2,7 +2,7 @@ import CodeSearch
 import EdgeCore
 import EdgeQueue
 import EdgeRuntime
-import EdgeTesting
+import EdgeRuntimeTesting
 import Embeddings
 import Foundation
 import Synchronization
@@ -79,7 +79,7 @@ func pump(_ client: WorkerTestClient<CodeSearchWorker>) async throws {
 
 func pipelineClient(_ mirror: MirrorRepository, model: (any EmbeddingModel)? = nil) throws -> WorkerTestClient<CodeSearchWorker> {
     let config = CodeSearchWorker.defaultConfig(stateDirectory: NSTemporaryDirectory() + "swift-edge-tests/cs-\(UUID().uuidString)",
-                                                model: "hashing", mirrors: mirror.mirrors, webhookSecret: true, retryDelay: 0, visibilityTimeout: 60)
+                                                model: .hashing(), mirrors: mirror.mirrors, webhookSecret: true, retryDelay: 0, visibilityTimeout: 60)
     return try WorkerTestClient(CodeSearchWorker(embeddingModel: model), config: config, secrets: ["GITHUB_WEBHOOK_SECRET": webhookSecret])
 }
 

@@ -1,4 +1,5 @@
 @testable import EdgeCore
+import EdgeSQLite
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import EdgeKV
+import EdgeSQLite
 import EdgeTesting
 import Foundation
 @testable import EdgeCore

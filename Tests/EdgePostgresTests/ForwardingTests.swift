@@ -41,8 +41,8 @@ struct ForwardingTests {
             { "name": "forwarding", "vars": { "LABEL": "\(label)" }, "log_level": "warning",
               "postgres": { "url": "\(postgresURL!)", "max_connections": 4 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "ECHO", "class_name": "Echo" }] } }
-            """)
-        let runtime = try WorkerRuntime(worker: EchoWorker(), bindings: EdgeBindings(config: config))
+            """, providers: postgresProviders)
+        let runtime = try WorkerRuntime(worker: EchoWorker(), bindings: EdgeBindings(config: config, providers: postgresProviders))
         let ports = AsyncStream<Int>.makeStream()
         let app = try EdgeHost(runtime: runtime).application(port: 0) { port in ports.continuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: Logger(label: "test"))

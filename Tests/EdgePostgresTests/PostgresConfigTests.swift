@@ -11,24 +11,24 @@ struct PostgresConfigErrorTests {
     @Test("a postgres backend without a postgres section, or with an undeclared secret, fails at startup naming the key")
     func errors() throws {
         #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }] }"#)
+            _ = try EdgeConfig.parse(#"{ "name": "t", "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }] }"#, providers: postgresProviders)
         } throws: { error in
             (error as? ConfigError)?.code == .missingKey && (error as? ConfigError)?.key == "postgres"
         }
         #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url_secret": "DATABASE_URL" }, "queues": { "backend": "postgres" } }"#)
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url_secret": "DATABASE_URL" }, "queues": { "backend": "postgres" } }"#, providers: postgresProviders)
         } throws: { error in
             (error as? ConfigError)?.key == "postgres.url_secret"
         }
         #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "mysql://x" } }"#)
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "mysql://x" } }"#, providers: postgresProviders)
         } throws: { error in
             (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.url"
         }
         #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c" }, "r2_buckets": [{ "binding": "B", "backend": "postgres" }] }"#)
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c" }, "r2_buckets": [{ "binding": "B", "backend": "postgres" }] }"#, providers: postgresProviders)
         } throws: { error in
-            (error as? ConfigError)?.description.contains("not available for this binding kind") == true
+            (error as? ConfigError)?.description.contains("does not serve r2_buckets") == true
         }
     }
 }
@@ -44,8 +44,8 @@ struct PostgresConfigTests {
               "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "Counter" }] },
               "vectorize": [{ "binding": "VECTORS", "index_name": "\(scope)", "dimensions": 3, "backend": "postgres" }] }
-            """)
-        let bindings = try EdgeBindings(config: config, environment: ["DATABASE_URL": postgresURL!])
+            """, providers: postgresProviders)
+        let bindings = try EdgeBindings(config: config, providers: postgresProviders, environment: ["DATABASE_URL": postgresURL!])
         #expect(bindings.queueBackend is PostgresQueue)
         let kv = try bindings.kv("CACHE")
         #expect(kv is PostgresKV)

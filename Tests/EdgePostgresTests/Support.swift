@@ -1,4 +1,5 @@
 import EdgePostgres
+import EdgeRuntime
 import Foundation
 import Testing
 
@@ -19,3 +20,6 @@ func database() throws -> PostgresPool {
 func uniqueName(_ prefix: String) -> String {
     prefix + "-" + UUID().uuidString.prefix(8).lowercased()
 }
+
+/// The backends of a host that includes PostgreSQL.
+let postgresProviders = BackendProviders.builtIn.adding(PostgresProvider())

@@ -1,5 +1,5 @@
 import EdgeRuntime
-import EdgeTesting
+import EdgeRuntimeTesting
 import Foundation
 import Testing
 
@@ -46,7 +46,7 @@ struct ConfigTests {
         #expect(error(#"{ "name": "x", "triggers": { "crons": ["* * *"] } }"#)?.code == .invalidValue)
         let backend = error(#"{ "name": "x", "r2_buckets": [{ "binding": "A", "backend": "postgres" }] }"#)
         #expect(backend?.key == "r2_buckets[0].backend")
-        #expect(backend?.message.contains("not available for this binding kind") == true)
+        #expect(backend?.message.contains("\"postgres\" is not a backend this host includes; expected \"file\" or \"memory\"") == true)
         let consumer = error(#"{ "name": "x", "queues": { "consumers": [{ "queue": "q", "max_batch_size": 101 }] } }"#)
         #expect(consumer?.code == .invalidValue)
         #expect(consumer?.message.contains("max_batch_size") == true)

@@ -1,5 +1,5 @@
 import EdgeRuntime
-import EdgeTesting
+import EdgeRuntimeTesting
 import Foundation
 import Testing
 

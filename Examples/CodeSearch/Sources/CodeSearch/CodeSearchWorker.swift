@@ -373,58 +373,40 @@ extension CodeSearchWorker {
     /// worker needs, on the embedded default (SQLite files under `stateDirectory`).
     ///
     /// - Parameters:
-    ///   - model: `minilm` or `hashing`. The vector index (`code`) holds one model's embeddings
+    ///   - model: the embedding model. The vector index (`code`) holds one model's embeddings
     ///     (``IndexModelRecord``): indexing with another re-embeds every stored chunk.
     ///   - webhookSecret: declare the `GITHUB_WEBHOOK_SECRET` secret (its value then comes from
     ///     the environment or `.dev.vars`).
-    ///   - postgresURLSecret: put KV, queues, durable objects and the vector index (pgvector) in
-    ///     the PostgreSQL database whose URL this secret holds (for example `DATABASE_URL`), so
-    ///     several processes share the pipeline; the lexical index and the artifacts bucket stay
-    ///     in the state directory (share it between processes on one machine).
-    public static func defaultConfig(stateDirectory: String, model: String = "minilm", modelDirectory: String? = nil, port: Int = 8787, mirrors: String? = nil,
-                                     allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
-                                     visibilityTimeout: Double = 300, postgresURLSecret: String? = nil) -> String {
-        let backend = postgresURLSecret == nil ? "" : #", "backend": "postgres""#
-        let secrets = (webhookSecret ? ["GITHUB_WEBHOOK_SECRET"] : []) + (postgresURLSecret.map { [$0] } ?? [])
-        func quoted(_ text: String) -> String {
-            let data = try? JSONEncoder().encode(text)
-            return data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    ///   - sharedBackend: put KV, queues, durable objects and the vector index in this backend
+    ///     (`.postgres`, with its settings added to the returned config by the caller), so several
+    ///     processes share the pipeline; the lexical index and the artifacts bucket stay in the
+    ///     state directory (share it between processes on one machine).
+    public static func defaultConfig(stateDirectory: String, model: EdgeConfig.EmbeddingModelChoice = .minilm(), port: Int = 8787,
+                                     mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
+                                     visibilityTimeout: Double = 300, sharedBackend: BackendName? = nil) -> EdgeConfig {
+        var config = EdgeConfig(name: "code-search", file: "code-search (built-in config)", stateDirectory: stateDirectory)
+        config.logLevel = .warning
+        config.vars["ALLOW_CLONE"] = String(allowClone)
+        if let mirrors { config.vars["MIRRORS"] = mirrors }
+        if webhookSecret { config.secrets.append("GITHUB_WEBHOOK_SECRET") }
+        let backend = sharedBackend ?? .sqlite
+        config.kvNamespaces = [.init(binding: "CODESEARCH", backend: backend), .init(binding: "EMBEDDING_CACHE", backend: backend)]
+        config.r2Buckets = [.init(binding: "ARTIFACTS", bucketName: "codesearch-artifacts")]
+        config.queueBackend = backend
+        config.queueProducers = [
+            .init(binding: "EVENTS", queue: "github-events"), .init(binding: "REPOSITORIES", queue: "repository-indexing"),
+            .init(binding: "FILES", queue: "file-indexing"), .init(binding: "EMBEDDINGS", queue: "embedding-generation"),
+        ]
+        config.queueConsumers = [("github-events", 10), ("repository-indexing", 1), ("file-indexing", 1), ("embedding-generation", 1)].map { queue, batch in
+            .init(queue: queue, configuration: QueueConsumerConfiguration(maxBatchSize: batch, maxBatchTimeout: 0.5, maxRetries: 3, retryDelay: retryDelay,
+                                                                          deadLetterQueue: queue + "-dlq", visibilityTimeout: visibilityTimeout))
         }
-        var vars = ["\"ALLOW_CLONE\": \(allowClone)"]
-        if let mirrors { vars.append("\"MIRRORS\": \(quoted(mirrors))") }
-        func consumer(_ queue: String, batch: Int) -> String {
-            """
-            { "queue": \(quoted(queue)), "max_batch_size": \(batch), "max_batch_timeout": 0.5, "max_retries": 3,
-                      "retry_delay": \(retryDelay), "dead_letter_queue": \(quoted(queue + "-dlq")), "visibility_timeout": \(visibilityTimeout) }
-            """
-        }
-        return """
-            {
-              "name": "code-search",
-              "state_dir": \(quoted(stateDirectory)),
-              "log_level": "warning",
-              "vars": { \(vars.joined(separator: ", ")) },
-              "secrets": [\(secrets.map(quoted).joined(separator: ", "))],\(postgresURLSecret.map { "\n  \"postgres\": { \"url_secret\": \(quoted($0)) }," } ?? "")
-              "kv_namespaces": [{ "binding": "CODESEARCH"\(backend) }, { "binding": "EMBEDDING_CACHE"\(backend) }],
-              "r2_buckets": [{ "binding": "ARTIFACTS", "bucket_name": "codesearch-artifacts" }],
-              "queues": {\(postgresURLSecret == nil ? "" : #" "backend": "postgres","#)
-                "producers": [
-                  { "binding": "EVENTS", "queue": "github-events" }, { "binding": "REPOSITORIES", "queue": "repository-indexing" },
-                  { "binding": "FILES", "queue": "file-indexing" }, { "binding": "EMBEDDINGS", "queue": "embedding-generation" }
-                ],
-                "consumers": [
-                  \(consumer("github-events", batch: 10)),
-                  \(consumer("repository-indexing", batch: 1)),
-                  \(consumer("file-indexing", batch: 1)),
-                  \(consumer("embedding-generation", batch: 1))
-                ]
-              },
-              "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }]\(backend) },
-              "vectorize": [{ "binding": "VECTORS", "index_name": "code", "dimensions": 384, "metric": "cosine"\(backend),
-                              "metadata_indexes": ["repo", "key"] }],
-              "ai": { "binding": "AI", "model": \(quoted(model)), "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000\(modelDirectory.map { ", \"model_dir\": " + quoted($0) } ?? "") },
-              "dev": { "port": \(port) }
-            }
-            """
+        config.durableObjects = [.init(name: "INDEXER", className: "IndexingCoordinator")]
+        config.durableObjectsBackend = backend
+        config.vectorize = [.init(binding: "VECTORS", indexName: "code", dimensions: model.dimensions, metric: .cosine, backend: backend,
+                                  indexedMetadataFields: ["repo", "key"])]
+        config.ai = .init(binding: "AI", model: model, cache: "EMBEDDING_CACHE", cacheTTL: .seconds(31_536_000))
+        config.port = port
+        return config
     }
 }

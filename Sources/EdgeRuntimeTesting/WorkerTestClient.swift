@@ -1,6 +1,7 @@
 import EdgeCore
 import EdgeQueue
 import EdgeRuntime
+import EdgeTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -22,13 +23,27 @@ public final class WorkerTestClient<W: Worker>: Sendable {
 
     /// - Parameters:
     ///   - config: the config file's text (JSON with comments).
+    ///   - providers: the backends the config may name (every binding is in memory whatever it
+    ///     names; the names are still checked, as the host would).
     ///   - secrets: values of the declared secrets.
     /// - Throws: ``ConfigError`` exactly as the host would at startup.
-    public init(_ worker: W, config: String, clock: TestClock = TestClock(), secrets: [String: String] = [:]) throws {
+    public convenience init(_ worker: W, config: String, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
+                            secrets: [String: String] = [:]) throws {
+        try self.init(worker, config: try EdgeConfig.parse(config, file: "test-config.jsonc", providers: providers), providers: providers,
+                      clock: clock, secrets: secrets)
+    }
+
+    /// - Parameters:
+    ///   - config: the config, built in code.
+    ///   - secrets: values of the declared secrets (the secrets file is not read).
+    /// - Throws: ``ConfigError`` exactly as the host would at startup.
+    public init(_ worker: W, config: EdgeConfig, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
+                secrets: [String: String] = [:]) throws {
         self.clock = clock
-        var parsed = try EdgeConfig.parse(config, file: "test-config.jsonc")
-        parsed.secretsFile = "/nonexistent/.dev.vars"
-        runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: parsed, clock: clock, inMemory: true, environment: secrets))
+        var config = config
+        config.secretsFile = "/nonexistent/.dev.vars"
+        runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config, providers: providers, clock: clock, inMemory: true,
+                                                                          environment: secrets))
     }
 
     /// Sends a request to the worker's `fetch` (no socket).

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import GRDBSQLite
 import Synchronization

@@ -1,0 +1,139 @@
+import EdgeCoordinator
+import EdgeCore
+import EdgeKV
+import EdgeQueue
+import EdgeRuntime
+import Foundation
+import ServiceLifecycle
+import VectorSearch
+
+extension BackendName {
+    /// The PostgreSQL database of the config's `postgres` section (EdgePostgres), shared by every
+    /// process that names it: KV, queues, durable objects and vectors (pgvector).
+    public static let postgres: BackendName = "postgres"
+}
+
+/// The `postgres` section: the database every `"backend": "postgres"` binding uses.
+///
+/// ```jsonc
+/// "secrets": ["DATABASE_URL"],
+/// "postgres": { "url_secret": "DATABASE_URL", "max_connections": 16 }
+/// ```
+public struct PostgresSettings: BackendSettings, Hashable {
+    public static let section = "postgres"
+
+    /// A `postgres://` URL written in the config (for passwordless local servers).
+    public var url: String?
+    /// The name of a declared secret holding the URL (from the environment or the secrets file).
+    public var urlSecret: String?
+    /// Connections this process keeps at most. Default 16.
+    public var maxConnections: Int
+    /// Separates the queues of applications sharing one database. Default: the config's `name`.
+    public var scope: String?
+
+    public init(url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil) {
+        self.url = url
+        self.urlSecret = urlSecret
+        self.maxConnections = maxConnections
+        self.scope = scope
+    }
+
+    public init(parsing node: ConfigNode) throws {
+        if let moved = try node.optionalChild("advertise_url") {
+            throw moved.error(.unknownKey, expected: "\"dev\": { \"advertise_url\": ... }", found: moved.value,
+                              detail: "\"postgres.advertise_url\" moved to \"dev.advertise_url\" (it is where this process listens, whatever the store)")
+        }
+        try node.allowKeys(["url", "url_secret", "max_connections", "scope"])
+        self.init(url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
+                  maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"))
+        if let url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
+            throw try node.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
+        }
+    }
+
+    public func validate(in config: EdgeConfig) throws {
+        guard url != nil || urlSecret != nil else {
+            throw ConfigError(.missingKey, file: config.file, key: "postgres", expected: "\"url_secret\": \"DATABASE_URL\" or \"url\": \"postgres://...\"",
+                              message: "the \"postgres\" section gives no URL")
+        }
+        if let urlSecret, !config.secrets.contains(urlSecret) {
+            throw ConfigError(.missingBinding, file: config.file, key: "postgres.url_secret", expected: "a name listed in \"secrets\"",
+                              message: "url_secret \"\(urlSecret)\" is not declared in \"secrets\"")
+        }
+        guard (1...1000).contains(maxConnections) else {
+            throw ConfigError(.invalidValue, file: config.file, key: "postgres.max_connections", expected: "1...1000",
+                              message: "max_connections \(maxConnections) is outside 1...1000")
+        }
+    }
+}
+
+/// PostgreSQL as a backend: register it with a host to let its config say `"backend": "postgres"`.
+///
+/// ```swift
+/// let providers = BackendProviders.builtIn.adding(PostgresProvider())
+/// let config = try EdgeConfig.load("edge.jsonc", providers: providers)
+/// let runtime = try WorkerRuntime(worker: MyWorker(), bindings: EdgeBindings(config: config, providers: providers))
+/// ```
+public struct PostgresProvider: BackendProvider {
+    public init() {}
+
+    public var name: BackendName { .postgres }
+    public var kinds: Set<BindingKind> { [.kv, .queues, .durableObjects, .vectorize] }
+    public var settingsType: (any BackendSettings.Type)? { PostgresSettings.self }
+
+    public func open(_ context: BackendContext) throws -> any Backend {
+        guard let settings = context.settings(PostgresSettings.self) else {
+            throw context.error(.missingKey, key: "postgres", expected: "a \"postgres\" section", "backend \"postgres\" is used but the config has no \"postgres\" section")
+        }
+        let url: String
+        if let written = settings.url {
+            url = written
+        } else if let secret = settings.urlSecret {
+            url = try context.secret(secret)
+        } else {
+            throw context.error(.missingKey, key: "postgres", expected: "\"url\" or \"url_secret\"", "the \"postgres\" section gives no URL")
+        }
+        do {
+            let pool = try PostgresPool(url: url, maxConnections: settings.maxConnections, logger: context.logger)
+            return PostgresBackend(pool: pool, context: context, scope: settings.scope ?? context.config.name)
+        } catch {
+            throw context.error(.invalidValue, key: settings.url != nil ? "postgres.url" : "secrets",
+                                expected: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", "\(error)")
+        }
+    }
+}
+
+/// The bindings of one database: every binding shares the pool, which runs as a service.
+struct PostgresBackend: Backend {
+    let pool: PostgresPool
+    let context: BackendContext
+    let scope: String
+
+    func kv(_ binding: EdgeConfig.KVNamespaceBinding) throws -> any KVNamespace {
+        do {
+            return try PostgresKV(namespace: binding.binding, pool: pool, configuration: .init(clock: context.clock, logger: context.logger))
+        } catch {
+            throw context.error(.invalidValue, key: "kv_namespaces", expected: "a valid namespace name", "cannot open KV namespace \(binding.binding): \(error)")
+        }
+    }
+
+    func queues() throws -> any QueueBackend {
+        PostgresQueue(pool: pool, configuration: .init(clock: context.clock, scope: scope, logger: context.logger))
+    }
+
+    func durableObjects(_ binding: EdgeConfig.DurableObjectBinding) throws -> DurableObjectPersistence {
+        let store = PostgresObjectStore(pool: pool, settings: .init(namespace: binding.name))
+        return DurableObjectPersistence(store: store, ownership: store)
+    }
+
+    func vectorIndex(_ binding: EdgeConfig.VectorizeBinding) throws -> any VectorIndex {
+        do {
+            return try PgVectorIndex(name: binding.indexName, pool: pool, configuration: binding.indexConfiguration, m: binding.parameters.m,
+                                     efConstruction: binding.parameters.efConstruction, efSearch: binding.parameters.efSearch)
+        } catch {
+            throw context.error(.invalidValue, key: "vectorize", expected: "a usable vector index", "cannot open index \(binding.indexName): \(error)")
+        }
+    }
+
+    var services: [any Service] { [pool] }
+}
