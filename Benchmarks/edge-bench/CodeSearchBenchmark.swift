@@ -38,10 +38,10 @@ struct CodeSearchBenchmark {
         let base = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
         let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: scratch)
         let model = try CachedEmbeddingModel(base, cache: cache, ttl: nil)
-        let vectors = try HNSWIndex(name: "code-minilm", stateDirectory: scratch,
+        let vectors = try HNSWIndex(name: "code", stateDirectory: scratch,
                                     configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let index = CodeIndex(model: model, vectors: vectors, lexical: try LexicalIndex(path: scratch + "/lexical.sqlite"),
-                              artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
+        let index = CodeIndex(model: model, vectors: vectors, chunks: try SQLiteChunkStore(path: scratch + "/chunks.sqlite"),
+                              lexical: try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
 
         // Full index with an empty embedding cache.
         var started = seconds()
@@ -52,7 +52,7 @@ struct CodeSearchBenchmark {
                           "chunks_per_s": number(Double(full.chunks) / fullSeconds), "model": quote(base.modelID), "lower_is_better": "true"]).print()
 
         // Touch one file (a new comment line) and re-index the tree.
-        let touched = try index.lexical.keys(repo: "hummingbird").first.map { String($0.split(separator: "|")[1].split(separator: "#")[0]) } ?? ""
+        let touched = try await index.chunks.keys(repo: "hummingbird").first.map { String($0.split(separator: "|")[1].split(separator: "#")[0]) } ?? ""
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/" + touched))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("\n// touched by edge-bench\n".utf8))
@@ -64,7 +64,7 @@ struct CodeSearchBenchmark {
                   extra: ["files": "\(again.files)", "chunks": "\(again.chunks)", "cache_hits": "\(again.cacheHits)", "target": "2", "lower_is_better": "true"]).print()
 
         // Retrieval quality: ours (hybrid) next to BM25 alone and MiniLM alone.
-        let peer = try PlainBM25(chunks: try index.lexical.chunks(keys: try index.lexical.keys(repo: "hummingbird")).values.map(\.chunk))
+        let peer = try PlainBM25(chunks: try await index.chunks.chunks(keys: try await index.chunks.keys(repo: "hummingbird")).values.map(\.chunk))
         var ours = 0.0, semantic = 0.0, lexical = 0.0, bm25 = 0.0
         for query in queries {
             ours += Self.reciprocalRank(try await index.search(query.query, top: 50, mode: .hybrid).map(\.path), relevant: query.relevant)

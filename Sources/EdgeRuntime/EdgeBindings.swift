@@ -161,6 +161,22 @@ public final class EdgeBindings: Sendable {
         return try QueueProducer(queue: entry.queue, backend: queueBackend)
     }
 
+    /// The producer bound as `binding`, for the typed queue `queue`: the binding must send to
+    /// that queue, so a message can only reach the queue whose handler expects its type.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`; `.invalidValue` when
+    ///   the binding sends to another queue.
+    public func queue<Message>(_ binding: String, for queue: QueueName<Message>) throws -> QueueProducer<Message> {
+        guard let entry = config.queueProducers.first(where: { $0.binding == binding }) else {
+            throw missing(binding, section: "queues.producers", declared: config.queueProducers.map(\.binding))
+        }
+        guard entry.queue == queue.name else {
+            throw ConfigError(.invalidValue, file: config.file, key: "queues.producers", expected: "queue \"\(queue.name)\"",
+                              message: "binding \"\(binding)\" sends to queue \"\(entry.queue)\", but the worker binds it to queue \"\(queue.name)\" (\(Message.self) messages)")
+        }
+        return try QueueProducer(queue, backend: queueBackend)
+    }
+
     /// A plain variable from `vars`.
     ///
     /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`.

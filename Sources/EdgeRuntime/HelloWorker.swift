@@ -50,12 +50,15 @@ public struct HelloWorker: Worker {
         }
     }
 
-    public func queue(_ batch: MessageBatch<JSONValue>, env: Env, ctx: ExecutionContext) async throws {
-        for message in batch.messages {
-            let body = (try? message.body.serialized()).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            ctx.logger.info("\(batch.queue) message \(message.id) (attempt \(message.attempts)): \(body)")
-        }
-    }
+    /// Logs every message of whatever queues the config consumes.
+    public static let queues: [QueueHandler<HelloWorker>] = [
+        .consumeAll { _, batch, _, ctx in
+            for message in batch.messages {
+                let body = (try? message.body.serialized()).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+                ctx.logger.info("\(batch.queue) message \(message.id) (attempt \(message.attempts)): \(body)")
+            }
+        },
+    ]
 }
 
 /// `HelloWorker`'s durable object: a counter per name. `POST` increments it, any other method

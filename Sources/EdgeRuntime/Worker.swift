@@ -20,11 +20,27 @@ import Synchronization
 ///
 /// `makeEnv` runs once at startup: a binding it asks for that the config does not declare fails
 /// startup with a ``ConfigError`` naming the binding and the file, never the first request.
+///
+/// Queues are typed: each queue's message type is declared once as a `QueueName`, producers are
+/// bound to it (``EdgeBindings/queue(_:for:)``) and the worker lists a handler per queue it
+/// consumes (``queues``):
+///
+/// ```swift
+/// enum Queues { static let thumbnails = QueueName<ThumbnailJob>("thumbnails") }
+///
+/// struct Thumbnails: Worker {
+///     struct Env: Sendable { var jobs: QueueProducer<ThumbnailJob> }
+///     static func makeEnv(_ bindings: EdgeBindings) throws -> Env { Env(jobs: try bindings.queue("JOBS", for: Queues.thumbnails)) }
+///     static let queues: [QueueHandler<Thumbnails>] = [
+///         .consume(Queues.thumbnails) { worker, batch, env, ctx in
+///             for message in batch.messages { ctx.logger.info("thumbnail \(message.body.key)") }
+///         },
+///     ]
+/// }
+/// ```
 public protocol Worker: Sendable {
     /// The bindings the handlers receive, declared as a plain struct.
     associatedtype Env: Sendable
-    /// The body type of the messages the `queue` handler receives.
-    associatedtype QueueMessage: Codable & Sendable = JSONValue
 
     /// Builds the `Env` from the configured bindings.
     ///
@@ -34,9 +50,9 @@ public protocol Worker: Sendable {
     /// Handles an HTTP request. The default answers 501.
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse
 
-    /// Handles a batch from a queue this worker consumes. The default throws, so the messages are
-    /// retried and eventually dead-lettered.
-    func queue(_ batch: MessageBatch<QueueMessage>, env: Env, ctx: ExecutionContext) async throws
+    /// The queues this worker consumes, each with the typed handler its batches go to. Every
+    /// `queues.consumers` entry of the config must have one (checked at startup). Default: none.
+    static var queues: [QueueHandler<Self>] { get }
 
     /// Handles a cron trigger. The default logs that nothing handled it.
     func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws
@@ -53,12 +69,49 @@ extension Worker {
         .text("\(Self.self) has no fetch handler", status: 501)
     }
 
-    public func queue(_ batch: MessageBatch<QueueMessage>, env: Env, ctx: ExecutionContext) async throws {
-        throw WorkerError(message: "\(Self.self) has no queue handler, but consumes \(batch.queue)")
-    }
+    public static var queues: [QueueHandler<Self>] { [] }
 
     public func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
         ctx.logger.warning("cron trigger fired but the worker has no scheduled handler", metadata: ["cron": "\(event.cron)"])
+    }
+}
+
+/// One queue a worker consumes and the handler its batches go to, typed by the queue's
+/// `QueueName`: a handler receives `MessageBatch<Message>` of exactly the type producers send.
+/// A message whose body does not decode as `Message` is retried, then dead-lettered.
+public struct QueueHandler<W: Worker>: Sendable {
+    /// The queue it consumes; nil for ``consumeAll(as:_:)``.
+    public let queue: String?
+    /// The message type, for error messages.
+    public let messageType: String
+    let makeConsumer: @Sendable (_ queue: String, _ runtime: WorkerRuntime<W>, _ settings: QueueConsumerConfiguration) throws -> any QueueConsuming
+
+    public typealias Handle<Message: Sendable> = @Sendable (_ worker: W, _ batch: MessageBatch<Message>, _ env: W.Env, _ ctx: ExecutionContext) async throws -> Void
+
+    /// Consumes `queue`: its batches go to `handle`. A handler that throws has the whole batch
+    /// retried; `message.retry()` and `message.ack()` decide per message.
+    public static func consume<Message>(_ queue: QueueName<Message>, _ handle: @escaping Handle<Message>) -> QueueHandler<W> {
+        QueueHandler(queue: queue.name, messageType: String(describing: Message.self)) { name, runtime, settings in
+            try QueueConsumer<Message>(queue: name, backend: runtime.bindings.queueBackend, configuration: settings, logger: runtime.bindings.logger) { batch in
+                try await runtime.deliver(batch) { worker, env, ctx in try await handle(worker, batch, env, ctx) }
+            }
+        }
+    }
+
+    /// Consumes every queue of the config that no ``consume(_:_:)`` handler names, with bodies
+    /// as any JSON: for generic workers such as one that logs whatever it is given.
+    public static func consumeAll(_ handle: @escaping Handle<JSONValue>) -> QueueHandler<W> {
+        consumeAll(as: JSONValue.self, handle)
+    }
+
+    /// Consumes every queue of the config that no ``consume(_:_:)`` handler names, decoding
+    /// bodies as `Message`.
+    public static func consumeAll<Message: Codable & Sendable>(as type: Message.Type, _ handle: @escaping Handle<Message>) -> QueueHandler<W> {
+        QueueHandler(queue: nil, messageType: String(describing: Message.self)) { name, runtime, settings in
+            try QueueConsumer<Message>(queue: name, backend: runtime.bindings.queueBackend, configuration: settings, logger: runtime.bindings.logger) { batch in
+                try await runtime.deliver(batch) { worker, env, ctx in try await handle(worker, batch, env, ctx) }
+            }
+        }
     }
 }
 

@@ -27,6 +27,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     ///
     /// - Throws: ``ConfigError``.
     public init(worker: W, bindings: EdgeBindings) throws {
+        try Self.checkQueueHandlers(bindings.config)
         self.worker = worker
         self.bindings = bindings
         env = try W.makeEnv(bindings)
@@ -109,12 +110,36 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     // MARK: queue and scheduled
 
-    /// Delivers a batch to the worker's `queue` handler (what configured consumers call).
+    /// Every consumed queue has a handler, and no queue has two.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding` naming the queue and the handlers there are.
+    static func checkQueueHandlers(_ config: EdgeConfig) throws {
+        var named = Set<String>()
+        for handler in W.queues {
+            guard let queue = handler.queue else { continue }
+            guard named.insert(queue).inserted else {
+                throw ConfigError(.invalidValue, file: config.file, key: "queues.consumers", expected: "one handler per queue",
+                                  message: "\(W.self).queues has two handlers for queue \"\(queue)\"")
+            }
+        }
+        let catchAll = W.queues.contains { $0.queue == nil }
+        for (index, consumer) in config.queueConsumers.enumerated() where !catchAll && !named.contains(consumer.queue) {
+            let handled = named.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            throw ConfigError(.missingBinding, file: config.file, key: "queues.consumers[\(index)]", expected: "a queue \(W.self) handles",
+                              message: "queue \"\(consumer.queue)\" is consumed, but \(W.self).queues has no handler for it (it handles: \(handled.isEmpty ? "none" : handled))")
+        }
+    }
+
+    /// The handler of `queue`: the one naming it, else the worker's consume-all handler.
+    func handler(for queue: String) -> QueueHandler<W>? {
+        W.queues.first { $0.queue == queue } ?? W.queues.first { $0.queue == nil }
+    }
+
+    /// Runs a queue handler for one batch with a fresh execution context (what consumers call).
     ///
     /// - Throws: what the handler throws (the consumer then retries the batch).
-    public func deliver(_ batch: MessageBatch<W.QueueMessage>) async throws {
-        let ctx = context(newRequestID())
-        try await worker.queue(batch, env: env, ctx: ctx)
+    func deliver<Message>(_ batch: MessageBatch<Message>, _ handle: @Sendable (W, W.Env, ExecutionContext) async throws -> Void) async throws {
+        try await handle(worker, env, context(newRequestID()))
     }
 
     /// Runs the worker's `scheduled` handler for `cron`.
@@ -139,11 +164,17 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     /// `waitUntil` work still running.
     public var pendingWaitUntil: Int { tracker.pending }
 
-    /// Queue consumers for every `queues.consumers` entry, each delivering to the worker.
-    public func consumers() throws -> [QueueConsumer<W.QueueMessage>] {
+    /// Queue consumers for every `queues.consumers` entry, each delivering to the handler of
+    /// its queue.
+    ///
+    /// - Throws: ``ConfigError`` for a queue without a handler; ``QueueError`` for invalid settings.
+    public func consumers() throws -> [any QueueConsuming] {
         try config.queueConsumers.map { settings in
-            try QueueConsumer<W.QueueMessage>(queue: settings.queue, backend: bindings.queueBackend, configuration: settings.configuration,
-                                              logger: logger) { [self] batch in try await self.deliver(batch) }
+            guard let handler = handler(for: settings.queue) else {
+                throw ConfigError(.missingBinding, file: config.file, key: "queues.consumers", expected: "a queue \(W.self) handles",
+                                  message: "queue \"\(settings.queue)\" is consumed, but \(W.self).queues has no handler for it")
+            }
+            return try handler.makeConsumer(settings.queue, self, settings.configuration)
         }
     }
 

@@ -57,19 +57,19 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     }
 
     /// Sends `messages` to `queue` and has the queue's configured consumer deliver everything
-    /// visible now, batch by batch, to the worker's `queue` handler. Returns how many deliveries
+    /// visible now, batch by batch, to the worker's handler for it. Returns how many deliveries
     /// were made (retries delayed to the future are left for a later call after advancing the clock).
     ///
     /// - Throws: ``QueueError`` for invalid messages, ``ConfigError`` when `queue` has no consumer.
     @discardableResult
-    public func queue(_ queue: String, _ messages: [W.QueueMessage]) async throws -> Int {
+    public func queue<Message>(_ queue: QueueName<Message>, _ messages: [Message]) async throws -> Int {
         if !messages.isEmpty {
-            let producer = try QueueProducer<W.QueueMessage>(queue: queue, backend: bindings.queueBackend)
+            let producer = try QueueProducer(queue, backend: bindings.queueBackend)
             for start in stride(from: 0, to: messages.count, by: 100) {
                 try await producer.sendBatch(messages[start..<min(start + 100, messages.count)].map { QueueSendRequest(body: $0) })
             }
         }
-        return try await deliverQueue(queue)
+        return try await deliverQueue(queue.name)
     }
 
     /// Delivers what is visible now in `queue` through its configured consumer; returns how many.

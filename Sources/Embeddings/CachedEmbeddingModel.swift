@@ -55,14 +55,14 @@ public final class CachedEmbeddingModel: EmbeddingModel, Sendable {
     /// - Throws: ``EmbeddingError`` (validation, or the base model's errors); `KVError` when the
     ///   cache fails.
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        try await embedCountingHits(texts).embeddings
+        try await embedReportingCache(texts).embeddings
     }
 
     /// ``embed(_:)`` that also says how many of `texts` were served from the cache (the
     /// per-call share of ``statistics``, exact under concurrent callers).
     ///
     /// - Throws: as ``embed(_:)``.
-    public func embedCountingHits(_ texts: [String]) async throws -> (embeddings: [[Float]], cacheHits: Int) {
+    public func embedReportingCache(_ texts: [String]) async throws -> (embeddings: [[Float]], cacheHits: Int) {
         try validate(texts)
         let keys = texts.map(key(for:))
         var found: [String: [Float]] = [:]

@@ -24,10 +24,20 @@ public protocol EmbeddingModel: Sendable {
     ///   `.emptyInput` (a text that is empty or only whitespace, unless ``acceptsEmptyInput``),
     ///   or a provider's `.provider*` and `.malformedResponse` errors.
     func embed(_ texts: [String]) async throws -> [[Float]]
+
+    /// Embeds `texts` as ``embed(_:)`` does, and says how many of them were served from a cache
+    /// (always 0 for a model without one; `CachedEmbeddingModel` counts its hits).
+    ///
+    /// - Throws: as ``embed(_:)``.
+    func embedReportingCache(_ texts: [String]) async throws -> (embeddings: [[Float]], cacheHits: Int)
 }
 
 extension EmbeddingModel {
     public var acceptsEmptyInput: Bool { false }
+
+    public func embedReportingCache(_ texts: [String]) async throws -> (embeddings: [[Float]], cacheHits: Int) {
+        (try await embed(texts), 0)
+    }
 
     /// Embeds one text.
     ///

@@ -195,4 +195,15 @@ public protocol VectorIndex: Sendable {
     ///
     /// - Throws: ``VectorError`` `.batchTooLarge`; `.storage`.
     func deleteByIds(_ ids: [String]) async throws -> VectorMutationResult
+
+    /// Makes the index quick to open again: a persistent index that keeps a snapshot next to
+    /// its log (``FlatIndex``, ``HNSWIndex``) writes it. Writes are durable without it. Default:
+    /// nothing to do.
+    ///
+    /// - Throws: ``VectorError`` `.storage`.
+    func checkpoint() async throws
+}
+
+extension VectorIndex {
+    public func checkpoint() async throws {}
 }

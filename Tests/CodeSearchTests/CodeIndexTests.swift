@@ -12,8 +12,8 @@ struct CodeIndexTests {
     func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
         let state = NSTemporaryDirectory() + "swift-edge-tests/codeindex-\(UUID().uuidString)"
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: try LexicalIndex(path: state + "/lexical.sqlite"),
-                              artifacts: MemoryBlob())
+        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, chunks: try SQLiteChunkStore(path: state + "/chunks.sqlite"),
+                              lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"), artifacts: MemoryBlob())
         return (index, vectors, state)
     }
 
@@ -55,7 +55,7 @@ struct CodeIndexTests {
         try write(["Sources/HTTP/Parser.swift": "func tokenizeHeaders(_ text: String) -> [String] {\n    text.split(separator: \"\\n\").map(String.init)\n}\n\n// more\n"], to: root)
         let second = try await index.index(source: .local(root), repo: "demo")
         #expect(second.files == 1 && second.removedChunks >= 1)
-        #expect(try await vectors.describe().vectorCount == index.lexical.count(), "one vector per live chunk, none stale")
+        #expect(try await vectors.describe().vectorCount == index.chunks.count(), "one vector per live chunk, none stale")
         let after = try await index.search("parse http request", top: 5)
         #expect(!after.contains { $0.snippet.contains("parseHTTPRequest") }, "stale chunks are gone")
         #expect(try await index.search("tokenize headers", top: 1).first?.path == "Sources/HTTP/Parser.swift")
@@ -69,21 +69,22 @@ struct CodeIndexTests {
         for number in 0..<120 { files["Sources/File\(number).swift"] = "func function\(number)() -> Int {\n    \(number)\n}\n" }
         try write(files, to: root)
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let lexical = try LexicalIndex(path: state + "/lexical.sqlite")
+        let chunks = try SQLiteChunkStore(path: state + "/chunks.sqlite")
+        let lexical = try SQLiteLexicalIndex(path: state + "/lexical.sqlite")
         let artifacts = MemoryBlob()
-        let failing = CodeIndex(model: FailingAfter(batches: 1), vectors: vectors, lexical: lexical, artifacts: artifacts)
+        let failing = CodeIndex(model: FailingAfter(batches: 1), vectors: vectors, chunks: chunks, lexical: lexical, artifacts: artifacts)
         await #expect(throws: EmbeddingError.self) { _ = try await failing.index(source: .local(root), repo: "demo") }
         #expect(try await vectors.describe().vectorCount < 120)
 
-        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: lexical, artifacts: artifacts)
+        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, chunks: chunks, lexical: lexical, artifacts: artifacts)
         _ = try await index.index(source: .local(root), repo: "demo")
-        #expect(try lexical.count() == 120)
+        #expect(try await chunks.count() == 120)
         #expect(try await vectors.describe().vectorCount == 120, "the second run embedded what the first did not")
 
         try FileManager.default.removeItem(atPath: root + "/Sources/File7.swift")
         let removal = try await index.index(source: .local(root), repo: "demo")
         #expect(removal.removedFiles == 1 && removal.files == 0)
-        #expect(try lexical.count() == 119)
+        #expect(try await chunks.count() == 119)
         #expect(try await vectors.describe().vectorCount == 119)
         #expect(try await artifacts.head("manifests/demo/Sources/File7.swift") == nil)
         #expect(try await artifacts.head("manifests/demo/Sources/File8.swift") != nil)
@@ -135,10 +136,11 @@ struct CodeIndexModelTests {
             try text.write(toFile: root + "/" + path, atomically: true, encoding: .utf8)
         }
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let lexical = try LexicalIndex(path: state + "/lexical.sqlite")
+        let chunks = try SQLiteChunkStore(path: state + "/chunks.sqlite")
         let artifacts = MemoryBlob()
-        let hashing = CodeIndex(model: HashingEmbedder(), vectors: vectors, lexical: lexical, artifacts: artifacts)
-        let reversed = CodeIndex(model: ReversedHashingModel(), vectors: vectors, lexical: lexical, artifacts: artifacts)
+        let hashing = CodeIndex(model: HashingEmbedder(), vectors: vectors, chunks: chunks, lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"),
+                                artifacts: artifacts)
+        let reversed = hashing.with(model: ReversedHashingModel())
 
         #expect(try await hashing.modelRecord() == nil, "nothing written yet")
         #expect(try await reversed.search("cron").isEmpty, "an empty index answers any model")
@@ -154,7 +156,7 @@ struct CodeIndexModelTests {
             #expect(error.code == .modelMismatch)
             #expect(error.message.contains("hashing-384") && error.message.contains("reversed-hashing-384"))
         }
-        await #expect(throws: CodeSearchError.self) { try await reversed.embed(keys: try lexical.keys()) }
+        await #expect(throws: CodeSearchError.self) { try await reversed.embed(keys: try await chunks.keys()) }
         await #expect(throws: CodeSearchError.self) { try await reversed.indexFiles(["Sources/Cron.swift"], source: .local(root), repo: "demo") }
         #expect(try await reversed.search("parse cron expression", mode: .lexical).first?.path == "Sources/Cron.swift",
                 "a lexical search compares no vectors")
@@ -163,10 +165,10 @@ struct CodeIndexModelTests {
         let second = try await reversed.index(source: .local(root), repo: "demo")
         #expect(second.files == 0 && second.unchangedFiles == 2)
         #expect(try await reversed.modelRecord()?.model == "reversed-hashing-384")
-        let keys = try lexical.keys()
+        let keys = try await chunks.keys()
         let stored = try await vectors.getByIds(keys.map(CodeIndex.vectorID))
         #expect(stored.count == keys.count)
-        let texts = try lexical.chunks(keys: keys)
+        let texts = try await chunks.chunks(keys: keys)
         for record in stored {
             let key = keys.first { CodeIndex.vectorID($0) == record.id }!
             let chunk = texts[key]!.chunk

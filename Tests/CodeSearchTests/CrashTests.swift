@@ -74,7 +74,7 @@ struct CodeSearchCrashTests {
                 let path = "Sources/Module\(number % 10)/File\(number).swift"
                 let text = (0..<4).map { "/// Function \($0) of file \(number), version \(version).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number + version)\n}\n" }.joined(separator: "\n")
                 try mirror.write(path, text)
-                expected.formUnion(chunker.chunks(path: path, text: text).map { LexicalIndex.key(repo: mirror.repo, chunk: $0) })
+                expected.formUnion(chunker.chunks(path: path, text: text).map { StoredChunk.key(repo: mirror.repo, chunk: $0) })
             }
             return (try mirror.commit("500 files, version \(version)"), expected)
         }
@@ -155,8 +155,8 @@ struct CodeSearchCrashTests {
         server.stop()
         #expect(finished?["status"] as? String == "done", "\(finished ?? [:])")
 
-        let lexical = try LexicalIndex(path: state + "/codesearch/lexical.sqlite")
-        let keys = try lexical.keys(repo: mirror.repo)
+        let chunks = try SQLiteChunkStore(path: state + "/codesearch/chunks.sqlite")
+        let keys = try await chunks.keys(repo: mirror.repo)
         #expect(keys.count == expected.count)
         #expect(Set(keys) == expected, "each chunk once, none missing, none extra")
         let vectors = try HNSWIndex(name: "code", stateDirectory: state,

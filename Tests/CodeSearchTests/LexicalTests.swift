@@ -4,31 +4,44 @@ import Testing
 
 @Suite("Lexical search")
 struct LexicalTests {
-    func index() throws -> LexicalIndex {
+    func index() throws -> SQLiteLexicalIndex {
         let directory = NSTemporaryDirectory() + "swift-edge-tests/lexical-\(UUID().uuidString)"
-        return try LexicalIndex(path: directory + "/lexical.sqlite")
+        return try SQLiteLexicalIndex(path: directory + "/lexical.sqlite")
     }
 
     @Test("plain-word queries find identifiers spelled in camelCase and snake_case, and paths")
-    func identifiers() throws {
+    func identifiers() async throws {
         let lexical = try index()
-        try lexical.upsert([
+        try await lexical.upsert([
             CodeChunk(path: "Sources/HTTP/Parser.swift", startLine: 1, endLine: 3, text: "func parseHTTPRequest(_ data: [UInt8]) -> Request"),
             CodeChunk(path: "Sources/Queue/Config.swift", startLine: 1, endLine: 2, text: "let max_batch_size = 100"),
             CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool"),
         ], repo: "demo")
-        #expect(try lexical.search("parse http request").first?.id == "demo|Sources/HTTP/Parser.swift#1-3")
-        #expect(try lexical.search("max batch size").first?.id == "demo|Sources/Queue/Config.swift#1-2")
-        #expect(try lexical.search("webhook").first?.id == "demo|Sources/Auth/Webhook.swift#5-9", "path components are searchable")
-        #expect(try lexical.search("verify", repo: "other").isEmpty, "the repo filter applies")
-        _ = try lexical.search("\"; DROP TABLE chunks; --")
-        #expect(try lexical.search("verify").count == 1, "a query with quotes is escaped, not executed")
-        try lexical.delete(keys: ["demo|Sources/HTTP/Parser.swift#1-3"])
-        #expect(try lexical.search("parse http request").first?.id != "demo|Sources/HTTP/Parser.swift#1-3")
+        #expect(try await lexical.search("parse http request").first?.id == "demo|Sources/HTTP/Parser.swift#1-3")
+        #expect(try await lexical.search("max batch size").first?.id == "demo|Sources/Queue/Config.swift#1-2")
+        #expect(try await lexical.search("webhook").first?.id == "demo|Sources/Auth/Webhook.swift#5-9", "path components are searchable")
+        #expect(try await lexical.search("verify", limit: 50, repo: "other").isEmpty, "the repo filter applies")
+        _ = try await lexical.search("\"; DROP TABLE chunks; --")
+        #expect(try await lexical.search("verify").count == 1, "a query with quotes is escaped, not executed")
+        try await lexical.delete(keys: ["demo|Sources/HTTP/Parser.swift#1-3"])
+        #expect(try await lexical.search("parse http request").first?.id != "demo|Sources/HTTP/Parser.swift#1-3")
         // Re-adding the same id replaces, never duplicates.
         let chunk = CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool")
-        try lexical.upsert([chunk, chunk], repo: "demo")
-        #expect(try lexical.search("verify signature").count == 1)
+        try await lexical.upsert([chunk, chunk], repo: "demo")
+        #expect(try await lexical.search("verify signature").count == 1)
+    }
+
+    @Test("identifiers split into their pieces: camelCase, acronyms, snake_case, digits")
+    func tokenizer() {
+        #expect(CodeTokenizer.identifierPieces("parseHTTPRequest_v2") == ["parse", "http", "request", "v", "2"])
+        #expect(CodeTokenizer.identifierPieces("max_batch_size") == ["max", "batch", "size"])
+        #expect(CodeTokenizer.identifierPieces("URLSession") == ["url", "session"])
+        #expect(CodeTokenizer.identifierPieces("utf8") == ["utf", "8"])
+        #expect(CodeTokenizer.identifierPieces("kebab-case-name") == ["kebab", "case", "name"])
+        #expect(CodeTokenizer.identifierPieces("__init__") == ["init"])
+        #expect(CodeTokenizer.identifierPieces("plain") == ["plain"])
+        #expect(CodeTokenizer.terms("Parse the HTTPRequest") == ["parse", "the", "httprequest", "http", "request"])
+        #expect(CodeTokenizer.indexable("let maxBatchSize = 1") == "let maxBatchSize = 1\nmax batch size")
     }
 
     @Test("reciprocal-rank fusion rewards agreement between rankings")

@@ -132,7 +132,7 @@ struct PipelineTests {
         #expect(job["status"] as? String == "done")
         let progress = try #require(job["progress"] as? [String: Any])
         #expect(progress["files"] as? Int == 4, "Cron, Mail, Retry, README; vendor/ and the PNG are skipped: \(progress)")
-        let chunks = try env.index.lexical.count(repo: mirror.repo)
+        let chunks = try await env.index.chunks.count(repo: mirror.repo)
         #expect(chunks == progress["chunks"] as? Int)
         #expect(try await env.index.vectors.describe().vectorCount == chunks)
 
@@ -159,10 +159,10 @@ struct PipelineTests {
         let secondProgress = try #require(secondJob["progress"] as? [String: Any])
         #expect(secondProgress["files"] as? Int == 1, "only Mail.swift is re-chunked: \(secondProgress)")
         #expect(secondProgress["removedFiles"] as? Int == 1)
-        let keys = try env.index.lexical.keys(repo: mirror.repo)
+        let keys = try await env.index.chunks.keys(repo: mirror.repo)
         #expect(!keys.contains { $0.contains("Retry.swift") })
         #expect(keys.contains { $0.contains("Mail.swift") })
-        let afterSecond = (lexical: try env.index.lexical.count(), vectors: try await env.index.vectors.describe().vectorCount)
+        let afterSecond = (lexical: try await env.index.chunks.count(), vectors: try await env.index.vectors.describe().vectorCount)
         #expect(afterSecond.lexical == afterSecond.vectors)
         let farewell = try #require(try json(await client.fetch("/search?q=farewell%20email&top=1"))["results"] as? [[String: Any]])
         #expect(farewell.first?["path"] as? String == "Sources/Mail.swift", "the cache was invalidated by the re-index")
@@ -170,7 +170,7 @@ struct PipelineTests {
         // The same push delivered again (GitHub redelivers with the same delivery id).
         #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody, delivery: "delivery-2"), body: secondBody).status == 202)
         try await pump(client)
-        #expect(try env.index.lexical.keys(repo: mirror.repo) == keys)
+        #expect(try await env.index.chunks.keys(repo: mirror.repo) == keys)
         #expect(try await env.index.vectors.describe().vectorCount == afterSecond.vectors)
         let again = try json(await client.fetch("/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: second))"))
         #expect(again["progress"] as? [String: Any] as NSDictionary? == secondProgress as NSDictionary)
@@ -187,7 +187,7 @@ struct PipelineTests {
             #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders(event, body), body: body).status == 202)
         }
         try await pump(client)
-        #expect(try client.runtime.env.index.lexical.count() == 0)
+        #expect(try await client.runtime.env.index.chunks.count() == 0)
         #expect(try await client.bindings.queueBackend.stats("github-events-dlq").backlog == 0)
     }
 
@@ -200,7 +200,7 @@ struct PipelineTests {
         let install = Array(try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/installation.created.json")))
         #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("installation", install), body: install).status == 202)
         try await pump(client)
-        #expect(try client.runtime.env.index.lexical.count(repo: mirror.repo) > 0)
+        #expect(try await client.runtime.env.index.chunks.count(repo: mirror.repo) > 0)
 
         var payload = try #require(try JSONSerialization.jsonObject(with: Data(try pushPayload(after: "0123456789012345678901234567890123456789"))) as? [String: Any])
         var repository = try #require(payload["repository"] as? [String: Any])
@@ -238,7 +238,7 @@ struct PipelineTests {
         try await pump(client)
         let job = try json(await client.fetch(jobPath))
         #expect(job["status"] as? String == "done")
-        #expect(try await client.runtime.env.index.vectors.describe().vectorCount == client.runtime.env.index.lexical.count())
+        #expect(try await client.runtime.env.index.vectors.describe().vectorCount == client.runtime.env.index.chunks.count())
         #expect(try await backend.stats("embedding-generation-dlq").backlog == 0)
     }
 }

@@ -56,8 +56,8 @@ struct PostgresPipelineTests {
         }
         #expect(job["status"] as? String == "done", "\(job)")
         #expect(job["plannedFiles"] as? Int == 120)
-        let lexical = try LexicalIndex(path: state + "/codesearch/lexical.sqlite")
-        #expect(try lexical.count(repo: repo) == 120, "one chunk per file, each once")
+        let chunks = try SQLiteChunkStore(path: state + "/codesearch/chunks.sqlite")
+        #expect(try await chunks.count(repo: repo) == 120, "one chunk per file, each once")
 
         // The SQLite default, indexing the same tree in one process.
         let sqliteState = mirror.mirrors + "-sqlite"

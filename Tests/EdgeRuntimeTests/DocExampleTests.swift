@@ -4,30 +4,35 @@ import Foundation
 import Testing
 
 /// The worker of Docs/runtime.md, kept compiling and passing here.
+struct Greeted: Codable, Sendable { var name: String }
+let greetedEvents = QueueName<Greeted>("events")
+
 struct Greeter: Worker {
     struct Env: Sendable {
         var greetings: any KVNamespace
-        var events: QueueProducer<JSONValue>
+        var events: QueueProducer<Greeted>
         var secret: String
     }
 
     static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         Env(greetings: try bindings.kv("GREETINGS"),
-            events: try bindings.queue("EVENTS"),
+            events: try bindings.queue("EVENTS", for: greetedEvents),
             secret: try bindings.secret("API_TOKEN"))
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
         let name = request.query["name"] ?? "world"
         ctx.waitUntil {
-            try await env.events.send(["greeted": .string(name)])
+            try await env.events.send(Greeted(name: name))
         }
         return .text(try await env.greetings.get(name) ?? "hello, \(name)")
     }
 
-    func queue(_ batch: MessageBatch<JSONValue>, env: Env, ctx: ExecutionContext) async throws {
-        for message in batch.messages { ctx.logger.info("event", metadata: ["body": "\(message.body)"]) }
-    }
+    static let queues: [QueueHandler<Greeter>] = [
+        .consume(greetedEvents) { worker, batch, env, ctx in
+            for message in batch.messages { ctx.logger.info("greeted \(message.body.name)") }
+        },
+    ]
 
     func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
         ctx.logger.notice("cron \(event.cron) at \(event.scheduledTime)")

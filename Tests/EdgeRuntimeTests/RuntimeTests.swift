@@ -28,7 +28,7 @@ struct RuntimeTests {
         let client = try makeClient(worker)
         #expect(await client.fetch("/enqueue", method: "POST", body: Array(#"{"n":1}"#.utf8)).status == 202)
         try await client.deliverQueue("events")
-        try await client.queue("events", [["n": 2], ["n": 3, "fail": true]])
+        try await client.queue(TestWorker.events, [["n": 2], ["n": 3, "fail": true]])
         // retry_delay is 0, so the failed message comes straight back, once (max_retries 1).
         let events = await worker.log.events
         #expect(events == ["queued 1", "queued 2", "failed 3 attempt 1", "failed 3 attempt 2"], "\(events)")

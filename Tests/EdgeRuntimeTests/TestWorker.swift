@@ -37,7 +37,7 @@ struct TestWorker: Worker {
     let gate = Gate()
 
     static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
-        Env(cache: try bindings.kv("CACHE"), events: try bindings.queue("EVENTS"), greeting: try bindings.variable("GREETING"), token: try bindings.secret("TOKEN"))
+        Env(cache: try bindings.kv("CACHE"), events: try bindings.queue("EVENTS", for: events), greeting: try bindings.variable("GREETING"), token: try bindings.secret("TOKEN"))
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
@@ -75,16 +75,20 @@ struct TestWorker: Worker {
         }
     }
 
-    func queue(_ batch: MessageBatch<JSONValue>, env: Env, ctx: ExecutionContext) async throws {
-        for message in batch.messages {
-            if message.body[path: "fail"] == .bool(true) {
-                message.retry()
-                await log.add("failed \(message.body[path: "n"].map { "\($0)" } ?? "?") attempt \(message.attempts)")
-            } else {
-                await log.add("queued \(message.body[path: "n"].map { "\($0)" } ?? "?")")
+    static let events = QueueName<JSONValue>("events")
+
+    static let queues: [QueueHandler<TestWorker>] = [
+        .consume(events) { worker, batch, _, _ in
+            for message in batch.messages {
+                if message.body[path: "fail"] == .bool(true) {
+                    message.retry()
+                    await worker.log.add("failed \(message.body[path: "n"].map { "\($0)" } ?? "?") attempt \(message.attempts)")
+                } else {
+                    await worker.log.add("queued \(message.body[path: "n"].map { "\($0)" } ?? "?")")
+                }
             }
-        }
-    }
+        },
+    ]
 
     func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
         await log.add("cron \(event.cron)")

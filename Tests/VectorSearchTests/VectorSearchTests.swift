@@ -32,7 +32,7 @@ struct VectorConformanceTests {
     func persistentHNSW(_ check: VectorConformance.Case) async throws {
         let opened = Opened()
         try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95, reopen: { index, configuration in
-            try (index as! HNSWIndex).checkpoint()
+            try await index.checkpoint()
             return try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
         }) { configuration in
             try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
@@ -77,7 +77,7 @@ struct HNSWTests {
         let configuration = VectorIndexConfiguration(dimensions: 4)
         let first = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
         _ = try await first.insert([VectorRecord(id: "old", values: [1, 0, 0, 0])])
-        try first.checkpoint()
+        try await first.checkpoint()
         // The database is lost; a new one reaches the same write count.
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory + "/vectorize/s.sqlite" + suffix) }
         let second = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
@@ -86,7 +86,7 @@ struct HNSWTests {
         #expect(try await reopened.getByIds(["old", "new"]).map(\.id) == ["new"])
         #expect(try await reopened.query([1, 0, 0, 0], options: VectorQueryOptions(topK: 5)).matches.map(\.id) == ["new"])
         // A corrupt snapshot is ignored: the index is rebuilt from the database.
-        try reopened.checkpoint()
+        try await reopened.checkpoint()
         try Data(repeating: 0xFF, count: 100).write(to: URL(fileURLWithPath: directory + "/vectorize/s.snapshot"))
         let afterCorruption = try HNSWIndex(name: "s", stateDirectory: directory, configuration: configuration)
         #expect(try await afterCorruption.describe().vectorCount == 1)

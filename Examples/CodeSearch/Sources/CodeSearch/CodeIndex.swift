@@ -89,6 +89,17 @@ struct FileManifest: Codable, Sendable {
     var chunks: [String]
 }
 
+/// One step of indexing: files to read and chunk, and files removed.
+public struct FileBatch: Codable, Sendable, Hashable {
+    public var paths: [String]
+    public var removed: [String]
+
+    public init(paths: [String] = [], removed: [String] = []) {
+        self.paths = paths
+        self.removed = removed
+    }
+}
+
 /// Chunks, embeds and indexes repositories, and answers hybrid queries: the semantic ranking
 /// (embeddings in a vector index) fused with the identifier-aware lexical ranking by reciprocal
 /// rank. The building block under the CodeSearch worker (one stage per queue) and the CLI (all
@@ -100,7 +111,9 @@ struct FileManifest: Codable, Sendable {
 public final class CodeIndex: Sendable {
     public let model: any EmbeddingModel
     public let vectors: any VectorIndex
-    public let lexical: LexicalIndex
+    /// The chunks' text, by key: what results, snippets and embeddings are made from.
+    public let chunks: any ChunkStore
+    public let lexical: any LexicalIndex
     public let artifacts: any BlobBucket
     public let chunker: CodeChunker
     public let filter: FileFilter
@@ -111,10 +124,11 @@ public final class CodeIndex: Sendable {
 
     /// `vectors` must have `model.dimensions` dimensions and index the metadata fields `repo`
     /// and `key` (``VectorIndexConfiguration/indexedMetadataFields``), which search reads back.
-    public init(model: any EmbeddingModel, vectors: any VectorIndex, lexical: LexicalIndex, artifacts: any BlobBucket,
+    public init(model: any EmbeddingModel, vectors: any VectorIndex, chunks: any ChunkStore, lexical: any LexicalIndex, artifacts: any BlobBucket,
                 chunker: CodeChunker = CodeChunker(), filter: FileFilter = FileFilter(), filesPerBatch: Int = 50) {
         self.model = model
         self.vectors = vectors
+        self.chunks = chunks
         self.lexical = lexical
         self.artifacts = artifacts
         self.chunker = chunker
@@ -125,6 +139,30 @@ public final class CodeIndex: Sendable {
     /// The vector id of a chunk: Vectorize ids are at most 64 bytes, so a digest of its key.
     public static func vectorID(_ key: String) -> String {
         Hex.encode(SHA256.hash(data: Array(key.utf8)).prefix(16))
+    }
+
+    /// The same index with another model (the stores shared).
+    public func with(model: any EmbeddingModel) -> CodeIndex {
+        CodeIndex(model: model, vectors: vectors, chunks: chunks, lexical: lexical, artifacts: artifacts, chunker: chunker, filter: filter,
+                  filesPerBatch: filesPerBatch)
+    }
+
+    // MARK: Batches
+
+    /// The file batches of `plan`, each of at most ``filesPerBatch`` files: changed files first,
+    /// then removed ones. Indexing in this process and the worker's queue stages cut work the same way.
+    public func fileBatches(_ plan: IndexPlan) -> [FileBatch] {
+        Self.slices(plan.changed, of: filesPerBatch).map { FileBatch(paths: $0) }
+            + Self.slices(plan.removed, of: filesPerBatch).map { FileBatch(removed: $0) }
+    }
+
+    /// `keys` in embedding batches of at most ``textsPerBatch``.
+    public func embeddingBatches(_ keys: [String]) -> [[String]] {
+        Self.slices(keys, of: textsPerBatch)
+    }
+
+    static func slices<T>(_ items: [T], of size: Int) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min(items.count, $0 + size)]) }
     }
 
     static func snapshotKey(repo: String, revision: String? = nil) -> String { "snapshots/\(repo)/\(revision ?? "current").json" }
@@ -159,7 +197,7 @@ public final class CodeIndex: Sendable {
     public func adoptModel(progress: @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) async throws -> Int {
         let record = try await modelRecord()
         if let record, record.model == model.modelID, record.complete { return 0 }
-        let keys = try lexical.keys()
+        let keys = try await chunks.keys()
         if record == nil, keys.isEmpty {
             try await recordModel(complete: true)
             return 0
@@ -167,8 +205,7 @@ public final class CodeIndex: Sendable {
         try await recordModel(complete: false)
         var done = 0
         progress(done, keys.count)
-        for start in stride(from: 0, to: keys.count, by: textsPerBatch) {
-            let batch = Array(keys[start..<min(keys.count, start + textsPerBatch)])
+        for batch in embeddingBatches(keys) {
             _ = try await storeEmbeddings(keys: batch)
             done += batch.count
             progress(done, keys.count)
@@ -183,7 +220,7 @@ public final class CodeIndex: Sendable {
     /// - Throws: ``CodeSearchError`` `.modelMismatch` naming both models.
     func requireWritableModel() async throws {
         guard let record = try await modelRecord() else {
-            guard try lexical.count() == 0 else { throw unrecordedModel() }
+            guard try await chunks.count() == 0 else { throw unrecordedModel() }
             try await recordModel(complete: true)
             return
         }
@@ -199,7 +236,7 @@ public final class CodeIndex: Sendable {
     /// - Throws: ``CodeSearchError`` `.modelMismatch` naming both models, or saying a switch is unfinished.
     func requireSearchableModel() async throws {
         guard let record = try await modelRecord() else {
-            guard try lexical.count() == 0 else { throw unrecordedModel() }
+            guard try await chunks.count() == 0 else { throw unrecordedModel() }
             return
         }
         guard record.model == model.modelID else {
@@ -250,8 +287,8 @@ public final class CodeIndex: Sendable {
     }
 
     /// Indexes some files of a repository: each changed file is read, filtered, chunked; its
-    /// chunks replace the file's previous ones in the lexical index (stale chunks also leave the
-    /// vector index) and its manifest is written. Removed files lose all their chunks. Returns
+    /// chunks replace the file's previous ones in the chunk store and the lexical index (stale
+    /// chunks also leave the vector index) and its manifest is written. Removed files lose all their chunks. Returns
     /// what it did and, in `keys`, the chunks to embed (with ``embed(keys:)``).
     ///
     /// Idempotent: running it again with the same input leaves the same state (a file whose
@@ -290,7 +327,7 @@ public final class CodeIndex: Sendable {
                 continue
             }
             let chunks = chunker.chunks(path: path, text: String(decoding: bytes, as: UTF8.self))
-            let chunkKeys = chunks.map { LexicalIndex.key(repo: repo, chunk: $0) }
+            let chunkKeys = chunks.map { StoredChunk.key(repo: repo, chunk: $0) }
             let keep = Set(chunkKeys)
             stale += try await existingKeys(repo: repo, path: path).filter { !keep.contains($0) }
             fresh += chunks
@@ -301,10 +338,12 @@ public final class CodeIndex: Sendable {
         }
         if !stale.isEmpty {
             _ = try await vectors.deleteByIds(stale.map(Self.vectorID))
-            try lexical.delete(keys: stale)
+            try await lexical.delete(keys: stale)
+            try await chunks.delete(keys: stale)
             summary.removedChunks += stale.count
         }
-        try lexical.upsert(fresh, repo: repo)
+        try await chunks.upsert(fresh, repo: repo)
+        try await lexical.upsert(fresh, repo: repo)
         // Manifests last: a manifest vouches that its chunks are stored.
         for manifest in manifests {
             _ = try await artifacts.put(Self.manifestKey(repo: repo, path: manifest.path), Array(try JSONEncoder().encode(manifest)))
@@ -318,15 +357,15 @@ public final class CodeIndex: Sendable {
         return try? JSONDecoder().decode(FileManifest.self, from: Data(try await body.bytes()))
     }
 
-    /// The chunk keys a file has now: its manifest's and the lexical index's (both, so a run
+    /// The chunk keys a file has now: its manifest's and the chunk store's (both, so a run
     /// interrupted between the two leaves nothing behind).
     private func existingKeys(repo: String, path: String) async throws -> [String] {
-        var keys = Set(try lexical.chunkKeys(repo: repo, path: path))
+        var keys = Set(try await chunks.keys(repo: repo, path: path))
         if let manifest = try await manifest(repo: repo, path: path) { keys.formUnion(manifest.chunks) }
         return keys.sorted()
     }
 
-    /// Embeds the chunks of `keys` (read back from the lexical index; keys no longer there are
+    /// Embeds the chunks of `keys` (read back from the chunk store; keys no longer there are
     /// skipped: their file changed since) and stores them in the vector index, batch by batch.
     ///
     /// - Throws: ``CodeSearchError`` `.modelMismatch` when the index holds another model's
@@ -338,22 +377,14 @@ public final class CodeIndex: Sendable {
 
     private func storeEmbeddings(keys: [String]) async throws -> IndexSummary {
         var summary = IndexSummary()
-        let stored = try lexical.chunks(keys: keys)
-        let present = keys.filter { stored[$0] != nil }
-        for start in stride(from: 0, to: present.count, by: textsPerBatch) {
-            let batch = Array(present[start..<min(present.count, start + textsPerBatch)])
-            let texts = batch.map { key in "\(stored[key]!.chunk.path)\n\(stored[key]!.chunk.text)" }
-            let embeddings: [[Float]]
-            if let cached = model as? CachedEmbeddingModel {
-                let result = try await cached.embedCountingHits(texts)
-                embeddings = result.embeddings
-                summary.cacheHits += result.cacheHits
-            } else {
-                embeddings = try await model.embed(texts)
-            }
-            _ = try await vectors.upsert(zip(batch, embeddings).map { key, values in
-                VectorRecord(id: Self.vectorID(key), values: values, namespace: nil,
-                             metadata: ["repo": .string(stored[key]!.repo), "key": .string(key)])
+        let stored = try await chunks.chunks(keys: keys)
+        let present = keys.compactMap { key in stored[key].map { (key: key, stored: $0) } }
+        for batch in Self.slices(present, of: textsPerBatch) {
+            let result = try await model.embedReportingCache(batch.map { "\($0.stored.chunk.path)\n\($0.stored.chunk.text)" })
+            summary.cacheHits += result.cacheHits
+            _ = try await vectors.upsert(zip(batch, result.embeddings).map { item, values in
+                VectorRecord(id: Self.vectorID(item.key), values: values, namespace: nil,
+                             metadata: ["repo": .string(item.stored.repo), "key": .string(item.key)])
             })
             summary.embedded += batch.count
         }
@@ -364,8 +395,8 @@ public final class CodeIndex: Sendable {
 
     /// Indexes `source` as repository `repo` in this process: the index first adopts ``model``
     /// (``adoptModel(progress:)``: an index built with another model is re-embedded), then plan,
-    /// then files in batches of ``filesPerBatch``, each batch's chunks embedded in batches of
-    /// ``textsPerBatch``, then the snapshot. Only what changed since the last completed index is
+    /// then the plan's ``fileBatches(_:)``, each batch's chunks in ``embeddingBatches(_:)`` (the
+    /// batches the worker's queue stages use), then the snapshot. Only what changed since the last completed index is
     /// read. `progress` is called after every step with the totals so far, the files handled and
     /// the files planned.
     ///
@@ -379,19 +410,13 @@ public final class CodeIndex: Sendable {
         let planned = plan.changed.count + plan.removed.count
         var handled = 0
         progress(summary, handled, planned)
-        if !plan.removed.isEmpty {
-            summary.add(try await indexFiles([], removed: plan.removed, source: source, repo: repo).summary)
-            handled += plan.removed.count
-            progress(summary, handled, planned)
-        }
-        for start in stride(from: 0, to: plan.changed.count, by: filesPerBatch) {
-            let paths = Array(plan.changed[start..<min(plan.changed.count, start + filesPerBatch)])
-            let (done, keys) = try await indexFiles(paths, source: source, repo: repo)
+        for batch in fileBatches(plan) {
+            let (done, keys) = try await indexFiles(batch.paths, removed: batch.removed, source: source, repo: repo)
             summary.add(done)
-            handled += paths.count
+            handled += batch.paths.count + batch.removed.count
             progress(summary, handled, planned)
-            for keyStart in stride(from: 0, to: keys.count, by: textsPerBatch) {
-                summary.add(try await embed(keys: Array(keys[keyStart..<min(keys.count, keyStart + textsPerBatch)])))
+            for keys in embeddingBatches(keys) {
+                summary.add(try await embed(keys: keys))
                 progress(summary, handled, planned)
             }
         }
@@ -400,11 +425,11 @@ public final class CodeIndex: Sendable {
         return summary
     }
 
-    /// Writes the vector index's snapshot (when it keeps one), so the next open is fast.
+    /// Checkpoints the vector index (a persistent index writes its snapshot, so the next open is fast).
     ///
     /// - Throws: the index's storage errors.
-    public func checkpoint() throws {
-        try (vectors as? HNSWIndex)?.checkpoint()
+    public func checkpoint() async throws {
+        try await vectors.checkpoint()
     }
 
     /// Which rankings a search uses.
@@ -436,14 +461,15 @@ public final class CodeIndex: Sendable {
             })
         }
         if mode != .semantic {
-            rankings.append(try lexical.search(query, limit: Self.candidates, repo: repo).map(\.id))
+            rankings.append(try await lexical.search(query, limit: Self.candidates, repo: repo).map(\.id))
         }
         let fused = Array(reciprocalRankFusion(rankings).prefix(top))
-        let stored = try lexical.chunks(keys: fused.map(\.id))
-        let terms = Set(HashingEmbedder.words(query).flatMap { [$0.lowercased()] + HashingEmbedder.identifierPieces($0) })
+        let stored = try await chunks.chunks(keys: fused.map(\.id))
+        let terms = Set(CodeTokenizer.terms(query))
         return fused.compactMap { hit in
-            guard let (repo, chunk) = stored[hit.id] else { return nil }
-            return SearchResult(repo: repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: hit.score,
+            guard let found = stored[hit.id] else { return nil }
+            let chunk = found.chunk
+            return SearchResult(repo: found.repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: hit.score,
                                 snippet: Self.snippet(chunk.text, terms: terms))
         }
     }
@@ -455,8 +481,7 @@ public final class CodeIndex: Sendable {
     static func snippet(_ text: String, terms: Set<String>) -> String {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let scored = lines.enumerated().map { index, line -> (Int, Int) in
-            let words = HashingEmbedder.words(line).flatMap { [$0.lowercased()] + HashingEmbedder.identifierPieces($0) }
-            return (index, Set(words).intersection(terms).count)
+            (index, Set(CodeTokenizer.terms(line)).intersection(terms).count)
         }
         let best = scored.filter { !lines[$0.0].trimmingCharacters(in: .whitespaces).isEmpty }
             .sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.prefix(3).map(\.0).sorted()

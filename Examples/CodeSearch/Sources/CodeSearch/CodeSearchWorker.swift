@@ -9,38 +9,43 @@ import Embeddings
 import Foundation
 import VectorSearch
 
-/// The messages of the pipeline's four queues (one case per queue).
-public enum PipelineMessage: Codable, Sendable {
-    /// `github-events`: a verified webhook delivery.
-    case githubEvent(GitHubEvent, delivery: String)
-    /// `repository-indexing`: list a repository and plan the job's file batches.
-    case indexRepository(RepositoryTask)
-    /// `file-indexing`: read, chunk and store up to 50 files (and drop removed ones).
-    case indexFiles(FileTask)
-    /// `embedding-generation`: embed up to 128 chunks into the vector index.
-    case embed(EmbeddingTask)
+/// `github-events`: a verified webhook delivery.
+public struct GitHubDelivery: Codable, Sendable, Hashable {
+    public var event: GitHubEvent
+    /// GitHub's `X-GitHub-Delivery` id.
+    public var delivery: String
+}
 
-    public struct RepositoryTask: Codable, Sendable, Hashable {
-        public var job: String
-        public var repo: String
-        public var source: RepositorySource
-    }
+/// `repository-indexing`: list a repository and plan the job's file batches.
+public struct RepositoryTask: Codable, Sendable, Hashable {
+    public var job: String
+    public var repo: String
+    public var source: RepositorySource
+}
 
-    public struct FileTask: Codable, Sendable, Hashable {
-        public var job: String
-        public var repo: String
-        public var source: RepositorySource
-        public var batch: Int
-        public var paths: [String]
-        public var removed: [String]
-    }
+/// `file-indexing`: read, chunk and store a ``FileBatch`` (up to 50 files, or removed files).
+public struct FileTask: Codable, Sendable, Hashable {
+    public var job: String
+    public var repo: String
+    public var source: RepositorySource
+    public var batch: Int
+    public var files: FileBatch
+}
 
-    public struct EmbeddingTask: Codable, Sendable, Hashable {
-        public var job: String
-        public var repo: String
-        public var batch: String
-        public var keys: [String]
-    }
+/// `embedding-generation`: embed up to 128 chunks into the vector index.
+public struct EmbeddingTask: Codable, Sendable, Hashable {
+    public var job: String
+    public var repo: String
+    public var batch: String
+    public var keys: [String]
+}
+
+/// The pipeline's four queues, each with its message type (and a dead-letter queue of the same).
+public enum PipelineQueues {
+    public static let events = QueueName<GitHubDelivery>("github-events")
+    public static let repositories = QueueName<RepositoryTask>("repository-indexing")
+    public static let files = QueueName<FileTask>("file-indexing")
+    public static let embeddings = QueueName<EmbeddingTask>("embedding-generation")
 }
 
 /// The CodeSearch worker: `POST /webhooks/github` → `github-events` → `repository-indexing`
@@ -57,14 +62,12 @@ public enum PipelineMessage: Codable, Sendable {
 /// directory holding `owner/name` mirrors) and `ALLOW_CLONE` (`true` to clone a repository with
 /// no mirror from its clone URL into the state directory).
 public struct CodeSearchWorker: Worker {
-    public typealias QueueMessage = PipelineMessage
-
     public struct Env: Sendable {
         public var webhook: GitHubWebhook?
-        public var events: QueueProducer<PipelineMessage>
-        public var repositories: QueueProducer<PipelineMessage>
-        public var files: QueueProducer<PipelineMessage>
-        public var embeddings: QueueProducer<PipelineMessage>
+        public var events: QueueProducer<GitHubDelivery>
+        public var repositories: QueueProducer<RepositoryTask>
+        public var files: QueueProducer<FileTask>
+        public var embeddings: QueueProducer<EmbeddingTask>
         public var coordinators: DurableObjectNamespace<IndexingCoordinator>
         public var store: any KVNamespace
         public var index: CodeIndex
@@ -82,17 +85,19 @@ public struct CodeSearchWorker: Worker {
 
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         let state = bindings.config.stateDirectory
-        let lexicalPath = bindings.inMemory
-            ? NSTemporaryDirectory() + "codesearch-\(UUID().uuidString)/lexical.sqlite"
-            : URL(fileURLWithPath: state).appendingPathComponent("codesearch/lexical.sqlite").path
-        try FileManager.default.createDirectory(atPath: (lexicalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let directory = bindings.inMemory
+            ? NSTemporaryDirectory() + "codesearch-\(UUID().uuidString)"
+            : URL(fileURLWithPath: state).appendingPathComponent("codesearch").path
         let index = CodeIndex(model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"),
-                              lexical: try LexicalIndex(path: lexicalPath), artifacts: try bindings.bucket("ARTIFACTS"))
+                              chunks: try SQLiteChunkStore(path: directory + "/chunks.sqlite"),
+                              lexical: try SQLiteLexicalIndex(path: directory + "/lexical.sqlite"), artifacts: try bindings.bucket("ARTIFACTS"))
         let allowClone = (try? bindings.variable("ALLOW_CLONE")) == "true"
         return Env(
             webhook: (try? bindings.secret("GITHUB_WEBHOOK_SECRET")).map { GitHubWebhook(secret: $0) },
-            events: try bindings.queue("EVENTS"), repositories: try bindings.queue("REPOSITORIES"),
-            files: try bindings.queue("FILES"), embeddings: try bindings.queue("EMBEDDINGS"),
+            events: try bindings.queue("EVENTS", for: PipelineQueues.events),
+            repositories: try bindings.queue("REPOSITORIES", for: PipelineQueues.repositories),
+            files: try bindings.queue("FILES", for: PipelineQueues.files),
+            embeddings: try bindings.queue("EMBEDDINGS", for: PipelineQueues.embeddings),
             coordinators: try bindings.durableObjects(IndexingCoordinator.self, binding: "INDEXER", env: .init(clock: bindings.clock)),
             store: try bindings.kv("CODESEARCH"), index: index,
             mirrors: try? bindings.variable("MIRRORS"),
@@ -101,8 +106,7 @@ public struct CodeSearchWorker: Worker {
     }
 
     func index(_ env: Env) -> CodeIndex {
-        guard let embeddingModel else { return env.index }
-        return CodeIndex(model: embeddingModel, vectors: env.index.vectors, lexical: env.index.lexical, artifacts: env.index.artifacts)
+        embeddingModel.map { env.index.with(model: $0) } ?? env.index
     }
 
     // MARK: HTTP
@@ -145,7 +149,7 @@ public struct CodeSearchWorker: Worker {
         if case .ping = event { return try .json(["ok": "pong"]) }
         let delivery = request.header("x-github-delivery") ?? UUID().uuidString
         // 202 only once the event is durably queued: a failure here is a 500 and GitHub redelivers.
-        try await env.events.send(.githubEvent(event, delivery: delivery))
+        try await env.events.send(GitHubDelivery(event: event, delivery: delivery))
         return try .json(["queued": delivery], status: 202)
     }
 
@@ -201,15 +205,28 @@ public struct CodeSearchWorker: Worker {
 
     // MARK: Queues
 
-    public func queue(_ batch: MessageBatch<PipelineMessage>, env: Env, ctx: ExecutionContext) async throws {
+    /// One handler per stage, each typed by its queue.
+    public static let queues: [QueueHandler<CodeSearchWorker>] = [
+        .consume(PipelineQueues.events) { worker, batch, env, ctx in
+            await each(batch, ctx) { try await worker.handle($0.event, delivery: $0.delivery, env: env, ctx: ctx) }
+        },
+        .consume(PipelineQueues.repositories) { worker, batch, env, ctx in
+            await each(batch, ctx) { try await worker.plan($0, env: env, ctx: ctx) }
+        },
+        .consume(PipelineQueues.files) { worker, batch, env, ctx in
+            await each(batch, ctx) { try await worker.indexFiles($0, env: env) }
+        },
+        .consume(PipelineQueues.embeddings) { worker, batch, env, ctx in
+            await each(batch, ctx) { try await worker.embed($0, env: env) }
+        },
+    ]
+
+    /// Runs `work` for each message: acknowledged when it returns, retried (then dead-lettered)
+    /// when it throws, without holding back the rest of the batch.
+    static func each<Message>(_ batch: MessageBatch<Message>, _ ctx: ExecutionContext, _ work: (Message) async throws -> Void) async {
         for message in batch.messages {
             do {
-                switch message.body {
-                case .githubEvent(let event, let delivery): try await handle(event, delivery: delivery, env: env, ctx: ctx)
-                case .indexRepository(let task): try await plan(task, env: env, ctx: ctx)
-                case .indexFiles(let task): try await indexFiles(task, env: env)
-                case .embed(let task): try await embed(task, env: env)
-                }
+                try await work(message.body)
                 message.ack()
             } catch {
                 ctx.logger.error("pipeline message failed; it will be retried (then dead-lettered)",
@@ -275,7 +292,7 @@ public struct CodeSearchWorker: Worker {
                 return
             }
         }
-        try await env.repositories.send(.indexRepository(.init(job: id, repo: repo, source: source)))
+        try await env.repositories.send(RepositoryTask(job: id, repo: repo, source: source))
     }
 
     /// The local source of `repo`: `MIRRORS/owner/name` (a git repository, read at `revision`,
@@ -303,23 +320,17 @@ public struct CodeSearchWorker: Worker {
     }
 
     /// `repository-indexing`: plans the job and queues its file batches.
-    func plan(_ task: PipelineMessage.RepositoryTask, env: Env, ctx: ExecutionContext) async throws {
+    func plan(_ task: RepositoryTask, env: Env, ctx: ExecutionContext) async throws {
         let index = index(env)
         let plan = try await index.plan(source: task.source, repo: task.repo)
         _ = try await index.artifacts.put("jobs/\(task.job)/plan.json", Array(try JSONEncoder().encode(plan)))
-        var batches: [PipelineMessage.FileTask] = []
-        for start in stride(from: 0, to: plan.changed.count, by: index.filesPerBatch) {
-            batches.append(.init(job: task.job, repo: task.repo, source: task.source, batch: batches.count,
-                                 paths: Array(plan.changed[start..<min(plan.changed.count, start + index.filesPerBatch)]), removed: []))
-        }
-        for start in stride(from: 0, to: plan.removed.count, by: index.filesPerBatch) {
-            batches.append(.init(job: task.job, repo: task.repo, source: task.source, batch: batches.count, paths: [],
-                                 removed: Array(plan.removed[start..<min(plan.removed.count, start + index.filesPerBatch)])))
+        let batches = index.fileBatches(plan).enumerated().map { number, files in
+            FileTask(job: task.job, repo: task.repo, source: task.source, batch: number, files: files)
         }
         // Queue the batches first, then record the plan: a redelivery re-sends the same batches,
         // which the coordinator counts once.
-        for start in stride(from: 0, to: batches.count, by: 100) {
-            try await env.files.sendBatch(batches[start..<min(batches.count, start + 100)].map { QueueSendRequest(body: .indexFiles($0)) })
+        for sends in CodeIndex.slices(batches, of: 100) {
+            try await env.files.sendBatch(sends.map { QueueSendRequest(body: $0) })
         }
         let batchCount = batches.count
         let report = try await coordinator(task.repo, env).call {
@@ -331,16 +342,14 @@ public struct CodeSearchWorker: Worker {
     }
 
     /// `file-indexing`: chunks a batch of files and queues their embeddings.
-    func indexFiles(_ task: PipelineMessage.FileTask, env: Env) async throws {
+    func indexFiles(_ task: FileTask, env: Env) async throws {
         let index = index(env)
-        let (summary, keys) = try await index.indexFiles(task.paths, removed: task.removed, source: task.source, repo: task.repo)
-        var embeddings: [PipelineMessage.EmbeddingTask] = []
-        for start in stride(from: 0, to: keys.count, by: index.textsPerBatch) {
-            embeddings.append(.init(job: task.job, repo: task.repo, batch: "e\(task.batch).\(embeddings.count)",
-                                    keys: Array(keys[start..<min(keys.count, start + index.textsPerBatch)])))
+        let (summary, keys) = try await index.indexFiles(task.files.paths, removed: task.files.removed, source: task.source, repo: task.repo)
+        let embeddings = index.embeddingBatches(keys).enumerated().map { number, keys in
+            EmbeddingTask(job: task.job, repo: task.repo, batch: "e\(task.batch).\(number)", keys: keys)
         }
-        for start in stride(from: 0, to: embeddings.count, by: 100) {
-            try await env.embeddings.sendBatch(embeddings[start..<min(embeddings.count, start + 100)].map { QueueSendRequest(body: .embed($0)) })
+        for sends in CodeIndex.slices(embeddings, of: 100) {
+            try await env.embeddings.sendBatch(sends.map { QueueSendRequest(body: $0) })
         }
         try await touchIndex(env)
         let embeddingCount = embeddings.count
@@ -351,7 +360,7 @@ public struct CodeSearchWorker: Worker {
     }
 
     /// `embedding-generation`: embeds a batch of chunks into the vector index.
-    func embed(_ task: PipelineMessage.EmbeddingTask, env: Env) async throws {
+    func embed(_ task: EmbeddingTask, env: Env) async throws {
         let summary = try await index(env).embed(keys: task.keys)
         try await touchIndex(env)
         let report = try await coordinator(task.repo, env).call { try await $0.embeddingBatchDone(id: task.job, batch: task.batch, summary: summary) }
@@ -363,7 +372,7 @@ public struct CodeSearchWorker: Worker {
         let index = index(env)
         guard let stored = try await index.artifacts.get("jobs/\(job.id)/plan.json"), let body = stored.body else { return }
         try await index.commit(try JSONDecoder().decode(IndexPlan.self, from: Data(try await body.bytes())))
-        try index.checkpoint()
+        try await index.checkpoint()
         try await touchIndex(env)
     }
 }

@@ -100,7 +100,7 @@ struct Workspace {
                                                        repo, bar, fraction * 100, handled, planned, done.chunks, done.embedded, done.cacheHits).utf8))
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-        try env.index.checkpoint()
+        try await env.index.checkpoint()
         let seconds = Date().timeIntervalSince(started)
         say(String(format: "indexed %@: %d files (%d unchanged, %d skipped, %d removed), %d chunks, %d embeddings (%d from cache), %d stale chunks removed, %.1f s with %@",
                    repo, summary.files, summary.unchangedFiles, summary.skippedFiles, summary.removedFiles, summary.chunks,
