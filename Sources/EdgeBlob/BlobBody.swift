@@ -37,7 +37,7 @@ public struct BlobBody: Sendable {
         } catch let failure as ConsumerFailed {
             throw failure.error
         } catch {
-            throw BlobError(.bodyFailed, key: key, message: "the body of key \(describeBlobKey(key)) failed while it was read: \(error)")
+            throw BlobError(.bodyFailed, key: key, message: "the body of key \(ByteKeys.describe(key)) failed while it was read: \(error)")
         }
     }
 }
@@ -131,10 +131,10 @@ final class BlobFileReader: Sendable {
             }
             if got < 0 {
                 if errno == EINTR { continue }
-                throw BlobError(.storageFailure, key: key, message: "reading key \(describeBlobKey(key)) failed: \(String(cString: strerror(errno)))")
+                throw BlobError(.storageFailure, key: key, message: "reading key \(ByteKeys.describe(key)) failed: \(String(cString: strerror(errno)))")
             }
             if got == 0 {
-                throw BlobError(.storageFailure, key: key, message: "the body of key \(describeBlobKey(key)) is shorter than its metadata says")
+                throw BlobError(.storageFailure, key: key, message: "the body of key \(ByteKeys.describe(key)) is shorter than its metadata says")
             }
             done += got
         }

@@ -79,12 +79,6 @@ public struct BlobError: Error, Sendable, CustomStringConvertible {
 
     static func storage(_ error: any Error, key: String? = nil) -> BlobError {
         if let error = error as? BlobError { return error }
-        return BlobError(.storageFailure, key: key, message: "storage failure\(key.map { " for key \(describeBlobKey($0))" } ?? ""): \(error)")
+        return BlobError(.storageFailure, key: key, message: "storage failure\(key.map { " for key \(ByteKeys.describe($0))" } ?? ""): \(error)")
     }
-}
-
-func describeBlobKey(_ key: String) -> String {
-    let utf8 = key.utf8
-    if utf8.count <= 64 { return "\"\(key)\"" }
-    return "\"\(String(decoding: utf8.prefix(48), as: UTF8.self))…\" (\(utf8.count) bytes)"
 }

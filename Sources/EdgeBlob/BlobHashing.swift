@@ -38,7 +38,7 @@ extension BlobChecksum {
         }
         if actual != expected {
             throw BlobError(.checksumMismatch, key: key,
-                            message: "the \(name) of the body of key \(describeBlobKey(key)) is \(hex(actual ?? [])), not the \(hex(expected)) the put asked to verify; nothing was stored")
+                            message: "the \(name) of the body of key \(ByteKeys.describe(key)) is \(hex(actual ?? [])), not the \(hex(expected)) the put asked to verify; nothing was stored")
         }
     }
 }

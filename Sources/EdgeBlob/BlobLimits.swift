@@ -55,7 +55,7 @@ extension BlobLimits {
         if size == 0 { throw BlobError(.invalidKey, key: key, limit: 1, actual: 0, message: "key must not be empty") }
         if size > maxKeyBytes {
             throw BlobError(.keyTooLong, key: key, limit: maxKeyBytes, actual: size,
-                            message: "key \(describeBlobKey(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
+                            message: "key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
         }
     }
 
@@ -64,7 +64,7 @@ extension BlobLimits {
         let size = metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
         if size > maxCustomMetadataBytes {
             throw BlobError(.metadataTooLarge, key: key, limit: maxCustomMetadataBytes, actual: size,
-                            message: "custom metadata of key \(describeBlobKey(key)) is \(size) bytes; the limit is \(maxCustomMetadataBytes) bytes")
+                            message: "custom metadata of key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxCustomMetadataBytes) bytes")
         }
     }
 
@@ -84,21 +84,21 @@ extension BlobLimits {
     func checkPutSize(_ size: Int, key: String) throws {
         if size > maxPutBytes {
             throw BlobError(.objectTooLarge, key: key, limit: maxPutBytes, actual: size,
-                            message: "the body of key \(describeBlobKey(key)) exceeds \(maxPutBytes) bytes, the largest single put")
+                            message: "the body of key \(ByteKeys.describe(key)) exceeds \(maxPutBytes) bytes, the largest single put")
         }
     }
 
     func validatePartNumber(_ number: Int, key: String) throws {
         if number < 1 || number > maxParts {
             throw BlobError(.invalidPartNumber, key: key, limit: maxParts, actual: number,
-                            message: "part number \(number) of key \(describeBlobKey(key)) is outside 1...\(maxParts)")
+                            message: "part number \(number) of key \(ByteKeys.describe(key)) is outside 1...\(maxParts)")
         }
     }
 
     func checkPartSize(_ size: Int, key: String) throws {
         if size > maxPartBytes {
             throw BlobError(.partTooLarge, key: key, limit: maxPartBytes, actual: size,
-                            message: "a part of key \(describeBlobKey(key)) exceeds \(maxPartBytes) bytes")
+                            message: "a part of key \(ByteKeys.describe(key)) exceeds \(maxPartBytes) bytes")
         }
     }
 
@@ -106,7 +106,7 @@ extension BlobLimits {
     func validateCompletion<Part>(key: String, parts: [BlobUploadedPart], uploaded: [Int: Part], etag: (Part) -> String, size: (Part) -> Int) throws -> [Part] {
         if parts.isEmpty || parts.count > maxParts {
             throw BlobError(.tooManyParts, key: key, limit: maxParts, actual: parts.count,
-                            message: "completing key \(describeBlobKey(key)) needs 1...\(maxParts) parts; got \(parts.count)")
+                            message: "completing key \(ByteKeys.describe(key)) needs 1...\(maxParts) parts; got \(parts.count)")
         }
         var previous = 0
         var result: [Part] = []
@@ -114,24 +114,24 @@ extension BlobLimits {
         for (index, part) in parts.enumerated() {
             if part.partNumber <= previous {
                 throw BlobError(.invalidPartOrder, key: key, actual: part.partNumber,
-                                message: "parts of key \(describeBlobKey(key)) must be listed in ascending part-number order; part \(part.partNumber) follows part \(previous)")
+                                message: "parts of key \(ByteKeys.describe(key)) must be listed in ascending part-number order; part \(part.partNumber) follows part \(previous)")
             }
             previous = part.partNumber
             guard let stored = uploaded[part.partNumber], BlobConditional.matches(part.etag, etag(stored)) else {
                 throw BlobError(.invalidPart, key: key, actual: part.partNumber,
-                                message: "part \(part.partNumber) of key \(describeBlobKey(key)) was not uploaded with etag \(part.etag)")
+                                message: "part \(part.partNumber) of key \(ByteKeys.describe(key)) was not uploaded with etag \(part.etag)")
             }
             let partSize = size(stored)
             if index < parts.count - 1, partSize < minPartBytes {
                 throw BlobError(.partTooSmall, key: key, limit: minPartBytes, actual: partSize,
-                                message: "part \(part.partNumber) of key \(describeBlobKey(key)) is \(partSize) bytes; every part but the last must be at least \(minPartBytes) bytes")
+                                message: "part \(part.partNumber) of key \(ByteKeys.describe(key)) is \(partSize) bytes; every part but the last must be at least \(minPartBytes) bytes")
             }
             total += partSize
             result.append(stored)
         }
         if total > maxObjectBytes {
             throw BlobError(.objectTooLarge, key: key, limit: maxObjectBytes, actual: total,
-                            message: "the parts of key \(describeBlobKey(key)) add up to \(total) bytes; the limit is \(maxObjectBytes)")
+                            message: "the parts of key \(ByteKeys.describe(key)) add up to \(total) bytes; the limit is \(maxObjectBytes)")
         }
         return result
     }
@@ -144,7 +144,7 @@ extension BlobRange {
     ///   beyond the end of a non-empty object.
     func resolve(size: Int, key: String) throws -> ResolvedRange {
         func invalid(_ why: String) -> BlobError {
-            BlobError(.invalidRange, key: key, limit: size, message: "range \(self) of key \(describeBlobKey(key)) (\(size) bytes) \(why)")
+            BlobError(.invalidRange, key: key, limit: size, message: "range \(self) of key \(ByteKeys.describe(key)) (\(size) bytes) \(why)")
         }
         switch self {
         case .offset(let offset, let length):

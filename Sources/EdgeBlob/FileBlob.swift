@@ -264,12 +264,12 @@ public final class FileBlob: BlobBucket {
             let fd = open(objectsPath + "/" + row.file, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
                 if errno == ENOENT { continue }
-                throw FileIO.failure("opening the body of key \(describeBlobKey(key)) at", objectsPath + "/" + row.file, key: key)
+                throw FileIO.failure("opening the body of key \(ByteKeys.describe(key)) at", objectsPath + "/" + row.file, key: key)
             }
             let reader = BlobFileReader(descriptor: fd, offset: served.offset, length: served.length, key: key)
             return BlobGetResult(object: object, body: BlobStream(source: .file(reader), chunkSize: configuration.readChunkSize))
         }
-        throw BlobError(.storageFailure, key: key, message: "the body of key \(describeBlobKey(key)) kept changing while it was opened")
+        throw BlobError(.storageFailure, key: key, message: "the body of key \(ByteKeys.describe(key)) kept changing while it was opened")
     }
 
     // MARK: Deleting and listing
@@ -350,7 +350,7 @@ public final class FileBlob: BlobBucket {
     }
 
     private func noSuchUpload(_ uploadId: String, key: String) -> BlobError {
-        BlobError(.noSuchUpload, key: key, message: "there is no multipart upload \(uploadId) of key \(describeBlobKey(key)) (never created, completed, aborted or expired)")
+        BlobError(.noSuchUpload, key: key, message: "there is no multipart upload \(uploadId) of key \(ByteKeys.describe(key)) (never created, completed, aborted or expired)")
     }
 
     private static func uploadExists(_ uploadId: String, key: String, on connection: RawSQLiteConnection) throws -> Bool {

@@ -154,7 +154,7 @@ public final class MemoryBlob: BlobBucket {
     }
 
     private func noSuchUpload(_ uploadId: String, key: String) -> BlobError {
-        BlobError(.noSuchUpload, key: key, message: "there is no multipart upload \(uploadId) of key \(describeBlobKey(key)) (never created, completed, aborted or expired)")
+        BlobError(.noSuchUpload, key: key, message: "there is no multipart upload \(uploadId) of key \(ByteKeys.describe(key)) (never created, completed, aborted or expired)")
     }
 
     public func uploadPart(key: String, uploadId: String, partNumber: Int, body: BlobBody) async throws -> BlobUploadedPart {

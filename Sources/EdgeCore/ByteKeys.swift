@@ -36,6 +36,13 @@ package enum ByteKeys {
         return Array(data)
     }
 
+    /// A key as it appears in error messages: quoted, and cut short (with its size) when long.
+    package static func describe(_ key: String) -> String {
+        let utf8 = key.utf8
+        if utf8.count <= 64 { return "\"\(key)\"" }
+        return "\"\(String(decoding: utf8.prefix(48), as: UTF8.self))…\" (\(utf8.count) bytes)"
+    }
+
     /// Whether `name` can name a file or directory of a binding: 1...`maxLength` ASCII letters,
     /// digits, `_`, `-` and `.`, not starting with `.`.
     package static func isSafeResourceName(_ name: String, maxLength: Int) -> Bool {

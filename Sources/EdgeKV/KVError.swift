@@ -75,10 +75,3 @@ public struct KVError: Error, Sendable, CustomStringConvertible {
         return KVError(.storageFailure, key: key, message: "storage failure: \(error)")
     }
 }
-
-/// A key as it appears in error messages: quoted, and cut short when it is long.
-func describeKey(_ key: String) -> String {
-    let utf8 = key.utf8
-    if utf8.count <= 64 { return "\"\(key)\"" }
-    return "\"\(String(decoding: utf8.prefix(48), as: UTF8.self))…\" (\(utf8.count) bytes)"
-}

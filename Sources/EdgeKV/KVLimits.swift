@@ -3,6 +3,20 @@ import Foundation
 
 /// The limits a namespace enforces. The defaults are Cloudflare Workers KV's.
 public struct KVLimits: Sendable, Hashable {
+    /// Longest namespace name, in UTF-8 bytes (it names a file or a database key).
+    public static let maxNamespaceNameBytes = 128
+
+    /// Checks a namespace name: 1...128 letters, digits, '_', '-' or '.', not starting with '.'.
+    /// Every KV backend validates names with it.
+    ///
+    /// - Throws: ``KVError`` `.invalidNamespaceName`.
+    public static func validateNamespaceName(_ name: String) throws {
+        guard ByteKeys.isSafeResourceName(name, maxLength: maxNamespaceNameBytes) else {
+            throw KVError(.invalidNamespaceName, limit: maxNamespaceNameBytes, actual: name.utf8.count,
+                          message: "namespace name \"\(name)\" must be 1...\(maxNamespaceNameBytes) letters, digits, '_', '-' or '.', not starting with '.'")
+        }
+    }
+
     /// Longest key in UTF-8 bytes. Default 512.
     public var maxKeyBytes: Int
     /// Largest value in bytes. Default 25 MiB.
@@ -66,11 +80,11 @@ extension KVLimits {
             throw KVError(.invalidKey, key: key, limit: 1, actual: 0, message: "key must not be empty")
         }
         if key == "." || key == ".." {
-            throw KVError(.invalidKey, key: key, message: "key \(describeKey(key)) is not allowed: \".\" and \"..\" are reserved")
+            throw KVError(.invalidKey, key: key, message: "key \(ByteKeys.describe(key)) is not allowed: \".\" and \"..\" are reserved")
         }
         if size > maxKeyBytes {
             throw KVError(.keyTooLong, key: key, limit: maxKeyBytes, actual: size,
-                          message: "key \(describeKey(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
+                          message: "key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
         }
     }
 
@@ -79,22 +93,22 @@ extension KVLimits {
         try validateKey(key)
         if value.count > maxValueBytes {
             throw KVError(.valueTooLarge, key: key, limit: maxValueBytes, actual: value.count,
-                          message: "value for key \(describeKey(key)) is \(value.count) bytes; the limit is \(maxValueBytes) bytes")
+                          message: "value for key \(ByteKeys.describe(key)) is \(value.count) bytes; the limit is \(maxValueBytes) bytes")
         }
         var expiration: Int64?
         switch (options.expiration, options.expirationTtl) {
         case (.some, .some):
-            throw KVError(.invalidExpiration, key: key, message: "put of key \(describeKey(key)) sets both expiration and expirationTtl; set one")
+            throw KVError(.invalidExpiration, key: key, message: "put of key \(ByteKeys.describe(key)) sets both expiration and expirationTtl; set one")
         case (.some(let absolute), nil):
             if absolute < now + minimumExpirationSeconds {
                 throw KVError(.expirationTooSoon, key: key, limit: Int(minimumExpirationSeconds), actual: Int(absolute - now),
-                              message: "expiration \(absolute) for key \(describeKey(key)) is \(absolute - now) s from now; it must be at least \(minimumExpirationSeconds) s in the future")
+                              message: "expiration \(absolute) for key \(ByteKeys.describe(key)) is \(absolute - now) s from now; it must be at least \(minimumExpirationSeconds) s in the future")
             }
             expiration = absolute
         case (nil, .some(let ttl)):
             if ttl < minimumExpirationSeconds {
                 throw KVError(.expirationTooSoon, key: key, limit: Int(minimumExpirationSeconds), actual: Int(ttl),
-                              message: "expirationTtl \(ttl) s for key \(describeKey(key)) is below the minimum of \(minimumExpirationSeconds) s")
+                              message: "expirationTtl \(ttl) s for key \(ByteKeys.describe(key)) is below the minimum of \(minimumExpirationSeconds) s")
             }
             expiration = now + ttl
         case (nil, nil):
@@ -106,11 +120,11 @@ extension KVLimits {
             do {
                 data = try metadata.serialized()
             } catch {
-                throw KVError(.invalidMetadata, key: key, message: "metadata for key \(describeKey(key)) cannot be serialized as JSON: \(error)")
+                throw KVError(.invalidMetadata, key: key, message: "metadata for key \(ByteKeys.describe(key)) cannot be serialized as JSON: \(error)")
             }
             if data.count > maxMetadataBytes {
                 throw KVError(.metadataTooLarge, key: key, limit: maxMetadataBytes, actual: data.count,
-                              message: "metadata for key \(describeKey(key)) is \(data.count) bytes serialized; the limit is \(maxMetadataBytes) bytes")
+                              message: "metadata for key \(ByteKeys.describe(key)) is \(data.count) bytes serialized; the limit is \(maxMetadataBytes) bytes")
             }
             metadataJSON = String(decoding: data, as: UTF8.self)
         }

@@ -242,7 +242,7 @@ extension KVNamespace {
         do {
             data = try JSONEncoder().encode(value)
         } catch {
-            throw KVError(.invalidJSON, key: key, message: "value for key \(describeKey(key)) cannot be encoded as JSON: \(error)")
+            throw KVError(.invalidJSON, key: key, message: "value for key \(ByteKeys.describe(key)) cannot be encoded as JSON: \(error)")
         }
         try await put(key, value: Array(data), options: KVPutOptions(expiration: expiration, expirationTtl: expirationTtl, metadata: metadata))
     }
@@ -273,6 +273,6 @@ private func decodeJSON<T: Decodable>(_ entry: KVEntry, key: String, as type: T.
     do {
         return try entry.json(as: T.self)
     } catch {
-        throw KVError(.invalidJSON, key: key, message: "value for key \(describeKey(key)) is not JSON of type \(T.self): \(error)")
+        throw KVError(.invalidJSON, key: key, message: "value for key \(ByteKeys.describe(key)) is not JSON of type \(T.self): \(error)")
     }
 }

@@ -98,16 +98,9 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
     /// - Throws: ``KVError`` `.invalidNamespaceName` when `name` is not 1...128 characters of
     ///   letters, digits, `_`, `-` and `.` (not starting with `.`), or `.storageFailure`.
     public convenience init(namespace name: String, stateDirectory: String, configuration: Configuration = Configuration()) throws {
-        try Self.validateNamespaceName(name)
+        try KVLimits.validateNamespaceName(name)
         let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("kv").appendingPathComponent("\(name).sqlite").path
         try self.init(path: path, configuration: configuration)
-    }
-
-    static func validateNamespaceName(_ name: String) throws {
-        guard ByteKeys.isSafeResourceName(name, maxLength: 128) else {
-            throw KVError(.invalidNamespaceName, limit: 128, actual: name.utf8.count,
-                          message: "namespace name \"\(name)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
-        }
     }
 
     static let migrator: DatabaseMigrator = {

@@ -56,10 +56,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     ///
     /// - Throws: ``KVError`` `.invalidNamespaceName`.
     public init(namespace: String, pool: PostgresPool, configuration: Configuration = Configuration()) throws {
-        guard ByteKeys.isSafeResourceName(namespace, maxLength: 128) else {
-            throw KVError(.invalidNamespaceName, limit: 128, actual: namespace.utf8.count,
-                          message: "namespace name \"\(namespace)\" must be 1...128 letters, digits, '_', '-' or '.', not starting with '.'")
-        }
+        try KVLimits.validateNamespaceName(namespace)
         self.namespace = namespace
         self.pool = pool
         self.configuration = configuration

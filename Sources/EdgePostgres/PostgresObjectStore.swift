@@ -437,7 +437,6 @@ extension DurableObjectNamespace {
     /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
     public convenience init(name: String, pool: PostgresPool, env: Object.Env, configuration: Configuration = Configuration(),
                             leaseSeconds: Double = 10, handoverTimeout: Double = 30) throws {
-        try CoordinatorLimits.validateNamespaceName(name)
         let store = PostgresObjectStore(pool: pool, settings: .init(namespace: name, leaseSeconds: leaseSeconds, handoverTimeout: handoverTimeout))
         try self.init(name: name, store: store, ownership: store, env: env, configuration: configuration)
     }

@@ -250,14 +250,7 @@ struct MemoryBackend: Backend {
     }
 
     func vectorIndex(_ binding: EdgeConfig.VectorizeBinding) throws -> any VectorIndex {
-        do {
-            switch binding.indexType {
-            case .flat: return try FlatIndex(configuration: binding.indexConfiguration)
-            case .hnsw: return try HNSWIndex(configuration: binding.indexConfiguration, parameters: binding.parameters)
-            }
-        } catch {
-            throw context.error(.invalidValue, key: "vectorize", expected: "a usable vector index", "cannot open index \(binding.indexName): \(error)")
-        }
+        try SQLiteBackend.vectorIndex(binding, persistentIn: nil, context: context)
     }
 }
 
@@ -301,13 +294,19 @@ struct SQLiteBackend: Backend {
     }
 
     func vectorIndex(_ binding: EdgeConfig.VectorizeBinding) throws -> any VectorIndex {
+        try Self.vectorIndex(binding, persistentIn: context.stateDirectory, context: context)
+    }
+
+    /// A flat or HNSW index: persistent under `directory`, or in memory when it is nil.
+    static func vectorIndex(_ binding: EdgeConfig.VectorizeBinding, persistentIn directory: String?, context: BackendContext) throws -> any VectorIndex {
+        let configuration = binding.indexConfiguration
         do {
-            switch binding.indexType {
-            case .flat:
-                return try FlatIndex(name: binding.indexName, stateDirectory: context.stateDirectory, configuration: binding.indexConfiguration)
-            case .hnsw:
-                return try HNSWIndex(name: binding.indexName, stateDirectory: context.stateDirectory, configuration: binding.indexConfiguration,
-                                     parameters: binding.parameters)
+            switch (binding.indexType, directory) {
+            case (.flat, nil): return try FlatIndex(configuration: configuration)
+            case (.flat, let directory?): return try FlatIndex(name: binding.indexName, stateDirectory: directory, configuration: configuration)
+            case (.hnsw, nil): return try HNSWIndex(configuration: configuration, parameters: binding.parameters)
+            case (.hnsw, let directory?):
+                return try HNSWIndex(name: binding.indexName, stateDirectory: directory, configuration: configuration, parameters: binding.parameters)
             }
         } catch {
             throw context.error(.invalidValue, key: "vectorize", expected: "a usable vector index", "cannot open index \(binding.indexName): \(error)")
