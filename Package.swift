@@ -5,10 +5,13 @@
 
 import PackageDescription
 
-/// Every target of ours builds in the Swift 6 language mode (complete strict concurrency).
+/// Every target of ours builds in the Swift 6 language mode (complete strict concurrency), with
+/// imports internal unless marked `public` and members visible only from modules a file imports.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(

@@ -1,3 +1,4 @@
+import EdgeCoordinator
 import EdgeCore
 import EdgePostgres
 import EdgeRuntime

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeKV
 import EdgePostgres
 import EdgeQueue

@@ -1,4 +1,4 @@
-@_exported import EdgeCore
+public import EdgeCore
 import Foundation
 
 /// An object store with Cloudflare R2 semantics: the blob binding.

@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 
 /// HTTP headers stored with an object (R2's `httpMetadata`).
 public struct BlobHTTPMetadata: Sendable, Hashable, Codable {

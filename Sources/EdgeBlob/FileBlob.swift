@@ -1,8 +1,8 @@
 import EdgeCore
 import EdgeSQLite
-import Foundation
+public import Foundation
 import GRDB
-import Logging
+public import Logging
 import Synchronization
 
 /// The durable ``BlobBucket``: object bodies in files, metadata in SQLite, under

@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 import Synchronization
 
 /// An in-memory ``BlobBucket`` for tests: the same semantics and limits as ``FileBlob``, on an

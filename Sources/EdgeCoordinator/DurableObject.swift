@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 
 /// A durable object class: one live instance per id, calls delivered one at a time, with
 /// transactional storage and an alarm (Cloudflare Durable Objects, in Swift idiom).

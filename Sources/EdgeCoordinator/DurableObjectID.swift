@@ -1,5 +1,5 @@
 import Crypto
-@_exported import EdgeCore
+public import EdgeCore
 import Foundation
 
 /// A durable object's id: 64 hex digits, printable and stable. `idFromName` derives it from the

@@ -1,7 +1,7 @@
 import EdgeCore
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// The binding of a durable object class: makes ids and stubs, keeps at most one live instance per

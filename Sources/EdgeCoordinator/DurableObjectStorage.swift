@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Options of ``DurableObjectStorage/list(_:as:)``.

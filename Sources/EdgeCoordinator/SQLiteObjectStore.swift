@@ -1,6 +1,6 @@
 import EdgeCore
 import EdgeSQLite
-import Foundation
+public import Foundation
 import GRDB
 
 /// The SQLite store of one namespace: every object's storage and alarm in one file, keyed by

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The wall clock every swift-edge component reads time from.
 ///

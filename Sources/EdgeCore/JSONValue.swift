@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON value: the type of KV metadata, vector metadata and other free-form JSON that a binding
 /// stores and hands back unchanged.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A wake-up signal: waiters suspend until the next ``notify()``. Read ``generation`` before

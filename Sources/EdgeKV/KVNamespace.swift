@@ -1,4 +1,4 @@
-@_exported import EdgeCore
+public import EdgeCore
 import Foundation
 
 /// A key-value namespace with Cloudflare Workers KV semantics: the KV binding.

@@ -2,7 +2,7 @@ import EdgeCore
 import EdgeSQLite
 import Foundation
 import GRDB
-import Logging
+public import Logging
 import Metrics
 import Synchronization
 

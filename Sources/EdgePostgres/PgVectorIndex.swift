@@ -2,7 +2,7 @@ import EdgeCore
 import Foundation
 import Logging
 import PostgresNIO
-import VectorSearch
+public import VectorSearch
 
 /// A ``VectorIndex`` on pgvector: one table per index (`"vec_NAME"`: id, namespace, metadata as
 /// `jsonb`, the embedding as `vector(D)`) with an HNSW index for the configured metric. Vectorize

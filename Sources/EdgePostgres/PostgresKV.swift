@@ -1,7 +1,7 @@
-import EdgeCore
-import EdgeKV
+public import EdgeCore
+public import EdgeKV
 import Foundation
-import Logging
+public import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization

@@ -1,4 +1,4 @@
-import EdgeCoordinator
+public import EdgeCoordinator
 import EdgeCore
 import Foundation
 import Logging

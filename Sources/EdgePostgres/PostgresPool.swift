@@ -1,9 +1,9 @@
 import EdgeCore
 import Foundation
-import Logging
+public import Logging
 import NIOCore
-import PostgresNIO
-import ServiceLifecycle
+public import PostgresNIO
+public import ServiceLifecycle
 import Synchronization
 
 /// Why a PostgreSQL connection URL was refused.

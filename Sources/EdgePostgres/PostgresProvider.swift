@@ -2,7 +2,7 @@ import EdgeCoordinator
 import EdgeCore
 import EdgeKV
 import EdgeQueue
-import EdgeRuntime
+public import EdgeRuntime
 import Foundation
 import ServiceLifecycle
 import VectorSearch

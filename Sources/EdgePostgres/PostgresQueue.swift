@@ -1,7 +1,7 @@
-import EdgeCore
-import EdgeQueue
-import Foundation
-import Logging
+public import EdgeCore
+public import EdgeQueue
+public import Foundation
+public import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization

@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 import Synchronization
 
 /// One delivered message (Cloudflare's `Message`).

@@ -1,5 +1,5 @@
-@_exported import EdgeCore
-import Foundation
+public import EdgeCore
+public import Foundation
 import Synchronization
 
 /// Where queue messages live: the storage engine behind producers and consumers.

@@ -1,8 +1,8 @@
 import EdgeCore
 import Foundation
-import Logging
+public import Logging
 import Metrics
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// Settings of a queue consumer (wrangler's `queues.consumers` entry). Defaults are Cloudflare's.

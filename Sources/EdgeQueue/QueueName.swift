@@ -1,5 +1,5 @@
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// A queue and the type of its messages, declared once and used by both sides, so a producer
 /// and a consumer of one queue cannot disagree on what travels through it (the pattern of

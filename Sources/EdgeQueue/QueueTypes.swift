@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 
 /// How a message body is encoded (Cloudflare's `contentType`).
 public enum QueueContentType: String, Sendable, Hashable, Codable {

@@ -1,8 +1,8 @@
 import EdgeCore
 import EdgeSQLite
-import Foundation
+public import Foundation
 import GRDB
-import Logging
+public import Logging
 
 /// The durable ``QueueBackend``: every queue of an application in one SQLite file (WAL,
 /// `synchronous = FULL`), so moving a message to its dead-letter queue is one transaction.

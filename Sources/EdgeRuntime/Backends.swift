@@ -1,12 +1,12 @@
-import EdgeBlob
-import EdgeCoordinator
+public import EdgeBlob
+public import EdgeCoordinator
 import EdgeCore
-import EdgeKV
+public import EdgeKV
 import EdgeQueue
 import Foundation
-import Logging
-import ServiceLifecycle
-import VectorSearch
+public import Logging
+public import ServiceLifecycle
+public import VectorSearch
 
 // Backends plug into the runtime as providers: a backend module offers a `BackendProvider` for
 // the binding kinds it serves, and a host is given the set of providers it may use. EdgeRuntime

@@ -1,6 +1,6 @@
 import EdgeCore
 import EdgeQueue
-import Foundation
+public import Foundation
 import Logging
 import VectorSearch
 

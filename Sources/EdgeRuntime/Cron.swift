@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A cron schedule of five fields — minute, hour, day of month, month, day of week — evaluated in
 /// UTC, as Cloudflare's cron triggers are. Fields take `*`, numbers, ranges `a-b`, steps `*/n` and

@@ -1,14 +1,14 @@
-import EdgeBlob
-import EdgeCoordinator
+public import EdgeBlob
+public import EdgeCoordinator
 import EdgeCore
-import EdgeKV
+public import EdgeKV
 import EdgeQueue
-import Embeddings
-import Foundation
-import Logging
+public import Embeddings
+public import Foundation
+public import Logging
 import ServiceLifecycle
 import Synchronization
-import VectorSearch
+public import VectorSearch
 
 /// The bindings a config declares, built by the backends it names: what a worker's `makeEnv`
 /// asks for by name. The composition root of an application.

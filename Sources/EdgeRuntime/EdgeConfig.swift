@@ -1,9 +1,9 @@
 import EdgeCore
 import EdgeQueue
 import Embeddings
-import Foundation
-import Logging
-import VectorSearch
+public import Foundation
+public import Logging
+public import VectorSearch
 
 /// An application's configuration: its name, where state lives, its bindings, triggers and
 /// limits. Build it in Swift with the initializers below, or read a JSONC file in the spirit of

@@ -1,10 +1,11 @@
 import EdgeCore
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 /// Serves a worker over HTTP (Hummingbird 2) and runs its background services — queue consumers,
 /// cron triggers, durable-object alarms — until SIGINT or SIGTERM. On shutdown it stops accepting

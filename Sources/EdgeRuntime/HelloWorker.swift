@@ -1,7 +1,9 @@
-import EdgeCoordinator
+public import EdgeCoordinator
 import EdgeCore
+public import EdgeKV
 import EdgeQueue
 import Foundation
+import Logging
 
 /// The worker `edge dev` serves when the config's `main` is `"hello"` (the default): a greeting,
 /// `/health`, and, for what the config binds:

@@ -1,7 +1,7 @@
 import EdgeCore
 import EdgeQueue
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Synchronization
 
 /// A worker: the application's handlers for HTTP requests, queue batches and cron triggers

@@ -3,7 +3,7 @@ import EdgeQueue
 import Foundation
 import Logging
 import Metrics
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// Runs one worker over its bindings: handles requests with the configured limits, delivers

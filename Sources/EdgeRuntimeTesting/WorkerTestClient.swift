@@ -1,8 +1,8 @@
-import EdgeCore
-import EdgeQueue
-import EdgeRuntime
+public import EdgeCore
+public import EdgeQueue
+public import EdgeRuntime
 import EdgeTesting
-import Foundation
+public import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

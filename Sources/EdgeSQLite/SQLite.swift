@@ -1,9 +1,9 @@
 // EdgeSQLite: the SQLite helpers every SQLite-backed binding shares (package-internal, not a
 // product): databases opened the swift-edge way through GRDB, raw prepared statements for hot
 // read paths, a group-committing writer.
-import EdgeCore
+public import EdgeCore
 import Foundation
-import GRDB
+public import GRDB
 import GRDBSQLite
 import Synchronization
 

@@ -1,4 +1,4 @@
-import EdgeCore
+public import EdgeCore
 import Foundation
 import GRDBSQLite
 import Synchronization

@@ -1,5 +1,5 @@
 import Crypto
-import EdgeBlob
+public import EdgeBlob
 import EdgeCore
 import Foundation
 

@@ -1,5 +1,5 @@
-import EdgeCoordinator
-import Foundation
+public import EdgeCoordinator
+public import Foundation
 
 /// The durable-object behaviour every namespace backend must show, as named cases to run with
 /// swift-testing's `arguments:` — one call at a time per object, storage and its limits,

@@ -1,4 +1,4 @@
-import EdgeCoordinator
+public import EdgeCoordinator
 
 extension DurableObjectNamespace {
     /// Drops every live instance and deletes every object's storage and alarm, so the next test

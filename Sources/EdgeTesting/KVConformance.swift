@@ -1,5 +1,5 @@
 import EdgeCore
-import EdgeKV
+public import EdgeKV
 import Foundation
 
 /// The conformance suite every ``KVNamespace`` backend passes: Workers KV semantics and limits,

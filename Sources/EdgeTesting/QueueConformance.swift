@@ -1,5 +1,5 @@
 import EdgeCore
-import EdgeQueue
+public import EdgeQueue
 import Foundation
 import Synchronization
 

@@ -1,7 +1,7 @@
 import EdgeCore
-import EdgeBlob
-import EdgeKV
-import EdgeQueue
+public import EdgeBlob
+public import EdgeKV
+public import EdgeQueue
 import Synchronization
 
 /// In-memory bindings for unit tests, all on one ``TestClock``: `let bindings = TestBindings()`

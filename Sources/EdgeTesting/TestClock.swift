@@ -1,5 +1,5 @@
-import EdgeCore
-import Foundation
+public import EdgeCore
+public import Foundation
 import Synchronization
 
 /// A clock that moves only when told to: TTLs, delays, retries and alarms are tested by advancing

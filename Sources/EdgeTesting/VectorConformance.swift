@@ -1,6 +1,6 @@
 import EdgeCore
 import Foundation
-import VectorSearch
+public import VectorSearch
 
 /// The conformance suite every ``VectorIndex`` passes: each metric against a brute-force oracle
 /// (exactly, or above a recall floor for approximate indexes), every filter operator, namespaces,

@@ -1,5 +1,6 @@
 import Crypto
-import EdgeKV
+import EdgeCore
+public import EdgeKV
 import Foundation
 import Metrics
 import Synchronization

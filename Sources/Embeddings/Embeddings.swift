@@ -1,6 +1,6 @@
 // Embeddings: the EmbeddingModel binding, all-MiniLM-L6-v2 in pure Swift (with C SIMD kernels),
 // HTTP providers and a KV-backed embedding cache.
-@_exported import EdgeCore
+public import EdgeCore
 
 /// A text-embedding model: the Workers AI / Voyage binding.
 ///

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,7 +1,7 @@
 import Dispatch
 import Synchronization
 import EdgeKernels
-import Foundation
+public import Foundation
 
 /// sentence-transformers/all-MiniLM-L6-v2 in Swift: a BERT WordPiece tokenizer, a 6-layer,
 /// 384-wide, 12-head encoder, mean pooling over the tokens and L2 normalisation — 384-dimension

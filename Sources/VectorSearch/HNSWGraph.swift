@@ -1,4 +1,5 @@
 import Dispatch
+import EdgeCore
 import EdgeKernels
 import Foundation
 

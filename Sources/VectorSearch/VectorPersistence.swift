@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeSQLite
 import Foundation
 import GRDB

@@ -1,6 +1,6 @@
 // VectorSearch: the Vectorize-compatible VectorIndex binding, with an exact FlatIndex and an
 // HNSWIndex, metadata filters and SQLite persistence.
-@_exported import EdgeCore
+public import EdgeCore
 import Foundation
 
 /// How vectors are compared. Scores follow Vectorize: cosine similarity and dot product (higher is

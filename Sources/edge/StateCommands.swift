@@ -1,4 +1,6 @@
 import ArgumentParser
+import EdgeBlob
+import EdgeKV
 import EdgeRuntime
 import Foundation
 

@@ -7,6 +7,7 @@ import Embeddings
 import Foundation
 import Synchronization
 import Testing
+import VectorSearch
 
 /// A git repository in a temporary directory, laid out as the mirror of `owner/name`.
 struct MirrorRepository {

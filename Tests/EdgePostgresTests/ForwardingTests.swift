@@ -1,8 +1,10 @@
 import EdgeCoordinator
+import EdgeKV
 import EdgePostgres
 import EdgeRuntime
 import Foundation
 import Logging
+import PostgresNIO
 import ServiceLifecycle
 import Testing
 #if canImport(FoundationNetworking)

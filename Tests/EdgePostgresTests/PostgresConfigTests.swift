@@ -1,4 +1,5 @@
 import EdgeCoordinator
+import EdgeKV
 import EdgePostgres
 import EdgeQueue
 import EdgeRuntime

@@ -1,6 +1,7 @@
 import EdgeCoordinator
 import EdgePostgres
 import EdgeTesting
+import PostgresNIO
 import Testing
 
 @Suite("Durable objects on PostgreSQL", .enabled(if: postgresAvailable, skipReason))

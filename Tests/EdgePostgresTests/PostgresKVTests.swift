@@ -1,6 +1,7 @@
 import EdgeKV
 import EdgePostgres
 import EdgeTesting
+import Foundation
 import Testing
 
 @Suite("PostgresKV", .enabled(if: postgresAvailable, skipReason))

@@ -1,3 +1,4 @@
+import EdgeKV
 import EdgeRuntime
 import EdgeRuntimeTesting
 import Foundation

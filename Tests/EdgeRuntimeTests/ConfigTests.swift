@@ -1,7 +1,10 @@
+import EdgeKV
 import EdgeRuntime
 import EdgeRuntimeTesting
+import Embeddings
 import Foundation
 import Testing
+import VectorSearch
 
 @Suite("Config")
 struct ConfigTests {

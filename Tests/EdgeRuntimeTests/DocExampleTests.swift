@@ -1,6 +1,8 @@
+import EdgeKV
 import EdgeRuntime
 import EdgeRuntimeTesting
 import Foundation
+import Logging
 import Testing
 
 /// The worker of Docs/runtime.md, kept compiling and passing here.

@@ -1,4 +1,5 @@
 import EdgeRuntime
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Logging

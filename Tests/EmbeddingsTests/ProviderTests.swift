@@ -2,6 +2,7 @@ import Embeddings
 import Foundation
 import Hummingbird
 import Logging
+import NIOFoundationEssentialsCompat
 import ServiceLifecycle
 import Synchronization
 import Testing

@@ -1,9 +1,9 @@
 import Crypto
-import EdgeBlob
+public import EdgeBlob
 import EdgeCore
-import Embeddings
+public import Embeddings
 import Foundation
-import VectorSearch
+public import VectorSearch
 
 /// One search hit.
 public struct SearchResult: Codable, Sendable, Hashable {

@@ -1,12 +1,13 @@
 import Crypto
 import EdgeBlob
-import EdgeCoordinator
-import EdgeCore
-import EdgeKV
-import EdgeQueue
-import EdgeRuntime
-import Embeddings
+public import EdgeCoordinator
+public import EdgeCore
+public import EdgeKV
+public import EdgeQueue
+public import EdgeRuntime
+public import Embeddings
 import Foundation
+import Logging
 import VectorSearch
 
 /// `github-events`: a verified webhook delivery.

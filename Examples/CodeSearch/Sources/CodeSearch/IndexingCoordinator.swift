@@ -1,6 +1,6 @@
-import EdgeCoordinator
-import EdgeCore
-import Foundation
+public import EdgeCoordinator
+public import EdgeCore
+public import Foundation
 
 /// One indexing job: a repository at a revision, from planning to the last embedding batch.
 public struct IndexingJob: Codable, Sendable, Hashable {
