@@ -64,7 +64,9 @@ func measureRate(duration: Double, opsPerCall: Int = 1, _ body: () async throws 
 
 /// Measures `ours` and `peer` alternately for `rounds` rounds and keeps each side's best rate,
 /// so both see the same machine state (page cache, CPU frequency, background load).
-func compare(rounds: Int, duration: Double, opsPerCall: Int = 1, ours: () async throws -> Void, peer: () async throws -> Void) async rethrows -> (ours: Double, peer: Double) {
+func compare(
+    rounds: Int, duration: Double, opsPerCall: Int = 1, ours: () async throws -> Void, peer: () async throws -> Void
+) async rethrows -> (ours: Double, peer: Double) {
     var best = (ours: 0.0, peer: 0.0)
     for _ in 0..<rounds {
         best.ours = max(best.ours, try await measureRate(duration: duration, opsPerCall: opsPerCall, ours))

@@ -38,18 +38,24 @@ struct CodeSearchBenchmark {
         let base = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
         let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: scratch)
         let model = try CachedEmbeddingModel(base, cache: cache, ttl: nil)
-        let vectors = try HNSWIndex(name: "code", stateDirectory: scratch,
-                                    configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let index = CodeIndex(model: model, vectors: vectors, chunks: try SQLiteChunkStore(path: scratch + "/chunks.sqlite"),
-                              lexical: try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
+        let vectors = try HNSWIndex(
+            name: "code", stateDirectory: scratch,
+            configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let index = CodeIndex(
+            model: model, vectors: vectors, chunks: try SQLiteChunkStore(path: scratch + "/chunks.sqlite"),
+            lexical: try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
 
         // Full index with an empty embedding cache.
         var started = seconds()
         let full = try await index.index(source: .local(root), repo: "hummingbird")
         let fullSeconds = seconds() - started
-        BenchLine(suite: "codesearch", name: "index.full", value: fullSeconds, unit: "s",
-                  extra: ["files": "\(full.files)", "chunks": "\(full.chunks)", "files_per_s": number(Double(full.files) / fullSeconds),
-                          "chunks_per_s": number(Double(full.chunks) / fullSeconds), "model": quote(base.modelID), "lower_is_better": "true"]).print()
+        BenchLine(
+            suite: "codesearch", name: "index.full", value: fullSeconds, unit: "s",
+            extra: [
+                "files": "\(full.files)", "chunks": "\(full.chunks)", "files_per_s": number(Double(full.files) / fullSeconds),
+                "chunks_per_s": number(Double(full.chunks) / fullSeconds), "model": quote(base.modelID), "lower_is_better": "true",
+            ]
+        ).print()
 
         // Touch one file (a new comment line) and re-index the tree.
         let touched = try await index.chunks.keys(repo: "hummingbird").first.map { String($0.split(separator: "|")[1].split(separator: "#")[0]) } ?? ""
@@ -60,8 +66,10 @@ struct CodeSearchBenchmark {
         started = seconds()
         let again = try await index.index(source: .local(root), repo: "hummingbird")
         let reindexSeconds = seconds() - started
-        BenchLine(suite: "codesearch", name: "index.reindex_one_file", value: reindexSeconds, unit: "s",
-                  extra: ["files": "\(again.files)", "chunks": "\(again.chunks)", "cache_hits": "\(again.cacheHits)", "target": "2", "lower_is_better": "true"]).print()
+        BenchLine(
+            suite: "codesearch", name: "index.reindex_one_file", value: reindexSeconds, unit: "s",
+            extra: ["files": "\(again.files)", "chunks": "\(again.chunks)", "cache_hits": "\(again.cacheHits)", "target": "2", "lower_is_better": "true"]
+        ).print()
 
         // Retrieval quality: ours (hybrid) next to BM25 alone and MiniLM alone.
         let peer = try PlainBM25(chunks: try await index.chunks.chunks(keys: try await index.chunks.keys(repo: "hummingbird")).values.map(\.chunk))
@@ -73,12 +81,18 @@ struct CodeSearchBenchmark {
             bm25 += Self.reciprocalRank(try peer.search(query.query, limit: 50), relevant: query.relevant)
         }
         let count = Double(queries.count)
-        BenchLine(suite: "codesearch", name: "dev.mrr10", value: ours / count, unit: "MRR", peer: "bm25-fts5", peerValue: bm25 / count,
-                  extra: ["queries": "\(queries.count)", "target": "0.9", "semantic_only": number(semantic / count),
-                          "lexical_only": number(lexical / count)]).print()
+        BenchLine(
+            suite: "codesearch", name: "dev.mrr10", value: ours / count, unit: "MRR", peer: "bm25-fts5", peerValue: bm25 / count,
+            extra: [
+                "queries": "\(queries.count)", "target": "0.9", "semantic_only": number(semantic / count),
+                "lexical_only": number(lexical / count),
+            ]
+        ).print()
         BenchLine(suite: "codesearch", name: "dev.mrr10.semantic_only", value: semantic / count, unit: "MRR", extra: ["baseline": "0.867"]).print()
-        BenchLine(suite: "codesearch", name: "dev.mrr10.lexical_only", value: lexical / count, unit: "MRR", peer: "bm25-fts5", peerValue: bm25 / count,
-                  extra: ["baseline": "0.733"]).print()
+        BenchLine(
+            suite: "codesearch", name: "dev.mrr10.lexical_only", value: lexical / count, unit: "MRR", peer: "bm25-fts5", peerValue: bm25 / count,
+            extra: ["baseline": "0.733"]
+        ).print()
 
         // Latency of a search with a warm model (no result cache): every query, several rounds.
         var latencies: [Double] = []
@@ -91,9 +105,13 @@ struct CodeSearchBenchmark {
         }
         latencies.sort()
         func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        BenchLine(suite: "codesearch", name: "search.p50", value: percentile(0.5), unit: "ms", extra: ["searches": "\(latencies.count)", "lower_is_better": "true"]).print()
-        BenchLine(suite: "codesearch", name: "search.p99", value: percentile(0.99), unit: "ms",
-                  extra: ["searches": "\(latencies.count)", "target": "50", "lower_is_better": "true"]).print()
+        BenchLine(
+            suite: "codesearch", name: "search.p50", value: percentile(0.5), unit: "ms", extra: ["searches": "\(latencies.count)", "lower_is_better": "true"]
+        ).print()
+        BenchLine(
+            suite: "codesearch", name: "search.p99", value: percentile(0.99), unit: "ms",
+            extra: ["searches": "\(latencies.count)", "target": "50", "lower_is_better": "true"]
+        ).print()
     }
 
     /// The dev set: `--eval FILE`, else `Benchmarks/data/codesearch-dev.jsonl` of this checkout.
@@ -135,8 +153,9 @@ struct PlainBM25 {
         let words = query.lowercased().split { !$0.isLetter && !$0.isNumber }.map { "\"\($0)\"" }
         guard !words.isEmpty else { return [] }
         return try queue.read { db in
-            try String.fetchAll(db, sql: "SELECT path FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
-                                arguments: [words.joined(separator: " OR "), limit])
+            try String.fetchAll(
+                db, sql: "SELECT path FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
+                arguments: [words.joined(separator: " OR "), limit])
         }
     }
 }

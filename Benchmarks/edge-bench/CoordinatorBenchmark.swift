@@ -79,16 +79,26 @@ struct CoordinatorBenchmark {
             p99 = min(p99, sorted[Int(Double(sorted.count) * 0.99)])
             best.plainWrites = max(best.plainWrites, try await drive(calls: 200_000, concurrency: concurrency) { _ in _ = await plain.bumpAndStore() }.rate)
             let ids = (0..<1000).map { namespace.idFromName("object-\($0)") }
-            best.many = max(best.many, try await drive(calls: 200_000, concurrency: concurrency) { index in
-                _ = try await namespace.get(ids[index % 1000]).call { await $0.bump() }
-            }.rate)
+            best.many = max(
+                best.many,
+                try await drive(calls: 200_000, concurrency: concurrency) { index in
+                    _ = try await namespace.get(ids[index % 1000]).call { await $0.bump() }
+                }.rate)
         }
-        BenchLine(suite: "coordinator", name: "one_object.calls", value: best.calls, unit: "calls/s", peer: "plain-actor", peerValue: best.plainCalls,
-                  extra: ["target": "100000", "concurrency": "\(concurrency)"]).print()
-        BenchLine(suite: "coordinator", name: "one_object.calls_with_write", value: best.writes, unit: "calls/s", peer: "plain-actor", peerValue: best.plainWrites,
-                  extra: ["target": "20000", "concurrency": "\(concurrency)"]).print()
-        BenchLine(suite: "coordinator", name: "many_objects.calls", value: best.many, unit: "calls/s", extra: ["objects": "1000", "concurrency": "\(concurrency)"]).print()
-        BenchLine(suite: "coordinator", name: "one_object.p99", value: p99, unit: "ms", extra: ["of": quote("calls_with_write"), "concurrency": "\(concurrency)"]).print()
+        BenchLine(
+            suite: "coordinator", name: "one_object.calls", value: best.calls, unit: "calls/s", peer: "plain-actor", peerValue: best.plainCalls,
+            extra: ["target": "100000", "concurrency": "\(concurrency)"]
+        ).print()
+        BenchLine(
+            suite: "coordinator", name: "one_object.calls_with_write", value: best.writes, unit: "calls/s", peer: "plain-actor", peerValue: best.plainWrites,
+            extra: ["target": "20000", "concurrency": "\(concurrency)"]
+        ).print()
+        BenchLine(
+            suite: "coordinator", name: "many_objects.calls", value: best.many, unit: "calls/s", extra: ["objects": "1000", "concurrency": "\(concurrency)"]
+        ).print()
+        BenchLine(
+            suite: "coordinator", name: "one_object.p99", value: p99, unit: "ms", extra: ["of": quote("calls_with_write"), "concurrency": "\(concurrency)"]
+        ).print()
         namespace.close()
     }
 }

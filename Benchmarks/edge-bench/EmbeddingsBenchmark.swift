@@ -28,17 +28,24 @@ struct EmbeddingsBenchmark {
                 best = max(best, Double(texts) / (seconds() - started))
             }
             let peerRate = peer.rates[ids[0].count]
-            BenchLine(suite: "embeddings", name: "minilm.t\(tokens)", value: best, unit: "texts/s", peer: peerRate == nil ? nil : "numpy-minilm",
-                      peerValue: peerRate, extra: ["tokens": "\(ids[0].count)", "batch": "\(batch)", "threads": "\(ProcessInfo.processInfo.activeProcessorCount)"]
-                        .merging(tokens == 256 ? ["target_ratio": "2"] : [:]) { $1 }).print()
+            BenchLine(
+                suite: "embeddings", name: "minilm.t\(tokens)", value: best, unit: "texts/s", peer: peerRate == nil ? nil : "numpy-minilm",
+                peerValue: peerRate,
+                extra: ["tokens": "\(ids[0].count)", "batch": "\(batch)", "threads": "\(ProcessInfo.processInfo.activeProcessorCount)"]
+                    .merging(tokens == 256 ? ["target_ratio": "2"] : [:]) { $1 }
+            ).print()
             if tokens == 256 {
                 let gflops = best * Self.flops(tokens: ids[0].count) / 1e9
-                BenchLine(suite: "embeddings", name: "minilm.gflops", value: gflops, unit: "GFLOP/s", peer: peer.peak == nil ? nil : "numpy-sgemm",
-                          peerValue: peer.peak, extra: ["target_ratio": "0.5", "at_tokens": "256"]).print()
+                BenchLine(
+                    suite: "embeddings", name: "minilm.gflops", value: gflops, unit: "GFLOP/s", peer: peer.peak == nil ? nil : "numpy-sgemm",
+                    peerValue: peer.peak, extra: ["target_ratio": "0.5", "at_tokens": "256"]
+                ).print()
             }
         }
-        BenchLine(suite: "embeddings", name: "sgemm", value: sgemmRate(n: 2048), unit: "GFLOP/s", peer: peer.peak == nil ? nil : "numpy-sgemm",
-                  peerValue: peer.peak, extra: ["n": "2048"]).print()
+        BenchLine(
+            suite: "embeddings", name: "sgemm", value: sgemmRate(n: 2048), unit: "GFLOP/s", peer: peer.peak == nil ? nil : "numpy-sgemm",
+            peerValue: peer.peak, extra: ["n": "2048"]
+        ).print()
     }
 
     /// "token0 token1 …" with at most `tokens` ids after truncation, built as the peer builds
@@ -86,8 +93,9 @@ struct EmbeddingsBenchmark {
                     let rows = (n + threads * 4 - 1) / (threads * 4)
                     let first = part * rows, count = min(rows, n - first)
                     guard count > 0 else { return }
-                    edge_sgemm(Int32(count), Int32(n), Int32(n), rowsA.pointer + first * n, Int32(n), shared.packed.pointer,
-                               shared.c.pointer + first * n, Int32(n), nil)
+                    edge_sgemm(
+                        Int32(count), Int32(n), Int32(n), rowsA.pointer + first * n, Int32(n), shared.packed.pointer,
+                        shared.c.pointer + first * n, Int32(n), nil)
                 }
             }
         }
@@ -123,7 +131,8 @@ struct EmbeddingsBenchmark {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            FileHandle.standardError.write(Data("edge-bench: the numpy peer failed (pip install numpy scipy safetensors tokenizers); printing without it\n".utf8))
+            FileHandle.standardError.write(
+                Data("edge-bench: the numpy peer failed (pip install numpy scipy safetensors tokenizers); printing without it\n".utf8))
             return PeerResult()
         }
         var result = PeerResult()

@@ -27,12 +27,14 @@ struct ForwardingBenchmark {
     }
 
     func start() async throws -> Runtime {
-        let config = try EdgeConfig.parse("""
+        let config = try EdgeConfig.parse(
+            """
             { "name": "bench-forwarding", "log_level": "error",
               "postgres": { "url": "\(url)", "max_connections": 16 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "HelloCounter" }] } }
             """, providers: BackendProviders.builtIn.adding(PostgresProvider()))
-        let runtime = try WorkerRuntime(worker: HelloWorker(), bindings: EdgeBindings(config: config, providers: BackendProviders.builtIn.adding(PostgresProvider())))
+        let runtime = try WorkerRuntime(
+            worker: HelloWorker(), bindings: EdgeBindings(config: config, providers: BackendProviders.builtIn.adding(PostgresProvider())))
         let ports = AsyncStream<Int>.makeStream()
         let app = try EdgeHost(runtime: runtime).application(port: 0) { port in ports.continuation.yield(port) }
         let group = ServiceGroup(services: [app], logger: Logger(label: "bench"))
@@ -68,24 +70,34 @@ struct ForwardingBenchmark {
         for _ in 0..<options.rounds {
             best.owner = max(best.owner, try await rate(calls: calls, concurrency: concurrency) { _ in _ = try await owner.fetch(increment) })
             best.forwarded = max(best.forwarded, try await rate(calls: calls, concurrency: concurrency) { _ in _ = try await other.fetch(increment) })
-            best.bothForwarded = max(best.bothForwarded, try await rate(calls: calls, concurrency: concurrency) { index in
-                _ = try await (index % 2 == 0 ? owner : other).fetch(increment)
-            })
-            best.moving = max(best.moving, try await rate(calls: calls / 4, concurrency: concurrency) { index in
-                _ = try await (index % 2 == 0 ? owner : other).call { try await $0.fetch(increment) }
-            })
+            best.bothForwarded = max(
+                best.bothForwarded,
+                try await rate(calls: calls, concurrency: concurrency) { index in
+                    _ = try await (index % 2 == 0 ? owner : other).fetch(increment)
+                })
+            best.moving = max(
+                best.moving,
+                try await rate(calls: calls / 4, concurrency: concurrency) { index in
+                    _ = try await (index % 2 == 0 ? owner : other).call { try await $0.fetch(increment) }
+                })
             _ = try await owner.fetch(increment)  // back to a (fetch never moves it; a call may have)
         }
         let expected = 1 + options.rounds * (3 * calls + calls / 4 + 1)
         struct Answer: Decodable { var value: Int }
         let final = try JSONDecoder().decode(Answer.self, from: Data(try await owner.fetch(EdgeRequest(path: "/objects/\(name)")).body)).value
         guard final == expected else { throw BenchError(message: "the counter ended at \(final), not \(expected): calls interleaved or were lost") }
-        BenchLine(suite: "coordinator", name: "objects.fetch_owner", value: best.owner, unit: "calls/s",
-                  extra: ["backend": quote("postgres"), "concurrency": "\(concurrency)"]).print()
-        BenchLine(suite: "coordinator", name: "objects.fetch_forwarded", value: best.forwarded, unit: "calls/s", peer: "fetch_owner", peerValue: best.owner,
-                  extra: ["backend": quote("postgres"), "concurrency": "\(concurrency)"]).print()
-        BenchLine(suite: "coordinator", name: "objects.call_moving", value: best.moving, unit: "calls/s", peer: "fetch_from_both", peerValue: best.bothForwarded,
-                  extra: ["backend": quote("postgres"), "concurrency": "\(concurrency)", "processes": "2"]).print()
+        BenchLine(
+            suite: "coordinator", name: "objects.fetch_owner", value: best.owner, unit: "calls/s",
+            extra: ["backend": quote("postgres"), "concurrency": "\(concurrency)"]
+        ).print()
+        BenchLine(
+            suite: "coordinator", name: "objects.fetch_forwarded", value: best.forwarded, unit: "calls/s", peer: "fetch_owner", peerValue: best.owner,
+            extra: ["backend": quote("postgres"), "concurrency": "\(concurrency)"]
+        ).print()
+        BenchLine(
+            suite: "coordinator", name: "objects.call_moving", value: best.moving, unit: "calls/s", peer: "fetch_from_both", peerValue: best.bothForwarded,
+            extra: ["backend": quote("postgres"), "concurrency": "\(concurrency)", "processes": "2"]
+        ).print()
         for runtime in [a, b] {
             await runtime.group.triggerGracefulShutdown()
             try await runtime.task.value

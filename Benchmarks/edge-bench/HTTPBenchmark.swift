@@ -3,8 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// `edge-bench http`: a hello-world worker through EdgeRuntime against the same handler on plain
@@ -36,8 +37,9 @@ struct HTTPBenchmark {
         let router = Router()
         router.get("/") { _, _ in "Hello from swift-edge" }
         let peerPort = PortBox()
-        let peer = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                               onServerRunning: { channel in peerPort.set(channel.localAddress?.port ?? 0) }, logger: logger)
+        let peer = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in peerPort.set(channel.localAddress?.port ?? 0) }, logger: logger)
         let group = ServiceGroup(services: [ours, peer], logger: logger)
         let serving = Task { try await group.run() }
         let (oursAt, peerAt) = (try await ourPort.wait(), try await peerPort.wait())
@@ -55,8 +57,10 @@ struct HTTPBenchmark {
                 best.ours = best.ours.better(try Self.wrk(wrk, port: oursAt, seconds: seconds))
             }
         }
-        BenchLine(suite: "http", name: "hello.rps", value: best.ours.rps, unit: "requests/s", peer: "plain-hummingbird", peerValue: best.peer.rps,
-                  extra: ["target_ratio": "0.9", "load": quote("wrk -t2 -c64")]).print()
+        BenchLine(
+            suite: "http", name: "hello.rps", value: best.ours.rps, unit: "requests/s", peer: "plain-hummingbird", peerValue: best.peer.rps,
+            extra: ["target_ratio": "0.9", "load": quote("wrk -t2 -c64")]
+        ).print()
         BenchLine(suite: "http", name: "hello.p99", value: best.ours.p99, unit: "ms", peer: "plain-hummingbird", peerValue: best.peer.p99).print()
         await group.triggerGracefulShutdown()
         try await serving.value
@@ -123,7 +127,10 @@ struct HTTPBenchmark {
             while true {
                 if seconds() - start > 10 { throw BenchError(message: "edge dev did not answer within 10 s") }
                 if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!),
-                   (response as? HTTPURLResponse)?.statusCode == 200 { break }
+                    (response as? HTTPURLResponse)?.statusCode == 200
+                {
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(1))
             }
             samples.append((seconds() - start) * 1000)

@@ -94,18 +94,22 @@ struct KVBenchmark {
             listed &+= try peer.list(prefix: "key-", after: starts[position], limit: 1000)
         }
         guard listed > 0 else { throw BenchError(message: "lists found nothing") }
-        BenchLine(suite: "kv", name: "sqlite.list", value: list.ours, unit: "lists/s", peer: "raw-sqlite", peerValue: list.peer,
-                  extra: ["keys_per_list": "1000"]).print()
+        BenchLine(
+            suite: "kv", name: "sqlite.list", value: list.ours, unit: "lists/s", peer: "raw-sqlite", peerValue: list.peer,
+            extra: ["keys_per_list": "1000"]
+        ).print()
 
         // MemoryKV point gets (no peer: the in-memory backend is for tests).
         let memory = MemoryKV()
         try await memory.put(keys.map { KVWrite(key: $0, text: value) })
         var best = 0.0
         for _ in 0..<options.rounds {
-            best = max(best, try await measureRate(duration: options.duration) {
-                position = (position + 1) & 4095
-                checksum &+= try await memory.get(lookups[position])?.utf8.count ?? 0
-            })
+            best = max(
+                best,
+                try await measureRate(duration: options.duration) {
+                    position = (position + 1) & 4095
+                    checksum &+= try await memory.get(lookups[position])?.utf8.count ?? 0
+                })
         }
         BenchLine(suite: "kv", name: "memory.get", value: best, unit: "ops/s").print()
         try ours.close()
@@ -139,16 +143,19 @@ final class RawSQLiteKV {
             return statement
         }
         try exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-        try exec("""
+        try exec(
+            """
             CREATE TABLE kv (key TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL, expiration INTEGER, metadata TEXT);
             CREATE INDEX kv_by_expiration ON kv(expiration) WHERE expiration IS NOT NULL;
             """)
         getStatement = try prepare("SELECT value, expiration, metadata FROM kv WHERE key = ?1 AND (expiration IS NULL OR expiration > ?2)")
-        upsertStatement = try prepare("""
+        upsertStatement = try prepare(
+            """
             INSERT INTO kv (key, value, expiration, metadata) VALUES (?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration, metadata = excluded.metadata
             """)
-        listStatement = try prepare("SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND key < ?4 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3")
+        listStatement = try prepare(
+            "SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND key < ?4 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3")
         begin = try prepare("BEGIN IMMEDIATE")
         commit = try prepare("COMMIT")
     }
@@ -218,8 +225,16 @@ final class RawSQLiteKV {
         let lower = Array(after.utf8) + [0]
         var upper = Array(prefix.utf8)
         upper[upper.count - 1] += 1
-        lower.withUnsafeBufferPointer { _ = sqlite3_bind_text(listStatement, 1, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self)) }
-        upper.withUnsafeBufferPointer { _ = sqlite3_bind_text(listStatement, 4, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self)) }
+        lower.withUnsafeBufferPointer {
+            _ = sqlite3_bind_text(
+                listStatement, 1, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count),
+                unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        }
+        upper.withUnsafeBufferPointer {
+            _ = sqlite3_bind_text(
+                listStatement, 4, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count),
+                unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        }
         sqlite3_bind_int64(listStatement, 2, Int64(Date().timeIntervalSince1970))
         sqlite3_bind_int64(listStatement, 3, Int64(limit + 1))
         var names: [(String, Int64?, String?)] = []

@@ -67,7 +67,9 @@ struct PostgresBenchmark {
             try await ours.put("put-\(counter)", value)
         } peer: {
             counter += 1
-            _ = try await Self.sql(database, """
+            _ = try await Self.sql(
+                database,
+                """
                 INSERT INTO \(unescaped: peerTable) (key, value) VALUES (\("put-\(counter)"), \(value))
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value
                 """)
@@ -80,7 +82,9 @@ struct PostgresBenchmark {
         } peer: {
             counter += 1
             let names = (0..<100).map { "batch-\(counter)-\($0)" }
-            _ = try await Self.sql(database, """
+            _ = try await Self.sql(
+                database,
+                """
                 INSERT INTO \(unescaped: peerTable) (key, value) SELECT unnest(\(names)), \(value)
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value
                 """)
@@ -90,9 +94,13 @@ struct PostgresBenchmark {
         let list = try await compare(rounds: options.rounds, duration: options.duration) {
             _ = try await ours.list(KVListOptions(prefix: "key-00", limit: 100))
         } peer: {
-            for try await _ in try await Self.sql(database, "SELECT key FROM \(unescaped: peerTable) WHERE key >= 'key-00' AND key < 'key-01' ORDER BY key LIMIT 101").decode(String.self) {}
+            for try await _ in try await Self.sql(
+                database, "SELECT key FROM \(unescaped: peerTable) WHERE key >= 'key-00' AND key < 'key-01' ORDER BY key LIMIT 101"
+            ).decode(String.self) {}
         }
-        BenchLine(suite: "kv", name: "postgres.list", value: list.ours, unit: "lists/s", peer: "postgres-nio-sql", peerValue: list.peer, extra: ["limit": "100"]).print()
+        BenchLine(
+            suite: "kv", name: "postgres.list", value: list.ours, unit: "lists/s", peer: "postgres-nio-sql", peerValue: list.peer, extra: ["limit": "100"]
+        ).print()
         _ = try await Self.sql(database, "DELETE FROM edge_kv WHERE namespace = \("bench-\(run)")")
         _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "DROP TABLE \(peerTable)"))
     }
@@ -107,8 +115,10 @@ struct PostgresBenchmark {
                 best = max(best, try await endToEnd(database, messages: total, consumers: consumers))
                 peerBest = max(peerBest, try await peerEndToEnd(database, messages: peerTotal, consumers: consumers))
             }
-            BenchLine(suite: "queue", name: consumers == 1 ? "postgres.e2e_1consumer" : "postgres.e2e_2consumers", value: best, unit: "messages/s",
-                      peer: "skip-locked-select-update", peerValue: peerBest, extra: ["messages": "\(total)", "peer_messages": "\(peerTotal)"]).print()
+            BenchLine(
+                suite: "queue", name: consumers == 1 ? "postgres.e2e_1consumer" : "postgres.e2e_2consumers", value: best, unit: "messages/s",
+                peer: "skip-locked-select-update", peerValue: peerBest, extra: ["messages": "\(total)", "peer_messages": "\(peerTotal)"]
+            ).print()
         }
     }
 
@@ -123,7 +133,9 @@ struct PostgresBenchmark {
     /// `FOR UPDATE SKIP LOCKED`, then updates it to done, in one transaction.
     func peerEndToEnd(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
         let table = "bench_jobs_\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-        _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload bytea NOT NULL, status text NOT NULL DEFAULT 'ready')"))
+        _ = try await Self.sql(
+            database, PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload bytea NOT NULL, status text NOT NULL DEFAULT 'ready')")
+        )
         let start = seconds()
         let producer = Task {
             for base in stride(from: 0, to: messages, by: 100) {
@@ -138,7 +150,8 @@ struct PostgresBenchmark {
                 group.addTask {
                     while done.count.load(ordering: .relaxed) < messages {
                         let claimed = try await database.client.withTransaction(logger: database.logger) { connection -> Bool in
-                            let rows = try await connection.query("SELECT id FROM \(unescaped: table) WHERE status = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", logger: database.logger)
+                            let rows = try await connection.query(
+                                "SELECT id FROM \(unescaped: table) WHERE status = 'ready' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", logger: database.logger)
                             var id: Int64?
                             for try await value in rows.decode(Int64.self) { id = value }
                             guard let id else { return false }
@@ -180,8 +193,10 @@ struct PostgresBenchmark {
         let index = try PgVectorIndex(name: name, pool: database, configuration: VectorIndexConfiguration(dimensions: dimensions), efSearch: 40)
         var started = seconds()
         for start in stride(from: 0, to: records.count, by: 1000) { _ = try await index.upsert(Array(records[start..<min(start + 1000, records.count)])) }
-        BenchLine(suite: "vectors", name: "postgres.build", value: seconds() - started, unit: "s",
-                  extra: ["n": "\(base.count)", "d": "\(dimensions)", "m": "16", "ef_construction": "64", "lower_is_better": "true"]).print()
+        BenchLine(
+            suite: "vectors", name: "postgres.build", value: seconds() - started, unit: "s",
+            extra: ["n": "\(base.count)", "d": "\(dimensions)", "m": "16", "ef_construction": "64", "lower_is_better": "true"]
+        ).print()
 
         var ours: [[String]] = []
         started = seconds()
@@ -194,7 +209,8 @@ struct PostgresBenchmark {
             let literal = "[" + query.map { "\($0)" }.joined(separator: ",") + "]"
             let ids = try await database.client.withTransaction(logger: database.logger) { connection -> [String] in
                 try await connection.query("SET LOCAL hnsw.ef_search = 40", logger: database.logger)
-                let rows = try await connection.query("SELECT id FROM \(unescaped: "\"vec_\(name)\"") ORDER BY embedding <=> \(literal)::vector LIMIT 10", logger: database.logger)
+                let rows = try await connection.query(
+                    "SELECT id FROM \(unescaped: "\"vec_\(name)\"") ORDER BY embedding <=> \(literal)::vector LIMIT 10", logger: database.logger)
                 var ids: [String] = []
                 for try await id in rows.decode(String.self) { ids.append(id) }
                 return ids
@@ -205,8 +221,10 @@ struct PostgresBenchmark {
         func recall(_ found: [[String]]) -> Double {
             Double(zip(found, truth).map { Set($0).intersection($1).count }.reduce(0, +)) / Double(truth.count * 10)
         }
-        BenchLine(suite: "vectors", name: "postgres.query", value: oursRate, unit: "queries/s", peer: "pgvector-sql", peerValue: peerRate,
-                  extra: ["recall10": number(recall(ours)), "peer_recall10": number(recall(peer)), "ef_search": "40", "n": "\(base.count)"]).print()
+        BenchLine(
+            suite: "vectors", name: "postgres.query", value: oursRate, unit: "queries/s", peer: "pgvector-sql", peerValue: peerRate,
+            extra: ["recall10": number(recall(ours)), "peer_recall10": number(recall(peer)), "ef_search": "40", "n": "\(base.count)"]
+        ).print()
         _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "DROP TABLE \"vec_\(name)\""))
         _ = try await Self.sql(database, "DELETE FROM edge_vector_indexes WHERE name = \(name)")
     }

@@ -20,10 +20,13 @@ struct QueueBenchmark {
             var naiveBest = 0.0
             for round in 0..<max(1, options.rounds - 1) {
                 best = max(best, try await endToEnd(path: directory + "/e2e-\(consumers)-\(round).sqlite", messages: total, consumers: consumers))
-                naiveBest = max(naiveBest, try NaiveQueue.endToEnd(path: directory + "/naive-\(consumers)-\(round).sqlite", messages: naiveTotal, consumers: consumers))
+                naiveBest = max(
+                    naiveBest, try NaiveQueue.endToEnd(path: directory + "/naive-\(consumers)-\(round).sqlite", messages: naiveTotal, consumers: consumers))
             }
-            BenchLine(suite: "queue", name: consumers == 1 ? "sqlite.e2e_1consumer" : "sqlite.e2e_2consumers", value: best, unit: "messages/s",
-                      peer: "naive-sqlite", peerValue: naiveBest, extra: ["messages": "\(total)", "target": "50000"]).print()
+            BenchLine(
+                suite: "queue", name: consumers == 1 ? "sqlite.e2e_1consumer" : "sqlite.e2e_2consumers", value: best, unit: "messages/s",
+                peer: "naive-sqlite", peerValue: naiveBest, extra: ["messages": "\(total)", "target": "50000"]
+            ).print()
         }
         let (p50, p99) = try await latency(path: directory + "/latency.sqlite", rate: 1000, seconds: 3)
         BenchLine(suite: "queue", name: "sqlite.latency_p50", value: p50, unit: "ms", extra: ["rate": "1000"]).print()
@@ -70,8 +73,10 @@ struct QueueBenchmark {
         defer { backend.close() }
         let producer = try QueueProducer<Double>(queue: "latency", backend: backend)
         let samples = Mutex<[Double]>([])
-        let consumer = try QueueConsumer<Double>(queue: "latency", backend: backend,
-                                                 configuration: QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)) { batch in
+        let consumer = try QueueConsumer<Double>(
+            queue: "latency", backend: backend,
+            configuration: QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)
+        ) { batch in
             let now = seconds()
             samples.withLock { samples in for message in batch.messages { samples.append((now - message.body) * 1000) } }
         }

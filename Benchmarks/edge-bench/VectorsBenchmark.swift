@@ -21,8 +21,9 @@ struct VectorsBenchmark {
         let peers = options.skipPeers || options.limit != nil ? [] : try runPeers(directory)
 
         // Build, one thread, inner product on unit vectors (= cosine).
-        let index = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: dimensions, metric: .cosine),
-                                  parameters: HNSWParameters(m: 16, efConstruction: 200, efSearch: 10))
+        let index = try HNSWIndex(
+            configuration: VectorIndexConfiguration(dimensions: dimensions, metric: .cosine),
+            parameters: HNSWParameters(m: 16, efConstruction: 200, efSearch: 10))
         let records = base.enumerated().map { VectorRecord(id: String($0), values: $1) }
         let started = seconds()
         for start in stride(from: 0, to: records.count, by: 1000) {
@@ -30,8 +31,13 @@ struct VectorsBenchmark {
         }
         let build = seconds() - started
         let hnswlib = peers.filter { $0.library == "hnswlib" }
-        BenchLine(suite: "vectors", name: "hnsw.build", value: build, unit: "s", peer: hnswlib.isEmpty ? nil : "hnswlib", peerValue: hnswlib.first?.build,
-                  extra: ["n": "\(base.count)", "d": "\(dimensions)", "m": "16", "ef_construction": "200", "threads": "\(ProcessInfo.processInfo.activeProcessorCount)", "peer_threads": "1", "target_ratio": "1.0"]).print()
+        BenchLine(
+            suite: "vectors", name: "hnsw.build", value: build, unit: "s", peer: hnswlib.isEmpty ? nil : "hnswlib", peerValue: hnswlib.first?.build,
+            extra: [
+                "n": "\(base.count)", "d": "\(dimensions)", "m": "16", "ef_construction": "200", "threads": "\(ProcessInfo.processInfo.activeProcessorCount)",
+                "peer_threads": "1", "target_ratio": "1.0",
+            ]
+        ).print()
 
         for ef in efs {
             // The median of three passes over the queries (one pass is ~0.2 s, short enough for
@@ -50,12 +56,18 @@ struct VectorsBenchmark {
             let qps = rates.sorted()[1]
             let recall = Self.recall(found, truth, k: 10)
             let peerQPS = Self.interpolate(hnswlib, atRecall: recall)
-            BenchLine(suite: "vectors", name: "hnsw.ef\(ef)", value: qps, unit: "queries/s", peer: peerQPS == nil ? nil : "hnswlib", peerValue: peerQPS,
-                      extra: ["recall": String(format: "%.4f", recall), "ef": "\(ef)", "threads": "1",
-                              "hnswlib_recall_at_ef": hnswlib.first { $0.ef == ef }.map { String(format: "%.4f", $0.recall) } ?? "null"]).print()
+            BenchLine(
+                suite: "vectors", name: "hnsw.ef\(ef)", value: qps, unit: "queries/s", peer: peerQPS == nil ? nil : "hnswlib", peerValue: peerQPS,
+                extra: [
+                    "recall": String(format: "%.4f", recall), "ef": "\(ef)", "threads": "1",
+                    "hnswlib_recall_at_ef": hnswlib.first { $0.ef == ef }.map { String(format: "%.4f", $0.recall) } ?? "null",
+                ]
+            ).print()
         }
-        BenchLine(suite: "vectors", name: "hnsw.memory_per_vector", value: index.memoryPerVector, unit: "bytes",
-                  extra: ["raw_vector_bytes": "\(dimensions * 4)"]).print()
+        BenchLine(
+            suite: "vectors", name: "hnsw.memory_per_vector", value: index.memoryPerVector, unit: "bytes",
+            extra: ["raw_vector_bytes": "\(dimensions * 4)"]
+        ).print()
 
         // Exact search.
         let flat = try FlatIndex(configuration: VectorIndexConfiguration(dimensions: dimensions, metric: .cosine))
@@ -66,9 +78,13 @@ struct VectorsBenchmark {
         for query in sample { flatFound.append(try await flat.query(query, options: VectorQueryOptions(topK: 10)).matches.map { Int($0.id)! }) }
         let flatQPS = Double(sample.count) / (seconds() - flatStart)
         let faiss = peers.first { $0.library == "faiss-flat" }
-        BenchLine(suite: "vectors", name: "flat.query", value: flatQPS, unit: "queries/s", peer: faiss == nil ? nil : "faiss-flat", peerValue: faiss?.qps,
-                  extra: ["recall": String(format: "%.4f", Self.recall(flatFound, Array(truth.prefix(200)), k: 10)),
-                          "threads": "\(ProcessInfo.processInfo.activeProcessorCount)", "peer_threads": "1", "target_ratio": "0.8"]).print()
+        BenchLine(
+            suite: "vectors", name: "flat.query", value: flatQPS, unit: "queries/s", peer: faiss == nil ? nil : "faiss-flat", peerValue: faiss?.qps,
+            extra: [
+                "recall": String(format: "%.4f", Self.recall(flatFound, Array(truth.prefix(200)), k: 10)),
+                "threads": "\(ProcessInfo.processInfo.activeProcessorCount)", "peer_threads": "1", "target_ratio": "0.8",
+            ]
+        ).print()
     }
 
     struct PeerLine {
@@ -80,7 +96,8 @@ struct VectorsBenchmark {
     }
 
     func runPeers(_ directory: String) throws -> [PeerLine] {
-        guard let script = ["../shared/bench/ann_peers.py", "../../shared/bench/ann_peers.py"].first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        guard let script = ["../shared/bench/ann_peers.py", "../../shared/bench/ann_peers.py"].first(where: { FileManager.default.fileExists(atPath: $0) })
+        else {
             FileHandle.standardError.write(Data("edge-bench: ../shared/bench/ann_peers.py not found; printing without peers\n".utf8))
             return []
         }
@@ -94,7 +111,8 @@ struct VectorsBenchmark {
         process.waitUntilExit()
         return text.split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let library = object["library"] as? String,
-                  let qps = object["qps"] as? Double, let recall = object["recall"] as? Double else { return nil }
+                let qps = object["qps"] as? Double, let recall = object["recall"] as? Double
+            else { return nil }
             return PeerLine(library: library, ef: object["ef"] as? Int, build: object["build_s"] as? Double ?? 0, qps: qps, recall: recall)
         }
     }
@@ -127,10 +145,12 @@ struct VectorsBenchmark {
             while offset + 4 <= raw.count {
                 let dimensions = Int(raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))
                 offset += 4
-                rows.append((0..<dimensions).map { index in
-                    integers ? Float(raw.loadUnaligned(fromByteOffset: offset + index * 4, as: Int32.self))
-                        : raw.loadUnaligned(fromByteOffset: offset + index * 4, as: Float.self)
-                })
+                rows.append(
+                    (0..<dimensions).map { index in
+                        integers
+                            ? Float(raw.loadUnaligned(fromByteOffset: offset + index * 4, as: Int32.self))
+                            : raw.loadUnaligned(fromByteOffset: offset + index * 4, as: Float.self)
+                    })
                 offset += dimensions * 4
             }
             return rows

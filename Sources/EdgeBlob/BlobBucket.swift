@@ -1,4 +1,4 @@
-public import EdgeCore
+import EdgeCore
 import Foundation
 
 /// An object store with Cloudflare R2 semantics: the blob binding.
@@ -135,8 +135,10 @@ extension BlobBucket {
     /// One page of objects.
     ///
     /// - Throws: as ``list(_:)``.
-    public func list(prefix: String? = nil, delimiter: String? = nil, cursor: String? = nil, startAfter: String? = nil,
-                     limit: Int? = nil, include: Set<BlobListInclude> = []) async throws -> BlobListResult {
+    public func list(
+        prefix: String? = nil, delimiter: String? = nil, cursor: String? = nil, startAfter: String? = nil,
+        limit: Int? = nil, include: Set<BlobListInclude> = []
+    ) async throws -> BlobListResult {
         try await list(BlobListOptions(prefix: prefix, delimiter: delimiter, cursor: cursor, startAfter: startAfter, limit: limit, include: include))
     }
 

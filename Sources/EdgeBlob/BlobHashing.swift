@@ -32,13 +32,17 @@ extension BlobChecksum {
 
     /// - Throws: ``BlobError`` `.checksumMismatch` when `digests` differ from this checksum.
     func verify(_ digests: BlobChecksums, key: String) throws {
-        let (name, expected, actual): (String, [UInt8], [UInt8]?) = switch self {
-        case .md5(let value): ("MD5", value, digests.md5)
-        case .sha256(let value): ("SHA-256", value, digests.sha256)
-        }
+        let (name, expected, actual): (String, [UInt8], [UInt8]?) =
+            switch self {
+            case .md5(let value): ("MD5", value, digests.md5)
+            case .sha256(let value): ("SHA-256", value, digests.sha256)
+            }
         if actual != expected {
-            throw BlobError(.checksumMismatch, key: key,
-                            message: "the \(name) of the body of key \(ByteKeys.describe(key)) is \(hex(actual ?? [])), not the \(hex(expected)) the put asked to verify; nothing was stored")
+            throw BlobError(
+                .checksumMismatch, key: key,
+                message:
+                    "the \(name) of the body of key \(ByteKeys.describe(key)) is \(hex(actual ?? [])), not the \(hex(expected)) the put asked to verify; nothing was stored"
+            )
         }
     }
 }

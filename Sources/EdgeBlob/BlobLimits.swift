@@ -54,8 +54,9 @@ extension BlobLimits {
         let size = key.utf8.count
         if size == 0 { throw BlobError(.invalidKey, key: key, limit: 1, actual: 0, message: "key must not be empty") }
         if size > maxKeyBytes {
-            throw BlobError(.keyTooLong, key: key, limit: maxKeyBytes, actual: size,
-                            message: "key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
+            throw BlobError(
+                .keyTooLong, key: key, limit: maxKeyBytes, actual: size,
+                message: "key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
         }
     }
 
@@ -63,8 +64,9 @@ extension BlobLimits {
     func validateMetadata(_ metadata: [String: String], key: String) throws {
         let size = metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
         if size > maxCustomMetadataBytes {
-            throw BlobError(.metadataTooLarge, key: key, limit: maxCustomMetadataBytes, actual: size,
-                            message: "custom metadata of key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxCustomMetadataBytes) bytes")
+            throw BlobError(
+                .metadataTooLarge, key: key, limit: maxCustomMetadataBytes, actual: size,
+                message: "custom metadata of key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxCustomMetadataBytes) bytes")
         }
     }
 
@@ -83,55 +85,67 @@ extension BlobLimits {
     /// - Throws: ``BlobError`` `.objectTooLarge` once `size` passes the single-put limit.
     func checkPutSize(_ size: Int, key: String) throws {
         if size > maxPutBytes {
-            throw BlobError(.objectTooLarge, key: key, limit: maxPutBytes, actual: size,
-                            message: "the body of key \(ByteKeys.describe(key)) exceeds \(maxPutBytes) bytes, the largest single put")
+            throw BlobError(
+                .objectTooLarge, key: key, limit: maxPutBytes, actual: size,
+                message: "the body of key \(ByteKeys.describe(key)) exceeds \(maxPutBytes) bytes, the largest single put")
         }
     }
 
     func validatePartNumber(_ number: Int, key: String) throws {
         if number < 1 || number > maxParts {
-            throw BlobError(.invalidPartNumber, key: key, limit: maxParts, actual: number,
-                            message: "part number \(number) of key \(ByteKeys.describe(key)) is outside 1...\(maxParts)")
+            throw BlobError(
+                .invalidPartNumber, key: key, limit: maxParts, actual: number,
+                message: "part number \(number) of key \(ByteKeys.describe(key)) is outside 1...\(maxParts)")
         }
     }
 
     func checkPartSize(_ size: Int, key: String) throws {
         if size > maxPartBytes {
-            throw BlobError(.partTooLarge, key: key, limit: maxPartBytes, actual: size,
-                            message: "a part of key \(ByteKeys.describe(key)) exceeds \(maxPartBytes) bytes")
+            throw BlobError(
+                .partTooLarge, key: key, limit: maxPartBytes, actual: size,
+                message: "a part of key \(ByteKeys.describe(key)) exceeds \(maxPartBytes) bytes")
         }
     }
 
     /// Checks a completion against the uploaded parts; returns the stored parts in order.
     func validateCompletion<Part>(key: String, parts: [BlobUploadedPart], uploaded: [Int: Part], etag: (Part) -> String, size: (Part) -> Int) throws -> [Part] {
         if parts.isEmpty || parts.count > maxParts {
-            throw BlobError(.tooManyParts, key: key, limit: maxParts, actual: parts.count,
-                            message: "completing key \(ByteKeys.describe(key)) needs 1...\(maxParts) parts; got \(parts.count)")
+            throw BlobError(
+                .tooManyParts, key: key, limit: maxParts, actual: parts.count,
+                message: "completing key \(ByteKeys.describe(key)) needs 1...\(maxParts) parts; got \(parts.count)")
         }
         var previous = 0
         var result: [Part] = []
         var total = 0
         for (index, part) in parts.enumerated() {
             if part.partNumber <= previous {
-                throw BlobError(.invalidPartOrder, key: key, actual: part.partNumber,
-                                message: "parts of key \(ByteKeys.describe(key)) must be listed in ascending part-number order; part \(part.partNumber) follows part \(previous)")
+                throw BlobError(
+                    .invalidPartOrder, key: key, actual: part.partNumber,
+                    message:
+                        "parts of key \(ByteKeys.describe(key)) must be listed in ascending part-number order; part \(part.partNumber) follows part \(previous)"
+                )
             }
             previous = part.partNumber
             guard let stored = uploaded[part.partNumber], BlobConditional.matches(part.etag, etag(stored)) else {
-                throw BlobError(.invalidPart, key: key, actual: part.partNumber,
-                                message: "part \(part.partNumber) of key \(ByteKeys.describe(key)) was not uploaded with etag \(part.etag)")
+                throw BlobError(
+                    .invalidPart, key: key, actual: part.partNumber,
+                    message: "part \(part.partNumber) of key \(ByteKeys.describe(key)) was not uploaded with etag \(part.etag)")
             }
             let partSize = size(stored)
             if index < parts.count - 1, partSize < minPartBytes {
-                throw BlobError(.partTooSmall, key: key, limit: minPartBytes, actual: partSize,
-                                message: "part \(part.partNumber) of key \(ByteKeys.describe(key)) is \(partSize) bytes; every part but the last must be at least \(minPartBytes) bytes")
+                throw BlobError(
+                    .partTooSmall, key: key, limit: minPartBytes, actual: partSize,
+                    message:
+                        "part \(part.partNumber) of key \(ByteKeys.describe(key)) is \(partSize) bytes; every part but the last must be at least \(minPartBytes) bytes"
+                )
             }
             total += partSize
             result.append(stored)
         }
         if total > maxObjectBytes {
-            throw BlobError(.objectTooLarge, key: key, limit: maxObjectBytes, actual: total,
-                            message: "the parts of key \(ByteKeys.describe(key)) add up to \(total) bytes; the limit is \(maxObjectBytes)")
+            throw BlobError(
+                .objectTooLarge, key: key, limit: maxObjectBytes, actual: total,
+                message: "the parts of key \(ByteKeys.describe(key)) add up to \(total) bytes; the limit is \(maxObjectBytes)")
         }
         return result
     }
@@ -203,8 +217,9 @@ extension BlobLimits {
             }
             if lower.lexicographicallyPrecedes(resume) { lower = resume }
         }
-        return ListPlan(prefix: prefix, delimiter: options.delimiter.map { Array($0.utf8) }, lowerBound: lower,
-                        upperBound: prefix.isEmpty ? nil : ByteKeys.successor(ofPrefix: prefix), limit: limit, include: options.include)
+        return ListPlan(
+            prefix: prefix, delimiter: options.delimiter.map { Array($0.utf8) }, lowerBound: lower,
+            upperBound: prefix.isEmpty ? nil : ByteKeys.successor(ofPrefix: prefix), limit: limit, include: options.include)
     }
 }
 

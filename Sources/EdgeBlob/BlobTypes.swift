@@ -10,8 +10,10 @@ public struct BlobHTTPMetadata: Sendable, Hashable, Codable {
     public var cacheControl: String?
     public var cacheExpiry: Date?
 
-    public init(contentType: String? = nil, contentLanguage: String? = nil, contentDisposition: String? = nil,
-                contentEncoding: String? = nil, cacheControl: String? = nil, cacheExpiry: Date? = nil) {
+    public init(
+        contentType: String? = nil, contentLanguage: String? = nil, contentDisposition: String? = nil,
+        contentEncoding: String? = nil, cacheControl: String? = nil, cacheExpiry: Date? = nil
+    ) {
         self.contentType = contentType
         self.contentLanguage = contentLanguage
         self.contentDisposition = contentDisposition
@@ -66,8 +68,10 @@ public struct BlobObject: Sendable, Hashable {
     /// Always `"Standard"` (there is one storage class locally).
     public var storageClass: String { "Standard" }
 
-    public init(key: String, version: String, size: Int, etag: String, uploaded: Date, checksums: BlobChecksums,
-                httpMetadata: BlobHTTPMetadata, customMetadata: [String: String], range: ResolvedRange? = nil) {
+    public init(
+        key: String, version: String, size: Int, etag: String, uploaded: Date, checksums: BlobChecksums,
+        httpMetadata: BlobHTTPMetadata, customMetadata: [String: String], range: ResolvedRange? = nil
+    ) {
         self.key = key
         self.version = version
         self.size = size
@@ -150,8 +154,10 @@ public struct BlobPutOptions: Sendable, Hashable {
     /// Preconditions on the object currently stored; when they fail, the put returns `nil` and writes nothing.
     public var onlyIf: BlobConditional?
 
-    public init(httpMetadata: BlobHTTPMetadata = BlobHTTPMetadata(), customMetadata: [String: String] = [:],
-                checksum: BlobChecksum? = nil, onlyIf: BlobConditional? = nil) {
+    public init(
+        httpMetadata: BlobHTTPMetadata = BlobHTTPMetadata(), customMetadata: [String: String] = [:],
+        checksum: BlobChecksum? = nil, onlyIf: BlobConditional? = nil
+    ) {
         self.httpMetadata = httpMetadata
         self.customMetadata = customMetadata
         self.checksum = checksum
@@ -189,8 +195,10 @@ public struct BlobListOptions: Sendable, Hashable {
     public var limit: Int?
     public var include: Set<BlobListInclude>
 
-    public init(prefix: String? = nil, delimiter: String? = nil, cursor: String? = nil, startAfter: String? = nil,
-                limit: Int? = nil, include: Set<BlobListInclude> = []) {
+    public init(
+        prefix: String? = nil, delimiter: String? = nil, cursor: String? = nil, startAfter: String? = nil,
+        limit: Int? = nil, include: Set<BlobListInclude> = []
+    ) {
         self.prefix = prefix
         self.delimiter = delimiter
         self.cursor = cursor

@@ -31,8 +31,10 @@ public final class FileBlob: BlobBucket {
         public var readChunkSize: Int
         public var logger: Logger
 
-        public init(limits: BlobLimits = .r2, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
-                    maxUploadAge: TimeInterval = 7 * 86_400, readChunkSize: Int = 1 << 20, logger: Logger = Logger(label: "swift-edge.blob")) {
+        public init(
+            limits: BlobLimits = .r2, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
+            maxUploadAge: TimeInterval = 7 * 86_400, readChunkSize: Int = 1 << 20, logger: Logger = Logger(label: "swift-edge.blob")
+        ) {
             self.limits = limits
             self.clock = clock
             self.sqlite = sqlite
@@ -73,8 +75,9 @@ public final class FileBlob: BlobBucket {
             lockDescriptor = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             if lockDescriptor < 0 { throw FileIO.failure("opening", directory + "/lock") }
             if flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 {
-                try Self.removeLeftovers(setup: setup, objects: objectsPath, parts: partsPath, tmp: tmpPath,
-                                         cutoff: configuration.clock.now.addingTimeInterval(-configuration.maxUploadAge), logger: configuration.logger)
+                try Self.removeLeftovers(
+                    setup: setup, objects: objectsPath, parts: partsPath, tmp: tmpPath,
+                    cutoff: configuration.clock.now.addingTimeInterval(-configuration.maxUploadAge), logger: configuration.logger)
             }
             flock(lockDescriptor, LOCK_SH)
             try setup.close()
@@ -93,10 +96,12 @@ public final class FileBlob: BlobBucket {
     ///   `_` or `.` (not starting with `.`), or `.storageFailure`.
     public convenience init(bucket name: String, stateDirectory: String, configuration: Configuration = Configuration()) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 63) else {
-            throw BlobError(.invalidBucketName, limit: 63, actual: name.utf8.count,
-                            message: "bucket name \"\(name)\" must be 1...63 letters, digits, '-', '_' or '.', not starting with '.'")
+            throw BlobError(
+                .invalidBucketName, limit: 63, actual: name.utf8.count,
+                message: "bucket name \"\(name)\" must be 1...63 letters, digits, '-', '_' or '.', not starting with '.'")
         }
-        try self.init(directory: URL(fileURLWithPath: stateDirectory).appendingPathComponent("blob").appendingPathComponent(name).path, configuration: configuration)
+        try self.init(
+            directory: URL(fileURLWithPath: stateDirectory).appendingPathComponent("blob").appendingPathComponent(name).path, configuration: configuration)
     }
 
     deinit {
@@ -108,35 +113,36 @@ public final class FileBlob: BlobBucket {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE objects (
-                    key TEXT NOT NULL PRIMARY KEY,
-                    version TEXT NOT NULL,
-                    file TEXT NOT NULL,
-                    size INTEGER NOT NULL,
-                    etag TEXT NOT NULL,
-                    uploaded INTEGER NOT NULL,
-                    md5 BLOB,
-                    sha256 BLOB,
-                    http_metadata TEXT NOT NULL,
-                    custom_metadata TEXT NOT NULL
-                );
-                CREATE TABLE uploads (
-                    upload_id TEXT NOT NULL PRIMARY KEY,
-                    key TEXT NOT NULL,
-                    created INTEGER NOT NULL,
-                    http_metadata TEXT NOT NULL,
-                    custom_metadata TEXT NOT NULL
-                );
-                CREATE TABLE parts (
-                    upload_id TEXT NOT NULL,
-                    part_number INTEGER NOT NULL,
-                    file TEXT NOT NULL,
-                    size INTEGER NOT NULL,
-                    md5 BLOB NOT NULL,
-                    PRIMARY KEY (upload_id, part_number)
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE objects (
+                        key TEXT NOT NULL PRIMARY KEY,
+                        version TEXT NOT NULL,
+                        file TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        etag TEXT NOT NULL,
+                        uploaded INTEGER NOT NULL,
+                        md5 BLOB,
+                        sha256 BLOB,
+                        http_metadata TEXT NOT NULL,
+                        custom_metadata TEXT NOT NULL
+                    );
+                    CREATE TABLE uploads (
+                        upload_id TEXT NOT NULL PRIMARY KEY,
+                        key TEXT NOT NULL,
+                        created INTEGER NOT NULL,
+                        http_metadata TEXT NOT NULL,
+                        custom_metadata TEXT NOT NULL
+                    );
+                    CREATE TABLE parts (
+                        upload_id TEXT NOT NULL,
+                        part_number INTEGER NOT NULL,
+                        file TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        md5 BLOB NOT NULL,
+                        PRIMARY KEY (upload_id, part_number)
+                    );
+                    """)
         }
         return migrator
     }()
@@ -211,9 +217,10 @@ public final class FileBlob: BlobBucket {
         if let condition = options.onlyIf, !condition.holds(for: try await head(key)) { return nil }
         let spooled = try await spool(body, key: key, part: false, checksum: options.checksum)
         let version = newIdentifier()
-        let object = BlobObject(key: key, version: version, size: spooled.size, etag: hex(spooled.checksums.md5 ?? []),
-                                uploaded: configuration.clock.now.wholeMilliseconds, checksums: spooled.checksums,
-                                httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
+        let object = BlobObject(
+            key: key, version: version, size: spooled.size, etag: hex(spooled.checksums.md5 ?? []),
+            uploaded: configuration.clock.now.wholeMilliseconds, checksums: spooled.checksums,
+            httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
         let installed = try install(spooled.path, into: objectsPath, directoryDescriptor: objectsDirectory, name: version, key: key)
         let row = try ObjectRow(object, file: version)
         do {
@@ -276,7 +283,8 @@ public final class FileBlob: BlobBucket {
 
     public func delete(_ keys: [String]) async throws {
         if keys.count > limits.maxDeleteKeys {
-            throw BlobError(.tooManyKeys, limit: limits.maxDeleteKeys, actual: keys.count, message: "delete names \(keys.count) keys; the limit is \(limits.maxDeleteKeys)")
+            throw BlobError(
+                .tooManyKeys, limit: limits.maxDeleteKeys, actual: keys.count, message: "delete names \(keys.count) keys; the limit is \(limits.maxDeleteKeys)")
         }
         for key in keys { try limits.validateKey(key) }
         do {
@@ -303,7 +311,8 @@ public final class FileBlob: BlobBucket {
         do {
             return try readers.readSnapshot { connection in
                 try runList(plan) { lower, upper, count in
-                    let statement = try upper == nil
+                    let statement =
+                        try upper == nil
                         ? connection.statement("SELECT \(ObjectRow.columns) FROM objects WHERE key >= ?1 ORDER BY key LIMIT ?2")
                         : connection.statement("SELECT \(ObjectRow.columns) FROM objects WHERE key >= ?1 AND key < ?3 ORDER BY key LIMIT ?2")
                     defer { statement.reset() }
@@ -350,7 +359,9 @@ public final class FileBlob: BlobBucket {
     }
 
     private func noSuchUpload(_ uploadId: String, key: String) -> BlobError {
-        BlobError(.noSuchUpload, key: key, message: "there is no multipart upload \(uploadId) of key \(ByteKeys.describe(key)) (never created, completed, aborted or expired)")
+        BlobError(
+            .noSuchUpload, key: key,
+            message: "there is no multipart upload \(uploadId) of key \(ByteKeys.describe(key)) (never created, completed, aborted or expired)")
     }
 
     private static func uploadExists(_ uploadId: String, key: String, on connection: RawSQLiteConnection) throws -> Bool {
@@ -451,9 +462,10 @@ public final class FileBlob: BlobBucket {
             throw BlobError.storage(error, key: key)
         }
         let installed = try install(spooledPath, into: objectsPath, directoryDescriptor: objectsDirectory, name: version, key: key)
-        let object = BlobObject(key: key, version: version, size: chosen.reduce(0) { $0 + $1.size }, etag: multipartETag(partMD5s: chosen.map(\.md5)),
-                                uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
-                                httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
+        let object = BlobObject(
+            key: key, version: version, size: chosen.reduce(0) { $0 + $1.size }, etag: multipartETag(partMD5s: chosen.map(\.md5)),
+            uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
+            httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
         let row = try ObjectRow(object, file: version)
         do {
             let (replaced, partFiles) = try await writer.write { connection -> (String?, [String]) in
@@ -580,7 +592,8 @@ private struct ObjectRow: Sendable {
     }
 
     func upsert(on connection: RawSQLiteConnection) throws {
-        let statement = try connection.statement("""
+        let statement = try connection.statement(
+            """
             INSERT OR REPLACE INTO objects (key, version, file, size, etag, uploaded, md5, sha256, http_metadata, custom_metadata)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)

@@ -87,9 +87,10 @@ public final class MemoryBlob: BlobBucket {
         try limits.validatePut(key: key, options: options)
         if let condition = options.onlyIf, !condition.holds(for: try await head(key)) { return nil }
         let (bytes, checksums) = try await read(body, key: key, partLimit: false, checksum: options.checksum)
-        let object = BlobObject(key: key, version: newIdentifier(), size: bytes.count, etag: hex(checksums.md5 ?? []),
-                                uploaded: configuration.clock.now.wholeMilliseconds, checksums: checksums,
-                                httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
+        let object = BlobObject(
+            key: key, version: newIdentifier(), size: bytes.count, etag: hex(checksums.md5 ?? []),
+            uploaded: configuration.clock.now.wholeMilliseconds, checksums: checksums,
+            httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
         return state.withLock { state in
             if let condition = options.onlyIf, !condition.holds(for: state.records[Array(key.utf8)]?.object) { return nil }
             state.store(Record(object: object, body: bytes))
@@ -107,7 +108,9 @@ public final class MemoryBlob: BlobBucket {
         let range = try options.range.map { try $0.resolve(size: record.body.count, key: key) }
         object.range = range
         let served = range ?? ResolvedRange(offset: 0, length: record.body.count)
-        return BlobGetResult(object: object, body: BlobStream(source: .memory(record.body, offset: served.offset, length: served.length), chunkSize: configuration.readChunkSize))
+        return BlobGetResult(
+            object: object, body: BlobStream(source: .memory(record.body, offset: served.offset, length: served.length), chunkSize: configuration.readChunkSize)
+        )
     }
 
     public func head(_ key: String) async throws -> BlobObject? {
@@ -117,7 +120,8 @@ public final class MemoryBlob: BlobBucket {
 
     public func delete(_ keys: [String]) async throws {
         if keys.count > limits.maxDeleteKeys {
-            throw BlobError(.tooManyKeys, limit: limits.maxDeleteKeys, actual: keys.count, message: "delete names \(keys.count) keys; the limit is \(limits.maxDeleteKeys)")
+            throw BlobError(
+                .tooManyKeys, limit: limits.maxDeleteKeys, actual: keys.count, message: "delete names \(keys.count) keys; the limit is \(limits.maxDeleteKeys)")
         }
         for key in keys { try limits.validateKey(key) }
         state.withLock { state in
@@ -154,7 +158,9 @@ public final class MemoryBlob: BlobBucket {
     }
 
     private func noSuchUpload(_ uploadId: String, key: String) -> BlobError {
-        BlobError(.noSuchUpload, key: key, message: "there is no multipart upload \(uploadId) of key \(ByteKeys.describe(key)) (never created, completed, aborted or expired)")
+        BlobError(
+            .noSuchUpload, key: key,
+            message: "there is no multipart upload \(uploadId) of key \(ByteKeys.describe(key)) (never created, completed, aborted or expired)")
     }
 
     public func uploadPart(key: String, uploadId: String, partNumber: Int, body: BlobBody) async throws -> BlobUploadedPart {
@@ -176,9 +182,10 @@ public final class MemoryBlob: BlobBucket {
             let chosen = try limits.validateCompletion(key: key, parts: parts, uploaded: upload.parts, etag: \.etag, size: \.body.count)
             var body: [UInt8] = []
             for part in chosen { body += part.body }
-            let object = BlobObject(key: key, version: newIdentifier(), size: body.count, etag: multipartETag(partMD5s: chosen.map(\.md5)),
-                                    uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
-                                    httpMetadata: upload.options.httpMetadata, customMetadata: upload.options.customMetadata)
+            let object = BlobObject(
+                key: key, version: newIdentifier(), size: body.count, etag: multipartETag(partMD5s: chosen.map(\.md5)),
+                uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
+                httpMetadata: upload.options.httpMetadata, customMetadata: upload.options.customMetadata)
             state.store(Record(object: object, body: body))
             state.uploads.removeValue(forKey: uploadId)
             return object

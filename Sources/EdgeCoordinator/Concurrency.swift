@@ -18,7 +18,9 @@ final class CallLock: Sendable {
             if state.locked { return false }
             state.locked = true
             return true
-        }) { return }
+        }) {
+            return
+        }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let granted = state.withLock { state -> Bool in
                 if !state.locked {
@@ -98,4 +100,3 @@ final class CommitTicket: Sendable {
         }
     }
 }
-

@@ -92,8 +92,9 @@ public struct CoordinatorLimits: Sendable, Hashable {
     /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
     public static func validateNamespaceName(_ name: String) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: maxNamespaceNameBytes) else {
-            throw CoordinatorError(.invalidNamespaceName, limit: maxNamespaceNameBytes, actual: name.utf8.count,
-                                   message: "namespace name \"\(name)\" must be 1...\(maxNamespaceNameBytes) letters, digits, '_', '-' or '.', not starting with '.'")
+            throw CoordinatorError(
+                .invalidNamespaceName, limit: maxNamespaceNameBytes, actual: name.utf8.count,
+                message: "namespace name \"\(name)\" must be 1...\(maxNamespaceNameBytes) letters, digits, '_', '-' or '.', not starting with '.'")
         }
     }
 }

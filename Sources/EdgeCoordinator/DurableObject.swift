@@ -60,4 +60,3 @@ public struct DurableObjectState: Sendable {
     public let id: DurableObjectID
     public let storage: DurableObjectStorage
 }
-

@@ -1,5 +1,5 @@
 import Crypto
-public import EdgeCore
+import EdgeCore
 import Foundation
 
 /// A durable object's id: 64 hex digits, printable and stable. `idFromName` derives it from the
@@ -34,8 +34,9 @@ public struct DurableObjectID: Sendable, Hashable, CustomStringConvertible, Coda
     static func parse(_ text: String) throws -> DurableObjectID {
         let lower = text.lowercased()
         guard lower.utf8.count == 64, lower.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
-            throw CoordinatorError(.invalidID, limit: 64, actual: text.utf8.count,
-                                   message: "\"\(text.prefix(80))\" is not a durable object id (64 hexadecimal digits)")
+            throw CoordinatorError(
+                .invalidID, limit: 64, actual: text.utf8.count,
+                message: "\"\(text.prefix(80))\" is not a durable object id (64 hexadecimal digits)")
         }
         return DurableObjectID(hex: lower, name: nil)
     }

@@ -27,9 +27,11 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         /// (stores several processes share). EdgeRuntime's host sets it; nil: calls run here.
         public var forwarder: (any DurableObjectForwarder)?
 
-        public init(limits: CoordinatorLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
-                    idleTimeout: Double = 70, maxAlarmRetries: Int = 6, alarmRetryDelay: Double = 2,
-                    logger: Logger = Logger(label: "swift-edge.durable-objects"), forwarder: (any DurableObjectForwarder)? = nil) {
+        public init(
+            limits: CoordinatorLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
+            idleTimeout: Double = 70, maxAlarmRetries: Int = 6, alarmRetryDelay: Double = 2,
+            logger: Logger = Logger(label: "swift-edge.durable-objects"), forwarder: (any DurableObjectForwarder)? = nil
+        ) {
             self.limits = limits
             self.clock = clock
             self.sqlite = sqlite
@@ -99,8 +101,10 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// a store several processes share with its own ownership (EdgePostgres), or your own.
     ///
     /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
-    public init(name: String, store: any DurableObjectStore, ownership: any DurableObjectOwnership = LocalOwnership(), env: Object.Env,
-                configuration: Configuration = Configuration()) throws {
+    public init(
+        name: String, store: any DurableObjectStore, ownership: any DurableObjectOwnership = LocalOwnership(), env: Object.Env,
+        configuration: Configuration = Configuration()
+    ) throws {
         try CoordinatorLimits.validateNamespaceName(name)
         self.name = name
         self.env = env
@@ -252,15 +256,17 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     func fetch(_ id: DurableObjectID, _ request: EdgeRequest) async throws -> EdgeResponse {
         let ownedHere = live.withLock { $0[id.hex] }?.state.withLock { $0.ownership != nil || $0.instance != nil } ?? false
         if !ownedHere, let forwarder = configuration.forwarder, let token = try await ownership.forwardingToken(),
-           let address = try await ownership.remoteOwner(id.hex) {
+            let address = try await ownership.remoteOwner(id.hex)
+        {
             do {
                 let response = try await forwarder.forward(request, namespace: name, objectID: id.hex, to: address, token: token)
                 forwardedCalls.add(1, ordering: .relaxed)
                 return response
             } catch let unreachable as OwnerUnreachable {
                 let error = unreachable.underlying
-                configuration.logger.warning("the owner of a durable object is unreachable; calling it here",
-                                             metadata: ["namespace": "\(name)", "id": "\(id)", "owner": "\(address)", "error": "\(error)"])
+                configuration.logger.warning(
+                    "the owner of a durable object is unreachable; calling it here",
+                    metadata: ["namespace": "\(name)", "id": "\(id)", "owner": "\(address)", "error": "\(error)"])
             }
         }
         return try await call(id) { instance, _ in try await instance.fetch(request) }
@@ -410,13 +416,15 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
                 } catch {
                     let retry = alarm.retryCount + 1
                     if retry > self.configuration.maxAlarmRetries {
-                        self.configuration.logger.error("alarm failed too often; giving up",
-                                                        metadata: ["namespace": "\(self.name)", "id": "\(id)", "retries": "\(alarm.retryCount)", "error": "\(error)"])
+                        self.configuration.logger.error(
+                            "alarm failed too often; giving up",
+                            metadata: ["namespace": "\(self.name)", "id": "\(id)", "retries": "\(alarm.retryCount)", "error": "\(error)"])
                         if try storage.scheduledAlarm() == alarm { storage.scheduleAlarm(nil) }
                     } else {
                         let delay = self.configuration.alarmRetryDelay * pow(2, Double(alarm.retryCount))
-                        self.configuration.logger.warning("alarm threw; retrying",
-                                                          metadata: ["namespace": "\(self.name)", "id": "\(id)", "retry": "\(retry)", "in": "\(delay)s", "error": "\(error)"])
+                        self.configuration.logger.warning(
+                            "alarm threw; retrying",
+                            metadata: ["namespace": "\(self.name)", "id": "\(id)", "retry": "\(retry)", "in": "\(delay)s", "error": "\(error)"])
                         storage.scheduleAlarm(ScheduledAlarm(time: self.clock.now.addingTimeInterval(delay), retryCount: retry))
                     }
                 }

@@ -74,15 +74,17 @@ public final class DurableObjectStorage: Sendable {
         let size = key.utf8.count
         if size == 0 { throw CoordinatorError(.invalidKey, objectID: objectID, key: key, limit: 1, actual: 0, message: "storage keys must not be empty") }
         if size > limits.maxKeyBytes {
-            throw CoordinatorError(.keyTooLong, objectID: objectID, key: key, limit: limits.maxKeyBytes, actual: size,
-                                   message: "storage key \"\(key.prefix(48))…\" is \(size) bytes; the limit is \(limits.maxKeyBytes) bytes")
+            throw CoordinatorError(
+                .keyTooLong, objectID: objectID, key: key, limit: limits.maxKeyBytes, actual: size,
+                message: "storage key \"\(key.prefix(48))…\" is \(size) bytes; the limit is \(limits.maxKeyBytes) bytes")
         }
     }
 
     private func validateBulk(_ count: Int, _ operation: String) throws {
         if count > limits.maxBulkKeys {
-            throw CoordinatorError(.tooManyKeys, objectID: objectID, limit: limits.maxBulkKeys, actual: count,
-                                   message: "\(operation) names \(count) keys; the limit is \(limits.maxBulkKeys)")
+            throw CoordinatorError(
+                .tooManyKeys, objectID: objectID, limit: limits.maxBulkKeys, actual: count,
+                message: "\(operation) names \(count) keys; the limit is \(limits.maxBulkKeys)")
         }
     }
 
@@ -94,8 +96,9 @@ public final class DurableObjectStorage: Sendable {
             throw CoordinatorError(.encodingFailed, objectID: objectID, key: key, message: "the value for key \"\(key)\" cannot be encoded as JSON: \(error)")
         }
         if bytes.count > limits.maxValueBytes {
-            throw CoordinatorError(.valueTooLarge, objectID: objectID, key: key, limit: limits.maxValueBytes, actual: bytes.count,
-                                   message: "the value for key \"\(key)\" is \(bytes.count) bytes as JSON; the limit is \(limits.maxValueBytes) bytes")
+            throw CoordinatorError(
+                .valueTooLarge, objectID: objectID, key: key, limit: limits.maxValueBytes, actual: bytes.count,
+                message: "the value for key \"\(key)\" is \(bytes.count) bytes as JSON; the limit is \(limits.maxValueBytes) bytes")
         }
         return bytes
     }
@@ -104,7 +107,8 @@ public final class DurableObjectStorage: Sendable {
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch {
-            throw CoordinatorError(.decodingFailed, objectID: objectID, key: key, message: "the value for key \"\(key)\" is not JSON of type \(T.self): \(error)")
+            throw CoordinatorError(
+                .decodingFailed, objectID: objectID, key: key, message: "the value for key \"\(key)\" is not JSON of type \(T.self): \(error)")
         }
     }
 

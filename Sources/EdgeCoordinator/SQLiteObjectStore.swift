@@ -42,20 +42,21 @@ public final class SQLiteObjectStore: DurableObjectStore {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE storage (
-                    object_id TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    value BLOB NOT NULL,
-                    PRIMARY KEY (object_id, key)
-                ) WITHOUT ROWID;
-                CREATE TABLE alarms (
-                    object_id TEXT NOT NULL PRIMARY KEY,
-                    scheduled_at INTEGER NOT NULL,
-                    retry_count INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE INDEX alarms_by_time ON alarms (scheduled_at);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE storage (
+                        object_id TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        value BLOB NOT NULL,
+                        PRIMARY KEY (object_id, key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE alarms (
+                        object_id TEXT NOT NULL PRIMARY KEY,
+                        scheduled_at INTEGER NOT NULL,
+                        retry_count INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX alarms_by_time ON alarms (scheduled_at);
+                    """)
         }
         return migrator
     }()
@@ -78,7 +79,8 @@ public final class SQLiteObjectStore: DurableObjectStore {
     public func list(_ objectID: String, lower: [UInt8], upper: [UInt8]?, reverse: Bool, limit: Int) throws -> [(String, [UInt8])] {
         try read { connection in
             let order = reverse ? "DESC" : "ASC"
-            let sql = upper == nil
+            let sql =
+                upper == nil
                 ? "SELECT key, value FROM storage WHERE object_id = ?1 AND key >= ?2 ORDER BY key \(order) LIMIT ?3"
                 : "SELECT key, value FROM storage WHERE object_id = ?1 AND key >= ?2 AND key < ?4 ORDER BY key \(order) LIMIT ?3"
             let statement = try connection.statement(sql)
@@ -106,7 +108,8 @@ public final class SQLiteObjectStore: DurableObjectStore {
     /// Alarms due at `now`, earliest first.
     public func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
         try read { connection in
-            let statement = try connection.statement("SELECT object_id, scheduled_at, retry_count FROM alarms WHERE scheduled_at <= ? ORDER BY scheduled_at LIMIT ?")
+            let statement = try connection.statement(
+                "SELECT object_id, scheduled_at, retry_count FROM alarms WHERE scheduled_at <= ? ORDER BY scheduled_at LIMIT ?")
             defer { statement.reset() }
             statement.bind(1, now.milliseconds)
             statement.bind(2, Int64(limit))

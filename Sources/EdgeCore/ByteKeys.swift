@@ -19,7 +19,8 @@ package enum ByteKeys {
 
     /// An opaque list cursor: `tag` + "." + the bytes in unpadded base64url.
     package static func encodeCursor(_ bytes: [UInt8], tag: String) -> String {
-        tag + "." + Data(bytes).base64EncodedString()
+        tag + "."
+            + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")

@@ -12,8 +12,9 @@ public struct KVLimits: Sendable, Hashable {
     /// - Throws: ``KVError`` `.invalidNamespaceName`.
     public static func validateNamespaceName(_ name: String) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: maxNamespaceNameBytes) else {
-            throw KVError(.invalidNamespaceName, limit: maxNamespaceNameBytes, actual: name.utf8.count,
-                          message: "namespace name \"\(name)\" must be 1...\(maxNamespaceNameBytes) letters, digits, '_', '-' or '.', not starting with '.'")
+            throw KVError(
+                .invalidNamespaceName, limit: maxNamespaceNameBytes, actual: name.utf8.count,
+                message: "namespace name \"\(name)\" must be 1...\(maxNamespaceNameBytes) letters, digits, '_', '-' or '.', not starting with '.'")
         }
     }
 
@@ -83,8 +84,9 @@ extension KVLimits {
             throw KVError(.invalidKey, key: key, message: "key \(ByteKeys.describe(key)) is not allowed: \".\" and \"..\" are reserved")
         }
         if size > maxKeyBytes {
-            throw KVError(.keyTooLong, key: key, limit: maxKeyBytes, actual: size,
-                          message: "key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
+            throw KVError(
+                .keyTooLong, key: key, limit: maxKeyBytes, actual: size,
+                message: "key \(ByteKeys.describe(key)) is \(size) bytes; the limit is \(maxKeyBytes) bytes")
         }
     }
 
@@ -92,8 +94,9 @@ extension KVLimits {
     package func validateWrite(key: String, value: [UInt8], options: KVPutOptions, now: Int64) throws -> ValidatedWrite {
         try validateKey(key)
         if value.count > maxValueBytes {
-            throw KVError(.valueTooLarge, key: key, limit: maxValueBytes, actual: value.count,
-                          message: "value for key \(ByteKeys.describe(key)) is \(value.count) bytes; the limit is \(maxValueBytes) bytes")
+            throw KVError(
+                .valueTooLarge, key: key, limit: maxValueBytes, actual: value.count,
+                message: "value for key \(ByteKeys.describe(key)) is \(value.count) bytes; the limit is \(maxValueBytes) bytes")
         }
         var expiration: Int64?
         switch (options.expiration, options.expirationTtl) {
@@ -101,14 +104,18 @@ extension KVLimits {
             throw KVError(.invalidExpiration, key: key, message: "put of key \(ByteKeys.describe(key)) sets both expiration and expirationTtl; set one")
         case (.some(let absolute), nil):
             if absolute < now + minimumExpirationSeconds {
-                throw KVError(.expirationTooSoon, key: key, limit: Int(minimumExpirationSeconds), actual: Int(absolute - now),
-                              message: "expiration \(absolute) for key \(ByteKeys.describe(key)) is \(absolute - now) s from now; it must be at least \(minimumExpirationSeconds) s in the future")
+                throw KVError(
+                    .expirationTooSoon, key: key, limit: Int(minimumExpirationSeconds), actual: Int(absolute - now),
+                    message:
+                        "expiration \(absolute) for key \(ByteKeys.describe(key)) is \(absolute - now) s from now; it must be at least \(minimumExpirationSeconds) s in the future"
+                )
             }
             expiration = absolute
         case (nil, .some(let ttl)):
             if ttl < minimumExpirationSeconds {
-                throw KVError(.expirationTooSoon, key: key, limit: Int(minimumExpirationSeconds), actual: Int(ttl),
-                              message: "expirationTtl \(ttl) s for key \(ByteKeys.describe(key)) is below the minimum of \(minimumExpirationSeconds) s")
+                throw KVError(
+                    .expirationTooSoon, key: key, limit: Int(minimumExpirationSeconds), actual: Int(ttl),
+                    message: "expirationTtl \(ttl) s for key \(ByteKeys.describe(key)) is below the minimum of \(minimumExpirationSeconds) s")
             }
             expiration = now + ttl
         case (nil, nil):
@@ -123,8 +130,9 @@ extension KVLimits {
                 throw KVError(.invalidMetadata, key: key, message: "metadata for key \(ByteKeys.describe(key)) cannot be serialized as JSON: \(error)")
             }
             if data.count > maxMetadataBytes {
-                throw KVError(.metadataTooLarge, key: key, limit: maxMetadataBytes, actual: data.count,
-                              message: "metadata for key \(ByteKeys.describe(key)) is \(data.count) bytes serialized; the limit is \(maxMetadataBytes) bytes")
+                throw KVError(
+                    .metadataTooLarge, key: key, limit: maxMetadataBytes, actual: data.count,
+                    message: "metadata for key \(ByteKeys.describe(key)) is \(data.count) bytes serialized; the limit is \(maxMetadataBytes) bytes")
             }
             metadataJSON = String(decoding: data, as: UTF8.self)
         }
@@ -134,16 +142,18 @@ extension KVLimits {
     /// - Throws: ``KVError`` `.tooManyKeys` when `count` exceeds `limit`.
     package func validateBulk(count: Int, limit: Int, operation: String) throws {
         if count > limit {
-            throw KVError(.tooManyKeys, limit: limit, actual: count,
-                          message: "\(operation) names \(count) keys; the limit is \(limit)")
+            throw KVError(
+                .tooManyKeys, limit: limit, actual: count,
+                message: "\(operation) names \(count) keys; the limit is \(limit)")
         }
     }
 
     package func validateList(_ options: KVListOptions) throws -> ValidatedList {
         let limit = options.limit ?? maxListLimit
         if limit < 1 || limit > maxListLimit {
-            throw KVError(.invalidListLimit, limit: maxListLimit, actual: limit,
-                          message: "list limit \(limit) is outside 1...\(maxListLimit)")
+            throw KVError(
+                .invalidListLimit, limit: maxListLimit, actual: limit,
+                message: "list limit \(limit) is outside 1...\(maxListLimit)")
         }
         let prefix = Array((options.prefix ?? "").utf8)
         var lower = prefix

@@ -237,7 +237,8 @@ extension KVNamespace {
     /// Stores `value` encoded as JSON.
     ///
     /// - Throws: ``KVError`` `.invalidJSON` when `value` cannot be encoded, otherwise as ``put(_:value:options:)``.
-    public func put<T: Encodable>(_ key: String, json value: T, expiration: Int64? = nil, expirationTtl: Int64? = nil, metadata: JSONValue? = nil) async throws {
+    public func put<T: Encodable>(_ key: String, json value: T, expiration: Int64? = nil, expirationTtl: Int64? = nil, metadata: JSONValue? = nil) async throws
+    {
         let data: Data
         do {
             data = try JSONEncoder().encode(value)

@@ -106,15 +106,16 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE kv (
-                    key TEXT NOT NULL PRIMARY KEY,
-                    value BLOB NOT NULL,
-                    expiration INTEGER,
-                    metadata TEXT
-                );
-                CREATE INDEX kv_by_expiration ON kv(expiration) WHERE expiration IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE kv (
+                        key TEXT NOT NULL PRIMARY KEY,
+                        value BLOB NOT NULL,
+                        expiration INTEGER,
+                        metadata TEXT
+                    );
+                    CREATE INDEX kv_by_expiration ON kv(expiration) WHERE expiration IS NOT NULL;
+                    """)
         }
         return migrator
     }()
@@ -125,7 +126,8 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration, metadata = excluded.metadata
         """
     static let listSQL = "SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3"
-    static let listBoundedSQL = "SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND key < ?4 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3"
+    static let listBoundedSQL =
+        "SELECT key, expiration, metadata FROM kv WHERE key >= ?1 AND key < ?4 AND (expiration IS NULL OR expiration > ?2) ORDER BY key LIMIT ?3"
     static let deleteSQL = "DELETE FROM kv WHERE key = ?"
     static let sweepSQL = "DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expiration <= ? LIMIT ?)"
 
@@ -222,7 +224,8 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
         let now = self.now
         do {
             return try readers.read { connection in
-                let statement = try request.upperBound == nil
+                let statement =
+                    try request.upperBound == nil
                     ? connection.statement(slot: Slot.list, Self.listSQL)
                     : connection.statement(slot: Slot.listBounded, Self.listBoundedSQL)
                 defer { statement.reset() }
@@ -237,11 +240,12 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
                         more = true
                         break
                     }
-                    keys.append(KVKey(
-                        name: statement.string(0),
-                        expiration: statement.isNull(1) ? nil : statement.int64(1),
-                        metadata: try Self.decodeMetadata(statement, column: 2)
-                    ))
+                    keys.append(
+                        KVKey(
+                            name: statement.string(0),
+                            expiration: statement.isNull(1) ? nil : statement.int64(1),
+                            metadata: try Self.decodeMetadata(statement, column: 2)
+                        ))
                 }
                 return KVListResult(keys: keys, listComplete: !more, cursor: more ? keys.last.map { KVCursor.encode(lastKey: $0.name) } : nil)
             }

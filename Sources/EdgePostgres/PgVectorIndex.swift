@@ -31,11 +31,14 @@ public final class PgVectorIndex: VectorIndex {
     /// - Throws: ``VectorError`` `.invalidConfiguration` for a bad name or dimensions. Operations
     ///   throw `.storage` when PostgreSQL fails (pgvector missing: `CREATE EXTENSION vector`
     ///   needs it installed).
-    public init(name: String, pool: PostgresPool, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
-                m: Int = 16, efConstruction: Int = 64, efSearch: Int = 40) throws {
+    public init(
+        name: String, pool: PostgresPool, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
+        m: Int = 16, efConstruction: Int = 64, efSearch: Int = 40
+    ) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 59) else {
-            throw VectorError(.invalidConfiguration, limit: 59, actual: name.utf8.count,
-                              message: "index name \"\(name)\" must be 1...59 letters, digits, '_', '-' or '.'")
+            throw VectorError(
+                .invalidConfiguration, limit: 59, actual: name.utf8.count,
+                message: "index name \"\(name)\" must be 1...59 letters, digits, '_', '-' or '.'")
         }
         rules = try VectorRules(configuration: configuration, limits: limits)
         self.name = name
@@ -59,31 +62,43 @@ public final class PgVectorIndex: VectorIndex {
         case .euclidean: operators = "vector_l2_ops"
         case .dotProduct: operators = "vector_ip_ops"
         }
-        try await pool.migrate("edge_vector_indexes.v1", [
-            "CREATE EXTENSION IF NOT EXISTS vector",
-            "CREATE TABLE IF NOT EXISTS edge_vector_indexes (name text PRIMARY KEY, dimensions integer NOT NULL, metric text NOT NULL)",
-        ])
+        try await pool.migrate(
+            "edge_vector_indexes.v1",
+            [
+                "CREATE EXTENSION IF NOT EXISTS vector",
+                "CREATE TABLE IF NOT EXISTS edge_vector_indexes (name text PRIMARY KEY, dimensions integer NOT NULL, metric text NOT NULL)",
+            ])
         try await pool.once("vec:\(name)") {
             let (dimensions, metric) = try await pool.client.withTransaction(logger: logger) { connection -> (Int32, String) in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresPool.lockID("vec:" + name)))", logger: logger)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO edge_vector_indexes (name, dimensions, metric) VALUES (\(name), \(Int32(configuration.dimensions)), \(configuration.metric.rawValue))
                     ON CONFLICT (name) DO NOTHING
                     """, logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: """
-                    CREATE TABLE IF NOT EXISTS \(table) (
-                        id text PRIMARY KEY, namespace text, metadata jsonb, embedding vector(\(configuration.dimensions)) NOT NULL)
-                    """), logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: """
-                    CREATE INDEX IF NOT EXISTS "vec_\(name)_hnsw" ON \(table) USING hnsw (embedding \(operators)) WITH (m = \(m), ef_construction = \(efConstruction))
-                    """), logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE INDEX IF NOT EXISTS \"vec_\(name)_namespace\" ON \(table) (namespace)"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            CREATE TABLE IF NOT EXISTS \(table) (
+                                id text PRIMARY KEY, namespace text, metadata jsonb, embedding vector(\(configuration.dimensions)) NOT NULL)
+                            """), logger: logger)
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            CREATE INDEX IF NOT EXISTS "vec_\(name)_hnsw" ON \(table) USING hnsw (embedding \(operators)) WITH (m = \(m), ef_construction = \(efConstruction))
+                            """), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "CREATE INDEX IF NOT EXISTS \"vec_\(name)_namespace\" ON \(table) (namespace)"), logger: logger)
                 let rows = try await connection.query("SELECT dimensions, metric FROM edge_vector_indexes WHERE name = \(name)", logger: logger)
                 for try await row in rows.decode((Int32, String).self) { return row }
                 return (Int32(configuration.dimensions), configuration.metric.rawValue)
             }
             guard Int(dimensions) == configuration.dimensions, metric == configuration.metric.rawValue else {
-                throw VectorError(.invalidConfiguration, message: "index \(name) exists with \(dimensions) dimensions and metric \(metric); asked for \(configuration.dimensions) and \(configuration.metric.rawValue)")
+                throw VectorError(
+                    .invalidConfiguration,
+                    message:
+                        "index \(name) exists with \(dimensions) dimensions and metric \(metric); asked for \(configuration.dimensions) and \(configuration.metric.rawValue)"
+                )
             }
         }
     }
@@ -153,14 +168,16 @@ public final class PgVectorIndex: VectorIndex {
             bindings.append(namespaces)
             bindings.append(metadata)
             bindings.append(embeddings)
-            let conflict = replace
+            let conflict =
+                replace
                 ? "ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, metadata = excluded.metadata, embedding = excluded.embedding"
                 : "ON CONFLICT (id) DO NOTHING"
-            let query = PostgresQuery(unsafeSQL: """
-                INSERT INTO \(table) (id, namespace, metadata, embedding)
-                SELECT i, NULLIF(n, ''), NULLIF(m, '')::jsonb, e::vector FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(i, n, m, e)
-                \(conflict) RETURNING id
-                """, binds: bindings)
+            let query = PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(table) (id, namespace, metadata, embedding)
+                    SELECT i, NULLIF(n, ''), NULLIF(m, '')::jsonb, e::vector FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(i, n, m, e)
+                    \(conflict) RETURNING id
+                    """, binds: bindings)
             var written = Set<String>()
             for try await id in try await client.query(query, logger: logger).decode(String.self) { written.insert(id) }
             return written
@@ -191,11 +208,14 @@ public final class PgVectorIndex: VectorIndex {
         let found: [String: VectorRecord] = try await storage {
             var bindings = PostgresBindings()
             bindings.append(ids)
-            let query = PostgresQuery(unsafeSQL: "SELECT id, namespace, metadata::text, embedding::text FROM \(table) WHERE id = ANY($1::text[])", binds: bindings)
+            let query = PostgresQuery(
+                unsafeSQL: "SELECT id, namespace, metadata::text, embedding::text FROM \(table) WHERE id = ANY($1::text[])", binds: bindings)
             var found: [String: VectorRecord] = [:]
-            for try await (id, namespace, metadata, embedding) in try await client.query(query, logger: logger).decode((String, String?, String?, String).self) {
-                found[id] = VectorRecord(id: id, values: Self.parse(embedding), namespace: namespace,
-                                         metadata: try metadata.map { try JSONValue(parsing: Data($0.utf8)) })
+            for try await (id, namespace, metadata, embedding) in try await client.query(query, logger: logger).decode((String, String?, String?, String).self)
+            {
+                found[id] = VectorRecord(
+                    id: id, values: Self.parse(embedding), namespace: namespace,
+                    metadata: try metadata.map { try JSONValue(parsing: Data($0.utf8)) })
             }
             return found
         }
@@ -226,7 +246,9 @@ public final class PgVectorIndex: VectorIndex {
         case .euclidean: distance = "embedding <-> $1::vector"
         case .dotProduct: distance = "embedding <#> $1::vector"
         }
-        let columns = "id, namespace, " + (options.returnMetadata == .none ? "NULL::text" : "metadata::text") + ", " + (options.returnValues ? "embedding::text" : "NULL::text")
+        let columns =
+            "id, namespace, " + (options.returnMetadata == .none ? "NULL::text" : "metadata::text") + ", "
+            + (options.returnValues ? "embedding::text" : "NULL::text")
         let sql = """
             SELECT \(columns), (\(distance))::float8 AS distance FROM \(table)
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
@@ -246,8 +268,10 @@ public final class PgVectorIndex: VectorIndex {
                 for try await (id, namespace, metadata, embedding, distance) in rows.decode((String, String?, String?, String?, Double).self) {
                     let stored = try metadata.map { try JSONValue(parsing: Data($0.utf8)) }
                     let score: Float = rules.configuration.metric == .euclidean ? Float(distance) : rules.score(Float(distance))
-                    matches.append(VectorMatch(id: id, score: score, values: embedding.map(Self.parse), namespace: namespace,
-                                               metadata: options.returnMetadata == .none ? nil : rules.returned(stored, options.returnMetadata)))
+                    matches.append(
+                        VectorMatch(
+                            id: id, score: score, values: embedding.map(Self.parse), namespace: namespace,
+                            metadata: options.returnMetadata == .none ? nil : rules.returned(stored, options.returnMetadata)))
                 }
                 // relaxed_order may return near-ties out of order: sort by score as the other indexes do.
                 matches.sort { rules.configuration.metric == .euclidean ? $0.score < $1.score : $0.score > $1.score }

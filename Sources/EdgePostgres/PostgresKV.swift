@@ -22,8 +22,10 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         public var sweepInterval: Int64
         public var logger: Logger
 
-        public init(limits: KVLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sweepInterval: Int64 = 60,
-                    logger: Logger = Logger(label: "swift-edge.kv.postgres")) {
+        public init(
+            limits: KVLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sweepInterval: Int64 = 60,
+            logger: Logger = Logger(label: "swift-edge.kv.postgres")
+        ) {
             self.limits = limits
             self.clock = clock
             self.sweepInterval = sweepInterval
@@ -94,7 +96,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         guard !keys.isEmpty else { return [:] }
         let now = self.now
         return try await storage {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT key, value, expiration, metadata FROM edge_kv
                 WHERE namespace = \(namespace) AND key = ANY(\(keys.map { ByteBuffer(bytes: Array($0.utf8)) })) AND (expiration IS NULL OR expiration > \(now))
                 """, logger: configuration.logger)
@@ -114,13 +117,15 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
             let lower = ByteBuffer(bytes: request.lowerBound)
             let rows: PostgresRowSequence
             if let upper = request.upperBound {
-                rows = try await client.query("""
+                rows = try await client.query(
+                    """
                     SELECT key, expiration, metadata FROM edge_kv
                     WHERE namespace = \(namespace) AND key >= \(lower) AND key < \(ByteBuffer(bytes: upper)) AND (expiration IS NULL OR expiration > \(now))
                     ORDER BY key LIMIT \(request.limit + 1)
                     """, logger: configuration.logger)
             } else {
-                rows = try await client.query("""
+                rows = try await client.query(
+                    """
                     SELECT key, expiration, metadata FROM edge_kv
                     WHERE namespace = \(namespace) AND key >= \(lower) AND (expiration IS NULL OR expiration > \(now))
                     ORDER BY key LIMIT \(request.limit + 1)
@@ -133,8 +138,10 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
                     more = true
                     continue
                 }
-                keys.append(KVKey(name: String(decoding: key.readableBytesView, as: UTF8.self), expiration: expiration,
-                                  metadata: try metadata.map { try JSONValue(parsing: Data($0.utf8)) }))
+                keys.append(
+                    KVKey(
+                        name: String(decoding: key.readableBytesView, as: UTF8.self), expiration: expiration,
+                        metadata: try metadata.map { try JSONValue(parsing: Data($0.utf8)) }))
             }
             return KVListResult(keys: keys, listComplete: !more, cursor: more ? keys.last.map { KVCursor.encode(lastKey: $0.name) } : nil)
         }
@@ -160,7 +167,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         for (index, write) in writes.enumerated() { latest[write.key] = index }
         let unique = writes.indices.filter { latest[writes[$0].key] == $0 }.map { writes[$0] }
         _ = try await storage(writes.count == 1 ? writes[0].key : nil) {
-            try await client.query("""
+            try await client.query(
+                """
                 INSERT INTO edge_kv (namespace, key, value, expiration, metadata)
                 SELECT \(namespace), k, v, NULLIF(e, -1), NULLIF(m, '')
                 FROM unnest(\(unique.map { ByteBuffer(bytes: Array($0.key.utf8)) }), \(unique.map { ByteBuffer(bytes: $0.value) }),
@@ -180,8 +188,9 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         for key in keys { try limits.validateKey(key) }
         guard !keys.isEmpty else { return }
         _ = try await storage(keys.count == 1 ? keys[0] : nil) {
-            try await client.query("DELETE FROM edge_kv WHERE namespace = \(namespace) AND key = ANY(\(keys.map { ByteBuffer(bytes: Array($0.utf8)) }))",
-                                   logger: configuration.logger)
+            try await client.query(
+                "DELETE FROM edge_kv WHERE namespace = \(namespace) AND key = ANY(\(keys.map { ByteBuffer(bytes: Array($0.utf8)) }))",
+                logger: configuration.logger)
         }
     }
 
@@ -209,7 +218,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     public func purgeExpired() async throws -> Int {
         let now = self.now
         return try await storage {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 WITH gone AS (DELETE FROM edge_kv WHERE namespace = \(namespace) AND expiration <= \(now) RETURNING 1)
                 SELECT count(*) FROM gone
                 """, logger: configuration.logger)

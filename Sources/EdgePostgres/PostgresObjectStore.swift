@@ -80,7 +80,6 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         startListening()
     }
 
-
     private var namespace: String { settings.namespace }
     private var leaseMilliseconds: Int64 { Int64(settings.leaseSeconds * 1000) }
 
@@ -146,7 +145,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         while true {
             epoch = try await storage(objectID) {
                 let address = state.withLock { $0.address }
-                let rows = try await pool.client.query("""
+                let rows = try await pool.client.query(
+                    """
                     INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, address, epoch)
                     VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds), \(address), nextval('edge_do_lease_epochs'))
                     ON CONFLICT (namespace, object_id) DO UPDATE
@@ -167,8 +167,10 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
                 lastAsked = ContinuousClock.now
             }
             if ContinuousClock.now >= deadline {
-                throw CoordinatorError(.ownedElsewhere, objectID: objectID,
-                                       message: "durable object \(objectID) of \(namespace) is owned by another process that did not hand it over within \(settings.handoverTimeout) s")
+                throw CoordinatorError(
+                    .ownedElsewhere, objectID: objectID,
+                    message:
+                        "durable object \(objectID) of \(namespace) is owned by another process that did not hand it over within \(settings.handoverTimeout) s")
             }
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -176,17 +178,20 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         // Load the object's storage and alarm while owning it.
         let loaded = try await storage(objectID) { () -> ([String: [UInt8]], ScheduledAlarm?) in
             var values: [String: [UInt8]] = [:]
-            let rows = try await pool.client.query("SELECT key, value FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+            let rows = try await pool.client.query(
+                "SELECT key, value FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
             for try await (key, value) in rows.decode((String, ByteBuffer).self) { values[key] = value.byteArray }
             var alarm: ScheduledAlarm?
-            let alarms = try await pool.client.query("SELECT scheduled_at, retry_count FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+            let alarms = try await pool.client.query(
+                "SELECT scheduled_at, retry_count FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
             for try await (time, retries) in alarms.decode((Int64, Int32).self) {
                 alarm = ScheduledAlarm(time: Date(timeIntervalSince1970: Double(time) / 1000), retryCount: Int(retries))
             }
             return (values, alarm)
         }
         guard let epoch else {
-            throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): the lease was taken without an epoch")
+            throw CoordinatorError(
+                .storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): the lease was taken without an epoch")
         }
         let token = Int(epoch)
         state.withLock { $0.loaded[objectID] = Loaded(token: token, values: loaded.0, alarm: loaded.1) }
@@ -209,7 +214,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         guard current else { return }
         do {
             _ = try await storage(objectID) {
-                try await pool.client.query("""
+                try await pool.client.query(
+                    """
                     DELETE FROM edge_do_leases WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND epoch = \(Int64(token))
                     """, logger: logger)
             }
@@ -222,7 +228,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         do {
             let address = state.withLock { $0.address }
             let renewed: Set<String> = try await storage(nil) {
-                let rows = try await pool.client.query("""
+                let rows = try await pool.client.query(
+                    """
                     UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(leaseMilliseconds), address = \(address)
                     WHERE namespace = \(namespace) AND owner = \(owner) AND object_id = ANY(\(active)) RETURNING object_id
                     """, logger: logger)
@@ -243,7 +250,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         state.withLock { $0.address = address }
         do {
             _ = try await storage(nil) {
-                try await pool.client.query("UPDATE edge_do_leases SET address = \(address) WHERE namespace = \(namespace) AND owner = \(owner)", logger: logger)
+                try await pool.client.query(
+                    "UPDATE edge_do_leases SET address = \(address) WHERE namespace = \(namespace) AND owner = \(owner)", logger: logger)
             }
         } catch {
             logger.warning("could not record this process's address with its durable objects; the next lease renewal does", metadata: ["error": "\(error)"])
@@ -252,7 +260,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
 
     func remoteOwner(_ objectID: String) async throws -> String? {
         try await storage(objectID) {
-            let rows = try await pool.client.query("""
+            let rows = try await pool.client.query(
+                """
                 SELECT address FROM edge_do_leases
                 WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner <> \(owner)
                   AND expires_at >= \(unescaped: Self.databaseNow) AND address IS NOT NULL
@@ -330,7 +339,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
             try await pool.client.withTransaction(logger: logger) { connection in
                 // Fencing: only the instance holding the live lease (owner and epoch) commits, and
                 // the commit renews the lease.
-                let rows = try await connection.query("""
+                let rows = try await connection.query(
+                    """
                     UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(lease)
                     WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND epoch = \(Int64(epoch))
                       AND expires_at >= \(unescaped: Self.databaseNow)
@@ -339,7 +349,11 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
                 var owned = false
                 for try await _ in rows.decode(Int32.self) { owned = true }
                 guard owned else {
-                    throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): its instance no longer holds the lease (lost, or taken again since); the call's writes were not committed")
+                    throw CoordinatorError(
+                        .storageFailure, objectID: objectID,
+                        message:
+                            "durable object \(objectID) of \(namespace): its instance no longer holds the lease (lost, or taken again since); the call's writes were not committed"
+                    )
                 }
                 if pending.clearAll {
                     try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
@@ -347,21 +361,24 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
                 let puts = pending.writes.compactMap { key, value in value.map { (key, $0) } }
                 let deletes = pending.writes.filter { $0.value == nil }.map(\.key)
                 if !puts.isEmpty {
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         INSERT INTO edge_do_storage (namespace, object_id, key, value)
                         SELECT \(namespace), \(objectID), k, v FROM unnest(\(puts.map(\.0)), \(puts.map { ByteBuffer(bytes: $0.1) })) AS t(k, v)
                         ON CONFLICT (namespace, object_id, key) DO UPDATE SET value = excluded.value
                         """, logger: logger)
                 }
                 if !deletes.isEmpty {
-                    try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID) AND key = ANY(\(deletes))", logger: logger)
+                    try await connection.query(
+                        "DELETE FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID) AND key = ANY(\(deletes))", logger: logger)
                 }
                 switch pending.alarm {
                 case nil: break
                 case .some(nil):
                     try await connection.query("DELETE FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
                 case .some(.some(let alarm)):
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         INSERT INTO edge_do_alarms (namespace, object_id, scheduled_at, retry_count)
                         VALUES (\(namespace), \(objectID), \(Int64((alarm.time.timeIntervalSince1970 * 1000).rounded())), \(Int32(alarm.retryCount)))
                         ON CONFLICT (namespace, object_id) DO UPDATE SET scheduled_at = excluded.scheduled_at, retry_count = excluded.retry_count
@@ -383,7 +400,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
 
     func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
         try await storage(nil) {
-            let rows = try await pool.client.query("""
+            let rows = try await pool.client.query(
+                """
                 SELECT a.object_id, a.scheduled_at, a.retry_count FROM edge_do_alarms a
                 WHERE a.namespace = \(namespace) AND a.scheduled_at <= \(Int64((now.timeIntervalSince1970 * 1000).rounded()))
                   AND NOT EXISTS (SELECT 1 FROM edge_do_leases l WHERE l.namespace = a.namespace AND l.object_id = a.object_id
@@ -435,8 +453,10 @@ extension DurableObjectNamespace {
     ///   - handoverTimeout: how long a call waits for another process to hand its object over
     ///     before failing with `CoordinatorError.ownedElsewhere`. Default 30.
     /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
-    public convenience init(name: String, pool: PostgresPool, env: Object.Env, configuration: Configuration = Configuration(),
-                            leaseSeconds: Double = 10, handoverTimeout: Double = 30) throws {
+    public convenience init(
+        name: String, pool: PostgresPool, env: Object.Env, configuration: Configuration = Configuration(),
+        leaseSeconds: Double = 10, handoverTimeout: Double = 30
+    ) throws {
         let store = PostgresObjectStore(pool: pool, settings: .init(namespace: name, leaseSeconds: leaseSeconds, handoverTimeout: handoverTimeout))
         try self.init(name: name, store: store, ownership: store, env: env, configuration: configuration)
     }

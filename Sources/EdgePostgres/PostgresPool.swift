@@ -159,7 +159,12 @@ public final class PostgresPool: Service, Sendable {
     final class Subscription: Sendable {
         private let onCancel: Mutex<(@Sendable () -> Void)?>
         init(_ onCancel: @escaping @Sendable () -> Void) { self.onCancel = Mutex(onCancel) }
-        func cancel() { onCancel.withLock { action in action?(); action = nil } }
+        func cancel() {
+            onCancel.withLock { action in
+                action?()
+                action = nil
+            }
+        }
         deinit { cancel() }
     }
 
@@ -174,7 +179,9 @@ public final class PostgresPool: Service, Sendable {
             do {
                 try await client.withTransaction(logger: logger) { connection in
                     try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(Self.lockID("edge_schema_migrations"))))", logger: logger)
-                    try await connection.query("CREATE TABLE IF NOT EXISTS edge_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", logger: logger)
+                    try await connection.query(
+                        "CREATE TABLE IF NOT EXISTS edge_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                        logger: logger)
                     let applied = try await connection.query("SELECT 1 FROM edge_schema_migrations WHERE name = \(name)", logger: logger)
                     for try await _ in applied.decode(Int32.self) { return }
                     for statement in statements {
@@ -183,7 +190,7 @@ public final class PostgresPool: Service, Sendable {
                     try await connection.query("INSERT INTO edge_schema_migrations (name) VALUES (\(name))", logger: logger)
                 }
                 break
-            } catch where attempt < 5 && Self.sqlState(error) == "40P01" {
+            } catch  where attempt < 5 && Self.sqlState(error) == "40P01" {
                 attempt += 1
                 logger.warning("schema migration deadlocked with another transaction; retrying", metadata: ["schema": "\(name)", "attempt": "\(attempt)"])
                 try await Task.sleep(for: .milliseconds(50 * attempt))

@@ -40,12 +40,14 @@ public struct PostgresSettings: BackendSettings, Hashable {
 
     public init(parsing node: ConfigNode) throws {
         if let moved = try node.optionalChild("advertise_url") {
-            throw moved.error(.unknownKey, expected: "\"dev\": { \"advertise_url\": ... }", found: moved.value,
-                              detail: "\"postgres.advertise_url\" moved to \"dev.advertise_url\" (it is where this process listens, whatever the store)")
+            throw moved.error(
+                .unknownKey, expected: "\"dev\": { \"advertise_url\": ... }", found: moved.value,
+                detail: "\"postgres.advertise_url\" moved to \"dev.advertise_url\" (it is where this process listens, whatever the store)")
         }
         try node.allowKeys(["url", "url_secret", "max_connections", "scope"])
-        self.init(url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
-                  maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"))
+        self.init(
+            url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
+            maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"))
         if let url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw try node.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
         }
@@ -53,16 +55,19 @@ public struct PostgresSettings: BackendSettings, Hashable {
 
     public func validate(in config: EdgeConfig) throws {
         guard url != nil || urlSecret != nil else {
-            throw ConfigError(.missingKey, file: config.file, key: "postgres", expected: "\"url_secret\": \"DATABASE_URL\" or \"url\": \"postgres://...\"",
-                              message: "the \"postgres\" section gives no URL")
+            throw ConfigError(
+                .missingKey, file: config.file, key: "postgres", expected: "\"url_secret\": \"DATABASE_URL\" or \"url\": \"postgres://...\"",
+                message: "the \"postgres\" section gives no URL")
         }
         if let urlSecret, !config.secrets.contains(urlSecret) {
-            throw ConfigError(.missingBinding, file: config.file, key: "postgres.url_secret", expected: "a name listed in \"secrets\"",
-                              message: "url_secret \"\(urlSecret)\" is not declared in \"secrets\"")
+            throw ConfigError(
+                .missingBinding, file: config.file, key: "postgres.url_secret", expected: "a name listed in \"secrets\"",
+                message: "url_secret \"\(urlSecret)\" is not declared in \"secrets\"")
         }
         guard (1...1000).contains(maxConnections) else {
-            throw ConfigError(.invalidValue, file: config.file, key: "postgres.max_connections", expected: "1...1000",
-                              message: "max_connections \(maxConnections) is outside 1...1000")
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "postgres.max_connections", expected: "1...1000",
+                message: "max_connections \(maxConnections) is outside 1...1000")
         }
     }
 }
@@ -83,7 +88,8 @@ public struct PostgresProvider: BackendProvider {
 
     public func open(_ context: BackendContext) throws -> any Backend {
         guard let settings = context.settings(PostgresSettings.self) else {
-            throw context.error(.missingKey, key: "postgres", expected: "a \"postgres\" section", "backend \"postgres\" is used but the config has no \"postgres\" section")
+            throw context.error(
+                .missingKey, key: "postgres", expected: "a \"postgres\" section", "backend \"postgres\" is used but the config has no \"postgres\" section")
         }
         let url: String
         if let written = settings.url {
@@ -97,8 +103,9 @@ public struct PostgresProvider: BackendProvider {
             let pool = try PostgresPool(url: url, maxConnections: settings.maxConnections, logger: context.logger)
             return PostgresBackend(pool: pool, context: context, scope: settings.scope ?? context.config.name)
         } catch {
-            throw context.error(.invalidValue, key: settings.url != nil ? "postgres.url" : "secrets",
-                                expected: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", "\(error)")
+            throw context.error(
+                .invalidValue, key: settings.url != nil ? "postgres.url" : "secrets",
+                expected: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", "\(error)")
         }
     }
 }
@@ -113,7 +120,8 @@ struct PostgresBackend: Backend {
         do {
             return try PostgresKV(namespace: binding.binding, pool: pool, configuration: .init(clock: context.clock, logger: context.logger))
         } catch {
-            throw context.error(.invalidValue, key: "kv_namespaces", expected: "a valid namespace name", "cannot open KV namespace \(binding.binding): \(error)")
+            throw context.error(
+                .invalidValue, key: "kv_namespaces", expected: "a valid namespace name", "cannot open KV namespace \(binding.binding): \(error)")
         }
     }
 
@@ -128,8 +136,9 @@ struct PostgresBackend: Backend {
 
     func vectorIndex(_ binding: EdgeConfig.VectorizeBinding) throws -> any VectorIndex {
         do {
-            return try PgVectorIndex(name: binding.indexName, pool: pool, configuration: binding.indexConfiguration, m: binding.parameters.m,
-                                     efConstruction: binding.parameters.efConstruction, efSearch: binding.parameters.efSearch)
+            return try PgVectorIndex(
+                name: binding.indexName, pool: pool, configuration: binding.indexConfiguration, m: binding.parameters.m,
+                efConstruction: binding.parameters.efConstruction, efSearch: binding.parameters.efSearch)
         } catch {
             throw context.error(.invalidValue, key: "vectorize", expected: "a usable vector index", "cannot open index \(binding.indexName): \(error)")
         }

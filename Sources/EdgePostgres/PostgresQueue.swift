@@ -29,8 +29,10 @@ public final class PostgresQueue: QueueBackend {
         /// messages. Default `"default"`.
         public var scope: String
 
-        public init(limits: QueueLimits = .cloudflare, clock: any EdgeClock = SystemClock(), listen: Bool = true, scope: String = "default",
-                    logger: Logger = Logger(label: "swift-edge.queue.postgres")) {
+        public init(
+            limits: QueueLimits = .cloudflare, clock: any EdgeClock = SystemClock(), listen: Bool = true, scope: String = "default",
+            logger: Logger = Logger(label: "swift-edge.queue.postgres")
+        ) {
             self.limits = limits
             self.clock = clock
             self.listen = listen
@@ -120,7 +122,8 @@ public final class PostgresQueue: QueueBackend {
         let now = nowMilliseconds
         try await storage(queue) {
             try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at)
                     SELECT \(scope), \(queue), b, c, \(now), v
                     FROM unnest(\(messages.map { ByteBuffer(bytes: $0.body) }), \(messages.map(\.contentType.rawValue)),
@@ -139,7 +142,8 @@ public final class PostgresQueue: QueueBackend {
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
         return try await storage(queue) {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
                 WHERE id IN (
                     SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
@@ -148,9 +152,11 @@ public final class PostgresQueue: QueueBackend {
                 """, logger: logger)
             var claimed: [ClaimedMessage] = []
             for try await (id, body, contentType, sentAt, attempts) in rows.decode((Int64, ByteBuffer, String, Int64, Int32).self) {
-                claimed.append(ClaimedMessage(lease: QueueLease(messageID: id, token: token), body: body.byteArray,
-                                              contentType: QueueContentType(rawValue: contentType) ?? .bytes,
-                                              timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts)))
+                claimed.append(
+                    ClaimedMessage(
+                        lease: QueueLease(messageID: id, token: token), body: body.byteArray,
+                        contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts)))
             }
             return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
         }
@@ -168,42 +174,52 @@ public final class PostgresQueue: QueueBackend {
             let lease = outcome.lease
             switch outcome {
             case .ack, .deadLetter(_, nil):
-                acks.append(lease.messageID); ackTokens.append(lease.token)
+                acks.append(lease.messageID)
+                ackTokens.append(lease.token)
             case .retry(_, let delay):
-                retries.append(lease.messageID); retryTokens.append(lease.token); retryAt.append(now + Int64((delay * 1000).rounded()))
+                retries.append(lease.messageID)
+                retryTokens.append(lease.token)
+                retryAt.append(now + Int64((delay * 1000).rounded()))
                 woken.insert(queue)
             case .release:
-                releases.append(lease.messageID); releaseTokens.append(lease.token)
+                releases.append(lease.messageID)
+                releaseTokens.append(lease.token)
                 woken.insert(queue)
             case .deadLetter(_, let target?):
-                dead.append(lease.messageID); deadTokens.append(lease.token); deadTargets.append(target)
+                dead.append(lease.messageID)
+                deadTokens.append(lease.token)
+                deadTargets.append(target)
                 woken.insert(target)
             }
         }
         try await storage(queue) {
             try await client.withTransaction(logger: logger) { connection in
                 if !acks.isEmpty {
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         DELETE FROM edge_queue_messages m USING unnest(\(acks), \(ackTokens)) AS t(id, token)
                         WHERE m.id = t.id AND m.lease = t.token
                         """, logger: logger)
                 }
                 if !retries.isEmpty {
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         UPDATE edge_queue_messages m SET lease = NULL, visible_at = t.at
                         FROM unnest(\(retries), \(retryTokens), \(retryAt)) AS t(id, token, at)
                         WHERE m.id = t.id AND m.lease = t.token
                         """, logger: logger)
                 }
                 if !releases.isEmpty {
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         UPDATE edge_queue_messages m SET lease = NULL, visible_at = \(now), attempts = m.attempts - 1
                         FROM unnest(\(releases), \(releaseTokens)) AS t(id, token)
                         WHERE m.id = t.id AND m.lease = t.token
                         """, logger: logger)
                 }
                 if !dead.isEmpty {
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue), queue = t.target, lease = NULL,
                             visible_at = \(now), attempts = 0
                         FROM unnest(\(dead), \(deadTokens), \(deadTargets)) AS t(id, token, target)
@@ -219,14 +235,16 @@ public final class PostgresQueue: QueueBackend {
     public func stats(_ queue: String) async throws -> QueueStats {
         let now = nowMilliseconds
         return try await storage(queue) {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT count(*), count(*) FILTER (WHERE lease IS NOT NULL AND visible_at > \(now)),
                        count(*) FILTER (WHERE lease IS NULL AND visible_at > \(now)), min(sent_at)
                 FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)
                 """, logger: logger)
             for try await (backlog, inFlight, delayed, oldest) in rows.decode((Int64, Int64, Int64, Int64?).self) {
-                return QueueStats(backlog: Int(backlog), inFlight: Int(inFlight), delayed: Int(delayed),
-                                  oldestMessageAge: Double(now - (oldest ?? now)) / 1000)
+                return QueueStats(
+                    backlog: Int(backlog), inFlight: Int(inFlight), delayed: Int(delayed),
+                    oldestMessageAge: Double(now - (oldest ?? now)) / 1000)
             }
             return QueueStats(backlog: 0, inFlight: 0, delayed: 0, oldestMessageAge: 0)
         }
@@ -234,14 +252,17 @@ public final class PostgresQueue: QueueBackend {
 
     public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
         try await storage(queue) {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT id, body, content_type, sent_at, attempts, source_queue FROM edge_queue_messages
                 WHERE scope = \(scope) AND queue = \(queue) ORDER BY id LIMIT \(limit)
                 """, logger: logger)
             var messages: [QueuedMessage] = []
             for try await (id, body, contentType, sentAt, attempts, source) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
-                messages.append(QueuedMessage(id: String(id), body: body.byteArray, contentType: QueueContentType(rawValue: contentType) ?? .bytes,
-                                              timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), sourceQueue: source))
+                messages.append(
+                    QueuedMessage(
+                        id: String(id), body: body.byteArray, contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), sourceQueue: source))
             }
             return messages
         }
@@ -252,7 +273,8 @@ public final class PostgresQueue: QueueBackend {
         let now = nowMilliseconds
         let moved = try await storage(deadLetterQueue) {
             try await client.withTransaction(logger: logger) { connection -> [String] in
-                let rows = try await connection.query("""
+                let rows = try await connection.query(
+                    """
                     UPDATE edge_queue_messages SET queue = COALESCE(\(target), source_queue), source_queue = NULL, attempts = 0,
                         visible_at = \(now), lease = NULL
                     WHERE scope = \(scope) AND queue = \(deadLetterQueue) AND COALESCE(\(target), source_queue) IS NOT NULL

@@ -42,8 +42,9 @@ public final class MemoryQueue: QueueBackend {
         let now = clock.now
         state.withLock { state in
             for message in messages {
-                let record = Record(id: state.nextID, queue: queue, body: message.body, contentType: message.contentType, sentAt: now,
-                                    visibleAt: now.addingTimeInterval(message.delaySeconds), attempts: 0)
+                let record = Record(
+                    id: state.nextID, queue: queue, body: message.body, contentType: message.contentType, sentAt: now,
+                    visibleAt: now.addingTimeInterval(message.delaySeconds), attempts: 0)
                 state.records[record.id] = record
                 state.nextID += 1
             }
@@ -62,8 +63,10 @@ public final class MemoryQueue: QueueBackend {
                 record.visibleAt = now.addingTimeInterval(visibilityTimeout)
                 record.attempts += 1
                 state.records[record.id] = record
-                claimed.append(ClaimedMessage(lease: QueueLease(messageID: record.id, token: token), body: record.body,
-                                              contentType: record.contentType, timestamp: record.sentAt, attempts: record.attempts))
+                claimed.append(
+                    ClaimedMessage(
+                        lease: QueueLease(messageID: record.id, token: token), body: record.body,
+                        contentType: record.contentType, timestamp: record.sentAt, attempts: record.attempts))
                 if claimed.count == max { break }
             }
             return claimed
@@ -124,7 +127,8 @@ public final class MemoryQueue: QueueBackend {
     public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
         state.withLock { state in
             state.records.values.filter { $0.queue == queue }.sorted { $0.id < $1.id }.prefix(limit).map {
-                QueuedMessage(id: String($0.id), body: $0.body, contentType: $0.contentType, timestamp: $0.sentAt, attempts: $0.attempts, sourceQueue: $0.sourceQueue)
+                QueuedMessage(
+                    id: String($0.id), body: $0.body, contentType: $0.contentType, timestamp: $0.sentAt, attempts: $0.attempts, sourceQueue: $0.sourceQueue)
             }
         }
     }

@@ -26,8 +26,10 @@ public struct QueueConsumerConfiguration: Sendable, Hashable {
     /// through the same backend instance wake it at once). Default 0.1 s.
     public var pollInterval: Double
 
-    public init(maxBatchSize: Int = 10, maxBatchTimeout: Double = 5, maxRetries: Int = 3, retryDelay: Double = 0,
-                deadLetterQueue: String? = nil, maxConcurrency: Int = 1, visibilityTimeout: Double = 30, pollInterval: Double = 0.1) {
+    public init(
+        maxBatchSize: Int = 10, maxBatchTimeout: Double = 5, maxRetries: Int = 3, retryDelay: Double = 0,
+        deadLetterQueue: String? = nil, maxConcurrency: Int = 1, visibilityTimeout: Double = 30, pollInterval: Double = 0.1
+    ) {
         self.maxBatchSize = maxBatchSize
         self.maxBatchTimeout = maxBatchTimeout
         self.maxRetries = maxRetries
@@ -77,8 +79,10 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     private let lastGaugeUpdate = Mutex<Date>(.distantPast)
 
     /// - Throws: ``QueueError`` `.invalidQueueName` or `.invalidConfiguration`.
-    public init(queue: String, backend: any QueueBackend, configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
-                logger: Logger = Logger(label: "swift-edge.queue"), handler: @escaping Handler) throws {
+    public init(
+        queue: String, backend: any QueueBackend, configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
+        logger: Logger = Logger(label: "swift-edge.queue"), handler: @escaping Handler
+    ) throws {
         try QueueLimits.validateQueueName(queue)
         try configuration.validate(queue: queue)
         self.queue = queue
@@ -190,14 +194,17 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
         if !deliverable.isEmpty {
             let decisions = BatchDecisions(count: deliverable.count)
             let messages = deliverable.enumerated().map { index, item in
-                Message(id: String(item.0.lease.messageID), timestamp: item.0.timestamp, body: item.1, attempts: item.0.attempts, index: index, decisions: decisions)
+                Message(
+                    id: String(item.0.lease.messageID), timestamp: item.0.timestamp, body: item.1, attempts: item.0.attempts, index: index, decisions: decisions
+                )
             }
             var succeeded = true
             do {
                 try await handler(MessageBatch(queue: queue, messages: messages, decisions: decisions))
             } catch {
                 succeeded = false
-                logger.warning("queue handler threw; retrying the batch", metadata: ["queue": "\(queue)", "messages": "\(messages.count)", "error": "\(error)"])
+                logger.warning(
+                    "queue handler threw; retrying the batch", metadata: ["queue": "\(queue)", "messages": "\(messages.count)", "error": "\(error)"])
             }
             for (item, decision) in zip(deliverable, decisions.resolve(handlerSucceeded: succeeded)) {
                 switch decision {
@@ -214,8 +221,9 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     private func failedDelivery(_ message: ClaimedMessage, delay: Double) -> MessageOutcome {
         if message.attempts > configuration.maxRetries {
             if configuration.deadLetterQueue == nil {
-                logger.error("message dropped after exhausting its retries (no dead-letter queue)",
-                             metadata: ["queue": "\(queue)", "message": "\(message.lease.messageID)", "attempts": "\(message.attempts)"])
+                logger.error(
+                    "message dropped after exhausting its retries (no dead-letter queue)",
+                    metadata: ["queue": "\(queue)", "message": "\(message.lease.messageID)", "attempts": "\(message.attempts)"])
             }
             return .deadLetter(message.lease, queue: configuration.deadLetterQueue)
         }

@@ -40,8 +40,10 @@ extension QueueConsumer where Body: Encodable {
     /// A consumer of the typed queue `queue`.
     ///
     /// - Throws: ``QueueError`` `.invalidQueueName` / `.invalidConfiguration`.
-    public convenience init(_ queue: QueueName<Body>, backend: any QueueBackend, configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
-                            logger: Logger = Logger(label: "swift-edge.queue"), handler: @escaping Handler) throws {
+    public convenience init(
+        _ queue: QueueName<Body>, backend: any QueueBackend, configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
+        logger: Logger = Logger(label: "swift-edge.queue"), handler: @escaping Handler
+    ) throws {
         try self.init(queue: queue.name, backend: backend, configuration: configuration, logger: logger, handler: handler)
     }
 }

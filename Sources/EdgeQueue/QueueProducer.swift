@@ -41,7 +41,9 @@ public struct QueueProducer<Body: Encodable & Sendable>: Sendable {
     ///
     /// - Throws: ``QueueError`` `.tooManyMessages`, `.batchTooLarge`, or as ``send(_:contentType:delaySeconds:)``.
     public func sendBatch(_ messages: [QueueSendRequest<Body>]) async throws {
-        let outgoing = try messages.map { OutgoingMessage(body: try encode($0.body, as: $0.contentType), contentType: $0.contentType, delaySeconds: $0.delaySeconds) }
+        let outgoing = try messages.map {
+            OutgoingMessage(body: try encode($0.body, as: $0.contentType), contentType: $0.contentType, delaySeconds: $0.delaySeconds)
+        }
         try await backend.send(queue, outgoing)
     }
 

@@ -35,16 +35,18 @@ public struct QueueLimits: Sendable, Hashable {
     /// - Throws: ``QueueError`` `.invalidQueueName`.
     public static func validateQueueName(_ name: String) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 63) else {
-            throw QueueError(.invalidQueueName, queue: name, limit: 63, actual: name.utf8.count,
-                             message: "queue name \"\(name)\" must be 1...63 letters, digits, '-', '_' or '.', not starting with '.'")
+            throw QueueError(
+                .invalidQueueName, queue: name, limit: 63, actual: name.utf8.count,
+                message: "queue name \"\(name)\" must be 1...63 letters, digits, '-', '_' or '.', not starting with '.'")
         }
     }
 
     /// - Throws: ``QueueError`` `.invalidDelay`.
     package func validateDelay(_ delay: Double, queue: String) throws {
         guard delay >= 0, delay <= maxDelaySeconds else {
-            throw QueueError(.invalidDelay, queue: queue, limit: Int(maxDelaySeconds), actual: Int(delay.rounded(.down)),
-                             message: "delay of \(delay) s on queue \(queue) is outside 0...\(Int(maxDelaySeconds)) s")
+            throw QueueError(
+                .invalidDelay, queue: queue, limit: Int(maxDelaySeconds), actual: Int(delay.rounded(.down)),
+                message: "delay of \(delay) s on queue \(queue) is outside 0...\(Int(maxDelaySeconds)) s")
         }
     }
 
@@ -52,21 +54,24 @@ public struct QueueLimits: Sendable, Hashable {
     package func validate(_ messages: [OutgoingMessage], queue: String) throws {
         try Self.validateQueueName(queue)
         if messages.isEmpty || messages.count > maxBatchMessages {
-            throw QueueError(.tooManyMessages, queue: queue, limit: maxBatchMessages, actual: messages.count,
-                             message: "a batch sent to \(queue) must hold 1...\(maxBatchMessages) messages; it holds \(messages.count)")
+            throw QueueError(
+                .tooManyMessages, queue: queue, limit: maxBatchMessages, actual: messages.count,
+                message: "a batch sent to \(queue) must hold 1...\(maxBatchMessages) messages; it holds \(messages.count)")
         }
         var total = 0
         for message in messages {
             if message.body.count > maxMessageBytes {
-                throw QueueError(.messageTooLarge, queue: queue, limit: maxMessageBytes, actual: message.body.count,
-                                 message: "a message sent to \(queue) is \(message.body.count) bytes; the limit is \(maxMessageBytes) bytes")
+                throw QueueError(
+                    .messageTooLarge, queue: queue, limit: maxMessageBytes, actual: message.body.count,
+                    message: "a message sent to \(queue) is \(message.body.count) bytes; the limit is \(maxMessageBytes) bytes")
             }
             try validateDelay(message.delaySeconds, queue: queue)
             total += message.body.count
         }
         if messages.count > 1, total > maxBatchBytes {
-            throw QueueError(.batchTooLarge, queue: queue, limit: maxBatchBytes, actual: total,
-                             message: "a batch sent to \(queue) is \(total) bytes; the limit is \(maxBatchBytes) bytes")
+            throw QueueError(
+                .batchTooLarge, queue: queue, limit: maxBatchBytes, actual: total,
+                message: "a batch sent to \(queue) is \(total) bytes; the limit is \(maxBatchBytes) bytes")
         }
     }
 }

@@ -21,8 +21,10 @@ public final class SQLiteQueue: QueueBackend {
         public var sqlite: SQLiteSettings
         public var logger: Logger
 
-        public init(limits: QueueLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
-                    logger: Logger = Logger(label: "swift-edge.queue")) {
+        public init(
+            limits: QueueLimits = .cloudflare, clock: any EdgeClock = SystemClock(), sqlite: SQLiteSettings = SQLiteSettings(),
+            logger: Logger = Logger(label: "swift-edge.queue")
+        ) {
             self.limits = limits
             self.clock = clock
             self.sqlite = sqlite
@@ -62,20 +64,21 @@ public final class SQLiteQueue: QueueBackend {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE messages (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    queue TEXT NOT NULL,
-                    body BLOB NOT NULL,
-                    content_type TEXT NOT NULL,
-                    sent_at INTEGER NOT NULL,
-                    visible_at INTEGER NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    lease TEXT,
-                    source_queue TEXT
-                );
-                CREATE INDEX messages_by_visibility ON messages (queue, visible_at, id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE messages (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        queue TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        content_type TEXT NOT NULL,
+                        sent_at INTEGER NOT NULL,
+                        visible_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        lease TEXT,
+                        source_queue TEXT
+                    );
+                    CREATE INDEX messages_by_visibility ON messages (queue, visible_at, id);
+                    """)
         }
         return migrator
     }()
@@ -109,7 +112,8 @@ public final class SQLiteQueue: QueueBackend {
         try limits.validate(messages, queue: queue)
         let now = nowMilliseconds
         try await write(queue) { connection in
-            let statement = try connection.statement(slot: Slot.insert, "INSERT INTO messages (queue, body, content_type, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)")
+            let statement = try connection.statement(
+                slot: Slot.insert, "INSERT INTO messages (queue, body, content_type, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)")
             for message in messages {
                 statement.bind(1, queue)
                 statement.bindBlob(2, message.body)
@@ -128,7 +132,9 @@ public final class SQLiteQueue: QueueBackend {
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
         let claimed = try await write(queue) { connection -> [ClaimedMessage] in
-            let statement = try connection.statement(slot: Slot.claim, """
+            let statement = try connection.statement(
+                slot: Slot.claim,
+                """
                 UPDATE messages SET lease = ?1, visible_at = ?2, attempts = attempts + 1
                 WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND visible_at <= ?4 ORDER BY visible_at, id LIMIT ?5)
                 RETURNING id, body, content_type, sent_at, attempts
@@ -141,10 +147,11 @@ public final class SQLiteQueue: QueueBackend {
             statement.bind(5, Int64(max))
             var claimed: [ClaimedMessage] = []
             while try statement.step() {
-                claimed.append(ClaimedMessage(
-                    lease: QueueLease(messageID: statement.int64(0), token: token), body: statement.bytes(1),
-                    contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
-                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4))))
+                claimed.append(
+                    ClaimedMessage(
+                        lease: QueueLease(messageID: statement.int64(0), token: token), body: statement.bytes(1),
+                        contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
+                        timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4))))
             }
             return claimed
         }
@@ -167,11 +174,14 @@ public final class SQLiteQueue: QueueBackend {
                     statement.bind(3, now + Int64((delay * 1000).rounded()))
                     woken.insert(queue)
                 case .release:
-                    statement = try connection.statement(slot: Slot.release, "UPDATE messages SET lease = NULL, visible_at = ?3, attempts = attempts - 1 WHERE id = ?1 AND lease = ?2")
+                    statement = try connection.statement(
+                        slot: Slot.release, "UPDATE messages SET lease = NULL, visible_at = ?3, attempts = attempts - 1 WHERE id = ?1 AND lease = ?2")
                     statement.bind(3, now)
                     woken.insert(queue)
                 case .deadLetter(_, let target?):
-                    statement = try connection.statement(slot: Slot.deadLetter, """
+                    statement = try connection.statement(
+                        slot: Slot.deadLetter,
+                        """
                         UPDATE messages SET source_queue = COALESCE(source_queue, queue), queue = ?3, lease = NULL, visible_at = ?4, attempts = 0
                         WHERE id = ?1 AND lease = ?2
                         """)
@@ -193,7 +203,8 @@ public final class SQLiteQueue: QueueBackend {
     public func stats(_ queue: String) async throws -> QueueStats {
         let now = nowMilliseconds
         return try read(queue) { connection in
-            let statement = try connection.statement("""
+            let statement = try connection.statement(
+                """
                 SELECT count(*), total(lease IS NOT NULL AND visible_at > ?2), total(lease IS NULL AND visible_at > ?2), min(sent_at)
                 FROM messages WHERE queue = ?1
                 """)
@@ -202,23 +213,26 @@ public final class SQLiteQueue: QueueBackend {
             statement.bind(2, now)
             _ = try statement.step()
             let oldest = statement.isNull(3) ? now : statement.int64(3)
-            return QueueStats(backlog: Int(statement.int64(0)), inFlight: Int(statement.int64(1)), delayed: Int(statement.int64(2)),
-                              oldestMessageAge: Double(now - oldest) / 1000)
+            return QueueStats(
+                backlog: Int(statement.int64(0)), inFlight: Int(statement.int64(1)), delayed: Int(statement.int64(2)),
+                oldestMessageAge: Double(now - oldest) / 1000)
         }
     }
 
     public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
         try read(queue) { connection in
-            let statement = try connection.statement("SELECT id, body, content_type, sent_at, attempts, source_queue FROM messages WHERE queue = ? ORDER BY id LIMIT ?")
+            let statement = try connection.statement(
+                "SELECT id, body, content_type, sent_at, attempts, source_queue FROM messages WHERE queue = ? ORDER BY id LIMIT ?")
             defer { statement.reset() }
             statement.bind(1, queue)
             statement.bind(2, Int64(limit))
             var messages: [QueuedMessage] = []
             while try statement.step() {
-                messages.append(QueuedMessage(
-                    id: String(statement.int64(0)), body: statement.bytes(1), contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
-                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4)),
-                    sourceQueue: statement.isNull(5) ? nil : statement.string(5)))
+                messages.append(
+                    QueuedMessage(
+                        id: String(statement.int64(0)), body: statement.bytes(1), contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
+                        timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4)),
+                        sourceQueue: statement.isNull(5) ? nil : statement.string(5)))
             }
             return messages
         }
@@ -228,7 +242,8 @@ public final class SQLiteQueue: QueueBackend {
         if let target { try QueueLimits.validateQueueName(target) }
         let now = nowMilliseconds
         let moved = try await write(deadLetterQueue) { connection -> [String] in
-            let statement = try connection.statement("""
+            let statement = try connection.statement(
+                """
                 UPDATE messages SET queue = COALESCE(?2, source_queue), source_queue = NULL, attempts = 0, visible_at = ?3, lease = NULL
                 WHERE queue = ?1 AND COALESCE(?2, source_queue) IS NOT NULL
                 RETURNING queue

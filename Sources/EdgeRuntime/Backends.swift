@@ -87,8 +87,9 @@ public struct BackendContext: Sendable {
     /// - Throws: ``ConfigError`` `.missingBinding` when `name` is not a declared secret.
     public func secret(_ name: String) throws -> String {
         guard let value = secrets[name] else {
-            throw ConfigError(.missingBinding, file: config.file, key: "secrets", expected: "a declared secret \"\(name)\"",
-                              message: "secret \"\(name)\" is not declared in \"secrets\"")
+            throw ConfigError(
+                .missingBinding, file: config.file, key: "secrets", expected: "a declared secret \"\(name)\"",
+                message: "secret \"\(name)\" is not declared in \"secrets\"")
         }
         return value
     }
@@ -145,8 +146,9 @@ public protocol Backend: Sendable {
 
 extension Backend {
     private func unsupported(_ kind: BindingKind) -> ConfigError {
-        ConfigError(.invalidValue, file: "(backend)", key: kind.rawValue, expected: "a backend serving \(kind)",
-                    message: "backend \(type(of: self)) does not serve \(kind)")
+        ConfigError(
+            .invalidValue, file: "(backend)", key: kind.rawValue, expected: "a backend serving \(kind)",
+            message: "backend \(type(of: self)) does not serve \(kind)")
     }
 
     public func kv(_ binding: EdgeConfig.KVNamespaceBinding) throws -> any KVNamespace { throw unsupported(.kv) }
@@ -266,10 +268,12 @@ struct SQLiteBackend: Backend {
 
     func kv(_ binding: EdgeConfig.KVNamespaceBinding) throws -> any KVNamespace {
         do {
-            return try SQLiteKV(namespace: binding.binding, stateDirectory: context.stateDirectory,
-                                configuration: .init(clock: context.clock, logger: context.logger))
+            return try SQLiteKV(
+                namespace: binding.binding, stateDirectory: context.stateDirectory,
+                configuration: .init(clock: context.clock, logger: context.logger))
         } catch {
-            throw context.error(.invalidValue, key: "kv_namespaces", expected: "a usable state directory", "cannot open KV namespace \(binding.binding): \(error)")
+            throw context.error(
+                .invalidValue, key: "kv_namespaces", expected: "a usable state directory", "cannot open KV namespace \(binding.binding): \(error)")
         }
     }
 
@@ -326,8 +330,9 @@ struct FileBackend: Backend {
 
     func bucket(_ binding: EdgeConfig.BucketBinding) throws -> any BlobBucket {
         do {
-            return try FileBlob(bucket: binding.bucketName, stateDirectory: context.stateDirectory,
-                                configuration: .init(clock: context.clock, logger: context.logger))
+            return try FileBlob(
+                bucket: binding.bucketName, stateDirectory: context.stateDirectory,
+                configuration: .init(clock: context.clock, logger: context.logger))
         } catch {
             throw context.error(.invalidValue, key: "r2_buckets", expected: "a usable state directory", "cannot open bucket \(binding.binding): \(error)")
         }

@@ -15,7 +15,9 @@ extension EdgeConfig {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigError(.unreadable, file: path, key: "(file)", expected: "a readable UTF-8 file", message: "cannot read the config file: \(error.localizedDescription)")
+            throw ConfigError(
+                .unreadable, file: path, key: "(file)", expected: "a readable UTF-8 file", message: "cannot read the config file: \(error.localizedDescription)"
+            )
         }
         return try parse(text, file: path, providers: providers)
     }
@@ -31,13 +33,18 @@ extension EdgeConfig {
             path.hasPrefix("/") || directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
         }
         let sections = providers.settingsTypes
-        let known: Set<String> = ["$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-                                  "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level"]
-        try root.allowKeys(known.union(sections.keys), unknownHint: { key in
-            "no backend this host includes reads a \"\(key)\" section (backends: \(providers.names.map(\.rawValue).joined(separator: ", ")))"
-        })
-        var config = EdgeConfig(name: try root.string("name"), file: file, stateDirectory: resolve(try root.optionalString("state_dir") ?? ".edge/state"),
-                                secretsFile: resolve(try root.optionalString("secrets_file") ?? ".dev.vars"))
+        let known: Set<String> = [
+            "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
+            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level",
+        ]
+        try root.allowKeys(
+            known.union(sections.keys),
+            unknownHint: { key in
+                "no backend this host includes reads a \"\(key)\" section (backends: \(providers.names.map(\.rawValue).joined(separator: ", ")))"
+            })
+        var config = EdgeConfig(
+            name: try root.string("name"), file: file, stateDirectory: resolve(try root.optionalString("state_dir") ?? ".edge/state"),
+            secretsFile: resolve(try root.optionalString("secrets_file") ?? ".dev.vars"))
         config.main = try root.optionalString("main")
         if let node = try root.optionalChild("log_level") {
             let level = try node.asString()
@@ -62,12 +69,15 @@ extension EdgeConfig {
         }
         for entry in try root.optionalArray("kv_namespaces") ?? [] {
             try entry.allowKeys(["binding", "backend", "id"])
-            config.kvNamespaces.append(.init(binding: try entry.bindingName("binding"), backend: try entry.backend(for: .kv, providers: providers, default: .sqlite)))
+            config.kvNamespaces.append(
+                .init(binding: try entry.bindingName("binding"), backend: try entry.backend(for: .kv, providers: providers, default: .sqlite)))
         }
         for entry in try root.optionalArray("r2_buckets") ?? [] {
             try entry.allowKeys(["binding", "bucket_name", "backend"])
-            config.r2Buckets.append(.init(binding: try entry.bindingName("binding"), bucketName: try entry.optionalString("bucket_name"),
-                                          backend: try entry.backend(for: .bucket, providers: providers, default: .file)))
+            config.r2Buckets.append(
+                .init(
+                    binding: try entry.bindingName("binding"), bucketName: try entry.optionalString("bucket_name"),
+                    backend: try entry.backend(for: .bucket, providers: providers, default: .file)))
         }
         if let queues = try root.optionalObject("queues") {
             try queues.allowKeys(["producers", "consumers", "backend"])
@@ -77,8 +87,10 @@ extension EdgeConfig {
                 config.queueProducers.append(.init(binding: try entry.bindingName("binding"), queue: try entry.bindingName("queue")))
             }
             for entry in try queues.optionalArray("consumers") ?? [] {
-                try entry.allowKeys(["queue", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue",
-                                     "max_concurrency", "visibility_timeout", "poll_interval"])
+                try entry.allowKeys([
+                    "queue", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue",
+                    "max_concurrency", "visibility_timeout", "poll_interval",
+                ])
                 let queue = try entry.bindingName("queue")
                 var settings = QueueConsumerConfiguration()
                 settings.maxBatchSize = try entry.optionalInt("max_batch_size") ?? settings.maxBatchSize
@@ -106,10 +118,13 @@ extension EdgeConfig {
             }
         }
         for entry in try root.optionalArray("vectorize") ?? [] {
-            try entry.allowKeys(["binding", "index_name", "dimensions", "metric", "backend", "index_type", "m", "ef_construction", "ef_search",
-                                 "metadata_indexes"])
-            var binding = VectorizeBinding(binding: try entry.bindingName("binding"), indexName: try entry.bindingName("index_name"),
-                                           backend: try entry.backend(for: .vectorize, providers: providers, default: .sqlite))
+            try entry.allowKeys([
+                "binding", "index_name", "dimensions", "metric", "backend", "index_type", "m", "ef_construction", "ef_search",
+                "metadata_indexes",
+            ])
+            var binding = VectorizeBinding(
+                binding: try entry.bindingName("binding"), indexName: try entry.bindingName("index_name"),
+                backend: try entry.backend(for: .vectorize, providers: providers, default: .sqlite))
             binding.dimensions = try entry.optionalInt("dimensions", range: 1...1536) ?? binding.dimensions
             binding.metric = try entry.optionalEnum("metric", VectorMetric.self) ?? binding.metric
             binding.indexType = try entry.optionalEnum("index_type", VectorIndexType.self) ?? binding.indexType
@@ -129,17 +144,22 @@ extension EdgeConfig {
                 do {
                     config.crons.append(try CronSchedule(expression))
                 } catch let error as CronSchedule.ParseError {
-                    throw entry.error(.invalidValue, expected: "a cron expression of 5 fields (minute hour day-of-month month day-of-week)", found: .string(expression),
-                                      detail: error.message)
+                    throw entry.error(
+                        .invalidValue, expected: "a cron expression of 5 fields (minute hour day-of-month month day-of-week)", found: .string(expression),
+                        detail: error.message)
                 }
             }
         }
         if let limits = try root.optionalObject("limits") {
             try limits.allowKeys(["max_request_body_bytes", "request_timeout_ms", "max_concurrent_requests", "wait_until_timeout_ms"])
             config.limits.maxRequestBodyBytes = try limits.optionalInt("max_request_body_bytes", range: 1...Int.max) ?? config.limits.maxRequestBodyBytes
-            if let milliseconds = try limits.optionalInt("request_timeout_ms", range: 1...3_600_000) { config.limits.requestTimeout = .milliseconds(milliseconds) }
+            if let milliseconds = try limits.optionalInt("request_timeout_ms", range: 1...3_600_000) {
+                config.limits.requestTimeout = .milliseconds(milliseconds)
+            }
             config.limits.maxConcurrentRequests = try limits.optionalInt("max_concurrent_requests", range: 1...1_000_000) ?? config.limits.maxConcurrentRequests
-            if let milliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) { config.limits.waitUntilTimeout = .milliseconds(milliseconds) }
+            if let milliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) {
+                config.limits.waitUntilTimeout = .milliseconds(milliseconds)
+            }
         }
         if let dev = try root.optionalObject("dev") {
             try dev.allowKeys(["port", "host", "advertise_url"])
@@ -163,7 +183,8 @@ extension EdgeConfig {
         let model = try modelNode?.asString() ?? "minilm"
         func required<T>(_ key: String, _ value: T?) throws -> T {
             guard let value else {
-                throw ConfigError(.missingKey, file: ai.file, key: "ai.\(key)", expected: "a value", message: "\"ai.\(key)\" is required for model \"\(model)\"")
+                throw ConfigError(
+                    .missingKey, file: ai.file, key: "ai.\(key)", expected: "a value", message: "\"ai.\(key)\" is required for model \"\(model)\"")
             }
             return value
         }
@@ -174,10 +195,11 @@ extension EdgeConfig {
         case "hashing":
             choice = .hashing(dimensions: try ai.optionalInt("dimensions", range: 1...4096) ?? 384)
         case "openai", "voyage":
-            let endpoint = EmbeddingEndpoint(baseURL: try required("base_url", try ai.optionalURL("base_url", schemes: ["http", "https"])),
-                                             modelName: try required("model_name", try ai.optionalString("model_name")),
-                                             dimensions: try required("dimensions", try ai.optionalInt("dimensions", range: 1...4096)),
-                                             apiKeySecret: try ai.optionalString("api_key_secret"))
+            let endpoint = EmbeddingEndpoint(
+                baseURL: try required("base_url", try ai.optionalURL("base_url", schemes: ["http", "https"])),
+                modelName: try required("model_name", try ai.optionalString("model_name")),
+                dimensions: try required("dimensions", try ai.optionalInt("dimensions", range: 1...4096)),
+                apiKeySecret: try ai.optionalString("api_key_secret"))
             choice = model == "openai" ? .openAI(endpoint) : .voyage(endpoint)
         default:
             throw (modelNode ?? ai).error(.invalidValue, expected: "\"minilm\", \"hashing\", \"openai\" or \"voyage\"", found: .string(model))
@@ -228,8 +250,9 @@ public struct ConfigNode: Sendable {
     /// An error about this value.
     public func error(_ code: ConfigError.Code, expected: String, found: JSONValue, detail: String? = nil) -> ConfigError {
         let shown = (try? String(decoding: found.serialized(), as: UTF8.self)) ?? "\(found)"
-        return ConfigError(code, file: file, key: path.isEmpty ? "(root)" : path, expected: expected,
-                           message: detail ?? "found \(shown.prefix(80)), expected \(expected)")
+        return ConfigError(
+            code, file: file, key: path.isEmpty ? "(root)" : path, expected: expected,
+            message: detail ?? "found \(shown.prefix(80)), expected \(expected)")
     }
 
     /// Rejects keys of this object outside `allowed`, suggesting the nearest allowed one.
@@ -241,8 +264,9 @@ public struct ConfigNode: Sendable {
             let suggestion = allowed.min { editDistance($0, key) < editDistance($1, key) }
             var hint = suggestion.map { editDistance($0, key) <= 3 ? "; did you mean \"\($0)\"?" : "" } ?? ""
             if hint.isEmpty, let extra = unknownHint(key) { hint = "; " + extra }
-            throw ConfigError(.unknownKey, file: file, key: join(key), expected: "one of \(allowed.sorted().joined(separator: ", "))",
-                              message: "unknown key \"\(key)\"\(hint)")
+            throw ConfigError(
+                .unknownKey, file: file, key: join(key), expected: "one of \(allowed.sorted().joined(separator: ", "))",
+                message: "unknown key \"\(key)\"\(hint)")
         }
     }
 
@@ -272,7 +296,9 @@ public struct ConfigNode: Sendable {
     public func optionalInt(_ key: String, range: ClosedRange<Int> = Int.min...Int.max) throws -> Int? {
         guard let child = try optionalChild(key) else { return nil }
         guard case .int(let number) = child.value else { throw child.error(.wrongType, expected: "an integer", found: child.value) }
-        guard range.contains(Int(number)) else { throw child.error(.invalidValue, expected: "an integer in \(range.lowerBound)...\(range.upperBound)", found: child.value) }
+        guard range.contains(Int(number)) else {
+            throw child.error(.invalidValue, expected: "an integer in \(range.lowerBound)...\(range.upperBound)", found: child.value)
+        }
         return Int(number)
     }
 

@@ -30,8 +30,9 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
         minutes = try Self.field(fields[0], name: "minute", range: 0...59)
         hours = try Self.field(fields[1], name: "hour", range: 0...23)
         daysOfMonth = try Self.field(fields[2], name: "day-of-month", range: 1...31)
-        months = try Self.field(fields[3], name: "month", range: 1...12,
-                                names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], firstName: 1)
+        months = try Self.field(
+            fields[3], name: "month", range: 1...12,
+            names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], firstName: 1)
         var weekdays = try Self.field(fields[4], name: "day-of-week", range: 0...7, names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], firstName: 0)
         if weekdays.remove(7) != nil { weekdays.insert(0) }
         daysOfWeek = weekdays
@@ -55,7 +56,9 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
             guard pieces.count <= 2 else { throw ParseError(message: "\"\(part)\" has more than one '/' in the \(name) field") }
             var step = 1
             if pieces.count == 2 {
-                guard let parsed = Int(pieces[1]), parsed > 0 else { throw ParseError(message: "step \"\(pieces[1])\" in the \(name) field must be a positive integer") }
+                guard let parsed = Int(pieces[1]), parsed > 0 else {
+                    throw ParseError(message: "step \"\(pieces[1])\" in the \(name) field must be a positive integer")
+                }
                 step = parsed
             }
             let base = pieces[0]

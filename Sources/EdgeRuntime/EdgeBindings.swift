@@ -47,8 +47,10 @@ public final class EdgeBindings: Sendable {
     ///   - environment: where secrets are looked up first (default: the process environment).
     /// - Throws: ``ConfigError`` for an invalid config (``EdgeConfig/validate(providers:)``), a
     ///   declared secret with no value (`.missingSecret`), or a backend that cannot be opened.
-    public init(config: EdgeConfig, providers: BackendProviders = .builtIn, clock: any EdgeClock = SystemClock(), inMemory: Bool = false,
-                environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "swift-edge.runtime")) throws {
+    public init(
+        config: EdgeConfig, providers: BackendProviders = .builtIn, clock: any EdgeClock = SystemClock(), inMemory: Bool = false,
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "swift-edge.runtime")
+    ) throws {
         try config.validate(providers: providers)
         self.config = config
         self.clock = clock
@@ -61,8 +63,9 @@ public final class EdgeBindings: Sendable {
         var values: [String: String] = [:]
         for name in config.secrets {
             guard let value = environment[name] ?? fileSecrets[name] else {
-                throw ConfigError(.missingSecret, file: config.file, key: "secrets", expected: "\(name) in the environment or in \(config.secretsFile)",
-                                  message: "secret \"\(name)\" has no value")
+                throw ConfigError(
+                    .missingSecret, file: config.file, key: "secrets", expected: "\(name) in the environment or in \(config.secretsFile)",
+                    message: "secret \"\(name)\" has no value")
             }
             values[name] = value
         }
@@ -73,13 +76,15 @@ public final class EdgeBindings: Sendable {
         var backends: [BackendName: any Backend] = [:]
         for name in names {
             guard let provider = providers[name] else {
-                throw ConfigError(.invalidValue, file: config.file, key: "backend", expected: providers.names.map(\.rawValue).joined(separator: ", "),
-                                  message: "backend \"\(name)\" is not a backend this host includes")
+                throw ConfigError(
+                    .invalidValue, file: config.file, key: "backend", expected: providers.names.map(\.rawValue).joined(separator: ", "),
+                    message: "backend \"\(name)\" is not a backend this host includes")
             }
             backends[name] = try provider.open(context)
         }
         self.backends = backends
-        queueBackend = try (inMemory ? backends[.memory] : backends[config.queueBackend]).map { try $0.queues() }
+        queueBackend =
+            try (inMemory ? backends[.memory] : backends[config.queueBackend]).map { try $0.queues() }
             ?? MemoryQueue(clock: clock)
         objectForwarding = ObjectForwarding(logger: logger)
     }
@@ -87,8 +92,9 @@ public final class EdgeBindings: Sendable {
     /// The opened backend `name` (`memory` for every binding when ``inMemory``).
     private func backend(_ name: BackendName, kind: BindingKind, binding: String) throws -> any Backend {
         guard let backend = backends[inMemory ? .memory : name] else {
-            throw ConfigError(.invalidValue, file: config.file, key: kind.rawValue, expected: "a backend this host includes",
-                              message: "\(kind) binding \"\(binding)\" uses backend \"\(name)\", which was not opened")
+            throw ConfigError(
+                .invalidValue, file: config.file, key: kind.rawValue, expected: "a backend this host includes",
+                message: "\(kind) binding \"\(binding)\" uses backend \"\(name)\", which was not opened")
         }
         return backend
     }
@@ -112,11 +118,13 @@ public final class EdgeBindings: Sendable {
 
     private func missing(_ binding: String, section: String, declared: [String]) -> ConfigError {
         if let other = config.section(declaring: binding) {
-            return ConfigError(.wrongBindingType, file: config.file, key: section, expected: "a \(section) binding named \(binding)",
-                               message: "binding \"\(binding)\" is declared in \(other), not in \(section)")
+            return ConfigError(
+                .wrongBindingType, file: config.file, key: section, expected: "a \(section) binding named \(binding)",
+                message: "binding \"\(binding)\" is declared in \(other), not in \(section)")
         }
-        return ConfigError(.missingBinding, file: config.file, key: section, expected: "a \(section) entry with binding \"\(binding)\"",
-                           message: "no \(section) binding \"\(binding)\" (declared: \(declared.isEmpty ? "none" : declared.joined(separator: ", ")))")
+        return ConfigError(
+            .missingBinding, file: config.file, key: section, expected: "a \(section) entry with binding \"\(binding)\"",
+            message: "no \(section) binding \"\(binding)\" (declared: \(declared.isEmpty ? "none" : declared.joined(separator: ", ")))")
     }
 
     // MARK: Accessors
@@ -171,8 +179,10 @@ public final class EdgeBindings: Sendable {
             throw missing(binding, section: "queues.producers", declared: config.queueProducers.map(\.binding))
         }
         guard entry.queue == queue.name else {
-            throw ConfigError(.invalidValue, file: config.file, key: "queues.producers", expected: "queue \"\(queue.name)\"",
-                              message: "binding \"\(binding)\" sends to queue \"\(entry.queue)\", but the worker binds it to queue \"\(queue.name)\" (\(Message.self) messages)")
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "queues.producers", expected: "queue \"\(queue.name)\"",
+                message:
+                    "binding \"\(binding)\" sends to queue \"\(entry.queue)\", but the worker binds it to queue \"\(queue.name)\" (\(Message.self) messages)")
         }
         return try QueueProducer(queue, backend: queueBackend)
     }
@@ -203,19 +213,23 @@ public final class EdgeBindings: Sendable {
         }
         let className = String(describing: Object.self)
         guard entry.className == className else {
-            throw ConfigError(.invalidValue, file: config.file, key: "durable_objects.bindings", expected: "class_name \"\(className)\"",
-                              message: "binding \"\(binding)\" names class \"\(entry.className)\", but the worker binds it to \(className)")
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "durable_objects.bindings", expected: "class_name \"\(className)\"",
+                message: "binding \"\(binding)\" names class \"\(entry.className)\", but the worker binds it to \(className)")
         }
         let namespace = try opened.withLock { opened -> DurableObjectNamespace<Object> in
             if let existing = opened.namespaces[binding] as? DurableObjectNamespace<Object> { return existing }
             let persistence = try backend(config.durableObjectsBackend, kind: .durableObjects, binding: binding).durableObjects(entry)
             do {
-                let namespace = try DurableObjectNamespace<Object>(name: binding, store: persistence.store, ownership: persistence.ownership, env: env,
-                                                                   configuration: .init(clock: clock, logger: logger, forwarder: objectForwarding))
+                let namespace = try DurableObjectNamespace<Object>(
+                    name: binding, store: persistence.store, ownership: persistence.ownership, env: env,
+                    configuration: .init(clock: clock, logger: logger, forwarder: objectForwarding))
                 opened.namespaces[binding] = namespace
                 return namespace
             } catch {
-                throw ConfigError(.invalidValue, file: config.file, key: "durable_objects", expected: "a valid namespace", message: "cannot open namespace \(binding): \(error)")
+                throw ConfigError(
+                    .invalidValue, file: config.file, key: "durable_objects", expected: "a valid namespace",
+                    message: "cannot open namespace \(binding): \(error)")
             }
         }
         objectForwarding.register(namespace)
@@ -257,8 +271,9 @@ public final class EdgeBindings: Sendable {
         case .openAI(let endpoint), .voyage(let endpoint):
             let isVoyage: Bool
             if case .voyage = entry.model { isVoyage = true } else { isVoyage = false }
-            var settings = HTTPEmbeddingProvider.Configuration(api: isVoyage ? .voyage : .openAI, baseURL: endpoint.baseURL, model: endpoint.modelName,
-                                                               apiKey: try endpoint.apiKeySecret.map { try secret($0) }, dimensions: endpoint.dimensions)
+            var settings = HTTPEmbeddingProvider.Configuration(
+                api: isVoyage ? .voyage : .openAI, baseURL: endpoint.baseURL, model: endpoint.modelName,
+                apiKey: try endpoint.apiKeySecret.map { try secret($0) }, dimensions: endpoint.dimensions)
             settings.inputType = isVoyage ? "document" : nil
             model = HTTPEmbeddingProvider(settings, clock: clock, logger: logger)
         case .minilm(let directory):

@@ -100,8 +100,10 @@ public struct EdgeConfig: Sendable {
         /// Metadata fields that filters may use (Vectorize's metadata indexes).
         public var indexedMetadataFields: [String]
 
-        public init(binding: String, indexName: String, dimensions: Int = 384, metric: VectorMetric = .cosine, backend: BackendName = .sqlite,
-                    indexType: VectorIndexType = .hnsw, parameters: HNSWParameters = HNSWParameters(), indexedMetadataFields: [String] = []) {
+        public init(
+            binding: String, indexName: String, dimensions: Int = 384, metric: VectorMetric = .cosine, backend: BackendName = .sqlite,
+            indexType: VectorIndexType = .hnsw, parameters: HNSWParameters = HNSWParameters(), indexedMetadataFields: [String] = []
+        ) {
             self.binding = binding
             self.indexName = indexName
             self.dimensions = dimensions
@@ -196,8 +198,10 @@ public struct EdgeConfig: Sendable {
         /// Longest the work given to `ctx.waitUntil` may run past its response. Default 30 s.
         public var waitUntilTimeout: Duration
 
-        public init(maxRequestBodyBytes: Int = 100 * 1024 * 1024, requestTimeout: Duration = .seconds(30), maxConcurrentRequests: Int = 1000,
-                    waitUntilTimeout: Duration = .seconds(30)) {
+        public init(
+            maxRequestBodyBytes: Int = 100 * 1024 * 1024, requestTimeout: Duration = .seconds(30), maxConcurrentRequests: Int = 1000,
+            waitUntilTimeout: Duration = .seconds(30)
+        ) {
             self.maxRequestBodyBytes = maxRequestBodyBytes
             self.requestTimeout = requestTimeout
             self.maxConcurrentRequests = maxConcurrentRequests
@@ -330,10 +334,13 @@ public struct EdgeConfig: Sendable {
             guard (1...1536).contains(entry.dimensions) else {
                 throw fail(.invalidValue, "vectorize[\(index)].dimensions", "1...1536", "dimensions \(entry.dimensions) is outside 1...1536")
             }
-            for (key, value, range) in [("m", entry.parameters.m, 2...100), ("ef_construction", entry.parameters.efConstruction, 1...10_000),
-                                        ("ef_search", entry.parameters.efSearch, 1...10_000)] where !range.contains(value) {
-                throw fail(.invalidValue, "vectorize[\(index)].\(key)", "an integer in \(range.lowerBound)...\(range.upperBound)",
-                           "\(key) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            for (key, value, range) in [
+                ("m", entry.parameters.m, 2...100), ("ef_construction", entry.parameters.efConstruction, 1...10_000),
+                ("ef_search", entry.parameters.efSearch, 1...10_000),
+            ] where !range.contains(value) {
+                throw fail(
+                    .invalidValue, "vectorize[\(index)].\(key)", "an integer in \(range.lowerBound)...\(range.upperBound)",
+                    "\(key) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
             }
         }
         if let ai {
@@ -349,7 +356,8 @@ public struct EdgeConfig: Sendable {
                     throw fail(.invalidValue, "ai.dimensions", "1...4096", "dimensions \(endpoint.dimensions) is outside 1...4096")
                 }
                 if let secret = endpoint.apiKeySecret, !secrets.contains(secret) {
-                    throw fail(.missingBinding, "ai.api_key_secret", "a name listed in \"secrets\"", "api_key_secret \"\(secret)\" is not declared in \"secrets\"")
+                    throw fail(
+                        .missingBinding, "ai.api_key_secret", "a name listed in \"secrets\"", "api_key_secret \"\(secret)\" is not declared in \"secrets\"")
                 }
             default:
                 break
@@ -381,16 +389,20 @@ public struct EdgeConfig: Sendable {
         for (backend, kind, user) in backendsInUse {
             guard let provider = providers[backend] else {
                 let registered = providers.names(serving: kind).map { "\"\($0)\"" }.joined(separator: " or ")
-                throw fail(.invalidValue, kind.rawValue, registered,
-                           "\(user) uses backend \"\(backend)\", which this host does not include (backends for \(kind): \(registered))")
+                throw fail(
+                    .invalidValue, kind.rawValue, registered,
+                    "\(user) uses backend \"\(backend)\", which this host does not include (backends for \(kind): \(registered))")
             }
             guard provider.kinds.contains(kind) else {
                 let serving = providers.names(serving: kind).map { "\"\($0)\"" }.joined(separator: " or ")
-                throw fail(.invalidValue, kind.rawValue, serving, "\(user) uses backend \"\(backend)\", which does not serve \(kind) (backends for \(kind): \(serving))")
+                throw fail(
+                    .invalidValue, kind.rawValue, serving,
+                    "\(user) uses backend \"\(backend)\", which does not serve \(kind) (backends for \(kind): \(serving))")
             }
             if let settings = provider.settingsType, backendSettings[settings.section] == nil {
-                throw fail(.missingKey, settings.section, "a \"\(settings.section)\" section",
-                           "\(user) uses backend \"\(backend)\" but the config has no \"\(settings.section)\" section")
+                throw fail(
+                    .missingKey, settings.section, "a \"\(settings.section)\" section",
+                    "\(user) uses backend \"\(backend)\" but the config has no \"\(settings.section)\" section")
             }
         }
         for settings in backendSettings.values { try settings.validate(in: self) }
@@ -398,14 +410,16 @@ public struct EdgeConfig: Sendable {
 
     private func checkDuplicates() throws {
         var seen: [String: String] = [:]
-        let all = kvNamespaces.map { ($0.binding, "kv_namespaces") } + r2Buckets.map { ($0.binding, "r2_buckets") }
+        let all =
+            kvNamespaces.map { ($0.binding, "kv_namespaces") } + r2Buckets.map { ($0.binding, "r2_buckets") }
             + queueProducers.map { ($0.binding, "queues.producers") } + durableObjects.map { ($0.name, "durable_objects.bindings") }
             + vectorize.map { ($0.binding, "vectorize") } + (ai.map { [($0.binding, "ai")] } ?? []) + vars.keys.sorted().map { ($0, "vars") }
             + secrets.map { ($0, "secrets") }
         for (name, section) in all {
             if let first = seen[name] {
-                throw ConfigError(.invalidValue, file: file, key: section, expected: "binding names unique across the file",
-                                  message: "binding \"\(name)\" is declared in both \(first) and \(section)")
+                throw ConfigError(
+                    .invalidValue, file: file, key: section, expected: "binding names unique across the file",
+                    message: "binding \"\(name)\" is declared in both \(first) and \(section)")
             }
             seen[name] = section
         }

@@ -53,8 +53,9 @@ public struct EdgeHost<W: Worker>: Sendable {
                 let name = field.name.canonicalName
                 headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
             }
-            let edgeRequest = EdgeRequest(method: request.method.rawValue, path: request.uri.description, headers: headers,
-                                          body: Array(body.readableBytesView))
+            let edgeRequest = EdgeRequest(
+                method: request.method.rawValue, path: request.uri.description, headers: headers,
+                body: Array(body.readableBytesView))
             return Self.response(await runtime.handle(edgeRequest, requestID: id))
         }
         return Application(

@@ -26,7 +26,8 @@ public struct HelloWorker: Worker {
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         let greeting = (try? bindings.variable("GREETING")) ?? "Hello from swift-edge"
         let counter = bindings.config.kvNamespaces.contains { $0.binding == "COUNTER" } ? try bindings.kv("COUNTER") : nil
-        let counters = bindings.config.durableObjects.contains { $0.name == "COUNTERS" }
+        let counters =
+            bindings.config.durableObjects.contains { $0.name == "COUNTERS" }
             ? try bindings.durableObjects(HelloCounter.self, binding: "COUNTERS", env: ()) : nil
         return Env(greeting: greeting, counter: counter, counters: counters)
     }
@@ -59,7 +60,7 @@ public struct HelloWorker: Worker {
                 let body = (try? message.body.serialized()).map { String(decoding: $0, as: UTF8.self) } ?? "?"
                 ctx.logger.info("\(batch.queue) message \(message.id) (attempt \(message.attempts)): \(body)")
             }
-        },
+        }
     ]
 }
 
@@ -77,8 +78,10 @@ public actor HelloCounter: DurableObject {
             try state.storage.put("value", value)
         }
         let name = request.pathOnly.split(separator: "/").last.map(String.init) ?? ""
-        let body = try JSONValue.object(["name": .string(name), "value": .int(Int64(value)),
-                                         "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier))]).serialized()
+        let body = try JSONValue.object([
+            "name": .string(name), "value": .int(Int64(value)),
+            "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
+        ]).serialized()
         return EdgeResponse(headers: ["content-type": "application/json"], body: Array(body))
     }
 }

@@ -59,8 +59,9 @@ enum JSONC {
             // JSONSerialization keeps integers apart from doubles better than a Decodable walk of Any.
             return try JSONValue(parsing: Data(stripped.utf8))
         } catch {
-            throw ConfigError(.syntax, file: file, key: "(file)", expected: "JSON with // or /* */ comments",
-                              message: "the file is not valid JSON: \(error)")
+            throw ConfigError(
+                .syntax, file: file, key: "(file)", expected: "JSON with // or /* */ comments",
+                message: "the file is not valid JSON: \(error)")
         }
     }
 }

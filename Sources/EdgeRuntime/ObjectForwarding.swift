@@ -3,8 +3,9 @@ import EdgeCore
 import Foundation
 import Logging
 import Synchronization
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Durable-object `fetch` calls between processes that share a store (PostgreSQL): the one
@@ -68,7 +69,8 @@ final class ObjectForwarding: DurableObjectForwarder {
     /// Records that this process serves HTTP on `port` and tells every namespace's ownership.
     func advertise(port: Int, host: String, configured: URL?, environment: [String: String] = ProcessInfo.processInfo.environment) async {
         let listening = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
-        let address = configured?.absoluteString ?? environment["EDGE_ADVERTISE_URL"]
+        let address =
+            configured?.absoluteString ?? environment["EDGE_ADVERTISE_URL"]
             ?? "http://\(listening.contains(":") ? "[\(listening)]" : listening):\(port)"
         let receivers = state.withLock { state in
             state.address = address
@@ -84,7 +86,8 @@ final class ObjectForwarding: DurableObjectForwarder {
 
     func forward(_ request: EdgeRequest, namespace: String, objectID: String, to address: String, token: String) async throws -> EdgeResponse {
         guard let url = URL(string: "\(address)\(Self.pathPrefix)\(namespace)/\(objectID)") else {
-            throw CoordinatorError(.remoteCallFailed, objectID: objectID, message: "the owner of durable object \(objectID) advertised an unusable address \"\(address)\"")
+            throw CoordinatorError(
+                .remoteCallFailed, objectID: objectID, message: "the owner of durable object \(objectID) advertised an unusable address \"\(address)\"")
         }
         var outgoing = URLRequest(url: url)
         outgoing.httpMethod = request.method
@@ -100,10 +103,12 @@ final class ObjectForwarding: DurableObjectForwarder {
         } catch let error as URLError where [.cannotConnectToHost, .cannotFindHost, .dnsLookupFailed].contains(error.code) {
             throw OwnerUnreachable(address: address, underlying: error)
         } catch {
-            throw CoordinatorError(.remoteCallFailed, objectID: objectID, message: "forwarding to the owner of durable object \(objectID) at \(address) failed: \(error)")
+            throw CoordinatorError(
+                .remoteCallFailed, objectID: objectID, message: "forwarding to the owner of durable object \(objectID) at \(address) failed: \(error)")
         }
         guard let http = response as? HTTPURLResponse else {
-            throw CoordinatorError(.remoteCallFailed, objectID: objectID, message: "the owner of durable object \(objectID) at \(address) sent no HTTP response")
+            throw CoordinatorError(
+                .remoteCallFailed, objectID: objectID, message: "the owner of durable object \(objectID) at \(address) sent no HTTP response")
         }
         var headers: [String: String] = [:]
         for (name, value) in http.allHeaderFields {
@@ -111,8 +116,9 @@ final class ObjectForwarding: DurableObjectForwarder {
             headers[name.lowercased()] = value
         }
         if headers.removeValue(forKey: Self.errorHeader) != nil {
-            throw CoordinatorError(.remoteCallFailed, objectID: objectID,
-                                   message: "durable object \(objectID) failed in its owner at \(address): \(String(decoding: data, as: UTF8.self))")
+            throw CoordinatorError(
+                .remoteCallFailed, objectID: objectID,
+                message: "durable object \(objectID) failed in its owner at \(address): \(String(decoding: data, as: UTF8.self))")
         }
         return EdgeResponse(status: http.statusCode, headers: headers, body: Array(data))
     }
@@ -127,7 +133,8 @@ final class ObjectForwarding: DurableObjectForwarder {
             return EdgeResponse(status: 404, body: Array("no durable-object namespace here for \(request.pathOnly)".utf8))
         }
         guard let expected = try? await receiver.ownership.forwardingToken(), let given = request.header(Self.tokenHeader),
-              constantTimeEqual(Array(expected.utf8), Array(given.utf8)) else {
+            constantTimeEqual(Array(expected.utf8), Array(given.utf8))
+        else {
             return EdgeResponse(status: 403, body: Array("forwarded durable-object call with a missing or wrong token".utf8))
         }
         var local = request

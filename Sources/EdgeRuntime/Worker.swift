@@ -86,7 +86,8 @@ public struct QueueHandler<W: Worker>: Sendable {
     public let messageType: String
     let makeConsumer: @Sendable (_ queue: String, _ runtime: WorkerRuntime<W>, _ settings: QueueConsumerConfiguration) throws -> any QueueConsuming
 
-    public typealias Handle<Message: Sendable> = @Sendable (_ worker: W, _ batch: MessageBatch<Message>, _ env: W.Env, _ ctx: ExecutionContext) async throws -> Void
+    public typealias Handle<Message: Sendable> =
+        @Sendable (_ worker: W, _ batch: MessageBatch<Message>, _ env: W.Env, _ ctx: ExecutionContext) async throws -> Void
 
     /// Consumes `queue`: its batches go to `handle`. A handler that throws has the whole batch
     /// retried; `message.retry()` and `message.ack()` decide per message.

@@ -59,10 +59,12 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         let elapsed = ContinuousClock.now - started
         metrics.record(method: request.method, status: response.status, duration: elapsed)
         if logger.logLevel <= .info {
-            logger.info("\(request.method) \(request.pathOnly) \(response.status)", metadata: [
-                "request_id": "\(id)", "status": "\(response.status)",
-                "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
-            ])
+            logger.info(
+                "\(request.method) \(request.pathOnly) \(response.status)",
+                metadata: [
+                    "request_id": "\(id)", "status": "\(response.status)",
+                    "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+                ])
         }
         return response
     }
@@ -118,15 +120,18 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         for handler in W.queues {
             guard let queue = handler.queue else { continue }
             guard named.insert(queue).inserted else {
-                throw ConfigError(.invalidValue, file: config.file, key: "queues.consumers", expected: "one handler per queue",
-                                  message: "\(W.self).queues has two handlers for queue \"\(queue)\"")
+                throw ConfigError(
+                    .invalidValue, file: config.file, key: "queues.consumers", expected: "one handler per queue",
+                    message: "\(W.self).queues has two handlers for queue \"\(queue)\"")
             }
         }
         let catchAll = W.queues.contains { $0.queue == nil }
         for (index, consumer) in config.queueConsumers.enumerated() where !catchAll && !named.contains(consumer.queue) {
             let handled = named.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
-            throw ConfigError(.missingBinding, file: config.file, key: "queues.consumers[\(index)]", expected: "a queue \(W.self) handles",
-                              message: "queue \"\(consumer.queue)\" is consumed, but \(W.self).queues has no handler for it (it handles: \(handled.isEmpty ? "none" : handled))")
+            throw ConfigError(
+                .missingBinding, file: config.file, key: "queues.consumers[\(index)]", expected: "a queue \(W.self) handles",
+                message:
+                    "queue \"\(consumer.queue)\" is consumed, but \(W.self).queues has no handler for it (it handles: \(handled.isEmpty ? "none" : handled))")
         }
     }
 
@@ -171,8 +176,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     public func consumers() throws -> [any QueueConsuming] {
         try config.queueConsumers.map { settings in
             guard let handler = handler(for: settings.queue) else {
-                throw ConfigError(.missingBinding, file: config.file, key: "queues.consumers", expected: "a queue \(W.self) handles",
-                                  message: "queue \"\(settings.queue)\" is consumed, but \(W.self).queues has no handler for it")
+                throw ConfigError(
+                    .missingBinding, file: config.file, key: "queues.consumers", expected: "a queue \(W.self) handles",
+                    message: "queue \"\(settings.queue)\" is consumed, but \(W.self).queues has no handler for it")
             }
             return try handler.makeConsumer(settings.queue, self, settings.configuration)
         }

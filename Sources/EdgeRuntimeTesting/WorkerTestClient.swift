@@ -27,23 +27,31 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     ///     names; the names are still checked, as the host would).
     ///   - secrets: values of the declared secrets.
     /// - Throws: ``ConfigError`` exactly as the host would at startup.
-    public convenience init(_ worker: W, config: String, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
-                            secrets: [String: String] = [:]) throws {
-        try self.init(worker, config: try EdgeConfig.parse(config, file: "test-config.jsonc", providers: providers), providers: providers,
-                      clock: clock, secrets: secrets)
+    public convenience init(
+        _ worker: W, config: String, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
+        secrets: [String: String] = [:]
+    ) throws {
+        try self.init(
+            worker, config: try EdgeConfig.parse(config, file: "test-config.jsonc", providers: providers), providers: providers,
+            clock: clock, secrets: secrets)
     }
 
     /// - Parameters:
     ///   - config: the config, built in code.
     ///   - secrets: values of the declared secrets (the secrets file is not read).
     /// - Throws: ``ConfigError`` exactly as the host would at startup.
-    public init(_ worker: W, config: EdgeConfig, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
-                secrets: [String: String] = [:]) throws {
+    public init(
+        _ worker: W, config: EdgeConfig, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
+        secrets: [String: String] = [:]
+    ) throws {
         self.clock = clock
         var config = config
         config.secretsFile = "/nonexistent/.dev.vars"
-        runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config, providers: providers, clock: clock, inMemory: true,
-                                                                          environment: secrets))
+        runtime = try WorkerRuntime(
+            worker: worker,
+            bindings: EdgeBindings(
+                config: config, providers: providers, clock: clock, inMemory: true,
+                environment: secrets))
     }
 
     /// Sends a request to the worker's `fetch` (no socket).
@@ -78,8 +86,9 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     @discardableResult
     public func deliverQueue(_ queue: String) async throws -> Int {
         guard let consumer = try runtime.consumers().first(where: { $0.queue == queue }) else {
-            throw ConfigError(.missingBinding, file: runtime.config.file, key: "queues.consumers", expected: "a consumer of \(queue)",
-                              message: "no queues.consumers entry consumes \"\(queue)\"")
+            throw ConfigError(
+                .missingBinding, file: runtime.config.file, key: "queues.consumers", expected: "a consumer of \(queue)",
+                message: "no queues.consumers entry consumes \"\(queue)\"")
         }
         var total = 0
         while true {
@@ -127,8 +136,9 @@ public struct LiveWorkerClient: Sendable {
         for (name, value) in request.headers {
             if let field = HTTPField.Name(name) { fields[field] = value }
         }
-        let response = try await client.executeRequest(uri: request.path, method: HTTPRequest.Method(request.method) ?? .get, headers: fields,
-                                                      body: request.body.isEmpty ? nil : ByteBuffer(bytes: request.body))
+        let response = try await client.executeRequest(
+            uri: request.path, method: HTTPRequest.Method(request.method) ?? .get, headers: fields,
+            body: request.body.isEmpty ? nil : ByteBuffer(bytes: request.body))
         var headers: [String: String] = [:]
         for field in response.headers { headers[field.name.canonicalName] = field.value }
         return EdgeResponse(status: response.status.code, headers: headers, body: Array(response.body.readableBytesView))

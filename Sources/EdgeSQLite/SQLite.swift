@@ -1,9 +1,9 @@
 // EdgeSQLite: the SQLite helpers every SQLite-backed binding shares (package-internal, not a
 // product): databases opened the swift-edge way through GRDB, raw prepared statements for hot
 // read paths, a group-committing writer.
-public import EdgeCore
+package import EdgeCore
 import Foundation
-public import GRDB
+package import GRDB
 import GRDBSQLite
 import Synchronization
 
@@ -221,7 +221,8 @@ package final class SQLiteReaderPool: Sendable {
     /// - Throws: ``SQLiteError`` (`SQLITE_MISUSE`) after ``close()``, or what SQLite reports.
     package func read<T>(_ body: (RawSQLiteConnection) throws -> T) throws -> T {
         if closed.load(ordering: .relaxed) { throw SQLiteError(code: SQLITE_MISUSE, message: "the database is closed") }
-        let connection = try idle.withLock({ $0.popLast() })
+        let connection =
+            try idle.withLock({ $0.popLast() })
             ?? RawSQLiteConnection(path: path, readOnly: true, busyTimeoutMilliseconds: settings.busyTimeoutMilliseconds)
         defer {
             let keep = settings.maximumIdleReaders
@@ -254,7 +255,6 @@ package final class SQLiteReaderPool: Sendable {
         idle.withLock { $0.removeAll() }
     }
 }
-
 
 extension RawSQLiteStatement {
     /// Binds bytes as a BLOB.

@@ -1,4 +1,4 @@
-public import EdgeCore
+package import EdgeCore
 import Foundation
 import GRDBSQLite
 import Synchronization

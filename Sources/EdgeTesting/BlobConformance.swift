@@ -49,7 +49,8 @@ public enum BlobConformance {
         try Check.equal(object?.etag, "5d41402abc4b2a76b9719d911017c592", "etag is the body's MD5")
         try Check.equal(object?.httpEtag, "\"5d41402abc4b2a76b9719d911017c592\"", "httpEtag is quoted")
         try Check.equal(object.map { $0.checksums.md5?.count }, 16, "the MD5 checksum is kept")
-        try Check.equal(object?.uploaded, Date(timeIntervalSince1970: (c.clock.now.timeIntervalSince1970 * 1000).rounded(.down) / 1000), "uploaded is the clock's time")
+        try Check.equal(
+            object?.uploaded, Date(timeIntervalSince1970: (c.clock.now.timeIntervalSince1970 * 1000).rounded(.down) / 1000), "uploaded is the clock's time")
         try Check.equal(object?.storageClass, "Standard", "storage class")
         try Check.equal(try await c.body("hello.txt"), Array("hello".utf8), "body")
         try Check.equal(try await c.bucket.get("hello.txt")?.body?.text(), "hello", "body as text")
@@ -110,8 +111,9 @@ public enum BlobConformance {
     }
 
     static let metadata = Case("HTTP and custom metadata") { c in
-        let http = BlobHTTPMetadata(contentType: "text/markdown; charset=utf-8", contentLanguage: "en", contentDisposition: "attachment; filename=\"r.md\"",
-                                    contentEncoding: "gzip", cacheControl: "max-age=60", cacheExpiry: Date(timeIntervalSince1970: 1_800_000_000))
+        let http = BlobHTTPMetadata(
+            contentType: "text/markdown; charset=utf-8", contentLanguage: "en", contentDisposition: "attachment; filename=\"r.md\"",
+            contentEncoding: "gzip", cacheControl: "max-age=60", cacheExpiry: Date(timeIntervalSince1970: 1_800_000_000))
         let custom = ["author": "ana", "ünïcode": "✓", "empty": ""]
         try await c.bucket.put("doc", text: "# hi", options: BlobPutOptions(httpMetadata: http, customMetadata: custom))
         let object = try await c.bucket.head("doc")
@@ -180,7 +182,8 @@ public enum BlobConformance {
         try Check.equal(try await read(.length(100)), "0123456789", "length larger than the object")
         try Check.equal(try await read(.suffix(3)), "789", "suffix")
         try Check.equal(try await read(.suffix(100)), "0123456789", "suffix larger than the object")
-        try Check.equal(try await c.bucket.get("digits", options: BlobGetOptions(range: .suffix(3)))?.object.range, ResolvedRange(offset: 7, length: 3), "served range")
+        try Check.equal(
+            try await c.bucket.get("digits", options: BlobGetOptions(range: .suffix(3)))?.object.range, ResolvedRange(offset: 7, length: 3), "served range")
         for bad: BlobRange in [.offset(10), .offset(11), .offset(-1), .offset(2, length: 0), .length(0), .suffix(0)] {
             try await Check.throwsError(BlobError.self, "range \(bad)", matching: { $0.code == .invalidRange }) { _ = try await read(bad) }
         }
@@ -212,13 +215,20 @@ public enum BlobConformance {
 
     static let putConditions = Case("a conditional put that fails returns nil and writes nothing") { c in
         let first = try await c.bucket.put("k", text: "one")!
-        try Check.equal(try await c.bucket.put("k", text: "two", options: BlobPutOptions(onlyIf: BlobConditional(etagMatches: ["stale"]))), nil, "etagMatches a stale etag")
+        try Check.equal(
+            try await c.bucket.put("k", text: "two", options: BlobPutOptions(onlyIf: BlobConditional(etagMatches: ["stale"]))), nil, "etagMatches a stale etag")
         try Check.equal(try await c.body("k"), Array("one".utf8), "unchanged")
         let second = try await c.bucket.put("k", text: "two", options: BlobPutOptions(onlyIf: BlobConditional(etagMatches: [first.etag])))
         try Check.equal(second?.size, 3, "etagMatches the current etag replaces")
-        try Check.equal(try await c.bucket.put("k", text: "three", options: BlobPutOptions(onlyIf: BlobConditional(etagDoesNotMatch: ["*"]))), nil, "create-only on an existing key")
-        try Check.that(try await c.bucket.put("fresh", text: "new", options: BlobPutOptions(onlyIf: BlobConditional(etagDoesNotMatch: ["*"]))) != nil, "create-only on a new key")
-        try Check.equal(try await c.bucket.put("absent", text: "x", options: BlobPutOptions(onlyIf: BlobConditional(etagMatches: ["*"]))), nil, "etagMatches on a missing key fails")
+        try Check.equal(
+            try await c.bucket.put("k", text: "three", options: BlobPutOptions(onlyIf: BlobConditional(etagDoesNotMatch: ["*"]))), nil,
+            "create-only on an existing key")
+        try Check.that(
+            try await c.bucket.put("fresh", text: "new", options: BlobPutOptions(onlyIf: BlobConditional(etagDoesNotMatch: ["*"]))) != nil,
+            "create-only on a new key")
+        try Check.equal(
+            try await c.bucket.put("absent", text: "x", options: BlobPutOptions(onlyIf: BlobConditional(etagMatches: ["*"]))), nil,
+            "etagMatches on a missing key fails")
         try Check.equal(try await c.bucket.head("absent"), nil, "nothing written")
     }
 
@@ -296,8 +306,12 @@ public enum BlobConformance {
                 _ = try await c.bucket.list(limit: limit)
             }
         }
-        try await Check.throwsError(BlobError.self, "a forged cursor", matching: { $0.code == .invalidCursor }) { _ = try await c.bucket.list(cursor: "forged") }
-        try await Check.throwsError(BlobError.self, "an empty delimiter", matching: { $0.code == .invalidDelimiter }) { _ = try await c.bucket.list(delimiter: "") }
+        try await Check.throwsError(BlobError.self, "a forged cursor", matching: { $0.code == .invalidCursor }) {
+            _ = try await c.bucket.list(cursor: "forged")
+        }
+        try await Check.throwsError(BlobError.self, "an empty delimiter", matching: { $0.code == .invalidDelimiter }) {
+            _ = try await c.bucket.list(delimiter: "")
+        }
     }
 
     static let include = Case("list includes metadata only when asked") { c in
@@ -318,7 +332,8 @@ public enum BlobConformance {
     static let partSize = 5 * 1024 * 1024
 
     static let multipart = Case("multipart upload: parts in any order, completed in order") { c in
-        let upload = try await c.bucket.createMultipartUpload("video.mp4", options: BlobMultipartOptions(httpMetadata: BlobHTTPMetadata(contentType: "video/mp4"), customMetadata: ["by": "test"]))
+        let upload = try await c.bucket.createMultipartUpload(
+            "video.mp4", options: BlobMultipartOptions(httpMetadata: BlobHTTPMetadata(contentType: "video/mp4"), customMetadata: ["by": "test"]))
         let one = pattern(partSize, seed: 1)
         let two = pattern(partSize, seed: 2)
         let p2 = try await upload.uploadPart(2, .bytes(two))
@@ -358,21 +373,29 @@ public enum BlobConformance {
         let p1 = try await upload.uploadPart(1, .bytes(pattern(partSize, seed: 1)))
         let p2 = try await upload.uploadPart(2, .bytes(pattern(partSize, seed: 2)))
         let p3 = try await upload.uploadPart(3, .bytes([1, 2, 3]))
-        try await Check.throwsError(BlobError.self, "parts out of order", matching: { $0.code == .invalidPartOrder }) { _ = try await upload.complete([p2, p1, p3]) }
-        try await Check.throwsError(BlobError.self, "a repeated part", matching: { $0.code == .invalidPartOrder }) { _ = try await upload.complete([p1, p1, p3]) }
+        try await Check.throwsError(BlobError.self, "parts out of order", matching: { $0.code == .invalidPartOrder }) {
+            _ = try await upload.complete([p2, p1, p3])
+        }
+        try await Check.throwsError(BlobError.self, "a repeated part", matching: { $0.code == .invalidPartOrder }) {
+            _ = try await upload.complete([p1, p1, p3])
+        }
         try await Check.throwsError(BlobError.self, "a wrong etag", matching: { $0.code == .invalidPart }) {
             _ = try await upload.complete([p1, BlobUploadedPart(partNumber: 2, etag: "0000"), p3])
         }
         try await Check.throwsError(BlobError.self, "a part never uploaded", matching: { $0.code == .invalidPart }) {
             _ = try await upload.complete([p1, p2, BlobUploadedPart(partNumber: 4, etag: p3.etag)])
         }
-        try await Check.throwsError(BlobError.self, "a 3-byte part followed by another", matching: { $0.code == .partTooSmall && $0.limit == partSize && $0.actual == 3 }) {
+        try await Check.throwsError(
+            BlobError.self, "a 3-byte part followed by another", matching: { $0.code == .partTooSmall && $0.limit == partSize && $0.actual == 3 }
+        ) {
             let p4 = try await upload.uploadPart(4, .bytes([9]))
             _ = try await upload.complete([p1, p3, p4])
         }
         try await Check.throwsError(BlobError.self, "no parts", matching: { $0.code == .tooManyParts }) { _ = try await upload.complete([]) }
         for number in [0, 10_001] {
-            try await Check.throwsError(BlobError.self, "part number \(number)", matching: { $0.code == .invalidPartNumber }) { _ = try await upload.uploadPart(number, .bytes([1])) }
+            try await Check.throwsError(BlobError.self, "part number \(number)", matching: { $0.code == .invalidPartNumber }) {
+                _ = try await upload.uploadPart(number, .bytes([1]))
+            }
         }
         try await Check.throwsError(BlobError.self, "an unknown upload", matching: { $0.code == .noSuchUpload }) {
             _ = try await c.bucket.resumeMultipartUpload("big", uploadId: "nope").uploadPart(1, .bytes([1]))
@@ -386,7 +409,9 @@ public enum BlobConformance {
         let aborted = try await c.bucket.createMultipartUpload("gone")
         _ = try await aborted.uploadPart(1, .bytes([1]))
         try await aborted.abort()
-        try await Check.throwsError(BlobError.self, "upload after abort", matching: { $0.code == .noSuchUpload }) { _ = try await aborted.uploadPart(2, .bytes([1])) }
+        try await Check.throwsError(BlobError.self, "upload after abort", matching: { $0.code == .noSuchUpload }) {
+            _ = try await aborted.uploadPart(2, .bytes([1]))
+        }
         try await aborted.abort()
     }
 
@@ -417,7 +442,8 @@ public enum BlobConformance {
     // MARK: Durability
 
     static let reopen = Case("reopening returns what was committed, uploads included") { c in
-        try await c.bucket.put("kept", text: "kept", options: BlobPutOptions(httpMetadata: BlobHTTPMetadata(contentType: "text/plain"), customMetadata: ["a": "b"]))
+        try await c.bucket.put(
+            "kept", text: "kept", options: BlobPutOptions(httpMetadata: BlobHTTPMetadata(contentType: "text/plain"), customMetadata: ["a": "b"]))
         try await c.bucket.put("deleted", text: "x")
         try await c.bucket.delete("deleted")
         let upload = try await c.bucket.createMultipartUpload("parts")

@@ -17,8 +17,11 @@ public enum CoordinatorConformance {
     /// Opens the namespace `name` of ``ConformanceObject`` on the backend under test. Opening the
     /// same name again must reach the same storage (a restarted process, or another one).
     public struct Harness: Sendable {
-        public typealias Open = @Sendable (_ name: String, _ clock: TestClock, _ env: ConformanceObject.Env,
-                                           _ configuration: DurableObjectNamespace<ConformanceObject>.Configuration) throws -> DurableObjectNamespace<ConformanceObject>
+        public typealias Open =
+            @Sendable (
+                _ name: String, _ clock: TestClock, _ env: ConformanceObject.Env,
+                _ configuration: DurableObjectNamespace<ConformanceObject>.Configuration
+            ) throws -> DurableObjectNamespace<ConformanceObject>
         public var open: Open
 
         public init(open: @escaping Open) {
@@ -38,8 +41,10 @@ public enum CoordinatorConformance {
 
     public static let cases: [Case] = [ordering, noInterleaving, storageBasics, limits, listing, transactions, durability, eviction, alarms, alarmRetries]
 
-    static func fresh(_ harness: Harness, clock: TestClock = TestClock(), env: ConformanceObject.Env = .init(),
-                      idleTimeout: Double = 70) throws -> (DurableObjectNamespace<ConformanceObject>, String) {
+    static func fresh(
+        _ harness: Harness, clock: TestClock = TestClock(), env: ConformanceObject.Env = .init(),
+        idleTimeout: Double = 70
+    ) throws -> (DurableObjectNamespace<ConformanceObject>, String) {
         let name = "conformance-" + UUID().uuidString.prefix(8).lowercased()
         return (try harness.open(name, clock, env, .init(clock: clock, idleTimeout: idleTimeout)), name)
     }
@@ -104,7 +109,9 @@ public enum CoordinatorConformance {
         try await namespace.get(namespace.newUniqueId()).call { object in
             try await object.run { storage in
                 try storage.put(String(repeating: "k", count: 2048), 1)
-                try await Check.throwsError(CoordinatorError.self, "a 2049-byte key", matching: { $0.code == .keyTooLong && $0.limit == 2048 && $0.actual == 2049 }) {
+                try await Check.throwsError(
+                    CoordinatorError.self, "a 2049-byte key", matching: { $0.code == .keyTooLong && $0.limit == 2048 && $0.actual == 2049 }
+                ) {
                     try storage.put(String(repeating: "k", count: 2049), 1)
                 }
                 try await Check.throwsError(CoordinatorError.self, "an empty key", matching: { $0.code == .invalidKey }) { try storage.put("", 1) }

@@ -318,7 +318,8 @@ public enum KVConformance {
     static let listPrefixes = Case("list by prefix") { c in
         for key in ["user:1", "user:2", "user:10", "users", "user", "usez", "admin:1", "user:\u{10FFFF}"] { try await c.kv.put(key, "v") }
         try Check.equal(try await c.kv.list(prefix: "user:").keys.map(\.name), ["user:1", "user:10", "user:2", "user:\u{10FFFF}"], "prefix user:")
-        try Check.equal(try await c.kv.list(prefix: "user").keys.map(\.name), ["user", "user:1", "user:10", "user:2", "user:\u{10FFFF}", "users"], "prefix user")
+        try Check.equal(
+            try await c.kv.list(prefix: "user").keys.map(\.name), ["user", "user:1", "user:10", "user:2", "user:\u{10FFFF}", "users"], "prefix user")
         try Check.equal(try await c.kv.list(prefix: "nothing").keys, [], "a prefix with no keys")
         try Check.equal(try await c.kv.list(prefix: "").keys.count, 8, "an empty prefix lists everything")
         let first = try await c.kv.list(prefix: "user", limit: 2)

@@ -26,8 +26,10 @@ public enum KillTest {
     /// line it printed before it died.
     ///
     /// - Throws: ``KillTestError`` when the process exits by itself instead of being killed.
-    public static func run(executable: String, arguments: [String], delay: Double = 0,
-                           killWhen: @escaping @Sendable ([String]) -> Bool) async throws -> [String] {
+    public static func run(
+        executable: String, arguments: [String], delay: Double = 0,
+        killWhen: @escaping @Sendable ([String]) -> Bool
+    ) async throws -> [String] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -59,7 +61,9 @@ public enum KillTest {
                 if process.terminationReason == .uncaughtSignal, process.terminationStatus == SIGKILL {
                     continuation.resume(returning: lines)
                 } else {
-                    continuation.resume(throwing: KillTestError(message: "\(executable) exited with status \(process.terminationStatus) instead of being killed; last output: \(lines.suffix(5))"))
+                    continuation.resume(
+                        throwing: KillTestError(
+                            message: "\(executable) exited with status \(process.terminationStatus) instead of being killed; last output: \(lines.suffix(5))"))
                 }
             }
         }

@@ -49,9 +49,11 @@ public enum QueueConformance {
         throw ConformanceFailure(message: "timed out waiting for: \(what)", location: "QueueConformance")
     }
 
-    static func consumer<Body: Decodable & Sendable>(_ c: Context, queue: String = "jobs", body type: Body.Type,
-                                                     configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
-                                                     handler: @escaping QueueConsumer<Body>.Handler) throws -> QueueConsumer<Body> {
+    static func consumer<Body: Decodable & Sendable>(
+        _ c: Context, queue: String = "jobs", body type: Body.Type,
+        configuration: QueueConsumerConfiguration = QueueConsumerConfiguration(),
+        handler: @escaping QueueConsumer<Body>.Handler
+    ) throws -> QueueConsumer<Body> {
         try QueueConsumer(queue: queue, backend: c.binding, configuration: configuration, handler: handler)
     }
 
@@ -70,7 +72,8 @@ public enum QueueConformance {
         try Check.equal(batch.map(\.attempts), [1, 1, 1], "attempts start at 1")
         try Check.equal(Set(batch.map(\.id)).count, 3, "ids are unique")
         try Check.that(batch.allSatisfy { abs($0.timestamp.timeIntervalSince(c.clock.now)) < 0.002 }, "timestamps are the send time")
-        try Check.equal(try await c.binding.stats("jobs"), QueueStats(backlog: 0, inFlight: 0, delayed: 0, oldestMessageAge: 0), "acknowledged messages are gone")
+        try Check.equal(
+            try await c.binding.stats("jobs"), QueueStats(backlog: 0, inFlight: 0, delayed: 0, oldestMessageAge: 0), "acknowledged messages are gone")
         try Check.equal(try await consumer.processAvailable(), 0, "nothing is delivered twice")
     }
 
@@ -294,7 +297,9 @@ public enum QueueConformance {
             QueueConsumerConfiguration(maxConcurrency: 0), QueueConsumerConfiguration(maxBatchTimeout: 40, visibilityTimeout: 30),
         ]
         for configuration in bad {
-            try await Check.throwsError(QueueError.self, "configuration \(configuration)", matching: { $0.code == .invalidConfiguration || $0.code == .invalidQueueName }) {
+            try await Check.throwsError(
+                QueueError.self, "configuration \(configuration)", matching: { $0.code == .invalidConfiguration || $0.code == .invalidQueueName }
+            ) {
                 _ = try consumer(c, body: Int.self, configuration: configuration) { _ in }
             }
         }

@@ -1,5 +1,5 @@
-import EdgeCore
 public import EdgeBlob
+import EdgeCore
 public import EdgeKV
 public import EdgeQueue
 import Synchronization

@@ -96,8 +96,9 @@ public enum VectorConformance {
                 try Check.equal(result.count, 10, "\(metric): topK results")
                 let scores = Dictionary(uniqueKeysWithValues: oracle(query, records, metric: metric, topK: 2000).map { ($0.id, $0.score) })
                 for match in result.matches {
-                    try Check.that(abs(match.score - scores[match.id]!) <= 1e-3 * max(1, abs(scores[match.id]!)),
-                                   "\(metric): score of \(match.id) is \(match.score), the oracle says \(scores[match.id]!)")
+                    try Check.that(
+                        abs(match.score - scores[match.id]!) <= 1e-3 * max(1, abs(scores[match.id]!)),
+                        "\(metric): score of \(match.id) is \(match.score), the oracle says \(scores[match.id]!)")
                 }
                 let ordered = zip(result.matches, result.matches.dropFirst()).allSatisfy {
                     metric == .euclidean ? $0.score <= $1.score + 1e-6 : $0.score >= $1.score - 1e-6
@@ -162,10 +163,13 @@ public enum VectorConformance {
     static let namespaces = Case(name: "namespaces are applied before the filter") { harness in
         let index = try await harness.make(VectorIndexConfiguration(dimensions: 8))
         let base = vectors(count: 300, dimensions: 8, seed: 5)
-        try await insertAll(index, base.enumerated().map { number, values in
-            VectorRecord(id: "n\(number)", values: values, namespace: number % 3 == 0 ? "alpha" : (number % 3 == 1 ? "beta" : nil),
-                         metadata: ["even": .bool(number % 2 == 0)])
-        })
+        try await insertAll(
+            index,
+            base.enumerated().map { number, values in
+                VectorRecord(
+                    id: "n\(number)", values: values, namespace: number % 3 == 0 ? "alpha" : (number % 3 == 1 ? "beta" : nil),
+                    metadata: ["even": .bool(number % 2 == 0)])
+            })
         let alpha = try await index.query(base[1], options: VectorQueryOptions(topK: 100, namespace: "alpha"))
         try Check.equal(alpha.count, 100, "alpha results")
         try Check.that(alpha.matches.allSatisfy { $0.namespace == "alpha" }, "only the alpha namespace")
@@ -238,7 +242,9 @@ public enum VectorConformance {
             try await Check.throwsError(VectorError.self, what, matching: { $0.code == code }, body)
         }
         try await refuses(.wrongDimensions, "3 values in a 4-dimension index") { _ = try await index.insert([VectorRecord(id: "a", values: [1, 2, 3])]) }
-        try await refuses(.idTooLong, "a 65-byte id") { _ = try await index.insert([VectorRecord(id: String(repeating: "i", count: 65), values: [1, 2, 3, 4])]) }
+        try await refuses(.idTooLong, "a 65-byte id") {
+            _ = try await index.insert([VectorRecord(id: String(repeating: "i", count: 65), values: [1, 2, 3, 4])])
+        }
         try await refuses(.invalidID, "an empty id") { _ = try await index.insert([VectorRecord(id: "", values: [1, 2, 3, 4])]) }
         try await refuses(.metadataTooLarge, "11 KiB of metadata") {
             _ = try await index.insert([VectorRecord(id: "m", values: [1, 2, 3, 4], metadata: ["text": .string(String(repeating: "x", count: 11 * 1024))])])
@@ -254,7 +260,9 @@ public enum VectorConformance {
         try Check.equal(try await index.describe().vectorCount, 0, "nothing was written by refused calls")
         _ = try await index.insert([VectorRecord(id: "ok", values: [1, 2, 3, 4])])
         try await refuses(.topKOutOfRange, "topK 101") { _ = try await index.query([1, 2, 3, 4], options: VectorQueryOptions(topK: 101)) }
-        try await refuses(.topKOutOfRange, "topK 21 with values") { _ = try await index.query([1, 2, 3, 4], options: VectorQueryOptions(topK: 21, returnValues: true)) }
+        try await refuses(.topKOutOfRange, "topK 21 with values") {
+            _ = try await index.query([1, 2, 3, 4], options: VectorQueryOptions(topK: 21, returnValues: true))
+        }
         try await refuses(.topKOutOfRange, "topK 0") { _ = try await index.query([1, 2, 3, 4], options: VectorQueryOptions(topK: 0)) }
         try await refuses(.wrongDimensions, "a 5-dimension query") { _ = try await index.query([1, 2, 3, 4, 5], options: VectorQueryOptions()) }
         try await refuses(.notFound, "queryById of an unknown id") { _ = try await index.queryById("nope", options: VectorQueryOptions()) }
@@ -267,7 +275,8 @@ public enum VectorConformance {
         let configuration = VectorIndexConfiguration(dimensions: 16, metric: .cosine)
         let index = try await harness.make(configuration)
         let base = vectors(count: 2000, dimensions: 16, seed: 21)
-        try await insertAll(index, base.enumerated().map { VectorRecord(id: "p\($0)", values: $1, namespace: $0 % 2 == 0 ? "even" : nil, metadata: ["n": .int(Int64($0))]) })
+        try await insertAll(
+            index, base.enumerated().map { VectorRecord(id: "p\($0)", values: $1, namespace: $0 % 2 == 0 ? "even" : nil, metadata: ["n": .int(Int64($0))]) })
         _ = try await index.deleteByIds((0..<100).map { "p\($0 * 7)" })
         _ = try await index.upsert([VectorRecord(id: "p1", values: base[2], metadata: ["n": -1])])
         let queries = Array(vectors(count: 2020, dimensions: 16, seed: 21).suffix(20))
@@ -281,8 +290,9 @@ public enum VectorConformance {
             try Check.equal(after.matches.map(\.id), expected.matches.map(\.id), "ids after reopen")
             try Check.equal(after.matches.map(\.metadata), expected.matches.map(\.metadata), "metadata after reopen")
         }
-        try Check.equal(try await reopened.query(queries[0], options: VectorQueryOptions(topK: 10, namespace: "even", filter: ["n": ["$lt": 500]])).matches.map(\.id),
-                        filtered.matches.map(\.id), "filtered query after reopen")
+        try Check.equal(
+            try await reopened.query(queries[0], options: VectorQueryOptions(topK: 10, namespace: "even", filter: ["n": ["$lt": 500]])).matches.map(\.id),
+            filtered.matches.map(\.id), "filtered query after reopen")
         try Check.equal(try await reopened.getByIds(["p1"]).first?.metadata, ["n": -1], "the upsert survived")
         try Check.equal(try await reopened.getByIds(["p0"]).count, 0, "the delete survived")
     }

@@ -1,6 +1,6 @@
 // Embeddings: the EmbeddingModel binding, all-MiniLM-L6-v2 in pure Swift (with C SIMD kernels),
 // HTTP providers and a KV-backed embedding cache.
-public import EdgeCore
+import EdgeCore
 
 /// A text-embedding model: the Workers AI / Voyage binding.
 ///
@@ -54,8 +54,9 @@ extension EmbeddingModel {
     public func validate(_ texts: [String]) throws {
         guard !texts.isEmpty else { throw EmbeddingError(.emptyBatch, message: "embed needs at least one text") }
         guard texts.count <= maxBatchSize else {
-            throw EmbeddingError(.tooManyInputs, limit: maxBatchSize, actual: texts.count,
-                                 message: "\(texts.count) texts in one batch; \(modelID) accepts at most \(maxBatchSize)")
+            throw EmbeddingError(
+                .tooManyInputs, limit: maxBatchSize, actual: texts.count,
+                message: "\(texts.count) texts in one batch; \(modelID) accepts at most \(maxBatchSize)")
         }
         for (index, text) in texts.enumerated() where !acceptsEmptyInput && text.allSatisfy(\.isWhitespace) {
             throw EmbeddingError(.emptyInput, index: index, message: "text \(index) of the batch is empty or only whitespace")

@@ -1,7 +1,8 @@
 public import Foundation
 public import Logging
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Embeddings from an HTTP API: OpenAI-compatible (`POST {base}/embeddings`, as served by OpenAI,
@@ -97,7 +98,8 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
                 if (200..<300).contains(status) { return data }
                 let message = Self.errorMessage(data)
                 if status == 429 || status >= 500 {
-                    failure = EmbeddingError(.providerUnavailable, actual: status, message: "\(modelID): HTTP \(status) after \(attempt + 1) attempts: \(message)")
+                    failure = EmbeddingError(
+                        .providerUnavailable, actual: status, message: "\(modelID): HTTP \(status) after \(attempt + 1) attempts: \(message)")
                     retryAfter = (response as? HTTPURLResponse).flatMap { Self.retryAfter($0.value(forHTTPHeaderField: "retry-after"), now: clock.now) }
                 } else {
                     throw EmbeddingError(.providerRejected, actual: status, message: "\(modelID) rejected the request: HTTP \(status): \(message)")
@@ -109,16 +111,23 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                failure = EmbeddingError(.providerUnavailable, message: "\(modelID) is unreachable after \(attempt + 1) attempts: \(error.localizedDescription)")
+                failure = EmbeddingError(
+                    .providerUnavailable, message: "\(modelID) is unreachable after \(attempt + 1) attempts: \(error.localizedDescription)")
             }
             guard attempt < configuration.maxRetries else { throw failure }
             if let retryAfter, retryAfter > configuration.maxRetryAfter {
-                throw EmbeddingError(.providerUnavailable, message: "\(failure.message); Retry-After of \(Int(retryAfter)) s exceeds the \(Int(configuration.maxRetryAfter)) s this client waits")
+                throw EmbeddingError(
+                    .providerUnavailable,
+                    message: "\(failure.message); Retry-After of \(Int(retryAfter)) s exceeds the \(Int(configuration.maxRetryAfter)) s this client waits")
             }
             let backoff = min(configuration.maxBackoff, configuration.initialBackoff * pow(2, Double(attempt)))
             let delay = retryAfter ?? Double.random(in: 0...backoff)
-            logger.warning("embedding request failed; retrying", metadata: ["model": "\(modelID)", "attempt": "\(attempt + 1)",
-                                                                            "delay_s": "\(delay)", "error": "\(failure.message)"])
+            logger.warning(
+                "embedding request failed; retrying",
+                metadata: [
+                    "model": "\(modelID)", "attempt": "\(attempt + 1)",
+                    "delay_s": "\(delay)", "error": "\(failure.message)",
+                ])
             try await clock.sleep(seconds: delay)
             attempt += 1
         }

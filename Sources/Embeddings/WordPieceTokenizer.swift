@@ -36,8 +36,9 @@ public struct WordPieceTokenizer: Sendable {
         }
         var lowercase = true, stripAccents: Bool?, chinese = true
         if let tokenizerJSON, let data = FileManager.default.contents(atPath: tokenizerJSON),
-           let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let normalizer = root["normalizer"] as? [String: Any], normalizer["type"] as? String == "BertNormalizer" {
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let normalizer = root["normalizer"] as? [String: Any], normalizer["type"] as? String == "BertNormalizer"
+        {
             lowercase = normalizer["lowercase"] as? Bool ?? true
             stripAccents = normalizer["strip_accents"] as? Bool
             chinese = normalizer["handle_chinese_chars"] as? Bool ?? true
@@ -46,8 +47,10 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// - Throws: ``EmbeddingError`` `.invalidModel` when a special token is missing.
-    public init(vocabulary: [String: Int32], lowercase: Bool = true, stripAccents: Bool = true, splitChineseCharacters: Bool = true,
-                maxCharactersPerWord: Int = 100) throws {
+    public init(
+        vocabulary: [String: Int32], lowercase: Bool = true, stripAccents: Bool = true, splitChineseCharacters: Bool = true,
+        maxCharactersPerWord: Int = 100
+    ) throws {
         func special(_ token: String) throws -> Int32 {
             guard let id = vocabulary[token] else {
                 throw EmbeddingError(.invalidModel, message: "the vocabulary has no \(token) token")
@@ -93,12 +96,18 @@ public struct WordPieceTokenizer: Sendable {
         var words: [[Unicode.Scalar]] = []
         var current: [Unicode.Scalar] = []
         func flush() {
-            if !current.isEmpty { words.append(current); current.removeAll(keepingCapacity: true) }
+            if !current.isEmpty {
+                words.append(current)
+                current.removeAll(keepingCapacity: true)
+            }
         }
         for scalar in text.unicodeScalars {
             let value = scalar.value
             if value == 0 || value == 0xFFFD || Self.isControl(scalar) { continue }
-            if Self.isWhitespace(scalar) { flush(); continue }
+            if Self.isWhitespace(scalar) {
+                flush()
+                continue
+            }
             if splitChineseCharacters, Self.isCJK(value) {
                 flush()
                 words.append([scalar])

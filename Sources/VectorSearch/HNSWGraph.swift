@@ -227,8 +227,10 @@ final class HNSWGraph: @unchecked Sendable {
         return found
     }
 
-    private func greedy(from start: Int32, distance startDistance: Float, level: Int, locking: Bool,
-                        _ query: UnsafePointer<Float>, _ space: VectorSpace) -> (Int32, Float) {
+    private func greedy(
+        from start: Int32, distance startDistance: Float, level: Int, locking: Bool,
+        _ query: UnsafePointer<Float>, _ space: VectorSpace
+    ) -> (Int32, Float) {
         var current = start, best = startDistance
         let buffer = UnsafeMutablePointer<Int32>.allocate(capacity: upperStride)
         defer { buffer.deallocate() }
@@ -262,8 +264,10 @@ final class HNSWGraph: @unchecked Sendable {
 
     /// Best-first search on one layer (hnswlib's `searchBaseLayer`): unvisited neighbours are
     /// gathered and their vectors prefetched before the distances are computed.
-    private func searchLayer(from entry: Int32, entryDistance: Float, ef: Int, level: Int, accept: ((Int32) -> Bool)?, locking: Bool,
-                             _ query: UnsafePointer<Float>, _ space: VectorSpace) -> [Candidate] {
+    private func searchLayer(
+        from entry: Int32, entryDistance: Float, ef: Int, level: Int, accept: ((Int32) -> Bool)?, locking: Bool,
+        _ query: UnsafePointer<Float>, _ space: VectorSpace
+    ) -> [Candidate] {
         let visited = visitedPool.take(count: nodeCount)
         defer { visitedPool.give(visited) }
         let (tags, generation) = visited.raw
@@ -367,8 +371,9 @@ final class HNSWGraph: @unchecked Sendable {
             }
         }
         for layer in stride(from: min(level, top), through: 0, by: -1) {
-            let found = searchLayer(from: entry, entryDistance: entryDistance, ef: parameters.efConstruction, level: layer, accept: nil,
-                                    locking: locking, query, space)
+            let found = searchLayer(
+                from: entry, entryDistance: entryDistance, ef: parameters.efConstruction, level: layer, accept: nil,
+                locking: locking, query, space)
             let chosen = selectNeighbors(found, count: parameters.m, space: space)
             // The new node's own links (its lock is held for the whole insert).
             let own = linkList(node, layer)
@@ -457,7 +462,8 @@ final class HNSWGraph: @unchecked Sendable {
         let graph = HNSWGraph(parameters: parameters)
         let count = Int(try reader.int64())
         guard let entryPoint = Int32(exactly: try reader.int64()), let maxLevel = Int32(exactly: try reader.int64()).map(Int.init),
-              count >= 0, entryPoint >= -1, entryPoint < count, maxLevel >= -1, maxLevel < 64 else {
+            count >= 0, entryPoint >= -1, entryPoint < count, maxLevel >= -1, maxLevel < 64
+        else {
             throw VectorError(.storage, message: "the index snapshot's graph header is corrupt")
         }
         let randomState = try reader.uint64()
@@ -473,7 +479,9 @@ final class HNSWGraph: @unchecked Sendable {
         for node in 0..<count {
             let upper = try reader.int32s()
             let level = Int(levels[node])
-            guard level >= 0, level < 64, upper.count == level * graph.upperStride else { throw VectorError(.storage, message: "the index snapshot's graph is inconsistent") }
+            guard level >= 0, level < 64, upper.count == level * graph.upperStride else {
+                throw VectorError(.storage, message: "the index snapshot's graph is inconsistent")
+            }
             if level > 0 {
                 let links = UnsafeMutablePointer<Int32>.allocate(capacity: upper.count)
                 upper.withUnsafeBufferPointer { links.initialize(from: $0.baseAddress!, count: upper.count) }
@@ -488,7 +496,8 @@ final class HNSWGraph: @unchecked Sendable {
                 let list = graph.linkList(Int32(node), layer)
                 let links = Int(list[0])
                 guard links >= 0, links <= (layer == 0 ? graph.maxBottomLinks : parameters.m),
-                      (0..<links).allSatisfy({ list[1 + $0] >= 0 && Int(list[1 + $0]) < count }) else {
+                    (0..<links).allSatisfy({ list[1 + $0] >= 0 && Int(list[1 + $0]) < count })
+                else {
                     throw VectorError(.storage, message: "the index snapshot's graph is corrupt")
                 }
             }

@@ -29,7 +29,11 @@ final class IndexEngine: @unchecked Sendable {
     init(configuration: VectorIndexConfiguration, limits: VectorLimits, hnsw: HNSWParameters?, persistence: VectorPersistence?) throws {
         rules = try VectorRules(configuration: configuration, limits: limits)
         if let hnsw, hnsw.m < 2 || hnsw.m > 100 || hnsw.efConstruction < 1 || hnsw.efSearch < 1 {
-            throw VectorError(.invalidConfiguration, message: "HNSW needs m in 2...100 and efConstruction, efSearch >= 1 (got m \(hnsw.m), efConstruction \(hnsw.efConstruction), efSearch \(hnsw.efSearch))")
+            throw VectorError(
+                .invalidConfiguration,
+                message:
+                    "HNSW needs m in 2...100 and efConstruction, efSearch >= 1 (got m \(hnsw.m), efConstruction \(hnsw.efConstruction), efSearch \(hnsw.efSearch))"
+            )
         }
         self.configuration = configuration
         self.limits = limits
@@ -76,8 +80,9 @@ final class IndexEngine: @unchecked Sendable {
                 chosen[record.id] = replace || chosen[record.id] == nil ? index : chosen[record.id]
             }
             let writes = order.map { (records[chosen[$0]!], prepared[chosen[$0]!]) }
-            try persistence?.write(writes.map { VectorPersistence.Row(id: $0.0.id, namespace: $0.0.namespace, metadata: $0.0.metadata, values: $0.1) },
-                                   deletes: [])
+            try persistence?.write(
+                writes.map { VectorPersistence.Row(id: $0.0.id, namespace: $0.0.namespace, metadata: $0.0.metadata, values: $0.1) },
+                deletes: [])
             for (record, values) in writes {
                 if let old = slotOf[record.id] { kill(old) }
                 append(record, values: values)
@@ -131,8 +136,10 @@ final class IndexEngine: @unchecked Sendable {
     func compact() {
         let live = (0..<ids.count).filter { alive[$0] }
         let records = live.map { slot in
-            (VectorRecord(id: ids[slot], values: [], namespace: namespaces[slot], metadata: metadata[slot]),
-             Array(UnsafeBufferPointer(start: vectors + slot * dimensions, count: dimensions)))
+            (
+                VectorRecord(id: ids[slot], values: [], namespace: namespaces[slot], metadata: metadata[slot]),
+                Array(UnsafeBufferPointer(start: vectors + slot * dimensions, count: dimensions))
+            )
         }
         ids = []
         namespaces = []
@@ -184,8 +191,9 @@ final class IndexEngine: @unchecked Sendable {
     func record(at slot: Int32, values: Bool, metadata returning: ReturnMetadata) -> VectorRecord {
         let index = Int(slot)
         let stored = rules.returned(metadata[index], returning)
-        return VectorRecord(id: ids[index], values: values ? Array(UnsafeBufferPointer(start: vectors + index * dimensions, count: dimensions)) : [],
-                            namespace: namespaces[index], metadata: stored)
+        return VectorRecord(
+            id: ids[index], values: values ? Array(UnsafeBufferPointer(start: vectors + index * dimensions, count: dimensions)) : [],
+            namespace: namespaces[index], metadata: stored)
     }
 
     /// The query: exact (flat, or HNSW with a selective filter) or through the graph.
@@ -221,8 +229,9 @@ final class IndexEngine: @unchecked Sendable {
         }
         let matches = found.map { candidate -> VectorMatch in
             let record = self.record(at: candidate.node, values: options.returnValues, metadata: options.returnMetadata)
-            return VectorMatch(id: record.id, score: score(candidate.distance), values: options.returnValues ? record.values : nil,
-                               namespace: record.namespace, metadata: options.returnMetadata == .none ? nil : record.metadata)
+            return VectorMatch(
+                id: record.id, score: score(candidate.distance), values: options.returnValues ? record.values : nil,
+                namespace: record.namespace, metadata: options.returnMetadata == .none ? nil : record.metadata)
         }
         return VectorQueryResult(matches: matches)
     }

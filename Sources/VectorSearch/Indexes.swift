@@ -17,10 +17,13 @@ public final class FlatIndex: VectorIndex {
     ///
     /// - Throws: ``VectorError`` `.invalidConfiguration` (including an existing index of another
     ///   shape), `.storage`.
-    public init(name: String, stateDirectory: String, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
-                settings: SQLiteSettings = SQLiteSettings()) throws {
-        engine = try IndexEngine(configuration: configuration, limits: limits, hnsw: nil,
-                                 persistence: VectorPersistence(name: name, stateDirectory: stateDirectory, settings: settings))
+    public init(
+        name: String, stateDirectory: String, configuration: VectorIndexConfiguration, limits: VectorLimits = .vectorize,
+        settings: SQLiteSettings = SQLiteSettings()
+    ) throws {
+        engine = try IndexEngine(
+            configuration: configuration, limits: limits, hnsw: nil,
+            persistence: VectorPersistence(name: name, stateDirectory: stateDirectory, settings: settings))
     }
 
     public func describe() async throws -> VectorIndexInfo { engine.describe() }
@@ -69,10 +72,13 @@ public final class HNSWIndex: VectorIndex {
     ///
     /// - Throws: ``VectorError`` `.invalidConfiguration` (including an existing index of another
     ///   shape), `.storage`.
-    public init(name: String, stateDirectory: String, configuration: VectorIndexConfiguration, parameters: HNSWParameters = HNSWParameters(),
-                limits: VectorLimits = .vectorize, settings: SQLiteSettings = SQLiteSettings()) throws {
-        engine = try IndexEngine(configuration: configuration, limits: limits, hnsw: parameters,
-                                 persistence: VectorPersistence(name: name, stateDirectory: stateDirectory, settings: settings))
+    public init(
+        name: String, stateDirectory: String, configuration: VectorIndexConfiguration, parameters: HNSWParameters = HNSWParameters(),
+        limits: VectorLimits = .vectorize, settings: SQLiteSettings = SQLiteSettings()
+    ) throws {
+        engine = try IndexEngine(
+            configuration: configuration, limits: limits, hnsw: parameters,
+            persistence: VectorPersistence(name: name, stateDirectory: stateDirectory, settings: settings))
     }
 
     public func describe() async throws -> VectorIndexInfo { engine.describe() }

@@ -32,13 +32,17 @@ public struct VectorFilter: Sendable, Hashable {
         var conditions: [Condition] = []
         for key in fields.keys.sorted() {
             guard !key.isEmpty, !key.hasPrefix("$"), !key.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
-                throw VectorError(.invalidFilter, message: "filter key \"\(key)\" is not a field path (top-level $ operators such as $and/$or are not supported; keys are ANDed)")
+                throw VectorError(
+                    .invalidFilter,
+                    message: "filter key \"\(key)\" is not a field path (top-level $ operators such as $and/$or are not supported; keys are ANDed)")
             }
             let value = fields[key]!
             if case .object(let operators) = value, let first = operators.keys.first, first.hasPrefix("$") {
                 for (name, operand) in operators.sorted(by: { $0.key < $1.key }) {
                     guard let op = Operator(rawValue: name) else {
-                        throw VectorError(.invalidFilter, message: "unknown operator \"\(name)\" on \"\(key)\"; use one of \(Operator.allCases.map(\.rawValue).joined(separator: ", "))")
+                        throw VectorError(
+                            .invalidFilter,
+                            message: "unknown operator \"\(name)\" on \"\(key)\"; use one of \(Operator.allCases.map(\.rawValue).joined(separator: ", "))")
                     }
                     try Self.check(op, operand, key: key)
                     conditions.append(Condition(path: key, op: op, value: operand))

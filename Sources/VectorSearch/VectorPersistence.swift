@@ -47,16 +47,17 @@ final class VectorPersistence: @unchecked Sendable {
         snapshotPath = directory.appendingPathComponent("\(name).snapshot").path
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE vectors (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    id TEXT NOT NULL UNIQUE,
-                    namespace TEXT,
-                    metadata TEXT,
-                    vector BLOB NOT NULL
-                );
-                CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE vectors (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        namespace TEXT,
+                        metadata TEXT,
+                        vector BLOB NOT NULL
+                    );
+                    CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """)
         }
         do {
             queue = try SQLiteDatabase.openQueue(path: databasePath, settings: settings, label: "vectorize.\(name)", migrator: migrator)
@@ -108,8 +109,9 @@ final class VectorPersistence: @unchecked Sendable {
                 for row in rows {
                     let metadata = try row.metadata.map { String(decoding: try $0.serialized(), as: UTF8.self) }
                     try db.execute(sql: "DELETE FROM vectors WHERE id = ?", arguments: [row.id])
-                    try db.execute(sql: "INSERT INTO vectors (id, namespace, metadata, vector) VALUES (?, ?, ?, ?)",
-                                   arguments: [row.id, row.namespace, metadata, Self.blob(row.values)])
+                    try db.execute(
+                        sql: "INSERT INTO vectors (id, namespace, metadata, vector) VALUES (?, ?, ?, ?)",
+                        arguments: [row.id, row.namespace, metadata, Self.blob(row.values)])
                 }
                 try db.execute(sql: "UPDATE info SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
                 self.generation = Int64(try String.fetchOne(db, sql: "SELECT value FROM info WHERE key = 'generation'") ?? "0") ?? 0
@@ -178,7 +180,8 @@ final class VectorPersistence: @unchecked Sendable {
         guard let data = FileManager.default.contents(atPath: snapshotPath) else { return nil }
         var reader = ByteReader(Array(data))
         guard Array(try reader.take(8)) == Array("EDGEVEC2".utf8), try reader.string() == databaseID, try reader.int64() == generation,
-              try reader.int64() == Int64(dimensions) else { return nil }
+            try reader.int64() == Int64(dimensions)
+        else { return nil }
         let count = Int(try reader.int64())
         guard count >= 0, count <= reader.remaining / 8 else { return nil }
         let ids = try (0..<count).map { _ in try reader.string() }
@@ -273,7 +276,9 @@ struct ByteReader {
         let count = Int(try int64())
         guard count >= 0, count <= remaining / 4 else { throw VectorError(.storage, message: "the index snapshot is corrupt") }
         let raw = try take(count * 4)
-        return raw.withUnsafeBytes { buffer in (0..<count).map { Float(bitPattern: UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+        return raw.withUnsafeBytes { buffer in
+            (0..<count).map { Float(bitPattern: UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+        }
     }
 
     mutating func string() throws -> String? {

@@ -12,8 +12,9 @@ package struct VectorRules: Sendable {
     /// - Throws: ``VectorError`` `.invalidConfiguration` for dimensions out of range.
     package init(configuration: VectorIndexConfiguration, limits: VectorLimits) throws {
         guard (1...limits.maxDimensions).contains(configuration.dimensions) else {
-            throw VectorError(.invalidConfiguration, limit: limits.maxDimensions, actual: configuration.dimensions,
-                              message: "dimensions must be in 1...\(limits.maxDimensions), not \(configuration.dimensions)")
+            throw VectorError(
+                .invalidConfiguration, limit: limits.maxDimensions, actual: configuration.dimensions,
+                message: "dimensions must be in 1...\(limits.maxDimensions), not \(configuration.dimensions)")
         }
         self.configuration = configuration
         self.limits = limits
@@ -22,8 +23,9 @@ package struct VectorRules: Sendable {
     /// The vector as stored: checked, and normalised for cosine.
     package func prepared(_ values: [Float], what: String) throws -> [Float] {
         guard values.count == dimensions else {
-            throw VectorError(.wrongDimensions, limit: dimensions, actual: values.count,
-                              message: "\(what) has \(values.count) dimensions; this index has \(dimensions)")
+            throw VectorError(
+                .wrongDimensions, limit: dimensions, actual: values.count,
+                message: "\(what) has \(values.count) dimensions; this index has \(dimensions)")
         }
         let squares = values.withUnsafeBufferPointer { edge_dot($0.baseAddress!, $0.baseAddress!, Int32(values.count)) }
         // NaN and infinity make the sum of squares non-finite (as does overflow, also refused).
@@ -38,19 +40,23 @@ package struct VectorRules: Sendable {
         let idBytes = record.id.utf8.count
         guard idBytes > 0 else { throw VectorError(.invalidID, message: "a vector id must not be empty") }
         guard idBytes <= limits.maxIDBytes else {
-            throw VectorError(.idTooLong, limit: limits.maxIDBytes, actual: idBytes, message: "vector id \"\(record.id.prefix(80))\" is \(idBytes) bytes; the limit is \(limits.maxIDBytes)")
+            throw VectorError(
+                .idTooLong, limit: limits.maxIDBytes, actual: idBytes,
+                message: "vector id \"\(record.id.prefix(80))\" is \(idBytes) bytes; the limit is \(limits.maxIDBytes)")
         }
         if let namespace = record.namespace {
             guard !namespace.isEmpty, namespace.utf8.count <= limits.maxNamespaceBytes else {
-                throw VectorError(.invalidNamespace, limit: limits.maxNamespaceBytes, actual: namespace.utf8.count,
-                                  message: "namespace of vector \"\(record.id)\" must be 1...\(limits.maxNamespaceBytes) bytes")
+                throw VectorError(
+                    .invalidNamespace, limit: limits.maxNamespaceBytes, actual: namespace.utf8.count,
+                    message: "namespace of vector \"\(record.id)\" must be 1...\(limits.maxNamespaceBytes) bytes")
             }
         }
         if let metadata = record.metadata {
             let size = (try? metadata.serialized().count) ?? Int.max
             guard size <= limits.maxMetadataBytes else {
-                throw VectorError(.metadataTooLarge, limit: limits.maxMetadataBytes, actual: size,
-                                  message: "metadata of vector \"\(record.id)\" is \(size) bytes serialized; the limit is \(limits.maxMetadataBytes)")
+                throw VectorError(
+                    .metadataTooLarge, limit: limits.maxMetadataBytes, actual: size,
+                    message: "metadata of vector \"\(record.id)\" is \(size) bytes serialized; the limit is \(limits.maxMetadataBytes)")
             }
         }
         return try prepared(record.values, what: "vector \"\(record.id)\"")
@@ -67,8 +73,9 @@ package struct VectorRules: Sendable {
         let withData = options.returnValues || options.returnMetadata == .all
         let limit = withData ? limits.maxTopKWithData : limits.maxTopK
         guard (1...limit).contains(options.topK) else {
-            throw VectorError(.topKOutOfRange, limit: limit, actual: options.topK,
-                              message: "topK must be in 1...\(limit)\(withData ? " when values or all metadata are returned" : ""), not \(options.topK)")
+            throw VectorError(
+                .topKOutOfRange, limit: limit, actual: options.topK,
+                message: "topK must be in 1...\(limit)\(withData ? " when values or all metadata are returned" : ""), not \(options.topK)")
         }
         return try options.filter.map(VectorFilter.init)
     }

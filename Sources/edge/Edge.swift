@@ -92,7 +92,10 @@ struct Dev: AsyncParsableCommand {
             let config = try options.load()
             switch config.main ?? "hello" {
             case "hello": try await EdgeHost.run(HelloWorker(), configPath: options.config, providers: providers, port: port)
-            case let other: throw CLIError("\(options.config): main: no worker named \"\(other)\" is built into edge (available: hello); run your own executable with EdgeHost.run", code: 78)
+            case let other:
+                throw CLIError(
+                    "\(options.config): main: no worker named \"\(other)\" is built into edge (available: hello); run your own executable with EdgeHost.run",
+                    code: 78)
             }
         }
     }

@@ -7,8 +7,9 @@ import Foundation
 // MARK: kv
 
 struct KV: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kv", abstract: "Read and write a KV namespace of the config.",
-                                                    subcommands: [Get.self, Put.self, List.self, Delete.self])
+    static let configuration = CommandConfiguration(
+        commandName: "kv", abstract: "Read and write a KV namespace of the config.",
+        subcommands: [Get.self, Put.self, List.self, Delete.self])
 
     struct Target: ParsableArguments {
         @OptionGroup var options: ConfigOptions
@@ -28,7 +29,9 @@ struct KV: AsyncParsableCommand {
             try await EdgeCLI.run {
                 guard let entry = try await target.namespace().getWithMetadata(key) else { throw CLIError("no key \"\(key)\"", code: 3) }
                 if json {
-                    try printJSON(["value": JSONValue.string(entry.text), "metadata": entry.metadata ?? .null, "expiration": entry.expiration.map { .int($0) } ?? .null])
+                    try printJSON([
+                        "value": JSONValue.string(entry.text), "metadata": entry.metadata ?? .null, "expiration": entry.expiration.map { .int($0) } ?? .null,
+                    ])
                 } else {
                     FileHandle.standardOutput.write(Data(entry.value))
                 }
@@ -63,7 +66,9 @@ struct KV: AsyncParsableCommand {
             try await EdgeCLI.run {
                 for key in try await target.namespace().listAll(prefix: prefix) {
                     if json {
-                        try printJSON(["name": JSONValue.string(key.name), "expiration": key.expiration.map { .int($0) } ?? .null, "metadata": key.metadata ?? .null])
+                        try printJSON([
+                            "name": JSONValue.string(key.name), "expiration": key.expiration.map { .int($0) } ?? .null, "metadata": key.metadata ?? .null,
+                        ])
                     } else {
                         print(key.name)
                     }
@@ -86,8 +91,9 @@ struct KV: AsyncParsableCommand {
 // MARK: blob
 
 struct Blob: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "blob", abstract: "Read and write a blob bucket of the config.",
-                                                    subcommands: [Put.self, Get.self, Head.self, Ls.self, Rm.self])
+    static let configuration = CommandConfiguration(
+        commandName: "blob", abstract: "Read and write a blob bucket of the config.",
+        subcommands: [Put.self, Get.self, Head.self, Ls.self, Rm.self])
 
     struct Target: ParsableArguments {
         @OptionGroup var options: ConfigOptions
@@ -150,8 +156,9 @@ struct Blob: AsyncParsableCommand {
                 guard let attributes = try? FileManager.default.attributesOfItem(atPath: file), let size = attributes[.size] as? Int else {
                     throw CLIError("cannot read \(file)")
                 }
-                let object = try await target.bucket().put(key, body: .stream(FileChunks(path: file, progress: Progress(total: size))),
-                                                           options: BlobPutOptions(httpMetadata: BlobHTTPMetadata(contentType: contentType)))
+                let object = try await target.bucket().put(
+                    key, body: .stream(FileChunks(path: file, progress: Progress(total: size))),
+                    options: BlobPutOptions(httpMetadata: BlobHTTPMetadata(contentType: contentType)))
                 if json, let object { try printJSON(describe(object)) } else if let object { print("\(object.key) \(object.size) bytes etag \(object.etag)") }
             }
         }
@@ -241,8 +248,9 @@ func describe(_ object: BlobObject) -> [String: JSONValue] {
 // MARK: queue
 
 struct Queue: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Send to, inspect and redrive the config's queues.",
-                                                    subcommands: [Send.self, Stats.self, DLQ.self, Redrive.self])
+    static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Send to, inspect and redrive the config's queues.",
+        subcommands: [Send.self, Stats.self, DLQ.self, Redrive.self])
 
     struct Send: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send one message (JSON by default).")
@@ -275,7 +283,9 @@ struct Queue: AsyncParsableCommand {
             try await EdgeCLI.run {
                 let stats = try await options.bindings().queueBackend.stats(queue)
                 if json {
-                    try printJSON(["backlog": stats.backlog, "inFlight": stats.inFlight, "delayed": stats.delayed, "oldestMessageAgeSeconds": Int(stats.oldestMessageAge)])
+                    try printJSON([
+                        "backlog": stats.backlog, "inFlight": stats.inFlight, "delayed": stats.delayed, "oldestMessageAgeSeconds": Int(stats.oldestMessageAge),
+                    ])
                 } else {
                     print("backlog \(stats.backlog), in flight \(stats.inFlight), delayed \(stats.delayed), oldest \(Int(stats.oldestMessageAge)) s")
                 }
@@ -292,8 +302,10 @@ struct Queue: AsyncParsableCommand {
         func run() async throws {
             try await EdgeCLI.run {
                 for message in try await options.bindings().queueBackend.peek(queue, limit: limit) {
-                    try printJSON(["id": JSONValue.string(message.id), "sourceQueue": message.sourceQueue.map { .string($0) } ?? .null,
-                                   "body": .string(String(decoding: message.body, as: UTF8.self)), "contentType": .string(message.contentType.rawValue)])
+                    try printJSON([
+                        "id": JSONValue.string(message.id), "sourceQueue": message.sourceQueue.map { .string($0) } ?? .null,
+                        "body": .string(String(decoding: message.body, as: UTF8.self)), "contentType": .string(message.contentType.rawValue),
+                    ])
                 }
             }
         }

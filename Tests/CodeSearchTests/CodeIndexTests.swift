@@ -12,8 +12,9 @@ struct CodeIndexTests {
     func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
         let state = NSTemporaryDirectory() + "swift-edge-tests/codeindex-\(UUID().uuidString)"
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let index = CodeIndex(model: HashingEmbedder(), vectors: vectors, chunks: try SQLiteChunkStore(path: state + "/chunks.sqlite"),
-                              lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"), artifacts: MemoryBlob())
+        let index = CodeIndex(
+            model: HashingEmbedder(), vectors: vectors, chunks: try SQLiteChunkStore(path: state + "/chunks.sqlite"),
+            lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"), artifacts: MemoryBlob())
         return (index, vectors, state)
     }
 
@@ -29,13 +30,14 @@ struct CodeIndexTests {
     func indexAndSearch() async throws {
         let (index, vectors, state) = try makeIndex()
         let root = state + "/repo"
-        try write([
-            "Sources/HTTP/Parser.swift": "/// Parses an HTTP request.\nfunc parseHTTPRequest(_ bytes: [UInt8]) -> Request {\n    Request(bytes)\n}\n",
-            "Sources/Auth/Webhook.swift": "func verifyWebhookSignature(_ body: [UInt8], header: String) -> Bool {\n    hmac(body) == header\n}\n",
-            "Sources/Queue/Batch.swift": "struct BatchSettings {\n    var max_batch_size = 10\n}\n",
-            "vendor/dep/Other.swift": "func parseHTTPRequest() {}\n",
-            "logo.png": "\u{0}PNG",
-        ], to: root)
+        try write(
+            [
+                "Sources/HTTP/Parser.swift": "/// Parses an HTTP request.\nfunc parseHTTPRequest(_ bytes: [UInt8]) -> Request {\n    Request(bytes)\n}\n",
+                "Sources/Auth/Webhook.swift": "func verifyWebhookSignature(_ body: [UInt8], header: String) -> Bool {\n    hmac(body) == header\n}\n",
+                "Sources/Queue/Batch.swift": "struct BatchSettings {\n    var max_batch_size = 10\n}\n",
+                "vendor/dep/Other.swift": "func parseHTTPRequest() {}\n",
+                "logo.png": "\u{0}PNG",
+            ], to: root)
         let first = try await index.index(source: .local(root), repo: "demo")
         #expect(first.files == 3 && first.skippedFiles == 1, "vendor/ is never listed; the PNG is read and skipped as binary")
         let results = try await index.search("parse the http request", top: 3)
@@ -52,7 +54,11 @@ struct CodeIndexTests {
         #expect(try await vectors.describe().vectorCount == first.chunks)
 
         // A changed file: its old chunk is replaced.
-        try write(["Sources/HTTP/Parser.swift": "func tokenizeHeaders(_ text: String) -> [String] {\n    text.split(separator: \"\\n\").map(String.init)\n}\n\n// more\n"], to: root)
+        try write(
+            [
+                "Sources/HTTP/Parser.swift":
+                    "func tokenizeHeaders(_ text: String) -> [String] {\n    text.split(separator: \"\\n\").map(String.init)\n}\n\n// more\n"
+            ], to: root)
         let second = try await index.index(source: .local(root), repo: "demo")
         #expect(second.files == 1 && second.removedChunks >= 1)
         #expect(try await vectors.describe().vectorCount == index.chunks.count(), "one vector per live chunk, none stale")
@@ -130,16 +136,19 @@ struct CodeIndexModelTests {
         let state = try TemporaryDirectory.make("codeindex-model")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let root = state + "/repo"
-        for (path, text) in ["Sources/Cron.swift": "func parseCronExpression(_ text: String) -> [Int] {\n    []\n}\n",
-                             "Sources/Mail.swift": "func sendWelcomeEmail(to user: String) {\n    print(user)\n}\n"] {
+        for (path, text) in [
+            "Sources/Cron.swift": "func parseCronExpression(_ text: String) -> [Int] {\n    []\n}\n",
+            "Sources/Mail.swift": "func sendWelcomeEmail(to user: String) {\n    print(user)\n}\n",
+        ] {
             try FileManager.default.createDirectory(atPath: (root + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try text.write(toFile: root + "/" + path, atomically: true, encoding: .utf8)
         }
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
         let chunks = try SQLiteChunkStore(path: state + "/chunks.sqlite")
         let artifacts = MemoryBlob()
-        let hashing = CodeIndex(model: HashingEmbedder(), vectors: vectors, chunks: chunks, lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"),
-                                artifacts: artifacts)
+        let hashing = CodeIndex(
+            model: HashingEmbedder(), vectors: vectors, chunks: chunks, lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"),
+            artifacts: artifacts)
         let reversed = hashing.with(model: ReversedHashingModel())
 
         #expect(try await hashing.modelRecord() == nil, "nothing written yet")
@@ -158,8 +167,9 @@ struct CodeIndexModelTests {
         }
         await #expect(throws: CodeSearchError.self) { try await reversed.embed(keys: try await chunks.keys()) }
         await #expect(throws: CodeSearchError.self) { try await reversed.indexFiles(["Sources/Cron.swift"], source: .local(root), repo: "demo") }
-        #expect(try await reversed.search("parse cron expression", mode: .lexical).first?.path == "Sources/Cron.swift",
-                "a lexical search compares no vectors")
+        #expect(
+            try await reversed.search("parse cron expression", mode: .lexical).first?.path == "Sources/Cron.swift",
+            "a lexical search compares no vectors")
 
         // Indexing with it re-embeds every stored chunk, although no file changed.
         let second = try await reversed.index(source: .local(root), repo: "demo")

@@ -1,11 +1,12 @@
 import CodeSearch
 import EdgeTesting
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
 import VectorSearch
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `code-search serve` as a child process.
 final class ServerProcess {
@@ -72,7 +73,9 @@ struct CodeSearchCrashTests {
             var expected = Set<String>()
             for number in 0..<500 {
                 let path = "Sources/Module\(number % 10)/File\(number).swift"
-                let text = (0..<4).map { "/// Function \($0) of file \(number), version \(version).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number + version)\n}\n" }.joined(separator: "\n")
+                let text = (0..<4).map {
+                    "/// Function \($0) of file \(number), version \(version).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number + version)\n}\n"
+                }.joined(separator: "\n")
                 try mirror.write(path, text)
                 expected.formUnion(chunker.chunks(path: path, text: text).map { StoredChunk.key(repo: mirror.repo, chunk: $0) })
             }
@@ -88,21 +91,21 @@ struct CodeSearchCrashTests {
                 + #""dead_letter_queue": "\#(queue)-dlq", "visibility_timeout": 2 }"#
         }
         try """
-            {
-              "name": "code-search", "state_dir": "\(state)", "log_level": "warning",
-              "vars": { "MIRRORS": "\(mirror.mirrors)", "ALLOW_CLONE": false }, "secrets": ["GITHUB_WEBHOOK_SECRET"],
-              "kv_namespaces": [{ "binding": "CODESEARCH" }, { "binding": "EMBEDDING_CACHE" }],
-              "r2_buckets": [{ "binding": "ARTIFACTS", "bucket_name": "codesearch-artifacts" }],
-              "queues": {
-                "producers": [{ "binding": "EVENTS", "queue": "github-events" }, { "binding": "REPOSITORIES", "queue": "repository-indexing" },
-                              { "binding": "FILES", "queue": "file-indexing" }, { "binding": "EMBEDDINGS", "queue": "embedding-generation" }],
-                "consumers": [\(consumers.joined(separator: ", "))]
-              },
-              "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }] },
-              "vectorize": [{ "binding": "VECTORS", "index_name": "code", "dimensions": 384, "metadata_indexes": ["repo", "key"] }],
-              "ai": { "binding": "AI", "model": "hashing", "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000 }
-            }
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        {
+          "name": "code-search", "state_dir": "\(state)", "log_level": "warning",
+          "vars": { "MIRRORS": "\(mirror.mirrors)", "ALLOW_CLONE": false }, "secrets": ["GITHUB_WEBHOOK_SECRET"],
+          "kv_namespaces": [{ "binding": "CODESEARCH" }, { "binding": "EMBEDDING_CACHE" }],
+          "r2_buckets": [{ "binding": "ARTIFACTS", "bucket_name": "codesearch-artifacts" }],
+          "queues": {
+            "producers": [{ "binding": "EVENTS", "queue": "github-events" }, { "binding": "REPOSITORIES", "queue": "repository-indexing" },
+                          { "binding": "FILES", "queue": "file-indexing" }, { "binding": "EMBEDDINGS", "queue": "embedding-generation" }],
+            "consumers": [\(consumers.joined(separator: ", "))]
+          },
+          "durable_objects": { "bindings": [{ "name": "INDEXER", "class_name": "IndexingCoordinator" }] },
+          "vectorize": [{ "binding": "VECTORS", "index_name": "code", "dimensions": 384, "metadata_indexes": ["repo", "key"] }],
+          "ai": { "binding": "AI", "model": "hashing", "cache": "EMBEDDING_CACHE", "cache_ttl": 31536000 }
+        }
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
 
         var server = try ServerProcess(config: configPath)
@@ -159,8 +162,9 @@ struct CodeSearchCrashTests {
         let keys = try await chunks.keys(repo: mirror.repo)
         #expect(keys.count == expected.count)
         #expect(Set(keys) == expected, "each chunk once, none missing, none extra")
-        let vectors = try HNSWIndex(name: "code", stateDirectory: state,
-                                    configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let vectors = try HNSWIndex(
+            name: "code", stateDirectory: state,
+            configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
         #expect(try await vectors.describe().vectorCount == expected.count)
         let ids = expected.map(CodeIndex.vectorID)
         var found = 0

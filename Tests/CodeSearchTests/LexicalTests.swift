@@ -12,11 +12,12 @@ struct LexicalTests {
     @Test("plain-word queries find identifiers spelled in camelCase and snake_case, and paths")
     func identifiers() async throws {
         let lexical = try index()
-        try await lexical.upsert([
-            CodeChunk(path: "Sources/HTTP/Parser.swift", startLine: 1, endLine: 3, text: "func parseHTTPRequest(_ data: [UInt8]) -> Request"),
-            CodeChunk(path: "Sources/Queue/Config.swift", startLine: 1, endLine: 2, text: "let max_batch_size = 100"),
-            CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool"),
-        ], repo: "demo")
+        try await lexical.upsert(
+            [
+                CodeChunk(path: "Sources/HTTP/Parser.swift", startLine: 1, endLine: 3, text: "func parseHTTPRequest(_ data: [UInt8]) -> Request"),
+                CodeChunk(path: "Sources/Queue/Config.swift", startLine: 1, endLine: 2, text: "let max_batch_size = 100"),
+                CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool"),
+            ], repo: "demo")
         #expect(try await lexical.search("parse http request").first?.id == "demo|Sources/HTTP/Parser.swift#1-3")
         #expect(try await lexical.search("max batch size").first?.id == "demo|Sources/Queue/Config.swift#1-2")
         #expect(try await lexical.search("webhook").first?.id == "demo|Sources/Auth/Webhook.swift#5-9", "path components are searchable")

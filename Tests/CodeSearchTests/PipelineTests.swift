@@ -63,8 +63,10 @@ func pushPayload(after: String, fixture: String = "push.json") throws -> [UInt8]
 let webhookSecret = "It's a Secret to Everybody"
 
 func signedHeaders(_ event: String, _ body: [UInt8], delivery: String = UUID().uuidString) -> [String: String] {
-    ["x-github-event": event, "x-github-delivery": delivery, "x-hub-signature-256": GitHubWebhook(secret: webhookSecret).signature(of: body),
-     "content-type": "application/json"]
+    [
+        "x-github-event": event, "x-github-delivery": delivery, "x-hub-signature-256": GitHubWebhook(secret: webhookSecret).signature(of: body),
+        "content-type": "application/json",
+    ]
 }
 
 let pipelineQueues = ["github-events", "repository-indexing", "file-indexing", "embedding-generation"]
@@ -79,8 +81,9 @@ func pump(_ client: WorkerTestClient<CodeSearchWorker>) async throws {
 }
 
 func pipelineClient(_ mirror: MirrorRepository, model: (any EmbeddingModel)? = nil) throws -> WorkerTestClient<CodeSearchWorker> {
-    let config = CodeSearchWorker.defaultConfig(stateDirectory: NSTemporaryDirectory() + "swift-edge-tests/cs-\(UUID().uuidString)",
-                                                model: .hashing(), mirrors: mirror.mirrors, webhookSecret: true, retryDelay: 0, visibilityTimeout: 60)
+    let config = CodeSearchWorker.defaultConfig(
+        stateDirectory: NSTemporaryDirectory() + "swift-edge-tests/cs-\(UUID().uuidString)",
+        model: .hashing(), mirrors: mirror.mirrors, webhookSecret: true, retryDelay: 0, visibilityTimeout: 60)
     return try WorkerTestClient(CodeSearchWorker(embeddingModel: model), config: config, secrets: ["GITHUB_WEBHOOK_SECRET": webhookSecret])
 }
 
@@ -89,9 +92,14 @@ func json(_ response: EdgeResponse) throws -> [String: Any] {
 }
 
 func sampleTree(_ mirror: MirrorRepository) throws {
-    try mirror.write("Sources/Cron.swift", "/// Parses a cron expression into its fields.\nfunc parseCronExpression(_ text: String) -> [Int] {\n    text.split(separator: \" \").compactMap { Int($0) }\n}\n")
+    try mirror.write(
+        "Sources/Cron.swift",
+        "/// Parses a cron expression into its fields.\nfunc parseCronExpression(_ text: String) -> [Int] {\n    text.split(separator: \" \").compactMap { Int($0) }\n}\n"
+    )
     try mirror.write("Sources/Mail.swift", "func sendWelcomeEmail(to user: String) {\n    print(\"welcome\", user)\n}\n")
-    try mirror.write("Sources/Retry.swift", "/// Retries a failed delivery with exponential backoff.\nfunc retryDelivery(attempt: Int) -> Double {\n    pow(2, Double(attempt))\n}\n")
+    try mirror.write(
+        "Sources/Retry.swift",
+        "/// Retries a failed delivery with exponential backoff.\nfunc retryDelivery(attempt: Int) -> Double {\n    pow(2, Double(attempt))\n}\n")
     try mirror.write("README.md", "# Hello\n\nA sample repository for the pipeline tests.\n")
     try mirror.write("vendor/Lib.swift", "func vendoredCode() {}\n")
     try FileManager.default.createDirectory(atPath: mirror.root + "/Assets", withIntermediateDirectories: true)
@@ -149,11 +157,15 @@ struct PipelineTests {
         #expect(await client.fetch("/jobs/nope").status == 404)
 
         // Second push: one file changed, one removed.
-        try mirror.write("Sources/Mail.swift", "func sendWelcomeEmail(to user: String) {\n    print(\"welcome aboard\", user)\n}\n\nfunc sendFarewellEmail(to user: String) {}\n")
+        try mirror.write(
+            "Sources/Mail.swift",
+            "func sendWelcomeEmail(to user: String) {\n    print(\"welcome aboard\", user)\n}\n\nfunc sendFarewellEmail(to user: String) {}\n")
         try FileManager.default.removeItem(atPath: mirror.root + "/Sources/Retry.swift")
         let second = try mirror.commit("change mail, drop retry")
         let secondBody = try pushPayload(after: second)
-        #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody, delivery: "delivery-2"), body: secondBody).status == 202)
+        #expect(
+            await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody, delivery: "delivery-2"), body: secondBody).status
+                == 202)
         try await pump(client)
         let secondJob = try json(await client.fetch("/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: second))"))
         #expect(secondJob["status"] as? String == "done")
@@ -169,7 +181,9 @@ struct PipelineTests {
         #expect(farewell.first?["path"] as? String == "Sources/Mail.swift", "the cache was invalidated by the re-index")
 
         // The same push delivered again (GitHub redelivers with the same delivery id).
-        #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody, delivery: "delivery-2"), body: secondBody).status == 202)
+        #expect(
+            await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody, delivery: "delivery-2"), body: secondBody).status
+                == 202)
         try await pump(client)
         #expect(try await env.index.chunks.keys(repo: mirror.repo) == keys)
         #expect(try await env.index.vectors.describe().vectorCount == afterSecond.vectors)
@@ -198,12 +212,14 @@ struct PipelineTests {
         try sampleTree(mirror)
         _ = try mirror.commit("initial")
         let client = try pipelineClient(mirror)
-        let install = Array(try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/installation.created.json")))
+        let install = Array(
+            try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/installation.created.json")))
         #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("installation", install), body: install).status == 202)
         try await pump(client)
         #expect(try await client.runtime.env.index.chunks.count(repo: mirror.repo) > 0)
 
-        var payload = try #require(try JSONSerialization.jsonObject(with: Data(try pushPayload(after: "0123456789012345678901234567890123456789"))) as? [String: Any])
+        var payload = try #require(
+            try JSONSerialization.jsonObject(with: Data(try pushPayload(after: "0123456789012345678901234567890123456789"))) as? [String: Any])
         var repository = try #require(payload["repository"] as? [String: Any])
         repository["full_name"] = "nobody/unknown"
         payload["repository"] = repository

@@ -5,7 +5,9 @@ import Testing
 
 let postgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
 
-@Suite("CodeSearch on PostgreSQL", .enabled(if: postgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"))
+@Suite(
+    "CodeSearch on PostgreSQL",
+    .enabled(if: postgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"))
 struct PostgresPipelineTests {
     @Test("two serve processes on one PostgreSQL index a pushed repository together and answer as the SQLite default does")
     func twoProcesses() async throws {
@@ -16,7 +18,9 @@ struct PostgresPipelineTests {
         let nouns = ["cron", "upload", "signature", "logfile", "template", "invoice", "password", "thumbnail", "address", "calendar"]
         for number in 0..<120 {
             let verb = verbs[number % verbs.count], noun = nouns[number / verbs.count]
-            try mirror.write("Sources/Module\(number % 6)/File\(number).swift", """
+            try mirror.write(
+                "Sources/Module\(number % 6)/File\(number).swift",
+                """
                 /// \(verb.capitalized) the \(noun), step \(number).
                 func \(verb)\(noun.capitalized)(_ input: String) -> String {
                     input

@@ -53,20 +53,38 @@ struct WebhookTests {
             let body = try fixture(file)
             return try webhook.event(name: name, body: body, signatureHeader: webhook.signature(of: body))
         }
-        guard case .push(let push)? = try event("push", "push.json") else { Issue.record("push did not parse"); return }
+        guard case .push(let push)? = try event("push", "push.json") else {
+            Issue.record("push did not parse")
+            return
+        }
         #expect(push.repository.fullName == "Codertocat/Hello-World")
         #expect(push.repository.cloneURL == "https://github.com/Codertocat/Hello-World.git")
         #expect(push.ref == "refs/tags/simple-tag")
         #expect(push.deleted == true)
-        guard case .push(let organizationPush)? = try event("push", "push.with-organization.json") else { Issue.record("push did not parse"); return }
+        guard case .push(let organizationPush)? = try event("push", "push.with-organization.json") else {
+            Issue.record("push did not parse")
+            return
+        }
         #expect(!organizationPush.repository.fullName.isEmpty)
-        guard case .create(let repository, let ref, let refType)? = try event("create", "create.json") else { Issue.record("create"); return }
+        guard case .create(let repository, let ref, let refType)? = try event("create", "create.json") else {
+            Issue.record("create")
+            return
+        }
         #expect(repository.fullName == "Codertocat/Hello-World" && ref == "simple-tag" && refType == "tag")
-        guard case .delete(_, let deletedRef, _)? = try event("delete", "delete.json") else { Issue.record("delete"); return }
+        guard case .delete(_, let deletedRef, _)? = try event("delete", "delete.json") else {
+            Issue.record("delete")
+            return
+        }
         #expect(deletedRef == "simple-tag")
-        guard case .installation(let action, let repositories)? = try event("installation", "installation.created.json") else { Issue.record("installation"); return }
+        guard case .installation(let action, let repositories)? = try event("installation", "installation.created.json") else {
+            Issue.record("installation")
+            return
+        }
         #expect(action == "created" && repositories == ["Codertocat/Hello-World"])
-        guard case .ping? = try event("ping", "ping.json") else { Issue.record("ping"); return }
+        guard case .ping? = try event("ping", "ping.json") else {
+            Issue.record("ping")
+            return
+        }
         #expect(try event("pull_request", "pull_request.opened.json") == nil, "events the pipeline does not handle are ignored")
     }
 }

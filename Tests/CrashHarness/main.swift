@@ -140,7 +140,8 @@ case (3, "vector-writer"):
     let index = try HNSWIndex(name: "crash", stateDirectory: arguments[2], configuration: VectorIndexConfiguration(dimensions: 8))
     var batch = 0
     while true {
-        _ = try await index.upsert((0..<20).map { VectorRecord(id: "v\(batch * 20 + $0)", values: crashVector(batch * 20 + $0), metadata: ["batch": .int(Int64(batch))]) })
+        _ = try await index.upsert(
+            (0..<20).map { VectorRecord(id: "v\(batch * 20 + $0)", values: crashVector(batch * 20 + $0), metadata: ["batch": .int(Int64(batch))]) })
         acknowledge(batch)
         batch += 1
     }
@@ -156,6 +157,9 @@ case (3, "do-counter"):
         try await group.waitForAll()
     }
 default:
-    FileHandle.standardError.write(Data("usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS\n".utf8))
+    FileHandle.standardError.write(
+        Data(
+            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS\n"
+                .utf8))
     exit(2)
 }

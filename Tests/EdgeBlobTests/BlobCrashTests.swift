@@ -27,8 +27,10 @@ struct BlobCrashTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let mebibytes = 100
         // Kill during the first overwrite: after version 0 committed and version 1 started.
-        let lines = try await KillTest.run(executable: try KillTest.executable(named: "edge-crash-harness"),
-                                           arguments: ["blob-overwriter", directory, "\(mebibytes)"], delay: delay) { $0.contains("writing 1") }
+        let lines = try await KillTest.run(
+            executable: try KillTest.executable(named: "edge-crash-harness"),
+            arguments: ["blob-overwriter", directory, "\(mebibytes)"], delay: delay
+        ) { $0.contains("writing 1") }
         #expect(lines.contains("committed 0"))
         let digests = [expectedDigest(0, mebibytes: mebibytes), expectedDigest(1, mebibytes: mebibytes)]
 
@@ -47,4 +49,3 @@ struct BlobCrashTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/tmp").isEmpty, "no temporary file remains")
     }
 }
-

@@ -49,7 +49,8 @@ struct FileBlobTests {
         for key in keys { #expect(try await bucket.get(key)?.body?.text() == key) }
     }
 
-    @Test("bucket names that could escape the state directory are rejected", arguments: ["", "..", "../x", "a/b", ".hidden", String(repeating: "b", count: 64)])
+    @Test(
+        "bucket names that could escape the state directory are rejected", arguments: ["", "..", "../x", "a/b", ".hidden", String(repeating: "b", count: 64)])
     func badBucketNames(_ name: String) throws {
         #expect { try FileBlob(bucket: name, stateDirectory: try makeTemporaryDirectory()) } throws: { ($0 as? BlobError)?.code == .invalidBucketName }
     }

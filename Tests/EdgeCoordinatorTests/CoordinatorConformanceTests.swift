@@ -9,8 +9,9 @@ struct CoordinatorConformanceTests {
 
     @Test("SQLite namespace", arguments: CoordinatorConformance.cases)
     func sqlite(_ check: CoordinatorConformance.Case) async throws {
-        try await check.run(CoordinatorConformance.Harness { name, _, env, configuration in
-            try DurableObjectNamespace(name: name, path: Self.directory + "/\(name).sqlite", env: env, configuration: configuration)
-        })
+        try await check.run(
+            CoordinatorConformance.Harness { name, _, env, configuration in
+                try DurableObjectNamespace(name: name, path: Self.directory + "/\(name).sqlite", env: env, configuration: configuration)
+            })
     }
 }

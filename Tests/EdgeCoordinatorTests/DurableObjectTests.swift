@@ -4,8 +4,9 @@ import Foundation
 import Testing
 
 func counterNamespace(_ clock: TestClock = TestClock(), idleTimeout: Double = 70, path: String? = nil) throws -> DurableObjectNamespace<Counter> {
-    try DurableObjectNamespace<Counter>(name: "counters", path: path ?? (try makeTemporaryDirectory() + "/do.sqlite"), env: NoEnv(),
-                                        configuration: .init(clock: clock, idleTimeout: idleTimeout))
+    try DurableObjectNamespace<Counter>(
+        name: "counters", path: path ?? (try makeTemporaryDirectory() + "/do.sqlite"), env: NoEnv(),
+        configuration: .init(clock: clock, idleTimeout: idleTimeout))
 }
 
 @Suite("Durable object ids")
@@ -65,8 +66,9 @@ struct ExecutionTests {
         let response = try await namespace.get(namespace.idFromName("a")).fetch(EdgeRequest(method: "POST", path: "/count"))
         #expect(response.status == 200)
         #expect(response.text == "POST /count count=5")
-        let alarmed = try DurableObjectNamespace<Alarmed>(name: "alarmed", path: try makeTemporaryDirectory() + "/do.sqlite",
-                                                          env: .init(runs: AlarmLog(), failures: 0))
+        let alarmed = try DurableObjectNamespace<Alarmed>(
+            name: "alarmed", path: try makeTemporaryDirectory() + "/do.sqlite",
+            env: .init(runs: AlarmLog(), failures: 0))
         #expect(try await alarmed.get(alarmed.newUniqueId()).fetch(EdgeRequest(path: "/")).status == 501, "fetch defaults to 501")
     }
 

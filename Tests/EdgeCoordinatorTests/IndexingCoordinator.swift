@@ -50,8 +50,12 @@ actor IndexingCoordinator: DurableObject {
         for entry in try state.storage.list(.init(prefix: "job:"), as: Job.self) {
             progress.total += 1
             switch entry.value.status {
-            case .pending: pending.append(entry.value.id); progress.pending += 1
-            case .claimed: claimed[entry.value.id] = entry.value; progress.claimed += 1
+            case .pending:
+                pending.append(entry.value.id)
+                progress.pending += 1
+            case .claimed:
+                claimed[entry.value.id] = entry.value
+                progress.claimed += 1
             case .done: progress.done += 1
             }
         }

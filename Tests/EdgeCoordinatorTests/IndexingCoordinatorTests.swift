@@ -6,8 +6,9 @@ import Testing
 @Suite("IndexingCoordinator")
 struct IndexingCoordinatorTests {
     func namespace(_ clock: TestClock) throws -> DurableObjectNamespace<IndexingCoordinator> {
-        try DurableObjectNamespace<IndexingCoordinator>(name: "indexing", path: try makeTemporaryDirectory() + "/do.sqlite",
-                                                        env: .init(clock: clock, leaseSeconds: 60), configuration: .init(clock: clock))
+        try DurableObjectNamespace<IndexingCoordinator>(
+            name: "indexing", path: try makeTemporaryDirectory() + "/do.sqlite",
+            env: .init(clock: clock, leaseSeconds: 60), configuration: .init(clock: clock))
     }
 
     @Test("100 concurrent workers claim 10,000 jobs: each claimed by one live lease, each completed once")

@@ -73,7 +73,9 @@ struct StorageTests {
                 #expect(try keys(.init(prefix: "b/", reverse: true, limit: 2)) == ["b/3", "b/1"])
                 #expect(try keys(.init(limit: 2)) == ["a", "b/0"])
                 #expect(try storage.list(.init(prefix: "b/"), as: String.self).map(\.value) == ["b/0", "b/1", "b/3"])
-                #expect { try storage.list(.init(start: "a", startAfter: "a"), as: String.self) } throws: { ($0 as? CoordinatorError)?.code == .invalidListOptions }
+                #expect { try storage.list(.init(start: "a", startAfter: "a"), as: String.self) } throws: {
+                    ($0 as? CoordinatorError)?.code == .invalidListOptions
+                }
             }
         }
     }

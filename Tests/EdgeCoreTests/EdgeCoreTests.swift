@@ -7,7 +7,9 @@ import Testing
 struct JSONValueTests {
     @Test("round-trips every kind of value, keeping integers integers")
     func roundTrip() throws {
-        let value: JSONValue = ["int": 9_007_199_254_740_993, "double": 1.5, "text": "é\"/", "flag": false, "none": nil, "list": [1, "two", [3.25]], "nested": ["a": ["b": 1]]]
+        let value: JSONValue = [
+            "int": 9_007_199_254_740_993, "double": 1.5, "text": "é\"/", "flag": false, "none": nil, "list": [1, "two", [3.25]], "nested": ["a": ["b": 1]],
+        ]
         let parsed = try JSONValue(parsing: value.serialized())
         #expect(parsed == value)
         #expect(parsed[path: "nested.a.b"] == 1)
@@ -23,7 +25,10 @@ struct JSONValueTests {
 
     @Test("converts Encodable values and decodes back")
     func encodable() throws {
-        struct Point: Codable, Equatable { var x: Int; var y: Double }
+        struct Point: Codable, Equatable {
+            var x: Int
+            var y: Double
+        }
         let json = try JSONValue(encoding: Point(x: 1, y: 2.5))
         #expect(json == ["x": 1, "y": 2.5])
         #expect(try json.decode(as: Point.self) == Point(x: 1, y: 2.5))
@@ -42,8 +47,14 @@ struct TestClockTests {
         let clock = TestClock()
         let start = clock.now
         let woke = Counter()
-        let early = Task { try await clock.sleep(seconds: 10); await woke.add("early") }
-        let late = Task { try await clock.sleep(seconds: 100); await woke.add("late") }
+        let early = Task {
+            try await clock.sleep(seconds: 10)
+            await woke.add("early")
+        }
+        let late = Task {
+            try await clock.sleep(seconds: 100)
+            await woke.add("late")
+        }
         try await clock.waitForSleepers(2)
         clock.advance(by: 10)
         try await early.value

@@ -1,7 +1,8 @@
-@testable import EdgeCore
 import EdgeSQLite
 import Foundation
 import Testing
+
+@testable import EdgeCore
 
 @Suite("SQLiteWriter")
 struct SQLiteWriterTests {

@@ -35,4 +35,3 @@ struct CrashTests {
         #expect(try await kv.get("after-crash") == "ok")
     }
 }
-

@@ -2,8 +2,9 @@ import EdgeKV
 import EdgeSQLite
 import EdgeTesting
 import Foundation
-@testable import EdgeCore
 import Testing
+
+@testable import EdgeCore
 
 @Suite("SQLiteKV")
 struct SQLiteKVTests {
@@ -18,7 +19,9 @@ struct SQLiteKVTests {
         #expect(try await other.get("k") == nil, "namespaces do not share keys")
     }
 
-    @Test("namespace names that could escape the state directory are rejected", arguments: ["", "../x", "a/b", ".hidden", "x\u{0}y", String(repeating: "n", count: 129)])
+    @Test(
+        "namespace names that could escape the state directory are rejected",
+        arguments: ["", "../x", "a/b", ".hidden", "x\u{0}y", String(repeating: "n", count: 129)])
     func badNamespaceNames(_ name: String) throws {
         let state = try makeTemporaryDirectory()
         #expect { try SQLiteKV(namespace: name, stateDirectory: state) } throws: { error in
@@ -75,10 +78,13 @@ struct SQLiteKVTests {
     @Test("configured limits replace Cloudflare's")
     func customLimits() async throws {
         let directory = try makeTemporaryDirectory()
-        let limits = KVLimits(maxKeyBytes: 8, maxValueBytes: 16, maxMetadataBytes: 10, minimumExpirationSeconds: 5, maxBulkGetKeys: 2, maxBulkWriteEntries: 3, maxListLimit: 4)
+        let limits = KVLimits(
+            maxKeyBytes: 8, maxValueBytes: 16, maxMetadataBytes: 10, minimumExpirationSeconds: 5, maxBulkGetKeys: 2, maxBulkWriteEntries: 3, maxListLimit: 4)
         let clock = TestClock()
-        for kv in [try SQLiteKV(path: directory + "/kv.sqlite", configuration: .init(limits: limits, clock: clock)) as any KVNamespace,
-                   MemoryKV(configuration: .init(limits: limits, clock: clock))] {
+        for kv in [
+            try SQLiteKV(path: directory + "/kv.sqlite", configuration: .init(limits: limits, clock: clock)) as any KVNamespace,
+            MemoryKV(configuration: .init(limits: limits, clock: clock)),
+        ] {
             await #expect(throws: KVError.self) { try await kv.put("123456789", "v") }
             await #expect(throws: KVError.self) { try await kv.put("k", String(repeating: "x", count: 17)) }
             await #expect(throws: KVError.self) { try await kv.put("k", "v", metadata: ["long": "metadata"]) }

@@ -4,8 +4,9 @@ import EdgeRuntime
 import EdgeTesting
 import Foundation
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Two `edge dev` processes serving `HelloWorker` from one config on one PostgreSQL: what the
@@ -99,7 +100,10 @@ struct EdgeDevProcessTests {
         let (a, portA) = try await startEdgeDev(directory)
         let (b, portB) = try await startEdgeDev(directory)
         let name = uniqueName("counter")
-        struct Answer: Decodable { var value: Int; var pid: Int32 }
+        struct Answer: Decodable {
+            var value: Int
+            var pid: Int32
+        }
         let session = URLSession(configuration: .ephemeral)
         func post(_ port: Int) async throws -> Answer {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/objects/\(name)")!)

@@ -7,8 +7,9 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// An object that says which runtime it runs in and echoes what it was sent.
@@ -39,7 +40,8 @@ struct EchoWorker: Worker {
 @Suite("Forwarded durable-object fetch", .enabled(if: postgresAvailable, skipReason))
 struct ForwardingTests {
     func serve(label: String) async throws -> (runtime: WorkerRuntime<EchoWorker>, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
-        let config = try EdgeConfig.parse("""
+        let config = try EdgeConfig.parse(
+            """
             { "name": "forwarding", "vars": { "LABEL": "\(label)" }, "log_level": "warning",
               "postgres": { "url": "\(postgresURL!)", "max_connections": 4 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "ECHO", "class_name": "Echo" }] } }
@@ -54,7 +56,9 @@ struct ForwardingTests {
         return (runtime, port, group, task)
     }
 
-    func send(_ port: Int, _ path: String, method: String = "POST", headers: [String: String] = [:], body: String = "") async throws -> (status: Int, text: String) {
+    func send(
+        _ port: Int, _ path: String, method: String = "POST", headers: [String: String] = [:], body: String = ""
+    ) async throws -> (status: Int, text: String) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
@@ -70,7 +74,8 @@ struct ForwardingTests {
         return 0
     }
 
-    @Test("a fetch reaching the non-owner runs in the owner with its method, path, headers and body; a throw there is remoteCallFailed; a wrong token is refused")
+    @Test(
+        "a fetch reaching the non-owner runs in the owner with its method, path, headers and body; a throw there is remoteCallFailed; a wrong token is refused")
     func forwarding() async throws {
         let a = try await serve(label: "A")
         let b = try await serve(label: "B")

@@ -75,7 +75,8 @@ final class ChildProcess: @unchecked Sendable {
 
 @Suite("PostgreSQL shared by several processes", .enabled(if: postgresAvailable, skipReason))
 struct MultiProcessTests {
-    @Test("1,000 concurrent stub.call closures on one durable object from two processes never interleave (the object moves between them); the counter ends exact")
+    @Test(
+        "1,000 concurrent stub.call closures on one durable object from two processes never interleave (the object moves between them); the counter ends exact")
     func durableObjectAcrossProcesses() async throws {
         let harness = try KillTest.executable(named: "edge-crash-harness")
         let name = uniqueName("counters")

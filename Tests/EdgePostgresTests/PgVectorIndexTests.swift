@@ -9,12 +9,17 @@ struct PgVectorIndexTests {
     func conformance(_ check: VectorConformance.Case) async throws {
         let name = uniqueName("t")
         // Each metric gets its own index; a reopen opens the same one again.
-        try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95, reopen: { index, _ in
-            let pg = index as! PgVectorIndex
-            return try PgVectorIndex(name: pg.name, pool: pg.pool, configuration: pg.configuration)
-        }) { configuration in
-            try PgVectorIndex(name: "\(name)-\(configuration.metric.rawValue)-\(configuration.dimensions)", pool: try database(), configuration: configuration)
-        })
+        try await check.run(
+            VectorConformance.Harness(
+                exact: false, recallFloor: 0.95,
+                reopen: { index, _ in
+                    let pg = index as! PgVectorIndex
+                    return try PgVectorIndex(name: pg.name, pool: pg.pool, configuration: pg.configuration)
+                }
+            ) { configuration in
+                try PgVectorIndex(
+                    name: "\(name)-\(configuration.metric.rawValue)-\(configuration.dimensions)", pool: try database(), configuration: configuration)
+            })
     }
 
     @Test("an index reopened with other dimensions or another metric is refused")

@@ -17,7 +17,8 @@ struct PostgresConfigErrorTests {
             (error as? ConfigError)?.code == .missingKey && (error as? ConfigError)?.key == "postgres"
         }
         #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url_secret": "DATABASE_URL" }, "queues": { "backend": "postgres" } }"#, providers: postgresProviders)
+            _ = try EdgeConfig.parse(
+                #"{ "name": "t", "postgres": { "url_secret": "DATABASE_URL" }, "queues": { "backend": "postgres" } }"#, providers: postgresProviders)
         } throws: { error in
             (error as? ConfigError)?.key == "postgres.url_secret"
         }
@@ -27,7 +28,9 @@ struct PostgresConfigErrorTests {
             (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.url"
         }
         #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c" }, "r2_buckets": [{ "binding": "B", "backend": "postgres" }] }"#, providers: postgresProviders)
+            _ = try EdgeConfig.parse(
+                #"{ "name": "t", "postgres": { "url": "postgres://a@b/c" }, "r2_buckets": [{ "binding": "B", "backend": "postgres" }] }"#,
+                providers: postgresProviders)
         } throws: { error in
             (error as? ConfigError)?.description.contains("does not serve r2_buckets") == true
         }
@@ -39,7 +42,8 @@ struct PostgresConfigTests {
     @Test("kv, queues, durable objects and vectorize with backend postgres, the URL from a secret in the environment")
     func bindings() async throws {
         let scope = uniqueName("app")
-        let config = try EdgeConfig.parse("""
+        let config = try EdgeConfig.parse(
+            """
             { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4 },
               "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }],
               "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },

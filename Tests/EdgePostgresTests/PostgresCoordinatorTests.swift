@@ -10,9 +10,10 @@ struct PostgresCoordinatorTests {
     func conformance(_ check: CoordinatorConformance.Case) async throws {
         // A new namespace on the same name is another owner (as another process would be):
         // the durability case shows the first hand its object over.
-        try await check.run(CoordinatorConformance.Harness { name, _, env, configuration in
-            try DurableObjectNamespace(name: name, pool: try database(), env: env, configuration: configuration)
-        })
+        try await check.run(
+            CoordinatorConformance.Harness { name, _, env, configuration in
+                try DurableObjectNamespace(name: name, pool: try database(), env: env, configuration: configuration)
+            })
     }
 }
 
@@ -42,7 +43,8 @@ struct PostgresLeaseTests {
         while try await lease(name, id.hex) != nil, ContinuousClock.now < released { try await Task.sleep(for: .milliseconds(10)) }
 
         // A's process takes the lease again for a new instance (a new epoch) ...
-        try await database().client.query("""
+        try await database().client.query(
+            """
             INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, epoch)
             VALUES (\(name), \(id.hex), \(first.owner), 9000000000000, nextval('edge_do_lease_epochs'))
             """)

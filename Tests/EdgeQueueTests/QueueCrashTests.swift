@@ -28,7 +28,9 @@ struct QueueCrashTests {
         }
         // A last consumer drains what is left (killed messages reappear after the 1 s visibility timeout).
         let last = Collected()
-        let consumer = try QueueConsumer<Int>(queue: "numbers", backend: backend, configuration: .init(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 1)) { batch in
+        let consumer = try QueueConsumer<Int>(
+            queue: "numbers", backend: backend, configuration: .init(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 1)
+        ) { batch in
             await last.add(batch.messages.map(\.body))
         }
         while try await backend.stats("numbers").backlog > 0 {

@@ -1,8 +1,8 @@
 import EdgeQueue
 import EdgeTesting
 import Foundation
-import ServiceLifecycle
 import Logging
+import ServiceLifecycle
 import Testing
 
 func makeTemporaryDirectory(_ name: String = "queue") throws -> String {

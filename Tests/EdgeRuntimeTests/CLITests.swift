@@ -33,9 +33,9 @@ struct CLITests {
         let directory = NSTemporaryDirectory() + "swift-edge-tests/cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """
-            { "name": "cli", "kv_namespaces": [{ "binding": "CACHE" }], "r2_buckets": [{ "binding": "FILES" }],
-              "queues": { "producers": [{ "binding": "JOBS", "queue": "jobs" }] } }
-            """.write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
+        { "name": "cli", "kv_namespaces": [{ "binding": "CACHE" }], "r2_buckets": [{ "binding": "FILES" }],
+          "queues": { "producers": [{ "binding": "JOBS", "queue": "jobs" }] } }
+        """.write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
         return directory
     }
 

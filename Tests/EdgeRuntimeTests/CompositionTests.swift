@@ -68,10 +68,11 @@ struct ProviderTests {
         #expect(try bindings.kv("LOCAL") is MemoryKV, "the built-in backends stay available")
         // The same binding passes the KV conformance suite like every backend.
         for check in KVConformance.cases {
-            try await check.run(KVConformance.Harness { clock in
-                let bindings = try EdgeBindings(config: parsed, providers: providers, clock: clock)
-                return try bindings.kv("CACHE")
-            })
+            try await check.run(
+                KVConformance.Harness { clock in
+                    let bindings = try EdgeBindings(config: parsed, providers: providers, clock: clock)
+                    return try bindings.kv("CACHE")
+                })
         }
     }
 
@@ -139,7 +140,7 @@ struct JobCounter: Worker {
                 try await env.counts.put(message.body.name, String(count + 1))
                 worker.done.names.withLock { $0.append(message.body.name) }
             }
-        },
+        }
     ]
 }
 

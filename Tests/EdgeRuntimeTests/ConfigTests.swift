@@ -53,7 +53,8 @@ struct ConfigTests {
         let consumer = error(#"{ "name": "x", "queues": { "consumers": [{ "queue": "q", "max_batch_size": 101 }] } }"#)
         #expect(consumer?.code == .invalidValue)
         #expect(consumer?.message.contains("max_batch_size") == true)
-        #expect(error(#"{ "name": "x", "kv_namespaces": [{ "binding": "A" }], "r2_buckets": [{ "binding": "A" }] }"#)?.message.contains("declared in both") == true)
+        #expect(
+            error(#"{ "name": "x", "kv_namespaces": [{ "binding": "A" }], "r2_buckets": [{ "binding": "A" }] }"#)?.message.contains("declared in both") == true)
         #expect(error(#"{ "name": "x", "limits": { "request_timeout_ms": 0 } }"#)?.key == "limits.request_timeout_ms")
         #expect(error("{ not json")?.code == .syntax)
     }
@@ -65,7 +66,8 @@ struct ConfigTests {
             guard let error = error as? ConfigError else { return false }
             return error.code == .missingBinding && error.message.contains("CACHE") && error.file == "test-config.jsonc"
         }
-        let mistyped = #"{ "name": "x", "vars": { "GREETING": "hi" }, "secrets": ["TOKEN"], "r2_buckets": [{ "binding": "CACHE" }], "queues": { "producers": [{ "binding": "EVENTS", "queue": "e" }] } }"#
+        let mistyped =
+            #"{ "name": "x", "vars": { "GREETING": "hi" }, "secrets": ["TOKEN"], "r2_buckets": [{ "binding": "CACHE" }], "queues": { "producers": [{ "binding": "EVENTS", "queue": "e" }] } }"#
         #expect { try makeClient(config: mistyped) } throws: { ($0 as? ConfigError)?.code == .wrongBindingType }
     }
 
@@ -82,13 +84,15 @@ struct ConfigTests {
         #expect(try bindings.secret("TOKEN") == "from-file")
     }
 
-    @Test("cron schedules compute their next firing in UTC", arguments: [
-        ("*/5 * * * *", "2026-01-01T00:02:30Z", "2026-01-01T00:05:00Z"),
-        ("0 3 * * MON", "2026-01-01T00:00:00Z", "2026-01-05T03:00:00Z"),
-        ("30 12 1 JAN,JUL *", "2026-02-01T00:00:00Z", "2026-07-01T12:30:00Z"),
-        ("0 0 29 2 *", "2026-03-01T00:00:00Z", "2028-02-29T00:00:00Z"),
-        ("15-45/15 * * * 0,7", "2026-01-03T23:59:00Z", "2026-01-04T00:15:00Z"),
-    ])
+    @Test(
+        "cron schedules compute their next firing in UTC",
+        arguments: [
+            ("*/5 * * * *", "2026-01-01T00:02:30Z", "2026-01-01T00:05:00Z"),
+            ("0 3 * * MON", "2026-01-01T00:00:00Z", "2026-01-05T03:00:00Z"),
+            ("30 12 1 JAN,JUL *", "2026-02-01T00:00:00Z", "2026-07-01T12:30:00Z"),
+            ("0 0 29 2 *", "2026-03-01T00:00:00Z", "2028-02-29T00:00:00Z"),
+            ("15-45/15 * * * 0,7", "2026-01-03T23:59:00Z", "2026-01-04T00:15:00Z"),
+        ])
     func cron(_ expression: String, _ after: String, _ expected: String) throws {
         let formatter = ISO8601DateFormatter()
         let schedule = try CronSchedule(expression)
@@ -97,7 +101,8 @@ struct ConfigTests {
 
     @Test("the ai binding: hashing with a KV cache works; remote models need their keys and a declared secret")
     func aiBinding() async throws {
-        let config = try EdgeConfig.parse(#"""
+        let config = try EdgeConfig.parse(
+            #"""
             { "name": "x", "kv_namespaces": [{ "binding": "EMBEDDINGS" }],
               "ai": { "binding": "AI", "model": "hashing", "dimensions": 64, "cache": "EMBEDDINGS" } }
             """#, file: "app.jsonc")
@@ -111,7 +116,8 @@ struct ConfigTests {
         let missingURL = error(#"{ "name": "x", "ai": { "binding": "AI", "model": "openai", "model_name": "m", "dimensions": 8 } }"#)
         #expect(missingURL?.code == .missingKey)
         #expect(missingURL?.key == "ai.base_url")
-        let undeclaredSecret = error(#"""
+        let undeclaredSecret = error(
+            #"""
             { "name": "x", "ai": { "binding": "AI", "model": "voyage", "base_url": "https://api.voyageai.com/v1",
               "model_name": "voyage-code-3", "dimensions": 1024, "api_key_secret": "VOYAGE_KEY" } }
             """#)

@@ -17,7 +17,8 @@ struct Greeter: Worker {
     }
 
     static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
-        Env(greetings: try bindings.kv("GREETINGS"),
+        Env(
+            greetings: try bindings.kv("GREETINGS"),
             events: try bindings.queue("EVENTS", for: greetedEvents),
             secret: try bindings.secret("API_TOKEN"))
     }
@@ -33,7 +34,7 @@ struct Greeter: Worker {
     static let queues: [QueueHandler<Greeter>] = [
         .consume(greetedEvents) { worker, batch, env, ctx in
             for message in batch.messages { ctx.logger.info("greeted \(message.body.name)") }
-        },
+        }
     ]
 
     func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
@@ -43,11 +44,13 @@ struct Greeter: Worker {
 
 @Test("the Docs/runtime.md example works as documented")
 func greets() async throws {
-    let client = try WorkerTestClient(Greeter(), config: """
-        { "name": "t", "secrets": ["API_TOKEN"], "kv_namespaces": [{ "binding": "GREETINGS" }],
-          "queues": { "producers": [{ "binding": "EVENTS", "queue": "events" }],
-                      "consumers": [{ "queue": "events" }] } }
-        """, secrets: ["API_TOKEN": "test"])
+    let client = try WorkerTestClient(
+        Greeter(),
+        config: """
+            { "name": "t", "secrets": ["API_TOKEN"], "kv_namespaces": [{ "binding": "GREETINGS" }],
+              "queues": { "producers": [{ "binding": "EVENTS", "queue": "events" }],
+                          "consumers": [{ "queue": "events" }] } }
+            """, secrets: ["API_TOKEN": "test"])
     #expect(await client.fetch("/?name=ada").text == "hello, ada")
     await client.settle()
     #expect(try await client.deliverQueue("events") == 1)

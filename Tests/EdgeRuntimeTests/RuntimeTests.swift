@@ -5,8 +5,9 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 @Suite("Worker runtime")

@@ -38,7 +38,9 @@ struct TestWorker: Worker {
     let gate = Gate()
 
     static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
-        Env(cache: try bindings.kv("CACHE"), events: try bindings.queue("EVENTS", for: events), greeting: try bindings.variable("GREETING"), token: try bindings.secret("TOKEN"))
+        Env(
+            cache: try bindings.kv("CACHE"), events: try bindings.queue("EVENTS", for: events), greeting: try bindings.variable("GREETING"),
+            token: try bindings.secret("TOKEN"))
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
@@ -88,7 +90,7 @@ struct TestWorker: Worker {
                     await worker.log.add("queued \(message.body[path: "n"].map { "\($0)" } ?? "?")")
                 }
             }
-        },
+        }
     ]
 
     func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {

@@ -7,8 +7,13 @@ import Testing
 /// The reference file: texts with the ids and embedding sentence-transformers produces.
 struct Reference: Decodable {
     var text: String
-    var input_ids: [Int32]
+    var inputIDs: [Int32]
     var embedding: [Float]
+
+    enum CodingKeys: String, CodingKey {
+        case text, embedding
+        case inputIDs = "input_ids"
+    }
 
     static func load() throws -> [Reference] {
         // A copy of ../shared/eval/minilm-reference.jsonl (sentence-transformers' output), kept in
@@ -32,7 +37,7 @@ struct MiniLMTests {
     func tokenIDs() throws {
         let model = try sharedModel.get()
         for reference in try Reference.load() {
-            #expect(model.tokenize(reference.text) == reference.input_ids, "\(reference.text.prefix(60))")
+            #expect(model.tokenize(reference.text) == reference.inputIDs, "\(reference.text.prefix(60))")
         }
     }
 
@@ -127,8 +132,9 @@ struct TokenizerTests {
 
     init() throws {
         let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", ",", "world", "!", "un", "##aff", "##able", "cafe", "中", "国", "swift", "##ly", "."]
-        tokenizer = try WordPieceTokenizer(vocabulary: Dictionary(uniqueKeysWithValues: vocabulary.enumerated().map { ($1, Int32($0)) }),
-                                           maxCharactersPerWord: 12)
+        tokenizer = try WordPieceTokenizer(
+            vocabulary: Dictionary(uniqueKeysWithValues: vocabulary.enumerated().map { ($1, Int32($0)) }),
+            maxCharactersPerWord: 12)
     }
 
     @Test("lower-casing, punctuation, accents, CJK, continuation pieces and [UNK]")
@@ -159,11 +165,13 @@ struct KernelTests {
             let b = (0..<(k * n)).map { Float(($0 * 5) % 11) / 11 - 0.5 }
             let bias = (0..<n).map { Float($0) / 10 }
             var expected = [Float](repeating: 0, count: m * n)
-            for i in 0..<m { for j in 0..<n {
-                var sum: Float = bias[j]
-                for p in 0..<k { sum += a[i * k + p] * b[p * n + j] }
-                expected[i * n + j] = sum
-            } }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum: Float = bias[j]
+                    for p in 0..<k { sum += a[i * k + p] * b[p * n + j] }
+                    expected[i * n + j] = sum
+                }
+            }
             // B as given, and B transposed (the Linear-weight layout).
             var transposed = [Float](repeating: 0, count: k * n)
             for p in 0..<k { for j in 0..<n { transposed[j * k + p] = b[p * n + j] } }

@@ -54,8 +54,9 @@ final class ScriptedServer: Sendable {
                 return Self.json("{}")
             }
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let group = ServiceGroup(services: [app], logger: logger)
@@ -126,8 +127,10 @@ struct ProviderTests {
 
     @Test("retries run out: providerUnavailable with the status; 4xx is not retried")
     func exhausted() async throws {
-        let server = ScriptedServer([.status(502, retryAfter: nil), .status(502, retryAfter: nil), .status(502, retryAfter: nil),
-                                     .status(401, retryAfter: nil)])
+        let server = ScriptedServer([
+            .status(502, retryAfter: nil), .status(502, retryAfter: nil), .status(502, retryAfter: nil),
+            .status(401, retryAfter: nil),
+        ])
         try await server.run { url in
             do {
                 _ = try await provider(url, retries: 2).embed(["hello"])
@@ -162,8 +165,10 @@ struct ProviderTests {
 
     @Test("malformed responses are typed errors")
     func malformed() async throws {
-        let server = ScriptedServer([.body("not json"), .body("{\"data\": []}"), .body("{\"data\":[{\"index\":0,\"embedding\":[1,2]}]}"),
-                                     .body("{\"data\":[{\"index\":0,\"embedding\":[1,\"x\",0,0]}]}")])
+        let server = ScriptedServer([
+            .body("not json"), .body("{\"data\": []}"), .body("{\"data\":[{\"index\":0,\"embedding\":[1,2]}]}"),
+            .body("{\"data\":[{\"index\":0,\"embedding\":[1,\"x\",0,0]}]}"),
+        ])
         try await server.run { url in
             for expected in ["not a JSON object", "0 embeddings for 1 inputs", "2 dimensions", "non-number"] {
                 do {

@@ -23,30 +23,39 @@ struct VectorConformanceTests {
 
     @Test("HNSWIndex (memory)", arguments: VectorConformance.cases)
     func hnsw(_ check: VectorConformance.Case) async throws {
-        try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95) {
-            try HNSWIndex(configuration: $0, parameters: HNSWParameters(m: 16, efConstruction: 100, efSearch: 64))
-        })
+        try await check.run(
+            VectorConformance.Harness(exact: false, recallFloor: 0.95) {
+                try HNSWIndex(configuration: $0, parameters: HNSWParameters(m: 16, efConstruction: 100, efSearch: 64))
+            })
     }
 
     @Test("HNSWIndex (persistent)", arguments: VectorConformance.cases + VectorConformance.durableCases)
     func persistentHNSW(_ check: VectorConformance.Case) async throws {
         let opened = Opened()
-        try await check.run(VectorConformance.Harness(exact: false, recallFloor: 0.95, reopen: { index, configuration in
-            try await index.checkpoint()
-            return try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
-        }) { configuration in
-            try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
-        })
+        try await check.run(
+            VectorConformance.Harness(
+                exact: false, recallFloor: 0.95,
+                reopen: { index, configuration in
+                    try await index.checkpoint()
+                    return try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
+                }
+            ) { configuration in
+                try HNSWIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
+            })
     }
 
     @Test("FlatIndex (persistent)", arguments: VectorConformance.cases + VectorConformance.durableCases)
     func persistentFlat(_ check: VectorConformance.Case) async throws {
         let opened = Opened()
-        try await check.run(VectorConformance.Harness(exact: true, reopen: { _, configuration in
-            try FlatIndex(name: "test-cosine", stateDirectory: opened.directory, configuration: configuration)
-        }) { configuration in
-            try FlatIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
-        })
+        try await check.run(
+            VectorConformance.Harness(
+                exact: true,
+                reopen: { _, configuration in
+                    try FlatIndex(name: "test-cosine", stateDirectory: opened.directory, configuration: configuration)
+                }
+            ) { configuration in
+                try FlatIndex(name: "test-\(configuration.metric.rawValue)", stateDirectory: opened.directory, configuration: configuration)
+            })
     }
 }
 

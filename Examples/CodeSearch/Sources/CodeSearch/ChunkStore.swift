@@ -71,13 +71,14 @@ public final class SQLiteChunkStore: ChunkStore {
     public init(path: String) throws {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE chunk_text (
-                    id TEXT PRIMARY KEY, repo TEXT NOT NULL, path TEXT NOT NULL,
-                    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL
-                );
-                CREATE INDEX chunk_text_file ON chunk_text (repo, path);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE chunk_text (
+                        id TEXT PRIMARY KEY, repo TEXT NOT NULL, path TEXT NOT NULL,
+                        start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL
+                    );
+                    CREATE INDEX chunk_text_file ON chunk_text (repo, path);
+                    """)
         }
         queue = try SQLiteDatabase.openQueue(path: path, settings: SQLiteSettings(), label: "codesearch.chunks", migrator: migrator)
     }
@@ -85,8 +86,9 @@ public final class SQLiteChunkStore: ChunkStore {
     public func upsert(_ chunks: [CodeChunk], repo: String) async throws {
         try await queue.write { db in
             for chunk in chunks {
-                try db.execute(sql: "INSERT OR REPLACE INTO chunk_text (id, repo, path, start_line, end_line, text) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [StoredChunk.key(repo: repo, chunk: chunk), repo, chunk.path, chunk.startLine, chunk.endLine, chunk.text])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO chunk_text (id, repo, path, start_line, end_line, text) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [StoredChunk.key(repo: repo, chunk: chunk), repo, chunk.path, chunk.startLine, chunk.endLine, chunk.text])
             }
         }
     }
@@ -102,8 +104,11 @@ public final class SQLiteChunkStore: ChunkStore {
             var found: [String: StoredChunk] = [:]
             for key in keys {
                 if let row = try Row.fetchOne(db, sql: "SELECT repo, path, start_line, end_line, text FROM chunk_text WHERE id = ?", arguments: [key]) {
-                    found[key] = StoredChunk(repo: row["repo"], chunk: CodeChunk(path: row["path"], startLine: row["start_line"],
-                                                                                 endLine: row["end_line"], text: row["text"]))
+                    found[key] = StoredChunk(
+                        repo: row["repo"],
+                        chunk: CodeChunk(
+                            path: row["path"], startLine: row["start_line"],
+                            endLine: row["end_line"], text: row["text"]))
                 }
             }
             return found
@@ -118,7 +123,8 @@ public final class SQLiteChunkStore: ChunkStore {
 
     public func keys(repo: String?) async throws -> [String] {
         try await queue.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM chunk_text" + (repo == nil ? "" : " WHERE repo = ?") + " ORDER BY id", arguments: repo.map { [$0] } ?? [])
+            try String.fetchAll(
+                db, sql: "SELECT id FROM chunk_text" + (repo == nil ? "" : " WHERE repo = ?") + " ORDER BY id", arguments: repo.map { [$0] } ?? [])
         }
     }
 

@@ -25,8 +25,10 @@ public struct FileFilter: Sendable {
     /// Larger files are skipped (generated code, data dumps). Default 512 KiB.
     public var maxBytes = 512 * 1024
     /// Directories never entered.
-    public var skippedDirectories: Set<String> = [".git", ".build", "node_modules", "vendor", "Vendor", "Pods", "Carthage", "third_party",
-                                                  "dist", "build", "DerivedData", ".swiftpm", ".edge"]
+    public var skippedDirectories: Set<String> = [
+        ".git", ".build", "node_modules", "vendor", "Vendor", "Pods", "Carthage", "third_party",
+        "dist", "build", "DerivedData", ".swiftpm", ".edge",
+    ]
 
     public init() {}
 
@@ -94,12 +96,16 @@ public struct CodeChunker: Sendable {
         var isType: Bool
     }
 
-    static let declarationKeywords: Set<String> = ["func", "init", "deinit", "subscript", "var", "let", "class", "struct", "enum", "protocol",
-                                                   "extension", "actor", "typealias", "case", "macro"]
+    static let declarationKeywords: Set<String> = [
+        "func", "init", "deinit", "subscript", "var", "let", "class", "struct", "enum", "protocol",
+        "extension", "actor", "typealias", "case", "macro",
+    ]
     static let typeKeywords: Set<String> = ["class", "struct", "enum", "protocol", "extension", "actor"]
-    static let modifiers: Set<String> = ["public", "private", "fileprivate", "internal", "package", "open", "static", "final", "override",
-                                         "mutating", "nonmutating", "convenience", "required", "indirect", "lazy", "weak", "unowned",
-                                         "nonisolated", "isolated", "dynamic", "async", "consuming", "borrowing", "distributed"]
+    static let modifiers: Set<String> = [
+        "public", "private", "fileprivate", "internal", "package", "open", "static", "final", "override",
+        "mutating", "nonmutating", "convenience", "required", "indirect", "lazy", "weak", "unowned",
+        "nonisolated", "isolated", "dynamic", "async", "consuming", "borrowing", "distributed",
+    ]
 
     /// Swift: each top-level declaration and each member of a type becomes a chunk (with its doc
     /// comment and attributes); a type too long for one chunk is split into its members; a
@@ -155,8 +161,10 @@ public struct CodeChunker: Sendable {
         var start = line
         while start > 0 {
             let previous = lines[start - 1].trimmingCharacters(in: .whitespaces)
-            guard previous.hasPrefix("///") || previous.hasPrefix("//") || previous.hasPrefix("@") || previous.hasPrefix("*")
-                || previous.hasPrefix("/*") else { break }
+            guard
+                previous.hasPrefix("///") || previous.hasPrefix("//") || previous.hasPrefix("@") || previous.hasPrefix("*")
+                    || previous.hasPrefix("/*")
+            else { break }
             start -= 1
         }
         return start
@@ -174,7 +182,8 @@ public struct CodeChunker: Sendable {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             let words = trimmed.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == "<" || $0 == ":" || $0 == "{" }).map(String.init)
             let keyword = words.first { !Self.modifiers.contains($0) && !$0.hasPrefix("@") && !$0.hasPrefix("private(") && !$0.hasPrefix("public(") }
-            let startsDeclaration = !inBlockComment && !inMultilineString && keyword.map { Self.declarationKeywords.contains($0) } == true
+            let startsDeclaration =
+                !inBlockComment && !inMultilineString && keyword.map { Self.declarationKeywords.contains($0) } == true
                 && (depth == 0 || open.last?.isType == true && depth == (open.last?.depthBefore ?? 0) + 1)
             let depthBefore = depth
             // Count braces outside strings and comments.
@@ -186,9 +195,15 @@ public struct CodeChunker: Sendable {
                 let character = characters[index]
                 let next = index + 1 < characters.count ? characters[index + 1] : " "
                 if inBlockComment {
-                    if character == "*", next == "/" { inBlockComment = false; index += 1 }
+                    if character == "*", next == "/" {
+                        inBlockComment = false
+                        index += 1
+                    }
                 } else if inMultilineString {
-                    if character == "\"", next == "\"", index + 2 < characters.count, characters[index + 2] == "\"" { inMultilineString = false; index += 2 }
+                    if character == "\"", next == "\"", index + 2 < characters.count, characters[index + 2] == "\"" {
+                        inMultilineString = false
+                        index += 2
+                    }
                 } else if inString {
                     if character == "\\" { index += 1 } else if character == "\"" { inString = false }
                 } else if character == "/", next == "/" {

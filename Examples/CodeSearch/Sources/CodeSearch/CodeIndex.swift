@@ -124,8 +124,10 @@ public final class CodeIndex: Sendable {
 
     /// `vectors` must have `model.dimensions` dimensions and index the metadata fields `repo`
     /// and `key` (``VectorIndexConfiguration/indexedMetadataFields``), which search reads back.
-    public init(model: any EmbeddingModel, vectors: any VectorIndex, chunks: any ChunkStore, lexical: any LexicalIndex, artifacts: any BlobBucket,
-                chunker: CodeChunker = CodeChunker(), filter: FileFilter = FileFilter(), filesPerBatch: Int = 50) {
+    public init(
+        model: any EmbeddingModel, vectors: any VectorIndex, chunks: any ChunkStore, lexical: any LexicalIndex, artifacts: any BlobBucket,
+        chunker: CodeChunker = CodeChunker(), filter: FileFilter = FileFilter(), filesPerBatch: Int = 50
+    ) {
         self.model = model
         self.vectors = vectors
         self.chunks = chunks
@@ -143,8 +145,9 @@ public final class CodeIndex: Sendable {
 
     /// The same index with another model (the stores shared).
     public func with(model: any EmbeddingModel) -> CodeIndex {
-        CodeIndex(model: model, vectors: vectors, chunks: chunks, lexical: lexical, artifacts: artifacts, chunker: chunker, filter: filter,
-                  filesPerBatch: filesPerBatch)
+        CodeIndex(
+            model: model, vectors: vectors, chunks: chunks, lexical: lexical, artifacts: artifacts, chunker: chunker, filter: filter,
+            filesPerBatch: filesPerBatch)
     }
 
     // MARK: Batches
@@ -225,9 +228,11 @@ public final class CodeIndex: Sendable {
             return
         }
         guard record.model == model.modelID else {
-            throw CodeSearchError(.modelMismatch, "the index holds embeddings of \(record.model), not of \(model.modelID): vectors of two models "
-                                  + "cannot be mixed; index with \(model.modelID) from the command line (`code-search index`), which re-embeds "
-                                  + "every stored chunk, or configure \(record.model)")
+            throw CodeSearchError(
+                .modelMismatch,
+                "the index holds embeddings of \(record.model), not of \(model.modelID): vectors of two models "
+                    + "cannot be mixed; index with \(model.modelID) from the command line (`code-search index`), which re-embeds "
+                    + "every stored chunk, or configure \(record.model)")
         }
     }
 
@@ -240,19 +245,25 @@ public final class CodeIndex: Sendable {
             return
         }
         guard record.model == model.modelID else {
-            throw CodeSearchError(.modelMismatch, "the index was built with \(record.model); a query embedded with \(model.modelID) "
-                                  + "would be compared with vectors of another model. Search with the model the index was built with, "
-                                  + "or index again with \(model.modelID) (`code-search index`), which re-embeds every stored chunk")
+            throw CodeSearchError(
+                .modelMismatch,
+                "the index was built with \(record.model); a query embedded with \(model.modelID) "
+                    + "would be compared with vectors of another model. Search with the model the index was built with, "
+                    + "or index again with \(model.modelID) (`code-search index`), which re-embeds every stored chunk")
         }
         guard record.complete else {
-            throw CodeSearchError(.modelMismatch, "the index is being re-embedded with \(record.model) and holds vectors of two models "
-                                  + "until that finishes; run `code-search index` (or wait for the indexing in progress) to complete it")
+            throw CodeSearchError(
+                .modelMismatch,
+                "the index is being re-embedded with \(record.model) and holds vectors of two models "
+                    + "until that finishes; run `code-search index` (or wait for the indexing in progress) to complete it")
         }
     }
 
     private func unrecordedModel() -> CodeSearchError {
-        CodeSearchError(.modelMismatch, "the index holds chunks but no record of the model they were embedded with (it predates the "
-                        + "record); index again (`code-search index`), which re-embeds every stored chunk with \(model.modelID)")
+        CodeSearchError(
+            .modelMismatch,
+            "the index holds chunks but no record of the model they were embedded with (it predates the "
+                + "record); index again (`code-search index`), which re-embeds every stored chunk with \(model.modelID)")
     }
 
     // MARK: Stages
@@ -266,9 +277,10 @@ public final class CodeIndex: Sendable {
         var files: [String: String] = [:]
         for (path, fingerprint) in listed { files[path] = fingerprint }
         let previous = try await snapshot(repo: repo) ?? [:]
-        let plan = IndexPlan(repo: repo, revision: source.revision, files: files,
-                             changed: files.filter { previous[$0.key] != $0.value }.map(\.key).sorted(),
-                             removed: previous.keys.filter { files[$0] == nil }.sorted())
+        let plan = IndexPlan(
+            repo: repo, revision: source.revision, files: files,
+            changed: files.filter { previous[$0.key] != $0.value }.map(\.key).sorted(),
+            removed: previous.keys.filter { files[$0] == nil }.sorted())
         if let revision = source.revision {
             _ = try await artifacts.put(Self.snapshotKey(repo: repo, revision: revision), Array(try JSONEncoder().encode(files)))
         }
@@ -297,7 +309,9 @@ public final class CodeIndex: Sendable {
     ///
     /// - Throws: ``RepositoryError``; ``CodeSearchError`` `.modelMismatch` when the index holds
     ///   another model's embeddings; index and blob errors.
-    public func indexFiles(_ paths: [String], removed: [String] = [], source: RepositorySource, repo: String) async throws -> (summary: IndexSummary, keys: [String]) {
+    public func indexFiles(
+        _ paths: [String], removed: [String] = [], source: RepositorySource, repo: String
+    ) async throws -> (summary: IndexSummary, keys: [String]) {
         try await requireWritableModel()
         var summary = IndexSummary()
         var keys: [String] = []
@@ -382,10 +396,12 @@ public final class CodeIndex: Sendable {
         for batch in Self.slices(present, of: textsPerBatch) {
             let result = try await model.embedReportingCache(batch.map { "\($0.stored.chunk.path)\n\($0.stored.chunk.text)" })
             summary.cacheHits += result.cacheHits
-            _ = try await vectors.upsert(zip(batch, result.embeddings).map { item, values in
-                VectorRecord(id: Self.vectorID(item.key), values: values, namespace: nil,
-                             metadata: ["repo": .string(item.stored.repo), "key": .string(item.key)])
-            })
+            _ = try await vectors.upsert(
+                zip(batch, result.embeddings).map { item, values in
+                    VectorRecord(
+                        id: Self.vectorID(item.key), values: values, namespace: nil,
+                        metadata: ["repo": .string(item.stored.repo), "key": .string(item.key)])
+                })
             summary.embedded += batch.count
         }
         return summary
@@ -402,8 +418,10 @@ public final class CodeIndex: Sendable {
     ///
     /// - Throws: ``RepositoryError``; embedding, index and blob errors. An interrupted run is
     ///   completed by the next one.
-    public func index(source: RepositorySource, repo: String,
-                      progress: @Sendable (_ done: IndexSummary, _ filesHandled: Int, _ filesPlanned: Int) -> Void = { _, _, _ in }) async throws -> IndexSummary {
+    public func index(
+        source: RepositorySource, repo: String,
+        progress: @Sendable (_ done: IndexSummary, _ filesHandled: Int, _ filesPlanned: Int) -> Void = { _, _, _ in }
+    ) async throws -> IndexSummary {
         try await adoptModel()
         let plan = try await plan(source: source, repo: repo)
         var summary = IndexSummary()
@@ -455,10 +473,11 @@ public final class CodeIndex: Sendable {
             var options = VectorQueryOptions(topK: Self.candidates)
             if let repo { options.filter = ["repo": .string(repo)] }
             options.returnMetadata = .indexed
-            rankings.append(try await vectors.query(embedding, options: options).matches.compactMap { match -> String? in
-                if case .string(let key)? = match.metadata?[path: "key"] { return key }
-                return nil
-            })
+            rankings.append(
+                try await vectors.query(embedding, options: options).matches.compactMap { match -> String? in
+                    if case .string(let key)? = match.metadata?[path: "key"] { return key }
+                    return nil
+                })
         }
         if mode != .semantic {
             rankings.append(try await lexical.search(query, limit: Self.candidates, repo: repo).map(\.id))
@@ -469,8 +488,9 @@ public final class CodeIndex: Sendable {
         return fused.compactMap { hit in
             guard let found = stored[hit.id] else { return nil }
             let chunk = found.chunk
-            return SearchResult(repo: found.repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: hit.score,
-                                snippet: Self.snippet(chunk.text, terms: terms))
+            return SearchResult(
+                repo: found.repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: hit.score,
+                snippet: Self.snippet(chunk.text, terms: terms))
         }
     }
 

@@ -86,12 +86,14 @@ public struct CodeSearchWorker: Worker {
 
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         let state = bindings.config.stateDirectory
-        let directory = bindings.inMemory
+        let directory =
+            bindings.inMemory
             ? NSTemporaryDirectory() + "codesearch-\(UUID().uuidString)"
             : URL(fileURLWithPath: state).appendingPathComponent("codesearch").path
-        let index = CodeIndex(model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"),
-                              chunks: try SQLiteChunkStore(path: directory + "/chunks.sqlite"),
-                              lexical: try SQLiteLexicalIndex(path: directory + "/lexical.sqlite"), artifacts: try bindings.bucket("ARTIFACTS"))
+        let index = CodeIndex(
+            model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"),
+            chunks: try SQLiteChunkStore(path: directory + "/chunks.sqlite"),
+            lexical: try SQLiteLexicalIndex(path: directory + "/lexical.sqlite"), artifacts: try bindings.bucket("ARTIFACTS"))
         let allowClone = (try? bindings.variable("ALLOW_CLONE")) == "true"
         return Env(
             webhook: (try? bindings.secret("GITHUB_WEBHOOK_SECRET")).map { GitHubWebhook(secret: $0) },
@@ -165,7 +167,10 @@ public struct CodeSearchWorker: Worker {
             return try .json(["error": "top must be an integer in 1...100, got \(query["top"] ?? "")"], status: 400)
         }
         let repo = query["repo"].flatMap { $0.isEmpty ? nil : $0 }
-        struct Answer: Codable { var query: String; var results: [SearchResult] }
+        struct Answer: Codable {
+            var query: String
+            var results: [SearchResult]
+        }
         let generation = try await env.store.get("generation") ?? "0"
         let key = "search:" + Hex.encode(SHA256.hash(data: Array("\(generation)\n\(repo ?? "")\n\(top)\n\(text)".utf8)))
         if let cached = try await env.store.getBytes(key) {
@@ -230,8 +235,9 @@ public struct CodeSearchWorker: Worker {
                 try await work(message.body)
                 message.ack()
             } catch {
-                ctx.logger.error("pipeline message failed; it will be retried (then dead-lettered)",
-                                 metadata: ["queue": "\(batch.queue)", "attempt": "\(message.attempts)", "error": "\(error)"])
+                ctx.logger.error(
+                    "pipeline message failed; it will be retried (then dead-lettered)",
+                    metadata: ["queue": "\(batch.queue)", "attempt": "\(message.attempts)", "error": "\(error)"])
                 message.retry()
             }
         }
@@ -245,7 +251,8 @@ public struct CodeSearchWorker: Worker {
         case .push(let push):
             let branch = "refs/heads/" + (push.repository.defaultBranch ?? "main")
             guard !push.deleted, push.ref == branch else {
-                ctx.logger.info("push ignored: only pushes to the default branch are indexed", metadata: ["repo": "\(push.repository.fullName)", "ref": "\(push.ref)"])
+                ctx.logger.info(
+                    "push ignored: only pushes to the default branch are indexed", metadata: ["repo": "\(push.repository.fullName)", "ref": "\(push.ref)"])
                 return
             }
             try await startJob(repo: push.repository.fullName, revision: push.after, cloneURL: push.repository.cloneURL, env: env, ctx: ctx)
@@ -317,7 +324,9 @@ public struct CodeSearchWorker: Worker {
             try RepositorySource.cloneOrFetch(cloneURL, into: directory)
             return try .gitCommit(directory, revision: revision ?? "HEAD")
         }
-        throw RepositoryError("no source for \(repo): no mirror under MIRRORS (\(env.mirrors ?? "not set")) and cloning is \(env.cloneDirectory == nil ? "off (ALLOW_CLONE)" : "impossible without a clone URL")")
+        throw RepositoryError(
+            "no source for \(repo): no mirror under MIRRORS (\(env.mirrors ?? "not set")) and cloning is \(env.cloneDirectory == nil ? "off (ALLOW_CLONE)" : "impossible without a clone URL")"
+        )
     }
 
     /// `repository-indexing`: plans the job and queues its file batches.
@@ -337,8 +346,12 @@ public struct CodeSearchWorker: Worker {
         let report = try await coordinator(task.repo, env).call {
             try await $0.planned(id: task.job, files: plan.changed.count, removals: plan.removed.count, fileBatches: batchCount)
         }
-        ctx.logger.info("indexing planned", metadata: ["repo": "\(task.repo)", "job": "\(task.job)", "changed": "\(plan.changed.count)",
-                                                       "removed": "\(plan.removed.count)", "batches": "\(batches.count)"])
+        ctx.logger.info(
+            "indexing planned",
+            metadata: [
+                "repo": "\(task.repo)", "job": "\(task.job)", "changed": "\(plan.changed.count)",
+                "removed": "\(plan.removed.count)", "batches": "\(batches.count)",
+            ])
         if report.completed { try await finish(report.job, env: env) }
     }
 
@@ -391,9 +404,11 @@ extension CodeSearchWorker {
     ///     (`.postgres`, with its settings added to the returned config by the caller), so several
     ///     processes share the pipeline; the lexical index and the artifacts bucket stay in the
     ///     state directory (share it between processes on one machine).
-    public static func defaultConfig(stateDirectory: String, model: EdgeConfig.EmbeddingModelChoice = .minilm(), port: Int = 8787,
-                                     mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
-                                     visibilityTimeout: Double = 300, sharedBackend: BackendName? = nil) -> EdgeConfig {
+    public static func defaultConfig(
+        stateDirectory: String, model: EdgeConfig.EmbeddingModelChoice = .minilm(), port: Int = 8787,
+        mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
+        visibilityTimeout: Double = 300, sharedBackend: BackendName? = nil
+    ) -> EdgeConfig {
         var config = EdgeConfig(name: "code-search", file: "code-search (built-in config)", stateDirectory: stateDirectory)
         config.logLevel = .warning
         config.vars["ALLOW_CLONE"] = String(allowClone)
@@ -408,13 +423,19 @@ extension CodeSearchWorker {
             .init(binding: "FILES", queue: "file-indexing"), .init(binding: "EMBEDDINGS", queue: "embedding-generation"),
         ]
         config.queueConsumers = [("github-events", 10), ("repository-indexing", 1), ("file-indexing", 1), ("embedding-generation", 1)].map { queue, batch in
-            .init(queue: queue, configuration: QueueConsumerConfiguration(maxBatchSize: batch, maxBatchTimeout: 0.5, maxRetries: 3, retryDelay: retryDelay,
-                                                                          deadLetterQueue: queue + "-dlq", visibilityTimeout: visibilityTimeout))
+            .init(
+                queue: queue,
+                configuration: QueueConsumerConfiguration(
+                    maxBatchSize: batch, maxBatchTimeout: 0.5, maxRetries: 3, retryDelay: retryDelay,
+                    deadLetterQueue: queue + "-dlq", visibilityTimeout: visibilityTimeout))
         }
         config.durableObjects = [.init(name: "INDEXER", className: "IndexingCoordinator")]
         config.durableObjectsBackend = backend
-        config.vectorize = [.init(binding: "VECTORS", indexName: "code", dimensions: model.dimensions, metric: .cosine, backend: backend,
-                                  indexedMetadataFields: ["repo", "key"])]
+        config.vectorize = [
+            .init(
+                binding: "VECTORS", indexName: "code", dimensions: model.dimensions, metric: .cosine, backend: backend,
+                indexedMetadataFields: ["repo", "key"])
+        ]
         config.ai = .init(binding: "AI", model: model, cache: "EMBEDDING_CACHE", cacheTTL: .seconds(31_536_000))
         config.port = port
         return config

@@ -137,8 +137,10 @@ public struct GitHubWebhook: Sendable {
             }
             var deleted = false
             if case .bool(let flag)? = json[path: "deleted"] { deleted = flag }
-            return .push(GitHubEvent.Push(repository: try repository(), ref: try string("ref"), before: try string("before"), after: try string("after"),
-                                          deleted: deleted, added: Self.unique(added), modified: Self.unique(modified), removed: Self.unique(removed)))
+            return .push(
+                GitHubEvent.Push(
+                    repository: try repository(), ref: try string("ref"), before: try string("before"), after: try string("after"),
+                    deleted: deleted, added: Self.unique(added), modified: Self.unique(modified), removed: Self.unique(removed)))
         case "create":
             return .create(repository: try repository(), ref: try string("ref"), refType: try string("ref_type"))
         case "delete":
@@ -146,7 +148,10 @@ public struct GitHubWebhook: Sendable {
         case "installation":
             var names: [String] = []
             if case .array(let repositories)? = json[path: "repositories"] {
-                names = repositories.compactMap { value -> String? in if case .string(let name)? = value[path: "full_name"] { return name }; return nil }
+                names = repositories.compactMap { value -> String? in
+                    if case .string(let name)? = value[path: "full_name"] { return name }
+                    return nil
+                }
             }
             return .installation(action: try string("action"), repositories: names)
         default:

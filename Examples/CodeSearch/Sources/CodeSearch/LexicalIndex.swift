@@ -53,8 +53,9 @@ public final class SQLiteLexicalIndex: LexicalIndex {
                 let key = StoredChunk.key(repo: repo, chunk: chunk)
                 try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [key])
                 let path = chunk.path.replacingOccurrences(of: "/", with: " ").replacingOccurrences(of: ".", with: " ")
-                try db.execute(sql: "INSERT INTO chunks (id, repo, path, body) VALUES (?, ?, ?, ?)",
-                               arguments: [key, repo, CodeTokenizer.indexable(path), CodeTokenizer.indexable(chunk.text)])
+                try db.execute(
+                    sql: "INSERT INTO chunks (id, repo, path, body) VALUES (?, ?, ?, ?)",
+                    arguments: [key, repo, CodeTokenizer.indexable(path), CodeTokenizer.indexable(chunk.text)])
             }
         }
     }
@@ -71,7 +72,8 @@ public final class SQLiteLexicalIndex: LexicalIndex {
         // Each term quoted (FTS5 string syntax), any term may match.
         let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
         return try await queue.read { db in
-            let sql = "SELECT id, bm25(chunks, 0, 0, 2.0, 1.0) AS rank FROM chunks WHERE chunks MATCH ?"
+            let sql =
+                "SELECT id, bm25(chunks, 0, 0, 2.0, 1.0) AS rank FROM chunks WHERE chunks MATCH ?"
                 + (repo == nil ? "" : " AND repo = ?") + " ORDER BY rank LIMIT ?"
             let arguments: StatementArguments = repo.map { [match, $0, limit] } ?? [match, limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in (id: row["id"], score: -(row["rank"] as Double)) }

