@@ -229,7 +229,7 @@ public struct StorageCommit: Sendable {
 
 /// Where a namespace keeps its objects' storage and alarms: ``SQLiteObjectStore`` (one file, one
 /// process), or a database several processes share (EdgePostgres), or a store of your own —
-/// ``CoordinatorConformance`` in EdgeTesting checks one.
+/// `CoordinatorConformance` in EdgeTesting checks one.
 ///
 /// Reads are synchronous (a call reads storage without suspending): a shared store loads an
 /// object's storage when its ``DurableObjectOwnership`` acquires the object and serves reads from

@@ -8,7 +8,7 @@ import Synchronization
 
 /// The durable ``KVNamespace``: one SQLite file per namespace, in WAL mode.
 ///
-/// - Writes go through one writer connection with group commit (``SQLiteWriter``): a lone write
+/// - Writes go through one writer connection with group commit (`SQLiteWriter`): a lone write
 ///   commits at once on the caller's thread; writes that arrive during a commit are committed
 ///   together in the next transaction. When `put` or `delete` returns, its transaction is committed
 ///   and (with the default `synchronous = FULL`) fsynced, so it survives a crash of the process or

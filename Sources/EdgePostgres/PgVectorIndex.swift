@@ -4,7 +4,7 @@ import Logging
 import PostgresNIO
 public import VectorSearch
 
-/// A ``VectorIndex`` on pgvector: one table per index (`"vec_NAME"`: id, namespace, metadata as
+/// A `VectorIndex` on pgvector: one table per index (`"vec_NAME"`: id, namespace, metadata as
 /// `jsonb`, the embedding as `vector(D)`) with an HNSW index for the configured metric. Vectorize
 /// semantics and limits as the in-process indexes (the vector conformance suite runs against
 /// all of them): cosine vectors are stored normalised; metadata filters are translated to SQL on
@@ -27,8 +27,14 @@ public final class PgVectorIndex: VectorIndex {
     /// dimensions and metric (else that operation throws `.invalidConfiguration`).
     ///
     /// - Parameters:
-    ///   - m, efConstruction: the HNSW index's parameters (pgvector's defaults 16 and 64).
-    /// - Throws: ``VectorError`` `.invalidConfiguration` for a bad name or dimensions. Operations
+    ///   - name: the index's name.
+    ///   - pool: the database.
+    ///   - configuration: dimensions, metric and the metadata fields filters may use.
+    ///   - limits: Vectorize's limits by default.
+    ///   - m: the HNSW index's `m` (pgvector's default 16).
+    ///   - efConstruction: the HNSW index's `ef_construction` (pgvector's default 64).
+    ///   - efSearch: `hnsw.ef_search` for queries.
+    /// - Throws: `VectorError` `.invalidConfiguration` for a bad name or dimensions. Operations
     ///   throw `.storage` when PostgreSQL fails (pgvector missing: `CREATE EXTENSION vector`
     ///   needs it installed).
     public init(

@@ -6,7 +6,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// A ``KVNamespace`` in PostgreSQL: every namespace of every process shares the table `edge_kv`
+/// A `KVNamespace` in PostgreSQL: every namespace of every process shares the table `edge_kv`
 /// (`namespace`, `key` as bytes, so listing orders by UTF-8 bytes as Workers KV does).
 ///
 /// Semantics and limits are those of `SQLiteKV` (the KV conformance suite runs against both).
@@ -56,7 +56,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     /// by the first operation (a failure to reach or migrate the database is that operation's
     /// `.storageFailure`).
     ///
-    /// - Throws: ``KVError`` `.invalidNamespaceName`.
+    /// - Throws: `KVError` `.invalidNamespaceName`.
     public init(namespace: String, pool: PostgresPool, configuration: Configuration = Configuration()) throws {
         try KVLimits.validateNamespaceName(namespace)
         self.namespace = namespace

@@ -449,10 +449,14 @@ extension DurableObjectNamespace {
     /// `PostgresObjectStore`). Storage semantics are those of the SQLite namespace.
     ///
     /// - Parameters:
+    ///   - name: the namespace's name, shared by every process that opens it.
+    ///   - pool: the database.
+    ///   - env: what every object of the namespace receives.
+    ///   - configuration: clock, limits, idle timeout, alarm retries, logger, forwarder.
     ///   - leaseSeconds: how long an owner that stopped renewing (it died) keeps an object. Default 10.
     ///   - handoverTimeout: how long a call waits for another process to hand its object over
     ///     before failing with `CoordinatorError.ownedElsewhere`. Default 30.
-    /// - Throws: ``CoordinatorError`` `.invalidNamespaceName`.
+    /// - Throws: `CoordinatorError` `.invalidNamespaceName`.
     public convenience init(
         name: String, pool: PostgresPool, env: Object.Env, configuration: Configuration = Configuration(),
         leaseSeconds: Double = 10, handoverTimeout: Double = 30

@@ -41,7 +41,10 @@ public final class PostgresPool: Service, Sendable {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, or a unix socket directory as
     /// `postgres://USER@/DATABASE?host=/path/to/dir` (port from `?port=`, default 5432).
     ///
-    /// - Parameter maxConnections: the pool's size (each process keeps at most this many).
+    /// - Parameters:
+    ///   - url: the database's URL.
+    ///   - maxConnections: the pool's size (each process keeps at most this many).
+    ///   - logger: the pool's and its users' logger.
     /// - Throws: ``PostgresURLError`` for a URL that is not one of these forms.
     public init(url: String, maxConnections: Int = 16, logger: Logger = Logger(label: "swift-edge.postgres")) throws {
         var configuration = try Self.configuration(url: url)

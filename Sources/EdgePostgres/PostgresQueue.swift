@@ -6,7 +6,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// A ``QueueBackend`` in PostgreSQL, for consumers in several processes on several machines.
+/// A `QueueBackend` in PostgreSQL, for consumers in several processes on several machines.
 ///
 /// Messages of every queue live in `edge_queue_messages`. A claim is one statement —
 /// `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …` — so two consumers never

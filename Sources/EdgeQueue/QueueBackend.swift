@@ -61,7 +61,7 @@ public protocol QueueBackend: Sendable {
     func signal(for queue: String) -> QueueSignal
 }
 
-/// Wakes consumers when messages arrive (see ``WakeSignal``).
+/// Wakes consumers when messages arrive (see `WakeSignal`).
 public typealias QueueSignal = WakeSignal
 
 /// Signals per queue name, for backends.

@@ -56,7 +56,7 @@ public protocol QueueConsuming: Service, AnyObject {
     ///
     /// - Throws: ``QueueError`` from the backend.
     func processAvailable() async throws -> Int
-    /// Asks ``run()`` to return after the batch in hand.
+    /// Asks `run()` to return after the batch in hand.
     func stop()
 }
 

@@ -12,7 +12,7 @@ public import Logging
 ///   consumers, in this process or in others sharing the file, never receive the same message
 ///   while its lease is valid. A lease is the message's `visible_at` moved to the end of the
 ///   visibility timeout plus a random token; a consumer that dies simply lets it pass.
-/// - Writes use group commit (``SQLiteWriter``): sends, claims and settlements that arrive
+/// - Writes use group commit (`SQLiteWriter`): sends, claims and settlements that arrive
 ///   together share one transaction and one fsync.
 public final class SQLiteQueue: QueueBackend {
     public struct Configuration: Sendable {

@@ -7,8 +7,10 @@ import VectorSearch
 extension EdgeConfig {
     /// Reads, parses and validates a config file.
     ///
-    /// - Parameter providers: the backends the host includes: `"backend"` values and top-level
-    ///   sections are checked against them.
+    /// - Parameters:
+    ///   - path: the file; relative paths in it are resolved against its directory.
+    ///   - providers: the backends the host includes: `"backend"` values and top-level sections
+    ///     are checked against them.
     /// - Throws: ``ConfigError`` naming the file, the key and what was expected.
     public static func load(_ path: String, providers: BackendProviders = .builtIn) throws -> EdgeConfig {
         let text: String

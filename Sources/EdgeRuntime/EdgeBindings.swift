@@ -42,9 +42,12 @@ public final class EdgeBindings: Sendable {
     /// Builds the bindings of `config`.
     ///
     /// - Parameters:
+    ///   - config: the application's config.
     ///   - providers: the backends this host may use (default: memory, SQLite and file).
+    ///   - clock: the clock every binding reads (a `TestClock` in tests).
     ///   - inMemory: use the memory backend for every binding, whatever the config says (tests).
     ///   - environment: where secrets are looked up first (default: the process environment).
+    ///   - logger: the runtime's logger (its level is set from the config's `log_level`).
     /// - Throws: ``ConfigError`` for an invalid config (``EdgeConfig/validate(providers:)``), a
     ///   declared secret with no value (`.missingSecret`), or a backend that cannot be opened.
     public init(

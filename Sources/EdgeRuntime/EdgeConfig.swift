@@ -249,7 +249,10 @@ public struct EdgeConfig: Sendable {
     /// A config with no bindings; set the properties it needs.
     ///
     /// - Parameters:
+    ///   - name: the application's name (it also scopes what it shares with others in a database).
     ///   - file: what errors call the config (a path, or a description of the code that built it).
+    ///   - stateDirectory: where durable bindings keep their data.
+    ///   - secretsFile: a `.dev.vars`-style file of secret values.
     public init(name: String, file: String = "(config built in code)", stateDirectory: String = ".edge/state", secretsFile: String = ".dev.vars") {
         self.file = file
         self.name = name

@@ -18,9 +18,13 @@ public struct EdgeHost<W: Worker>: Sendable {
         self.runtime = runtime
     }
 
-    /// Builds the runtime from a config file and serves it.
+    /// Builds the runtime from a config file and serves it until SIGINT or SIGTERM.
     ///
-    /// - Parameter providers: the backends the config may name (default: memory, SQLite, file).
+    /// - Parameters:
+    ///   - worker: the worker to serve.
+    ///   - configPath: the config file.
+    ///   - providers: the backends the config may name (default: memory, SQLite, file).
+    ///   - port: the port to listen on instead of `dev.port` (0 picks a free one).
     /// - Throws: ``ConfigError`` at startup; errors of the server.
     public static func run(_ worker: W, configPath: String, providers: BackendProviders = .builtIn, port: Int? = nil) async throws {
         var config = try EdgeConfig.load(configPath, providers: providers)
@@ -31,7 +35,9 @@ public struct EdgeHost<W: Worker>: Sendable {
 
     /// The Hummingbird application: the worker's responder plus the background services.
     ///
-    /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
+    /// - Parameters:
+    ///   - port: the port to listen on instead of `dev.port` (0 picks a free one).
+    ///   - onRunning: called with the bound port once the server listens (useful with port 0).
     public func application(port: Int? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let runtime = self.runtime
         let config = runtime.config

@@ -172,7 +172,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     /// Queue consumers for every `queues.consumers` entry, each delivering to the handler of
     /// its queue.
     ///
-    /// - Throws: ``ConfigError`` for a queue without a handler; ``QueueError`` for invalid settings.
+    /// - Throws: ``ConfigError`` for a queue without a handler; `QueueError` for invalid settings.
     public func consumers() throws -> [any QueueConsuming] {
         try config.queueConsumers.map { settings in
             guard let handler = handler(for: settings.queue) else {

@@ -8,7 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 
-/// Runs a worker in-process over in-memory bindings on a ``TestClock``: send it requests, queue
+/// Runs a worker in-process over in-memory bindings on a `TestClock`: send it requests, queue
 /// batches and cron events without a socket — or, with ``live(_:)``, through a real HTTP socket.
 ///
 /// ```swift
@@ -22,11 +22,13 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     public var bindings: EdgeBindings { runtime.bindings }
 
     /// - Parameters:
+    ///   - worker: the worker under test.
     ///   - config: the config file's text (JSON with comments).
     ///   - providers: the backends the config may name (every binding is in memory whatever it
     ///     names; the names are still checked, as the host would).
+    ///   - clock: the clock of every binding; advance it instead of sleeping.
     ///   - secrets: values of the declared secrets.
-    /// - Throws: ``ConfigError`` exactly as the host would at startup.
+    /// - Throws: `ConfigError` exactly as the host would at startup.
     public convenience init(
         _ worker: W, config: String, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
         secrets: [String: String] = [:]
@@ -37,9 +39,12 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     }
 
     /// - Parameters:
+    ///   - worker: the worker under test.
     ///   - config: the config, built in code.
+    ///   - providers: the backends the config may name (every binding is in memory whatever it names).
+    ///   - clock: the clock of every binding; advance it instead of sleeping.
     ///   - secrets: values of the declared secrets (the secrets file is not read).
-    /// - Throws: ``ConfigError`` exactly as the host would at startup.
+    /// - Throws: `ConfigError` exactly as the host would at startup.
     public init(
         _ worker: W, config: EdgeConfig, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
         secrets: [String: String] = [:]
@@ -68,7 +73,7 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     /// visible now, batch by batch, to the worker's handler for it. Returns how many deliveries
     /// were made (retries delayed to the future are left for a later call after advancing the clock).
     ///
-    /// - Throws: ``QueueError`` for invalid messages, ``ConfigError`` when `queue` has no consumer.
+    /// - Throws: `QueueError` for invalid messages, `ConfigError` when `queue` has no consumer.
     @discardableResult
     public func queue<Message>(_ queue: QueueName<Message>, _ messages: [Message]) async throws -> Int {
         if !messages.isEmpty {
@@ -82,7 +87,7 @@ public final class WorkerTestClient<W: Worker>: Sendable {
 
     /// Delivers what is visible now in `queue` through its configured consumer; returns how many.
     ///
-    /// - Throws: ``ConfigError`` when the config has no consumer for `queue`.
+    /// - Throws: `ConfigError` when the config has no consumer for `queue`.
     @discardableResult
     public func deliverQueue(_ queue: String) async throws -> Int {
         guard let consumer = try runtime.consumers().first(where: { $0.queue == queue }) else {

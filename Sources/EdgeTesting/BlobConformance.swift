@@ -3,7 +3,7 @@ public import EdgeBlob
 import EdgeCore
 import Foundation
 
-/// The conformance suite every ``BlobBucket`` backend passes: R2 semantics for puts, gets, ranges,
+/// The conformance suite every `BlobBucket` backend passes: R2 semantics for puts, gets, ranges,
 /// preconditions, checksums, listing with delimiters, multipart uploads and limits.
 ///
 /// ```swift

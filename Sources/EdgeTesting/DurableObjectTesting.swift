@@ -4,7 +4,7 @@ extension DurableObjectNamespace {
     /// Drops every live instance and deletes every object's storage and alarm, so the next test
     /// starts from an empty namespace.
     ///
-    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    /// - Throws: `CoordinatorError` `.storageFailure`.
     public func reset() async throws {
         try await resetEverything()
     }

@@ -2,7 +2,7 @@ import EdgeCore
 public import EdgeKV
 import Foundation
 
-/// The conformance suite every ``KVNamespace`` backend passes: Workers KV semantics and limits,
+/// The conformance suite every `KVNamespace` backend passes: Workers KV semantics and limits,
 /// expiry on a ``TestClock``, paging, unicode keys and, for durable backends, reopening.
 ///
 /// Run it against a backend in a few lines of swift-testing:
@@ -15,7 +15,7 @@ import Foundation
 /// ```
 ///
 /// Each case gets a fresh, empty namespace from `make`, on a fresh ``TestClock``. The backend must
-/// enforce ``KVLimits/cloudflare`` and conform to ``KVMaintenance`` (the reclamation case counts
+/// enforce `cloudflare` and conform to `KVMaintenance` (the reclamation case counts
 /// stored keys). ``durableCases`` additionally need `reopen`, which closes the namespace and opens
 /// it again from its storage.
 public enum KVConformance {

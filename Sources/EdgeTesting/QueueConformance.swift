@@ -3,8 +3,8 @@ public import EdgeQueue
 import Foundation
 import Synchronization
 
-/// The conformance suite every ``QueueBackend`` passes, driven through ``QueueProducer`` and
-/// ``QueueConsumer`` on a ``TestClock``: batching by size and by timeout, delays, retries with
+/// The conformance suite every `QueueBackend` passes, driven through `QueueProducer` and
+/// `QueueConsumer` on a ``TestClock``: batching by size and by timeout, delays, retries with
 /// delays, attempts, dead-letter queues and redrive, visibility timeouts, concurrent consumers and
 /// limits.
 ///

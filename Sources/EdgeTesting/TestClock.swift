@@ -96,7 +96,7 @@ public final class TestClock: EdgeClock {
     }
 }
 
-/// Thrown by ``TestClock/waitForSleepers(_:attempts:)``.
+/// Thrown by `waitForSleepers(_:attempts:)`.
 public struct TestClockError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }

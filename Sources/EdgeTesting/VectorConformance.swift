@@ -2,7 +2,7 @@ import EdgeCore
 import Foundation
 public import VectorSearch
 
-/// The conformance suite every ``VectorIndex`` passes: each metric against a brute-force oracle
+/// The conformance suite every `VectorIndex` passes: each metric against a brute-force oracle
 /// (exactly, or above a recall floor for approximate indexes), every filter operator, namespaces,
 /// insert versus upsert, deletes, returned values and metadata, limits, and — for persistent
 /// indexes — a reopen that answers as before.

@@ -28,6 +28,8 @@ public final class CachedEmbeddingModel: EmbeddingModel, Sendable {
     private let missCounter: Counter
 
     /// - Parameters:
+    ///   - base: the model whose embeddings are cached.
+    ///   - cache: the KV namespace they are kept in.
     ///   - ttl: seconds an entry lives (default 3600); must be at least 60, or nil for no expiry.
     ///   - maxBatchSize: the most texts one call accepts (default 1000); misses are sent to `base`
     ///     in batches of its own `maxBatchSize`.

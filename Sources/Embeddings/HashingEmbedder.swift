@@ -14,7 +14,10 @@ public struct HashingEmbedder: EmbeddingModel {
     /// An empty text gets a fixed unit vector of its own.
     public var acceptsEmptyInput: Bool { true }
 
-    /// - Parameter dimensions: 1...4096 (default 384, MiniLM's).
+    /// - Parameters:
+    ///   - dimensions: 1...4096 (default 384, MiniLM's).
+    ///   - maxInputTokens: words hashed at most per text (default 256).
+    ///   - maxBatchSize: the most texts one call accepts (default 1024).
     public init(dimensions: Int = 384, maxInputTokens: Int = 256, maxBatchSize: Int = 1024) {
         precondition((1...4096).contains(dimensions), "HashingEmbedder dimensions must be in 1...4096")
         self.dimensions = dimensions

@@ -36,6 +36,8 @@ public final class MiniLM: EmbeddingModel, Sendable {
     ///   - directory: the model directory (holding `model.safetensors` and `vocab.txt`); when nil it
     ///     is located as ``locateModelDirectory(_:environment:)`` describes.
     ///   - maxInputTokens: truncation length, at most 512; sentence-transformers uses 256.
+    ///   - maxBatchSize: the most texts one call accepts (default 1024; larger batches are split
+    ///     into passes internally anyway).
     /// - Throws: ``EmbeddingError`` `.modelFilesMissing` (with installation instructions) or `.invalidModel`.
     public init(directory: String? = nil, maxInputTokens: Int = 256, maxBatchSize: Int = 1024) throws {
         let directory = try Self.locateModelDirectory(directory)
