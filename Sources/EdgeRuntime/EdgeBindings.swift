@@ -23,7 +23,8 @@ public final class EdgeBindings: Sendable {
     public let logger: Logger
     /// `true` when every binding is in memory (tests).
     public let inMemory: Bool
-    /// The one backend every queue of this application lives in.
+    /// The one backend every queue of this application lives in (an empty in-memory one when
+    /// the config declares no queues).
     public let queueBackend: any QueueBackend
     private let secretValues: [String: String]
     private let backends: [BackendName: any Backend]
@@ -73,9 +74,9 @@ public final class EdgeBindings: Sendable {
             values[name] = value
         }
         secretValues = values
-        // Every backend in use, opened once; the queue backend always (the CLI inspects queues).
+        // Every backend in use, opened once.
         let context = BackendContext(config: config, clock: clock, logger: logger, secrets: values)
-        let names = inMemory ? [BackendName.memory] : Array(Set(config.backendsInUse.map(\.backend) + [config.queueBackend])).sorted()
+        let names = inMemory ? [BackendName.memory] : Array(Set(config.backendsInUse.map(\.backend))).sorted()
         var backends: [BackendName: any Backend] = [:]
         for name in names {
             guard let provider = providers[name] else {
@@ -86,9 +87,9 @@ public final class EdgeBindings: Sendable {
             backends[name] = try provider.open(context)
         }
         self.backends = backends
-        queueBackend =
-            try (inMemory ? backends[.memory] : backends[config.queueBackend]).map { try $0.queues() }
-            ?? MemoryQueue(clock: clock)
+        // A config without queues gets an empty in-memory backend rather than a database file.
+        let usesQueues = !config.queueProducers.isEmpty || !config.queueConsumers.isEmpty
+        queueBackend = try (usesQueues ? backends[inMemory ? .memory : config.queueBackend] : nil).map { try $0.queues() } ?? MemoryQueue(clock: clock)
         objectForwarding = ObjectForwarding(logger: logger)
     }
 

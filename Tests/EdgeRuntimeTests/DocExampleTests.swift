@@ -60,3 +60,49 @@ func greets() async throws {
         #expect(text == "hello, bob")
     }
 }
+
+/// The code blocks of a guide under Docs/.
+func swiftBlocks(ofGuide name: String) throws -> [String] {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let text = try String(contentsOf: root.appendingPathComponent("Docs/\(name)"), encoding: .utf8)
+    return text.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "\n```")[0] + "\n" }
+}
+
+@Suite("Docs/backends.md")
+struct BackendGuideTests {
+    @Test("the guide shows exactly the backend this target compiles")
+    func inSync() throws {
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/TracingKVBackend.swift"),
+                                encoding: .utf8)
+        let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+        #expect(try swiftBlocks(ofGuide: "backends.md").first == code)
+    }
+
+    @Test("the guide's backend is selected by its config, passes the KV conformance suite, and is named when missing")
+    func works() async throws {
+        let config = #"""
+            {
+              "name": "app",
+              "tracing": { "prefix": "audit" },
+              "kv_namespaces": [{ "binding": "SESSIONS", "backend": "tracing" }, { "binding": "CACHE" }]
+            }
+            """#
+        let providers = BackendProviders.builtIn.adding(TracingKVProvider())
+        let parsed = try EdgeConfig.parse(config, file: "app.jsonc", providers: providers)
+        let bindings = try EdgeBindings(config: parsed, providers: providers, inMemory: false)
+        let sessions = try bindings.kv("SESSIONS")
+        #expect((sessions as? TracingKV)?.label == "audit.SESSIONS")
+        for check in KVConformance.cases {
+            try await check.run(KVConformance.Harness { clock in
+                try EdgeBindings(config: parsed, providers: providers, clock: clock, inMemory: false).kv("SESSIONS")
+            })
+        }
+        do {
+            _ = try EdgeConfig.parse(config, file: "app.jsonc")
+            Issue.record("parsed without its provider")
+        } catch let error as ConfigError {
+            #expect("\(error.file): \(error.key): \(error.message)"
+                == #"app.jsonc: tracing: unknown key "tracing"; no backend this host includes reads a "tracing" section (backends: file, memory, sqlite)"#)
+        }
+    }
+}
