@@ -72,8 +72,9 @@ func swiftBlocks(ofGuide name: String) throws -> [String] {
 struct BackendGuideTests {
     @Test("the guide shows exactly the backend this target compiles")
     func inSync() throws {
-        let source = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/TracingKVBackend.swift"),
-                                encoding: .utf8)
+        let source = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/TracingKVBackend.swift"),
+            encoding: .utf8)
         let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
         #expect(try swiftBlocks(ofGuide: "backends.md").first == code)
     }
@@ -93,16 +94,18 @@ struct BackendGuideTests {
         let sessions = try bindings.kv("SESSIONS")
         #expect((sessions as? TracingKV)?.label == "audit.SESSIONS")
         for check in KVConformance.cases {
-            try await check.run(KVConformance.Harness { clock in
-                try EdgeBindings(config: parsed, providers: providers, clock: clock, inMemory: false).kv("SESSIONS")
-            })
+            try await check.run(
+                KVConformance.Harness { clock in
+                    try EdgeBindings(config: parsed, providers: providers, clock: clock, inMemory: false).kv("SESSIONS")
+                })
         }
         do {
             _ = try EdgeConfig.parse(config, file: "app.jsonc")
             Issue.record("parsed without its provider")
         } catch let error as ConfigError {
-            #expect("\(error.file): \(error.key): \(error.message)"
-                == #"app.jsonc: tracing: unknown key "tracing"; no backend this host includes reads a "tracing" section (backends: file, memory, sqlite)"#)
+            #expect(
+                "\(error.file): \(error.key): \(error.message)"
+                    == #"app.jsonc: tracing: unknown key "tracing"; no backend this host includes reads a "tracing" section (backends: file, memory, sqlite)"#)
         }
     }
 }
