@@ -3,6 +3,7 @@ import EdgeCore
 import EdgePostgres
 import EdgeRuntime
 import Foundation
+import HTTPTypes
 import Logging
 import ServiceLifecycle
 
@@ -63,28 +64,29 @@ struct ForwardingBenchmark {
         let name = "bench-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let owner = a.counters.get(a.counters.idFromName(name))
         let other = b.counters.get(b.counters.idFromName(name))
-        let increment = EdgeRequest(method: "POST", path: "/objects/\(name)")
-        _ = try await owner.fetch(increment)  // a owns the object
+        let increment = EdgeRequest(method: .post, path: "/objects/\(name)")
+        _ = try await owner.fetch(increment).body.bytes()  // a owns the object
         let concurrency = 16, calls = 2_000
         var best = (owner: 0.0, forwarded: 0.0, moving: 0.0, bothForwarded: 0.0)
         for _ in 0..<options.rounds {
-            best.owner = max(best.owner, try await rate(calls: calls, concurrency: concurrency) { _ in _ = try await owner.fetch(increment) })
-            best.forwarded = max(best.forwarded, try await rate(calls: calls, concurrency: concurrency) { _ in _ = try await other.fetch(increment) })
+            best.owner = max(best.owner, try await rate(calls: calls, concurrency: concurrency) { _ in _ = try await owner.fetch(increment).body.bytes() })
+            best.forwarded = max(
+                best.forwarded, try await rate(calls: calls, concurrency: concurrency) { _ in _ = try await other.fetch(increment).body.bytes() })
             best.bothForwarded = max(
                 best.bothForwarded,
                 try await rate(calls: calls, concurrency: concurrency) { index in
-                    _ = try await (index % 2 == 0 ? owner : other).fetch(increment)
+                    _ = try await (index % 2 == 0 ? owner : other).fetch(increment).body.bytes()
                 })
             best.moving = max(
                 best.moving,
                 try await rate(calls: calls / 4, concurrency: concurrency) { index in
-                    _ = try await (index % 2 == 0 ? owner : other).call { try await $0.fetch(increment) }
+                    _ = try await (index % 2 == 0 ? owner : other).call { try await $0.fetch(increment).body.bytes() }
                 })
-            _ = try await owner.fetch(increment)  // back to a (fetch never moves it; a call may have)
+            _ = try await owner.fetch(increment).body.bytes()  // back to a (fetch never moves it; a call may have)
         }
         let expected = 1 + options.rounds * (3 * calls + calls / 4 + 1)
         struct Answer: Decodable { var value: Int }
-        let final = try JSONDecoder().decode(Answer.self, from: Data(try await owner.fetch(EdgeRequest(path: "/objects/\(name)")).body)).value
+        let final = try JSONDecoder().decode(Answer.self, from: Data(try await owner.fetch(EdgeRequest(path: "/objects/\(name)")).body.bytes())).value
         guard final == expected else { throw BenchError(message: "the counter ended at \(final), not \(expected): calls interleaved or were lost") }
         BenchLine(
             suite: "coordinator", name: "objects.fetch_owner", value: best.owner, unit: "calls/s",

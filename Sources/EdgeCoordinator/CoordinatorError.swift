@@ -75,10 +75,20 @@ public struct CoordinatorLimits: Sendable, Hashable {
     /// Most keys in one bulk get, put or delete. Default 128.
     public var maxBulkKeys: Int
 
-    public init(maxKeyBytes: Int = 2048, maxValueBytes: Int = 128 * 1024, maxBulkKeys: Int = 128) {
+    /// Most WebSockets one object holds open. Default 32,768 (Cloudflare's).
+    public var maxWebSocketsPerObject: Int
+    /// Largest WebSocket attachment, serialized. Default 2,048 bytes (Cloudflare's).
+    public var maxWebSocketAttachmentBytes: Int
+
+    public init(
+        maxKeyBytes: Int = 2048, maxValueBytes: Int = 128 * 1024, maxBulkKeys: Int = 128, maxWebSocketsPerObject: Int = 32_768,
+        maxWebSocketAttachmentBytes: Int = 2048
+    ) {
         self.maxKeyBytes = maxKeyBytes
         self.maxValueBytes = maxValueBytes
         self.maxBulkKeys = maxBulkKeys
+        self.maxWebSocketsPerObject = maxWebSocketsPerObject
+        self.maxWebSocketAttachmentBytes = maxWebSocketAttachmentBytes
     }
 
     public static let cloudflare = CoordinatorLimits()

@@ -1,5 +1,6 @@
 import EdgeCore
 public import Foundation
+import HTTPTypes
 
 /// A durable object class: one live instance per id, calls delivered one at a time, with
 /// transactional storage and an alarm (Cloudflare Durable Objects, in Swift idiom).
@@ -35,14 +36,30 @@ public protocol DurableObject: Actor {
     /// Runs when the alarm set with ``DurableObjectStorage/setAlarm(_:)`` comes due. When it
     /// throws, it is retried with exponential backoff (2 s, 4 s, … up to 6 retries).
     func alarm(_ info: AlarmInfo) async throws
+
+    /// A message arrived on a socket this object accepted (``DurableObjectState/acceptWebSocket(tags:)``);
+    /// the instance is rebuilt first if it was evicted. Runs as a call: alone, its writes durable
+    /// before the next message. Throwing closes that socket with 1011. The default does nothing.
+    func webSocketMessage(_ socket: HibernatableWebSocket, _ message: WebSocketMessage) async throws
+
+    /// A socket this object accepted closed (by the peer, by the object, or on an error). The
+    /// default does nothing.
+    func webSocketClose(_ socket: HibernatableWebSocket, _ closure: WebSocketClosure) async throws
+
+    /// A socket this object accepted failed (a message over the size limit, an idle timeout).
+    /// The default does nothing.
+    func webSocketError(_ socket: HibernatableWebSocket, _ error: any Error) async throws
 }
 
 extension DurableObject {
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        EdgeResponse(status: 501, body: Array("\(Self.self) does not implement fetch".utf8))
+        EdgeResponse(status: .notImplemented, body: .text("\(Self.self) does not implement fetch"))
     }
 
     public func alarm(_ info: AlarmInfo) async throws {}
+    public func webSocketMessage(_ socket: HibernatableWebSocket, _ message: WebSocketMessage) async throws {}
+    public func webSocketClose(_ socket: HibernatableWebSocket, _ closure: WebSocketClosure) async throws {}
+    public func webSocketError(_ socket: HibernatableWebSocket, _ error: any Error) async throws {}
 }
 
 /// Details of an alarm invocation.
@@ -55,8 +72,49 @@ public struct AlarmInfo: Sendable, Hashable {
     public var scheduledTime: Date
 }
 
-/// What an instance gets: its id and its storage.
+/// What an instance gets: its id, its storage, and the WebSockets it accepted.
 public struct DurableObjectState: Sendable {
     public let id: DurableObjectID
     public let storage: DurableObjectStorage
+    let webSockets: ObjectWebSockets
+
+    /// Accepts the WebSocket upgrade `fetch` received, with Cloudflare's hibernation semantics:
+    /// return the response from `fetch`. The socket belongs to the namespace: messages are
+    /// delivered to ``DurableObject/webSocketMessage(_:_:)`` (rebuilding the instance if it was
+    /// evicted), its close to ``DurableObject/webSocketClose(_:_:)``.
+    ///
+    /// ```swift
+    /// func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
+    ///     try state.acceptWebSocket(tags: ["user:" + (request.url.query["user"] ?? "anonymous")])
+    /// }
+    /// ```
+    ///
+    /// - Throws: ``WebSocketError`` `.tooManySockets` past ``CoordinatorLimits/maxWebSocketsPerObject``.
+    public func acceptWebSocket(tags: [String] = []) throws -> EdgeResponse {
+        try acceptWebSocket(tags: tags).response
+    }
+
+    /// ``acceptWebSocket(tags:)``, also returning the socket (to attach a value or send a greeting
+    /// before the connection is up: sends wait for it).
+    ///
+    /// - Throws: ``WebSocketError`` `.tooManySockets`.
+    public func acceptWebSocket(tags: [String] = []) throws -> (socket: HibernatableWebSocket, response: EdgeResponse) {
+        let sockets = webSockets
+        let socket = try sockets.accept(tags: tags)
+        return (socket, .webSocket { connection in try await sockets.serve(socket, on: connection) })
+    }
+
+    /// The open sockets this object accepted, those tagged `tag` when given.
+    public func getWebSockets(tag: String? = nil) -> [HibernatableWebSocket] {
+        webSockets.sockets(tag: tag)
+    }
+
+    /// Answers a text message equal to `pair.request` with `pair.response` without waking the
+    /// object (nil removes it). It lasts as long as the namespace, across evictions.
+    public func setWebSocketAutoResponse(_ pair: WebSocketAutoResponse?) {
+        webSockets.autoResponse = pair
+    }
+
+    /// The auto-response in effect, if any.
+    public var webSocketAutoResponse: WebSocketAutoResponse? { webSockets.autoResponse }
 }

@@ -95,6 +95,8 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     private let retiring = Mutex<[String: CommitTicket]>([:])
     private let alarmSignal = WakeSignal()
     private let instancesBuilt = Atomic<Int>(0)
+    /// Each object's WebSockets, kept while the object has any (they outlive its instances).
+    private let webSocketRegistry = Mutex<[String: ObjectWebSockets]>([:])
     private let forwardedCalls = Atomic<Int>(0)
 
     /// A namespace over any store: ``SQLiteObjectStore`` with ``LocalOwnership`` on one machine,
@@ -291,7 +293,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         let acquired = Acquired(lease: try await ownership.acquire(slot.id.hex))
         slot.state.withLock { $0.ownership = acquired }
         let storage = DurableObjectStorage(objectID: slot.id.hex, store: store, limits: configuration.limits)
-        let instance = Object(state: DurableObjectState(id: slot.id, storage: storage), env: env)
+        let instance = Object(state: DurableObjectState(id: slot.id, storage: storage, webSockets: webSockets(for: slot.id)), env: env)
         instancesBuilt.add(1, ordering: .relaxed)
         slot.state.withLock { state in
             state.instance = instance
@@ -299,6 +301,28 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         }
         return (instance, storage)
     }
+
+    /// The sockets of object `id` (made on first use; messages are delivered through `call`).
+    private func webSockets(for id: DurableObjectID) -> ObjectWebSockets {
+        webSocketRegistry.withLock { registry in
+            if let existing = registry[id.hex] { return existing }
+            let sockets = ObjectWebSockets(limits: configuration.limits, clock: configuration.clock) { [weak self] socket, event in
+                guard let self else { return }
+                try await self.call(id) { instance, _ in
+                    switch event {
+                    case .message(let message): try await instance.webSocketMessage(socket, message)
+                    case .close(let closure): try await instance.webSocketClose(socket, closure)
+                    case .error(let error): try await instance.webSocketError(socket, error)
+                    }
+                }
+            }
+            registry[id.hex] = sockets
+            return sockets
+        }
+    }
+
+    /// How many WebSockets the objects of this namespace hold open in this process.
+    public var openWebSockets: Int { webSocketRegistry.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
     /// Drops an object's instance after a failed commit: it is rebuilt from what was committed.
     /// Returns the commits queued meanwhile, which were computed from the failed writes.

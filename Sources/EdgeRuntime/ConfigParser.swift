@@ -153,13 +153,21 @@ extension EdgeConfig {
             }
         }
         if let limits = try root.optionalObject("limits") {
-            try limits.allowKeys(["max_request_body_bytes", "request_timeout_ms", "max_concurrent_requests", "wait_until_timeout_ms"])
+            try limits.allowKeys([
+                "max_request_body_bytes", "request_timeout_ms", "max_concurrent_requests", "wait_until_timeout_ms", "max_websocket_message_bytes",
+                "websocket_idle_timeout_ms",
+            ])
             config.limits.maxRequestBodyBytes = try limits.optionalInt("max_request_body_bytes", range: 1...Int.max) ?? config.limits.maxRequestBodyBytes
             if let milliseconds = try limits.optionalInt("request_timeout_ms", range: 1...3_600_000) {
                 config.limits.requestTimeout = .milliseconds(milliseconds)
             }
             config.limits.maxConcurrentRequests = try limits.optionalInt("max_concurrent_requests", range: 1...1_000_000) ?? config.limits.maxConcurrentRequests
             if let milliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) {
+                config.limits.maxWebSocketMessageBytes =
+                    try limits.optionalInt("max_websocket_message_bytes", range: 1...(1 << 30)) ?? config.limits.maxWebSocketMessageBytes
+                if let milliseconds = try limits.optionalInt("websocket_idle_timeout_ms", range: 0...86_400_000) {
+                    config.limits.webSocketIdleTimeout = .milliseconds(milliseconds)
+                }
                 config.limits.waitUntilTimeout = .milliseconds(milliseconds)
             }
         }

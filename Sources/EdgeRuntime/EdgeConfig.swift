@@ -197,15 +197,23 @@ public struct EdgeConfig: Sendable {
         public var maxConcurrentRequests: Int
         /// Longest the work given to `ctx.waitUntil` may run past its response. Default 30 s.
         public var waitUntilTimeout: Duration
+        /// Largest WebSocket message (after reassembling its frames); a larger one closes the
+        /// socket with 1009. Default 1 MiB, as Workers.
+        public var maxWebSocketMessageBytes: Int
+        /// A WebSocket with no message for this long is closed with 1008. Default `.zero`: never
+        /// (hibernating durable-object sockets may idle indefinitely, as on Cloudflare).
+        public var webSocketIdleTimeout: Duration
 
         public init(
             maxRequestBodyBytes: Int = 100 * 1024 * 1024, requestTimeout: Duration = .seconds(30), maxConcurrentRequests: Int = 1000,
-            waitUntilTimeout: Duration = .seconds(30)
+            waitUntilTimeout: Duration = .seconds(30), maxWebSocketMessageBytes: Int = 1 << 20, webSocketIdleTimeout: Duration = .zero
         ) {
             self.maxRequestBodyBytes = maxRequestBodyBytes
             self.requestTimeout = requestTimeout
             self.maxConcurrentRequests = maxConcurrentRequests
             self.waitUntilTimeout = waitUntilTimeout
+            self.maxWebSocketMessageBytes = maxWebSocketMessageBytes
+            self.webSocketIdleTimeout = webSocketIdleTimeout
         }
     }
 
@@ -380,6 +388,12 @@ public struct EdgeConfig: Sendable {
         }
         guard limits.requestTimeout > .zero else {
             throw fail(.invalidValue, "limits.request_timeout_ms", "a positive duration", "request_timeout must be positive")
+        }
+        guard limits.maxWebSocketMessageBytes >= 1 else {
+            throw fail(.invalidValue, "limits.max_websocket_message_bytes", "at least 1", "max_websocket_message_bytes must be at least 1")
+        }
+        guard limits.webSocketIdleTimeout >= .zero else {
+            throw fail(.invalidValue, "limits.websocket_idle_timeout_ms", "zero or more", "websocket_idle_timeout must not be negative")
         }
         guard limits.waitUntilTimeout >= .zero else {
             throw fail(.invalidValue, "limits.wait_until_timeout_ms", "zero or more", "wait_until_timeout must not be negative")

@@ -2,6 +2,7 @@ import EdgeCore
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -33,7 +34,8 @@ public struct EdgeHost<W: Worker>: Sendable {
         try await EdgeHost(runtime: runtime).run()
     }
 
-    /// The Hummingbird application: the worker's responder plus the background services.
+    /// The Hummingbird application: the worker on HTTP/1.1 with WebSocket upgrades
+    /// (`EdgeHTTPChannel`), plus the background services.
     ///
     /// - Parameters:
     ///   - port: the port to listen on instead of `dev.port` (0 picks a free one).
@@ -41,31 +43,11 @@ public struct EdgeHost<W: Worker>: Sendable {
     public func application(port: Int? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let runtime = self.runtime
         let config = runtime.config
-        let limit = config.limits.maxRequestBodyBytes
-        let requestIDField = HTTPField.Name("x-request-id")!
-        let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            let id = request.headers[requestIDField] ?? runtime.newRequestID()
-            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-                return Self.response(WorkerRuntime<W>.tooLarge(declared, limit: limit, id: id))
-            }
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: limit)
-            } catch {
-                return Self.response(WorkerRuntime<W>.tooLarge(nil, limit: limit, id: id))
-            }
-            var headers: [String: String] = [:]
-            for field in request.headers {
-                let name = field.name.canonicalName
-                headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
-            }
-            let edgeRequest = EdgeRequest(
-                method: request.method.rawValue, path: request.uri.description, headers: headers,
-                body: Array(body.readableBytesView))
-            return Self.response(await runtime.handle(edgeRequest, requestID: id))
-        }
+        let channel = EdgeHTTPChannel(runtime: runtime)
         return Application(
-            responder: responder,
+            // Unused: EdgeHTTPChannel hands every request to the runtime itself.
+            responder: CallbackResponder<BasicRequestContext> { _, _ in Response(status: .internalServerError) },
+            server: HTTPServerBuilder { _ in channel },
             configuration: .init(address: .hostname(config.host, port: port ?? config.port), serverName: nil),
             services: try runtime.backgroundServices(),
             onServerRunning: { channel in
@@ -75,14 +57,6 @@ public struct EdgeHost<W: Worker>: Sendable {
             },
             logger: runtime.bindings.logger
         )
-    }
-
-    static func response(_ response: EdgeResponse) -> Response {
-        var fields = HTTPFields()
-        for (name, value) in response.headers {
-            if let field = HTTPField.Name(name) { fields[field] = value }
-        }
-        return Response(status: .init(code: response.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
     }
 
     /// Serves until SIGINT/SIGTERM, then drains `waitUntil` work.

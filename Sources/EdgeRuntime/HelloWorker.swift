@@ -3,6 +3,7 @@ import EdgeCore
 public import EdgeKV
 import EdgeQueue
 import Foundation
+import HTTPTypes
 import Logging
 
 /// The worker `edge dev` serves when the config's `main` is `"hello"` (the default): a greeting,
@@ -33,7 +34,7 @@ public struct HelloWorker: Worker {
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        switch request.pathOnly {
+        switch request.url.path {
         case "/health":
             return .text("ok")
         case "/count":
@@ -73,15 +74,15 @@ public actor HelloCounter: DurableObject {
 
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
         var value = try state.storage.get("value", as: Int.self) ?? 0
-        if request.method == "POST" {
+        if request.method == .post {
             value += 1
             try state.storage.put("value", value)
         }
-        let name = request.pathOnly.split(separator: "/").last.map(String.init) ?? ""
+        let name = request.url.path.split(separator: "/").last.map(String.init) ?? ""
         let body = try JSONValue.object([
             "name": .string(name), "value": .int(Int64(value)),
             "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
         ]).serialized()
-        return EdgeResponse(headers: ["content-type": "application/json"], body: Array(body))
+        return EdgeResponse(headers: [.contentType: "application/json"], body: .bytes(Array(body)))
     }
 }

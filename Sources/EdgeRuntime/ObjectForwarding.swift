@@ -1,12 +1,16 @@
+import AsyncHTTPClient
 import EdgeCoordinator
 import EdgeCore
 import Foundation
+import HTTPTypes
+import HummingbirdWSClient
 import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import NIOPosix
+import NIOWebSocket
 import Synchronization
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Durable-object `fetch` calls between processes that share a store (PostgreSQL): the one
 /// runtime component that knows how they travel.
@@ -27,6 +31,9 @@ final class ObjectForwarding: DurableObjectForwarder {
     static let tokenHeader = "x-edge-forward-token"
     static let pathHeader = "x-edge-forward-path"
     static let errorHeader = "x-edge-object-error"
+    static let errorField = HTTPField.Name("x-edge-object-error")!
+    static let tokenField = HTTPField.Name("x-edge-forward-token")!
+    static let pathField = HTTPField.Name("x-edge-forward-path")!
     /// Headers that describe one hop, not the request.
     static let hopHeaders: Set<String> = ["host", "content-length", "connection", "transfer-encoding", "keep-alive", "date", "server", "x-request-id"]
 
@@ -48,11 +55,15 @@ final class ObjectForwarding: DurableObjectForwarder {
         self.logger = logger
     }
 
-    static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 300
-        configuration.httpMaximumConnectionsPerHost = 64
-        return URLSession(configuration: configuration)
+    /// The client of forwarded calls: a refused connection fails at once (the owner is gone and
+    /// the call runs here), and enough connections per owner for concurrent calls.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(2)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
     /// Lets other processes reach `namespace`'s objects through this process.
@@ -85,64 +96,114 @@ final class ObjectForwarding: DurableObjectForwarder {
     // MARK: Sending
 
     func forward(_ request: EdgeRequest, namespace: String, objectID: String, to address: String, token: String) async throws -> EdgeResponse {
-        guard let url = URL(string: "\(address)\(Self.pathPrefix)\(namespace)/\(objectID)") else {
-            throw CoordinatorError(
-                .remoteCallFailed, objectID: objectID, message: "the owner of durable object \(objectID) advertised an unusable address \"\(address)\"")
+        if request.isWebSocketUpgrade {
+            return proxyWebSocket(request, url: "\(address)\(Self.pathPrefix)\(namespace)/\(objectID)", token: token)
         }
-        var outgoing = URLRequest(url: url)
-        outgoing.httpMethod = request.method
-        for (name, value) in request.headers where !Self.hopHeaders.contains(name.lowercased()) {
-            outgoing.setValue(value, forHTTPHeaderField: name)
+        var outgoing = HTTPClientRequest(url: "\(address)\(Self.pathPrefix)\(namespace)/\(objectID)")
+        outgoing.method = HTTPMethod(request.method)
+        for field in request.headers where !Self.hopHeaders.contains(field.name.canonicalName) {
+            outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
-        outgoing.setValue(request.path, forHTTPHeaderField: Self.pathHeader)
-        outgoing.setValue(token, forHTTPHeaderField: Self.tokenHeader)
-        if !request.body.isEmpty { outgoing.httpBody = Data(request.body) }
-        let data: Data, response: URLResponse
+        outgoing.headers.replaceOrAdd(name: Self.pathHeader, value: request.path)
+        outgoing.headers.replaceOrAdd(name: Self.tokenHeader, value: token)
+        if let bytes = request.body.storedBytes {
+            if !bytes.isEmpty { outgoing.body = .bytes(ByteBuffer(bytes: bytes)) }
+        } else {
+            outgoing.body = .stream(request.body.map { ByteBuffer(bytes: $0) }, length: .unknown)
+        }
+        let response: HTTPClientResponse
         do {
-            (data, response) = try await Self.session.data(for: outgoing)
-        } catch let error as URLError where [.cannotConnectToHost, .cannotFindHost, .dnsLookupFailed].contains(error.code) {
-            throw OwnerUnreachable(address: address, underlying: error)
+            response = try await Self.client.execute(outgoing, timeout: .seconds(300))
         } catch {
+            if Self.isUnreachable(error) { throw OwnerUnreachable(address: address, underlying: error) }
             throw CoordinatorError(
                 .remoteCallFailed, objectID: objectID, message: "forwarding to the owner of durable object \(objectID) at \(address) failed: \(error)")
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw CoordinatorError(
-                .remoteCallFailed, objectID: objectID, message: "the owner of durable object \(objectID) at \(address) sent no HTTP response")
+        var headers = HTTPFields(response.headers, splitCookie: false)
+        for name in Self.hopHeaders { if let field = HTTPField.Name(name) { headers[field] = nil } }
+        if headers[Self.errorField] != nil {
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            throw CoordinatorError(.remoteCallFailed, objectID: objectID, message: "durable object \(objectID) failed in its owner at \(address): \(text)")
         }
-        var headers: [String: String] = [:]
-        for (name, value) in http.allHeaderFields {
-            guard let name = name as? String, let value = value as? String, !Self.hopHeaders.contains(name.lowercased()) else { continue }
-            headers[name.lowercased()] = value
+        let body = response.body.map { Array($0.readableBytesView) }
+        return EdgeResponse(status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers, body: .stream(body))
+    }
+
+    /// A WebSocket for an object another process owns: the client's socket is accepted here and
+    /// piped to one opened to the owner, frames both ways, each side's close passed on.
+    private func proxyWebSocket(_ request: EdgeRequest, url: String, token: String) -> EdgeResponse {
+        var headers = HTTPFields()
+        for field in request.headers where !Self.hopHeaders.contains(field.name.canonicalName) && !field.name.canonicalName.hasPrefix("sec-websocket") {
+            if field.name != .connection, field.name != .upgrade { headers.append(field) }
         }
-        if headers.removeValue(forKey: Self.errorHeader) != nil {
-            throw CoordinatorError(
-                .remoteCallFailed, objectID: objectID,
-                message: "durable object \(objectID) failed in its owner at \(address): \(String(decoding: data, as: UTF8.self))")
+        headers[Self.pathField] = request.path
+        headers[Self.tokenField] = token
+        let webSocketURL = url.replacingOccurrences(of: "https://", with: "wss://").replacingOccurrences(of: "http://", with: "ws://")
+        let logger = self.logger
+        let forwardedHeaders = headers
+        return .webSocket { local in
+            let maxSize = 1 << 30
+            let closed = try await WebSocketClient.connect(
+                url: webSocketURL, configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: forwardedHeaders), logger: logger
+            ) { inbound, outbound, _ in
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {  // owner → client
+                        for try await message in inbound.messages(maxSize: maxSize) {
+                            switch message {
+                            case .text(let text): try await local.send(.text(text))
+                            case .binary(let buffer): try await local.send(.binary(Array(buffer.readableBytesView)))
+                            }
+                        }
+                        return true
+                    }
+                    group.addTask {  // client → owner
+                        while let message = try await local.receive() {
+                            switch message {
+                            case .text(let text): try await outbound.write(.text(text))
+                            case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                            }
+                        }
+                        let closure = local.closure ?? WebSocketClosure(code: .normalClosure)
+                        try await outbound.close(WebSocketErrorCode(codeNumber: closure.code.rawValue), reason: closure.reason)
+                        return false
+                    }
+                    // Whichever side ends first, the other is closed so its loop ends too.
+                    if try await group.next() == true { await local.close(.goingAway, reason: "the owner closed the socket") }
+                    try await group.waitForAll()
+                }
+            }
+            if let closed { await local.close(WebSocketCloseCode(Int(UInt16(webSocketErrorCode: closed.closeCode))), reason: closed.reason ?? "") }
         }
-        return EdgeResponse(status: http.statusCode, headers: headers, body: Array(data))
+    }
+
+    /// Whether nothing reached the owner: the connection could not be made.
+    static func isUnreachable(_ error: any Error) -> Bool {
+        if error is NIOConnectionError { return true }
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        if let error = error as? IOError, [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains(error.errnoCode) { return true }
+        return false
     }
 
     // MARK: Receiving
 
     /// Answers a call another process forwarded here; nil for any other request.
     func receive(_ request: EdgeRequest) async -> EdgeResponse? {
-        guard request.pathOnly.hasPrefix(Self.pathPrefix) else { return nil }
-        let parts = request.pathOnly.dropFirst(Self.pathPrefix.count).split(separator: "/")
+        let path = request.url.path
+        guard path.hasPrefix(Self.pathPrefix) else { return nil }
+        let parts = path.dropFirst(Self.pathPrefix.count).split(separator: "/")
         guard parts.count == 2, let receiver = state.withLock({ $0.receivers[String(parts[0])] }) else {
-            return EdgeResponse(status: 404, body: Array("no durable-object namespace here for \(request.pathOnly)".utf8))
+            return EdgeResponse(status: .notFound, body: .text("no durable-object namespace here for \(path)"))
         }
-        guard let expected = try? await receiver.ownership.forwardingToken(), let given = request.header(Self.tokenHeader),
+        guard let expected = try? await receiver.ownership.forwardingToken(), let given = request.headers[Self.tokenField],
             constantTimeEqual(Array(expected.utf8), Array(given.utf8))
         else {
-            return EdgeResponse(status: 403, body: Array("forwarded durable-object call with a missing or wrong token".utf8))
+            return EdgeResponse(status: .forbidden, body: .text("forwarded durable-object call with a missing or wrong token"))
         }
         var local = request
-        local.path = request.header(Self.pathHeader) ?? "/"
-        local.headers = request.headers.filter { name, _ in
-            let lower = name.lowercased()
-            return lower != Self.tokenHeader && lower != Self.pathHeader && !Self.hopHeaders.contains(lower)
-        }
+        local.path = request.headers[Self.pathField] ?? "/"
+        local.headers[Self.tokenField] = nil
+        local.headers[Self.pathField] = nil
+        for name in Self.hopHeaders { if let field = HTTPField.Name(name) { local.headers[field] = nil } }
         do {
             return try await receiver.run(String(parts[1]), local)
         } catch let error as CoordinatorError where error.code == .invalidID {
@@ -153,6 +214,6 @@ final class ObjectForwarding: DurableObjectForwarder {
     }
 
     private static func failure(_ status: Int, _ message: String) -> EdgeResponse {
-        EdgeResponse(status: status, headers: ["content-type": "text/plain; charset=utf-8", errorHeader: "1"], body: Array(message.utf8))
+        EdgeResponse(status: HTTPResponse.Status(code: status), headers: [.contentType: "text/plain; charset=utf-8", errorField: "1"], body: .text(message))
     }
 }

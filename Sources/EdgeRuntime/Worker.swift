@@ -1,6 +1,7 @@
 import EdgeCore
 import EdgeQueue
 public import Foundation
+import HTTPTypes
 public import Logging
 import Synchronization
 

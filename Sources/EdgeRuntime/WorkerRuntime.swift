@@ -1,6 +1,7 @@
 import EdgeCore
 import EdgeQueue
 import Foundation
+public import HTTPTypes
 import Logging
 import Metrics
 public import ServiceLifecycle
@@ -38,7 +39,8 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     private var logger: Logger { bindings.logger }
 
-    func newRequestID() -> String {
+    /// A new request id (a random prefix per runtime and a counter).
+    public func newRequestID() -> String {
         "\(idPrefix)-\(requestCounter.add(1, ordering: .relaxed).newValue)"
     }
 
@@ -55,14 +57,14 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         let id = requestID ?? newRequestID()
         let started = ContinuousClock.now
         var response = await respond(request, id: id)
-        response.headers["x-request-id"] = id
+        response.headers[.edgeRequestID] = id
         let elapsed = ContinuousClock.now - started
-        metrics.record(method: request.method, status: response.status, duration: elapsed)
+        metrics.record(method: request.method.rawValue, status: response.status.code, duration: elapsed)
         if logger.logLevel <= .info {
             logger.info(
-                "\(request.method) \(request.pathOnly) \(response.status)",
+                "\(request.method) \(request.url.path) \(response.status.code)",
                 metadata: [
-                    "request_id": "\(id)", "status": "\(response.status)",
+                    "request_id": "\(id)", "status": "\(response.status.code)",
                     "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
                 ])
         }
@@ -70,9 +72,16 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     }
 
     private func respond(_ request: EdgeRequest, id: String) async -> EdgeResponse {
-        if request.body.count > limits.maxRequestBodyBytes {
-            return Self.tooLarge(request.body.count, limit: limits.maxRequestBodyBytes, id: id)
+        var request = request
+        let limit = limits.maxRequestBodyBytes
+        // The body limit: a known size or a declared length over it is refused before the
+        // handler runs; a stream is counted as it is read and cut off where it crosses the limit.
+        if let size = request.body.count ?? request.headers[.contentLength].flatMap({ Int($0) }), size > limit {
+            request.body.cancel()
+            return Self.tooLarge(size, limit: limit, id: id)
         }
+        let counted = request.body.isStream ? BodyLimit(limit) : nil
+        if let counted { request.body = counted.wrap(request.body) }
         let active = inFlight.add(1, ordering: .relaxed).newValue
         defer { inFlight.subtract(1, ordering: .relaxed) }
         if active > limits.maxConcurrentRequests {
@@ -81,14 +90,21 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         // A durable-object call another process forwarded to this one, the object's owner.
         if let forwarded = await bindings.objectForwarding.receive(request) { return forwarded }
         let ctx = context(id)
+        let handled = request
         let outcome = await watchdog.run(timeout: limits.requestTimeout.inSeconds) { [worker, env] in
-            try await worker.fetch(request, env: env, ctx: ctx)
+            try await worker.fetch(handled, env: env, ctx: ctx)
+        }
+        if let counted, counted.exceeded {
+            // Whatever the handler made of it, a body over the limit is refused.
+            if case .finished(.success(let response)) = outcome { response.body.cancel() }
+            ctx.logger.notice("request body over the limit", metadata: ["limit": "\(limit)", "path": "\(request.url.path)"])
+            return Self.tooLarge(nil, limit: limit, id: id)
         }
         switch outcome {
         case .finished(.success(let response)):
             return response
         case .finished(.failure(let error)):
-            ctx.logger.error("uncaught error in fetch handler", metadata: ["error": "\(error)", "path": "\(request.pathOnly)"])
+            ctx.logger.error("uncaught error in fetch handler", metadata: ["error": "\(error)", "path": "\(request.url.path)"])
             return Self.errorResponse(500, "internal error", id: id)
         case .timedOut:
             let milliseconds = Int(limits.requestTimeout.inSeconds * 1000)
@@ -103,7 +119,29 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     static func errorResponse(_ status: Int, _ message: String, id: String) -> EdgeResponse {
         let body = "{\"error\":\(jsonString(message)),\"requestId\":\(jsonString(id))}"
-        return EdgeResponse(status: status, headers: ["content-type": "application/json", "x-request-id": id], body: Array(body.utf8))
+        return EdgeResponse(
+            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json", .edgeRequestID: id], body: .text(body))
+    }
+
+    // MARK: WebSockets
+
+    /// Runs an accepted WebSocket's handler with the configured limits: a message over
+    /// `limits.max_websocket_message_bytes` closes it with 1009, no message within
+    /// `limits.websocket_idle_timeout_ms` closes it with 1008, a handler that throws closes it
+    /// with 1011 and nothing else; a handler that returns leaves it closed normally.
+    public func runWebSocket(_ handler: @escaping WebSocketHandler, on socket: any EdgeWebSocket, requestID: String? = nil) async {
+        let ctx = context(requestID ?? newRequestID())
+        let watched = limits.webSocketIdleTimeout > .zero ? IdleWebSocket(socket, timeout: limits.webSocketIdleTimeout, clock: bindings.clock) : nil
+        do {
+            try await handler(watched ?? socket)
+            await socket.close(.normalClosure, reason: "")
+        } catch let error as WebSocketError where error.code == .messageTooBig || error.code == .idleTimeout || error.code == .closed {
+            ctx.logger.notice("WebSocket closed", metadata: ["reason": "\(error.message)"])
+        } catch {
+            ctx.logger.error("WebSocket handler failed; the socket is closed with 1011", metadata: ["error": "\(error)"])
+            await socket.close(.internalError, reason: "internal error")
+        }
+        watched?.stop()
     }
 
     private static func jsonString(_ text: String) -> String {
@@ -240,4 +278,9 @@ final class RuntimeMetrics: Sendable {
         }
         timer.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + Int64(duration.components.attoseconds / 1_000_000_000))
     }
+}
+
+extension HTTPField.Name {
+    /// `x-request-id`: the id of a request, in its response (the client's own when it sent one).
+    static let edgeRequestID = HTTPField.Name("x-request-id")!
 }

@@ -3,7 +3,7 @@ public import EdgeQueue
 public import EdgeRuntime
 import EdgeTesting
 public import Foundation
-import HTTPTypes
+public import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -59,14 +59,46 @@ public final class WorkerTestClient<W: Worker>: Sendable {
                 environment: secrets))
     }
 
-    /// Sends a request to the worker's `fetch` (no socket).
-    public func fetch(_ request: EdgeRequest) async -> EdgeResponse {
+    /// Sends a request to the worker's `fetch` (no socket) and reads the whole response.
+    public func fetch(_ request: EdgeRequest) async -> TestResponse {
+        await TestResponse(await runtime.handle(request))
+    }
+
+    /// Sends a request to the worker's `fetch` (no socket) and reads the whole response.
+    ///
+    /// A method that is not a valid token is a programming error; for repeated header fields,
+    /// send an `EdgeRequest`.
+    public func fetch(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async -> TestResponse {
+        await fetch(EdgeRequest(method: httpMethod(method), path: path, headers: fields(headers), body: .bytes(body)))
+    }
+
+    /// Sends a request and returns the response as the worker made it, its body unread: for
+    /// streamed responses.
+    public func stream(_ request: EdgeRequest) async -> EdgeResponse {
         await runtime.handle(request)
     }
 
-    /// Sends a request to the worker's `fetch` (no socket).
-    public func fetch(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async -> EdgeResponse {
-        await runtime.handle(EdgeRequest(method: method, path: path, headers: headers, body: body))
+    /// Opens a WebSocket to the worker (no network): sends an upgrade request for `path`; when
+    /// the worker accepts it, runs its handler on one end of an in-memory pair and returns the
+    /// other; else returns nil and the refusal in `refused`.
+    ///
+    /// - Parameter maxMessageBytes: messages the worker's end accepts (default: the config's
+    ///   `limits.max_websocket_message_bytes`).
+    public func webSocket(_ path: String, headers: [String: String] = [:]) async -> (socket: (any EdgeWebSocket)?, refused: TestResponse?) {
+        var fields = fields(headers)
+        fields[.connection] = "upgrade"
+        fields[.upgrade] = "websocket"
+        fields[.secWebSocketKey] = "dGhlIHNhbXBsZSBub25jZQ=="
+        fields[.secWebSocketVersion] = "13"
+        let id = runtime.newRequestID()
+        let response = await runtime.handle(EdgeRequest(method: .get, path: path, headers: fields), requestID: id)
+        guard response.status == .switchingProtocols, let handler = response.webSocket else {
+            return (nil, await TestResponse(response))
+        }
+        let (client, server) = WebSocketPair.make(maxMessageBytes: runtime.config.limits.maxWebSocketMessageBytes)
+        let runtime = self.runtime
+        Task { await runtime.runWebSocket(handler, on: server, requestID: id) }
+        return (client, nil)
     }
 
     /// Sends `messages` to `queue` and has the queue's configured consumer deliver everything
@@ -133,24 +165,73 @@ public struct LiveWorkerClient: Sendable {
     /// The port the server listens on.
     public var port: Int? { client.port }
 
-    /// Sends `request` over the socket.
+    /// Sends `request` over the socket and reads the whole response.
     ///
     /// - Throws: connection errors.
-    public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        var fields = HTTPFields()
-        for (name, value) in request.headers {
-            if let field = HTTPField.Name(name) { fields[field] = value }
-        }
+    public func fetch(_ request: EdgeRequest) async throws -> TestResponse {
+        let body = try await request.body.bytes()
         let response = try await client.executeRequest(
-            uri: request.path, method: HTTPRequest.Method(request.method) ?? .get, headers: fields,
-            body: request.body.isEmpty ? nil : ByteBuffer(bytes: request.body))
-        var headers: [String: String] = [:]
-        for field in response.headers { headers[field.name.canonicalName] = field.value }
-        return EdgeResponse(status: response.status.code, headers: headers, body: Array(response.body.readableBytesView))
+            uri: request.path, method: request.method, headers: request.headers, body: body.isEmpty ? nil : ByteBuffer(bytes: body))
+        return TestResponse(status: response.status, headers: response.headers, body: Array(response.body.readableBytesView))
     }
 
-    /// Sends a request over the socket.
-    public func fetch(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async throws -> EdgeResponse {
-        try await fetch(EdgeRequest(method: method, path: path, headers: headers, body: body))
+    /// Sends a request over the socket and reads the whole response.
+    ///
+    /// - Throws: connection errors.
+    public func fetch(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async throws -> TestResponse {
+        try await fetch(EdgeRequest(method: httpMethod(method), path: path, headers: fields(headers), body: .bytes(body)))
+    }
+}
+
+/// Header fields from a dictionary, in name order; an invalid name is a programming error.
+func fields(_ headers: [String: String]) -> HTTPFields {
+    var fields = HTTPFields()
+    for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+        guard let field = HTTPField.Name(name) else { preconditionFailure("\"\(name)\" is not a valid HTTP field name") }
+        fields.append(HTTPField(name: field, value: value))
+    }
+    return fields
+}
+
+/// The method named `name`; a name that is not a valid token is a programming error.
+func httpMethod(_ name: String) -> HTTPRequest.Method {
+    guard let method = HTTPRequest.Method(name) else { preconditionFailure("\"\(name)\" is not an HTTP method") }
+    return method
+}
+
+/// A response read whole, for assertions: status, header fields, body.
+public struct TestResponse: Sendable {
+    public var status: HTTPResponse.Status
+    public var headers: HTTPFields
+    public var body: [UInt8]
+
+    public init(status: HTTPResponse.Status, headers: HTTPFields, body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Reads `response`'s body whole (a stream that fails ends the body where it failed).
+    public init(_ response: EdgeResponse) async {
+        var body: [UInt8] = []
+        do {
+            for try await chunk in response.body { body += chunk }
+        } catch {}
+        self.init(status: response.status, headers: response.headers, body: body)
+    }
+
+    /// The body as UTF-8 text.
+    public var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// A header field's value, or nil.
+    public func header(_ name: String) -> String? {
+        HTTPField.Name(name).flatMap { headers[$0] }
+    }
+
+    /// The body decoded from JSON.
+    ///
+    /// - Throws: `DecodingError`.
+    public func json<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(body))
     }
 }

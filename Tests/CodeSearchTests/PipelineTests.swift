@@ -5,6 +5,7 @@ import EdgeRuntime
 import EdgeRuntimeTesting
 import Embeddings
 import Foundation
+import HTTPTypes
 import Synchronization
 import Testing
 import VectorSearch
@@ -87,7 +88,7 @@ func pipelineClient(_ mirror: MirrorRepository, model: (any EmbeddingModel)? = n
     return try WorkerTestClient(CodeSearchWorker(embeddingModel: model), config: config, secrets: ["GITHUB_WEBHOOK_SECRET": webhookSecret])
 }
 
-func json(_ response: EdgeResponse) throws -> [String: Any] {
+func json(_ response: TestResponse) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.status) \(response.text)")
 }
 
@@ -146,12 +147,12 @@ struct PipelineTests {
         #expect(try await env.index.vectors.describe().vectorCount == chunks)
 
         let search = await client.fetch("/search?q=parse%20a%20cron%20expression&top=3&repo=\(mirror.repo)")
-        #expect(search.headers["x-cache"] == "miss")
+        #expect(search.header("x-cache") == "miss")
         let results = try #require(try json(search)["results"] as? [[String: Any]])
         #expect(results.first?["path"] as? String == "Sources/Cron.swift")
         #expect(results.first?["startLine"] as? Int == 1)
         #expect(results.first?["repo"] as? String == mirror.repo)
-        #expect(await client.fetch("/search?q=parse%20a%20cron%20expression&top=3&repo=\(mirror.repo)").headers["x-cache"] == "hit")
+        #expect(await client.fetch("/search?q=parse%20a%20cron%20expression&top=3&repo=\(mirror.repo)").header("x-cache") == "hit")
         #expect(await client.fetch("/search?q=&top=3").status == 400)
         #expect(await client.fetch("/search?q=x&top=0").status == 400)
         #expect(await client.fetch("/jobs/nope").status == 404)

@@ -1,6 +1,7 @@
 import EdgeCoordinator
 import EdgeTesting
 import Foundation
+import HTTPTypes
 import Testing
 
 func counterNamespace(_ clock: TestClock = TestClock(), idleTimeout: Double = 70, path: String? = nil) throws -> DurableObjectNamespace<Counter> {
@@ -63,9 +64,9 @@ struct ExecutionTests {
         let namespace = try counterNamespace()
         _ = try await namespace.get(namespace.idFromName("a")).call { try await $0.increment(by: 5) }
         _ = try await namespace.get(namespace.idFromName("b")).call { try await $0.increment(by: 7) }
-        let response = try await namespace.get(namespace.idFromName("a")).fetch(EdgeRequest(method: "POST", path: "/count"))
+        let response = try await namespace.get(namespace.idFromName("a")).fetch(EdgeRequest(method: .post, path: "/count"))
         #expect(response.status == 200)
-        #expect(response.text == "POST /count count=5")
+        #expect(try await response.body.text() == "POST /count count=5")
         let alarmed = try DurableObjectNamespace<Alarmed>(
             name: "alarmed", path: try makeTemporaryDirectory() + "/do.sqlite",
             env: .init(runs: AlarmLog(), failures: 0))

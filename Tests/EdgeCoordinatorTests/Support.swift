@@ -1,6 +1,7 @@
 import EdgeCoordinator
 import EdgeTesting
 import Foundation
+import HTTPTypes
 
 func makeTemporaryDirectory(_ name: String = "do") throws -> String {
     try TemporaryDirectory.make(name)
@@ -41,7 +42,7 @@ actor Counter: DurableObject {
     func overlapCount() -> Int { overlaps }
 
     func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        EdgeResponse(status: 200, body: Array("\(request.method) \(request.path) count=\(try state.storage.get("count", as: Int.self) ?? 0)".utf8))
+        EdgeResponse(status: .ok, body: .text("\(request.method) \(request.path) count=\(try state.storage.get("count", as: Int.self) ?? 0)"))
     }
 }
 

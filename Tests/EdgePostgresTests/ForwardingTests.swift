@@ -3,6 +3,7 @@ import EdgeKV
 import EdgePostgres
 import EdgeRuntime
 import Foundation
+import HTTPTypes
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -19,8 +20,8 @@ actor Echo: DurableObject {
     init(state: DurableObjectState, env: String) { label = env }
 
     func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        if request.pathOnly == "/fail" { throw Failure() }
-        return .text("\(label) \(request.method) \(request.path) \(request.header("x-test") ?? "-") \(request.text)", status: 201)
+        if request.url.path == "/fail" { throw Failure() }
+        return .text("\(label) \(request.method) \(request.path) \(request.header("x-test") ?? "-") \(try await request.body.text())", status: .created)
     }
 }
 
@@ -31,7 +32,7 @@ struct EchoWorker: Worker {
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        try await env.objects.get(env.objects.idFromName(request.query["name"] ?? "a")).fetch(request)
+        try await env.objects.get(env.objects.idFromName(request.url.query["name"] ?? "a")).fetch(request)
     }
 }
 

@@ -2,6 +2,7 @@ import EdgeKV
 import EdgeRuntime
 import EdgeRuntimeTesting
 import Foundation
+import HTTPTypes
 import Synchronization
 import Testing
 
@@ -129,7 +130,7 @@ struct JobCounter: Worker {
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        try await env.jobs.send(Job(name: String(request.pathOnly.dropFirst())))
+        try await env.jobs.send(Job(name: String(request.url.path.dropFirst())))
         return EdgeResponse(status: 202)
     }
 

@@ -24,7 +24,7 @@ struct Greeter: Worker {
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        let name = request.query["name"] ?? "world"
+        let name = request.url.query["name"] ?? "world"
         ctx.waitUntil {
             try await env.events.send(Greeted(name: name))
         }

@@ -2,6 +2,7 @@ import EdgeKV
 import EdgeRuntime
 import EdgeRuntimeTesting
 import Foundation
+import HTTPTypes
 
 actor EventLog {
     var events: [String] = []
@@ -44,28 +45,28 @@ struct TestWorker: Worker {
     }
 
     func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        let path = String(request.pathOnly)
+        let path = String(request.url.path)
         switch (request.method, path) {
-        case ("GET", "/hello"):
+        case (.get, "/hello"):
             return .text("hello \(env.greeting)")
-        case ("GET", "/secret-length"):
+        case (.get, "/secret-length"):
             return .text("\(env.token.count)")
-        case ("POST", _) where path.hasPrefix("/kv/"):
-            try await env.cache.put(String(path.dropFirst(4)), request.text)
-            return EdgeResponse(status: 201)
-        case ("GET", _) where path.hasPrefix("/kv/"):
+        case (.post, _) where path.hasPrefix("/kv/"):
+            try await env.cache.put(String(path.dropFirst(4)), try await request.body.text())
+            return EdgeResponse(status: .created)
+        case (.get, _) where path.hasPrefix("/kv/"):
             guard let value = try await env.cache.get(String(path.dropFirst(4))) else { return .text("not found", status: 404) }
             return .text(value)
-        case ("POST", "/enqueue"):
-            try await env.events.send(try JSONValue(parsing: Data(request.body)))
-            return EdgeResponse(status: 202)
-        case ("GET", "/throw"):
+        case (.post, "/enqueue"):
+            try await env.events.send(try JSONValue(parsing: Data(try await request.body.bytes())))
+            return EdgeResponse(status: .accepted)
+        case (.get, "/throw"):
             struct Boom: Error {}
             throw Boom()
-        case ("GET", "/wait"):
+        case (.get, "/wait"):
             await gate.wait()
             return .text("released")
-        case ("GET", "/later"):
+        case (.get, "/later"):
             let log = self.log
             ctx.waitUntil {
                 try await Task.sleep(for: .milliseconds(30))

@@ -7,6 +7,7 @@ public import EdgeQueue
 public import EdgeRuntime
 public import Embeddings
 import Foundation
+import HTTPTypes
 import Logging
 import VectorSearch
 
@@ -115,20 +116,20 @@ public struct CodeSearchWorker: Worker {
     // MARK: HTTP
 
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        let path = request.pathOnly
+        let path = request.url.path
         switch (request.method, path) {
-        case ("POST", "/webhooks/github"):
+        case (.post, "/webhooks/github"):
             return try await webhook(request, env: env, ctx: ctx)
-        case ("GET", "/search"):
+        case (.get, "/search"):
             return try await search(request, env: env)
-        case ("GET", _) where path.hasPrefix("/jobs/"):
+        case (.get, _) where path.hasPrefix("/jobs/"):
             let id = String(path.dropFirst("/jobs/".count))
             guard let job = try await job(id, env: env) else { return try .json(["error": "no job \(id)"], status: 404) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
-            return EdgeResponse(status: 200, headers: ["content-type": "application/json"], body: Array(try encoder.encode(job)))
-        case ("GET", "/"), ("GET", "/health"):
+            return EdgeResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(Array(try encoder.encode(job))))
+        case (.get, "/"), (.get, "/health"):
             return try .json(["service": "code-search", "endpoints": "POST /webhooks/github, GET /search?q=&top=&repo=, GET /jobs/ID"])
         case (_, "/webhooks/github"), (_, "/search"):
             return try .json(["error": "method \(request.method) not allowed on \(path)"], status: 405)
@@ -144,9 +145,13 @@ public struct CodeSearchWorker: Worker {
         let name = request.header("x-github-event")
         let event: GitHubEvent?
         do {
-            event = try webhook.event(name: name, body: request.body, signatureHeader: request.header("x-hub-signature-256"))
+            // GitHub caps a delivery at 25 MB.
+            let body = try await request.body.collect(upTo: webhook.maxBodyBytes)
+            event = try webhook.event(name: name, body: body, signatureHeader: request.header("x-hub-signature-256"))
         } catch let error as WebhookError {
-            return try .json(["error": error.message], status: error.status)
+            return try .json(["error": error.message], status: HTTPResponse.Status(code: error.status))
+        } catch let error as EdgeHTTPError where error.code == .bodyTooLarge {
+            return try .json(["error": "a webhook delivery is at most \(webhook.maxBodyBytes) bytes"], status: .contentTooLarge)
         }
         guard let event else { return try .json(["ignored": "event \(name ?? "(none)") is not handled"], status: 202) }
         if case .ping = event { return try .json(["ok": "pong"]) }
@@ -157,7 +162,7 @@ public struct CodeSearchWorker: Worker {
     }
 
     func search(_ request: EdgeRequest, env: Env) async throws -> EdgeResponse {
-        let query = request.query
+        let query = request.url.query
         let text = (query["q"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty, text.utf8.count <= 1000 else {
             return try .json(["error": "q must be 1...1000 bytes of text, got \(text.utf8.count)"], status: 400)
@@ -174,7 +179,7 @@ public struct CodeSearchWorker: Worker {
         let generation = try await env.store.get("generation") ?? "0"
         let key = "search:" + Hex.encode(SHA256.hash(data: Array("\(generation)\n\(repo ?? "")\n\(top)\n\(text)".utf8)))
         if let cached = try await env.store.getBytes(key) {
-            return EdgeResponse(status: 200, headers: ["content-type": "application/json", "x-cache": "hit"], body: cached)
+            return EdgeResponse(status: .ok, headers: [.contentType: "application/json", Self.cacheField: "hit"], body: .bytes(cached))
         }
         let results: [SearchResult]
         do {
@@ -183,10 +188,12 @@ public struct CodeSearchWorker: Worker {
             return try .json(["error": error.message], status: 409)
         }
         var response = try EdgeResponse.json(Answer(query: text, results: results))
-        try await env.store.put(key, bytes: response.body, expirationTtl: max(60, env.searchCacheTTL))
-        response.headers["x-cache"] = "miss"
+        try await env.store.put(key, bytes: response.body.storedBytes ?? [], expirationTtl: max(60, env.searchCacheTTL))
+        response.headers[Self.cacheField] = "miss"
         return response
     }
+
+    static let cacheField = HTTPField.Name("x-cache")!
 
     func job(_ id: String, env: Env) async throws -> IndexingJob? {
         guard id.count <= 64, let repo = try await env.store.get("job:\(id)") else { return nil }

@@ -33,12 +33,12 @@ public struct NotesWorker: Worker {
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        let path = request.pathOnly.split(separator: "/").map(String.init)
+        let path = request.url.path.split(separator: "/").map(String.init)
         switch (request.method, path.count, path.first) {
-        case ("PUT", 2, "notes"):
+        case (.put, 2, "notes"):
             let decoded: Note
             do {
-                decoded = try JSONDecoder().decode(Note.self, from: Data(request.body))
+                decoded = try await request.body.json(as: Note.self)
             } catch {
                 return try .json(["error": "the body is not a note: \(error)"], status: 400)
             }
@@ -51,15 +51,15 @@ public struct NotesWorker: Worker {
             }
             try await env.events.send(NoteSaved(id: note.id, words: note.body.split(whereSeparator: \.isWhitespace).count))
             return try .json(["saved": note.id], status: 201)
-        case ("GET", 2, "notes"):
+        case (.get, 2, "notes"):
             guard let note = try await env.notes.note(path[1]) else { return try .json(["error": "no note \(path[1])"], status: 404) }
             return try .json(note)
-        case ("GET", 1, "notes"):
+        case (.get, 1, "notes"):
             return try .json(try await env.notes.titles().map { ["id": $0.id, "title": $0.title] })
-        case ("GET", 1, "stats"):
+        case (.get, 1, "stats"):
             return try .json(["words": Int(try await env.stats.get("words") ?? "0") ?? 0])
         default:
-            return try .json(["error": "no route \(request.method) \(request.pathOnly)"], status: 404)
+            return try .json(["error": "no route \(request.method) \(request.url.path)"], status: 404)
         }
     }
 
