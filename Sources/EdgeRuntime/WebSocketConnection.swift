@@ -41,7 +41,7 @@ final class WebSocketConnection: EdgeWebSocket {
         do {
             try await channel.executeThenClose { inbound, outbound in
                 let socket = WebSocketConnection(outbound: outbound, maxMessageBytes: maxMessageBytes)
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await socket.read(inbound, logger: logger) }
                     await body(socket)
                     await socket.close(.normalClosure, reason: "")

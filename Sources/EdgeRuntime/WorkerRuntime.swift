@@ -1,7 +1,7 @@
 import EdgeCore
 import EdgeQueue
 import Foundation
-public import HTTPTypes
+import HTTPTypes
 import Logging
 import Metrics
 public import ServiceLifecycle
