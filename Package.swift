@@ -202,6 +202,20 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The recordings example: screen recordings streamed through a worker into a bucket.
+        .target(
+            name: "Recordings",
+            dependencies: ["EdgeRuntime", "EdgeBlob", .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "Examples/Recordings/Sources/Recordings",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "recordings",
+            dependencies: ["Recordings", "EdgeRuntime"],
+            path: "Examples/Recordings/Sources/recordings",
+            swiftSettings: strict
+        ),
+
         // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
@@ -247,6 +261,13 @@ let package = Package(
             name: "CodeSearchTests",
             dependencies: ["CodeSearch", "EdgeRuntimeTesting"],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RecordingsTests",
+            dependencies: [
+                "Recordings", "EdgeRuntimeTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),

@@ -9,55 +9,14 @@ import VectorSearch
 #endif
 
 /// `code-search serve` as a child process.
-final class ServerProcess {
-    let process = Process()
-    let port: Int
-
+extension ServerProcess {
+    /// `code-search serve` with the webhook secret of the tests.
     convenience init(config: String) throws {
         try self.init(arguments: ["serve", "--config", config, "--port", "0"])
     }
 
-    init(arguments: [String], environment extra: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["GITHUB_WEBHOOK_SECRET"] = webhookSecret
-        environment.merge(extra) { $1 }
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The first line says where it listens.
-        var line: [UInt8] = []
-        while true {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            guard let first = byte.first else { throw RepositoryError("code-search serve exited before listening") }
-            if first == 10 { break }
-            line.append(first)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let port = text.split(separator: ":").last.flatMap({ Int($0) }) else { throw RepositoryError("unexpected first line: \(text)") }
-        self.port = port
-    }
-
-    func request(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async throws -> (Int, [UInt8]) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        if !body.isEmpty { request.httpBody = Data(body) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, Array(data))
-    }
-
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
+    convenience init(arguments: [String], environment extra: [String: String] = [:]) throws {
+        try self.init(executable: "code-search", arguments: arguments, environment: extra.merging(["GITHUB_WEBHOOK_SECRET": webhookSecret]) { $1 })
     }
 }
 

@@ -1,0 +1,85 @@
+public import Foundation
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A server under test in a process of its own: started from an executable of this package,
+/// its port read from the first line it prints (`… http://127.0.0.1:PORT`), stopped or killed
+/// at will, its memory read from `/proc`.
+public final class ServerProcess: @unchecked Sendable {
+    public let process = Process()
+    /// The port the server printed.
+    public let port: Int
+
+    /// Starts `executable` (found as ``KillTest/executable(named:)`` finds it) and waits for its
+    /// first line.
+    ///
+    /// - Throws: ``KillTestError`` when it exits before printing a port.
+    public init(executable: String, arguments: [String], environment extra: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: executable))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line: [UInt8] = []
+        while true {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            guard let first = byte.first else { throw KillTestError(message: "\(executable) exited before saying where it listens") }
+            if first == 10 { break }
+            line.append(first)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let port = text.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw KillTestError(message: "\(executable) printed \"\(text)\", not an address with a port")
+        }
+        self.port = port
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Sends a request and reads the whole answer.
+    ///
+    /// - Throws: connection errors.
+    public func request(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async throws -> (Int, [UInt8]) {
+        guard let url = URL(string: url + path) else { throw KillTestError(message: "not a URL: \(path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        if !body.isEmpty { request.httpBody = Data(body) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, Array(data))
+    }
+
+    /// The process's resident memory now and at its peak, in bytes (`VmRSS`, `VmHWM` of
+    /// `/proc/PID/status`; Linux).
+    public func memory() -> (resident: Int, peak: Int) {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        func kilobytes(_ field: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? 0) * 1024
+        }
+        return (kilobytes("VmRSS"), kilobytes("VmHWM"))
+    }
+
+    /// Kills it with SIGKILL and waits for it.
+    public func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Asks it to stop (SIGTERM) and waits for it.
+    public func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
