@@ -1,3 +1,4 @@
+import Dispatch
 public import Foundation
 
 #if canImport(FoundationNetworking)
@@ -81,5 +82,37 @@ public final class ServerProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Runs a command of the machine (`curl`, `python3`, …) to completion without holding a thread
+/// of Swift's cooperative pool, so a server in the same process keeps answering it meanwhile.
+public enum ExternalCommand {
+    /// Runs `arguments` (the first is looked up in `PATH`); returns its exit status and what it
+    /// printed on standard output (standard error is discarded unless `stderr` is set).
+    ///
+    /// - Throws: when the command cannot be started.
+    public static func run(
+        _ arguments: [String], environment: [String: String] = [:], mergeStandardError: Bool = false
+    ) async throws -> (
+        status: Int32, output: String
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        merged.merge(environment) { $1 }
+        process.environment = merged
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = mergeStandardError ? output : FileHandle.nullDevice
+        try process.run()
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+            }
+        }
     }
 }

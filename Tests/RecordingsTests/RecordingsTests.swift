@@ -118,18 +118,20 @@ struct RecordingsTests {
         let baseline = server.memory().resident
 
         var started = ContinuousClock.now
-        let put = try curl(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", upload, "-H", "content-type: video/webm", server.url + "/recordings/big"])
+        let put = try await curl([
+            "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", upload, "-H", "content-type: video/webm", server.url + "/recordings/big",
+        ])
         #expect(put == "201")
         let upSeconds = (ContinuousClock.now - started).inSeconds
         started = ContinuousClock.now
         let download = directory + "/download.webm"
-        let get = try curl(["-sS", "-o", download, "-w", "%{http_code}", server.url + "/recordings/big"])
+        let get = try await curl(["-sS", "-o", download, "-w", "%{http_code}", server.url + "/recordings/big"])
         #expect(get == "200")
         let downSeconds = (ContinuousClock.now - started).inSeconds
         let downloaded = try Data(contentsOf: URL(fileURLWithPath: download))
         #expect(downloaded.count == 100 << 20)
         #expect(Data(SHA256.hash(data: downloaded)) == digest, "the bytes came back unchanged")
-        let part = try curl(["-sS", "-r", "52428800-52428899", server.url + "/recordings/big"])
+        let part = try await curl(["-sS", "-r", "52428800-52428899", server.url + "/recordings/big"])
         #expect(part.utf8.count > 0)
 
         let growth = server.memory().peak - baseline
@@ -139,15 +141,7 @@ struct RecordingsTests {
         #expect(growth < 100 << 20, "streaming keeps the server's memory far below the body's size (grew \(growth >> 20) MiB)")
     }
 
-    func curl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["curl"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    func curl(_ arguments: [String]) async throws -> String {
+        try await ExternalCommand.run(["curl"] + arguments).output
     }
 }
