@@ -37,7 +37,7 @@ public protocol DurableObject: Actor {
     /// throws, it is retried with exponential backoff (2 s, 4 s, … up to 6 retries).
     func alarm(_ info: AlarmInfo) async throws
 
-    /// A message arrived on a socket this object accepted (``DurableObjectState/acceptWebSocket(tags:)``);
+    /// A message arrived on a socket this object accepted (``DurableObjectState/acceptWebSocket(tags:)->_``);
     /// the instance is rebuilt first if it was evicted. Runs as a call: alone, its writes durable
     /// before the next message. Throwing closes that socket with 1011. The default does nothing.
     func webSocketMessage(_ socket: HibernatableWebSocket, _ message: WebSocketMessage) async throws
@@ -46,8 +46,8 @@ public protocol DurableObject: Actor {
     /// default does nothing.
     func webSocketClose(_ socket: HibernatableWebSocket, _ closure: WebSocketClosure) async throws
 
-    /// A socket this object accepted failed (a message over the size limit, an idle timeout).
-    /// The default does nothing.
+    /// A socket this object accepted failed (a message over the size limit, an idle timeout);
+    /// the runtime closed it, and ``webSocketClose(_:_:)`` follows. The default does nothing.
     func webSocketError(_ socket: HibernatableWebSocket, _ error: any Error) async throws
 }
 
@@ -89,15 +89,15 @@ public struct DurableObjectState: Sendable {
     /// }
     /// ```
     ///
-    /// - Throws: ``WebSocketError`` `.tooManySockets` past ``CoordinatorLimits/maxWebSocketsPerObject``.
+    /// - Throws: `WebSocketError` `.tooManySockets` past ``CoordinatorLimits/maxWebSocketsPerObject``.
     public func acceptWebSocket(tags: [String] = []) throws -> EdgeResponse {
         try acceptWebSocket(tags: tags).response
     }
 
-    /// ``acceptWebSocket(tags:)``, also returning the socket (to attach a value or send a greeting
+    /// ``acceptWebSocket(tags:)->_``, also returning the socket (to attach a value or send a greeting
     /// before the connection is up: sends wait for it).
     ///
-    /// - Throws: ``WebSocketError`` `.tooManySockets`.
+    /// - Throws: `WebSocketError` `.tooManySockets`.
     public func acceptWebSocket(tags: [String] = []) throws -> (socket: HibernatableWebSocket, response: EdgeResponse) {
         let sockets = webSockets
         let socket = try sockets.accept(tags: tags)

@@ -82,8 +82,11 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     /// the worker accepts it, runs its handler on one end of an in-memory pair and returns the
     /// other; else returns nil and the refusal in `refused`.
     ///
-    /// - Parameter maxMessageBytes: messages the worker's end accepts (default: the config's
-    ///   `limits.max_websocket_message_bytes`).
+    /// The worker's end accepts messages up to the config's `limits.max_websocket_message_bytes`.
+    ///
+    /// - Parameters:
+    ///   - path: the path (and query) to open.
+    ///   - headers: extra request header fields.
     public func webSocket(_ path: String, headers: [String: String] = [:]) async -> (socket: (any EdgeWebSocket)?, refused: TestResponse?) {
         var fields = fields(headers)
         fields[.connection] = "upgrade"

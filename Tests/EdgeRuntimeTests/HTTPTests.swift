@@ -151,7 +151,7 @@ struct HTTPTests {
         let directory = try TemporaryDirectory.make("http-limit")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/body"
-        FileManager.default.createFile(atPath: file, contents: Data(repeating: 3, count: 500_000))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(repeating: 3, count: 500_000))
         try await client.live { live in
             let port = try #require(live.port)
             // Chunked: no Content-Length, so the limit is found while the body streams.

@@ -102,7 +102,7 @@ struct RecordingsTests {
         defer { server.stop() }
         // 100 MiB of varied bytes, written in pieces.
         let upload = directory + "/upload.webm"
-        FileManager.default.createFile(atPath: upload, contents: nil)
+        _ = FileManager.default.createFile(atPath: upload, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: upload))
         var hasher = SHA256()
         let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
