@@ -152,8 +152,9 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// How many instances were constructed so far (each id once, plus once per rebuild after eviction).
     public var instancesConstructed: Int { instancesBuilt.load(ordering: .relaxed) }
 
-    /// How many instances are in memory.
-    public var liveCount: Int { live.withLock { $0.count } }
+    /// How many instances are in memory (hibernated objects, whose sockets stay open without an
+    /// instance, are not counted).
+    public var liveCount: Int { live.withLock { $0.values.filter { $0.state.withLock { $0.instance != nil } }.count } }
 
     /// How many `fetch` calls this process forwarded to the process owning their object.
     public var callsForwarded: Int { forwardedCalls.load(ordering: .relaxed) }
@@ -289,9 +290,15 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             try? await predecessor.wait()
             retiring.withLock { if $0[slot.id.hex] === predecessor { $0.removeValue(forKey: slot.id.hex) } }
         }
-        // Shared ownership makes this process the owner (and loads the object) first.
-        let acquired = Acquired(lease: try await ownership.acquire(slot.id.hex))
-        slot.state.withLock { $0.ownership = acquired }
+        let (held, lastCommit) = slot.state.withLock { ($0.ownership, $0.lastCommit) }
+        if held != nil {
+            // Waking from hibernation: still the owner; the new instance reads what the last one wrote.
+            try? await lastCommit?.wait()
+        } else {
+            // Shared ownership makes this process the owner (and loads the object) first.
+            let acquired = Acquired(lease: try await ownership.acquire(slot.id.hex))
+            slot.state.withLock { $0.ownership = acquired }
+        }
         let storage = DurableObjectStorage(objectID: slot.id.hex, store: store, limits: configuration.limits)
         let instance = Object(state: DurableObjectState(id: slot.id, storage: storage, webSockets: webSockets(for: slot.id)), env: env)
         instancesBuilt.add(1, ordering: .relaxed)
@@ -338,9 +345,11 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
 
     // MARK: Eviction
 
-    /// Drops objects idle for at least `seconds` (default: the idle timeout); returns how many.
-    /// Their storage stays; the next call rebuilds them. On a shared store they are given up, so
-    /// another process may take them.
+    /// Drops the instances of objects idle for at least `seconds` (default: the idle timeout);
+    /// returns how many. Their storage stays; the next call rebuilds them. On a shared store they
+    /// are given up, so another process may take them, except objects holding WebSockets: those
+    /// hibernate (Cloudflare's term), keeping their sockets open and staying owned here; their
+    /// next socket message rebuilds them.
     @discardableResult
     public func evictIdle(idleFor seconds: Double? = nil) -> Int {
         let cutoff = clock.now.addingTimeInterval(-(seconds ?? configuration.idleTimeout))
@@ -349,11 +358,26 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         for slot in candidates {
             let idle = slot.state.withLock { $0.lastUsed <= cutoff && ($0.lastCommit?.isFinished ?? true) }
             guard idle, slot.lock.tryAcquire() else { continue }
-            evict(slot)
-            slot.lock.release()
+            defer { slot.lock.release() }
+            let sockets = webSocketRegistry.withLock { $0[slot.id.hex]?.count ?? 0 }
+            if sockets > 0 {
+                guard slot.state.withLock({ $0.instance != nil }) else { continue }
+                hibernate(slot)
+            } else {
+                evict(slot)
+            }
             evicted += 1
         }
         return evicted
+    }
+
+    /// Drops `slot`'s instance (its lock held) but keeps the slot and its ownership: the object's
+    /// WebSockets stay open here, and the next message builds a new instance.
+    private func hibernate(_ slot: Live) {
+        slot.state.withLock { state in
+            state.instance = nil
+            state.storage = nil
+        }
     }
 
     /// Drops `slot` (its lock held): later calls build a new instance. Ownership is given up
@@ -378,6 +402,9 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         live.withLock { live in
             if live[slot.id.hex] === slot { live.removeValue(forKey: slot.id.hex) }
         }
+        webSocketRegistry.withLock { registry in
+            if registry[slot.id.hex]?.count == 0 { registry.removeValue(forKey: slot.id.hex) }
+        }
         if let lease {
             let ownership = self.ownership, id = slot.id.hex
             Task {
@@ -391,7 +418,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     private func handOver(_ objectID: String) {
         guard let slot = live.withLock({ $0[objectID] }) else { return }
         if slot.lock.tryAcquire() {
-            if slot.state.withLock({ $0.instance != nil }) { evict(slot) }
+            if slot.state.withLock({ $0.instance != nil || $0.ownership != nil }) { evict(slot) }
             slot.lock.release()
         } else {
             slot.state.withLock { $0.handoverRequested = true }

@@ -2,7 +2,7 @@ public import EdgeCore
 public import Foundation
 import Synchronization
 
-/// A WebSocket a durable object accepted (``DurableObjectState/acceptWebSocket(tags:)``), with
+/// A WebSocket a durable object accepted (``DurableObjectState/acceptWebSocket(tags:)->_``), with
 /// Cloudflare's hibernation semantics: the socket belongs to the namespace, not to the object's
 /// instance, so it stays open while the instance is evicted; its next message rebuilds the
 /// instance and is delivered to ``DurableObject/webSocketMessage(_:_:)``. Its tags and its
@@ -43,7 +43,7 @@ public final class HibernatableWebSocket: Sendable, Hashable, CustomStringConver
     /// Sends a message (queued until the connection is up, when the object sends from the
     /// `fetch` that accepted it).
     ///
-    /// - Throws: ``WebSocketError`` `.closed` once the socket is closed; connection errors.
+    /// - Throws: `WebSocketError` `.closed` once the socket is closed; connection errors.
     public func send(_ message: WebSocketMessage) async throws {
         let socket = try state.withLock { state -> (any EdgeWebSocket)? in
             if state.closure != nil { throw WebSocketError(.closed, message: "the WebSocket is closed") }
@@ -109,12 +109,16 @@ public final class HibernatableWebSocket: Sendable, Hashable, CustomStringConver
 
     /// The connection is up: pending sends go out.
     func connect(_ socket: any EdgeWebSocket) async throws {
-        let pending = state.withLock { state -> [WebSocketMessage] in
-            state.socket = socket
-            defer { state.pending = [] }
-            return state.pending
+        // Sends made meanwhile keep queueing until the queue is empty, so nothing overtakes.
+        while true {
+            let pending = state.withLock { state -> [WebSocketMessage] in
+                if state.pending.isEmpty { state.socket = socket }
+                defer { state.pending = [] }
+                return state.pending
+            }
+            if pending.isEmpty { break }
+            for message in pending { try await socket.send(message) }
         }
-        for message in pending { try await socket.send(message) }
         if let closure = self.closure { await socket.close(closure.code, reason: closure.reason) }
     }
 
@@ -208,8 +212,12 @@ final class ObjectWebSockets: Sendable {
                 try await dispatch(hibernatable, .message(message))
             }
         } catch let error as WebSocketError where error.code == .messageTooBig || error.code == .idleTimeout {
-            hibernatable.ended(socket.closure ?? WebSocketClosure(code: .messageTooBig))
+            // The runtime closed the socket (1009, 1008): the object hears of the error, then of the close.
+            let closure = socket.closure ?? WebSocketClosure(code: error.code == .messageTooBig ? .messageTooBig : .policyViolation)
+            hibernatable.ended(closure)
+            _ = state.withLock { $0.sockets.removeValue(forKey: hibernatable.id) }
             try? await dispatch(hibernatable, .error(error))
+            try? await dispatch(hibernatable, .close(closure))
             throw error
         } catch {
             // The handler failed: the socket is closed with 1011 (by the runtime) and the object told.

@@ -196,7 +196,13 @@ final class InMemoryWebSocket: EdgeWebSocket {
     /// A message from the peer.
     fileprivate func deliver(_ message: WebSocketMessage) async {
         if message.byteCount > maxMessageBytes {
-            await close(.messageTooBig, reason: "message of \(message.byteCount) bytes over the limit of \(maxMessageBytes)")
+            let reason = "a message of \(message.byteCount) bytes over the limit of \(maxMessageBytes)"
+            state.withLock { state in
+                if state.closure == nil {
+                    state.failure = WebSocketError(.messageTooBig, limit: maxMessageBytes, message: "\(reason); the socket was closed with 1009")
+                }
+            }
+            await close(.messageTooBig, reason: reason)
             return
         }
         let receiver = state.withLock { state -> CheckedContinuation<WebSocketMessage?, any Error>? in
@@ -220,13 +226,13 @@ final class InMemoryWebSocket: EdgeWebSocket {
 
     /// The peer closed (or this end is closed): ends `receive` once the inbox is drained.
     fileprivate func closed(_ closure: WebSocketClosure) {
-        let receiver = state.withLock { state -> CheckedContinuation<WebSocketMessage?, any Error>? in
-            guard state.closure == nil else { return nil }
+        let (receiver, failure) = state.withLock { state -> (CheckedContinuation<WebSocketMessage?, any Error>?, (any Error)?) in
+            guard state.closure == nil else { return (nil, nil) }
             state.closure = closure
             defer { state.receiver = nil }
-            return state.receiver
+            return (state.receiver, state.failure)
         }
-        receiver?.resume(returning: nil)
+        if let failure { receiver?.resume(throwing: failure) } else { receiver?.resume(returning: nil) }
     }
 
     func close(_ code: WebSocketCloseCode, reason: String) async {
