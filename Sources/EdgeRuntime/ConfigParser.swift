@@ -112,8 +112,13 @@ extension EdgeConfig {
             }
         }
         if let objects = try root.optionalObject("durable_objects") {
-            try objects.allowKeys(["bindings", "backend"])
+            try objects.allowKeys(["bindings", "backend", "idle_timeout_ms", "max_websockets_per_object"])
+            config.maxWebSocketsPerObject =
+                try objects.optionalInt("max_websockets_per_object", range: 1...1_000_000) ?? config.maxWebSocketsPerObject
             config.durableObjectsBackend = try objects.backend(for: .durableObjects, providers: providers, default: .sqlite)
+            if let milliseconds = try objects.optionalInt("idle_timeout_ms", range: 1...86_400_000) {
+                config.durableObjectIdleTimeout = Double(milliseconds) / 1000
+            }
             for entry in try objects.optionalArray("bindings") ?? [] {
                 try entry.allowKeys(["name", "class_name"])
                 config.durableObjects.append(.init(name: try entry.bindingName("name"), className: try entry.string("class_name")))
@@ -163,12 +168,12 @@ extension EdgeConfig {
             }
             config.limits.maxConcurrentRequests = try limits.optionalInt("max_concurrent_requests", range: 1...1_000_000) ?? config.limits.maxConcurrentRequests
             if let milliseconds = try limits.optionalInt("wait_until_timeout_ms", range: 0...3_600_000) {
-                config.limits.maxWebSocketMessageBytes =
-                    try limits.optionalInt("max_websocket_message_bytes", range: 1...(1 << 30)) ?? config.limits.maxWebSocketMessageBytes
-                if let milliseconds = try limits.optionalInt("websocket_idle_timeout_ms", range: 0...86_400_000) {
-                    config.limits.webSocketIdleTimeout = .milliseconds(milliseconds)
-                }
                 config.limits.waitUntilTimeout = .milliseconds(milliseconds)
+            }
+            config.limits.maxWebSocketMessageBytes =
+                try limits.optionalInt("max_websocket_message_bytes", range: 1...(1 << 30)) ?? config.limits.maxWebSocketMessageBytes
+            if let milliseconds = try limits.optionalInt("websocket_idle_timeout_ms", range: 0...86_400_000) {
+                config.limits.webSocketIdleTimeout = .milliseconds(milliseconds)
             }
         }
         if let dev = try root.optionalObject("dev") {

@@ -227,7 +227,9 @@ public final class EdgeBindings: Sendable {
             do {
                 let namespace = try DurableObjectNamespace<Object>(
                     name: binding, store: persistence.store, ownership: persistence.ownership, env: env,
-                    configuration: .init(clock: clock, logger: logger, forwarder: objectForwarding))
+                    configuration: .init(
+                        limits: CoordinatorLimits(maxWebSocketsPerObject: config.maxWebSocketsPerObject), clock: clock,
+                        idleTimeout: config.durableObjectIdleTimeout, logger: logger, forwarder: objectForwarding))
                 opened.namespaces[binding] = namespace
                 return namespace
             } catch {

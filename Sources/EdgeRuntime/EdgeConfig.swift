@@ -1,3 +1,4 @@
+import EdgeCoordinator
 import EdgeCore
 import EdgeQueue
 import Embeddings
@@ -239,6 +240,14 @@ public struct EdgeConfig: Sendable {
     public var durableObjects: [DurableObjectBinding]
     /// The backend every durable-object namespace lives in. Default `sqlite`.
     public var durableObjectsBackend: BackendName
+    /// Seconds after its last call before an object's instance is dropped from memory
+    /// (`durable_objects.idle_timeout_ms`, default 70 s); an object holding WebSockets
+    /// hibernates instead, its sockets staying open. Its storage always stays.
+    public var durableObjectIdleTimeout: Double
+    /// Most WebSockets one object holds open (`durable_objects.max_websockets_per_object`,
+    /// default 32,768, Cloudflare's); accepting one more throws `WebSocketError.tooManySockets`,
+    /// which the runtime answers with 503.
+    public var maxWebSocketsPerObject: Int
     public var vectorize: [VectorizeBinding]
     public var ai: AIBinding?
     /// Backends' own sections (`postgres`, ...), by section name; see ``BackendSettings``.
@@ -276,6 +285,8 @@ public struct EdgeConfig: Sendable {
         queueConsumers = []
         durableObjects = []
         durableObjectsBackend = .sqlite
+        durableObjectIdleTimeout = 70
+        maxWebSocketsPerObject = CoordinatorLimits.cloudflare.maxWebSocketsPerObject
         vectorize = []
         ai = nil
         backendSettings = [:]
@@ -339,6 +350,12 @@ public struct EdgeConfig: Sendable {
             }
         }
         for (index, entry) in durableObjects.enumerated() { try checkName(entry.name, "durable_objects.bindings[\(index)].name") }
+        guard durableObjectIdleTimeout > 0 else {
+            throw fail(.invalidValue, "durable_objects.idle_timeout_ms", "1...86400000", "the idle timeout must be positive")
+        }
+        guard maxWebSocketsPerObject >= 1 else {
+            throw fail(.invalidValue, "durable_objects.max_websockets_per_object", "at least 1", "max_websockets_per_object must be at least 1")
+        }
         for (index, entry) in vectorize.enumerated() {
             try checkName(entry.binding, "vectorize[\(index)].binding")
             try checkName(entry.indexName, "vectorize[\(index)].index_name")

@@ -15,33 +15,22 @@ import Synchronization
 ///
 /// An upgrade request runs the worker's `fetch` once, before the upgrade: a `101` answer with a
 /// handler upgrades the connection and runs the handler on the socket; any other answer is sent
-/// as the response to that request. An upgrade request the WebSocket handshake rejects
-/// (no `Sec-WebSocket-Key`, an unsupported version) is answered 400 without running the worker.
+/// as the response to that request, and the connection is closed (NIO's upgrade handler does not
+/// hand a refused upgrade request on, so the connection cannot carry another). An upgrade request
+/// the WebSocket handshake rejects (no `Sec-WebSocket-Key`, an unsupported version) is answered
+/// 400 without running the worker.
 struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
     enum Negotiated: Sendable {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade request that was not upgraded: answered, then closed.
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>)
     }
 
     struct Value: ServerChildChannelValue {
         let negotiated: EventLoopFuture<Negotiated>
         let channel: any Channel
-        let upgrade: UpgradeDecision
-    }
-
-    /// What the worker answered to the connection's upgrade request.
-    final class UpgradeDecision: Sendable {
-        private let state = Mutex<(accepted: (WebSocketHandler, String)?, refused: EdgeResponse?)>((nil, nil))
-
-        func accept(_ handler: @escaping WebSocketHandler, requestID: String) { state.withLock { $0.accepted = (handler, requestID) } }
-        func refuse(_ response: EdgeResponse) { state.withLock { $0.refused = response } }
-        var accepted: (WebSocketHandler, String)? { state.withLock { $0.accepted } }
-        func takeRefusal() -> EdgeResponse? {
-            state.withLock { state in
-                defer { state.refused = nil }
-                return state.refused
-            }
-        }
+        let upgrade: WebSocketUpgradeDecision
     }
 
     let runtime: WorkerRuntime<W>
@@ -58,7 +47,7 @@ struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let runtime = self.runtime
-        let upgrade = UpgradeDecision()
+        let upgrade = WebSocketUpgradeDecision()
         return channel.eventLoop.makeCompletedFuture {
             let maxFrame = min(max(runtime.config.limits.maxWebSocketMessageBytes, 1 << 14), Int(UInt32.max))
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
@@ -88,15 +77,17 @@ struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
                     }
                 }
             )
+            let spotter = UpgradeRequestSpotter(decision: upgrade)
             let upgrades = NIOTypedHTTPServerUpgradeConfiguration<Negotiated>(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-                        return .http(
-                            try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
-                                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)))
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        return upgrade.upgradeRequested ? .refused(http) : .http(http)
                     }
                 }
             )
@@ -105,6 +96,8 @@ struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
+            try channel.pipeline.syncOperations.addHandler(spotter, position: .before(upgradeHandler))
             return Value(negotiated: negotiated, channel: channel, upgrade: upgrade)
         }
     }
@@ -113,22 +106,27 @@ struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
         do {
             switch try await value.negotiated.get() {
             case .http(let http):
-                var connection = self
-                let upgrade = value.upgrade
-                connection.responder = { [responder] request, writer, channel in
-                    if let refused = upgrade.takeRefusal() {
-                        try await Self.write(refused, to: writer)
-                    } else if request.headers[.upgrade]?.lowercased() == "websocket" {
-                        // The handshake rejected it before the worker could see it.
-                        let body = ByteBuffer(string: "malformed WebSocket upgrade: it needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13")
-                        try await writer.write(
-                            response: HTTPResponse(status: .badRequest, headerFields: [.contentType: "text/plain; charset=utf-8", .connection: "close"]),
-                            body: ResponseBody(byteBuffer: body))
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http):
+                // The worker's answer, or 400 when the handshake rejected the request before the
+                // worker could see it.
+                let response =
+                    value.upgrade.takeRefusal()
+                    ?? EdgeResponse.text(
+                        "malformed WebSocket upgrade: it needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13", status: .badRequest)
+                try await http.executeThenClose { _, outbound in
+                    var head = response.head
+                    head.headerFields[.connection] = "close"
+                    if let bytes = response.body.storedBytes {
+                        head.headerFields[.contentLength] = String(bytes.count)
+                        try await outbound.write(.head(head))
+                        if !bytes.isEmpty { try await outbound.write(.body(ByteBuffer(bytes: bytes))) }
                     } else {
-                        try await responder(request, writer, channel)
+                        try await outbound.write(.head(head))
+                        for try await chunk in response.body { try await outbound.write(.body(ByteBuffer(bytes: chunk))) }
                     }
+                    try await outbound.write(.end(nil))
                 }
-                await connection.handleHTTP(asyncChannel: http, logger: logger)
             case .webSocket(let channel):
                 guard let accepted = value.upgrade.accepted else { return }
                 await WebSocketConnection.run(channel, maxMessageBytes: runtime.config.limits.maxWebSocketMessageBytes, logger: logger) { socket in
@@ -183,6 +181,47 @@ struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
                 response.body.cancel()
                 throw error
             }
+        }
+    }
+}
+
+/// Notes whether the connection's first request asks for an upgrade (NIO's upgrade handler,
+/// next in the pipeline, swallows such a request when it does not upgrade it), then leaves the
+/// pipeline: later requests, or WebSocket frames, pass without it.
+final class UpgradeRequestSpotter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    let decision: WebSocketUpgradeDecision
+
+    init(decision: WebSocketUpgradeDecision) { self.decision = decision }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        if head.headers.contains(name: "upgrade") { decision.upgradeRequested = true }
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// What the worker answered to the connection's upgrade request.
+final class WebSocketUpgradeDecision: Sendable {
+    private let state = Mutex<(accepted: (WebSocketHandler, String)?, refused: EdgeResponse?)>((nil, nil))
+    private let requested = Mutex(false)
+
+    /// The connection's first request asked for an upgrade.
+    var upgradeRequested: Bool {
+        get { requested.withLock { $0 } }
+        set { requested.withLock { $0 = newValue } }
+    }
+
+    func accept(_ handler: @escaping WebSocketHandler, requestID: String) { state.withLock { $0.accepted = (handler, requestID) } }
+    func refuse(_ response: EdgeResponse) { state.withLock { $0.refused = response } }
+    var accepted: (WebSocketHandler, String)? { state.withLock { $0.accepted } }
+    func takeRefusal() -> EdgeResponse? {
+        state.withLock { state in
+            defer { state.refused = nil }
+            return state.refused
         }
     }
 }

@@ -103,6 +103,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         switch outcome {
         case .finished(.success(let response)):
             return response
+        case .finished(.failure(let error as WebSocketError)) where error.code == .tooManySockets:
+            ctx.logger.warning("WebSocket refused", metadata: ["reason": "\(error.message)", "path": "\(request.url.path)"])
+            return Self.errorResponse(503, error.message, id: id)
         case .finished(.failure(let error)):
             ctx.logger.error("uncaught error in fetch handler", metadata: ["error": "\(error)", "path": "\(request.url.path)"])
             return Self.errorResponse(500, "internal error", id: id)

@@ -89,7 +89,8 @@ public final class ServerProcess: @unchecked Sendable {
 /// of Swift's cooperative pool, so a server in the same process keeps answering it meanwhile.
 public enum ExternalCommand {
     /// Runs `arguments` (the first is looked up in `PATH`); returns its exit status and what it
-    /// printed on standard output (standard error is discarded unless `stderr` is set).
+    /// printed on standard output (with standard error when `mergeStandardError`, else standard
+    /// error is discarded). `environment` is added to this process's.
     ///
     /// - Throws: when the command cannot be started.
     public static func run(

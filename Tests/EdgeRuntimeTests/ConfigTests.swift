@@ -31,6 +31,27 @@ struct ConfigTests {
         #expect(config.port == 8787)
     }
 
+    @Test("limits and durable-object settings are read each on its own, with their ranges")
+    func limitsAndObjects() throws {
+        let config = try EdgeConfig.parse(
+            """
+            { "name": "x",
+              "limits": { "max_websocket_message_bytes": 4096, "websocket_idle_timeout_ms": 1500 },
+              "durable_objects": { "bindings": [], "idle_timeout_ms": 250, "max_websockets_per_object": 10 } }
+            """, file: "app.jsonc")
+        #expect(config.limits.maxWebSocketMessageBytes == 4096)
+        #expect(config.limits.webSocketIdleTimeout == .milliseconds(1500))
+        #expect(config.limits.waitUntilTimeout == EdgeConfig.Limits().waitUntilTimeout)
+        #expect(config.durableObjectIdleTimeout == 0.25)
+        #expect(config.maxWebSocketsPerObject == 10)
+        let defaults = try EdgeConfig.parse(#"{ "name": "x" }"#, file: "app.jsonc")
+        #expect(defaults.limits.maxWebSocketMessageBytes == 1 << 20 && defaults.limits.webSocketIdleTimeout == .zero)
+        #expect(defaults.durableObjectIdleTimeout == 70 && defaults.maxWebSocketsPerObject == 32_768)
+        #expect(error(#"{ "name": "x", "limits": { "max_websocket_message_bytes": 0 } }"#)?.key == "limits.max_websocket_message_bytes")
+        #expect(error(#"{ "name": "x", "durable_objects": { "max_websockets_per_object": 0 } }"#)?.key == "durable_objects.max_websockets_per_object")
+        #expect(error(#"{ "name": "x", "durable_objects": { "idle_timeout_ms": 0 } }"#)?.key == "durable_objects.idle_timeout_ms")
+    }
+
     @Test("errors name the file, the key and what was expected")
     func errors() {
         let unknown = error(#"{ "name": "x", "kv_namespace": [] }"#)
