@@ -31,6 +31,8 @@ let package = Package(
         .executable(name: "edge", targets: ["edge"]),
         .executable(name: "edge-bench", targets: ["edge-bench"]),
         .executable(name: "code-search", targets: ["code-search"]),
+        .executable(name: "recordings", targets: ["recordings"]),
+        .executable(name: "chat", targets: ["chat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -216,6 +218,20 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The chat example: one durable object per room, holding its members' WebSockets.
+        .target(
+            name: "Chat",
+            dependencies: ["EdgeRuntime", "EdgeCoordinator"],
+            path: "Examples/Chat/Sources/Chat",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "chat",
+            dependencies: ["Chat", "EdgeRuntime", "EdgePostgres"],
+            path: "Examples/Chat/Sources/chat",
+            swiftSettings: strict
+        ),
+
         // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
@@ -270,6 +286,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "EdgeRuntimeTesting", "EdgeTesting"], exclude: ["Clients"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
         .testTarget(
