@@ -204,6 +204,8 @@ final class ObjectForwarding: DurableObjectForwarder {
         local.headers[Self.tokenField] = nil
         local.headers[Self.pathField] = nil
         for name in Self.hopHeaders { if let field = HTTPField.Name(name) { local.headers[field] = nil } }
+        // A proxied WebSocket stays an upgrade for the object (`Connection` is a hop header).
+        if request.isWebSocketUpgrade { local.headers[.connection] = "upgrade" }
         do {
             return try await receiver.run(String(parts[1]), local)
         } catch let error as CoordinatorError where error.code == .invalidID {

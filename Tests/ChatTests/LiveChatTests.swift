@@ -86,3 +86,33 @@ struct LiveChatTests {
         #expect(figures["too_many"] as? Int == 503)
     }
 }
+
+let chatPostgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
+
+@Suite(
+    "Chat on PostgreSQL: two processes, one room",
+    .enabled(if: chatPostgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"))
+struct PostgresChatTests {
+    @Test("members on both processes share one room: the owner holds every socket, the other proxies; every message reaches everyone once, in one order")
+    func sharedRoom() async throws {
+        let config = """
+            {
+              "name": "chat-shared-\(UUID().uuidString.prefix(8).lowercased())",
+              "state_dir": "STATE_DIR",
+              "log_level": "warning",
+              "postgres": { "url": "\(chatPostgresURL!)" },
+              "durable_objects": { "backend": "postgres", "bindings": [{ "name": "ROOMS", "class_name": "ChatRoom" }] },
+              "limits": { "max_concurrent_requests": 4096 },
+            }
+            """
+        let (first, _) = try startChat(config)
+        let (second, _) = try startChat(config)
+        defer {
+            first.stop()
+            second.stop()
+        }
+        let figures = try await PythonClient.run("shared", ["--url", first.url, "--url", second.url, "--per-room", "40", "--messages", "5"])
+        #expect(figures["deliveries"] as? Int == 40 * 200)
+        #expect(figures["proxied"] as? Int == 20, "half the members joined through the process that does not own the room")
+    }
+}

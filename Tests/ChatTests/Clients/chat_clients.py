@@ -53,7 +53,7 @@ class Member:
 
     def __init__(self, base, room, name):
         self.url = base.replace("http://", "ws://", 1) + f"/rooms/{room}/websocket?name={name}"
-        self.room, self.name = room, name
+        self.base, self.room, self.name = base, room, name
         self.events, self.pongs, self.history = [], 0, None
         self.changed = asyncio.Event()
         self.socket, self.reader = None, None
@@ -284,6 +284,11 @@ async def shared(args):
     await join_all(members[1:])
     for member in members:
         await member.wait_for(lambda m=member: m.sees_present(len(members)), "everyone's join")
+    # The owner holds every socket of the room; the other process holds none, it proxies.
+    open_sockets = [stats(url)["openSockets"] for url in args.url]
+    check(open_sockets[0] == len(members) and open_sockets[1] == 0,
+          f"open sockets per process {open_sockets}: the owner should hold all {len(members)}")
+    proxied = sum(1 for m in members if m.base == args.url[1])
 
     async def talk(member):
         for n in range(args.messages):
@@ -296,7 +301,7 @@ async def shared(args):
     await asyncio.sleep(0.5)
     check_room_delivery(members, [(m.name, f"{m.name} says {n}") for m in members for n in range(args.messages)])
     await asyncio.gather(*(m.leave() for m in members))
-    return {"sockets": len(members), "processes": 2, "messages": total, "deliveries": total * len(members)}
+    return {"sockets": len(members), "processes": 2, "proxied": proxied, "messages": total, "deliveries": total * len(members)}
 
 
 def main():
