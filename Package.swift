@@ -244,8 +244,12 @@ let package = Package(
             name: "edge-bench",
             dependencies: [
                 "EdgeCore", "EdgeSQLite", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch",
-                "CodeSearch", "EdgePostgres",
+                "CodeSearch", "EdgePostgres", "Recordings",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -65,8 +65,112 @@ struct HTTPBenchmark {
         await group.triggerGracefulShutdown()
         try await serving.value
 
+        try transfers()
+
         BenchLine(suite: "http", name: "cold_start", value: try await coldStart(), unit: "ms", extra: ["target": "200"]).print()
         BenchLine(suite: "http", name: "worker_init", value: try workerInit(config: config, logger: logger), unit: "ms", extra: ["target": "1"]).print()
+    }
+
+    /// 100 MiB up (`PUT`) and down (`GET`) with curl through the Recordings worker into a file
+    /// bucket, against plain Hummingbird streaming the same file to and from disk (fsynced on
+    /// `PUT`, as the bucket is). Each server runs in a process of its own (`edge-bench serve`),
+    /// so its resident set above its warmed-up baseline is its own; rounds alternate the servers
+    /// and keep each one's best rate and its peak.
+    func transfers() throws {
+        let size = 100 * 1024 * 1024
+        let directory = try options.scratchDirectory("transfers")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/upload.webm"
+        var bytes = [UInt8](repeating: 0, count: size)
+        var generator = SystemRandomNumberGenerator()
+        for index in stride(from: 0, to: size, by: 8) { withUnsafeBytes(of: generator.next() as UInt64) { bytes.replaceSubrange(index..<index + 8, with: $0) } }
+        _ = FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        bytes = []
+
+        struct Side {
+            let server: ServerChild
+            var baseline = 0.0
+            var upload = 0.0
+            var download = 0.0
+            var uploadPeak = 0.0
+            var downloadPeak = 0.0
+        }
+        try FileManager.default.createDirectory(atPath: directory + "/ours", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/peer", withIntermediateDirectories: true)
+        var sides = [
+            Side(server: try ServerChild("recordings", directory: directory + "/ours")),
+            Side(server: try ServerChild("files", directory: directory + "/peer")),
+        ]
+        defer { for side in sides { side.server.stop() } }
+        let small = directory + "/warmup.webm"
+        _ = FileManager.default.createFile(atPath: small, contents: Data(repeating: 7, count: 1 << 20))
+        for index in sides.indices {
+            for _ in 0..<3 {
+                _ = try Self.curl(upload: small, port: sides[index].server.port, id: "warmup")
+                _ = try Self.curl(download: "warmup", port: sides[index].server.port, size: 1 << 20)
+            }
+            sides[index].baseline = sides[index].server.memory().resident
+        }
+        let megabytes = Double(size) / 1_000_000
+        for round in 0..<max(3, options.rounds) {
+            for index in (round % 2 == 0 ? [0, 1] : [1, 0]) {
+                let server = sides[index].server
+                server.resetPeak()
+                let up = try Self.curl(upload: file, port: server.port, id: "r\(round)")
+                sides[index].upload = max(sides[index].upload, megabytes / up)
+                sides[index].uploadPeak = max(sides[index].uploadPeak, server.memory().peak - sides[index].baseline)
+                server.resetPeak()
+                let down = try Self.curl(download: "r\(round)", port: server.port, size: size)
+                sides[index].download = max(sides[index].download, megabytes / down)
+                sides[index].downloadPeak = max(sides[index].downloadPeak, server.memory().peak - sides[index].baseline)
+            }
+        }
+        let (ours, peer) = (sides[0], sides[1])
+        let load = ["load": quote("curl, one 100 MiB transfer at a time")]
+        BenchLine(
+            suite: "http", name: "upload_100m", value: ours.upload, unit: "MB/s", peer: "plain-hummingbird-fileio", peerValue: peer.upload,
+            extra: load.merging(["target_ratio": "0.8"]) { $1 }
+        ).print()
+        BenchLine(
+            suite: "http", name: "download_100m", value: ours.download, unit: "MB/s", peer: "plain-hummingbird-fileio", peerValue: peer.download,
+            extra: load.merging(["target_ratio": "0.8"]) { $1 }
+        ).print()
+        BenchLine(
+            suite: "http", name: "upload_100m.rss", value: ours.uploadPeak, unit: "MiB above baseline", peer: "plain-hummingbird-fileio",
+            peerValue: peer.uploadPeak, extra: ["target": "64", "lower_is_better": "true"]
+        ).print()
+        BenchLine(
+            suite: "http", name: "download_100m.rss", value: ours.downloadPeak, unit: "MiB above baseline", peer: "plain-hummingbird-fileio",
+            peerValue: peer.downloadPeak, extra: ["target": "64", "lower_is_better": "true"]
+        ).print()
+    }
+
+    /// Seconds to `PUT` `file` as `/recordings/ID`.
+    static func curl(upload file: String, port: Int, id: String) throws -> Double {
+        try curl(["-T", file, "-H", "Content-Type: video/webm", "http://127.0.0.1:\(port)/recordings/\(id)"], expect: [200, 201])
+    }
+
+    /// Seconds to `GET` `/recordings/ID` (all `size` bytes, to /dev/null).
+    static func curl(download id: String, port: Int, size: Int) throws -> Double {
+        try curl(["http://127.0.0.1:\(port)/recordings/\(id)"], expect: [200], size: size)
+    }
+
+    static func curl(_ arguments: [String], expect: Set<Int>, size: Int? = nil) throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        let start = seconds()
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let elapsed = seconds() - start
+        let fields = text.split(separator: " ").compactMap { Int($0) }
+        guard fields.count == 2, expect.contains(fields[0]), size.map({ $0 == fields[1] }) ?? true else {
+            throw BenchError(message: "curl \(arguments.joined(separator: " ")) answered \(text)")
+        }
+        return elapsed
     }
 
     struct WrkResult {
