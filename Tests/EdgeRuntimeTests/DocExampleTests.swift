@@ -1,7 +1,9 @@
+import EdgeCoordinator
 import EdgeKV
 import EdgeRuntime
 import EdgeRuntimeTesting
 import Foundation
+import HTTPTypes
 import Logging
 import Testing
 
@@ -107,5 +109,82 @@ struct BackendGuideTests {
                 "\(error.file): \(error.key): \(error.message)"
                     == #"app.jsonc: tracing: unknown key "tracing"; no backend this host includes reads a "tracing" section (backends: file, memory, sqlite)"#)
         }
+    }
+}
+
+@Suite("Docs/runtime.md: streaming bodies and WebSockets")
+struct StreamingGuideTests {
+    @Test("the guide shows exactly the worker this target compiles")
+    func inSync() throws {
+        let source = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/StreamingWorker.swift"),
+            encoding: .utf8)
+        let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+        #expect(try swiftBlocks(ofGuide: "runtime.md").contains(code))
+    }
+
+    @Test("the guide's worker streams files in and out, answers 413 past the limit, sends events and echoes on a socket")
+    func works() async throws {
+        let client = try WorkerTestClient(
+            Files(), config: #"{ "name": "t", "r2_buckets": [{ "binding": "FILES" }], "limits": { "max_request_body_bytes": 1048576 } }"#)
+        let payload = [UInt8](repeating: 42, count: 600_000)
+        let put = await client.fetch("/files/a.bin", method: "PUT", headers: ["content-type": "application/x-test"], body: payload)
+        #expect(put.status == 201)
+        let got = await client.fetch("/files/a.bin")
+        #expect(got.body == payload && got.header("content-type") == "application/x-test")
+        let tooLarge = await client.fetch("/files/b.bin", method: "PUT", body: [UInt8](repeating: 1, count: 2_000_000))
+        #expect(tooLarge.status == 413)
+        #expect(await client.fetch("/files/b.bin").status == 404, "nothing half-stored")
+        #expect(await client.fetch("/echo", method: "POST", body: Array("hi".utf8)).text == "hi")
+        let ticks = await client.fetch("/ticks").text
+        #expect(ticks.components(separatedBy: "event: tick").count == 4)
+        let (socket, refused) = await client.webSocket("/socket")
+        #expect(refused == nil)
+        try await socket?.send("ping")
+        #expect(try await socket?.receive() == .text("you said: ping"))
+        await socket?.close(.normalClosure, reason: "")
+    }
+}
+
+@Suite("Docs/coordinator.md: WebSockets and hibernation")
+struct HibernationGuideTests {
+    @Test("the guide shows exactly the room this target compiles")
+    func inSync() throws {
+        let source = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/PresenceRoom.swift"),
+            encoding: .utf8)
+        let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+        #expect(try swiftBlocks(ofGuide: "coordinator.md").contains(code))
+    }
+
+    @Test("the guide's room greets, broadcasts, survives eviction with attachments and storage, answers ping without waking")
+    func works() async throws {
+        let client = try WorkerTestClient(
+            RoomWorker(), config: #"{ "name": "t", "durable_objects": { "bindings": [{ "name": "ROOMS", "class_name": "Room" }] } }"#)
+        let rooms = try client.bindings.durableObjects(Room.self, binding: "ROOMS", env: ())
+        let ada = try #require(await client.webSocket("/room?name=ada").socket)
+        #expect(try await ada.receive() == .text("welcome, ada; here: ada"))
+        let bob = try #require(await client.webSocket("/room?name=bob").socket)
+        #expect(try await bob.receive() == .text("welcome, bob; here: ada, bob"))
+        try await ada.send("hi")
+        #expect(try await ada.receive() == .text("ada (#1): hi"))
+        #expect(try await bob.receive() == .text("ada (#1): hi"))
+        var evicted = 0
+        for _ in 0..<500 where evicted == 0 {
+            evicted = rooms.evictIdle(idleFor: 0)
+            if evicted == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(evicted == 1 && rooms.liveCount == 0 && rooms.openWebSockets == 2)
+        let built = rooms.instancesConstructed
+        try await bob.send("ping")
+        #expect(try await bob.receive() == .text("pong"))
+        #expect(rooms.instancesConstructed == built, "the auto-response did not wake the room")
+        try await bob.send("back")
+        #expect(try await ada.receive() == .text("bob (#2): back"))
+        #expect(try await bob.receive() == .text("bob (#2): back"))
+        #expect(rooms.instancesConstructed == built + 1)
+        await ada.close(.normalClosure, reason: "")
+        #expect(try await bob.receive() == .text("ada left (1000)"))
+        await bob.close(.normalClosure, reason: "")
     }
 }
