@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+public import Foundation
 
 /// An object store with Cloudflare R2 semantics: the blob binding.
 ///
@@ -70,6 +70,58 @@ public protocol BlobBucket: Sendable {
     /// - Throws: ``BlobError`` `.storageFailure`.
     @discardableResult
     func cleanUpIncompleteUploads() async throws -> Int
+
+    /// The parts uploaded so far to an upload, by part number (S3's ListParts).
+    ///
+    /// - Throws: ``BlobError`` `.noSuchUpload`; `.unsupported` from a bucket that cannot list them.
+    func listParts(key: String, uploadId: String) async throws -> [BlobPartInfo]
+
+    /// The uploads in progress whose key starts with `prefix`, by key then start time (S3's
+    /// ListMultipartUploads).
+    ///
+    /// - Throws: ``BlobError`` `.storageFailure`; `.unsupported` from a bucket that cannot list them.
+    func listMultipartUploads(prefix: String?) async throws -> [BlobPendingUpload]
+}
+
+extension BlobBucket {
+    /// Buckets that cannot list parts throw ``BlobError`` `.unsupported`.
+    public func listParts(key: String, uploadId: String) async throws -> [BlobPartInfo] {
+        throw BlobError(.unsupported, key: key, message: "this bucket (\(type(of: self))) does not list the parts of an upload")
+    }
+
+    /// Buckets that cannot list uploads throw ``BlobError`` `.unsupported`.
+    public func listMultipartUploads(prefix: String?) async throws -> [BlobPendingUpload] {
+        throw BlobError(.unsupported, message: "this bucket (\(type(of: self))) does not list multipart uploads")
+    }
+}
+
+/// A part of an upload in progress.
+public struct BlobPartInfo: Sendable, Hashable {
+    public var partNumber: Int
+    /// The MD5 of the part, hex.
+    public var etag: String
+    public var size: Int
+    public var uploaded: Date
+
+    public init(partNumber: Int, etag: String, size: Int, uploaded: Date) {
+        self.partNumber = partNumber
+        self.etag = etag
+        self.size = size
+        self.uploaded = uploaded
+    }
+}
+
+/// A multipart upload in progress.
+public struct BlobPendingUpload: Sendable, Hashable {
+    public var key: String
+    public var uploadId: String
+    public var initiated: Date
+
+    public init(key: String, uploadId: String, initiated: Date) {
+        self.key = key
+        self.uploadId = uploadId
+        self.initiated = initiated
+    }
 }
 
 /// A multipart upload in progress (R2's `R2MultipartUpload`). Obtain one from

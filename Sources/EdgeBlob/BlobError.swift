@@ -8,7 +8,7 @@ public struct BlobError: Error, Sendable, CustomStringConvertible {
             case invalidKey, keyTooLong, metadataTooLarge, objectTooLarge, checksumMismatch, invalidChecksum
             case invalidRange, tooManyKeys, invalidListLimit, invalidCursor, invalidDelimiter
             case noSuchUpload, invalidPartNumber, invalidPart, invalidPartOrder, partTooSmall, partTooLarge, tooManyParts
-            case invalidBucketName, bodyFailed, storageFailure, closed
+            case invalidBucketName, bodyFailed, storageFailure, closed, unsupported
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -57,6 +57,8 @@ public struct BlobError: Error, Sendable, CustomStringConvertible {
         public static let storageFailure = Code(.storageFailure)
         /// The bucket was closed.
         public static let closed = Code(.closed)
+        /// The bucket does not offer this operation.
+        public static let unsupported = Code(.unsupported)
 
         public var description: String { base.rawValue }
     }

@@ -372,6 +372,52 @@ public final class FileBlob: BlobBucket {
         return try statement.step()
     }
 
+    /// The parts of an upload; each part's `uploaded` is the upload's start.
+    public func listParts(key: String, uploadId: String) async throws -> [BlobPartInfo] {
+        let missing = noSuchUpload(uploadId, key: key)
+        do {
+            return try readers.readSnapshot { connection in
+                let upload = try connection.statement("SELECT created FROM uploads WHERE upload_id = ? AND key = ?")
+                defer { upload.reset() }
+                upload.bind(1, uploadId)
+                upload.bind(2, key)
+                guard try upload.step() else { throw missing }
+                let created = Date(timeIntervalSince1970: Double(upload.int64(0)) / 1000)
+                let statement = try connection.statement("SELECT part_number, size, md5 FROM parts WHERE upload_id = ? ORDER BY part_number")
+                defer { statement.reset() }
+                statement.bind(1, uploadId)
+                var parts: [BlobPartInfo] = []
+                while try statement.step() {
+                    parts.append(
+                        BlobPartInfo(partNumber: Int(statement.int64(0)), etag: hex(statement.bytes(2)), size: Int(statement.int64(1)), uploaded: created))
+                }
+                return parts
+            }
+        } catch {
+            throw BlobError.storage(error, key: key)
+        }
+    }
+
+    public func listMultipartUploads(prefix: String?) async throws -> [BlobPendingUpload] {
+        do {
+            let all = try readers.read { connection in
+                let statement = try connection.statement("SELECT key, upload_id, created FROM uploads")
+                defer { statement.reset() }
+                var uploads: [BlobPendingUpload] = []
+                while try statement.step() {
+                    uploads.append(
+                        BlobPendingUpload(
+                            key: statement.string(0), uploadId: statement.string(1), initiated: Date(timeIntervalSince1970: Double(statement.int64(2)) / 1000)))
+                }
+                return uploads
+            }
+            return all.filter { prefix == nil || $0.key.utf8.starts(with: prefix!.utf8) }
+                .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) || ($0.key == $1.key && $0.initiated < $1.initiated) }
+        } catch {
+            throw BlobError.storage(error)
+        }
+    }
+
     public func uploadPart(key: String, uploadId: String, partNumber: Int, body: BlobBody) async throws -> BlobUploadedPart {
         try limits.validatePartNumber(partNumber, key: key)
         guard try readers.read({ try Self.uploadExists(uploadId, key: key, on: $0) }) else { throw noSuchUpload(uploadId, key: key) }

@@ -176,6 +176,23 @@ public final class MemoryBlob: BlobBucket {
         return BlobUploadedPart(partNumber: partNumber, etag: part.etag)
     }
 
+    public func listParts(key: String, uploadId: String) async throws -> [BlobPartInfo] {
+        try state.withLock { state in
+            guard let upload = state.uploads[uploadId], upload.key == key else { throw noSuchUpload(uploadId, key: key) }
+            return upload.parts.sorted { $0.key < $1.key }.map {
+                BlobPartInfo(partNumber: $0.key, etag: $0.value.etag, size: $0.value.body.count, uploaded: upload.created)
+            }
+        }
+    }
+
+    public func listMultipartUploads(prefix: String?) async throws -> [BlobPendingUpload] {
+        state.withLock { state in
+            state.uploads.filter { prefix == nil || $0.value.key.utf8.starts(with: prefix!.utf8) }
+                .map { BlobPendingUpload(key: $0.value.key, uploadId: $0.key, initiated: $0.value.created) }
+                .sorted { ($0.key.utf8.lexicographicallyPrecedes($1.key.utf8)) || ($0.key == $1.key && $0.initiated < $1.initiated) }
+        }
+    }
+
     public func completeMultipartUpload(key: String, uploadId: String, parts: [BlobUploadedPart]) async throws -> BlobObject {
         try state.withLock { state in
             guard let upload = state.uploads[uploadId], upload.key == key else { throw noSuchUpload(uploadId, key: key) }

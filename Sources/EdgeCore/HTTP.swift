@@ -222,9 +222,11 @@ public struct QueryParameters: Sendable, Hashable, Sequence {
 
     public func makeIterator() -> IndexingIterator<[Item]> { items.makeIterator() }
 
+    /// A percent-encoded text decoded; `+` as a space when `plusIsSpace` (forms).
+    ///
     /// `%XX` sequences decoded as bytes, then the bytes as UTF-8 (invalid sequences become
     /// U+FFFD); a `%` not followed by two hex digits is kept as it is.
-    static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String {
+    public static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String {
         guard text.contains(where: { $0 == "%" || (plusIsSpace && $0 == "+") }) else { return String(text) }
         let utf8 = Array(text.utf8)
         var bytes: [UInt8] = []
