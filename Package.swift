@@ -20,6 +20,7 @@ let package = Package(
     products: [
         .library(name: "EdgeKV", targets: ["EdgeKV"]),
         .library(name: "EdgeBlob", targets: ["EdgeBlob"]),
+        .library(name: "EdgeS3", targets: ["EdgeS3"]),
         .library(name: "EdgeQueue", targets: ["EdgeQueue"]),
         .library(name: "EdgeCoordinator", targets: ["EdgeCoordinator"]),
         .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
@@ -93,6 +94,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The S3 API over buckets (SigV4, aws-chunked, S3's XML) and the signer S3 clients use.
+        .target(
+            name: "EdgeS3",
+            dependencies: [
+                "EdgeCore", "EdgeBlob",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "EdgeQueue",
             dependencies: [
@@ -137,7 +148,7 @@ let package = Package(
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch",
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeS3", "EdgeQueue", "EdgeCoordinator", "Embeddings", "VectorSearch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -270,6 +281,13 @@ let package = Package(
 
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeSQLite", "EdgeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeSQLite", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgeS3Tests",
+            dependencies: [
+                "EdgeS3", "EdgeBlob", "EdgeCore", "EdgeTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Clients"], swiftSettings: strict),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
