@@ -37,7 +37,7 @@ extension EdgeConfig {
         let sections = providers.settingsTypes
         let known: Set<String> = [
             "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level",
+            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "s3_api",
         ]
         try root.allowKeys(
             known.union(sections.keys),
@@ -174,6 +174,22 @@ extension EdgeConfig {
                 try limits.optionalInt("max_websocket_message_bytes", range: 1...(1 << 30)) ?? config.limits.maxWebSocketMessageBytes
             if let milliseconds = try limits.optionalInt("websocket_idle_timeout_ms", range: 0...86_400_000) {
                 config.limits.webSocketIdleTimeout = .milliseconds(milliseconds)
+            }
+        }
+        if let s3 = try root.optionalObject("s3_api") {
+            try s3.allowKeys(["enabled", "port", "path_prefix", "region", "virtual_host_domains", "access_keys"])
+            if try s3.optionalBool("enabled") ?? true {
+                var keys: [EdgeConfig.S3APISettings.AccessKey] = []
+                for entry in try s3.optionalArray("access_keys") ?? [] {
+                    try entry.allowKeys(["access_key_id", "secret_access_key_secret"])
+                    keys.append(.init(accessKeyID: try entry.string("access_key_id"), secretName: try entry.string("secret_access_key_secret")))
+                }
+                var prefix = try s3.optionalString("path_prefix") ?? ""
+                if prefix.hasSuffix("/") { prefix.removeLast() }
+                if !prefix.isEmpty, !prefix.hasPrefix("/") { prefix = "/" + prefix }
+                config.s3API = EdgeConfig.S3APISettings(
+                    port: try s3.optionalInt("port", range: 0...65_535), pathPrefix: prefix, region: try s3.optionalString("region") ?? "us-east-1",
+                    virtualHostDomains: try s3.optionalArray("virtual_host_domains")?.map { try $0.asString() } ?? ["localhost"], accessKeys: keys)
             }
         }
         if let dev = try root.optionalObject("dev") {

@@ -3,6 +3,7 @@ public import EdgeCoordinator
 import EdgeCore
 public import EdgeKV
 import EdgeQueue
+public import EdgeS3
 public import Embeddings
 public import Foundation
 public import Logging
@@ -29,6 +30,7 @@ public final class EdgeBindings: Sendable {
     private let secretValues: [String: String]
     private let backends: [BackendName: any Backend]
     private let opened = Mutex<Opened>(Opened())
+    private let s3Built = Mutex<S3API?>(nil)
     /// Forwards durable-object calls between processes that share a store.
     let objectForwarding: ObjectForwarding
 
@@ -160,6 +162,28 @@ public final class EdgeBindings: Sendable {
             let bucket = try backend(entry.backend, kind: .bucket, binding: binding).bucket(entry)
             opened.buckets[binding] = bucket
             return bucket
+        }
+    }
+
+    /// The S3-compatible API over every bucket of `r2_buckets` (by `bucket_name`), with the access
+    /// keys of `s3_api`; nil when the config does not enable it. Built once.
+    ///
+    /// - Throws: ``ConfigError`` when a bucket cannot be opened or a key's secret is missing.
+    public func s3API() throws -> S3API? {
+        guard let settings = config.s3API else { return nil }
+        if let built = s3Built.withLock({ $0 }) { return built }
+        var buckets: [String: any BlobBucket] = [:]
+        for entry in config.r2Buckets { buckets[entry.bucketName] = try bucket(entry.binding) }
+        let credentials = try settings.accessKeys.map { S3Credentials(accessKeyID: $0.accessKeyID, secretAccessKey: try secret($0.secretName)) }
+        let clock = self.clock
+        let api = S3API(
+            .init(
+                buckets: buckets, credentials: credentials, region: settings.region, virtualHostDomains: settings.virtualHostDomains,
+                pathPrefix: settings.port == nil ? settings.pathPrefix : "", now: { clock.now }))
+        return s3Built.withLock { built in
+            if let built { return built }
+            built = api
+            return api
         }
     }
 

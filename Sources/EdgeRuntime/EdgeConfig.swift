@@ -32,6 +32,39 @@ public struct EdgeConfig: Sendable {
     }
 
     /// An `r2_buckets` entry.
+    /// `s3_api`: the buckets served to S3 clients (aws-cli, boto3, s3cmd, rclone).
+    public struct S3APISettings: Sendable, Hashable {
+        /// An access key; its secret comes from the secret named `secretName` (declared in `secrets`).
+        public struct AccessKey: Sendable, Hashable {
+            public var accessKeyID: String
+            public var secretName: String
+
+            public init(accessKeyID: String, secretName: String) {
+                self.accessKeyID = accessKeyID
+                self.secretName = secretName
+            }
+        }
+
+        /// A port of its own (0 picks one); nil: served on the worker's port under `pathPrefix`.
+        public var port: Int?
+        /// The path the API answers under on the worker's port (`/s3`); "" on its own port.
+        public var pathPrefix: String
+        public var region: String
+        /// Hosts `BUCKET.DOMAIN` address buckets virtual-hosted-style.
+        public var virtualHostDomains: [String]
+        public var accessKeys: [AccessKey]
+
+        public init(
+            port: Int? = nil, pathPrefix: String = "", region: String = "us-east-1", virtualHostDomains: [String] = ["localhost"], accessKeys: [AccessKey]
+        ) {
+            self.port = port
+            self.pathPrefix = pathPrefix
+            self.region = region
+            self.virtualHostDomains = virtualHostDomains
+            self.accessKeys = accessKeys
+        }
+    }
+
     public struct BucketBinding: Sendable, Hashable {
         public var binding: String
         /// The bucket's name in storage. Default: the binding in lower case.
@@ -260,6 +293,8 @@ public struct EdgeConfig: Sendable {
     /// Where other processes reach this one for forwarded durable-object calls
     /// (`http://HOST:PORT`), when the listening address does not (`dev.advertise_url`).
     public var advertiseURL: URL?
+    /// The S3-compatible API over the buckets (`s3_api`), when enabled.
+    public var s3API: S3APISettings?
     /// The level of the runtime's logs; request logs are `info`. Default `info`.
     public var logLevel: Logger.Level
 
@@ -333,6 +368,19 @@ public struct EdgeConfig: Sendable {
         }
         guard !name.isEmpty else { throw fail(.missingKey, "name", "a name", "\"name\" must not be empty") }
         for (index, entry) in kvNamespaces.enumerated() { try checkName(entry.binding, "kv_namespaces[\(index)].binding") }
+        if let s3 = s3API {
+            guard s3.port != nil || !s3.pathPrefix.isEmpty else {
+                throw fail(.missingKey, "s3_api", "port or path_prefix", "s3_api needs a port of its own or a path_prefix on the worker's port")
+            }
+            guard !s3.accessKeys.isEmpty else {
+                throw fail(.missingKey, "s3_api.access_keys", "at least one access key", "s3_api needs at least one access key: every request is authenticated")
+            }
+            for (index, key) in s3.accessKeys.enumerated() where !secrets.contains(key.secretName) {
+                throw fail(
+                    .invalidValue, "s3_api.access_keys[\(index)].secret_access_key_secret", "a secret declared in \"secrets\"",
+                    "secret \"\(key.secretName)\" is not declared in \"secrets\" (declared: \(secrets.joined(separator: ", ")))")
+            }
+        }
         for (index, entry) in r2Buckets.enumerated() {
             try checkName(entry.binding, "r2_buckets[\(index)].binding")
             try checkName(entry.bucketName, "r2_buckets[\(index)].bucket_name")

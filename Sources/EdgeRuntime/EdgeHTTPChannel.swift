@@ -39,6 +39,11 @@ struct EdgeHTTPChannel<W: Worker>: ServerChildChannel, HTTPChannelHandler {
     init(runtime: WorkerRuntime<W>) {
         self.runtime = runtime
         responder = { request, writer, _ in
+            // A client that waits for "100 Continue" before sending the body (boto3, curl for
+            // large bodies) gets it at once: the body is read as the handler reads it.
+            if request.head.headerFields[.expect]?.lowercased() == "100-continue" {
+                try await writer.writeInformationalHead(HTTPResponse(status: .continue))
+            }
             let edgeRequest = EdgeRequest(head: request.head, body: Self.body(of: request))
             let response = await runtime.handle(edgeRequest, requestID: request.head.headerFields[.edgeRequestID])
             try await Self.write(response, to: writer)

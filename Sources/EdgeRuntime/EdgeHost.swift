@@ -44,12 +44,28 @@ public struct EdgeHost<W: Worker>: Sendable {
         let runtime = self.runtime
         let config = runtime.config
         let channel = EdgeHTTPChannel(runtime: runtime)
+        var services = try runtime.backgroundServices()
+        if let s3 = config.s3API, let s3Port = s3.port {
+            // The S3 API on a port of its own: every request there is an S3 request.
+            let gateway = try WorkerRuntime(worker: S3Gateway(), bindings: runtime.bindings, servesS3Only: true)
+            let s3Channel = EdgeHTTPChannel(runtime: gateway)
+            let logger = runtime.bindings.logger
+            services.append(
+                Application(
+                    responder: CallbackResponder<BasicRequestContext> { _, _ in Response(status: .internalServerError) },
+                    server: HTTPServerBuilder { _ in s3Channel },
+                    configuration: .init(address: .hostname(config.host, port: s3Port), serverName: nil),
+                    onServerRunning: { channel in
+                        logger.notice("S3 API listening on http://\(config.host):\(channel.localAddress?.port ?? 0)")
+                    },
+                    logger: logger))
+        }
         return Application(
             // Unused: EdgeHTTPChannel hands every request to the runtime itself.
             responder: CallbackResponder<BasicRequestContext> { _, _ in Response(status: .internalServerError) },
             server: HTTPServerBuilder { _ in channel },
             configuration: .init(address: .hostname(config.host, port: port ?? config.port), serverName: nil),
-            services: try runtime.backgroundServices(),
+            services: services,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 await runtime.bindings.advertise(port: port)
@@ -73,5 +89,15 @@ public struct EdgeHost<W: Worker>: Sendable {
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         let cancelled = await runtime.drainWaitUntil()
         if cancelled > 0 { logger.warning("cancelled waitUntil work still running at shutdown", metadata: ["tasks": "\(cancelled)"]) }
+    }
+}
+
+/// The worker behind the S3 API's own port: the runtime hands every request to the API first,
+/// so `fetch` is never reached.
+struct S3Gateway: Worker {
+    struct Env: Sendable {}
+    static func makeEnv(_ bindings: EdgeBindings) throws -> Env { Env() }
+    func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
+        EdgeResponse(status: .notFound)
     }
 }

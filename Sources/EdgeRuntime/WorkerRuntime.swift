@@ -1,5 +1,6 @@
 import EdgeCore
 import EdgeQueue
+import EdgeS3
 import Foundation
 import HTTPTypes
 import Logging
@@ -27,7 +28,12 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     /// Builds the worker's `Env`: a missing or mistyped binding fails here, at startup.
     ///
     /// - Throws: ``ConfigError``.
-    public init(worker: W, bindings: EdgeBindings) throws {
+    public convenience init(worker: W, bindings: EdgeBindings) throws {
+        try self.init(worker: worker, bindings: bindings, servesS3Only: false)
+    }
+
+    /// `servesS3Only`: every request goes to the S3 API (its own port).
+    init(worker: W, bindings: EdgeBindings, servesS3Only: Bool) throws {
         try Self.checkQueueHandlers(bindings.config)
         self.worker = worker
         self.bindings = bindings
@@ -35,7 +41,13 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         watchdog = Watchdog(clock: bindings.clock)
         limits = bindings.config.limits
         idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        s3API = try bindings.s3API()
+        self.servesS3Only = servesS3Only
     }
+
+    /// The S3 API, answering before the worker's limits (its bodies are as large as S3 allows).
+    private let s3API: S3API?
+    private let servesS3Only: Bool
 
     private var logger: Logger { bindings.logger }
 
@@ -72,6 +84,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     }
 
     private func respond(_ request: EdgeRequest, id: String) async -> EdgeResponse {
+        if let s3API, servesS3Only || (bindings.config.s3API?.port == nil && s3API.accepts(request)) {
+            return await s3API.handle(request)
+        }
         var request = request
         let limit = limits.maxRequestBodyBytes
         // The body limit: a known size or a declared length over it is refused before the
