@@ -21,7 +21,7 @@ import Synchronization
 /// - `ws-plain`: the peer, a hummingbird-websocket server broadcasting to every connection's
 ///   outbound writer.
 enum BenchServer {
-    static func run(_ kind: String, directory: String) async throws {
+    static func run(_ kind: String, directory: String, port: Int? = nil) async throws {
         var logger = Logger(label: "bench-server")
         logger.logLevel = .warning
         switch kind {
@@ -43,6 +43,17 @@ enum BenchServer {
             config.logLevel = .warning
             config.port = 0
             let runtime = try WorkerRuntime(worker: BroadcastWorker(), bindings: EdgeBindings(config: config, logger: logger))
+            try await EdgeHost(runtime: runtime).run { port in announce(port) }
+        case "s3":
+            // The S3 API on `port` over a file bucket "media"; the worker's own port is announced.
+            setenv("S3_SECRET", S3Benchmark.secret, 1)
+            var config = EdgeConfig(name: "s3-bench", file: "edge-bench", stateDirectory: directory)
+            config.r2Buckets = [.init(binding: "MEDIA", bucketName: "media")]
+            config.secrets = ["S3_SECRET"]
+            config.s3API = .init(port: port ?? 9000, accessKeys: [.init(accessKeyID: S3Benchmark.accessKey, secretName: "S3_SECRET")])
+            config.logLevel = .warning
+            config.port = 0
+            let runtime = try WorkerRuntime(worker: S3BenchWorker(), bindings: EdgeBindings(config: config, logger: logger))
             try await EdgeHost(runtime: runtime).run { port in announce(port) }
         case "ws-plain":
             try await plainBroadcast(logger: logger)
@@ -100,6 +111,12 @@ enum BenchServer {
     }
 }
 
+/// The worker beside the S3 API in the s3 suite: it answers nothing itself.
+struct S3BenchWorker: Worker {
+    struct Env: Sendable {}
+    static func makeEnv(_ bindings: EdgeBindings) throws -> Env { Env() }
+}
+
 /// Ours in the ws suite: every socket of `/ws` joins one room.
 struct BroadcastWorker: Worker {
     struct Env: Sendable {
@@ -138,9 +155,9 @@ final class ServerChild: @unchecked Sendable {
     let process = Process()
     let port: Int
 
-    init(_ kind: String, directory: String) throws {
+    init(_ kind: String, directory: String, port: Int? = nil) throws {
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["serve", kind, "--dir", directory]
+        process.arguments = ["serve", kind, "--dir", directory] + (port.map { ["--port", String($0)] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()

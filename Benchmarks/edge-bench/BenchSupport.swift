@@ -91,6 +91,8 @@ struct BenchOptions {
     var backend = "sqlite"
     /// `--url URL`: the PostgreSQL server (else `EDGE_POSTGRES_URL`).
     var url: String?
+    /// `--port N`: the port of a server `edge-bench serve` starts (the S3 API's).
+    var port: Int?
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -105,6 +107,7 @@ struct BenchOptions {
             case "--eval": evalFile = iterator.next()
             case "--backend": backend = iterator.next() ?? backend
             case "--url": url = iterator.next()
+            case "--port": port = Int(iterator.next() ?? "")
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }

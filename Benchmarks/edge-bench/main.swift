@@ -1,7 +1,7 @@
 // edge-bench: swift-edge's benchmarks. Each prints JSON lines; where a peer does the same work,
 // it runs in the same process and the same run, and the line carries its figure and the ratio.
 //
-//   swift run -c release edge-bench kv|blob|queue|coordinator|http|ws|embeddings|vectors|codesearch [--seconds S] [--rounds R] [--dir DIR]
+//   swift run -c release edge-bench kv|blob|queue|coordinator|http|ws|s3|embeddings|vectors|codesearch [--seconds S] [--rounds R] [--dir DIR]
 import Foundation
 
 let usage = """
@@ -14,6 +14,8 @@ let usage = """
       http  hello-world worker vs plain Hummingbird under wrk; 100 MiB up and down through a worker into a
             bucket vs plain Hummingbird to and from disk (MB/s, MiB resident above baseline); cold start; worker init
       ws    1,000 WebSockets in one durable object, each message broadcast to all, vs plain hummingbird-websocket
+      s3    256 MiB up and down with aws-cli through the S3 API vs the same through the binding; 4 KiB objects/s
+            with boto3 from 8 threads (needs: pip install awscli boto3)
       vectors --data DIR  HNSW build / QPS / recall per ef vs hnswlib, flat QPS vs faiss (ann_peers.py gen DIR first)
       embeddings  all-MiniLM-L6-v2 texts/s at 16/128/256 tokens and GFLOP/s vs the numpy peer and sgemm peak
       kv|queue|vectors --backend postgres [--url URL]  the PostgreSQL backends vs the same SQL written by hand
@@ -32,7 +34,7 @@ do {
     // `edge-bench serve KIND --dir DIR`: a server the http and ws suites start in a process of its own.
     if suite == "serve", let kind = arguments.dropFirst().first {
         let options = try BenchOptions(arguments.dropFirst(2))
-        try await BenchServer.run(kind, directory: options.directory ?? NSTemporaryDirectory())
+        try await BenchServer.run(kind, directory: options.directory ?? NSTemporaryDirectory(), port: options.port)
         exit(0)
     }
     let options = try BenchOptions(arguments.dropFirst())
@@ -48,6 +50,7 @@ do {
     case "coordinator": try await CoordinatorBenchmark(options: options).run()
     case "http": try await HTTPBenchmark(options: options).run()
     case "ws": try await WebSocketBenchmark(options: options).run()
+    case "s3": try await S3Benchmark(options: options).run()
     case "embeddings": try await EmbeddingsBenchmark(options: options).run()
     case "vectors": try await VectorsBenchmark(options: options).run()
     case "codesearch": try await CodeSearchBenchmark(options: options).run()

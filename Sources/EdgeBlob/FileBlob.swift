@@ -170,6 +170,9 @@ public final class FileBlob: BlobBucket {
 
     // MARK: Writing bodies
 
+    /// Chunks at least this large are hashed while they are written.
+    static let overlapChunkBytes = 256 * 1024
+
     /// Streams `body` into a new file in `tmp/`, fsynced, and returns its path and digests.
     private func spool(_ body: BlobBody, key: String, part: Bool, checksum: BlobChecksum?) async throws -> (path: String, checksums: BlobChecksums, size: Int) {
         let path = tmpPath + "/" + newIdentifier()
@@ -178,9 +181,18 @@ public final class FileBlob: BlobBucket {
         var descriptorOpen = true
         do {
             try await body.forEachChunk(key: key) { chunk in
-                digests.update(chunk)
-                if part { try limits.checkPartSize(digests.size, key: key) } else { try limits.checkPutSize(digests.size, key: key) }
-                try FileIO.writeAll(fd, chunk, path: path)
+                let size = digests.size + chunk.count
+                if part { try limits.checkPartSize(size, key: key) } else { try limits.checkPutSize(size, key: key) }
+                if chunk.count >= Self.overlapChunkBytes {
+                    // A large chunk is written by a child task while this one hashes it: the
+                    // MD5 (R2's etag) and the write overlap instead of adding up.
+                    async let written: Void = FileIO.writeAll(fd, chunk, path: path)
+                    digests.update(chunk)
+                    try await written
+                } else {
+                    digests.update(chunk)
+                    try FileIO.writeAll(fd, chunk, path: path)
+                }
             }
             try FileIO.sync(fd, path: path)
             FileIO.closeDescriptor(fd)
