@@ -52,6 +52,27 @@ struct ConfigTests {
         #expect(error(#"{ "name": "x", "durable_objects": { "idle_timeout_ms": 0 } }"#)?.key == "durable_objects.idle_timeout_ms")
     }
 
+    @Test("s3_api: a port or a path prefix, access keys whose secrets are declared; mistakes name the key")
+    func s3API() throws {
+        let config = try EdgeConfig.parse(
+            """
+            { "name": "x", "secrets": ["S3_SECRET"], "r2_buckets": [{ "binding": "MEDIA" }],
+              "s3_api": { "path_prefix": "s3/", "region": "auto", "virtual_host_domains": ["s3.local"],
+                          "access_keys": [{ "access_key_id": "AKID", "secret_access_key_secret": "S3_SECRET" }] } }
+            """, file: "app.jsonc")
+        let s3 = try #require(config.s3API)
+        #expect(s3.port == nil && s3.pathPrefix == "/s3" && s3.region == "auto" && s3.virtualHostDomains == ["s3.local"])
+        #expect(s3.accessKeys == [.init(accessKeyID: "AKID", secretName: "S3_SECRET")])
+        #expect(try EdgeConfig.parse(#"{ "name": "x", "s3_api": { "enabled": false } }"#, file: "app.jsonc").s3API == nil)
+        let keys = #""access_keys": [{ "access_key_id": "A", "secret_access_key_secret": "S" }]"#
+        #expect(error(#"{ "name": "x", "secrets": ["S"], "s3_api": { \#(keys) } }"#)?.key == "s3_api")
+        #expect(error(#"{ "name": "x", "s3_api": { "port": 9000 } }"#)?.key == "s3_api.access_keys")
+        let undeclared = error(#"{ "name": "x", "s3_api": { "port": 9000, \#(keys) } }"#)
+        #expect(undeclared?.key == "s3_api.access_keys[0].secret_access_key_secret" && undeclared?.code == .invalidValue)
+        #expect(error(#"{ "name": "x", "secrets": ["S"], "s3_api": { "port": 70000, \#(keys) } }"#)?.key == "s3_api.port")
+        #expect(error(#"{ "name": "x", "secrets": ["S"], "s3_api": { "port": 1, "bogus": 1, \#(keys) } }"#) != nil)
+    }
+
     @Test("errors name the file, the key and what was expected")
     func errors() {
         let unknown = error(#"{ "name": "x", "kv_namespace": [] }"#)
