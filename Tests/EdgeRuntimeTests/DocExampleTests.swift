@@ -63,6 +63,13 @@ func greets() async throws {
     }
 }
 
+/// The code of `DocExamples/NAME.swift` as a guide shows it: without its leading comment lines.
+func docExample(_ name: String) throws -> String {
+    let source = try String(
+        contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/\(name).swift"), encoding: .utf8)
+    return source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+}
+
 /// The code blocks of a guide under Docs/.
 func swiftBlocks(ofGuide name: String) throws -> [String] {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -74,10 +81,7 @@ func swiftBlocks(ofGuide name: String) throws -> [String] {
 struct BackendGuideTests {
     @Test("the guide shows exactly the backend this target compiles")
     func inSync() throws {
-        let source = try String(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/TracingKVBackend.swift"),
-            encoding: .utf8)
-        let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+        let code = try docExample("TracingKVBackend")
         #expect(try swiftBlocks(ofGuide: "backends.md").first == code)
     }
 
@@ -116,10 +120,7 @@ struct BackendGuideTests {
 struct StreamingGuideTests {
     @Test("the guide shows exactly the worker this target compiles")
     func inSync() throws {
-        let source = try String(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/StreamingWorker.swift"),
-            encoding: .utf8)
-        let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+        let code = try docExample("StreamingWorker")
         #expect(try swiftBlocks(ofGuide: "runtime.md").contains(code))
     }
 
@@ -150,10 +151,7 @@ struct StreamingGuideTests {
 struct HibernationGuideTests {
     @Test("the guide shows exactly the room this target compiles")
     func inSync() throws {
-        let source = try String(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("DocExamples/PresenceRoom.swift"),
-            encoding: .utf8)
-        let code = source.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("//") }.joined(separator: "\n")
+        let code = try docExample("PresenceRoom")
         #expect(try swiftBlocks(ofGuide: "coordinator.md").contains(code))
     }
 
