@@ -177,7 +177,7 @@ extension EdgeConfig {
             }
         }
         if let s3 = try root.optionalObject("s3_api") {
-            try s3.allowKeys(["enabled", "port", "path_prefix", "region", "virtual_host_domains", "access_keys"])
+            try s3.allowKeys(["enabled", "port", "path_prefix", "region", "virtual_host_domains", "access_keys", "public_url"])
             if try s3.optionalBool("enabled") ?? true {
                 var keys: [EdgeConfig.S3APISettings.AccessKey] = []
                 for entry in try s3.optionalArray("access_keys") ?? [] {
@@ -189,7 +189,8 @@ extension EdgeConfig {
                 if !prefix.isEmpty, !prefix.hasPrefix("/") { prefix = "/" + prefix }
                 config.s3API = EdgeConfig.S3APISettings(
                     port: try s3.optionalInt("port", range: 0...65_535), pathPrefix: prefix, region: try s3.optionalString("region") ?? "us-east-1",
-                    virtualHostDomains: try s3.optionalArray("virtual_host_domains")?.map { try $0.asString() } ?? ["localhost"], accessKeys: keys)
+                    virtualHostDomains: try s3.optionalArray("virtual_host_domains")?.map { try $0.asString() } ?? ["localhost"], accessKeys: keys,
+                    publicURL: try s3.optionalURL("public_url", schemes: ["http", "https"]))
             }
         }
         if let dev = try root.optionalObject("dev") {

@@ -6,6 +6,7 @@ import EdgeQueue
 public import EdgeS3
 public import Embeddings
 public import Foundation
+public import HTTPTypes
 public import Logging
 import ServiceLifecycle
 import Synchronization
@@ -31,6 +32,7 @@ public final class EdgeBindings: Sendable {
     private let backends: [BackendName: any Backend]
     private let opened = Mutex<Opened>(Opened())
     private let s3Built = Mutex<S3API?>(nil)
+    private let s3Address = Mutex<URL?>(nil)
     /// Forwards durable-object calls between processes that share a store.
     let objectForwarding: ObjectForwarding
 
@@ -187,6 +189,41 @@ public final class EdgeBindings: Sendable {
         }
     }
 
+    /// A presigned URL for `key` in the bucket bound as `binding`, through the S3 API (`s3_api`):
+    /// whoever holds it may `method` the object until it expires — a browser uploads a recording
+    /// straight to storage, without the worker in the path. Signed with the first access key.
+    ///
+    /// - Parameters:
+    ///   - binding: a bucket of `r2_buckets`.
+    ///   - key: the object's key.
+    ///   - method: `.get`, `.put`, `.head` or `.delete`.
+    ///   - expiresIn: seconds, 1...604,800.
+    /// - Throws: ``ConfigError`` `.missingBinding` when the config has no `s3_api` or no such
+    ///   bucket; `S3Error` `.invalidArgument` for an expiry out of range; `.invalidRequest` before
+    ///   the server listens when `s3_api.public_url` is not set.
+    public func presignedURL(bucket binding: String, key: String, method: HTTPRequest.Method = .get, expiresIn: Int) throws -> URL {
+        guard let settings = config.s3API, let access = settings.accessKeys.first else {
+            throw missing("s3_api", section: "s3_api", declared: [])
+        }
+        guard let entry = config.r2Buckets.first(where: { $0.binding == binding }) else {
+            throw missing(binding, section: "r2_buckets", declared: config.r2Buckets.map(\.binding))
+        }
+        guard let base = settings.publicURL ?? s3Address.withLock({ $0 }) else {
+            throw S3Error(.invalidRequest, message: "the S3 API's address is not known yet (the server is not listening); set s3_api.public_url")
+        }
+        let signer = SigV4Signer(
+            credentials: S3Credentials(accessKeyID: access.accessKeyID, secretAccessKey: try secret(access.secretName)), region: settings.region)
+        let prefix = settings.port == nil ? settings.pathPrefix : ""
+        return try signer.presignedURL(
+            method: method.rawValue, endpoint: base, path: prefix + "/" + entry.bucketName + "/" + key, expiresIn: expiresIn, date: clock.now)
+    }
+
+    /// Records where the S3 API listens (`http://HOST:PORT`), for presigned URLs.
+    func advertiseS3(port: Int) {
+        let host = ["0.0.0.0", "::", ""].contains(config.host) ? "127.0.0.1" : config.host
+        s3Address.withLock { $0 = URL(string: "http://\(host):\(port)") }
+    }
+
     /// The producer bound as `binding`, sending `Body` messages.
     ///
     /// - Throws: ``ConfigError`` `.missingBinding` / `.wrongBindingType`.
@@ -328,6 +365,7 @@ public final class EdgeBindings: Sendable {
     /// Records that this process serves HTTP on `port`: durable objects it owns can be reached
     /// there by other processes (see ``EdgeConfig/advertiseURL``).
     func advertise(port: Int) async {
+        if let s3 = config.s3API, s3.port == nil { advertiseS3(port: port) }
         await objectForwarding.advertise(port: port, host: config.host, configured: config.advertiseURL)
     }
 

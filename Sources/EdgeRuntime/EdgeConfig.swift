@@ -53,10 +53,15 @@ public struct EdgeConfig: Sendable {
         /// Hosts `BUCKET.DOMAIN` address buckets virtual-hosted-style.
         public var virtualHostDomains: [String]
         public var accessKeys: [AccessKey]
+        /// The API's address as clients outside this machine reach it (`https://files.example.com`),
+        /// for presigned URLs; default `http://HOST:PORT` of the server.
+        public var publicURL: URL?
 
         public init(
-            port: Int? = nil, pathPrefix: String = "", region: String = "us-east-1", virtualHostDomains: [String] = ["localhost"], accessKeys: [AccessKey]
+            port: Int? = nil, pathPrefix: String = "", region: String = "us-east-1", virtualHostDomains: [String] = ["localhost"], accessKeys: [AccessKey],
+            publicURL: URL? = nil
         ) {
+            self.publicURL = publicURL
             self.port = port
             self.pathPrefix = pathPrefix
             self.region = region

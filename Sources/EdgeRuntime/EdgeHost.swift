@@ -55,8 +55,10 @@ public struct EdgeHost<W: Worker>: Sendable {
                     responder: CallbackResponder<BasicRequestContext> { _, _ in Response(status: .internalServerError) },
                     server: HTTPServerBuilder { _ in s3Channel },
                     configuration: .init(address: .hostname(config.host, port: s3Port), serverName: nil),
-                    onServerRunning: { channel in
-                        logger.notice("S3 API listening on http://\(config.host):\(channel.localAddress?.port ?? 0)")
+                    onServerRunning: { [bindings = runtime.bindings] channel in
+                        let port = channel.localAddress?.port ?? 0
+                        bindings.advertiseS3(port: port)
+                        logger.notice("S3 API listening on http://\(config.host):\(port)")
                     },
                     logger: logger))
         }

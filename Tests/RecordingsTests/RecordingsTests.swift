@@ -141,6 +141,43 @@ struct RecordingsTests {
         #expect(growth < 100 << 20, "streaming keeps the server's memory far below the body's size (grew \(growth >> 20) MiB)")
     }
 
+    @Test("a presigned upload URL from the worker: 100 MB PUT straight to storage through the S3 API, then served by the worker")
+    func presignedUpload() async throws {
+        let directory = try TemporaryDirectory.make("recordings-presigned")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = """
+            {
+              "name": "recordings", "state_dir": "\(directory)/state", "log_level": "warning", "secrets": ["S3_SECRET"],
+              "r2_buckets": [{ "binding": "RECORDINGS", "bucket_name": "recordings" }],
+              "s3_api": { "path_prefix": "/s3", "access_keys": [{ "access_key_id": "AKIDREC", "secret_access_key_secret": "S3_SECRET" }] },
+            }
+            """
+        try config.write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(
+            executable: "recordings", arguments: ["--config", directory + "/edge.jsonc", "--port", "0"], environment: ["S3_SECRET": "rec-secret"])
+        defer { server.stop() }
+        let (status, body) = try await server.request("/recordings/clip/upload-url", method: "POST")
+        #expect(status == 200)
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: String])
+        let url = try #require(answer["url"])
+        #expect(url.hasPrefix(server.url + "/s3/recordings/recordings/clip?") && url.contains("X-Amz-Signature="))
+        let upload = directory + "/clip.webm"
+        let piece = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ 3) }
+        _ = FileManager.default.createFile(atPath: upload, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: upload))
+        for _ in 0..<100 { try handle.write(contentsOf: Data(piece)) }
+        try handle.close()
+        #expect(try await curl(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", upload, url]) == "200")
+        let download = directory + "/back.webm"
+        #expect(try await curl(["-sS", "-o", download, "-w", "%{http_code}", server.url + "/recordings/clip"]) == "200")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: download)) == Data(contentsOf: URL(fileURLWithPath: upload)))
+        // The URL signs a PUT of that key only.
+        let other = url.replacingOccurrences(of: "/clip?", with: "/other?")
+        #expect(try await curl(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", upload, other]) == "403")
+        let withoutS3 = try WorkerTestClient(RecordingsWorker(), config: #"{ "name": "r", "r2_buckets": [{ "binding": "RECORDINGS" }] }"#)
+        #expect(await withoutS3.fetch("/recordings/clip/upload-url", method: "POST").status == .notImplemented)
+    }
+
     func curl(_ arguments: [String]) async throws -> String {
         try await ExternalCommand.run(["curl"] + arguments).output
     }

@@ -1,7 +1,7 @@
 public import EdgeBlob
 public import EdgeCore
 public import EdgeRuntime
-import Foundation
+public import Foundation
 import HTTPTypes
 
 /// Screen recordings streamed through a worker into a bucket and served back, the seed's use of
@@ -15,17 +15,25 @@ import HTTPTypes
 ///   `If-None-Match` with its etag answers 304.
 /// - `HEAD /recordings/ID`: the same headers, no body. `DELETE /recordings/ID`: 204.
 /// - `GET /recordings`: the recordings, as JSON.
+/// - `POST /recordings/ID/upload-url`: a presigned `PUT` URL (15 minutes) through the S3 API,
+///   so a browser extension uploads the recording straight to storage (501 without `s3_api`).
 ///
 /// Binding: bucket `RECORDINGS`.
 public struct RecordingsWorker: Worker {
     public struct Env: Sendable {
         public var recordings: any BlobBucket
+        /// A presigned PUT URL for a key, through the S3 API; nil without `s3_api` in the config.
+        public var uploadURL: (@Sendable (_ key: String) throws -> URL)?
     }
 
     public init() {}
 
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
-        Env(recordings: try bindings.bucket("RECORDINGS"))
+        let uploadURL: (@Sendable (String) throws -> URL)? =
+            bindings.config.s3API == nil
+            ? nil
+            : { @Sendable key in try bindings.presignedURL(bucket: "RECORDINGS", key: key, method: .put, expiresIn: Self.uploadURLLifetime) }
+        return Env(recordings: try bindings.bucket("RECORDINGS"), uploadURL: uploadURL)
     }
 
     static let titleField = HTTPField.Name("x-recording-title")!
@@ -35,6 +43,14 @@ public struct RecordingsWorker: Worker {
         let segments = request.url.pathSegments
         guard segments.first == "recordings" else { return .text("no route \(request.url.path)", status: .notFound) }
         if segments.count == 1, request.method == .get { return try await list(env) }
+        if segments.count == 3, segments[2] == "upload-url", request.method == .post, Self.isValidID(segments[1]) {
+            // The client uploads straight to storage; the worker only signs.
+            guard let uploadURL = env.uploadURL else {
+                return .text("direct uploads need the S3 API: add s3_api to the config", status: .notImplemented)
+            }
+            let url = try uploadURL("recordings/" + segments[1])
+            return try .json(["url": url.absoluteString, "method": "PUT", "expiresIn": String(Self.uploadURLLifetime)])
+        }
         guard segments.count == 2, Self.isValidID(segments[1]) else {
             return .text("a recording id is 1...128 letters, digits, '.', '_' or '-'", status: .badRequest)
         }
@@ -49,6 +65,9 @@ public struct RecordingsWorker: Worker {
             return EdgeResponse(status: .methodNotAllowed, headers: [.allow: "GET, HEAD, PUT, DELETE"])
         }
     }
+
+    /// How long a presigned upload URL is valid, in seconds.
+    public static let uploadURLLifetime = 900
 
     static func isValidID(_ id: String) -> Bool {
         (1...128).contains(id.utf8.count)
