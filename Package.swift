@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 //
 // swift-edge: edge-platform primitives (KV, blobs, queues, durable objects, a worker runtime,
-// embeddings and vector search) as a Swift library. See Docs/ and ../shared/DESIGN.md.
+// embeddings and vector search) as a Swift library. See README.md and Docs/.
 
 import PackageDescription
 

@@ -41,6 +41,11 @@ func number(_ value: Double) -> String {
     return String(format: "%.4f", value)
 }
 
+/// A peer script of `Benchmarks/scripts/` (found from this source file, so from any directory).
+func benchScript(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/\(name)").path
+}
+
 /// Monotonic seconds.
 func seconds() -> Double {
     Double(DispatchTime.now().uptimeNanoseconds) / 1e9

@@ -4,7 +4,7 @@ import Embeddings
 import Foundation
 
 /// `edge-bench embeddings`: all-MiniLM-L6-v2 texts/s at 16, 128 and 256 tokens and sustained
-/// GFLOP/s, next to the numpy float32 peer (`../shared/bench/minilm_peer.py`, run in the same
+/// GFLOP/s, next to the numpy float32 peer (`Benchmarks/scripts/minilm_peer.py`, run in the same
 /// benchmark) and the machine's matrix-multiply peak (numpy's sgemm on all cores).
 ///
 /// Installs the weights on first use (as `code-search` does) and needs, for the peer,
@@ -113,9 +113,9 @@ struct EmbeddingsBenchmark {
 
     /// Runs the numpy peer; without python3 or its packages the lines carry no peer.
     func runPeer(modelDirectory: String) throws -> PeerResult {
-        let script = ["../shared/bench/minilm_peer.py", "../../shared/bench/minilm_peer.py"].first { FileManager.default.fileExists(atPath: $0) }
+        let script = [benchScript("minilm_peer.py")].first { FileManager.default.fileExists(atPath: $0) }
         guard let script else {
-            FileHandle.standardError.write(Data("edge-bench: ../shared/bench/minilm_peer.py not found; printing without the peer\n".utf8))
+            FileHandle.standardError.write(Data("edge-bench: Benchmarks/scripts/minilm_peer.py not found; printing without the peer\n".utf8))
             return PeerResult()
         }
         let process = Process()

@@ -177,7 +177,7 @@ struct PostgresBenchmark {
     /// index grows with them), queries/s and recall@10 against the dataset's ground truth.
     func vectors(_ database: PostgresPool) async throws {
         guard let directory = options.dataDirectory else {
-            throw BenchError(message: "vectors needs --data DIR (make it with: python3 ../shared/bench/ann_peers.py gen DIR)")
+            throw BenchError(message: "vectors needs --data DIR (make it with: python3 Benchmarks/scripts/ann_peers.py gen DIR)")
         }
         let base = Array(try VectorsBenchmark.readVectors("\(directory)/base.fvecs").prefix(options.limit ?? 20_000))
         let queries = Array(try VectorsBenchmark.readVectors("\(directory)/query.fvecs").prefix(200))

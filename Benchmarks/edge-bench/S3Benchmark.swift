@@ -76,8 +76,7 @@ struct S3Benchmark {
             extra: ["target_ratio": "0.7", "load": load]
         ).print()
 
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/s3_small.py").path
+        let script = benchScript("s3_small.py")
         let output = try Self.run(["python3", script, endpoint, Self.accessKey, Self.secret, "media"])
         guard let figures = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Double] else {
             throw BenchError(message: "s3_small.py printed \(output)")

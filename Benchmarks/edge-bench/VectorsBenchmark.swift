@@ -2,7 +2,7 @@ import Foundation
 import VectorSearch
 
 /// `edge-bench vectors --data DIR`: HNSWIndex and FlatIndex on the texmex files that
-/// `../shared/bench/ann_peers.py gen DIR` writes, against hnswlib and faiss run by
+/// `Benchmarks/scripts/ann_peers.py gen DIR` writes, against hnswlib and faiss run by
 /// `ann_peers.py run DIR` in the same session (same M = 16, efConstruction = 200, one thread).
 ///
 /// Needs `pip install numpy packaging hnswlib faiss-cpu 'usearch==2.21.0'` for the peers.
@@ -12,7 +12,7 @@ struct VectorsBenchmark {
 
     func run() async throws {
         guard let directory = options.dataDirectory else {
-            throw BenchError(message: "vectors needs --data DIR (make it with: python3 ../shared/bench/ann_peers.py gen DIR)")
+            throw BenchError(message: "vectors needs --data DIR (make it with: python3 Benchmarks/scripts/ann_peers.py gen DIR)")
         }
         let base = Array(try Self.readVectors("\(directory)/base.fvecs").prefix(options.limit ?? Int.max))
         let queries = try Self.readVectors("\(directory)/query.fvecs")
@@ -96,9 +96,9 @@ struct VectorsBenchmark {
     }
 
     func runPeers(_ directory: String) throws -> [PeerLine] {
-        guard let script = ["../shared/bench/ann_peers.py", "../../shared/bench/ann_peers.py"].first(where: { FileManager.default.fileExists(atPath: $0) })
+        guard let script = [benchScript("ann_peers.py")].first(where: { FileManager.default.fileExists(atPath: $0) })
         else {
-            FileHandle.standardError.write(Data("edge-bench: ../shared/bench/ann_peers.py not found; printing without peers\n".utf8))
+            FileHandle.standardError.write(Data("edge-bench: Benchmarks/scripts/ann_peers.py not found; printing without peers\n".utf8))
             return []
         }
         let process = Process()
