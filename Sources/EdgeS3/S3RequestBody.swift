@@ -188,7 +188,8 @@ struct S3RequestBody: AsyncSequence, Sendable {
                 if remainingInChunk > 0 {
                     guard try await fill() else { throw fail(.incompleteBody, "the aws-chunked body ended inside a chunk") }
                     let take = Swift.min(remainingInChunk, buffer.count - position)
-                    let bytes = Array(buffer[position..<position + take])
+                    // A whole buffer of data (the usual case for large chunks) passes without a copy.
+                    let bytes = position == 0 && take == buffer.count ? buffer : Array(buffer[position..<position + take])
                     position += take
                     remainingInChunk -= take
                     if signing != nil { chunkHash.update(data: bytes) }
