@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "EdgeKV", targets: ["EdgeKV"]),
         .library(name: "EdgeBlob", targets: ["EdgeBlob"]),
         .library(name: "EdgeS3", targets: ["EdgeS3"]),
+        .library(name: "EdgeS3Blob", targets: ["EdgeS3Blob"]),
         .library(name: "EdgeQueue", targets: ["EdgeQueue"]),
         .library(name: "EdgeCoordinator", targets: ["EdgeCoordinator"]),
         .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
@@ -166,6 +167,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // S3Blob: buckets on any S3-compatible store (AWS S3, R2, MinIO, moto, our own S3 API),
+        // registered with a host as the "s3" backend provider.
+        .target(
+            name: "EdgeS3Blob",
+            dependencies: [
+                "EdgeCore", "EdgeBlob", "EdgeS3", "EdgeRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // PostgreSQL backends for KV, queues, durable objects and vectors (pgvector), registered
         // with a host as a provider: several processes on several machines share one database.
         .target(
@@ -288,6 +304,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Clients"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgeS3BlobTests",
+            dependencies: ["EdgeS3Blob", "EdgeS3", "EdgeBlob", "EdgeCore", "EdgeRuntime", "EdgeTesting"],
+            exclude: ["Scripts"], swiftSettings: strict),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),
         .testTarget(

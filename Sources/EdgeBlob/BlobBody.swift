@@ -4,7 +4,9 @@ import Foundation
 /// The body of a put: bytes in memory, or an async sequence of byte chunks that is consumed as it
 /// is stored, so a large body never has to be whole in memory.
 public struct BlobBody: Sendable {
-    let knownBytes: [UInt8]?
+    /// The whole body when it is held in memory (``bytes(_:)``, ``text(_:)``); `nil` for a stream.
+    /// A backend uses it to send a body with a known length in one request.
+    public let knownBytes: [UInt8]?
     let iterate: @Sendable (_ consume: ([UInt8]) async throws -> Void) async throws -> Void
 
     /// A body held in memory.
@@ -26,9 +28,12 @@ public struct BlobBody: Sendable {
         }
     }
 
-    /// Calls `consume` with each chunk. Errors thrown by the body's sequence become
-    /// ``BlobError`` `.bodyFailed`; errors thrown by `consume` pass through unchanged.
-    func forEachChunk(key: String, _ consume: ([UInt8]) async throws -> Void) async throws {
+    /// Calls `consume` with each chunk, in order: how a backend reads the body it stores. A body
+    /// is read once.
+    ///
+    /// - Throws: ``BlobError`` `.bodyFailed` (naming `key`) when the body's own sequence throws;
+    ///   errors thrown by `consume` pass through unchanged.
+    public func forEachChunk(key: String, _ consume: ([UInt8]) async throws -> Void) async throws {
         struct ConsumerFailed: Error { let error: any Error }
         do {
             try await iterate { chunk in
@@ -53,6 +58,22 @@ public struct BlobStream: AsyncSequence, Sendable {
     enum Source: Sendable {
         case memory([UInt8], offset: Int, length: Int)
         case file(BlobFileReader)
+        case chunks(BlobChunkSource)
+    }
+
+    /// A body read from somewhere else, such as a remote store's HTTP response: `next` returns
+    /// the next chunk, or `nil` at the end. Such a stream is read once: a second iteration
+    /// continues where the first stopped.
+    ///
+    /// - Parameter next: called by one reader at a time; what it throws ends the iteration.
+    public init(next: @escaping @Sendable () async throws -> [UInt8]?) {
+        source = .chunks(BlobChunkSource(next: next))
+        chunkSize = 0
+    }
+
+    init(source: Source, chunkSize: Int) {
+        self.source = source
+        self.chunkSize = chunkSize
     }
 
     let source: Source
@@ -76,6 +97,8 @@ public struct BlobStream: AsyncSequence, Sendable {
                 let chunk = try reader.read(at: position, count: count)
                 position += chunk.count
                 return chunk
+            case .chunks(let chunks):
+                return try await chunks.next()
             }
         }
     }
@@ -104,6 +127,11 @@ public struct BlobStream: AsyncSequence, Sendable {
     public func json<T: Decodable>(as type: T.Type = T.self) async throws -> T {
         try JSONDecoder().decode(T.self, from: Data(try await bytes()))
     }
+}
+
+/// The chunks of a stream read from elsewhere (``BlobStream/init(next:)``).
+struct BlobChunkSource: Sendable {
+    let next: @Sendable () async throws -> [UInt8]?
 }
 
 /// An open body file: reads with `pread`, closes when the last stream using it is gone.
@@ -147,6 +175,12 @@ final class BlobFileReader: Sendable {
 public struct BlobGetResult: Sendable {
     public var object: BlobObject
     public var body: BlobStream?
+
+    /// A result with `body`, or without one when the get's preconditions failed.
+    public init(object: BlobObject, body: BlobStream?) {
+        self.object = object
+        self.body = body
+    }
 
     /// `true` when `onlyIf` failed and no body was returned.
     public var preconditionFailed: Bool { body == nil }

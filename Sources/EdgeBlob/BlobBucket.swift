@@ -207,3 +207,15 @@ extension BlobBucket {
         BlobMultipartUpload(bucket: self, key: key, uploadId: uploadId)
     }
 }
+
+/// A bucket whose store can hand out presigned URLs: a URL that lets anyone holding it read or
+/// write one key directly at the store, without credentials, until it expires (S3's presigned
+/// URLs). ``EdgeBlob`` buckets on local disk do not; the runtime presigns those through its own
+/// S3 API instead.
+public protocol BlobPresigning: Sendable {
+    /// A URL allowing `method` (`GET`, `PUT`, `HEAD`, `DELETE`) on `key` for `expiresIn` seconds.
+    ///
+    /// - Throws: ``BlobError`` `.invalidKey`/`.keyTooLong` for a bad key, `.unsupported` for an
+    ///   expiry the store does not allow.
+    func presignedURL(for key: String, method: String, expiresIn: Int) throws -> URL
+}

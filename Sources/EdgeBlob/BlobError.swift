@@ -8,7 +8,7 @@ public struct BlobError: Error, Sendable, CustomStringConvertible {
             case invalidKey, keyTooLong, metadataTooLarge, objectTooLarge, checksumMismatch, invalidChecksum
             case invalidRange, tooManyKeys, invalidListLimit, invalidCursor, invalidDelimiter
             case noSuchUpload, invalidPartNumber, invalidPart, invalidPartOrder, partTooSmall, partTooLarge, tooManyParts
-            case invalidBucketName, bodyFailed, storageFailure, closed, unsupported
+            case invalidBucketName, bodyFailed, storageFailure, closed, unsupported, accessDenied, unavailable
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -59,6 +59,12 @@ public struct BlobError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code(.closed)
         /// The bucket does not offer this operation.
         public static let unsupported = Code(.unsupported)
+        /// A remote store refused the credentials (S3's `AccessDenied`, `InvalidAccessKeyId`,
+        /// `SignatureDoesNotMatch`). The message names the store's code.
+        public static let accessDenied = Code(.accessDenied)
+        /// A remote store could not be reached, or kept answering with server errors or throttling
+        /// after every retry. Nothing is known to have been stored.
+        public static let unavailable = Code(.unavailable)
 
         public var description: String { base.rawValue }
     }

@@ -50,7 +50,7 @@ public struct BlobLimits: Sendable, Hashable {
 
 extension BlobLimits {
     /// - Throws: ``BlobError`` `.invalidKey` or `.keyTooLong`.
-    func validateKey(_ key: String) throws {
+    package func validateKey(_ key: String) throws {
         let size = key.utf8.count
         if size == 0 { throw BlobError(.invalidKey, key: key, limit: 1, actual: 0, message: "key must not be empty") }
         if size > maxKeyBytes {
@@ -61,7 +61,7 @@ extension BlobLimits {
     }
 
     /// - Throws: ``BlobError`` `.metadataTooLarge`.
-    func validateMetadata(_ metadata: [String: String], key: String) throws {
+    package func validateMetadata(_ metadata: [String: String], key: String) throws {
         let size = metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
         if size > maxCustomMetadataBytes {
             throw BlobError(
@@ -70,7 +70,7 @@ extension BlobLimits {
         }
     }
 
-    func validatePut(key: String, options: BlobPutOptions) throws {
+    package func validatePut(key: String, options: BlobPutOptions) throws {
         try validateKey(key)
         try validateMetadata(options.customMetadata, key: key)
         switch options.checksum {
@@ -83,7 +83,7 @@ extension BlobLimits {
     }
 
     /// - Throws: ``BlobError`` `.objectTooLarge` once `size` passes the single-put limit.
-    func checkPutSize(_ size: Int, key: String) throws {
+    package func checkPutSize(_ size: Int, key: String) throws {
         if size > maxPutBytes {
             throw BlobError(
                 .objectTooLarge, key: key, limit: maxPutBytes, actual: size,
@@ -91,7 +91,7 @@ extension BlobLimits {
         }
     }
 
-    func validatePartNumber(_ number: Int, key: String) throws {
+    package func validatePartNumber(_ number: Int, key: String) throws {
         if number < 1 || number > maxParts {
             throw BlobError(
                 .invalidPartNumber, key: key, limit: maxParts, actual: number,
@@ -99,7 +99,7 @@ extension BlobLimits {
         }
     }
 
-    func checkPartSize(_ size: Int, key: String) throws {
+    package func checkPartSize(_ size: Int, key: String) throws {
         if size > maxPartBytes {
             throw BlobError(
                 .partTooLarge, key: key, limit: maxPartBytes, actual: size,
@@ -156,7 +156,7 @@ extension BlobRange {
     ///
     /// - Throws: ``BlobError`` `.invalidRange` for a negative or empty range, or an offset at or
     ///   beyond the end of a non-empty object.
-    func resolve(size: Int, key: String) throws -> ResolvedRange {
+    package func resolve(size: Int, key: String) throws -> ResolvedRange {
         func invalid(_ why: String) -> BlobError {
             BlobError(.invalidRange, key: key, limit: size, message: "range \(self) of key \(ByteKeys.describe(key)) (\(size) bytes) \(why)")
         }

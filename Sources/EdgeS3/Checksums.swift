@@ -57,7 +57,7 @@ public struct S3Checksum: Sendable {
     public func base64() -> String { base64Encode(finish()) }
 }
 
-func base64Encode(_ bytes: [UInt8]) -> String {
+package func base64Encode(_ bytes: [UInt8]) -> String {
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     var out = [UInt8]()
     var index = 0

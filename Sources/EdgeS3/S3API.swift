@@ -929,7 +929,7 @@ public struct S3API: Sendable {
         return S3Error(code, message: error.message)
     }
 
-    static func isoDate(_ date: Date) -> String {
+    package static func isoDate(_ date: Date) -> String {
         let parts = SigV4.utcParts(date)
         let milliseconds = Int((date.timeIntervalSince1970 * 1000).truncatingRemainder(dividingBy: 1000))
         return String(
@@ -940,7 +940,7 @@ public struct S3API: Sendable {
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// RFC 7231's IMF-fixdate.
-    static func httpDate(_ date: Date) -> String {
+    package static func httpDate(_ date: Date) -> String {
         let parts = SigV4.utcParts(date)
         let weekday = SigV4.utcCalendar.component(.weekday, from: date)
         return String(
@@ -949,7 +949,7 @@ public struct S3API: Sendable {
     }
 
     /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) or ISO 8601 (`1994-11-06T08:49:37Z`).
-    static func parseHTTPDate(_ text: String) -> Date? {
+    package static func parseHTTPDate(_ text: String) -> Date? {
         let fields = text.split(separator: " ")
         if fields.count == 6, let day = Int(fields[1]), let month = months.firstIndex(of: String(fields[2])), let year = Int(fields[3]) {
             let time = fields[4].split(separator: ":").compactMap { Int($0) }

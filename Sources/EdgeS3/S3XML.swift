@@ -1,28 +1,30 @@
 /// The XML of S3 documents: a writer for responses and a small reader for the request bodies
 /// S3 takes (CompleteMultipartUpload, Delete), with entities, comments and CDATA; no DTDs.
-struct XMLWriter {
-    private(set) var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+package struct XMLWriter {
+    package init() {}
 
-    mutating func open(_ name: String, namespace: Bool = false) {
+    package private(set) var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+    package mutating func open(_ name: String, namespace: Bool = false) {
         text += namespace ? "<\(name) xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" : "<\(name)>"
     }
 
-    mutating func close(_ name: String) { text += "</\(name)>" }
+    package mutating func close(_ name: String) { text += "</\(name)>" }
 
-    mutating func element(_ name: String, _ value: String) { text += "<\(name)>\(xmlEscape(value))</\(name)>" }
+    package mutating func element(_ name: String, _ value: String) { text += "<\(name)>\(xmlEscape(value))</\(name)>" }
 
-    mutating func element(_ name: String, _ value: Int) { element(name, String(value)) }
+    package mutating func element(_ name: String, _ value: Int) { element(name, String(value)) }
 
-    mutating func element(_ name: String, _ value: Bool) { element(name, value ? "true" : "false") }
+    package mutating func element(_ name: String, _ value: Bool) { element(name, value ? "true" : "false") }
 
-    mutating func element(_ name: String, _ body: (inout XMLWriter) -> Void) {
+    package mutating func element(_ name: String, _ body: (inout XMLWriter) -> Void) {
         open(name)
         body(&self)
         close(name)
     }
 }
 
-func xmlEscape(_ text: String) -> String {
+package func xmlEscape(_ text: String) -> String {
     var out = ""
     out.reserveCapacity(text.utf8.count)
     for scalar in text.unicodeScalars {
@@ -45,17 +47,17 @@ func xmlEscape(_ text: String) -> String {
 }
 
 /// An element read from a request body: its name (without prefix), children and text.
-struct XMLNode: Sendable {
-    var name: String
-    var children: [XMLNode] = []
-    var text = ""
+package struct XMLNode: Sendable {
+    package var name: String
+    package var children: [XMLNode] = []
+    package var text = ""
 
-    func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
-    func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
-    func value(_ name: String) -> String? { child(name)?.text }
+    package func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
+    package func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
+    package func value(_ name: String) -> String? { child(name)?.text }
 
     /// Parses a document; throws ``S3Error`` `.malformedXML` naming what is wrong.
-    static func parse(_ bytes: [UInt8]) throws -> XMLNode {
+    package static func parse(_ bytes: [UInt8]) throws -> XMLNode {
         var reader = XMLReader(bytes: bytes)
         return try reader.document()
     }

@@ -49,8 +49,13 @@ public enum BlobConformance {
         try Check.equal(object?.etag, "5d41402abc4b2a76b9719d911017c592", "etag is the body's MD5")
         try Check.equal(object?.httpEtag, "\"5d41402abc4b2a76b9719d911017c592\"", "httpEtag is quoted")
         try Check.equal(object.map { $0.checksums.md5?.count }, 16, "the MD5 checksum is kept")
-        try Check.equal(
-            object?.uploaded, Date(timeIntervalSince1970: (c.clock.now.timeIntervalSince1970 * 1000).rounded(.down) / 1000), "uploaded is the clock's time")
+        if c.harness.clockIsRemote {
+            let offset = abs((object?.uploaded ?? .distantPast).timeIntervalSince(c.clock.now))
+            try Check.that(offset <= c.harness.remoteClockTolerance, "uploaded is the store's time: \(offset) s from the test's")
+        } else {
+            try Check.equal(
+                object?.uploaded, Date(timeIntervalSince1970: (c.clock.now.timeIntervalSince1970 * 1000).rounded(.down) / 1000), "uploaded is the clock's time")
+        }
         try Check.equal(object?.storageClass, "Standard", "storage class")
         try Check.equal(try await c.body("hello.txt"), Array("hello".utf8), "body")
         try Check.equal(try await c.bucket.get("hello.txt")?.body?.text(), "hello", "body as text")
@@ -355,6 +360,12 @@ public enum BlobConformance {
         try await Check.throwsError(BlobError.self, "completing twice", matching: { $0.code == .noSuchUpload }) { _ = try await upload.complete([p1, p2, p3]) }
     }
 
+    /// A waivable check (``ConformanceHarness/waived``): a part sent with an upload id under
+    /// another key is refused with `.noSuchUpload`.
+    public static let waivableUploadKey = "an upload id belongs to its key"
+    /// A waivable check: incomplete uploads are aged by the dates the store gives them.
+    public static let waivableUploadAge = "incomplete uploads are aged by their initiation date"
+
     static func decodeParts(_ parts: [BlobUploadedPart]) -> [UInt8] {
         parts.flatMap { part -> [UInt8] in
             var bytes: [UInt8] = []
@@ -400,8 +411,10 @@ public enum BlobConformance {
         try await Check.throwsError(BlobError.self, "an unknown upload", matching: { $0.code == .noSuchUpload }) {
             _ = try await c.bucket.resumeMultipartUpload("big", uploadId: "nope").uploadPart(1, .bytes([1]))
         }
-        try await Check.throwsError(BlobError.self, "another key's upload id", matching: { $0.code == .noSuchUpload }) {
-            _ = try await c.bucket.resumeMultipartUpload("other", uploadId: upload.uploadId).uploadPart(1, .bytes([1]))
+        if c.harness.waived[waivableUploadKey] == nil {
+            try await Check.throwsError(BlobError.self, "another key's upload id", matching: { $0.code == .noSuchUpload }) {
+                _ = try await c.bucket.resumeMultipartUpload("other", uploadId: upload.uploadId).uploadPart(1, .bytes([1]))
+            }
         }
         try Check.equal(try await c.bucket.head("big"), nil, "no failed completion created the object")
         let object = try await upload.complete([p1, p2, p3])
@@ -416,15 +429,18 @@ public enum BlobConformance {
     }
 
     static let uploadCleanup = Case("incomplete uploads are cleaned after the configured age") { c in
+        if c.harness.waived[waivableUploadAge] != nil { return }
         let old = try await c.bucket.createMultipartUpload("old")
         _ = try await old.uploadPart(1, .bytes([1, 2, 3]))
         c.clock.advance(by: 6 * 86_400)
-        let recent = try await c.bucket.createMultipartUpload("recent")
+        // A remote store dates an upload with its own clock, which the test cannot move: there a
+        // second upload would be as old as the first, so only the first is checked.
+        let recent = c.harness.clockIsRemote ? nil : try await c.bucket.createMultipartUpload("recent")
         try Check.equal(try await c.bucket.cleanUpIncompleteUploads(), 0, "nothing is 7 days old yet")
         c.clock.advance(by: 86_400)
         try Check.equal(try await c.bucket.cleanUpIncompleteUploads(), 1, "the 7-day-old upload is removed")
         try await Check.throwsError(BlobError.self, "a cleaned upload", matching: { $0.code == .noSuchUpload }) { _ = try await old.uploadPart(2, .bytes([1])) }
-        _ = try await recent.uploadPart(1, .bytes([1]))
+        if let recent { _ = try await recent.uploadPart(1, .bytes([1])) }
     }
 
     static let readersKeepTheirVersion = Case("a reader keeps the version it opened across an overwrite and a delete") { c in

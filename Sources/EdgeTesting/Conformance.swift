@@ -1,3 +1,5 @@
+import Foundation
+
 /// A check of a conformance suite that did not hold: what was expected, what happened, and where
 /// in the suite.
 public struct ConformanceFailure: Error, CustomStringConvertible {
@@ -51,10 +53,28 @@ public struct ConformanceHarness<Binding: Sendable>: Sendable {
     public var make: Make
     /// Closes a binding and opens it again from its storage (durable backends only).
     public var reopen: Reopen?
+    /// The store dates what it holds with its own clock (a remote server such as S3), not with
+    /// the case's ``TestClock``: each case's clock then starts at the current time, dates are
+    /// checked to within ``remoteClockTolerance`` seconds, and checks that need the store's
+    /// time to move with the test clock are left out (each case says which).
+    public var clockIsRemote: Bool
+    /// How far a remote store's dates may be from the test's clock, in seconds. Default 2 (S3
+    /// dates have whole seconds).
+    public var remoteClockTolerance: Double
 
-    public init(make: @escaping Make, reopen: Reopen? = nil) {
+    /// Checks the store under test is known not to make, by name, each with the reason: for a
+    /// client of someone else's server (moto) whose rules are looser than the real service's.
+    /// A suite names the checks that can be waived; every other check always runs.
+    public var waived: [String: String]
+
+    public init(
+        make: @escaping Make, reopen: Reopen? = nil, clockIsRemote: Bool = false, remoteClockTolerance: Double = 2, waived: [String: String] = [:]
+    ) {
         self.make = make
         self.reopen = reopen
+        self.clockIsRemote = clockIsRemote
+        self.remoteClockTolerance = remoteClockTolerance
+        self.waived = waived
     }
 }
 
@@ -75,7 +95,7 @@ public struct ConformanceCase<Binding: Sendable>: Sendable, CustomStringConverti
     /// - Throws: ``ConformanceFailure`` for the first expectation that did not hold, or the
     ///   backend's own error when an operation that must succeed failed.
     public func run(_ harness: ConformanceHarness<Binding>) async throws {
-        let clock = TestClock()
+        let clock = harness.clockIsRemote ? TestClock(now: Date()) : TestClock()
         let binding = try await harness.make(clock)
         try await body(ConformanceContext(clock: clock, binding: binding, harness: harness))
     }
