@@ -262,7 +262,7 @@ let package = Package(
         // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
-            dependencies: ["EdgeRuntime", "EdgePostgres", "Embeddings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EdgeRuntime", "EdgePostgres", "EdgeS3Blob", "Embeddings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
 
@@ -306,7 +306,10 @@ let package = Package(
             exclude: ["Clients"], swiftSettings: strict),
         .testTarget(
             name: "EdgeS3BlobTests",
-            dependencies: ["EdgeS3Blob", "EdgeS3", "EdgeBlob", "EdgeCore", "EdgeRuntime", "EdgeTesting"],
+            dependencies: [
+                "EdgeS3Blob", "EdgeS3", "EdgeBlob", "EdgeCore", "EdgeRuntime", "EdgeTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["Scripts"], swiftSettings: strict),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
         .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),

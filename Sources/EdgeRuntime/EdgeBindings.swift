@@ -189,9 +189,11 @@ public final class EdgeBindings: Sendable {
         }
     }
 
-    /// A presigned URL for `key` in the bucket bound as `binding`, through the S3 API (`s3_api`):
-    /// whoever holds it may `method` the object until it expires — a browser uploads a recording
-    /// straight to storage, without the worker in the path. Signed with the first access key.
+    /// A presigned URL for `key` in the bucket bound as `binding`: whoever holds it may `method`
+    /// the object until it expires — a browser uploads a recording straight to storage, without
+    /// the worker in the path. A bucket whose store presigns itself (``BlobPresigning``, such as
+    /// the `s3` backend's) signs for its store; any other goes through this host's S3 API
+    /// (`s3_api`), signed with its first access key.
     ///
     /// - Parameters:
     ///   - binding: a bucket of `r2_buckets`.
@@ -200,8 +202,12 @@ public final class EdgeBindings: Sendable {
     ///   - expiresIn: seconds, 1...604,800.
     /// - Throws: ``ConfigError`` `.missingBinding` when the config has no `s3_api` or no such
     ///   bucket; `S3Error` `.invalidArgument` for an expiry out of range; `.invalidRequest` before
-    ///   the server listens when `s3_api.public_url` is not set.
+    ///   the server listens when `s3_api.public_url` is not set. From a presigning bucket,
+    ///   `BlobError` `.invalidKey`/`.keyTooLong` or `.unsupported` (an expiry out of range).
     public func presignedURL(bucket binding: String, key: String, method: HTTPRequest.Method = .get, expiresIn: Int) throws -> URL {
+        if let presigning = try bucket(binding) as? any BlobPresigning {
+            return try presigning.presignedURL(for: key, method: method.rawValue, expiresIn: expiresIn)
+        }
         guard let settings = config.s3API, let access = settings.accessKeys.first else {
             throw missing("s3_api", section: "s3_api", declared: [])
         }

@@ -1,3 +1,4 @@
+public import EdgeBlob
 public import EdgeCoordinator
 import EdgeCore
 public import EdgeKV
@@ -13,6 +14,8 @@ import Logging
 /// - `COUNTERS` (durable objects of class `HelloCounter`): `GET /objects/NAME` reads the
 ///   counter object `NAME`, `POST /objects/NAME` increments it; both answer
 ///   `{"name":…,"value":…,"pid":…}`, `pid` being the process the object runs in;
+/// - `FILES` (a bucket): `PUT /files/KEY` stores the request's body (streamed, with its
+///   `Content-Type`), `GET /files/KEY` serves it (404 when absent), `DELETE /files/KEY` removes it;
 /// - queue consumers: every message received is logged (`QUEUE message ID (attempt N): BODY`)
 ///   and acknowledged.
 public struct HelloWorker: Worker {
@@ -20,6 +23,7 @@ public struct HelloWorker: Worker {
         public var greeting: String
         public var counter: (any KVNamespace)?
         public var counters: DurableObjectNamespace<HelloCounter>?
+        public var files: (any BlobBucket)?
     }
 
     public init() {}
@@ -30,7 +34,8 @@ public struct HelloWorker: Worker {
         let counters =
             bindings.config.durableObjects.contains { $0.name == "COUNTERS" }
             ? try bindings.durableObjects(HelloCounter.self, binding: "COUNTERS", env: ()) : nil
-        return Env(greeting: greeting, counter: counter, counters: counters)
+        let files = bindings.config.r2Buckets.contains { $0.binding == "FILES" } ? try bindings.bucket("FILES") : nil
+        return Env(greeting: greeting, counter: counter, counters: counters, files: files)
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
@@ -42,6 +47,25 @@ public struct HelloWorker: Worker {
             let next = (Int(try await counter.get("count") ?? "0") ?? 0) + 1
             try await counter.put("count", String(next))
             return .text("\(next)")
+        case let path where path.hasPrefix("/files/"):
+            guard let files = env.files else { return .text("bind a bucket as FILES to store files", status: 404) }
+            let key = String(path.dropFirst("/files/".count))
+            guard !key.isEmpty else { return .text("use /files/KEY", status: 404) }
+            switch request.method {
+            case .put:
+                let stored = try await files.put(
+                    key, body: .stream(request.body),
+                    options: BlobPutOptions(httpMetadata: BlobHTTPMetadata(contentType: request.headers[.contentType])))
+                return try .json(["key": key, "etag": stored?.etag ?? "", "size": String(stored?.size ?? 0)], status: .created)
+            case .delete:
+                try await files.delete(key)
+                return EdgeResponse(status: .noContent)
+            default:
+                guard let found = try await files.get(key), let body = found.body else { return .text("no file \(key)", status: 404) }
+                var response = EdgeResponse.stream(.stream(body), contentType: found.object.httpMetadata.contentType ?? "application/octet-stream")
+                response.headers[.eTag] = found.object.httpEtag
+                return response
+            }
         case let path where path.hasPrefix("/objects/"):
             guard let counters = env.counters else {
                 return .text("bind durable objects of class HelloCounter as COUNTERS to count in objects", status: 404)

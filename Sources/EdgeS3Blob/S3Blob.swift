@@ -109,6 +109,20 @@ public struct S3Blob: BlobBucket, BlobPresigning {
 
     public let configuration: Configuration
     let transport: S3Transport
+
+    /// The client every ``S3Blob`` shares unless given another: connections kept alive per host,
+    /// a 10-second connect timeout, and failed connections not retried inside the client (S3Blob
+    /// retries the whole request with its own backoff, so an unreachable store fails in
+    /// `maxAttempts` tries instead of waiting for the request's deadline). It lives as long as
+    /// the process.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.decompression = .disabled
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
     /// The creation of the bucket every operation waits for, when asked for.
     private let creation: Task<Void, any Error>?
 
@@ -116,13 +130,12 @@ public struct S3Blob: BlobBucket, BlobPresigning {
 
     /// A bucket over `configuration.endpoint`. No request is sent until the first operation.
     ///
-    /// - Parameter httpClient: the client requests go through; by default AsyncHTTPClient's
-    ///   shared one.
+    /// - Parameter httpClient: the client requests go through; by default ``defaultHTTPClient``.
     /// - Throws: ``BlobError`` `.invalidBucketName` for an empty bucket name, `.unsupported` for
     ///   an endpoint that is not `http` or `https` with a host, a part size outside
     ///   `limits.minPartBytes...limits.maxPartBytes`, or a part concurrency or attempt count
     ///   outside 1...64.
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared) throws {
+    public init(configuration: Configuration, httpClient: HTTPClient = S3Blob.defaultHTTPClient) throws {
         func invalid(_ message: String) -> BlobError { BlobError(.unsupported, message: "S3 bucket \"\(configuration.bucket)\": \(message)") }
         guard !configuration.bucket.isEmpty, !configuration.bucket.contains("/") else {
             throw BlobError(.invalidBucketName, message: "an S3 bucket name must be non-empty and contain no '/', not \"\(configuration.bucket)\"")

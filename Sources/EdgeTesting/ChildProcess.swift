@@ -80,9 +80,14 @@ public final class ChildProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// Asks it to stop (SIGTERM) and waits for it.
-    public func stop() {
+    /// Asks it to stop (SIGTERM) and waits for it; after `grace` seconds (a process that blocks
+    /// or ignores SIGTERM, as one started from a thread with SIGTERM blocked may) kills it.
+    public func stop(grace: Double = 5) {
+        guard process.isRunning else { return }
         process.terminate()
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }

@@ -7,10 +7,11 @@
 import ArgumentParser
 import EdgePostgres
 import EdgeRuntime
+import EdgeS3Blob
 import Foundation
 
-/// The backends `edge` includes: the built-in ones and PostgreSQL.
-let providers = BackendProviders.builtIn.adding(PostgresProvider())
+/// The backends `edge` includes: the built-in ones, PostgreSQL and S3-compatible storage.
+let providers = BackendProviders.builtIn.adding(PostgresProvider()).adding(S3Provider())
 
 @main
 struct Edge: AsyncParsableCommand {

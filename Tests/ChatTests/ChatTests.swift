@@ -80,7 +80,7 @@ struct ChatTests {
         }
         let (carol, replayed) = try await join(client, room: "lobby", name: "carol")
         #expect(replayed == Array(orders[0].suffix(100)))
-        let presence = try await client.fetch("/rooms/lobby/presence")
+        let presence = await client.fetch("/rooms/lobby/presence")
         #expect(presence.text == #"{"present":["alice","bob","carol"]}"#)
         await bob.close(.normalClosure, reason: "")
         let left = try await event(carol) { $0.type == "leave" }
