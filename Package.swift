@@ -226,7 +226,7 @@ let package = Package(
 
         .executableTarget(
             name: "code-search",
-            dependencies: ["CodeSearch", "EdgePostgres", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CodeSearch", "EdgePostgres", "EdgeS3Blob", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/CodeSearch/Sources/code-search",
             swiftSettings: strict
         ),

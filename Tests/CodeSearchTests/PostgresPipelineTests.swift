@@ -9,7 +9,9 @@ let postgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
     "CodeSearch on PostgreSQL",
     .enabled(if: postgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"))
 struct PostgresPipelineTests {
-    @Test("two serve processes on one PostgreSQL index a pushed repository together and answer as the SQLite default does")
+    @Test(
+        "two serve processes on one PostgreSQL, artifacts on an S3 store, index a pushed repository together and answer as the SQLite default does"
+    )
     func twoProcesses() async throws {
         let mirror = try MirrorRepository()
         // A repository of 120 files, each about one thing (a verb and a noun of its own): three file
@@ -38,9 +40,17 @@ struct PostgresPipelineTests {
         let body = Array(try JSONSerialization.data(withJSONObject: payload))
 
         let state = mirror.mirrors + "-state"
-        let arguments = ["serve", "--postgres", "--model", "hashing", "--state", state, "--mirrors", mirror.mirrors, "--port", "0"]
-        let first = try ServerProcess(arguments: arguments, environment: ["DATABASE_URL": postgresURL!])
-        let second = try ServerProcess(arguments: arguments, environment: ["DATABASE_URL": postgresURL!])
+        // The artifacts bucket lives on an S3-compatible store (the own S3 API, a process of its
+        // own), created there by the first process that needs it.
+        let store = try await S3StoreProcess(buckets: ["codesearch-artifacts"], label: "codesearch-store")
+        defer { store.stop() }
+        let environment = [
+            "DATABASE_URL": postgresURL!, "S3_ENDPOINT": store.endpoint.absoluteString, "S3_ACCESS_KEY_ID": store.accessKeyID,
+            "S3_SECRET_ACCESS_KEY": store.secretAccessKey,
+        ]
+        let arguments = ["serve", "--postgres", "--s3", "--model", "hashing", "--state", state, "--mirrors", mirror.mirrors, "--port", "0"]
+        let first = try ServerProcess(arguments: arguments, environment: environment)
+        let second = try ServerProcess(arguments: arguments, environment: environment)
         defer {
             first.stop()
             second.stop()
@@ -62,6 +72,13 @@ struct PostgresPipelineTests {
         #expect(job["plannedFiles"] as? Int == 120)
         let chunks = try SQLiteChunkStore(path: state + "/codesearch/chunks.sqlite")
         #expect(try await chunks.count(repo: repo) == 120, "one chunk per file, each once")
+        // The store's own CLI lists what the bucket holds: the snapshot of the indexed revision.
+        let listed = try await ExternalCommand.run(
+            [try KillTest.executable(named: "edge"), "blob", "ls", "--config", store.directory + "/edge.jsonc", "--binding", "B0", "--prefix", "snapshots/"],
+            environment: ["S3_SECRET": store.secretAccessKey])
+        #expect(listed.output.contains("snapshots/\(repo)/"), "the artifacts are in the S3 store: \(listed.output)")
+        let local = FileManager.default.enumerator(atPath: state)?.allObjects.compactMap { $0 as? String } ?? []
+        #expect(!local.contains { $0.contains("codesearch-artifacts") }, "and not in the local state: \(local.filter { $0.contains("artifacts") })")
 
         // The SQLite default, indexing the same tree in one process.
         let sqliteState = mirror.mirrors + "-sqlite"

@@ -64,7 +64,7 @@ struct S3BlobTests {
         }
         #expect(failures >= 1)
         // A store nobody listens on: .unavailable after the attempts, not a hang.
-        let nowhere = try bucket(server, "flaky", endpoint: URL(string: "http://127.0.0.1:\(try freePort())")!, maxAttempts: 2)
+        let nowhere = try bucket(server, "flaky", endpoint: URL(string: "http://127.0.0.1:\(try freeLoopbackPort())")!, maxAttempts: 2)
         await #expect(throws: BlobError.self) { _ = try await nowhere.head("k") }
     }
 

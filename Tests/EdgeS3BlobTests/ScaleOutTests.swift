@@ -79,9 +79,10 @@ struct ScaleOutTests {
         #expect(try await curl(["-o", "/dev/null", "-w", "%{http_code}", a.url + "/files/video.webm"]) == "404")
         // Neither process keeps the file: the state directories hold no blob data.
         for directory in directories {
-            let sizes = FileManager.default.enumerator(atPath: directory + "/state")?.compactMap { path -> Int? in
-                (try? FileManager.default.attributesOfItem(atPath: directory + "/state/" + (path as! String)))?[.size] as? Int
-            } ?? []
+            let sizes =
+                FileManager.default.enumerator(atPath: directory + "/state")?.compactMap { path -> Int? in
+                    (try? FileManager.default.attributesOfItem(atPath: directory + "/state/" + (path as! String)))?[.size] as? Int
+                } ?? []
             #expect(sizes.reduce(0, +) < 1 << 20, "\(directory) holds \(sizes.reduce(0, +)) bytes")
         }
     }

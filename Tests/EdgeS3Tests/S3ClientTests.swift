@@ -20,29 +20,13 @@ enum S3PythonClients {
     }
 }
 
-/// A free TCP port on loopback (bound, then released).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw KillTestError(message: "no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 @Suite("S3 API with real clients: boto3, aws-cli, s3cmd and rclone against edge dev")
 struct S3ClientTests {
     @Test("boto3, aws-cli, s3cmd and rclone: objects, odd keys, wrong keys, presigned URLs with curl, 10,000 keys paged, 256 MiB multipart both ways")
     func realClients() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/s3-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory + "/scratch", withIntermediateDirectories: true)
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let config = """
             {
               "name": "s3-clients",

@@ -6,12 +6,14 @@
 //   code-search serve [--port N] [--mirrors DIR] [--allow-clone] [--config FILE]
 //   code-search demo                       index this package's Sources and ask a few questions
 //
-// Every command takes --state DIR (default .edge/state), --model minilm|hashing and --postgres
-// (KV, queues, durable objects and vectors in the database of $DATABASE_URL).
+// Every command takes --state DIR (default .edge/state), --model minilm|hashing, --postgres
+// (KV, queues, durable objects and vectors in the database of $DATABASE_URL) and --s3 (the
+// artifacts bucket on the S3-compatible store of $S3_ENDPOINT).
 import ArgumentParser
 import CodeSearch
 import EdgePostgres
 import EdgeRuntime
+import EdgeS3Blob
 import Embeddings
 import Foundation
 
@@ -37,9 +39,21 @@ struct Options: ParsableArguments {
     @Flag(
         help: "Keep KV, queues, durable objects and vectors in the PostgreSQL database named by $DATABASE_URL (several processes can then share the pipeline).")
     var postgres = false
+    @Flag(
+        help:
+            "Keep the artifacts bucket (snapshots, manifests) on the S3-compatible store at $S3_ENDPOINT, with the keys $S3_ACCESS_KEY_ID and $S3_SECRET_ACCESS_KEY, in bucket $S3_BUCKET (default codesearch-artifacts, created if missing)."
+    )
+    var s3 = false
 
     func validate() throws {
         guard ["minilm", "hashing"].contains(model) else { throw ValidationError("--model must be minilm or hashing, not \(model)") }
+        if s3 {
+            guard let endpoint = ProcessInfo.processInfo.environment["S3_ENDPOINT"], let url = URL(string: endpoint),
+                ["http", "https"].contains(url.scheme ?? "")
+            else {
+                throw ValidationError("--s3 needs S3_ENDPOINT set to the store's http:// or https:// URL")
+            }
+        }
     }
 
     var stateDirectory: String { URL(fileURLWithPath: state).standardized.path }
@@ -47,8 +61,8 @@ struct Options: ParsableArguments {
 
 func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
-/// The backends `code-search` includes: the built-in ones and PostgreSQL (`--postgres`).
-let providers = BackendProviders.builtIn.adding(PostgresProvider())
+/// The backends `code-search` includes: the built-in ones, PostgreSQL (`--postgres`) and S3 (`--s3`).
+let providers = BackendProviders.builtIn.adding(PostgresProvider()).adding(S3Provider())
 
 /// The worker's bindings over a state directory, opened in this process: the CLI indexes and
 /// searches exactly what `serve` does.
@@ -68,6 +82,15 @@ struct Workspace {
         if options.postgres {
             config.secrets.append("DATABASE_URL")
             config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL")
+        }
+        if options.s3, let endpoint = ProcessInfo.processInfo.environment["S3_ENDPOINT"].flatMap(URL.init(string:)) {
+            config.secrets += ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]
+            config[settings: S3Settings.self] = S3Settings(
+                endpoint: endpoint, region: ProcessInfo.processInfo.environment["S3_REGION"] ?? "us-east-1", accessKeyIDSecret: "S3_ACCESS_KEY_ID",
+                secretAccessKeySecret: "S3_SECRET_ACCESS_KEY", createBuckets: true)
+            config.r2Buckets = [
+                .init(binding: "ARTIFACTS", bucketName: ProcessInfo.processInfo.environment["S3_BUCKET"] ?? "codesearch-artifacts", backend: .s3)
+            ]
         }
         bindings = try EdgeBindings(config: config, providers: providers)
         env = try CodeSearchWorker.makeEnv(bindings)
