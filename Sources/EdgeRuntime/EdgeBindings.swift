@@ -191,7 +191,7 @@ public final class EdgeBindings: Sendable {
 
     /// A presigned URL for `key` in the bucket bound as `binding`: whoever holds it may `method`
     /// the object until it expires — a browser uploads a recording straight to storage, without
-    /// the worker in the path. A bucket whose store presigns itself (``BlobPresigning``, such as
+    /// the worker in the path. A bucket whose store presigns itself (`BlobPresigning`, such as
     /// the `s3` backend's) signs for its store; any other goes through this host's S3 API
     /// (`s3_api`), signed with its first access key.
     ///

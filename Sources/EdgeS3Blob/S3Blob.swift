@@ -8,7 +8,7 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 
-/// A ``BlobBucket`` over any S3-compatible endpoint (AWS S3, Cloudflare R2, MinIO, Ceph, moto,
+/// A `BlobBucket` over any S3-compatible endpoint (AWS S3, Cloudflare R2, MinIO, Ceph, moto,
 /// swift-edge's own S3 API): the backend that lets several processes on several machines share
 /// buckets, as `"backend": "s3"` in the config.
 ///
@@ -41,7 +41,7 @@ import NIOHTTP1
 /// - Incomplete multipart uploads older than ``Configuration/maxUploadAge`` are aborted by
 ///   ``cleanUpIncompleteUploads()`` (AWS users may also set a lifecycle rule).
 ///
-/// Every operation throws ``BlobError``: the same codes as the local backends for bad input
+/// Every operation throws `BlobError`: the same codes as the local backends for bad input
 /// (checked before any request is sent), `.accessDenied` when the store refuses the credentials,
 /// `.unavailable` when it cannot be reached after the retries, `.storageFailure` for any other
 /// answer (the message names the store's code).
@@ -130,8 +130,10 @@ public struct S3Blob: BlobBucket, BlobPresigning {
 
     /// A bucket over `configuration.endpoint`. No request is sent until the first operation.
     ///
-    /// - Parameter httpClient: the client requests go through; by default ``defaultHTTPClient``.
-    /// - Throws: ``BlobError`` `.invalidBucketName` for an empty bucket name, `.unsupported` for
+    /// - Parameters:
+    ///   - configuration: the store, the bucket, the credentials and how to talk to it.
+    ///   - httpClient: the client requests go through; by default ``defaultHTTPClient``.
+    /// - Throws: `BlobError` `.invalidBucketName` for an empty bucket name, `.unsupported` for
     ///   an endpoint that is not `http` or `https` with a host, a part size outside
     ///   `limits.minPartBytes...limits.maxPartBytes`, or a part concurrency or attempt count
     ///   outside 1...64.
@@ -168,7 +170,7 @@ public struct S3Blob: BlobBucket, BlobPresigning {
     /// Creates the bucket when the store does not have it yet (for development stores such as
     /// moto, MinIO or swift-edge's own S3 API; on AWS, buckets are usually made beforehand).
     ///
-    /// - Throws: ``BlobError`` `.accessDenied`, `.unavailable` or `.storageFailure`.
+    /// - Throws: `BlobError` `.accessDenied`, `.unavailable` or `.storageFailure`.
     public func createBucketIfMissing() async throws {
         do { try await Self.createBucket(transport) } catch { throw map(error, key: nil) }
     }
@@ -634,7 +636,7 @@ public struct S3Blob: BlobBucket, BlobPresigning {
     /// the store until it expires, with no credentials: a browser uploads a recording straight
     /// to storage.
     ///
-    /// - Throws: ``BlobError`` `.invalidKey`/`.keyTooLong`, or `.unsupported` for an
+    /// - Throws: `BlobError` `.invalidKey`/`.keyTooLong`, or `.unsupported` for an
     ///   `expiresIn` outside 1...604,800 seconds.
     public func presignedURL(for key: String, method: String, expiresIn: Int) throws -> URL {
         try limits.validateKey(key)
@@ -709,7 +711,7 @@ public struct S3Blob: BlobBucket, BlobPresigning {
             httpMetadata: S3Metadata.http(from: headers), customMetadata: S3Metadata.custom(from: headers))
     }
 
-    /// The store's answers as ``BlobError``s; errors that already are pass through.
+    /// The store's answers as `BlobError`s; errors that already are pass through.
     func map(_ error: any Error, key: String?) -> any Error {
         guard let failure = error as? S3Failure else {
             if error is BlobError || error is CancellationError { return error }
