@@ -134,37 +134,60 @@ struct BlobChunkSource: Sendable {
     let next: @Sendable () async throws -> [UInt8]?
 }
 
-/// An open body file: reads with `pread`, closes when the last stream using it is gone.
+/// An open body: one or more files (a completed multipart upload keeps its parts), each read
+/// with `pread` from a start offset; the descriptors close when the last stream using them is gone.
 final class BlobFileReader: Sendable {
-    let descriptor: Int32
-    let offset: Int
+    struct Segment: Sendable {
+        let descriptor: Int32
+        let start: Int
+        let length: Int
+    }
+
+    let segments: [Segment]
     let length: Int
     let key: String
 
-    init(descriptor: Int32, offset: Int, length: Int, key: String) {
-        self.descriptor = descriptor
-        self.offset = offset
-        self.length = length
+    /// `length` bytes of one file from `offset`.
+    convenience init(descriptor: Int32, offset: Int, length: Int, key: String) {
+        self.init(segments: [Segment(descriptor: descriptor, start: offset, length: length)], key: key)
+    }
+
+    /// The concatenation of `segments`; the reader owns their descriptors.
+    init(segments: [Segment], key: String) {
+        self.segments = segments
+        length = segments.reduce(0) { $0 + $1.length }
         self.key = key
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        for segment in segments { close(segment.descriptor) }
+    }
 
     func read(at position: Int, count: Int) throws -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: count)
         var done = 0
-        while done < count {
-            let got = chunk.withUnsafeMutableBytes { buffer in
-                pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + position + done))
+        var segmentStart = 0
+        for segment in segments {
+            defer { segmentStart += segment.length }
+            let from = position + done
+            guard done < count, from < segmentStart + segment.length else { continue }
+            let within = from - segmentStart
+            let wanted = min(count - done, segment.length - within)
+            var got = 0
+            while got < wanted {
+                let read = chunk.withUnsafeMutableBytes { buffer in
+                    pread(segment.descriptor, buffer.baseAddress! + done + got, wanted - got, off_t(segment.start + within + got))
+                }
+                if read < 0 {
+                    if errno == EINTR { continue }
+                    throw BlobError(.storageFailure, key: key, message: "reading key \(ByteKeys.describe(key)) failed: \(String(cString: strerror(errno)))")
+                }
+                if read == 0 {
+                    throw BlobError(.storageFailure, key: key, message: "the body of key \(ByteKeys.describe(key)) is shorter than its metadata says")
+                }
+                got += read
             }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw BlobError(.storageFailure, key: key, message: "reading key \(ByteKeys.describe(key)) failed: \(String(cString: strerror(errno)))")
-            }
-            if got == 0 {
-                throw BlobError(.storageFailure, key: key, message: "the body of key \(ByteKeys.describe(key)) is shorter than its metadata says")
-            }
-            done += got
+            done += wanted
         }
         return chunk
     }

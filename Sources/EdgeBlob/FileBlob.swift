@@ -154,7 +154,15 @@ public final class FileBlob: BlobBucket {
                 try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM uploads WHERE upload_id = ?", arguments: [id])
             }
-            return (Set(try String.fetchAll(db, sql: "SELECT file FROM objects")), Set(try String.fetchAll(db, sql: "SELECT file FROM parts")))
+            var objectFiles = Set<String>()
+            var partFiles = Set(try String.fetchAll(db, sql: "SELECT file FROM parts"))
+            for column in try String.fetchAll(db, sql: "SELECT file FROM objects") {
+                switch BodyFiles(column: column) {
+                case .single(let name): objectFiles.insert(name)
+                case .parts(let names): partFiles.formUnion(names)
+                }
+            }
+            return (objectFiles, partFiles)
         }
         var removed = 0
         for (path, keep) in [(objects, objectFiles), (parts, partFiles), (tmp, Set<String>())] {
@@ -242,7 +250,7 @@ public final class FileBlob: BlobBucket {
                 try row.upsert(on: connection)
                 return current?.file
             }
-            if let replaced { FileIO.remove(objectsPath + "/" + replaced) }
+            if let replaced { removeBody(replaced) }
             return object
         } catch is ConditionFailed {
             FileIO.remove(installed)
@@ -280,12 +288,7 @@ public final class FileBlob: BlobBucket {
             let range = try options.range.map { try $0.resolve(size: object.size, key: key) }
             object.range = range
             let served = range ?? ResolvedRange(offset: 0, length: object.size)
-            let fd = open(objectsPath + "/" + row.file, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                if errno == ENOENT { continue }
-                throw FileIO.failure("opening the body of key \(ByteKeys.describe(key)) at", objectsPath + "/" + row.file, key: key)
-            }
-            let reader = BlobFileReader(descriptor: fd, offset: served.offset, length: served.length, key: key)
+            guard let reader = try openBody(row.file, served: served, key: key) else { continue }
             return BlobGetResult(object: object, body: BlobStream(source: .file(reader), chunkSize: configuration.readChunkSize))
         }
         throw BlobError(.storageFailure, key: key, message: "the body of key \(ByteKeys.describe(key)) kept changing while it was opened")
@@ -312,7 +315,7 @@ public final class FileBlob: BlobBucket {
                 }
                 return files
             }
-            for file in files { FileIO.remove(objectsPath + "/" + file) }
+            for file in files { removeBody(file) }
         } catch {
             throw BlobError.storage(error)
         }
@@ -495,36 +498,15 @@ public final class FileBlob: BlobBucket {
         }
         let chosen = try limits.validateCompletion(key: key, parts: parts, uploaded: stored, etag: { hex($0.md5) }, size: \.size)
 
-        // Concatenate the parts into one body file.
-        let spooledPath = tmpPath + "/" + newIdentifier()
+        // The object is its part files, in order: each was fsynced when it was uploaded, so
+        // completing is one transaction and no byte is copied.
         let version = newIdentifier()
-        do {
-            let out = try FileIO.createExclusive(spooledPath)
-            defer { FileIO.closeDescriptor(out) }
-            for part in chosen {
-                let path = partsPath + "/" + part.file
-                let input = open(path, O_RDONLY | O_CLOEXEC)
-                if input < 0 { throw FileIO.failure("opening part", path, key: key) }
-                defer { FileIO.closeDescriptor(input) }
-                let reader = BlobFileReader(descriptor: dup(input), offset: 0, length: part.size, key: key)
-                var position = 0
-                while position < part.size {
-                    let chunk = try reader.read(at: position, count: min(1 << 20, part.size - position))
-                    try FileIO.writeAll(out, chunk, path: spooledPath)
-                    position += chunk.count
-                }
-            }
-            try FileIO.sync(out, path: spooledPath)
-        } catch {
-            FileIO.remove(spooledPath)
-            throw BlobError.storage(error, key: key)
-        }
-        let installed = try install(spooledPath, into: objectsPath, directoryDescriptor: objectsDirectory, name: version, key: key)
         let object = BlobObject(
             key: key, version: version, size: chosen.reduce(0) { $0 + $1.size }, etag: multipartETag(partMD5s: chosen.map(\.md5)),
             uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
             httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
-        let row = try ObjectRow(object, file: version)
+        let body = BodyFiles.parts(chosen.map(\.file))
+        let row = try ObjectRow(object, file: body.column)
         do {
             let (replaced, partFiles) = try await writer.write { connection -> (String?, [String]) in
                 guard try Self.uploadExists(uploadId, key: key, on: connection) else { throw missing }
@@ -533,13 +515,63 @@ public final class FileBlob: BlobBucket {
                 let files = try Self.dropUpload(uploadId, on: connection)
                 return (current?.file, files)
             }
-            if let replaced { FileIO.remove(objectsPath + "/" + replaced) }
-            for file in partFiles { FileIO.remove(partsPath + "/" + file) }
+            if let replaced { removeBody(replaced) }
+            let kept = Set(chosen.map(\.file))
+            for file in partFiles where !kept.contains(file) { FileIO.remove(partsPath + "/" + file) }
             return object
         } catch {
-            FileIO.remove(installed)
             throw BlobError.storage(error, key: key)
         }
+    }
+
+    /// Removes the files of a body that no row references any more.
+    private func removeBody(_ column: String) {
+        switch BodyFiles(column: column) {
+        case .single(let name): FileIO.remove(objectsPath + "/" + name)
+        case .parts(let names): for name in names { FileIO.remove(partsPath + "/" + name) }
+        }
+    }
+
+    /// Opens the files of a body for `served`; `nil` when one was removed meanwhile (an
+    /// overwrite or a delete won the race: read the row again).
+    private func openBody(_ column: String, served: ResolvedRange, key: String) throws -> BlobFileReader? {
+        let paths: [String] =
+            switch BodyFiles(column: column) {
+            case .single(let name): [objectsPath + "/" + name]
+            case .parts(let names): names.map { partsPath + "/" + $0 }
+            }
+        var segments: [BlobFileReader.Segment] = []
+        var opened: [Int32] = []
+        var fileStart = 0
+        do {
+            for path in paths {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd < 0 {
+                    if errno == ENOENT {
+                        for descriptor in opened { FileIO.closeDescriptor(descriptor) }
+                        return nil
+                    }
+                    throw FileIO.failure("opening the body of key \(ByteKeys.describe(key)) at", path, key: key)
+                }
+                opened.append(fd)
+                var info = stat()
+                guard fstat(fd, &info) == 0 else { throw FileIO.failure("reading the size of", path, key: key) }
+                let size = Int(info.st_size)
+                let from = max(served.offset, fileStart)
+                let to = min(served.offset + served.length, fileStart + size)
+                if from < to {
+                    segments.append(BlobFileReader.Segment(descriptor: fd, start: from - fileStart, length: to - from))
+                } else {
+                    FileIO.closeDescriptor(fd)
+                    opened.removeLast()
+                }
+                fileStart += size
+            }
+        } catch {
+            for descriptor in opened { FileIO.closeDescriptor(descriptor) }
+            throw error
+        }
+        return BlobFileReader(segments: segments, key: key)
     }
 
     /// Deletes an upload's rows; returns its part files.
@@ -680,4 +712,26 @@ private func decodeJSON<T: Decodable>(_ text: String) throws -> T {
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .millisecondsSince1970
     return try decoder.decode(T.self, from: Data(text.utf8))
+}
+
+/// Where an object's body is, as the `file` column says: one file in `objects/`, or, for a
+/// completed multipart upload, its part files in `parts/` in order (`*NAME,NAME,...`).
+enum BodyFiles {
+    case single(String)
+    case parts([String])
+
+    init(column: String) {
+        if column.hasPrefix("*") {
+            self = .parts(column.dropFirst().split(separator: ",").map(String.init))
+        } else {
+            self = .single(column)
+        }
+    }
+
+    var column: String {
+        switch self {
+        case .single(let name): name
+        case .parts(let names): "*" + names.joined(separator: ",")
+        }
+    }
 }

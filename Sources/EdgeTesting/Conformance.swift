@@ -54,9 +54,10 @@ public struct ConformanceHarness<Binding: Sendable>: Sendable {
     /// Closes a binding and opens it again from its storage (durable backends only).
     public var reopen: Reopen?
     /// The store dates what it holds with its own clock (a remote server such as S3), not with
-    /// the case's ``TestClock``: each case's clock then starts at the current time, dates are
-    /// checked to within ``remoteClockTolerance`` seconds, and checks that need the store's
-    /// time to move with the test clock are left out (each case says which).
+    /// the case's ``TestClock``: each case's clock then starts at the current time, a date the
+    /// store gives is checked against the real time around the operation (give or take
+    /// ``remoteClockTolerance`` seconds), and checks that need the store's time to move with the
+    /// test clock are left out (each case says which).
     public var clockIsRemote: Bool
     /// How far a remote store's dates may be from the test's clock, in seconds. Default 2 (S3
     /// dates have whole seconds).

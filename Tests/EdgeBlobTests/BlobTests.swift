@@ -55,7 +55,7 @@ struct FileBlobTests {
         #expect { try FileBlob(bucket: name, stateDirectory: try makeTemporaryDirectory()) } throws: { ($0 as? BlobError)?.code == .invalidBucketName }
     }
 
-    @Test("overwritten and deleted bodies are reclaimed; parts are freed on completion and abort")
+    @Test("overwritten and deleted bodies are reclaimed; a completed upload keeps only its chosen parts, freed with the object; abort frees parts")
     func reclaim() async throws {
         let bucket = try FileBlob(directory: try makeTemporaryDirectory())
         for round in 0..<5 { try await bucket.put("k", text: "version \(round)") }
@@ -70,12 +70,31 @@ struct FileBlobTests {
         let object = try await upload.complete([BlobUploadedPart(partNumber: 1, etag: hex(Insecure.MD5.hash(data: [4, 5, 6])))])
         #expect(object.size == 3)
         #expect(part.etag != object.etag)
-        #expect(try files(bucket.directory + "/parts").isEmpty, "completion frees the parts")
+        #expect(try files(bucket.directory + "/parts").count == 1, "the completed object is its part file: nothing copied")
+        #expect(try files(bucket.directory + "/objects").isEmpty)
+        #expect(try await bucket.get("mp")?.body?.bytes() == [4, 5, 6])
+        try await bucket.put("mp", text: "replaced")
+        #expect(try files(bucket.directory + "/parts").isEmpty, "replacing the object frees its parts")
         let aborted = try await bucket.createMultipartUpload("ab")
         _ = try await aborted.uploadPart(1, .bytes([1]))
         try await aborted.abort()
         #expect(try files(bucket.directory + "/parts").isEmpty, "abort frees the parts")
         #expect(try files(bucket.directory + "/tmp").isEmpty)
+        // Two chosen parts of three uploaded: the third is freed; the object survives a reopen
+        // (which removes only files no row references) and reads across its parts.
+        let three = try await bucket.createMultipartUpload("three")
+        let first = (0..<(5 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let p1 = try await three.uploadPart(1, .bytes(first))
+        let p2 = try await three.uploadPart(2, .bytes([9, 9]))
+        _ = try await three.uploadPart(3, .bytes([7]))
+        _ = try await three.complete([p1, p2])
+        #expect(try files(bucket.directory + "/parts").count == 2, "the part left out is freed")
+        bucket.close()
+        let reopened = try FileBlob(directory: bucket.directory)
+        #expect(try await reopened.get("three")?.body?.bytes() == first + [9, 9])
+        #expect(try await reopened.get("three", options: BlobGetOptions(range: .suffix(3)))?.body?.bytes() == [first.last!, 9, 9])
+        try await reopened.delete("three")
+        #expect(try files(bucket.directory + "/parts").isEmpty)
     }
 
     @Test("a failed checksum or body leaves no file behind")
