@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "EdgeBlob",
             dependencies: [
-                "EdgeCore", "EdgeSQLite",
+                "EdgeCore", "EdgeSystem", "EdgeSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -131,6 +131,8 @@ let package = Package(
         // x86-64 each is compiled for AVX-512, AVX2+FMA and baseline and picked at load time, with
         // no unsafe flags, so the package stays usable as a dependency.
         .target(name: "EdgeKernels"),
+        // System calls Glibc does not expose to Swift (sync_file_range), for EdgeBlob.
+        .target(name: "EdgeSystem"),
         .target(
             name: "Embeddings",
             dependencies: [

@@ -1,5 +1,6 @@
 import EdgeCore
 import EdgeSQLite
+import EdgeSystem
 public import Foundation
 import GRDB
 public import Logging
@@ -181,12 +182,16 @@ public final class FileBlob: BlobBucket {
     /// Chunks at least this large are hashed while they are written.
     static let overlapChunkBytes = 256 * 1024
 
+    /// Writeback to disk is started every this many bytes of a body.
+    static let writebackBytes = 2 << 20
+
     /// Streams `body` into a new file in `tmp/`, fsynced, and returns its path and digests.
     private func spool(_ body: BlobBody, key: String, part: Bool, checksum: BlobChecksum?) async throws -> (path: String, checksums: BlobChecksums, size: Int) {
         let path = tmpPath + "/" + newIdentifier()
         let fd = try FileIO.createExclusive(path)
         var digests = BodyDigests(sha256: checksum?.wantsSHA256 ?? false)
         var descriptorOpen = true
+        var writebackStarted = 0
         do {
             try await body.forEachChunk(key: key) { chunk in
                 let size = digests.size + chunk.count
@@ -200,6 +205,12 @@ public final class FileBlob: BlobBucket {
                 } else {
                     digests.update(chunk)
                     try FileIO.writeAll(fd, chunk, path: path)
+                }
+                // Start writing what is written back to disk now, so the fsync at the end
+                // waits for the last few mebibytes instead of the whole body.
+                if digests.size - writebackStarted >= Self.writebackBytes {
+                    _ = edge_start_writeback(fd, Int64(writebackStarted), Int64(digests.size - writebackStarted))
+                    writebackStarted = digests.size
                 }
             }
             try FileIO.sync(fd, path: path)
