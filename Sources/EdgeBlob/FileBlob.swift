@@ -160,7 +160,7 @@ public final class FileBlob: BlobBucket {
             for column in try String.fetchAll(db, sql: "SELECT file FROM objects") {
                 switch BodyFiles(column: column) {
                 case .single(let name): objectFiles.insert(name)
-                case .parts(let names): partFiles.formUnion(names)
+                case .parts(let parts): partFiles.formUnion(parts.map(\.name))
                 }
             }
             return (objectFiles, partFiles)
@@ -299,7 +299,7 @@ public final class FileBlob: BlobBucket {
             let range = try options.range.map { try $0.resolve(size: object.size, key: key) }
             object.range = range
             let served = range ?? ResolvedRange(offset: 0, length: object.size)
-            guard let reader = try openBody(row.file, served: served, key: key) else { continue }
+            guard let reader = try openBody(row.file, size: object.size, served: served, key: key) else { continue }
             return BlobGetResult(object: object, body: BlobStream(source: .file(reader), chunkSize: configuration.readChunkSize))
         }
         throw BlobError(.storageFailure, key: key, message: "the body of key \(ByteKeys.describe(key)) kept changing while it was opened")
@@ -516,11 +516,25 @@ public final class FileBlob: BlobBucket {
             key: key, version: version, size: chosen.reduce(0) { $0 + $1.size }, etag: multipartETag(partMD5s: chosen.map(\.md5)),
             uploaded: configuration.clock.now.wholeMilliseconds, checksums: BlobChecksums(),
             httpMetadata: options.httpMetadata, customMetadata: options.customMetadata)
-        let body = BodyFiles.parts(chosen.map(\.file))
+        let body = BodyFiles.parts(chosen.map { BodyFiles.Part(name: $0.file, size: $0.size) })
         let row = try ObjectRow(object, file: body.column)
         do {
             let (replaced, partFiles) = try await writer.write { connection -> (String?, [String]) in
                 guard try Self.uploadExists(uploadId, key: key, on: connection) else { throw missing }
+                // A part uploaded again since the check above has another file: the parts read
+                // then must still be the upload's, or the object would name a removed file.
+                let check = try connection.statement("SELECT file FROM parts WHERE upload_id = ? AND part_number = ?")
+                defer { check.reset() }
+                for (part, stored) in zip(parts, chosen) {
+                    check.reset()
+                    check.bind(1, uploadId)
+                    check.bind(2, Int64(part.partNumber))
+                    guard try check.step(), check.string(0) == stored.file else {
+                        throw BlobError(
+                            .invalidPart, key: key, actual: part.partNumber,
+                            message: "part \(part.partNumber) of key \(ByteKeys.describe(key)) was uploaded again while the upload was being completed")
+                    }
+                }
                 let current = try Self.objectRow(key, on: connection)
                 try row.upsert(on: connection)
                 let files = try Self.dropUpload(uploadId, on: connection)
@@ -530,6 +544,8 @@ public final class FileBlob: BlobBucket {
             let kept = Set(chosen.map(\.file))
             for file in partFiles where !kept.contains(file) { FileIO.remove(partsPath + "/" + file) }
             return object
+        } catch let error as BlobError {
+            throw error
         } catch {
             throw BlobError.storage(error, key: key)
         }
@@ -539,47 +555,45 @@ public final class FileBlob: BlobBucket {
     private func removeBody(_ column: String) {
         switch BodyFiles(column: column) {
         case .single(let name): FileIO.remove(objectsPath + "/" + name)
-        case .parts(let names): for name in names { FileIO.remove(partsPath + "/" + name) }
+        case .parts(let parts): for part in parts { FileIO.remove(partsPath + "/" + part.name) }
         }
     }
 
-    /// Opens the files of a body for `served`; `nil` when one was removed meanwhile (an
-    /// overwrite or a delete won the race: read the row again).
-    private func openBody(_ column: String, served: ResolvedRange, key: String) throws -> BlobFileReader? {
-        let paths: [String] =
+    /// Opens the files of a body that `served` reads (only the parts it overlaps); `nil` when
+    /// one was removed meanwhile (an overwrite or a delete won the race: read the row again).
+    /// The reader keeps them open, so it reads this version whatever happens to the key.
+    private func openBody(_ column: String, size: Int, served: ResolvedRange, key: String) throws -> BlobFileReader? {
+        let files: [(path: String, size: Int)] =
             switch BodyFiles(column: column) {
-            case .single(let name): [objectsPath + "/" + name]
-            case .parts(let names): names.map { partsPath + "/" + $0 }
+            case .single(let name): [(objectsPath + "/" + name, size)]
+            case .parts(let parts): parts.map { (partsPath + "/" + $0.name, $0.size) }
             }
         var segments: [BlobFileReader.Segment] = []
-        var opened: [Int32] = []
         var fileStart = 0
         do {
-            for path in paths {
-                let fd = open(path, O_RDONLY | O_CLOEXEC)
+            for file in files {
+                defer { fileStart += file.size }
+                let from = max(served.offset, fileStart)
+                let to = min(served.offset + served.length, fileStart + file.size)
+                guard from < to else { continue }
+                let fd = open(file.path, O_RDONLY | O_CLOEXEC)
                 if fd < 0 {
                     if errno == ENOENT {
-                        for descriptor in opened { FileIO.closeDescriptor(descriptor) }
+                        for segment in segments { FileIO.closeDescriptor(segment.descriptor) }
                         return nil
                     }
-                    throw FileIO.failure("opening the body of key \(ByteKeys.describe(key)) at", path, key: key)
+                    throw FileIO.failure("opening the body of key \(ByteKeys.describe(key)) at", file.path, key: key)
                 }
-                opened.append(fd)
+                segments.append(BlobFileReader.Segment(descriptor: fd, start: from - fileStart, length: to - from))
                 var info = stat()
-                guard fstat(fd, &info) == 0 else { throw FileIO.failure("reading the size of", path, key: key) }
-                let size = Int(info.st_size)
-                let from = max(served.offset, fileStart)
-                let to = min(served.offset + served.length, fileStart + size)
-                if from < to {
-                    segments.append(BlobFileReader.Segment(descriptor: fd, start: from - fileStart, length: to - from))
-                } else {
-                    FileIO.closeDescriptor(fd)
-                    opened.removeLast()
+                guard fstat(fd, &info) == 0, Int(info.st_size) == file.size else {
+                    throw BlobError(
+                        .storageFailure, key: key, limit: file.size, actual: Int(info.st_size),
+                        message: "the body file \(file.path) of key \(ByteKeys.describe(key)) is \(info.st_size) bytes; its metadata says \(file.size)")
                 }
-                fileStart += size
             }
         } catch {
-            for descriptor in opened { FileIO.closeDescriptor(descriptor) }
+            for segment in segments { FileIO.closeDescriptor(segment.descriptor) }
             throw error
         }
         return BlobFileReader(segments: segments, key: key)
@@ -726,14 +740,24 @@ private func decodeJSON<T: Decodable>(_ text: String) throws -> T {
 }
 
 /// Where an object's body is, as the `file` column says: one file in `objects/`, or, for a
-/// completed multipart upload, its part files in `parts/` in order (`*NAME,NAME,...`).
+/// completed multipart upload, its part files in `parts/` in order, with their sizes
+/// (`*NAME:SIZE,NAME:SIZE,...`).
 enum BodyFiles {
+    struct Part {
+        var name: String
+        var size: Int
+    }
+
     case single(String)
-    case parts([String])
+    case parts([Part])
 
     init(column: String) {
         if column.hasPrefix("*") {
-            self = .parts(column.dropFirst().split(separator: ",").map(String.init))
+            self = .parts(
+                column.dropFirst().split(separator: ",").map { entry in
+                    let fields = entry.split(separator: ":")
+                    return Part(name: String(fields[0]), size: fields.count > 1 ? Int(fields[1]) ?? 0 : 0)
+                })
         } else {
             self = .single(column)
         }
@@ -742,7 +766,7 @@ enum BodyFiles {
     var column: String {
         switch self {
         case .single(let name): name
-        case .parts(let names): "*" + names.joined(separator: ",")
+        case .parts(let parts): "*" + parts.map { "\($0.name):\($0.size)" }.joined(separator: ",")
         }
     }
 }

@@ -7,6 +7,7 @@ public import Foundation
 public import Logging
 public import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A `BlobBucket` over any S3-compatible endpoint (AWS S3, Cloudflare R2, MinIO, Ceph, moto,
 /// swift-edge's own S3 API): the backend that lets several processes on several machines share
@@ -69,7 +70,8 @@ public struct S3Blob: BlobBucket, BlobPresigning {
         public var baseBackoff: Double
         /// The longest wait between attempts, in seconds. Default 5.
         public var maxBackoff: Double
-        /// The deadline of one request, its body included. Default 15 minutes.
+        /// The deadline of one request until its answer's head arrives (a body then streams for as
+        /// long as it is read, bounded by the client's read timeout). Default 15 minutes.
         public var requestTimeout: TimeAmount
         public var limits: BlobLimits
         /// The clock upload ages are measured with (requests are always signed with real time).
@@ -111,20 +113,22 @@ public struct S3Blob: BlobBucket, BlobPresigning {
     let transport: S3Transport
 
     /// The client every ``S3Blob`` shares unless given another: connections kept alive per host,
-    /// a 10-second connect timeout, and failed connections not retried inside the client (S3Blob
+    /// a 10-second connect timeout, a 120-second read timeout (a store that stops sending a body
+    /// fails the read instead of hanging it), and failed connections not retried inside the client (S3Blob
     /// retries the whole request with its own backoff, so an unreachable store fails in
     /// `maxAttempts` tries instead of waiting for the request's deadline). It lives as long as
     /// the process.
     public static let defaultHTTPClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10))
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
         configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
-    /// The creation of the bucket every operation waits for, when asked for.
-    private let creation: Task<Void, any Error>?
+    /// The creation of the bucket every operation waits for, when asked for (tried again by the
+    /// next operation when it failed).
+    private let creation: BucketCreation?
 
     public var limits: BlobLimits { configuration.limits }
 
@@ -156,13 +160,13 @@ public struct S3Blob: BlobBucket, BlobPresigning {
         self.configuration = configuration
         transport = S3Transport(configuration: configuration, client: httpClient)
         let transport = transport
-        creation = configuration.createBucketIfMissing ? Task { try await Self.createBucket(transport) } : nil
+        creation = configuration.createBucketIfMissing ? BucketCreation { try await Self.createBucket(transport) } : nil
     }
 
     /// Waits for the bucket's creation, when the configuration asks for it.
     private func prepared() async throws {
         guard let creation else { return }
-        do { try await creation.value } catch { throw map(error, key: nil) }
+        do { try await creation.wait() } catch { throw map(error, key: nil) }
     }
 
     // MARK: Bucket
@@ -268,7 +272,8 @@ public struct S3Blob: BlobBucket, BlobPresigning {
             var object =
                 stored
                 ?? BlobObject(
-                    key: key, version: etag, size: 0, etag: etag, uploaded: Date(), checksums: BlobChecksums(), httpMetadata: options.httpMetadata,
+                    key: key, version: etag, size: body.knownBytes?.count ?? 0, etag: etag, uploaded: Date(), checksums: BlobChecksums(),
+                    httpMetadata: options.httpMetadata,
                     customMetadata: options.customMetadata)
             if case .sha256(let digest) = options.checksum { object.checksums.sha256 = digest }
             return object
@@ -287,7 +292,12 @@ public struct S3Blob: BlobBucket, BlobPresigning {
         }
         let request = S3Request(method: .PUT, key: key, headers: headers, body: .bytes(ByteBuffer(bytes: bytes)))
         let response = try await transport.send(request, key: key, accept: [412])
-        if response.status == 412 { return nil }
+        if response.status == 412 {
+            // After a lost answer, the retry's precondition can fail on this very write.
+            let md5 = Hex.encode(Insecure.MD5.hash(data: bytes))
+            if response.attempts > 1, try await head(key)?.etag == md5 { return md5 }
+            return nil
+        }
         return Self.unquote(response.header("etag") ?? "")
     }
 
@@ -309,6 +319,13 @@ public struct S3Blob: BlobBucket, BlobPresigning {
                 var inFlight = 0
                 var number = 0
                 func send(_ bytes: [UInt8]) async throws {
+                    if number == limits.maxParts {
+                        throw BlobError(
+                            .objectTooLarge, key: key, limit: limits.maxParts * partSize, actual: total,
+                            message:
+                                "the body of key \(ByteKeys.describe(key)) needs more than \(limits.maxParts) parts of \(partSize) bytes; raise the part size (s3.part_size_mb)"
+                        )
+                    }
                     if uploadId == nil { uploadId = try await createUpload(key, headers: metadata) }
                     if inFlight == configuration.maxConcurrentParts, let done = try await group.next() {
                         parts.append(done)
@@ -360,7 +377,11 @@ public struct S3Blob: BlobBucket, BlobPresigning {
             guard let parts, let uploadId else {
                 return try await putSingle(key, buffer, headers: metadata + conditions, checksum: checksum)
             }
-            return try await complete(key, uploadId: uploadId, parts: parts, headers: conditions)
+            guard let etag = try await complete(key, uploadId: uploadId, parts: parts, headers: conditions) else {
+                await abortQuietly(key, uploadId: uploadId)
+                return nil
+            }
+            return etag
         } catch {
             if let uploadId { await abortQuietly(key, uploadId: uploadId) }
             throw error
@@ -506,7 +527,7 @@ public struct S3Blob: BlobBucket, BlobPresigning {
             // Some stores (moto) fail a part of an unknown upload with a server error: ask
             // whether the upload exists before reporting the store as unavailable.
             do {
-                _ = try await transport.send(S3Request(method: .GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadId)]), key: key)
+                _ = try await transport.send(S3Request(method: .GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadId)]), key: key).collect()
             } catch {
                 throw map(error, key: key)
             }
@@ -532,7 +553,7 @@ public struct S3Blob: BlobBucket, BlobPresigning {
         }
         do {
             // Some stores (moto) complete an upload twice; R2 answers the second with NoSuchUpload.
-            _ = try await transport.send(S3Request(method: .GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadId)]), key: key)
+            _ = try await transport.send(S3Request(method: .GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadId)]), key: key).collect()
             guard try await complete(key, uploadId: uploadId, parts: parts, headers: []) != nil, let object = try await head(key) else {
                 throw BlobError(.storageFailure, key: key, message: "the completed object \(ByteKeys.describe(key)) is not in the bucket")
             }
@@ -680,7 +701,14 @@ public struct S3Blob: BlobBucket, BlobPresigning {
         let request = S3Request(
             method: .POST, key: key, query: [("uploadId", uploadId)], headers: headers + [("content-type", "application/xml")],
             body: .bytes(ByteBuffer(string: xml.text)))
-        let response = try await transport.send(request, key: key, accept: [412])
+        let response: S3Response
+        do {
+            response = try await transport.send(request, key: key, accept: [412])
+        } catch let failure as S3Failure where failure.code == "NoSuchUpload" && failure.attempts > 1 {
+            // An earlier attempt completed the upload but its answer was lost.
+            if let etag = try await head(key)?.etag, etag.hasSuffix("-\(parts.count)") { return etag }
+            throw failure
+        }
         if response.status == 412 { return nil }
         // S3 may answer 200 and still report an error in the document.
         let document = try XMLNode.parse(try await response.collect())
@@ -691,8 +719,12 @@ public struct S3Blob: BlobBucket, BlobPresigning {
     }
 
     private func abortQuietly(_ key: String, uploadId: String) async {
+        // In a task of its own: the abort must run even when the put was cancelled.
+        let transport = transport
         do {
-            _ = try await transport.send(S3Request(method: .DELETE, key: key, query: [("uploadId", uploadId)]), key: key, accept: [404])
+            try await Task {
+                _ = try await transport.send(S3Request(method: .DELETE, key: key, query: [("uploadId", uploadId)]), key: key, accept: [404])
+            }.value
         } catch {
             configuration.logger.warning(
                 "could not abort a failed multipart upload", metadata: ["key": "\(ByteKeys.describe(key))", "upload": "\(uploadId)", "error": "\(error)"])
@@ -837,4 +869,28 @@ final class ResponseReader: @unchecked Sendable {
     init(iterator: HTTPClientResponse.Body.AsyncIterator) { self.iterator = iterator }
 
     func next() async throws -> ByteBuffer? { try await iterator.next() }
+}
+
+/// A bucket creation every operation waits for; one that failed is tried again by the next
+/// operation instead of failing every operation for the life of the process.
+final class BucketCreation: Sendable {
+    private let create: @Sendable () async throws -> Void
+    private let state = Mutex<Task<Void, any Error>?>(nil)
+
+    init(_ create: @escaping @Sendable () async throws -> Void) { self.create = create }
+
+    func wait() async throws {
+        let task = state.withLock { current -> Task<Void, any Error> in
+            if let current { return current }
+            let task = Task { try await create() }
+            current = task
+            return task
+        }
+        do {
+            try await task.value
+        } catch {
+            state.withLock { current in if current == task { current = nil } }
+            throw error
+        }
+    }
 }

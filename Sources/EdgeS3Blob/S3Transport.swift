@@ -35,6 +35,8 @@ struct S3Response: Sendable {
     var status: Int
     var headers: [String: String]
     var body: HTTPClientResponse.Body
+    /// How many times the request was sent: above 1, an earlier attempt may have taken effect.
+    var attempts = 1
 
     func header(_ name: String) -> String? { headers[name] }
 
@@ -50,6 +52,8 @@ struct S3Failure: Error, Sendable, CustomStringConvertible {
     var status: Int
     var code: String
     var message: String
+    /// How many times the request was sent: above 1, an earlier attempt may have taken effect.
+    var attempts = 1
 
     var description: String { "\(status) \(code): \(message)" }
 
@@ -103,7 +107,10 @@ struct S3Transport: Sendable {
         var components = URLComponents()
         components.scheme = configuration.endpoint.scheme
         components.host = configuration.pathStyle ? configuration.endpoint.host : "\(configuration.bucket).\(configuration.endpoint.host ?? "")"
-        components.port = configuration.endpoint.port
+        // A default port is left out, as HTTP clients leave it out of the Host header they send.
+        let port = configuration.endpoint.port
+        let isDefault = (components.scheme == "http" && port == 80) || (components.scheme == "https" && port == 443)
+        components.port = isDefault ? nil : port
         return components.url ?? configuration.endpoint
     }
 
@@ -119,9 +126,11 @@ struct S3Transport: Sendable {
         while true {
             attempt += 1
             do {
-                let response = try await sendOnce(request)
+                var response = try await sendOnce(request)
+                response.attempts = attempt
                 if response.status < 300 || accept.contains(response.status) { return response }
-                let failure = await S3Failure.read(from: response)
+                var failure = await S3Failure.read(from: response)
+                failure.attempts = attempt
                 if failure.isRetryable, attempt < configuration.maxAttempts {
                     try await backoff(attempt, failure.description, key: key)
                     continue
@@ -129,6 +138,8 @@ struct S3Transport: Sendable {
                 throw failure
             } catch let failure as S3Failure {
                 throw failure
+            } catch _ where Task.isCancelled {
+                throw CancellationError()
             } catch let error as HTTPClientError where error == .deadlineExceeded || error == .connectTimeout {
                 if attempt < configuration.maxAttempts {
                     try await backoff(attempt, "\(error)", key: key)

@@ -5,7 +5,7 @@
 #include <fcntl.h>
 
 int edge_start_writeback(int fd, int64_t offset, int64_t length) {
-    return sync_file_range(fd, (off64_t)offset, (off64_t)length, SYNC_FILE_RANGE_WRITE);
+    return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE);
 }
 #else
 int edge_start_writeback(int fd, int64_t offset, int64_t length) {

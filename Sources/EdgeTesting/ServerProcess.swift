@@ -117,3 +117,15 @@ public enum ExternalCommand {
         }
     }
 }
+
+/// Runs blocking work — waiting for a child process, reading its pipes to the end — on a thread
+/// of its own, off Swift concurrency's cooperative pool. That pool has one thread per core: a
+/// test that blocks one of them for the seconds a child process runs stalls every other test's
+/// tasks meanwhile, in-process servers included.
+///
+/// - Throws: what `work` throws.
+public func runBlocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

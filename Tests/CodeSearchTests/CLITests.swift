@@ -4,45 +4,48 @@ import Testing
 
 @Suite("code-search CLI")
 struct CodeSearchCLITests {
-    func run(_ arguments: [String], in directory: String, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    func run(_ arguments: [String], in directory: String, environment: [String: String]? = nil) async throws -> (status: Int32, output: String, error: String) {
+        let executable = try KillTest.executable(named: "code-search")
+        return try await runBlocking {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            if let environment { process.environment = environment }
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            let output = Pipe(), error = Pipe()
+            process.standardOutput = output
+            process.standardError = error
+            try process.run()
+            let out = output.fileHandleForReading.readDataToEndOfFile()
+            let err = error.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        }
     }
 
     @Test("index a directory, then search it with --json; paths are relative to the indexed root")
-    func indexAndSearch() throws {
+    func indexAndSearch() async throws {
         let directory = NSTemporaryDirectory() + "swift-edge-tests/code-search-\(UUID().uuidString)"
         let tree = directory + "/project"
         try FileManager.default.createDirectory(atPath: tree + "/Sources", withIntermediateDirectories: true)
         try "func parseCronExpression(_ text: String) -> [Int] {\n    text.split(separator: \" \").compactMap { Int($0) }\n}\n"
             .write(toFile: tree + "/Sources/Cron.swift", atomically: true, encoding: .utf8)
         try "func sendWelcomeEmail(to user: String) {\n    print(user)\n}\n".write(toFile: tree + "/Sources/Mail.swift", atomically: true, encoding: .utf8)
-        let indexed = try run(["index", tree, "--model", "hashing"], in: directory)
+        let indexed = try await run(["index", tree, "--model", "hashing"], in: directory)
         #expect(indexed.status == 0, "\(indexed.error)")
         #expect(indexed.error.contains("2 files"))
-        let searched = try run(["search", "parse a cron expression", "--model", "hashing", "--json", "--top", "2"], in: directory)
+        let searched = try await run(["search", "parse a cron expression", "--model", "hashing", "--json", "--top", "2"], in: directory)
         #expect(searched.status == 0, "\(searched.error)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(searched.output.utf8)) as? [String: Any])
         let results = try #require(object["results"] as? [[String: Any]])
         #expect(results.first?["path"] as? String == "Sources/Cron.swift")
         #expect(results.first?["startLine"] as? Int == 1)
         #expect(results.first?["endLine"] as? Int == 3)
-        #expect(try run(["search", "x", "--top", "0", "--model", "hashing"], in: directory).status != 0)
+        #expect(try await run(["search", "x", "--top", "0", "--model", "hashing"], in: directory).status != 0)
     }
 
     @Test("a git repository: the working tree honours .gitignore, --revision reads a commit, a URL is cloned then fetched")
-    func gitSources() throws {
+    func gitSources() async throws {
         let mirror = try MirrorRepository()
         try mirror.write("Sources/Cron.swift", "func parseCronExpression(_ text: String) -> [Int] {\n    []\n}\n")
         try mirror.write(".gitignore", "Generated/\n")
@@ -53,31 +56,32 @@ struct CodeSearchCLITests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         // Working tree: Mail.swift (untracked, not ignored) is in, Generated/ is not.
-        let tree = try run(["index", mirror.root, "--repo", "tree", "--model", "hashing"], in: directory)
+        let tree = try await run(["index", mirror.root, "--repo", "tree", "--model", "hashing"], in: directory)
         #expect(tree.status == 0, "\(tree.error)")
-        let treeResults = try run(["search", "generated parse cron expression welcome email", "--repo", "tree", "--model", "hashing", "--json"], in: directory)
+        let treeResults = try await run(
+            ["search", "generated parse cron expression welcome email", "--repo", "tree", "--model", "hashing", "--json"], in: directory)
         #expect(treeResults.output.contains("Sources/Mail.swift") && !treeResults.output.contains("Generated/Big.swift"), "\(treeResults.output)")
 
         // A commit: only what it holds.
-        let commit = try run(["index", mirror.root, "--revision", first, "--repo", "commit", "--model", "hashing"], in: directory)
+        let commit = try await run(["index", mirror.root, "--revision", first, "--repo", "commit", "--model", "hashing"], in: directory)
         #expect(commit.status == 0, "\(commit.error)")
-        let commitResults = try run(["search", "send welcome email cron", "--repo", "commit", "--model", "hashing", "--json"], in: directory)
+        let commitResults = try await run(["search", "send welcome email cron", "--repo", "commit", "--model", "hashing", "--json"], in: directory)
         #expect(commitResults.output.contains("Sources/Cron.swift") && !commitResults.output.contains("Mail.swift"), "\(commitResults.output)")
-        #expect(try run(["index", mirror.root, "--revision", "no-such-branch", "--model", "hashing"], in: directory).error.contains("no-such-branch"))
+        #expect(try await run(["index", mirror.root, "--revision", "no-such-branch", "--model", "hashing"], in: directory).error.contains("no-such-branch"))
 
         // A URL: cloned under the state directory; indexing again fetches the new commit.
         let url = "file://" + mirror.root
-        let cloned = try run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
+        let cloned = try await run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
         #expect(cloned.status == 0, "\(cloned.error)")
         #expect(cloned.error.contains("2 files (0 unchanged"), "Cron.swift and .gitignore: \(cloned.error)")
         _ = try mirror.commit("mail")
-        let fetched = try run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
+        let fetched = try await run(["index", url, "--repo", "cloned", "--model", "hashing"], in: directory)
         #expect(fetched.status == 0, "\(fetched.error)")
         #expect(fetched.error.contains("1 files (2 unchanged"), "only Mail.swift is new: \(fetched.error)")
     }
 
     @Test("a first run installs the MiniLM weights and indexes with them; an index answers only the model it was built with")
-    func firstRunUsesTheModel() throws {
+    func firstRunUsesTheModel() async throws {
         let directory = try TemporaryDirectory.make("code-search-model")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let tree = directory + "/project"
@@ -90,7 +94,7 @@ struct CodeSearchCLITests {
         environment["EDGE_MODEL_CACHE"] = directory + "/models"
         environment["EDGE_MINILM_DIR"] = nil
 
-        let indexed = try run(["index", tree], in: directory, environment: environment)
+        let indexed = try await run(["index", tree], in: directory, environment: environment)
         #expect(indexed.status == 0, "\(indexed.error)")
         #expect(indexed.error.contains("with all-MiniLM-L6-v2"), "the first run uses the model: \(indexed.error)")
         let python = Process()
@@ -103,19 +107,19 @@ struct CodeSearchCLITests {
             #expect(indexed.error.contains("installing the all-MiniLM-L6-v2 weights"), "it says so: \(indexed.error)")
             #expect(FileManager.default.fileExists(atPath: directory + "/models/all-MiniLM-L6-v2/model.safetensors"))
         }
-        let searched = try run(["search", "parse a cron expression", "--json", "--top", "1"], in: directory, environment: environment)
+        let searched = try await run(["search", "parse a cron expression", "--json", "--top", "1"], in: directory, environment: environment)
         #expect(searched.status == 0, "\(searched.error)")
         #expect(searched.output.contains("Sources/Cron.swift"), "\(searched.output)")
 
         // Another model: refused for search, and indexing with it re-embeds what is stored.
-        let refused = try run(["search", "parse a cron expression", "--model", "hashing"], in: directory, environment: environment)
+        let refused = try await run(["search", "parse a cron expression", "--model", "hashing"], in: directory, environment: environment)
         #expect(refused.status != 0)
         #expect(refused.error.contains("all-MiniLM-L6-v2") && refused.error.contains("hashing-384"), "\(refused.error)")
-        let switched = try run(["index", tree, "--model", "hashing"], in: directory, environment: environment)
+        let switched = try await run(["index", tree, "--model", "hashing"], in: directory, environment: environment)
         #expect(switched.status == 0, "\(switched.error)")
         #expect(switched.error.contains("re-embedded 2 chunks with hashing-384"), "\(switched.error)")
         #expect(switched.error.contains("0 files (2 unchanged"), "no file is read again: \(switched.error)")
-        let after = try run(["search", "parse a cron expression", "--model", "hashing", "--json", "--top", "1"], in: directory, environment: environment)
+        let after = try await run(["search", "parse a cron expression", "--model", "hashing", "--json", "--top", "1"], in: directory, environment: environment)
         #expect(after.status == 0 && after.output.contains("Sources/Cron.swift"), "\(after.error)")
     }
 }

@@ -89,7 +89,7 @@ struct PostgresPipelineTests {
             let fromSecond = try hits(try await second.request(path).1)
             #expect(fromFirst.count == 5)
             #expect(fromFirst == fromSecond, "both processes answer alike")
-            let sqlite = try sqliteResults(query, tree: mirror.mirrors + "/" + repo, state: sqliteState)
+            let sqlite = try await sqliteResults(query, tree: mirror.mirrors + "/" + repo, state: sqliteState)
             // The one right answer first, on both backends (further down, near-ties may differ).
             #expect(fromFirst.first?.contains("/\(file).swift") == true, "\(query): \(fromFirst)")
             #expect(fromFirst.first == sqlite.first, "PostgreSQL answers as the SQLite default: \(fromFirst) vs \(sqlite)")
@@ -102,20 +102,14 @@ struct PostgresPipelineTests {
         return try #require(object["results"] as? [[String: Any]]).map { "\($0["path"] ?? ""):\($0["startLine"] ?? "")-\($0["endLine"] ?? "")" }
     }
 
-    func sqliteResults(_ query: String, tree: String, state: String) throws -> [String] {
-        func run(_ arguments: [String]) throws -> [UInt8] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: "code-search"))
-            process.arguments = arguments + ["--model", "hashing", "--state", state]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Array(data)
+    func sqliteResults(_ query: String, tree: String, state: String) async throws -> [String] {
+        let executable = try KillTest.executable(named: "code-search")
+        func run(_ arguments: [String]) async throws -> [UInt8] {
+            let (status, output) = try await ExternalCommand.run([executable] + arguments + ["--model", "hashing", "--state", state])
+            guard status == 0 else { throw KillTestError(message: "code-search \(arguments.first ?? "") exited with \(status)") }
+            return Array(output.utf8)
         }
-        _ = try run(["index", tree, "--repo", "sqlite", "--revision", "HEAD"])
-        return try hits(try run(["search", query, "--top", "5", "--json"]))
+        _ = try await run(["index", tree, "--repo", "sqlite", "--revision", "HEAD"])
+        return try hits(try await run(["search", query, "--top", "5", "--json"]))
     }
 }
