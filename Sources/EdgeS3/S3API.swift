@@ -544,8 +544,9 @@ public struct S3API: Sendable {
         if let expires = request.headers[.expires] { http.cacheExpiry = parseHTTPDate(expires) }
         var custom: [String: String] = [:]
         for field in request.headers where field.name.canonicalName.hasPrefix(metaPrefix) {
-            let name = String(field.name.canonicalName.dropFirst(metaPrefix.count))
-            custom[name] = custom[name].map { $0 + "," + field.value } ?? field.value
+            let name = S3Metadata.decodeKey(String(field.name.canonicalName.dropFirst(metaPrefix.count)))
+            let value = S3Metadata.decodeValue(field.value)
+            custom[name] = custom[name].map { $0 + "," + value } ?? value
         }
         return (http, custom)
     }
@@ -644,7 +645,7 @@ public struct S3API: Sendable {
         if let value = object.httpMetadata.cacheControl { headers[.cacheControl] = value }
         if let value = object.httpMetadata.cacheExpiry { headers[.expires] = httpDate(value) }
         for (name, value) in object.customMetadata.sorted(by: { $0.key < $1.key }) {
-            if let field = HTTPField.Name(metaPrefix + name) { headers[field] = value }
+            if let field = HTTPField.Name(metaPrefix + S3Metadata.encodeKey(name)) { headers[field] = S3Metadata.encodeValue(value) }
         }
         return headers
     }

@@ -108,6 +108,13 @@ struct S3BlobTests {
         let refused = try await ExternalCommand.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", forged.absoluteString])
         #expect(refused.output == "403")
         #expect(throws: BlobError.self) { _ = try bindings.presignedURL(bucket: "UPLOADS", key: "k", method: .get, expiresIn: 604_801) }
+
+        // The store decodes the header coding: its own binding sees the metadata as written.
+        try await bucket.put("meta.txt", text: "m", options: BlobPutOptions(customMetadata: ["Author": "Ana ✓", "plain": "yes"]))
+        let head = try await ExternalCommand.run(
+            [try KillTest.executable(named: "edge"), "blob", "head", "--config", server.directory + "/edge.jsonc", "--binding", "B0", "meta.txt"],
+            environment: ["S3_SECRET": server.credentials.secretAccessKey])
+        #expect(head.output.contains("Author") && head.output.contains("Ana ✓") && !head.output.contains("edge-hex"), "\(head.output)")
     }
 
     @Test("metadata keys keep their case and characters, values their bytes, through headers")

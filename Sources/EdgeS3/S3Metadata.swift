@@ -1,9 +1,9 @@
-import EdgeBlob
+package import EdgeBlob
 import EdgeCore
-import EdgeS3
 import Foundation
 
-/// How R2's metadata travels in S3's headers.
+/// How R2's metadata travels in S3's headers, both ways: the S3 API (server) and S3Blob
+/// (client) use the same coding, so what one writes the other reads back unchanged.
 ///
 /// - `customMetadata` goes in `x-amz-meta-*` headers. Header names are case-insensitive ASCII
 ///   tokens, so a key made of anything but lower-case letters, digits and `-_.!#$&'*+^`|~`
@@ -15,10 +15,10 @@ import Foundation
 ///   on the way back.
 /// - `httpMetadata` maps to the standard headers: `Content-Type`, `Content-Language`,
 ///   `Content-Disposition`, `Content-Encoding`, `Cache-Control` and `Expires`.
-enum S3Metadata {
-    static let prefix = "x-amz-meta-"
+package enum S3Metadata {
+    package static let prefix = "x-amz-meta-"
 
-    static func headers(http: BlobHTTPMetadata, custom: [String: String]) -> [(name: String, value: String)] {
+    package static func headers(http: BlobHTTPMetadata, custom: [String: String]) -> [(name: String, value: String)] {
         var headers: [(String, String)] = []
         if let value = http.contentType { headers.append(("content-type", value)) }
         if let value = http.contentLanguage { headers.append(("content-language", value)) }
@@ -30,14 +30,14 @@ enum S3Metadata {
         return headers
     }
 
-    static func http(from headers: [String: String]) -> BlobHTTPMetadata {
+    package static func http(from headers: [String: String]) -> BlobHTTPMetadata {
         BlobHTTPMetadata(
             contentType: headers["content-type"], contentLanguage: headers["content-language"], contentDisposition: headers["content-disposition"],
             contentEncoding: headers["content-encoding"], cacheControl: headers["cache-control"],
             cacheExpiry: headers["expires"].flatMap(S3API.parseHTTPDate))
     }
 
-    static func custom(from headers: [String: String]) -> [String: String] {
+    package static func custom(from headers: [String: String]) -> [String: String] {
         var custom: [String: String] = [:]
         for (name, value) in headers where name.hasPrefix(prefix) {
             custom[decodeKey(String(name.dropFirst(prefix.count)))] = decodeValue(value)
@@ -47,7 +47,7 @@ enum S3Metadata {
 
     // MARK: Keys
 
-    static func isKept(_ byte: UInt8) -> Bool {
+    package static func isKept(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
         case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "&"),
@@ -58,21 +58,21 @@ enum S3Metadata {
     }
 
     /// Keys that are not plain header-name characters travel hex-encoded behind this marker.
-    static let hexMarker = "edge-hex-"
+    package static let hexMarker = "edge-hex-"
 
-    static func encodeKey(_ key: String) -> String {
+    package static func encodeKey(_ key: String) -> String {
         if !key.isEmpty, key.utf8.allSatisfy(isKept), !key.hasPrefix(hexMarker) { return key }
         return hexMarker + Hex.encode(Array(key.utf8))
     }
 
-    static func decodeKey(_ name: String) -> String {
+    package static func decodeKey(_ name: String) -> String {
         guard name.hasPrefix(hexMarker), let bytes = Hex.decode(String(name.dropFirst(hexMarker.count))) else { return name }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Values
 
-    static func encodeValue(_ value: String) -> String {
+    package static func encodeValue(_ value: String) -> String {
         let plain =
             value.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } && !value.hasPrefix("=?") && value.first != " " && value.last != " "
         if plain { return value }
@@ -81,7 +81,7 @@ enum S3Metadata {
 
     /// Decodes RFC 2047 encoded words (`B` and `Q`, UTF-8 or ASCII); anything else is returned
     /// unchanged.
-    static func decodeValue(_ value: String) -> String {
+    package static func decodeValue(_ value: String) -> String {
         guard value.hasPrefix("=?"), value.hasSuffix("?=") else { return value }
         var words: [String] = []
         for word in value.split(separator: " ") {
