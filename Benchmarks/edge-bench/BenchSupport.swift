@@ -92,6 +92,8 @@ struct BenchOptions {
     var limit: Int?
     /// `--eval FILE`: the queries of the codesearch suite.
     var evalFile: String?
+    /// `--cache DIR`: keep the codesearch suite's embedding cache there between runs.
+    var cacheDirectory: String?
     /// `--backend postgres`: run kv, queue or vectors on the PostgreSQL backends.
     var backend = "sqlite"
     /// `--url URL`: the PostgreSQL server (else `EDGE_POSTGRES_URL`).
@@ -110,6 +112,7 @@ struct BenchOptions {
             case "--no-peers": skipPeers = true
             case "--limit": limit = Int(iterator.next() ?? "")
             case "--eval": evalFile = iterator.next()
+            case "--cache": cacheDirectory = iterator.next()
             case "--backend": backend = iterator.next() ?? backend
             case "--url": url = iterator.next()
             case "--port": port = Int(iterator.next() ?? "")

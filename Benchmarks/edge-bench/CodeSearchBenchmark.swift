@@ -6,15 +6,19 @@ import Foundation
 import GRDB
 import VectorSearch
 
-/// `edge-bench codesearch`: the CodeSearch pipeline on a real tree (default: the hummingbird
-/// 2.28.1 `Sources/` checked out under `.build/checkouts`, or `--data DIR`) with MiniLM —
-/// retrieval quality on the dev set (MRR@10 by file), a full index, a re-index after touching one
-/// file, and search latency with a warm model.
+/// `edge-bench codesearch`: the CodeSearch pipeline on real trees with MiniLM — retrieval
+/// quality on every dev set (MRR@10 by file, per search mode, next to two peers), a full index,
+/// a re-index after touching one file, and search latency with a warm model.
+///
+/// The dev sets: hummingbird 2.28.1's `Sources/` and GRDB 7.10.0's `GRDB/` (both checked out by
+/// SwiftPM under `.build/checkouts`) with `Benchmarks/data/codesearch-dev.jsonl` and
+/// `codesearch-dev-grdb.jsonl`; or one set of your own with `--data DIR --eval FILE`.
 ///
 /// MRR@10 by file: a query's results are collapsed to distinct files in rank order; its score is
 /// 1 / rank of the first of the first ten files that is in `relevant`, else 0. Peers measured in
 /// the same run on the same chunks: plain BM25 (SQLite FTS5 over the chunk text, no identifier
-/// splitting) and MiniLM alone (the vector index only), the issue's two baselines.
+/// splitting) and plain reciprocal-rank fusion of that BM25 with MiniLM (the vector index
+/// alone), what a user would assemble from the same parts.
 struct CodeSearchBenchmark {
     let options: BenchOptions
 
@@ -23,81 +27,110 @@ struct CodeSearchBenchmark {
         var relevant: [String]
     }
 
+    struct DevSet {
+        var name: String
+        var tree: String
+        var queries: [Query]
+    }
+
     func run() async throws {
-        let tree = options.dataDirectory ?? FileManager.default.currentDirectoryPath + "/.build/checkouts/hummingbird/Sources"
-        guard FileManager.default.fileExists(atPath: tree) else {
-            throw BenchError(message: "no source tree at \(tree): build once (`swift build`) so SwiftPM checks out hummingbird, or pass --data DIR")
-        }
-        let queries = try loadQueries()
+        let sets = try devSets()
         let scratch = try options.scratchDirectory("codesearch")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        // Index a copy, so touching a file never changes the checkout.
-        let root = scratch + "/Sources"
-        try FileManager.default.copyItem(atPath: tree, toPath: root)
-
         let base = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
-        let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: scratch)
+        // `--cache DIR` keeps the embedding cache between runs (only the model's work is cached:
+        // every run chunks and indexes from scratch).
+        let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: options.cacheDirectory ?? scratch)
         let model = try CachedEmbeddingModel(base, cache: cache, ttl: nil)
+        var summary: [String: [Double]] = [:]
+        for (number, set) in sets.enumerated() {
+            let directory = scratch + "/" + set.name
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let scores = try await measure(set, model: model, modelID: base.modelID, directory: directory, timing: number == 0)
+            for (mode, value) in scores { summary[mode, default: []].append(value) }
+        }
+        if sets.count > 1 {
+            for mode in ["hybrid", "lexical", "semantic", "peer_bm25", "peer_rrf"] {
+                let values = summary[mode] ?? []
+                BenchLine(
+                    suite: "codesearch", name: "dev.mrr10.\(mode).min", value: values.min() ?? 0, unit: "MRR",
+                    extra: ["sets": "\(sets.count)", "mean": number(values.reduce(0, +) / Double(max(1, values.count)))]
+                ).print()
+            }
+        }
+    }
+
+    /// Indexes one dev set's tree and prints its quality lines (and, for the first set, the
+    /// indexing and latency lines); returns MRR@10 by mode.
+    func measure(_ set: DevSet, model: CachedEmbeddingModel, modelID: String, directory: String, timing: Bool) async throws -> [String: Double] {
+        // Index a copy, so touching a file never changes the checkout.
+        let root = directory + "/tree"
+        try FileManager.default.copyItem(atPath: set.tree, toPath: root)
         let vectors = try HNSWIndex(
-            name: "code", stateDirectory: scratch,
+            name: "code", stateDirectory: directory,
             configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
         let index = CodeIndex(
-            model: model, vectors: vectors, chunks: try SQLiteChunkStore(path: scratch + "/chunks.sqlite"),
-            lexical: try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
-
-        // Full index with an empty embedding cache.
+            model: model, vectors: vectors, chunks: try SQLiteChunkStore(path: directory + "/chunks.sqlite"),
+            lexical: try SQLiteLexicalIndex(path: directory + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: directory))
         var started = seconds()
-        let full = try await index.index(source: .local(root), repo: "hummingbird")
+        let full = try await index.index(source: .local(root), repo: set.name)
         let fullSeconds = seconds() - started
         BenchLine(
-            suite: "codesearch", name: "index.full", value: fullSeconds, unit: "s",
+            suite: "codesearch", name: "\(set.name).index.full", value: fullSeconds, unit: "s",
             extra: [
                 "files": "\(full.files)", "chunks": "\(full.chunks)", "files_per_s": number(Double(full.files) / fullSeconds),
-                "chunks_per_s": number(Double(full.chunks) / fullSeconds), "model": quote(base.modelID), "lower_is_better": "true",
+                "chunks_per_s": number(Double(full.chunks) / fullSeconds), "cache_hits": "\(full.cacheHits)", "model": quote(modelID),
+                "lower_is_better": "true",
             ]
         ).print()
 
+        // Retrieval quality: each mode of ours next to BM25 alone and BM25 + MiniLM fused.
+        let all = try await index.chunks.chunks(keys: try await index.chunks.keys(repo: set.name))
+        let peer = try PlainBM25(chunks: all.map { ($0.key, $0.value.chunk) })
+        var scores: [String: Double] = [:]
+        for query in set.queries {
+            for mode in [CodeIndex.SearchMode.hybrid, .lexical, .semantic] {
+                let paths = try await index.search(query.query, top: 50, mode: mode).map(\.path)
+                scores["\(mode)", default: 0] += Self.reciprocalRank(paths, relevant: query.relevant)
+            }
+            let bm25 = try peer.search(query.query, limit: CodeIndex.candidates)
+            scores["peer_bm25", default: 0] += Self.reciprocalRank(bm25.map { all[$0]?.chunk.path ?? "" }, relevant: query.relevant)
+            let semantic = try await index.vectorCandidates(query.query, repo: nil)
+            let fused = reciprocalRankFusion([semantic, bm25]).map { all[$0.id]?.chunk.path ?? "" }
+            scores["peer_rrf", default: 0] += Self.reciprocalRank(fused, relevant: query.relevant)
+        }
+        if let dump = ProcessInfo.processInfo.environment["EDGE_BENCH_CODESEARCH_DUMP"] {
+            try await dumpRankings(set, index: index, all: all, peer: peer, to: dump + "/" + set.name + ".jsonl")
+        }
+        let count = Double(set.queries.count)
+        for key in scores.keys { scores[key]! /= count }
+        for mode in [CodeIndex.SearchMode.hybrid, .lexical, .semantic] {
+            BenchLine(
+                suite: "codesearch", name: "\(set.name).mrr10.\(mode)", value: scores["\(mode)"]!, unit: "MRR", peer: "bm25+minilm-rrf",
+                peerValue: scores["peer_rrf"]!,
+                extra: ["queries": "\(set.queries.count)", "bm25": number(scores["peer_bm25"]!)].merging(mode == .hybrid ? ["target": "0.9"] : [:]) { $1 }
+            ).print()
+        }
+        guard timing else { return scores }
+
         // Touch one file (a new comment line) and re-index the tree.
-        let touched = try await index.chunks.keys(repo: "hummingbird").first.map { String($0.split(separator: "|")[1].split(separator: "#")[0]) } ?? ""
+        let touched = try await index.chunks.keys(repo: set.name).first.map { String($0.split(separator: "|")[1].split(separator: "#")[0]) } ?? ""
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/" + touched))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("\n// touched by edge-bench\n".utf8))
         try handle.close()
         started = seconds()
-        let again = try await index.index(source: .local(root), repo: "hummingbird")
+        let again = try await index.index(source: .local(root), repo: set.name)
         let reindexSeconds = seconds() - started
         BenchLine(
             suite: "codesearch", name: "index.reindex_one_file", value: reindexSeconds, unit: "s",
             extra: ["files": "\(again.files)", "chunks": "\(again.chunks)", "cache_hits": "\(again.cacheHits)", "target": "2", "lower_is_better": "true"]
         ).print()
 
-        // Retrieval quality: ours (hybrid) next to BM25 alone and MiniLM alone.
-        let peer = try PlainBM25(chunks: try await index.chunks.chunks(keys: try await index.chunks.keys(repo: "hummingbird")).values.map(\.chunk))
-        var ours = 0.0, semantic = 0.0, lexical = 0.0, bm25 = 0.0
-        for query in queries {
-            ours += Self.reciprocalRank(try await index.search(query.query, top: 50, mode: .hybrid).map(\.path), relevant: query.relevant)
-            semantic += Self.reciprocalRank(try await index.search(query.query, top: 50, mode: .semantic).map(\.path), relevant: query.relevant)
-            lexical += Self.reciprocalRank(try await index.search(query.query, top: 50, mode: .lexical).map(\.path), relevant: query.relevant)
-            bm25 += Self.reciprocalRank(try peer.search(query.query, limit: 50), relevant: query.relevant)
-        }
-        let count = Double(queries.count)
-        BenchLine(
-            suite: "codesearch", name: "dev.mrr10", value: ours / count, unit: "MRR", peer: "bm25-fts5", peerValue: bm25 / count,
-            extra: [
-                "queries": "\(queries.count)", "target": "0.9", "semantic_only": number(semantic / count),
-                "lexical_only": number(lexical / count),
-            ]
-        ).print()
-        BenchLine(suite: "codesearch", name: "dev.mrr10.semantic_only", value: semantic / count, unit: "MRR", extra: ["baseline": "0.867"]).print()
-        BenchLine(
-            suite: "codesearch", name: "dev.mrr10.lexical_only", value: lexical / count, unit: "MRR", peer: "bm25-fts5", peerValue: bm25 / count,
-            extra: ["baseline": "0.733"]
-        ).print()
-
         // Latency of a search with a warm model (no result cache): every query, several rounds.
         var latencies: [Double] = []
         for _ in 0..<max(4, options.rounds * 3) {
-            for query in queries {
+            for query in set.queries {
                 let start = seconds()
                 _ = try await index.search(query.query, top: 10)
                 latencies.append((seconds() - start) * 1000)
@@ -112,12 +145,53 @@ struct CodeSearchBenchmark {
             suite: "codesearch", name: "search.p99", value: percentile(0.99), unit: "ms",
             extra: ["searches": "\(latencies.count)", "target": "50", "lower_is_better": "true"]
         ).print()
+        return scores
     }
 
-    /// The dev set: `--eval FILE`, else `Benchmarks/data/codesearch-dev.jsonl` of this checkout.
-    func loadQueries() throws -> [Query] {
-        let path = options.evalFile ?? FileManager.default.currentDirectoryPath + "/Benchmarks/data/codesearch-dev.jsonl"
-        guard let data = FileManager.default.contents(atPath: path) else { throw BenchError(message: "cannot read the dev set \(path) (--eval FILE)") }
+    /// For studying the ranking offline: per query, the 100 best chunks of each ranking (key,
+    /// path, score), as JSON lines.
+    func dumpRankings(_ set: DevSet, index: CodeIndex, all: [String: StoredChunk], peer: PlainBM25, to path: String) async throws {
+        var out = ""
+        for query in set.queries {
+            let embedding = try await index.model.embed(query.query)
+            var options = VectorQueryOptions(topK: 100)
+            options.returnMetadata = .indexed
+            var seen = Set<String>()
+            let semantic = try await index.vectors.query(embedding, options: options).matches.compactMap { match -> [String: Any]? in
+                guard case .string(let key)? = match.metadata?[path: "key"], seen.insert(key).inserted else { return nil }
+                return ["key": key, "path": all[key]?.chunk.path ?? "", "score": Double(match.score)]
+            }
+            let lexical = try await index.lexical.search(query.query, limit: 100, repo: nil).map {
+                ["key": $0.id, "path": all[$0.id]?.chunk.path ?? "", "score": $0.score] as [String: Any]
+            }
+            let record: [String: Any] = ["query": query.query, "relevant": query.relevant, "semantic": semantic, "lexical": lexical]
+            out += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
+        }
+        try out.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// The dev sets: `--data DIR --eval FILE` (one set), else the project's two.
+    func devSets() throws -> [DevSet] {
+        let here = FileManager.default.currentDirectoryPath
+        if let tree = options.dataDirectory {
+            guard let eval = options.evalFile else { throw BenchError(message: "--data DIR needs --eval FILE (its queries)") }
+            return [DevSet(name: "custom", tree: tree, queries: try loadQueries(eval))]
+        }
+        let sets = [
+            DevSet(
+                name: "hummingbird", tree: here + "/.build/checkouts/hummingbird/Sources",
+                queries: try loadQueries(here + "/Benchmarks/data/codesearch-dev.jsonl")),
+            DevSet(
+                name: "grdb", tree: here + "/.build/checkouts/GRDB.swift/GRDB", queries: try loadQueries(here + "/Benchmarks/data/codesearch-dev-grdb.jsonl")),
+        ]
+        for set in sets where !FileManager.default.fileExists(atPath: set.tree) {
+            throw BenchError(message: "no source tree at \(set.tree): build once (`swift build`) so SwiftPM checks it out, or pass --data DIR --eval FILE")
+        }
+        return sets
+    }
+
+    func loadQueries(_ path: String) throws -> [Query] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw BenchError(message: "cannot read the dev set \(path)") }
         return try data.split(separator: UInt8(ascii: "\n")).filter { !$0.isEmpty }.map { try JSONDecoder().decode(Query.self, from: Data($0)) }
     }
 
@@ -138,23 +212,23 @@ struct CodeSearchBenchmark {
 struct PlainBM25 {
     let queue: DatabaseQueue
 
-    init(chunks: [CodeChunk]) throws {
+    init(chunks: [(key: String, chunk: CodeChunk)]) throws {
         queue = try DatabaseQueue()
         try queue.write { db in
-            try db.execute(sql: "CREATE VIRTUAL TABLE chunks USING fts5(path UNINDEXED, body)")
-            for chunk in chunks {
-                try db.execute(sql: "INSERT INTO chunks (path, body) VALUES (?, ?)", arguments: [chunk.path, chunk.text])
+            try db.execute(sql: "CREATE VIRTUAL TABLE chunks USING fts5(key UNINDEXED, body)")
+            for (key, chunk) in chunks {
+                try db.execute(sql: "INSERT INTO chunks (key, body) VALUES (?, ?)", arguments: [key, chunk.text])
             }
         }
     }
 
-    /// The paths of the best `limit` chunks, any query word matching.
+    /// The keys of the best `limit` chunks, any query word matching.
     func search(_ query: String, limit: Int) throws -> [String] {
         let words = query.lowercased().split { !$0.isLetter && !$0.isNumber }.map { "\"\($0)\"" }
         guard !words.isEmpty else { return [] }
         return try queue.read { db in
             try String.fetchAll(
-                db, sql: "SELECT path FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
+                db, sql: "SELECT key FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
                 arguments: [words.joined(separator: " OR "), limit])
         }
     }

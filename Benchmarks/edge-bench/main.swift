@@ -21,8 +21,9 @@ let usage = """
       kv|queue|vectors --backend postgres [--url URL]  the PostgreSQL backends vs the same SQL written by hand
       coordinator --backend postgres [--url URL]  one durable object from two runtimes: fetch at the owner,
                   forwarded fetch, stub.call moving the object between them
-      codesearch [--data SOURCES] [--eval FILE]  CodeSearch over hummingbird's Sources: MRR@10 vs BM25 and MiniLM alone,
-                  full index, re-index after touching one file, search p50/p99
+      codesearch [--data DIR --eval FILE] [--cache DIR]  CodeSearch on the hummingbird and GRDB dev sets: MRR@10 per
+                  mode (hybrid, lexical, semantic) vs BM25 and BM25+MiniLM fusion; full index, re-index after touching
+                  one file, search p50/p99
     """
 
 let arguments = CommandLine.arguments.dropFirst()

@@ -42,6 +42,17 @@ struct CodeSearchCLITests {
         #expect(results.first?["startLine"] as? Int == 1)
         #expect(results.first?["endLine"] as? Int == 3)
         #expect(try await run(["search", "x", "--top", "0", "--model", "hashing"], in: directory).status != 0)
+        for mode in ["lexical", "semantic"] {
+            let one = try await run(["search", "parse a cron expression", "--model", "hashing", "--json", "--mode", mode], in: directory)
+            let paths = (try JSONSerialization.jsonObject(with: Data(one.output.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
+            #expect(paths?.first?["path"] as? String == "Sources/Cron.swift", "--mode \(mode): \(one.output) \(one.error)")
+        }
+        let badMode = try await run(["search", "x", "--mode", "fuzzy", "--model", "hashing"], in: directory)
+        #expect(badMode.status != 0 && badMode.error.contains("--mode must be hybrid, semantic or lexical"), "\(badMode.error)")
+        let docs = try await run(["search", "parse a cron expression", "--model", "hashing", "--json", "--kind", "docs"], in: directory)
+        let docResults = (try JSONSerialization.jsonObject(with: Data(docs.output.utf8)) as? [String: Any])?["results"] as? [[String: Any]]
+        #expect(docResults?.isEmpty == true, "no documentation was indexed: \(docs.output)")
+        #expect(try await run(["search", "x", "--kind", "tests", "--model", "hashing"], in: directory).error.contains("--kind must be all, code or docs"))
     }
 
     @Test("a git repository: the working tree honours .gitignore, --revision reads a commit, a URL is cloned then fetched")

@@ -144,7 +144,7 @@ struct PipelineTests {
         #expect(progress["files"] as? Int == 4, "Cron, Mail, Retry, README; vendor/ and the PNG are skipped: \(progress)")
         let chunks = try await env.index.chunks.count(repo: mirror.repo)
         #expect(chunks == progress["chunks"] as? Int)
-        #expect(try await env.index.vectors.describe().vectorCount == chunks)
+        #expect(try await env.index.vectors.describe().vectorCount == expectedVectorCount(env.index))
 
         let search = await client.fetch("/search?q=parse%20a%20cron%20expression&top=3&repo=\(mirror.repo)")
         #expect(search.header("x-cache") == "miss")
@@ -155,6 +155,12 @@ struct PipelineTests {
         #expect(await client.fetch("/search?q=parse%20a%20cron%20expression&top=3&repo=\(mirror.repo)").header("x-cache") == "hit")
         #expect(await client.fetch("/search?q=&top=3").status == 400)
         #expect(await client.fetch("/search?q=x&top=0").status == 400)
+        #expect(await client.fetch("/search?q=x&mode=fuzzy").text.contains("mode must be hybrid, semantic or lexical"))
+        #expect(await client.fetch("/search?q=x&kind=tests").status == 400)
+        let lexical = try json(await client.fetch("/search?q=parse%20a%20cron%20expression&mode=lexical&kind=code"))
+        #expect((lexical["results"] as? [[String: Any]])?.first?["path"] as? String == "Sources/Cron.swift")
+        let docsOnly = try json(await client.fetch("/search?q=parse%20a%20cron%20expression&kind=docs"))
+        #expect((docsOnly["results"] as? [[String: Any]])?.allSatisfy { ($0["path"] as? String)?.hasSuffix(".md") == true } == true)
         #expect(await client.fetch("/jobs/nope").status == 404)
 
         // Second push: one file changed, one removed.
@@ -176,8 +182,8 @@ struct PipelineTests {
         let keys = try await env.index.chunks.keys(repo: mirror.repo)
         #expect(!keys.contains { $0.contains("Retry.swift") })
         #expect(keys.contains { $0.contains("Mail.swift") })
-        let afterSecond = (lexical: try await env.index.chunks.count(), vectors: try await env.index.vectors.describe().vectorCount)
-        #expect(afterSecond.lexical == afterSecond.vectors)
+        let afterSecond = (expected: try await expectedVectorCount(env.index), vectors: try await env.index.vectors.describe().vectorCount)
+        #expect(afterSecond.expected == afterSecond.vectors)
         let farewell = try #require(try json(await client.fetch("/search?q=farewell%20email&top=1"))["results"] as? [[String: Any]])
         #expect(farewell.first?["path"] as? String == "Sources/Mail.swift", "the cache was invalidated by the re-index")
 
@@ -256,7 +262,7 @@ struct PipelineTests {
         try await pump(client)
         let job = try json(await client.fetch(jobPath))
         #expect(job["status"] as? String == "done")
-        #expect(try await client.runtime.env.index.vectors.describe().vectorCount == client.runtime.env.index.chunks.count())
+        #expect(try await client.runtime.env.index.vectors.describe().vectorCount == expectedVectorCount(client.runtime.env.index))
         #expect(try await backend.stats("embedding-generation-dlq").backlog == 0)
     }
 }
@@ -276,4 +282,9 @@ final class FlakyModel: EmbeddingModel {
         if failing.load(ordering: .relaxed) { throw EmbeddingError(.providerUnavailable, message: "provider unavailable (HTTP 503)") }
         return try await base.embed(texts)
     }
+}
+
+/// How many vectors `index` should hold: one per stored chunk, and one more per chunk with a gloss.
+func expectedVectorCount(_ index: CodeIndex) async throws -> Int {
+    try await index.chunks.chunks(keys: try await index.chunks.keys()).values.reduce(0) { $0 + CodeIndex.vectorIDs(of: $1).count }
 }

@@ -143,6 +143,17 @@ public final class CodeIndex: Sendable {
         Hex.encode(SHA256.hash(data: Array(key.utf8)).prefix(16))
     }
 
+    /// The id of a chunk's second vector, the embedding of its ``ChunkGloss`` (when it has one).
+    public static func glossVectorID(_ key: String) -> String {
+        vectorID(key + "#gloss")
+    }
+
+    /// The ids of the vectors a stored chunk has in the vector index: its text's, and its
+    /// gloss's when it has one.
+    public static func vectorIDs(of stored: StoredChunk) -> [String] {
+        [vectorID(stored.key)] + (ChunkGloss.gloss(of: stored.chunk) == nil ? [] : [glossVectorID(stored.key)])
+    }
+
     /// The same index with another model (the stores shared).
     public func with(model: any EmbeddingModel) -> CodeIndex {
         CodeIndex(
@@ -351,7 +362,7 @@ public final class CodeIndex: Sendable {
             summary.chunks += chunks.count
         }
         if !stale.isEmpty {
-            _ = try await vectors.deleteByIds(stale.map(Self.vectorID))
+            _ = try await vectors.deleteByIds(stale.flatMap { [Self.vectorID($0), Self.glossVectorID($0)] })
             try await lexical.delete(keys: stale)
             try await chunks.delete(keys: stale)
             summary.removedChunks += stale.count
@@ -393,17 +404,22 @@ public final class CodeIndex: Sendable {
         var summary = IndexSummary()
         let stored = try await chunks.chunks(keys: keys)
         let present = keys.compactMap { key in stored[key].map { (key: key, stored: $0) } }
-        for batch in Self.slices(present, of: textsPerBatch) {
-            let result = try await model.embedReportingCache(batch.map { "\($0.stored.chunk.path)\n\($0.stored.chunk.text)" })
+        // Each chunk's text, and its gloss where it has one: two vectors that both lead to it.
+        let texts = present.flatMap { item -> [(id: String, key: String, repo: String, text: String)] in
+            let chunk = item.stored.chunk
+            var texts = [(Self.vectorID(item.key), item.key, item.stored.repo, "\(chunk.path)\n\(chunk.text)")]
+            if let gloss = ChunkGloss.gloss(of: chunk) { texts.append((Self.glossVectorID(item.key), item.key, item.stored.repo, gloss)) }
+            return texts
+        }
+        for batch in Self.slices(texts, of: textsPerBatch) {
+            let result = try await model.embedReportingCache(batch.map(\.text))
             summary.cacheHits += result.cacheHits
             _ = try await vectors.upsert(
                 zip(batch, result.embeddings).map { item, values in
-                    VectorRecord(
-                        id: Self.vectorID(item.key), values: values, namespace: nil,
-                        metadata: ["repo": .string(item.stored.repo), "key": .string(item.key)])
+                    VectorRecord(id: item.id, values: values, namespace: nil, metadata: ["repo": .string(item.repo), "key": .string(item.key)])
                 })
-            summary.embedded += batch.count
         }
+        summary.embedded += present.count
         return summary
     }
 
@@ -452,7 +468,7 @@ public final class CodeIndex: Sendable {
 
     /// Which rankings a search uses.
     public enum SearchMode: String, Sendable, CaseIterable {
-        /// Semantic and lexical, fused by reciprocal rank (the default).
+        /// Semantic and lexical, fused by file (the default).
         case hybrid
         /// Embeddings in the vector index only.
         case semantic
@@ -460,37 +476,130 @@ public final class CodeIndex: Sendable {
         case lexical
     }
 
-    /// The `top` best chunks for `query`: semantic and lexical rankings (``candidates`` each)
-    /// fused by reciprocal rank, or one of them alone.
+    /// Which files a search returns.
+    public enum SearchKind: String, Sendable, CaseIterable {
+        /// Code and documentation; documentation ranks below code that matches as well.
+        case all
+        /// Source files only.
+        case code
+        /// Documentation only (``isDocumentation(_:)``).
+        case docs
+    }
+
+    /// Whether `path` is documentation rather than code: Markdown, reStructuredText, AsciiDoc or
+    /// plain text, and anything in a DocC catalog (`.docc`).
+    public static func isDocumentation(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        if lower.contains(".docc/") { return true }
+        return [".md", ".markdown", ".rst", ".adoc", ".txt"].contains { lower.hasSuffix($0) }
+    }
+
+    /// How a hybrid search weighs its evidence; see the CodeSearch guide for the measurements
+    /// behind each value.
+    public struct Ranking: Sendable, Hashable {
+        /// The semantic ranking's weight against the lexical one's (1).
+        public var semanticWeight = 1.3
+        /// A file's score in one ranking is its best chunk's plus this much of its next two
+        /// chunks' (several matching chunks are evidence too).
+        public var followingChunks = 0.1
+        /// Documentation's score is multiplied by this in ``SearchKind/all`` searches, so a
+        /// document outranks code only when it matches clearly better.
+        public var documentationFactor = 0.7
+
+        public init() {}
+    }
+
+    /// The `top` best files for `query`, each as its best-matching chunk, best first.
+    ///
+    /// Each ranking (the vector index's ``candidates`` nearest chunks, the lexical index's
+    /// ``candidates`` best) scores files by their best chunk plus a little of their next ones,
+    /// normalised by the ranking's best file; a hybrid search adds the two with
+    /// ``Ranking/semanticWeight``. A file is shown by the chunk that scored best in it.
     ///
     /// - Throws: ``CodeSearchError`` `.modelMismatch` when a semantic ranking is asked of an index
     ///   built with another model (or being re-embedded); embedding and index errors.
-    public func search(_ query: String, top: Int = 10, repo: String? = nil, mode: SearchMode = .hybrid) async throws -> [SearchResult] {
-        var rankings: [[String]] = []
+    public func search(
+        _ query: String, top: Int = 10, repo: String? = nil, mode: SearchMode = .hybrid, kind: SearchKind = .all, ranking: Ranking = Ranking()
+    ) async throws -> [SearchResult] {
+        var rankings: [(weight: Double, hits: [(id: String, score: Double)])] = []
         if mode != .lexical {
-            try await requireSearchableModel()
-            let embedding = try await model.embed(query)
-            var options = VectorQueryOptions(topK: Self.candidates)
-            if let repo { options.filter = ["repo": .string(repo)] }
-            options.returnMetadata = .indexed
-            rankings.append(
-                try await vectors.query(embedding, options: options).matches.compactMap { match -> String? in
-                    if case .string(let key)? = match.metadata?[path: "key"] { return key }
-                    return nil
-                })
+            rankings.append((mode == .hybrid ? ranking.semanticWeight : 1, try await semanticHits(query, repo: repo)))
         }
         if mode != .semantic {
-            rankings.append(try await lexical.search(query, limit: Self.candidates, repo: repo).map(\.id))
+            rankings.append((1, try await lexical.search(query, limit: Self.candidates, repo: repo)))
         }
-        let fused = Array(reciprocalRankFusion(rankings).prefix(top))
-        let stored = try await chunks.chunks(keys: fused.map(\.id))
+        let keys = Set(rankings.flatMap { $0.hits.map(\.id) })
+        let stored = try await chunks.chunks(keys: Array(keys))
+        func wanted(_ path: String) -> Bool {
+            switch kind {
+            case .all: true
+            case .code: !Self.isDocumentation(path)
+            case .docs: Self.isDocumentation(path)
+            }
+        }
+        // Per ranking: each file's score (best chunk plus a little of the next two), then
+        // normalised by the best file's; a chunk's own score normalised the same way.
+        var fileScores: [String: Double] = [:]
+        var chunkScores: [String: Double] = [:]
+        for (weight, hits) in rankings {
+            var byFile: [String: [Double]] = [:]
+            for hit in hits {
+                guard let found = stored[hit.id], wanted(found.chunk.path) else { continue }
+                byFile[found.repo + "|" + found.chunk.path, default: []].append(hit.score)
+            }
+            let aggregated = byFile.mapValues { scores -> Double in
+                let sorted = scores.sorted(by: >)
+                return sorted[0] + ranking.followingChunks * sorted.dropFirst().prefix(2).reduce(0, +)
+            }
+            guard let best = aggregated.values.max(), best > 0 else { continue }
+            for (file, score) in aggregated { fileScores[file, default: 0] += weight * score / best }
+            for hit in hits { chunkScores[hit.id, default: 0] += weight * hit.score / best }
+        }
+        var bestChunk: [String: (key: String, score: Double)] = [:]
+        for (key, score) in chunkScores {
+            guard let found = stored[key], wanted(found.chunk.path) else { continue }
+            let file = found.repo + "|" + found.chunk.path
+            if let current = bestChunk[file], current.score > score || (current.score == score && current.key < key) { continue }
+            bestChunk[file] = (key, score)
+        }
+        var ordered: [(file: String, score: Double)] = []
+        for (file, score) in fileScores {
+            let path = file.split(separator: "|", maxSplits: 1).last.map(String.init) ?? file
+            let demoted = kind == .all && Self.isDocumentation(path)
+            ordered.append((file, demoted ? score * ranking.documentationFactor : score))
+        }
+        ordered.sort { $0.score > $1.score || ($0.score == $1.score && $0.file < $1.file) }
         let terms = Set(CodeTokenizer.terms(query))
-        return fused.compactMap { hit in
-            guard let found = stored[hit.id] else { return nil }
+        return ordered.prefix(top).compactMap { file -> SearchResult? in
+            guard let key = bestChunk[file.file]?.key, let found = stored[key] else { return nil }
             let chunk = found.chunk
             return SearchResult(
-                repo: found.repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: hit.score,
+                repo: found.repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: file.score,
                 snippet: Self.snippet(chunk.text, terms: terms))
+        }
+    }
+
+    /// The semantic ranking alone: the keys of the ``candidates`` chunks nearest to `query`'s
+    /// embedding (of `repo`, or of every repository), best first.
+    ///
+    /// - Throws: ``CodeSearchError`` `.modelMismatch` when the index holds another model's embeddings; embedding
+    ///   and vector-index errors.
+    public func vectorCandidates(_ query: String, repo: String?) async throws -> [String] {
+        try await semanticHits(query, repo: repo).map(\.id)
+    }
+
+    /// The semantic ranking with scores (the similarity of the chunk's nearer vector).
+    func semanticHits(_ query: String, repo: String?) async throws -> [(id: String, score: Double)] {
+        try await requireSearchableModel()
+        let embedding = try await model.embed(query)
+        var options = VectorQueryOptions(topK: min(100, 2 * Self.candidates))
+        if let repo { options.filter = ["repo": .string(repo)] }
+        options.returnMetadata = .indexed
+        // A chunk may match by its text and by its gloss: it ranks where it first appears.
+        var seen = Set<String>()
+        return try await vectors.query(embedding, options: options).matches.compactMap { match -> (id: String, score: Double)? in
+            guard case .string(let key)? = match.metadata?[path: "key"], seen.insert(key).inserted else { return nil }
+            return (key, Double(match.score))
         }
     }
 

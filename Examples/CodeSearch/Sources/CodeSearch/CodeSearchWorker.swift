@@ -172,18 +172,24 @@ public struct CodeSearchWorker: Worker {
             return try .json(["error": "top must be an integer in 1...100, got \(query["top"] ?? "")"], status: 400)
         }
         let repo = query["repo"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let mode = CodeIndex.SearchMode(rawValue: query["mode"] ?? "hybrid") else {
+            return try .json(["error": "mode must be hybrid, semantic or lexical, got \(query["mode"] ?? "")"], status: 400)
+        }
+        guard let kind = CodeIndex.SearchKind(rawValue: query["kind"] ?? "all") else {
+            return try .json(["error": "kind must be all, code or docs, got \(query["kind"] ?? "")"], status: 400)
+        }
         struct Answer: Codable {
             var query: String
             var results: [SearchResult]
         }
         let generation = try await env.store.get("generation") ?? "0"
-        let key = "search:" + Hex.encode(SHA256.hash(data: Array("\(generation)\n\(repo ?? "")\n\(top)\n\(text)".utf8)))
+        let key = "search:" + Hex.encode(SHA256.hash(data: Array("\(generation)\n\(repo ?? "")\n\(top)\n\(mode)\n\(kind)\n\(text)".utf8)))
         if let cached = try await env.store.getBytes(key) {
             return EdgeResponse(status: .ok, headers: [.contentType: "application/json", Self.cacheField: "hit"], body: .bytes(cached))
         }
         let results: [SearchResult]
         do {
-            results = try await index(env).search(text, top: top, repo: repo)
+            results = try await index(env).search(text, top: top, repo: repo, mode: mode, kind: kind)
         } catch let error as CodeSearchError where error.code == .modelMismatch {
             return try .json(["error": error.message], status: 409)
         }

@@ -44,6 +44,15 @@ public final class SQLiteLexicalIndex: LexicalIndex {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: "CREATE VIRTUAL TABLE chunks USING fts5(id UNINDEXED, repo UNINDEXED, path, body, tokenize = 'unicode61 remove_diacritics 2')")
         }
+        // v2: words stemmed (Porter), so "notifying observers" meets `notifyObserver`. The
+        // stored text is tokenized again as it is copied.
+        migrator.registerMigration("v2-porter") { db in
+            try db.execute(
+                sql: "CREATE VIRTUAL TABLE chunks_v2 USING fts5(id UNINDEXED, repo UNINDEXED, path, body, tokenize = 'porter unicode61 remove_diacritics 2')")
+            try db.execute(sql: "INSERT INTO chunks_v2 (id, repo, path, body) SELECT id, repo, path, body FROM chunks")
+            try db.execute(sql: "DROP TABLE chunks")
+            try db.execute(sql: "ALTER TABLE chunks_v2 RENAME TO chunks")
+        }
         queue = try SQLiteDatabase.openQueue(path: path, settings: SQLiteSettings(), label: "codesearch.lexical", migrator: migrator)
     }
 

@@ -2,7 +2,7 @@
 // (SQLite files under a state directory), or serve the CodeSearch worker over HTTP.
 //
 //   code-search index PATH|URL [--repo NAME] [--revision REV]   index a directory, git repository or clone URL
-//   code-search search "QUERY" [--top N] [--json] [--repo NAME]
+//   code-search search "QUERY" [--top N] [--json] [--repo NAME] [--mode hybrid|semantic|lexical] [--kind all|code|docs]
 //   code-search serve [--port N] [--mirrors DIR] [--allow-clone] [--config FILE]
 //   code-search demo                       index this package's Sources and ask a few questions
 //
@@ -198,15 +198,23 @@ struct Search: AsyncParsableCommand {
     @Argument(help: "What to look for, in words.") var query: String
     @Option(help: "How many results (1...100).") var top = 10
     @Option(help: "Only this repository.") var repo: String?
+    @Option(help: "hybrid (embeddings and keywords, the default), semantic (embeddings only) or lexical (keywords only).")
+    var mode = "hybrid"
+    @Option(help: "all (the default; documentation ranks below code that matches as well), code, or docs (.md, .docc, ...).")
+    var kind = "all"
     @Flag(help: "Print {\"results\": [...]} as JSON.") var json = false
 
     func validate() throws {
         guard (1...100).contains(top) else { throw ValidationError("--top must be in 1...100, not \(top)") }
+        guard CodeIndex.SearchMode(rawValue: mode) != nil else { throw ValidationError("--mode must be hybrid, semantic or lexical, not \(mode)") }
+        guard CodeIndex.SearchKind(rawValue: kind) != nil else { throw ValidationError("--kind must be all, code or docs, not \(kind)") }
     }
 
     func run() async throws {
         let workspace = try Workspace(options)
-        try workspace.printResults(try await workspace.env.index.search(query, top: top, repo: repo), json: json)
+        let results = try await workspace.env.index.search(
+            query, top: top, repo: repo, mode: CodeIndex.SearchMode(rawValue: mode) ?? .hybrid, kind: CodeIndex.SearchKind(rawValue: kind) ?? .all)
+        try workspace.printResults(results, json: json)
     }
 }
 

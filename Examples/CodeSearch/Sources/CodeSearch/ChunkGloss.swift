@@ -1,0 +1,100 @@
+import Foundation
+
+/// What a chunk says about itself in prose: the words of its path, its first declaration line and
+/// the text of its comments (doc comments, docstrings), without comment markers or the code
+/// examples comments often hold. Embedded as a second vector of the chunk, it lets a question in
+/// plain words meet the documentation of the code it asks about even where the code around it
+/// would drown the prose in an embedding of the whole chunk.
+///
+/// Language-neutral: comments are recognised by their markers (`///`, `//`, `/* … */`, `*`,
+/// `#`, `--`, and Python's `"""` docstrings). Nil when a chunk has too little prose to say
+/// anything (fewer than ``minimumWords`` words of comment).
+public enum ChunkGloss {
+    /// Comments shorter than this (in words) make no gloss.
+    public static let minimumWords = 6
+    /// At most this many characters: the embedding model reads about 256 tokens.
+    public static let maximumCharacters = 1200
+
+    public static func gloss(of chunk: CodeChunk) -> String? {
+        var prose: [Substring] = []
+        var declaration: Substring?
+        var inBlock = false
+        var inDocstring = false
+        var inFence = false
+        for rawLine in chunk.text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = rawLine.drop { $0 == " " || $0 == "\t" }
+            var text: Substring?
+            if inDocstring {
+                if let end = line.range(of: "\"\"\"") {
+                    inDocstring = false
+                    text = line[..<end.lowerBound]
+                } else {
+                    text = line
+                }
+            } else if inBlock {
+                if let end = line.range(of: "*/") {
+                    inBlock = false
+                    text = stripStars(line[..<end.lowerBound])
+                } else {
+                    text = stripStars(line)
+                }
+            } else if let marker = ["///", "//!", "//", "--", "# ", "#\t"].first(where: { line.hasPrefix($0) }) {
+                text = line.dropFirst(marker.count)
+            } else if line == "#" || line == "//" || line == "///" {
+                text = ""
+            } else if line.hasPrefix("/*") {
+                let body = line.dropFirst(line.hasPrefix("/**") ? 3 : 2)
+                if let end = body.range(of: "*/") {
+                    text = body[..<end.lowerBound]
+                } else {
+                    inBlock = true
+                    text = body
+                }
+            } else if line.hasPrefix("\"\"\"") || line.hasPrefix("r\"\"\"") {
+                let body = line.drop { $0 != "\"" }.dropFirst(3)
+                if let end = body.range(of: "\"\"\"") {
+                    text = body[..<end.lowerBound]
+                } else {
+                    inDocstring = true
+                    text = body
+                }
+            } else if declaration == nil, !line.isEmpty, !line.hasPrefix("@"), !line.hasPrefix("import "), !line.hasPrefix("#") {
+                declaration = line
+            }
+            guard let text else { continue }
+            let trimmed = text.drop { $0 == " " || $0 == "\t" }
+            // Code examples inside comments (Markdown fences, and `>` quotes that hold them).
+            let unquoted = trimmed.hasPrefix(">") ? trimmed.dropFirst().drop { $0 == " " } : trimmed
+            if unquoted.hasPrefix("```") || unquoted.hasPrefix("~~~") {
+                inFence.toggle()
+                continue
+            }
+            if inFence || unquoted.isEmpty { continue }
+            // Tags such as "- Parameter name:" keep their prose.
+            prose.append(unquoted)
+        }
+        let words = prose.reduce(0) { $0 + $1.split(separator: " ").count }
+        guard words >= minimumWords else { return nil }
+        var gloss = pathWords(chunk.path)
+        if let declaration { gloss += "\n" + declaration }
+        gloss += "\n" + prose.joined(separator: " ")
+        return String(gloss.prefix(maximumCharacters))
+    }
+
+    /// A path as words: `Sources/Core/DatabasePool.swift` → `Sources Core Database Pool`.
+    static func pathWords(_ path: String) -> String {
+        let withoutExtension = path.split(separator: "/").map { component -> Substring in
+            guard let dot = component.lastIndex(of: "."), dot != component.startIndex else { return component }
+            return component[..<dot]
+        }
+        return withoutExtension.flatMap { CodeTokenizer.words($0) }.flatMap { word -> [String] in
+            let pieces = CodeTokenizer.identifierPieces(word)
+            return pieces.isEmpty ? [String(word)] : pieces
+        }.joined(separator: " ")
+    }
+
+    private static func stripStars(_ line: Substring) -> Substring {
+        let trimmed = line.drop { $0 == " " || $0 == "\t" }
+        return trimmed.hasPrefix("*") ? trimmed.dropFirst() : trimmed
+    }
+}

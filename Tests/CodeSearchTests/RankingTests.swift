@@ -1,0 +1,125 @@
+import CodeSearch
+import EdgeBlob
+import Embeddings
+import Foundation
+import GRDB
+import Testing
+import VectorSearch
+
+@Suite("CodeSearch ranking: glosses, stemming, files, documentation")
+struct RankingTests {
+    @Test("a gloss keeps a chunk's comment prose and first declaration, drops markers and code examples, in any language")
+    func glosses() throws {
+        let swift = CodeChunk(
+            path: "Sources/Observation/RemoveDuplicates.swift", startLine: 1, endLine: 12,
+            text: """
+                /// Notifies only values that don't match the previously observed value.
+                ///
+                /// ```swift
+                /// let observation = ValueObservation.tracking(fetch).removeDuplicates()
+                /// ```
+                @inlinable
+                public func removeDuplicates() -> Self {
+                    mapReducer { RemoveDuplicates($0) }
+                }
+                """)
+        let gloss = try #require(ChunkGloss.gloss(of: swift))
+        #expect(gloss.hasPrefix("sources observation remove duplicates\npublic func removeDuplicates() -> Self {\n"))
+        #expect(gloss.contains("Notifies only values that don't match the previously observed value."))
+        #expect(!gloss.contains("tracking(fetch)") && !gloss.contains("///") && !gloss.contains("```"), "\(gloss)")
+
+        let python = CodeChunk(
+            path: "pkg/retry.py", startLine: 1, endLine: 6,
+            text:
+                "def backoff(attempt):\n    \"\"\"Return how long to wait before the next attempt,\n    doubling each time up to a cap.\"\"\"\n    return min(2 ** attempt, 60)\n"
+        )
+        let pythonGloss = try #require(ChunkGloss.gloss(of: python))
+        #expect(pythonGloss.contains("def backoff(attempt):") && pythonGloss.contains("doubling each time up to a cap."))
+        #expect(!pythonGloss.contains("return min"))
+
+        let c = CodeChunk(
+            path: "src/ring.c", startLine: 1, endLine: 5,
+            text: "/**\n * A ring buffer of fixed capacity that overwrites the oldest entry.\n */\nstruct ring { int head; };\n")
+        #expect(ChunkGloss.gloss(of: c)?.contains("A ring buffer of fixed capacity that overwrites the oldest entry.") == true)
+
+        let bare = CodeChunk(path: "a.swift", startLine: 1, endLine: 3, text: "func f() {\n    // tiny\n}\n")
+        #expect(ChunkGloss.gloss(of: bare) == nil, "too little prose for a gloss")
+    }
+
+    func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
+        let state = NSTemporaryDirectory() + "swift-edge-tests/ranking-\(UUID().uuidString)"
+        let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let index = CodeIndex(
+            model: HashingEmbedder(), vectors: vectors, chunks: try SQLiteChunkStore(path: state + "/chunks.sqlite"),
+            lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"), artifacts: MemoryBlob())
+        return (index, vectors, state)
+    }
+
+    func write(_ files: [String: String], to root: String) throws {
+        for (path, text) in files {
+            let url = URL(fileURLWithPath: root).appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test("results are files (each by its best chunk); documentation ranks below code that matches as well; --kind filters")
+    func filesAndKinds() async throws {
+        let (index, vectors, state) = try makeIndex()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let root = state + "/repo"
+        let members = (0..<6).map { "    /// Retries a failed delivery with exponential backoff, attempt \($0).\n    func retryDelivery\($0)() {}\n" }
+        try write(
+            [
+                "Sources/Retry.swift": "struct Retry {\n" + members.joined(separator: "\n") + "}\n",
+                "Sources/Other.swift": "/// Formats a date for a log line.\nfunc formatDate() -> String { \"\" }\n",
+                "Docs/retry.md": "# Retrying deliveries\n\nA failed delivery is retried with exponential backoff.\n",
+            ], to: root)
+        _ = try await index.index(source: .local(root), repo: "demo")
+
+        let all = try await index.search("retry a failed delivery with exponential backoff", top: 10)
+        #expect(Set(all.map(\.path)).count == all.count, "one result per file: \(all.map(\.path))")
+        #expect(all.first?.path == "Sources/Retry.swift", "code first: \(all.map(\.path))")
+        #expect(all.contains { $0.path == "Docs/retry.md" })
+        let code = try await index.search("retry a failed delivery with exponential backoff", top: 10, kind: .code)
+        #expect(!code.isEmpty && !code.contains { CodeIndex.isDocumentation($0.path) })
+        let docs = try await index.search("retry a failed delivery with exponential backoff", top: 10, kind: .docs)
+        #expect(docs.map(\.path) == ["Docs/retry.md"])
+        for mode in CodeIndex.SearchMode.allCases {
+            #expect(try await index.search("exponential backoff", top: 10, mode: mode, kind: .docs).allSatisfy { CodeIndex.isDocumentation($0.path) })
+        }
+
+        // Every chunk with enough comment prose has a second vector; a changed file takes both away.
+        let stored = try await index.chunks.chunks(keys: try await index.chunks.keys())
+        let expected = stored.values.reduce(0) { $0 + CodeIndex.vectorIDs(of: $1).count }
+        #expect(expected > stored.count, "some chunks have glosses")
+        #expect(try await vectors.describe().vectorCount == expected)
+        try write(["Sources/Retry.swift": "struct Retry {}\n"], to: root)
+        _ = try await index.index(source: .local(root), repo: "demo")
+        let after = try await index.chunks.chunks(keys: try await index.chunks.keys())
+        #expect(try await vectors.describe().vectorCount == after.values.reduce(0) { $0 + CodeIndex.vectorIDs(of: $1).count })
+    }
+
+    @Test("the lexical index stems words, and an index of the previous version keeps its rows when it is opened")
+    func stemming() async throws {
+        let state = NSTemporaryDirectory() + "swift-edge-tests/lexical-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        // A version 1 index, as an older release left it.
+        let old = try DatabaseQueue(path: state + "/lexical.sqlite")
+        try await old.write { db in
+            try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1')")
+            try db.execute(sql: "CREATE VIRTUAL TABLE chunks USING fts5(id UNINDEXED, repo UNINDEXED, path, body, tokenize = 'unicode61 remove_diacritics 2')")
+            try db.execute(
+                sql:
+                    "INSERT INTO chunks VALUES ('demo|Sources/Observer.swift#1-3', 'demo', 'Sources Observer swift', 'func notifyObservers() {}\nnotify observers')"
+            )
+        }
+        try old.close()
+        let index = try SQLiteLexicalIndex(path: state + "/lexical.sqlite")
+        #expect(try await index.search("notifying the observer").map(\.id) == ["demo|Sources/Observer.swift#1-3"], "stemmed: notifying ~ notify")
+        try await index.upsert([CodeChunk(path: "Sources/Shared.swift", startLine: 1, endLine: 1, text: "final class SharedObservation {}")], repo: "demo")
+        #expect(try await index.search("share an observation").first?.id == "demo|Sources/Shared.swift#1-1")
+    }
+}
