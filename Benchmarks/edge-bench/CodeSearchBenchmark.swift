@@ -16,9 +16,9 @@ import VectorSearch
 ///
 /// MRR@10 by file: a query's results are collapsed to distinct files in rank order; its score is
 /// 1 / rank of the first of the first ten files that is in `relevant`, else 0. Peers measured in
-/// the same run on the same chunks: plain BM25 (SQLite FTS5 over the chunk text, no identifier
-/// splitting) and plain reciprocal-rank fusion of that BM25 with MiniLM (the vector index
-/// alone), what a user would assemble from the same parts.
+/// the same run over the same files, cut into plain 40-line windows: BM25 (SQLite FTS5 with its
+/// default tokenizer) and reciprocal-rank fusion (k = 60) of that BM25 with MiniLM over the
+/// windows (exhaustive cosine), what a user would assemble from the same parts.
 struct CodeSearchBenchmark {
     let options: BenchOptions
 
@@ -86,7 +86,18 @@ struct CodeSearchBenchmark {
 
         // Retrieval quality: each mode of ours next to BM25 alone and BM25 + MiniLM fused.
         let all = try await index.chunks.chunks(keys: try await index.chunks.keys(repo: set.name))
-        let peer = try PlainBM25(chunks: all.map { ($0.key, $0.value.chunk) })
+        // The peers' own chunks: the same files in plain 40-line windows.
+        let files = Set(all.values.map(\.chunk.path)).sorted()
+        var windows: [String: CodeChunk] = [:]
+        for path in files {
+            let text = try String(contentsOfFile: root + "/" + path, encoding: .utf8)
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            for window in CodeChunker(maxLines: 40, overlap: 0).windows(path: path, lines: lines, from: 0, to: lines.count) {
+                windows[window.id] = window
+            }
+        }
+        let peer = try PlainBM25(chunks: windows.map { ($0.key, $0.value) })
+        let peerVectors = try await PlainVectors(windows, model: model)
         var scores: [String: Double] = [:]
         for query in set.queries {
             for mode in [CodeIndex.SearchMode.hybrid, .lexical, .semantic] {
@@ -94,9 +105,9 @@ struct CodeSearchBenchmark {
                 scores["\(mode)", default: 0] += Self.reciprocalRank(paths, relevant: query.relevant)
             }
             let bm25 = try peer.search(query.query, limit: CodeIndex.candidates)
-            scores["peer_bm25", default: 0] += Self.reciprocalRank(bm25.map { all[$0]?.chunk.path ?? "" }, relevant: query.relevant)
-            let semantic = try await index.vectorCandidates(query.query, repo: nil)
-            let fused = reciprocalRankFusion([semantic, bm25]).map { all[$0.id]?.chunk.path ?? "" }
+            scores["peer_bm25", default: 0] += Self.reciprocalRank(bm25.map { windows[$0]?.path ?? "" }, relevant: query.relevant)
+            let semantic = try await peerVectors.search(query.query, limit: CodeIndex.candidates)
+            let fused = reciprocalRankFusion([semantic, bm25]).map { windows[$0.id]?.path ?? "" }
             scores["peer_rrf", default: 0] += Self.reciprocalRank(fused, relevant: query.relevant)
         }
         if let dump = ProcessInfo.processInfo.environment["EDGE_BENCH_CODESEARCH_DUMP"] {
@@ -164,7 +175,8 @@ struct CodeSearchBenchmark {
             let lexical = try await index.lexical.search(query.query, limit: 100, repo: nil).map {
                 ["key": $0.id, "path": all[$0.id]?.chunk.path ?? "", "score": $0.score] as [String: Any]
             }
-            let record: [String: Any] = ["query": query.query, "relevant": query.relevant, "semantic": semantic, "lexical": lexical]
+            let hybrid = try await index.search(query.query, top: 10).map(\.path)
+            let record: [String: Any] = ["query": query.query, "relevant": query.relevant, "semantic": semantic, "lexical": lexical, "hybrid": hybrid]
             out += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
         }
         try out.write(toFile: path, atomically: true, encoding: .utf8)
@@ -206,6 +218,33 @@ struct CodeSearchBenchmark {
         return 0
     }
 }
+
+/// The peers' MiniLM: every window embedded (its text alone), searched exhaustively by cosine.
+struct PlainVectors {
+    let model: CachedEmbeddingModel
+    let ids: [String]
+    let vectors: [[Float]]
+
+    init(_ windows: [String: CodeChunk], model: CachedEmbeddingModel) async throws {
+        self.model = model
+        ids = windows.keys.sorted()
+        var vectors: [[Float]] = []
+        for start in stride(from: 0, to: ids.count, by: 128) {
+            vectors += try await model.embed(ids[start..<min(ids.count, start + 128)].map { windows[$0]!.text })
+        }
+        self.vectors = vectors
+    }
+
+    func search(_ query: String, limit: Int) async throws -> [String] {
+        let q = try await model.embed(query)
+        let scored = vectors.enumerated().map { index, vector in
+            (index, zip(q, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 } / max(1e-9, norm(vector)))
+        }
+        return scored.sorted { $0.1 > $1.1 }.prefix(limit).map { ids[$0.0] }
+    }
+}
+
+func norm(_ vector: [Float]) -> Float { vector.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 
 /// The BM25 peer: SQLite FTS5 over the raw chunk text with the default tokenizer, ranked by
 /// `bm25()` — keyword search as a plain setup does it (no identifier splitting, no paths).

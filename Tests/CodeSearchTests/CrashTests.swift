@@ -36,7 +36,7 @@ struct CodeSearchCrashTests {
                     "/// Function \($0) of file \(number), version \(version).\nfunc work\(number)x\($0)(_ value: Int) -> Int {\n    value * \($0 + number + version)\n}\n"
                 }.joined(separator: "\n")
                 try mirror.write(path, text)
-                expected.formUnion(chunker.chunks(path: path, text: text).map { StoredChunk.key(repo: mirror.repo, chunk: $0) })
+                expected.formUnion(chunker.indexedChunks(path: path, text: text).map { StoredChunk.key(repo: mirror.repo, chunk: $0) })
             }
             return (try mirror.commit("500 files, version \(version)"), expected)
         }

@@ -46,6 +46,36 @@ struct RankingTests {
         #expect(ChunkGloss.gloss(of: bare) == nil, "too little prose for a gloss")
     }
 
+    @Test("a file's card lists its documented declarations with their first sentence; it is indexed, never shown as line 0")
+    func cards() async throws {
+        let source = """
+            /// Opens a connection pool with one writer and several readers. Readers never block.
+            final class DatabasePool {
+                /// Reads from the database in a reader connection of the pool. The closure may run concurrently.
+                func read() {}
+
+                func helper() {}
+            }
+            """
+        let chunks = CodeChunker(maxLines: 3, overlap: 0).indexedChunks(path: "Sources/Core/DatabasePool.swift", text: source)
+        let card = try #require(chunks.last)
+        #expect(card.isCard && card.startLine == 0 && card.endLine == chunks.dropLast().map(\.endLine).max())
+        #expect(card.text.hasPrefix("sources core database pool\n"))
+        #expect(card.text.contains("func read() {} Reads from the database in a reader connection of the pool"), "\(card.text)")
+        #expect(!card.text.contains("helper"), "undocumented declarations stay out")
+        #expect(CodeChunker().indexedChunks(path: "a.swift", text: "func f() {}\n").count == 1, "one chunk: no card")
+
+        let (index, _, state) = try makeIndex()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try write(["Sources/Core/DatabasePool.swift": source + "\n" + String(repeating: "// padding\n", count: 80)], to: state + "/repo")
+        _ = try await index.index(source: .local(state + "/repo"), repo: "demo")
+        #expect(try await index.chunks.keys().contains { $0.hasSuffix("#0-\(source.split(separator: "\n", omittingEmptySubsequences: false).count + 81)") })
+        for mode in CodeIndex.SearchMode.allCases {
+            let results = try await index.search("connection pool with one writer and several readers", top: 5, mode: mode)
+            #expect(results.first?.path == "Sources/Core/DatabasePool.swift" && results.allSatisfy { $0.startLine >= 1 }, "\(mode): \(results)")
+        }
+    }
+
     func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
         let state = NSTemporaryDirectory() + "swift-edge-tests/ranking-\(UUID().uuidString)"
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))

@@ -16,6 +16,17 @@ public enum ChunkGloss {
     public static let maximumCharacters = 1200
 
     public static func gloss(of chunk: CodeChunk) -> String? {
+        let (declaration, prose) = parts(of: chunk)
+        let words = prose.reduce(0) { $0 + $1.split(separator: " ").count }
+        guard words >= minimumWords else { return nil }
+        var gloss = pathWords(chunk.path)
+        if let declaration { gloss += "\n" + declaration }
+        gloss += "\n" + prose.joined(separator: " ")
+        return String(gloss.prefix(maximumCharacters))
+    }
+
+    /// A chunk's first declaration line and its comments' lines of prose.
+    static func parts(of chunk: CodeChunk) -> (declaration: Substring?, prose: [Substring]) {
         var prose: [Substring] = []
         var declaration: Substring?
         var inBlock = false
@@ -73,12 +84,26 @@ public enum ChunkGloss {
             // Tags such as "- Parameter name:" keep their prose.
             prose.append(unquoted)
         }
-        let words = prose.reduce(0) { $0 + $1.split(separator: " ").count }
-        guard words >= minimumWords else { return nil }
-        var gloss = pathWords(chunk.path)
-        if let declaration { gloss += "\n" + declaration }
-        gloss += "\n" + prose.joined(separator: " ")
-        return String(gloss.prefix(maximumCharacters))
+        return (declaration, prose)
+    }
+
+    /// A file's card: its path in words, then, for each chunk with enough comment prose, its
+    /// first declaration line and the first sentence of its comments — what the file is about,
+    /// in one text that is indexed (lexically and as a vector) like a chunk of the file. Its
+    /// lines are 0 to the file's last, which no other chunk starts at. Nil for a file of one
+    /// chunk, or one with no documented declaration.
+    public static func card(path: String, chunks: [CodeChunk]) -> CodeChunk? {
+        guard chunks.count > 1 else { return nil }
+        var lines = [pathWords(path)]
+        for chunk in chunks {
+            let (declaration, prose) = parts(of: chunk)
+            guard prose.reduce(0, { $0 + $1.split(separator: " ").count }) >= minimumWords else { continue }
+            let sentence = prose.joined(separator: " ").split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
+            lines.append(((declaration.map { String($0.prefix(100)) } ?? "") + " " + sentence).trimmingCharacters(in: .whitespaces))
+        }
+        guard lines.count > 1 else { return nil }
+        let last = chunks.map(\.endLine).max() ?? 0
+        return CodeChunk(path: path, startLine: 0, endLine: last, text: String(lines.joined(separator: "\n").prefix(maximumCharacters)))
     }
 
     /// A path as words: `Sources/Core/DatabasePool.swift` → `Sources Core Database Pool`.

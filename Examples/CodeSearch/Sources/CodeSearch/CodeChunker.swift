@@ -4,13 +4,16 @@ import Foundation
 public struct CodeChunk: Codable, Sendable, Hashable {
     /// The file's path relative to the indexed root.
     public var path: String
-    /// 1-based, inclusive.
+    /// 1-based, inclusive (0 for a file's card, ``isCard``).
     public var startLine: Int
     public var endLine: Int
     public var text: String
 
     /// A stable id: path and line range.
     public var id: String { "\(path)#\(startLine)-\(endLine)" }
+
+    /// Whether this is a file's card (``ChunkGloss/card(path:chunks:)``), which starts at line 0.
+    public var isCard: Bool { startLine == 0 }
 
     public init(path: String, startLine: Int, endLine: Int, text: String) {
         self.path = path
@@ -72,8 +75,17 @@ public struct CodeChunker: Sendable {
         return windows(path: path, lines: lines, from: 0, to: lines.count)
     }
 
-    /// Overlapping windows over lines[from..<to] (0-based), skipping windows of blank lines.
-    func windows(path: String, lines: [String], from: Int, to: Int) -> [CodeChunk] {
+    /// What the index stores for a file: its ``chunks(path:text:)`` and, when it has one, its
+    /// card (``ChunkGloss/card(path:chunks:)``).
+    public func indexedChunks(path: String, text: String) -> [CodeChunk] {
+        let chunks = chunks(path: path, text: text)
+        guard let card = ChunkGloss.card(path: path, chunks: chunks) else { return chunks }
+        return chunks + [card]
+    }
+
+    /// Overlapping windows over lines[from..<to] (0-based), skipping windows of blank lines:
+    /// how a file without declarations is chunked.
+    public func windows(path: String, lines: [String], from: Int, to: Int) -> [CodeChunk] {
         var chunks: [CodeChunk] = []
         var start = from
         while start < to {

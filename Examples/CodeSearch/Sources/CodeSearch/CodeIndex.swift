@@ -351,7 +351,7 @@ public final class CodeIndex: Sendable {
                 keys += manifest.chunks
                 continue
             }
-            let chunks = chunker.chunks(path: path, text: String(decoding: bytes, as: UTF8.self))
+            let chunks = chunker.indexedChunks(path: path, text: String(decoding: bytes, as: UTF8.self))
             let chunkKeys = chunks.map { StoredChunk.key(repo: repo, chunk: $0) }
             let keep = Set(chunkKeys)
             stale += try await existingKeys(repo: repo, path: path).filter { !keep.contains($0) }
@@ -559,8 +559,10 @@ public final class CodeIndex: Sendable {
         for (key, score) in chunkScores {
             guard let found = stored[key], wanted(found.chunk.path) else { continue }
             let file = found.repo + "|" + found.chunk.path
-            if let current = bestChunk[file], current.score > score || (current.score == score && current.key < key) { continue }
-            bestChunk[file] = (key, score)
+            // A file's card shows the file only when no chunk of it matched.
+            let rank = found.chunk.isCard ? score - 1_000 : score
+            if let current = bestChunk[file], current.score > rank || (current.score == rank && current.key < key) { continue }
+            bestChunk[file] = (key, rank)
         }
         var ordered: [(file: String, score: Double)] = []
         for (file, score) in fileScores {
@@ -574,7 +576,7 @@ public final class CodeIndex: Sendable {
             guard let key = bestChunk[file.file]?.key, let found = stored[key] else { return nil }
             let chunk = found.chunk
             return SearchResult(
-                repo: found.repo, path: chunk.path, startLine: chunk.startLine, endLine: chunk.endLine, score: file.score,
+                repo: found.repo, path: chunk.path, startLine: max(1, chunk.startLine), endLine: chunk.endLine, score: file.score,
                 snippet: Self.snippet(chunk.text, terms: terms))
         }
     }
