@@ -51,9 +51,10 @@ public struct FileFilter: Sendable {
     }
 }
 
-/// Splits source files into chunks: Swift at declaration boundaries (each top-level function,
-/// type, extension or member of a type that fits a chunk), everything else — and Swift
-/// declarations too long for one chunk — in overlapping line windows.
+/// Splits source files into chunks: Swift, C, C++, Go, Rust, TypeScript, JavaScript, Python,
+/// Java, Kotlin and C# (``SourceLanguage``) at declaration boundaries (each top-level function,
+/// type, extension or member of a type that fits a chunk), everything else — and declarations
+/// too long for one chunk — in overlapping line windows.
 public struct CodeChunker: Sendable {
     /// The most lines one chunk holds. Default 60.
     public var maxLines = 60
@@ -69,10 +70,11 @@ public struct CodeChunker: Sendable {
     public func chunks(path: String, text: String) -> [CodeChunk] {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return [] }
-        if path.hasSuffix(".swift") {
-            return swiftChunks(path: path, lines: lines)
+        switch SourceLanguage(path: path) {
+        case .swift?: return declarationChunks(path: path, lines: lines, declarations: scanSwift(lines))
+        case let language?: return declarationChunks(path: path, lines: lines, declarations: DeclarationScanner(language: language).scan(lines))
+        case nil: return windows(path: path, lines: lines, from: 0, to: lines.count)
         }
-        return windows(path: path, lines: lines, from: 0, to: lines.count)
     }
 
     /// What the index stores for a file: its ``chunks(path:text:)`` and, when it has one, its
@@ -119,11 +121,11 @@ public struct CodeChunker: Sendable {
         "nonisolated", "isolated", "dynamic", "async", "consuming", "borrowing", "distributed",
     ]
 
-    /// Swift: each top-level declaration and each member of a type becomes a chunk (with its doc
+    /// Chunks along `declarations` (found by ``scanSwift(_:)`` or a ``DeclarationScanner``):
+    /// each top-level declaration and each member of a type becomes a chunk (with its doc
     /// comment and attributes); a type too long for one chunk is split into its members; a
     /// member too long is split into windows; the code between declarations is windowed.
-    func swiftChunks(path: String, lines: [String]) -> [CodeChunk] {
-        let declarations = scanSwift(lines)
+    func declarationChunks(path: String, lines: [String], declarations: [Declaration]) -> [CodeChunk] {
         var chunks: [CodeChunk] = []
         var covered = [Bool](repeating: false, count: lines.count)
         func emit(_ start: Int, _ end: Int) {
@@ -175,7 +177,7 @@ public struct CodeChunker: Sendable {
             let previous = lines[start - 1].trimmingCharacters(in: .whitespaces)
             guard
                 previous.hasPrefix("///") || previous.hasPrefix("//") || previous.hasPrefix("@") || previous.hasPrefix("*")
-                    || previous.hasPrefix("/*")
+                    || previous.hasPrefix("/*") || previous.hasPrefix("#[") || previous.hasPrefix("# ") || previous == "#"
             else { break }
             start -= 1
         }
