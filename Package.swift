@@ -221,7 +221,10 @@ let package = Package(
         // The CodeSearch sample app: webhook -> queues -> coordinator -> chunks -> embeddings -> index.
         .target(
             name: "CodeSearch",
-            dependencies: ["EdgeRuntime", "EdgeSQLite", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "EdgeRuntime", "EdgeSQLite", "EdgePostgres", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Examples/CodeSearch/Sources/CodeSearch",
             swiftSettings: strict
         ),
@@ -322,7 +325,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CodeSearchTests",
-            dependencies: ["CodeSearch", "EdgeRuntimeTesting"],
+            dependencies: ["CodeSearch", "EdgeRuntimeTesting", "EdgePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -1,9 +1,11 @@
 import CodeSearch
 import EdgeBlob
 import EdgeKV
+import EdgePostgres
 import Embeddings
 import Foundation
 import GRDB
+import PostgresNIO
 import VectorSearch
 
 /// `edge-bench codesearch`: the CodeSearch pipeline on real trees with MiniLM — retrieval
@@ -21,6 +23,9 @@ import VectorSearch
 /// windows (exhaustive cosine), what a user would assemble from the same parts.
 struct CodeSearchBenchmark {
     let options: BenchOptions
+    /// `--backend postgres`: each dev set is also indexed with its chunks, lexical index and
+    /// vectors in this database, and its MRR@10 printed next to SQLite's.
+    var postgres: PostgresPool? = nil
 
     struct Query: Decodable {
         var query: String
@@ -43,11 +48,21 @@ struct CodeSearchBenchmark {
         let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: options.cacheDirectory ?? scratch)
         let model = try CachedEmbeddingModel(base, cache: cache, ttl: nil)
         var summary: [String: [Double]] = [:]
-        for (number, set) in sets.enumerated() {
+        for (position, set) in sets.enumerated() {
             let directory = scratch + "/" + set.name
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let scores = try await measure(set, model: model, modelID: base.modelID, directory: directory, timing: number == 0)
+            let scores = try await measure(set, model: model, modelID: base.modelID, directory: directory, timing: position == 0)
             for (mode, value) in scores { summary[mode, default: []].append(value) }
+            if let postgres {
+                let onPostgres = try await measurePostgres(set, model: model, pool: postgres, directory: directory)
+                for mode in CodeIndex.SearchMode.allCases {
+                    let ours = onPostgres["\(mode)"] ?? 0, sqlite = scores["\(mode)"] ?? 0
+                    BenchLine(
+                        suite: "codesearch", name: "\(set.name).postgres.mrr10.\(mode)", value: ours, unit: "MRR", peer: "sqlite", peerValue: sqlite,
+                        extra: ["difference": number(ours - sqlite), "tolerance": "0.02"]
+                    ).print()
+                }
+            }
         }
         if sets.count > 1 {
             for mode in ["hybrid", "lexical", "semantic", "peer_bm25", "peer_rrf"] {
@@ -156,6 +171,40 @@ struct CodeSearchBenchmark {
             suite: "codesearch", name: "search.p99", value: percentile(0.99), unit: "ms",
             extra: ["searches": "\(latencies.count)", "target": "50", "lower_is_better": "true"]
         ).print()
+        return scores
+    }
+
+    /// The dev set indexed with chunks, lexical index and vectors (pgvector) in PostgreSQL, as
+    /// `code-search --postgres` keeps them; returns MRR@10 by mode.
+    func measurePostgres(_ set: DevSet, model: CachedEmbeddingModel, pool: PostgresPool, directory: String) async throws -> [String: Double] {
+        let namespace = "bench_\(set.name)_\(getpid())"
+        let vectors = try PgVectorIndex(
+            name: namespace, pool: pool, configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let index = CodeIndex(
+            model: model, vectors: vectors, chunks: PostgresChunkStore(pool: pool, namespace: namespace),
+            lexical: PostgresLexicalIndex(pool: pool, namespace: namespace),
+            artifacts: try FileBlob(bucket: "artifacts-postgres", stateDirectory: directory))
+        let started = seconds()
+        let full = try await index.index(source: .local(directory + "/tree"), repo: set.name)
+        BenchLine(
+            suite: "codesearch", name: "\(set.name).postgres.index.full", value: seconds() - started, unit: "s",
+            extra: ["files": "\(full.files)", "chunks": "\(full.chunks)", "cache_hits": "\(full.cacheHits)", "lower_is_better": "true"]
+        ).print()
+        var scores: [String: Double] = [:]
+        for query in set.queries {
+            for mode in CodeIndex.SearchMode.allCases {
+                let paths = try await index.search(query.query, top: 50, mode: mode).map(\.path)
+                scores["\(mode)", default: 0] += Self.reciprocalRank(paths, relevant: query.relevant) / Double(set.queries.count)
+            }
+        }
+        // Leave the database as it was.
+        for sql in [
+            "DELETE FROM codesearch_chunks WHERE namespace = '\(namespace)'", "DELETE FROM codesearch_lexical WHERE namespace = '\(namespace)'",
+            "DELETE FROM codesearch_postings WHERE namespace = '\(namespace)'", "DROP TABLE IF EXISTS \"vec_\(namespace)\"",
+            "DELETE FROM edge_vector_indexes WHERE name = '\(namespace)'",
+        ] {
+            _ = try? await pool.client.query(PostgresQuery(unsafeSQL: sql))
+        }
         return scores
     }
 

@@ -26,7 +26,8 @@ struct PostgresBenchmark {
         case "queue": try await queue(database)
         case "vectors": try await vectors(database)
         case "coordinator": try await ForwardingBenchmark(options: options, url: url).run()
-        default: throw BenchError(message: "--backend postgres runs the kv, queue, vectors and coordinator suites, not \(suite)")
+        case "codesearch": try await CodeSearchBenchmark(options: options, postgres: database).run()
+        default: throw BenchError(message: "--backend postgres runs the kv, queue, vectors, coordinator and codesearch suites, not \(suite)")
         }
     }
 

@@ -23,7 +23,8 @@ let usage = """
                   forwarded fetch, stub.call moving the object between them
       codesearch [--data DIR --eval FILE] [--cache DIR]  CodeSearch on the hummingbird and GRDB dev sets: MRR@10 per
                   mode (hybrid, lexical, semantic) vs BM25 and BM25+MiniLM fusion; full index, re-index after touching
-                  one file, search p50/p99
+                  one file, search p50/p99; with --backend postgres also MRR@10 with chunks, lexical index and vectors in
+                  PostgreSQL next to SQLite's
     """
 
 let arguments = CommandLine.arguments.dropFirst()

@@ -175,7 +175,11 @@ public final class PostgresPool: Service, Sendable {
     /// recorded in `edge_schema_migrations`, so processes starting together do not race and a
     /// schema already applied costs one lookup — no DDL, so no table locks that could deadlock
     /// with other processes' transactions. A deadlock during a first application is retried.
-    func migrate(_ name: String, _ statements: [String]) async throws {
+    /// Applications keeping tables of their own beside the bindings' use it too: give each
+    /// version of a schema a new name.
+    ///
+    /// - Throws: PostgreSQL errors (`PSQLError`) from the statements or the connection.
+    public func migrate(_ name: String, _ statements: [String]) async throws {
         if migrated.withLock({ $0.contains(name) }) { return }
         var attempt = 0
         while true {

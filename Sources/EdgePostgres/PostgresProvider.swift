@@ -145,4 +145,6 @@ struct PostgresBackend: Backend {
     }
 
     var services: [any Service] { [pool] }
+
+    func shared<Resource>(_ type: Resource.Type) -> Resource? { pool as? Resource }
 }

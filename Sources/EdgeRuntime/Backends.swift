@@ -142,6 +142,13 @@ public protocol Backend: Sendable {
     /// Long-lived work the backend needs (a connection pool): started before the services that
     /// use its bindings and stopped after them.
     var services: [any Service] { get }
+    /// Something of the backend an application may share to keep data of its own beside the
+    /// bindings' (PostgreSQL's connection pool, say), or nil. Default: nil.
+    func shared<Resource>(_ type: Resource.Type) -> Resource?
+}
+
+extension Backend {
+    public func shared<Resource>(_ type: Resource.Type) -> Resource? { nil }
 }
 
 extension Backend {

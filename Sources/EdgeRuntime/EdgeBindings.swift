@@ -107,6 +107,15 @@ public final class EdgeBindings: Sendable {
         return backend
     }
 
+    /// What backend `name` shares with the application (``Backend/shared(_:)``): for an
+    /// application that keeps data of its own where its bindings are, such as tables in the
+    /// bindings' PostgreSQL database through their connection pool. Nil when the backend is not
+    /// in use (or the bindings are in memory) or shares nothing of that type.
+    public func shared<Resource>(_ type: Resource.Type, from name: BackendName) -> Resource? {
+        guard !inMemory else { return nil }
+        return backends[name]?.shared(type)
+    }
+
     /// Parses a `.dev.vars`-style file: `NAME=value` lines, `#` comments, optional quotes.
     static func readSecretsFile(_ path: String) -> [String: String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }

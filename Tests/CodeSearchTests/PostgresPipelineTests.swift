@@ -1,4 +1,5 @@
 import CodeSearch
+import EdgePostgres
 import EdgeTesting
 import Foundation
 import Testing
@@ -48,9 +49,12 @@ struct PostgresPipelineTests {
             "DATABASE_URL": postgresURL!, "S3_ENDPOINT": store.endpoint.absoluteString, "S3_ACCESS_KEY_ID": store.accessKeyID,
             "S3_SECRET_ACCESS_KEY": store.secretAccessKey,
         ]
-        let arguments = ["serve", "--postgres", "--s3", "--model", "hashing", "--state", state, "--mirrors", mirror.mirrors, "--port", "0"]
-        let first = try ServerProcess(arguments: arguments, environment: environment)
-        let second = try ServerProcess(arguments: arguments, environment: environment)
+        // Each process has a state directory of its own: they share only PostgreSQL and the store.
+        func arguments(_ name: String) -> [String] {
+            ["serve", "--postgres", "--s3", "--model", "hashing", "--state", state + "/" + name, "--mirrors", mirror.mirrors, "--port", "0"]
+        }
+        let first = try ServerProcess(arguments: arguments("a"), environment: environment)
+        let second = try ServerProcess(arguments: arguments("b"), environment: environment)
         defer {
             first.stop()
             second.stop()
@@ -70,8 +74,9 @@ struct PostgresPipelineTests {
         }
         #expect(job["status"] as? String == "done", "\(job)")
         #expect(job["plannedFiles"] as? Int == 120)
-        let chunks = try SQLiteChunkStore(path: state + "/codesearch/chunks.sqlite")
-        #expect(try await chunks.count(repo: repo) == 120, "one chunk per file, each once")
+        let pool = try PostgresPool(url: postgresURL!)
+        defer { pool.shutdown() }
+        #expect(try await PostgresChunkStore(pool: pool).count(repo: repo) == 120, "one chunk per file, each once, in PostgreSQL")
         // The store's own CLI lists what the bucket holds: the snapshot of the indexed revision.
         let listed = try await ExternalCommand.run(
             [try KillTest.executable(named: "edge"), "blob", "ls", "--config", store.directory + "/edge.jsonc", "--binding", "B0", "--prefix", "snapshots/"],
@@ -79,6 +84,7 @@ struct PostgresPipelineTests {
         #expect(listed.output.contains("snapshots/\(repo)/"), "the artifacts are in the S3 store: \(listed.output)")
         let local = FileManager.default.enumerator(atPath: state)?.allObjects.compactMap { $0 as? String } ?? []
         #expect(!local.contains { $0.contains("codesearch-artifacts") }, "and not in the local state: \(local.filter { $0.contains("artifacts") })")
+        #expect(!local.contains { $0.hasSuffix("chunks.sqlite") || $0.hasSuffix("lexical.sqlite") }, "no chunk store or lexical index on disk: \(local)")
 
         // The SQLite default, indexing the same tree in one process.
         let sqliteState = mirror.mirrors + "-sqlite"

@@ -3,6 +3,7 @@ import EdgeBlob
 public import EdgeCoordinator
 public import EdgeCore
 public import EdgeKV
+import EdgePostgres
 public import EdgeQueue
 public import EdgeRuntime
 public import Embeddings
@@ -91,10 +92,22 @@ public struct CodeSearchWorker: Worker {
             bindings.inMemory
             ? NSTemporaryDirectory() + "codesearch-\(UUID().uuidString)"
             : URL(fileURLWithPath: state).appendingPathComponent("codesearch").path
+        // Chunks and the lexical index live where the vectors do: in the PostgreSQL database
+        // when the vector index is there (every process sharing it shares the whole index),
+        // else in SQLite files of the state directory.
+        let vectorBackend = bindings.config.vectorize.first { $0.binding == "VECTORS" }?.backend
+        let chunks: any ChunkStore
+        let lexical: any LexicalIndex
+        if vectorBackend == .postgres, let pool = bindings.shared(PostgresPool.self, from: .postgres) {
+            chunks = PostgresChunkStore(pool: pool)
+            lexical = PostgresLexicalIndex(pool: pool)
+        } else {
+            chunks = try SQLiteChunkStore(path: directory + "/chunks.sqlite")
+            lexical = try SQLiteLexicalIndex(path: directory + "/lexical.sqlite")
+        }
         let index = CodeIndex(
-            model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"),
-            chunks: try SQLiteChunkStore(path: directory + "/chunks.sqlite"),
-            lexical: try SQLiteLexicalIndex(path: directory + "/lexical.sqlite"), artifacts: try bindings.bucket("ARTIFACTS"))
+            model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"), chunks: chunks, lexical: lexical,
+            artifacts: try bindings.bucket("ARTIFACTS"))
         let allowClone = (try? bindings.variable("ALLOW_CLONE")) == "true"
         return Env(
             webhook: (try? bindings.secret("GITHUB_WEBHOOK_SECRET")).map { GitHubWebhook(secret: $0) },
@@ -415,8 +428,9 @@ extension CodeSearchWorker {
     ///     the environment or `.dev.vars`).
     ///   - sharedBackend: put KV, queues, durable objects and the vector index in this backend
     ///     (`.postgres`, with its settings added to the returned config by the caller), so several
-    ///     processes share the pipeline; the lexical index and the artifacts bucket stay in the
-    ///     state directory (share it between processes on one machine).
+    ///     processes share the pipeline; the chunks and the lexical index follow the vector index
+    ///     into PostgreSQL. The artifacts bucket stays in the state directory unless the caller
+    ///     puts it in a shared store (S3), as `code-search --postgres --s3` does.
     public static func defaultConfig(
         stateDirectory: String, model: EdgeConfig.EmbeddingModelChoice = .minilm(), port: Int = 8787,
         mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,

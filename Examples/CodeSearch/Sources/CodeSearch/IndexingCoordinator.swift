@@ -165,6 +165,8 @@ public struct CodeSearchError: Error, Sendable, CustomStringConvertible {
         /// The index holds embeddings of another model than the one asked to write or query it
         /// (see ``IndexModelRecord``).
         case modelMismatch
+        /// The chunk store or the lexical index failed (a database error, named in the message).
+        case storageFailure
     }
 
     public var code: Code
