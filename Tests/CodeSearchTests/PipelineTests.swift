@@ -288,3 +288,61 @@ final class FlakyModel: EmbeddingModel {
 func expectedVectorCount(_ index: CodeIndex) async throws -> Int {
     try await index.chunks.chunks(keys: try await index.chunks.keys()).values.reduce(0) { $0 + CodeIndex.vectorIDs(of: $1).count }
 }
+
+@Suite("CodeSearch pages, in process")
+struct PageTests {
+    @Test("/ searches (escaped, highlighted, + read as a space), /file shows the indexed lines, /jobs lists jobs, /jobs/events streams them")
+    func pages() async throws {
+        let mirror = try MirrorRepository()
+        try sampleTree(mirror)
+        try mirror.write("Sources/Markup.swift", "/// Renders <b>bold</b> & \"quoted\" text.\nfunc renderMarkup() {}\n")
+        let head = try mirror.commit("initial")
+        let client = try pipelineClient(mirror)
+        let body = try pushPayload(after: head)
+        #expect(await client.fetch("/webhooks/github", method: "POST", headers: signedHeaders("push", body), body: body).status == 202)
+        try await pump(client)
+
+        let empty = await client.fetch("/")
+        #expect(empty.status == 200 && empty.header("content-type")?.hasPrefix("text/html") == true)
+        #expect(empty.text.contains(#"<form class="search" method="get" action="/""#) && empty.text.contains("autofocus"))
+        #expect(!empty.text.contains("<script src") && !empty.text.contains("<link") && !empty.text.contains("http://"), "no external assets")
+
+        let results = await client.fetch("/?q=parse+a+cron+expression&mode=hybrid&kind=code")
+        #expect(results.text.contains(#"value="parse a cron expression""#), "+ is a space in a form's GET")
+        let first = results.text.range(of: #"<a class="path""#).map { String(results.text[$0.lowerBound...].prefix(400)) } ?? ""
+        #expect(first.contains(">Sources/Cron.swift</a>") && first.contains("/file?repo=Codertocat/Hello-World&path=Sources/Cron.swift"), "\(first)")
+        #expect(results.text.contains("<mark>"))
+        let markup = await client.fetch("/?q=render+bold+quoted+markup")
+        #expect(markup.text.contains("&lt;<mark>b</mark>&gt;") || markup.text.contains("&lt;b&gt;"), "snippets are escaped")
+        #expect(!markup.text.contains("<b>bold</b>"))
+        let hostile = await client.fetch("/?q=%3Cscript%3Ealert(1)%3C/script%3E")
+        #expect(!hostile.text.contains("<script>alert(1)") && hostile.text.contains("&lt;script&gt;alert(1)"))
+        #expect(await client.fetch("/?q=" + String(repeating: "a", count: 1001)).status == .badRequest)
+
+        let file = await client.fetch("/file?repo=Codertocat/Hello-World&path=Sources/Cron.swift&start=1&end=2&q=cron")
+        #expect(file.status == 200 && file.text.contains(#"<tr id="L1" class="hit">"#) && file.text.contains("parseCronExpression"))
+        #expect(await client.fetch("/file?repo=Codertocat/Hello-World&path=Sources/Nothing.swift").status == .notFound)
+        #expect(await client.fetch("/file?path=x").status == .badRequest)
+
+        let jobs = await client.fetch("/jobs")
+        let jobID = CodeSearchWorker.jobID(repo: mirror.repo, revision: head)
+        #expect(jobs.text.contains(#"data-job="\#(jobID)""#) && jobs.text.contains("100 %") && jobs.text.contains("file-indexing-dlq"))
+        #expect(jobs.text.contains("Redrive is off"), "no admin token configured")
+        #expect(
+            await client.fetch(
+                "/jobs/redrive", method: "POST", headers: ["content-type": "application/x-www-form-urlencoded"],
+                body: Array("queue=file-indexing-dlq&token=x".utf8)
+            ).status == .forbidden)
+
+        // The event stream: its first event holds the job's row.
+        let stream = await client.stream(EdgeRequest(path: "/jobs/events"))
+        #expect(stream.headers[.contentType] == "text/event-stream")
+        var text = ""
+        for try await chunk in stream.body {
+            text += String(decoding: chunk, as: UTF8.self)
+            if text.contains("\n\n") { break }
+        }
+        #expect(text.hasPrefix("event: jobs\ndata: {") && text.contains(jobID), "\(text.prefix(300))")
+        #expect(try json(await client.fetch("/health"))["service"] as? String == "code-search")
+    }
+}

@@ -77,6 +77,10 @@ public struct CodeSearchWorker: Worker {
         public var mirrors: String?
         public var cloneDirectory: String?
         public var searchCacheTTL: Int64
+        /// The queues' backend: the jobs page reads the dead-letter queues' depth and redrives them.
+        public var queues: any QueueBackend
+        /// The token the jobs page's redrive asks for (secret `CODESEARCH_ADMIN_TOKEN`); nil: no redrive.
+        public var adminToken: String?
     }
 
     /// Replaces the configured model (tests use it to make the provider fail).
@@ -119,7 +123,8 @@ public struct CodeSearchWorker: Worker {
             store: try bindings.kv("CODESEARCH"), index: index,
             mirrors: try? bindings.variable("MIRRORS"),
             cloneDirectory: allowClone ? URL(fileURLWithPath: state).appendingPathComponent("codesearch/clones").path : nil,
-            searchCacheTTL: Int64((try? bindings.variable("SEARCH_CACHE_TTL")).flatMap(Int64.init) ?? 300))
+            searchCacheTTL: Int64((try? bindings.variable("SEARCH_CACHE_TTL")).flatMap(Int64.init) ?? 300),
+            queues: bindings.queueBackend, adminToken: (try? bindings.secret("CODESEARCH_ADMIN_TOKEN")).flatMap { $0.isEmpty ? nil : $0 })
     }
 
     func index(_ env: Env) -> CodeIndex {
@@ -135,6 +140,16 @@ public struct CodeSearchWorker: Worker {
             return try await webhook(request, env: env, ctx: ctx)
         case (.get, "/search"):
             return try await search(request, env: env)
+        case (.get, "/"):
+            return try await searchPage(request, env: env)
+        case (.get, "/file"):
+            return try await filePage(request, env: env)
+        case (.get, "/jobs"):
+            return try await jobsPage(request, env: env)
+        case (.get, "/jobs/events"):
+            return jobEvents(env: env)
+        case (.post, "/jobs/redrive"):
+            return try await redrive(request, env: env)
         case (.get, _) where path.hasPrefix("/jobs/"):
             let id = String(path.dropFirst("/jobs/".count))
             guard let job = try await job(id, env: env) else { return try .json(["error": "no job \(id)"], status: 404) }
@@ -142,9 +157,12 @@ public struct CodeSearchWorker: Worker {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
             return EdgeResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(Array(try encoder.encode(job))))
-        case (.get, "/"), (.get, "/health"):
-            return try .json(["service": "code-search", "endpoints": "POST /webhooks/github, GET /search?q=&top=&repo=, GET /jobs/ID"])
-        case (_, "/webhooks/github"), (_, "/search"):
+        case (.get, "/health"):
+            return try .json([
+                "service": "code-search",
+                "endpoints": "GET / (search page), GET /jobs (jobs page), POST /webhooks/github, GET /search?q=&top=&repo=&mode=&kind=, GET /jobs/ID",
+            ])
+        case (_, "/webhooks/github"), (_, "/search"), (_, "/jobs/redrive"):
             return try .json(["error": "method \(request.method) not allowed on \(path)"], status: 405)
         default:
             return try .json(["error": "no route \(request.method) \(path)"], status: 404)
@@ -426,6 +444,7 @@ extension CodeSearchWorker {
     ///     (``IndexModelRecord``): indexing with another re-embeds every stored chunk.
     ///   - webhookSecret: declare the `GITHUB_WEBHOOK_SECRET` secret (its value then comes from
     ///     the environment or `.dev.vars`).
+    ///   - adminToken: declare the `CODESEARCH_ADMIN_TOKEN` secret, which the jobs page's redrive asks for.
     ///   - sharedBackend: put KV, queues, durable objects and the vector index in this backend
     ///     (`.postgres`, with its settings added to the returned config by the caller), so several
     ///     processes share the pipeline; the chunks and the lexical index follow the vector index
@@ -433,7 +452,7 @@ extension CodeSearchWorker {
     ///     puts it in a shared store (S3), as `code-search --postgres --s3` does.
     public static func defaultConfig(
         stateDirectory: String, model: EdgeConfig.EmbeddingModelChoice = .minilm(), port: Int = 8787,
-        mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, retryDelay: Double = 5,
+        mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, adminToken: Bool = false, retryDelay: Double = 5,
         visibilityTimeout: Double = 300, sharedBackend: BackendName? = nil
     ) -> EdgeConfig {
         var config = EdgeConfig(name: "code-search", file: "code-search (built-in config)", stateDirectory: stateDirectory)
@@ -441,6 +460,7 @@ extension CodeSearchWorker {
         config.vars["ALLOW_CLONE"] = String(allowClone)
         if let mirrors { config.vars["MIRRORS"] = mirrors }
         if webhookSecret { config.secrets.append("GITHUB_WEBHOOK_SECRET") }
+        if adminToken { config.secrets.append("CODESEARCH_ADMIN_TOKEN") }
         let backend = sharedBackend ?? .sqlite
         config.kvNamespaces = [.init(binding: "CODESEARCH", backend: backend), .init(binding: "EMBEDDING_CACHE", backend: backend)]
         config.r2Buckets = [.init(binding: "ARTIFACTS", bucketName: "codesearch-artifacts")]

