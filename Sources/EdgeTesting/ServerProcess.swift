@@ -13,12 +13,15 @@ public final class ServerProcess: @unchecked Sendable {
     /// The port the server printed.
     public let port: Int
 
-    /// Starts `executable` (found as ``KillTest/executable(named:)`` finds it) and waits for its
-    /// first line.
+    /// The host the server printed (`127.0.0.1` unless it listens elsewhere).
+    public let host: String
+
+    /// Starts `executable` (an absolute path, or a product of this package found as
+    /// ``KillTest/executable(named:)`` finds it) and waits for its first line.
     ///
     /// - Throws: ``KillTestError`` when it exits before printing a port.
     public init(executable: String, arguments: [String], environment extra: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: try KillTest.executable(named: executable))
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try KillTest.executable(named: executable))
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extra) { $1 }
@@ -39,10 +42,16 @@ public final class ServerProcess: @unchecked Sendable {
             throw KillTestError(message: "\(executable) printed \"\(text)\", not an address with a port")
         }
         self.port = port
+        // "… http://HOST:PORT": the host between "//" and the last ":".
+        if let slashes = text.range(of: "//"), let colon = text.lastIndex(of: ":"), slashes.upperBound < colon {
+            host = String(text[slashes.upperBound..<colon])
+        } else {
+            host = "127.0.0.1"
+        }
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
-    public var url: String { "http://127.0.0.1:\(port)" }
+    /// The base URL, `http://HOST:PORT`.
+    public var url: String { "http://\(host):\(port)" }
 
     /// Sends a request and reads the whole answer.
     ///

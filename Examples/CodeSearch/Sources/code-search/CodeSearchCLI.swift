@@ -71,7 +71,8 @@ struct Workspace {
     let bindings: EdgeBindings
 
     init(
-        _ options: Options, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false, adminToken: Bool = false
+        _ options: Options, host: String? = nil, port: Int = 8787, mirrors: String? = nil, allowClone: Bool = false, webhookSecret: Bool = false,
+        adminToken: Bool = false, visibilityTimeout: Double = 300
     ) throws {
         // MiniLM's weights are found where they are installed, else installed now (saying so).
         let choice: EdgeConfig.EmbeddingModelChoice =
@@ -80,7 +81,9 @@ struct Workspace {
             : .hashing()
         var config = CodeSearchWorker.defaultConfig(
             stateDirectory: options.stateDirectory, model: choice, port: port, mirrors: mirrors,
-            allowClone: allowClone, webhookSecret: webhookSecret, adminToken: adminToken, sharedBackend: options.postgres ? .postgres : nil)
+            allowClone: allowClone, webhookSecret: webhookSecret, adminToken: adminToken, visibilityTimeout: visibilityTimeout,
+            sharedBackend: options.postgres ? .postgres : nil)
+        if let host { config.host = host }
         if options.postgres {
             config.secrets.append("DATABASE_URL")
             config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL")
@@ -227,7 +230,16 @@ struct Serve: AsyncParsableCommand {
             "Set GITHUB_WEBHOOK_SECRET to accept webhooks, CODESEARCH_ADMIN_TOKEN to allow redriving dead-letter queues from /jobs. Pushes are indexed from MIRRORS/owner/name (a git repository or a directory), or cloned with --allow-clone."
     )
     @OptionGroup var options: Options
+    @Option(help: "The address to listen on (default 127.0.0.1; other processes forward durable-object calls to it).") var host: String?
     @Option(help: "The port (0 picks a free one).") var port = 8787
+    @Option(help: "Seconds a claimed queue batch stays hidden before another process may take it (default 300).")
+    var visibilityTimeout: Double = 300
+
+    func validate() throws {
+        guard visibilityTimeout > 0, visibilityTimeout <= 43_200 else {
+            throw ValidationError("--visibility-timeout must be in (0, 43200] seconds, not \(visibilityTimeout)")
+        }
+    }
     @Option(help: "A directory holding owner/name mirrors of the repositories webhooks name.") var mirrors: String?
     @Flag(help: "Clone a repository with no mirror from the clone URL of its webhook.") var allowClone = false
     @Option(help: "Serve this config file instead of the built-in one (--state, --model, --mirrors are then ignored).") var config: String?
@@ -243,8 +255,8 @@ struct Serve: AsyncParsableCommand {
             if !hasSecret { say("code-search: GITHUB_WEBHOOK_SECRET is not set; POST /webhooks/github will answer 503") }
             let hasToken = !(ProcessInfo.processInfo.environment["CODESEARCH_ADMIN_TOKEN"] ?? "").isEmpty
             let workspace = try Workspace(
-                options, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
-                allowClone: allowClone, webhookSecret: hasSecret, adminToken: hasToken)
+                options, host: host, port: port, mirrors: mirrors.map { URL(fileURLWithPath: $0).standardized.path },
+                allowClone: allowClone, webhookSecret: hasSecret, adminToken: hasToken, visibilityTimeout: visibilityTimeout)
             try await workspace.adoptModel()
             runtime = try WorkerRuntime(worker: CodeSearchWorker(), bindings: workspace.bindings)
         }

@@ -1,0 +1,232 @@
+import CodeSearch
+import EdgePostgres
+import EdgeTesting
+import Foundation
+import PostgresNIO
+import Testing
+
+/// Runs `ip ARGUMENTS` (as root); returns its exit status and output.
+@discardableResult
+func ip(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["ip"] + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Whether the kernel lets this process make network namespaces and bridges (root with
+/// CAP_NET_ADMIN): probed by making and removing one of each.
+let networkNamespaces: Bool = {
+    let name = "edgeprobe\(UInt16.random(in: 0...UInt16.max))"
+    guard (try? ip(["netns", "add", name]))?.status == 0 else { return false }
+    _ = try? ip(["netns", "del", name])
+    guard (try? ip(["link", "add", name, "type", "bridge"]))?.status == 0 else { return false }
+    _ = try? ip(["link", "del", name])
+    return true
+}()
+
+/// Two "hosts": network namespaces on a bridge of their own (10.77.N.0/24: the bridge .1, host a
+/// .2, host b .3), reaching the machine's servers only through the bridge address.
+struct TwoHostNetwork {
+    let suffix = String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+    let subnet = Int.random(in: 1...250)
+    var bridge: String { "ebr\(suffix)" }
+    var bridgeAddress: String { "10.77.\(subnet).1" }
+    func namespace(_ host: Int) -> String { "edge\(suffix)h\(host)" }
+    func address(_ host: Int) -> String { "10.77.\(subnet).\(host + 2)" }
+
+    func create() throws {
+        func run(_ arguments: [String]) throws {
+            let (status, output) = try ip(arguments)
+            guard status == 0 else { throw KillTestError(message: "ip \(arguments.joined(separator: " ")) failed: \(output)") }
+        }
+        try run(["link", "add", bridge, "type", "bridge"])
+        try run(["addr", "add", bridgeAddress + "/24", "dev", bridge])
+        try run(["link", "set", bridge, "up"])
+        for host in 0..<2 {
+            let namespace = namespace(host), outside = "ev\(suffix)\(host)o", inside = "ev\(suffix)\(host)i"
+            try run(["netns", "add", namespace])
+            try run(["link", "add", outside, "type", "veth", "peer", "name", inside])
+            try run(["link", "set", outside, "master", bridge])
+            try run(["link", "set", outside, "up"])
+            try run(["link", "set", inside, "netns", namespace])
+            try run(["-n", namespace, "addr", "add", address(host) + "/24", "dev", inside])
+            try run(["-n", namespace, "link", "set", inside, "up"])
+            try run(["-n", namespace, "link", "set", "lo", "up"])
+        }
+    }
+
+    /// Removes the namespaces (their veth pairs go with them) and the bridge.
+    func remove() {
+        for host in 0..<2 { _ = try? ip(["netns", "del", namespace(host)]) }
+        _ = try? ip(["link", "del", bridge])
+    }
+}
+
+@Suite(
+    "CodeSearch on two hosts",
+    .enabled(if: postgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"),
+    .enabled(if: networkNamespaces, "the kernel refused to make a network namespace or a bridge here (needs root with CAP_NET_ADMIN)"))
+struct TwoHostTests {
+    static let forwardScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/tcp_forward.py").path
+
+    @Test(
+        "two network namespaces share only PostgreSQL and the bucket over veth links: a push to host A is searchable from host B; A SIGKILLed mid-job, B finishes it, each chunk indexed once"
+    )
+    func twoHosts() async throws {
+        let network = TwoHostNetwork()
+        defer { network.remove() }
+        try network.create()
+
+        // The machine's servers, reachable from the hosts only through the bridge.
+        let store = try await S3StoreProcess(buckets: ["codesearch-artifacts"], label: "two-hosts-store")
+        defer { store.stop() }
+        var database = try #require(URLComponents(string: postgresURL!))
+        let databasePort = try freeLoopbackPort(), storePort = try freeLoopbackPort()
+        let forward = try ChildProcess(
+            "/usr/bin/env",
+            [
+                "python3", Self.forwardScript, network.bridgeAddress, "\(databasePort)", database.host ?? "127.0.0.1", "\(database.port ?? 5432)",
+                network.bridgeAddress, "\(storePort)", store.endpoint.host ?? "127.0.0.1", "\(store.endpoint.port ?? 80)",
+            ])
+        defer { forward.stop() }
+        try await forward.waitFor("the forwarder") { $0 == "listening" }
+        database.host = network.bridgeAddress
+        database.port = databasePort
+
+        let mirror = try MirrorRepository()
+        let repo = "Codertocat/two-hosts-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.moveItem(atPath: mirror.root, toPath: mirror.mirrors + "/" + repo)
+        let root = mirror.mirrors + "/" + repo
+        func write(_ files: [String: String]) throws {
+            for (path, text) in files {
+                let url = URL(fileURLWithPath: root + "/" + path)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try text.write(to: url, atomically: true, encoding: .utf8)
+            }
+        }
+        func commit(_ message: String) throws -> String {
+            for arguments in [["add", "-A"], ["commit", "-q", "-m", message]] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"] + arguments
+                process.currentDirectoryURL = URL(fileURLWithPath: root)
+                try process.run()
+                process.waitUntilExit()
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["git", "-C", root, "rev-parse", "HEAD"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let head = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: head, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func push(_ head: String) throws -> [UInt8] {
+            var payload = try #require(try JSONSerialization.jsonObject(with: Data(try pushPayload(after: head))) as? [String: Any])
+            var repository = try #require(payload["repository"] as? [String: Any])
+            repository["full_name"] = repo
+            payload["repository"] = repository
+            return Array(try JSONSerialization.data(withJSONObject: payload))
+        }
+
+        let codeSearch = try KillTest.executable(named: "code-search")
+        let scratch = mirror.mirrors + "-hosts"
+        func host(_ number: Int) throws -> ServerProcess {
+            try ServerProcess(
+                executable: "/usr/bin/env",
+                arguments: [
+                    "ip", "netns", "exec", network.namespace(number), codeSearch, "serve", "--postgres", "--s3", "--model", "hashing",
+                    "--state", scratch + "/host\(number)", "--mirrors", mirror.mirrors, "--host", network.address(number), "--port", "0",
+                    "--visibility-timeout", "5",
+                ],
+                environment: [
+                    "DATABASE_URL": database.string ?? "", "S3_ENDPOINT": "http://\(network.bridgeAddress):\(storePort)",
+                    "S3_ACCESS_KEY_ID": store.accessKeyID, "S3_SECRET_ACCESS_KEY": store.secretAccessKey, "GITHUB_WEBHOOK_SECRET": webhookSecret,
+                ])
+        }
+        let a = try host(0)
+        let b = try host(1)
+        defer {
+            if a.process.isRunning { a.kill() }
+            b.stop()
+        }
+        #expect(a.host == network.address(0) && b.host == network.address(1), "each host listens on its own namespace's address")
+        func job(_ head: String, from server: ServerProcess) async throws -> [String: Any] {
+            let (status, data) = try await server.request("/jobs/\(CodeSearchWorker.jobID(repo: repo, revision: head))")
+            guard status == 200 else { return [:] }
+            return (try JSONSerialization.jsonObject(with: Data(data)) as? [String: Any]) ?? [:]
+        }
+        func waitForDone(_ head: String, from server: ServerProcess, seconds: Int) async throws -> [String: Any] {
+            var last: [String: Any] = [:]
+            for _ in 0..<(seconds * 10) {
+                last = try await job(head, from: server)
+                if last["status"] as? String == "done" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return last
+        }
+
+        // 1. A push delivered to host A is searchable from host B.
+        try write(["Sources/Cron.swift": "/// Parses a cron expression into its fields.\nfunc parseCronExpression(_ text: String) -> [Int] {\n    []\n}\n"])
+        let first = try commit("one file")
+        let firstBody = try push(first)
+        #expect(try await a.request("/webhooks/github", method: "POST", headers: signedHeaders("push", firstBody), body: firstBody).0 == 202)
+        let firstJob = try await waitForDone(first, from: b, seconds: 120)
+        #expect(firstJob["status"] as? String == "done", "\(firstJob)")
+        let found = try JSONSerialization.jsonObject(with: Data(try await b.request("/search?q=parse%20a%20cron%20expression&top=1&repo=\(repo)").1))
+        let results = (found as? [String: Any])?["results"] as? [[String: Any]]
+        #expect(results?.first?["path"] as? String == "Sources/Cron.swift", "host B finds what host A indexed: \(found)")
+
+        // 2. A larger push to A; A is SIGKILLed once the job is under way; B finishes it.
+        var files: [String: String] = [:]
+        for number in 0..<400 {
+            files["Sources/Steps/Step\(number).swift"] =
+                "/// Step \(number) of the pipeline, which does its own small part of the work.\nfunc step\(number)(_ input: Int) -> Int {\n    input + \(number)\n}\n\n/// The inverse of step \(number).\nfunc undoStep\(number)(_ input: Int) -> Int {\n    input - \(number)\n}\n"
+        }
+        try write(files)
+        let second = try commit("400 files")
+        let secondBody = try push(second)
+        #expect(try await a.request("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody), body: secondBody).0 == 202)
+        var killedAt: [String: Any] = [:]
+        for _ in 0..<1200 {
+            let state = try await job(second, from: b)
+            if (state["fileBatchesDone"] as? Int ?? 0) >= 1 || state["status"] as? String == "done" {
+                killedAt = state
+                break
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        a.kill()
+        #expect(killedAt["status"] as? String == "indexing", "A was killed mid-job: \(killedAt)")
+        let secondJob = try await waitForDone(second, from: b, seconds: 240)
+        #expect(secondJob["status"] as? String == "done", "host B finished the job: \(secondJob)")
+
+        // Each chunk once: the chunk store and the vector index hold exactly the tree's chunks.
+        let chunker = CodeChunker()
+        var expected = Set<String>()
+        let tree = files.merging(["Sources/Cron.swift": try String(contentsOfFile: root + "/Sources/Cron.swift", encoding: .utf8)], uniquingKeysWith: { $1 })
+        for (path, text) in tree {
+            expected.formUnion(chunker.indexedChunks(path: path, text: text).map { StoredChunk.key(repo: repo, chunk: $0) })
+        }
+        let pool = try PostgresPool(url: postgresURL!)
+        defer { pool.shutdown() }
+        let chunks = PostgresChunkStore(pool: pool)
+        #expect(Set(try await chunks.keys(repo: repo)) == expected, "every chunk, none twice, none stale")
+        let vectorIDs = try await chunks.chunks(keys: Array(expected)).values.flatMap(CodeIndex.vectorIDs)
+        let rows = try await pool.client.query(#"SELECT count(*), count(DISTINCT id) FROM "vec_code" WHERE metadata->>'repo' = \#(repo)"#)
+        for try await (count, distinct) in rows.decode((Int64, Int64).self) {
+            #expect(count == Int64(vectorIDs.count) && distinct == count, "vectors: \(count) (\(distinct) distinct), expected \(vectorIDs.count)")
+        }
+        let step = try JSONSerialization.jsonObject(with: Data(try await b.request("/search?q=inverse%20of%20step%20377&top=3&repo=\(repo)").1))
+        #expect("\(step)".contains("Step377.swift"), "\(step)")
+    }
+}
