@@ -191,12 +191,20 @@ struct CodeSearchBenchmark {
             extra: ["files": "\(full.files)", "chunks": "\(full.chunks)", "cache_hits": "\(full.cacheHits)", "lower_is_better": "true"]
         ).print()
         var scores: [String: Double] = [:]
+        var latencies: [Double] = []
         for query in set.queries {
             for mode in CodeIndex.SearchMode.allCases {
+                let start = seconds()
                 let paths = try await index.search(query.query, top: 50, mode: mode).map(\.path)
+                if mode == .hybrid { latencies.append((seconds() - start) * 1000) }
                 scores["\(mode)", default: 0] += Self.reciprocalRank(paths, relevant: query.relevant) / Double(set.queries.count)
             }
         }
+        latencies.sort()
+        BenchLine(
+            suite: "codesearch", name: "\(set.name).postgres.search.p99", value: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
+            unit: "ms", extra: ["p50": number(latencies[latencies.count / 2]), "searches": "\(latencies.count)", "lower_is_better": "true"]
+        ).print()
         // Leave the database as it was.
         for sql in [
             "DELETE FROM codesearch_chunks WHERE namespace = '\(namespace)'", "DELETE FROM codesearch_lexical WHERE namespace = '\(namespace)'",
