@@ -49,9 +49,11 @@ struct PostgresPipelineTests {
             "DATABASE_URL": postgresURL!, "S3_ENDPOINT": store.endpoint.absoluteString, "S3_ACCESS_KEY_ID": store.accessKeyID,
             "S3_SECRET_ACCESS_KEY": store.secretAccessKey,
         ]
+        // Queues of their own: other tests' servers may share the database.
+        let scope = "pipeline-\(UUID().uuidString.prefix(8).lowercased())"
         // Each process has a state directory of its own: they share only PostgreSQL and the store.
         func arguments(_ name: String) -> [String] {
-            ["serve", "--postgres", "--s3", "--model", "hashing", "--state", state + "/" + name, "--mirrors", mirror.mirrors, "--port", "0"]
+            ["serve", "--postgres", "--scope", scope, "--s3", "--model", "hashing", "--state", state + "/" + name, "--mirrors", mirror.mirrors, "--port", "0"]
         }
         let first = try ServerProcess(arguments: arguments("a"), environment: environment)
         let second = try ServerProcess(arguments: arguments("b"), environment: environment)

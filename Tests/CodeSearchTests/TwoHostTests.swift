@@ -139,12 +139,14 @@ struct TwoHostTests {
         }
 
         let codeSearch = try KillTest.executable(named: "code-search")
+        // Queues of their own: other tests' servers may share the database.
+        let scope = "two-hosts-\(network.suffix)"
         let scratch = mirror.mirrors + "-hosts"
         func host(_ number: Int) throws -> ServerProcess {
             try ServerProcess(
                 executable: "/usr/bin/env",
                 arguments: [
-                    "ip", "netns", "exec", network.namespace(number), codeSearch, "serve", "--postgres", "--s3", "--model", "hashing",
+                    "ip", "netns", "exec", network.namespace(number), codeSearch, "serve", "--postgres", "--scope", scope, "--s3", "--model", "hashing",
                     "--state", scratch + "/host\(number)", "--mirrors", mirror.mirrors, "--host", network.address(number), "--port", "0",
                     "--visibility-timeout", "5",
                 ],

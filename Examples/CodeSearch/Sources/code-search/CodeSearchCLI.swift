@@ -39,6 +39,11 @@ struct Options: ParsableArguments {
     @Flag(
         help: "Keep KV, queues, durable objects and vectors in the PostgreSQL database named by $DATABASE_URL (several processes can then share the pipeline).")
     var postgres = false
+    @Option(
+        help:
+            "With --postgres: the deployment's name in the database (default code-search). Processes with the same scope share one pipeline's queues; another scope in the same database is another deployment."
+    )
+    var scope: String?
     @Flag(
         help:
             "Keep the artifacts bucket (snapshots, manifests) on the S3-compatible store at $S3_ENDPOINT, with the keys $S3_ACCESS_KEY_ID and $S3_SECRET_ACCESS_KEY, in bucket $S3_BUCKET (default codesearch-artifacts, created if missing)."
@@ -47,6 +52,10 @@ struct Options: ParsableArguments {
 
     func validate() throws {
         guard ["minilm", "hashing"].contains(model) else { throw ValidationError("--model must be minilm or hashing, not \(model)") }
+        if let scope {
+            guard postgres else { throw ValidationError("--scope names a deployment in PostgreSQL: it needs --postgres") }
+            guard (1...63).contains(scope.utf8.count) else { throw ValidationError("--scope must be 1...63 bytes, not \(scope.utf8.count)") }
+        }
         if s3 {
             guard let endpoint = ProcessInfo.processInfo.environment["S3_ENDPOINT"], let url = URL(string: endpoint),
                 ["http", "https"].contains(url.scheme ?? "")
@@ -86,7 +95,7 @@ struct Workspace {
         if let host { config.host = host }
         if options.postgres {
             config.secrets.append("DATABASE_URL")
-            config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL")
+            config[settings: PostgresSettings.self] = PostgresSettings(urlSecret: "DATABASE_URL", scope: options.scope)
         }
         if options.s3, let endpoint = ProcessInfo.processInfo.environment["S3_ENDPOINT"].flatMap(URL.init(string:)) {
             config.secrets += ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]
