@@ -40,7 +40,7 @@ struct BrowserTests {
             try mirror.write(
                 "Sources/Generated/Step\(number).swift", "/// Step \(number) of the generated pipeline.\nfunc step\(number)() -> Int { \(number) }\n")
         }
-        let head = try mirror.commit("fixtures")
+        let head = try await runBlocking { try mirror.commit("fixtures") }
         let body = try pushPayload(after: head)
         let scratch = NSTemporaryDirectory() + "swift-edge-tests/browser-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -54,9 +54,11 @@ struct BrowserTests {
         try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: scratch + "/request.json"))
 
         let token = "admin-\(UUID().uuidString)"
-        let server = try ServerProcess(
-            arguments: ["serve", "--model", "hashing", "--state", scratch + "/state", "--mirrors", mirror.mirrors, "--port", "0"],
-            environment: ["GITHUB_WEBHOOK_SECRET": webhookSecret, "CODESEARCH_ADMIN_TOKEN": token])
+        let server = try await runBlocking {
+            try ServerProcess(
+                arguments: ["serve", "--model", "hashing", "--state", scratch + "/state", "--mirrors", mirror.mirrors, "--port", "0"],
+                environment: ["GITHUB_WEBHOOK_SECRET": webhookSecret, "CODESEARCH_ADMIN_TOKEN": token])
+        }
         defer { server.stop() }
         try FileManager.default.createDirectory(atPath: browserArtifacts, withIntermediateDirectories: true)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/search_page.py").path

@@ -7,8 +7,11 @@ import Synchronization
 import Testing
 import VectorSearch
 
-@Suite("CodeIndex")
-struct CodeIndexTests {
+/// A fresh index (HashingEmbedder, in-memory HNSW, SQLite chunk store and lexical index in a
+/// temporary state directory) and files written into a tree, for the CodeIndex suites.
+protocol IndexFixtures {}
+
+extension IndexFixtures {
     func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
         let state = NSTemporaryDirectory() + "swift-edge-tests/codeindex-\(UUID().uuidString)"
         let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
@@ -25,7 +28,10 @@ struct CodeIndexTests {
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
     }
+}
 
+@Suite("CodeIndex")
+struct CodeIndexTests: IndexFixtures {
     @Test("index a tree, search it, re-index after a change without duplicates or stale chunks")
     func indexAndSearch() async throws {
         let (index, vectors, state) = try makeIndex()

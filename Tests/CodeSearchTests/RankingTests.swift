@@ -7,7 +7,7 @@ import Testing
 import VectorSearch
 
 @Suite("CodeSearch ranking: glosses, stemming, files, documentation")
-struct RankingTests {
+struct RankingTests: IndexFixtures {
     @Test("a gloss keeps a chunk's comment prose and first declaration, drops markers and code examples, in any language")
     func glosses() throws {
         let swift = CodeChunk(
@@ -73,23 +73,6 @@ struct RankingTests {
         for mode in CodeIndex.SearchMode.allCases {
             let results = try await index.search("connection pool with one writer and several readers", top: 5, mode: mode)
             #expect(results.first?.path == "Sources/Core/DatabasePool.swift" && results.allSatisfy { $0.startLine >= 1 }, "\(mode): \(results)")
-        }
-    }
-
-    func makeIndex() throws -> (CodeIndex, any VectorIndex, String) {
-        let state = NSTemporaryDirectory() + "swift-edge-tests/ranking-\(UUID().uuidString)"
-        let vectors = try HNSWIndex(configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
-        let index = CodeIndex(
-            model: HashingEmbedder(), vectors: vectors, chunks: try SQLiteChunkStore(path: state + "/chunks.sqlite"),
-            lexical: try SQLiteLexicalIndex(path: state + "/lexical.sqlite"), artifacts: MemoryBlob())
-        return (index, vectors, state)
-    }
-
-    func write(_ files: [String: String], to root: String) throws {
-        for (path, text) in files {
-            let url = URL(fileURLWithPath: root).appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: url, atomically: true, encoding: .utf8)
         }
     }
 

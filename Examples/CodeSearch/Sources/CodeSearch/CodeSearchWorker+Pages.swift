@@ -64,15 +64,10 @@ extension CodeSearchWorker {
         QueryParameters(parsing: Substring(request.url.rawQuery ?? ""), plusIsSpace: true)
     }
 
-    /// The newest jobs (up to `limit`), newest first, from the job directory in KV.
+    /// The newest jobs (up to `limit`), newest first, among the first 1,000 of the job directory
+    /// in KV (one page of its listing: each listed job is asked of its coordinator).
     func jobs(env: Env, limit: Int = 50) async throws -> [IndexingJob] {
-        var ids: [String] = []
-        var cursor: String?
-        repeat {
-            let page = try await env.store.list(KVListOptions(prefix: "job:", limit: 1000, cursor: cursor))
-            ids += page.keys.map { String($0.name.dropFirst(4)) }
-            cursor = page.listComplete ? nil : page.cursor
-        } while cursor != nil && ids.count < 10_000
+        let ids = try await env.store.list(KVListOptions(prefix: "job:", limit: 1000)).keys.map { String($0.name.dropFirst(4)) }
         var found: [IndexingJob] = []
         for id in ids {
             if let job = try await job(id, env: env) { found.append(job) }
