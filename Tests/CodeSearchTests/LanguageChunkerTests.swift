@@ -115,6 +115,38 @@ struct LanguageChunkerTests {
         #expect(range(of: "def main", in: found) == "53-54")
     }
 
+    @Test("Java, Kotlin, C# and C++: classes split into methods, generic signatures with commas, extern \"C\" blocks")
+    func jvmAndFriends() {
+        let javaMethods = (0..<5).map {
+            "    /** Looks up entry \($0). */\n    public Map<String, List<Integer>> lookup\($0)(String key, int limit) throws IOException, TimeoutException {\n        return cache.get(key);\n    }\n"
+        }
+        .joined()
+        let java =
+            "package x;\n\nimport java.util.*;\n\npublic class Cache<K, V> {\n    private final Map<K, V> cache = new HashMap<>();\n\n" + javaMethods + "}\n"
+        let javaChunks = chunks("src/Cache.java", java, maxLines: 12)
+        #expect(
+            range(of: "lookup0(", in: javaChunks) == "8-11",
+            "a method whose signature has commas in its generics: \(javaChunks.map { "\($0.startLine)-\($0.endLine)" })")
+        #expect(range(of: "lookup4(", in: javaChunks) == "24-27")
+
+        let kotlinFunctions = (0..<4).map {
+            "    /** Sends message \($0). */\n    suspend fun send\($0)(to: String, body: Map<String, Any>): Result<Unit> {\n        return post(to, body)\n    }\n"
+        }.joined()
+        let kotlin = "package mail\n\nclass Mailer(private val client: Client) {\n    val retries = 3\n" + kotlinFunctions + "}\n"
+        #expect(range(of: "send0(", in: chunks("mail/Mailer.kt", kotlin, maxLines: 10)) == "5-8")
+
+        let csharpMethods = (0..<4).map {
+            "    /// <summary>Handles \($0).</summary>\n    public async Task<Dictionary<string, int>> Handle\($0)(Request request)\n    {\n        return await Next(request);\n    }\n"
+        }
+        .joined()
+        let csharp = "namespace App;\n\npublic class Handler\n{\n" + csharpMethods + "}\n"
+        #expect(range(of: "Handle0(", in: chunks("App/Handler.cs", csharp, maxLines: 12)) == "5-9", "Allman braces")
+
+        let cppFunctions = (0..<4).map { "/* Frees buffer \($0). */\nvoid free_buffer\($0)(buffer *b)\n{\n    free(b->data);\n}\n" }.joined()
+        let header = "#include <stdlib.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n" + cppFunctions + "\n#ifdef __cplusplus\n}\n#endif\n"
+        #expect(range(of: "free_buffer2(", in: chunks("include/buffer.cpp", header, maxLines: 12)) == "17-21", "inside extern \"C\"")
+    }
+
     @Test("real code in several languages (this machine's Python library, the C of the package checkouts): every line in a chunk, no chunk too long")
     func realCode() throws {
         var files: [String] = []
@@ -140,10 +172,13 @@ struct LanguageChunkerTests {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             let uncovered = lines.indices.filter { !lines[$0].trimmingCharacters(in: .whitespaces).isEmpty && !covered.contains($0 + 1) }
             #expect(uncovered.isEmpty, "\(file): lines \(uncovered.prefix(5).map { $0 + 1 }) are in no chunk")
-            if text.contains("\ndef ") || text.contains("\nstatic ") {
+            // Python's top-level declarations start chunks: every column-0 `def` or `class` begins a
+            // chunk at most 15 lines above it (its comments and decorators), which 60-line windows
+            // would rarely do.
+            for (index, line) in lines.enumerated() where file.hasSuffix(".py") && (line.hasPrefix("def ") || line.hasPrefix("class ")) {
                 #expect(
-                    found.contains { $0.text.hasPrefix("def ") || $0.text.hasPrefix("static ") || $0.text.hasPrefix("/*") || $0.text.hasPrefix("#") },
-                    "\(file) is cut at declarations")
+                    found.contains { ($0.startLine...($0.startLine + 15)).contains(index + 1) && $0.endLine >= index + 1 },
+                    "\(file): the declaration at line \(index + 1) does not start a chunk")
             }
         }
     }

@@ -67,8 +67,18 @@ struct RankingTests: IndexFixtures {
 
         let (index, _, state) = try makeIndex()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        try write(["Sources/Core/DatabasePool.swift": source + "\n" + String(repeating: "// padding\n", count: 80)], to: state + "/repo")
+        try write(
+            [
+                "Sources/Core/DatabasePool.swift": source + "\n" + String(repeating: "// padding\n", count: 80),
+                "Sources/Core/DatabaseQueue.swift": "/// A queue of database work, run one job at a time.\nfinal class DatabaseQueue {\n    func run() {}\n}\n",
+                "Sources/Net/ConnectionLimiter.swift":
+                    "/// Limits how many connections a client opens at once.\nstruct ConnectionLimiter {\n    var limit = 4\n}\n",
+            ], to: state + "/repo")
         _ = try await index.index(source: .local(state + "/repo"), repo: "demo")
+        // The card holds the pool's path words and its documented declarations' first sentences:
+        // the lexical index finds it by words the card alone puts together.
+        let cardKey = try #require(try await index.chunks.keys().first { $0.contains("DatabasePool.swift#0-") })
+        #expect(try await index.lexical.search("opens pool writer readers reader connection", limit: 3, repo: nil).contains { $0.id == cardKey })
         #expect(try await index.chunks.keys().contains { $0.hasSuffix("#0-\(source.split(separator: "\n", omittingEmptySubsequences: false).count + 81)") })
         for mode in CodeIndex.SearchMode.allCases {
             let results = try await index.search("connection pool with one writer and several readers", top: 5, mode: mode)
@@ -98,6 +108,20 @@ struct RankingTests: IndexFixtures {
         #expect(!code.isEmpty && !code.contains { CodeIndex.isDocumentation($0.path) })
         let docs = try await index.search("retry a failed delivery with exponential backoff", top: 10, kind: .docs)
         #expect(docs.map(\.path) == ["Docs/retry.md"])
+        // The factor decides between a document and code that match alike: boosted, the document
+        // leads; demoted (the default), the code does.
+        let alike = state + "/alike"
+        try write(
+            [
+                "Sources/Backoff.swift": "/// Doubles the wait before each new attempt, up to a cap.\nfunc backoffDelay(attempt: Int) -> Double { 0 }\n",
+                "Docs/backoff.md": "# Backoff\n\nDoubles the wait before each new attempt, up to a cap.\n",
+            ], to: alike)
+        _ = try await index.index(source: .local(alike), repo: "alike")
+        var boosted = CodeIndex.Ranking()
+        boosted.documentationFactor = 3
+        let query = "doubles the wait before each new attempt up to a cap"
+        #expect(try await index.search(query, top: 2, repo: "alike", ranking: boosted).first?.path == "Docs/backoff.md")
+        #expect(try await index.search(query, top: 2, repo: "alike").first?.path == "Sources/Backoff.swift")
         for mode in CodeIndex.SearchMode.allCases {
             #expect(try await index.search("exponential backoff", top: 10, mode: mode, kind: .docs).allSatisfy { CodeIndex.isDocumentation($0.path) })
         }

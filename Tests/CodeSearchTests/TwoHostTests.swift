@@ -215,6 +215,14 @@ extension CodeSearchProcesses {
             #expect(killedAt["status"] as? String == "indexing", "A was killed mid-job: \(killedAt)")
             let secondJob = try await waitForDone(second, from: b, seconds: 240)
             #expect(secondJob["status"] as? String == "done", "host B finished the job: \(secondJob)")
+            // Every batch counted once by the coordinator, whoever ran it and however often.
+            #expect(secondJob["fileBatchesDone"] as? Int == secondJob["fileBatches"] as? Int && secondJob["fileBatches"] as? Int == 4, "\(secondJob)")
+            #expect(secondJob["embeddingBatchesDone"] as? Int == secondJob["embeddingBatches"] as? Int, "\(secondJob)")
+            let progress = secondJob["progress"] as? [String: Any]
+            // A batch redone after the kill finds the files A had already indexed (their manifests)
+            // unchanged; each of the 160 one-chunk files is counted once either way, and embedded once.
+            let counted = (progress?["files"] as? Int ?? 0) + (progress?["unchangedFiles"] as? Int ?? 0)
+            #expect(counted == 160 && progress?["embedded"] as? Int == 160, "\(progress ?? [:])")
 
             // Each chunk once: the chunk store and the vector index hold exactly the tree's chunks.
             let chunker = CodeChunker()

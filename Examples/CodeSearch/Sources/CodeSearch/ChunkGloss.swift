@@ -29,6 +29,8 @@ public enum ChunkGloss {
     static func parts(of chunk: CodeChunk) -> (declaration: Substring?, prose: [Substring]) {
         var prose: [Substring] = []
         var declaration: Substring?
+        // `"""` opens a docstring in Python only (elsewhere it is a multi-line string literal).
+        let docstrings = SourceLanguage(path: chunk.path) == .python
         var inBlock = false
         var inDocstring = false
         var inFence = false
@@ -61,7 +63,7 @@ public enum ChunkGloss {
                     inBlock = true
                     text = body
                 }
-            } else if line.hasPrefix("\"\"\"") || line.hasPrefix("r\"\"\"") {
+            } else if docstrings, line.hasPrefix("\"\"\"") || line.hasPrefix("r\"\"\"") {
                 let body = line.drop { $0 != "\"" }.dropFirst(3)
                 if let end = body.range(of: "\"\"\"") {
                     text = body[..<end.lowerBound]

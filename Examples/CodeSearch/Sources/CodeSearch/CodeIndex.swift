@@ -511,7 +511,7 @@ public final class CodeIndex: Sendable {
 
     /// The `top` best files for `query`, each as its best-matching chunk, best first.
     ///
-    /// Each ranking (the vector index's ``candidates`` nearest chunks, the lexical index's
+    /// Each ranking (the vector index's 100 nearest vectors — a chunk's text and its gloss —, the lexical index's
     /// ``candidates`` best) scores files by their best chunk plus a little of their next ones,
     /// normalised by the ranking's best file; a hybrid search adds the two with
     /// ``Ranking/semanticWeight``. A file is shown by the chunk that scored best in it.
@@ -526,7 +526,8 @@ public final class CodeIndex: Sendable {
             rankings.append((mode == .hybrid ? ranking.semanticWeight : 1, try await semanticHits(query, repo: repo)))
         }
         if mode != .semantic {
-            rankings.append((1, try await lexical.search(query, limit: Self.candidates, repo: repo)))
+            // A kind filter drops candidates after the rankings: ask the lexical index for more.
+            rankings.append((1, try await lexical.search(query, limit: kind == .all ? Self.candidates : 4 * Self.candidates, repo: repo)))
         }
         let keys = Set(rankings.flatMap { $0.hits.map(\.id) })
         let stored = try await chunks.chunks(keys: Array(keys))

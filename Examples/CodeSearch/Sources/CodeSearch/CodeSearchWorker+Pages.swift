@@ -86,7 +86,8 @@ extension CodeSearchWorker {
 
     /// `GET /jobs`: every job's progress and the dead-letter queues, with a redrive form.
     func jobsPage(_ request: EdgeRequest, env: Env) async throws -> EdgeResponse {
-        let notice = request.url.query["redriven"].map { "Redriven: \($0) message(s) back to \(request.url.query["queue"] ?? "their queue")." }
+        let queue = request.url.query["queue"].flatMap { Self.pipelineQueues.contains($0) ? $0 : nil }
+        let notice = request.url.query["redriven"].flatMap(Int.init).map { "Redriven: \($0) message(s) back to \(queue ?? "their queue")." }
         return .html(
             Pages.jobs(try await jobs(env: env), deadLetters: try await deadLetters(env: env), redriveEnabled: env.adminToken != nil, notice: notice))
     }

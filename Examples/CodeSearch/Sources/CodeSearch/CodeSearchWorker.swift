@@ -150,6 +150,8 @@ public struct CodeSearchWorker: Worker {
             return jobEvents(env: env)
         case (.post, "/jobs/redrive"):
             return try await redrive(request, env: env)
+        case (_, "/jobs/redrive"):
+            return try .json(["error": "method \(request.method) not allowed on \(path)"], status: 405)
         case (.get, _) where path.hasPrefix("/jobs/"):
             let id = String(path.dropFirst("/jobs/".count))
             guard let job = try await job(id, env: env) else { return try .json(["error": "no job \(id)"], status: 404) }

@@ -27,8 +27,8 @@ public enum SourceLanguage: String, Sendable, CaseIterable {
     var containerKeywords: Set<String> {
         switch self {
         case .swift: ["class", "struct", "enum", "protocol", "extension", "actor"]
-        case .c: ["struct", "union", "enum"]
-        case .cpp: ["class", "struct", "union", "namespace", "enum"]
+        case .c: ["struct", "union", "enum", "extern"]
+        case .cpp: ["class", "struct", "union", "namespace", "enum", "extern"]
         case .go: []
         case .rust: ["impl", "trait", "mod", "struct", "enum"]
         case .typescript, .javascript: ["class", "interface", "namespace", "module", "enum"]
@@ -147,13 +147,18 @@ struct DeclarationScanner {
                         open.removeLast()
                         declarations.append(CodeChunker.Declaration(start: last.start, end: number, depth: last.level, isType: last.isContainer))
                     }
-                } else if character == "," && parens == 0 || character == ";", statementStart != nil,
+                } else if character == ";", statementStart != nil,
                     depth == (open.last.map { $0.isContainer ? $0.depthBefore + 1 : -1 } ?? 0)
                 {
                     // A declaration without a body (a prototype, a field, an import): left to the windows.
                     statementStart = nil
                 }
                 index += 1
+            }
+            // A member that ends its line with a comma (a field, an enum case) ends there; commas
+            // inside a line (generic arguments, `throws A, B`) do not end anything.
+            if statementStart != nil, parens == 0, !inBlockComment, trimmed.trimmingCharacters(in: .whitespaces).hasSuffix(","), depth > 0 {
+                statementStart = nil
             }
             // A statement that opened no brace by the end of its line may end there.
             if let start = statementStart, parens == 0, language.newlineEndsStatements, number >= start {

@@ -41,7 +41,7 @@ struct Options: ParsableArguments {
     var postgres = false
     @Option(
         help:
-            "With --postgres: the deployment's name in the database (default code-search). Processes with the same scope share one pipeline's queues; another scope in the same database is another deployment."
+            "With --postgres: the scope of the pipeline's queues in the database (default code-search). Processes with the same scope share the queues; the index, jobs and coordinators are shared by every process on the database whatever its scope."
     )
     var scope: String?
     @Flag(
