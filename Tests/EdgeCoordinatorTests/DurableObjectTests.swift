@@ -106,5 +106,16 @@ struct ExecutionTests {
         try await namespace.reset()
         #expect(namespace.liveCount == 0)
         #expect(try await stub.call { try await $0.increment() } == 1)
+
+        let clock = TestClock()
+        let log = AlarmLog()
+        let alarms = try alarmNamespace(clock, failures: 0, path: try makeTemporaryDirectory() + "/do.sqlite", log: log)
+        let alarmed = alarms.get(alarms.idFromName("a"))
+        try await alarmed.call { try await $0.schedule(clock.now.addingTimeInterval(5)) }
+        try await alarms.reset()
+        #expect(try await alarmed.call { try await $0.alarmTime() } == nil, "the alarm is gone")
+        clock.advance(by: 10)
+        #expect(try await alarms.runDueAlarms() == 0, "and never fires")
+        #expect(await log.count == 0)
     }
 }

@@ -73,11 +73,15 @@ actor Alarmed: DurableObject {
     }
 }
 
-actor AlarmLog {
-    var infos: [AlarmInfo] = []
-    func record(_ info: AlarmInfo) -> Int {
-        infos.append(info)
-        return infos.count
+/// The alarm runs so far; tests wait on them (``Observed``) rather than sleep.
+struct AlarmLog: Sendable {
+    let runs = Observed<[AlarmInfo]>([])
+    func record(_ info: AlarmInfo) async -> Int {
+        await runs.update { runs in
+            runs.append(info)
+            return runs.count
+        }
     }
-    var count: Int { infos.count }
+    var infos: [AlarmInfo] { get async { await runs.value } }
+    var count: Int { get async { await runs.value.count } }
 }

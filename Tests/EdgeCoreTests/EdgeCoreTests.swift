@@ -40,7 +40,7 @@ struct JSONValueTests {
     }
 }
 
-@Suite("TestClock")
+@Suite("TestClock", .timeLimit(.minutes(1)))
 struct TestClockTests {
     @Test("advancing wakes sleepers whose deadline has come, and only those")
     func wakesDueSleepers() async throws {
@@ -69,8 +69,24 @@ struct TestClockTests {
     @Test("a sleep whose deadline has passed returns at once")
     func pastDeadline() async throws {
         let clock = TestClock()
-        try await clock.sleep(until: clock.now.addingTimeInterval(-1))
-        try await clock.sleep(until: clock.now)
+        let start = clock.now
+        let returned = Observed(0)
+        // Nothing advances the clock: only a sleep that returns without parking can finish.
+        let sleeper = Task {
+            try await clock.sleep(until: start.addingTimeInterval(-1))
+            await returned.update { $0 += 1 }
+            try await clock.sleep(until: start)
+            await returned.update { $0 += 1 }
+        }
+        try await returned.wait { $0 == 2 }
+        try await sleeper.value
+        #expect(clock.sleeperCount == 0, "neither sleep parked")
+        #expect(clock.now == start, "and the clock did not move")
+        // A deadline a moment ahead does park, so the check above can tell the difference.
+        let parked = Task { try await clock.sleep(until: start.addingTimeInterval(0.001)) }
+        try await clock.waitForSleepers(1)
+        clock.advance(by: 0.001)
+        try await parked.value
     }
 
     @Test("cancelling a sleeper throws CancellationError and unregisters it")

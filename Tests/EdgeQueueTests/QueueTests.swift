@@ -82,13 +82,15 @@ struct SQLiteQueueTests {
 
     @Test("a consumer wakes at once for messages sent through the same backend")
     func wakesOnSend() async throws {
-        let backend = try SQLiteQueue(path: try makeTemporaryDirectory() + "/q.sqlite")
+        // The clock never moves: once the consumer is parked on it, only the send's wake-up can deliver.
+        let clock = TestClock()
+        let backend = try SQLiteQueue(path: try makeTemporaryDirectory() + "/q.sqlite", configuration: .init(clock: clock))
         let received = AsyncStream<Int>.makeStream()
         let consumer = try QueueConsumer<Int>(queue: "jobs", backend: backend, configuration: .init(maxBatchSize: 1, pollInterval: 60)) { batch in
             for message in batch.messages { received.continuation.yield(message.body) }
         }
         let running = Task { try await consumer.run() }
-        try await Task.sleep(for: .milliseconds(20))
+        try await clock.waitForSleepers(1)
         try await QueueProducer<Int>(queue: "jobs", backend: backend).send(42)
         var iterator = received.stream.makeAsyncIterator()
         #expect(await iterator.next() == 42, "delivered without waiting for the 60 s poll interval")

@@ -11,7 +11,7 @@ import Testing
     import FoundationNetworking
 #endif
 
-@Suite("Worker runtime")
+@Suite("Worker runtime", .timeLimit(.minutes(3)))
 struct RuntimeTests {
     @Test("fetch reaches the worker with its bindings: vars, secrets, KV")
     func fetch() async throws {
@@ -50,9 +50,9 @@ struct RuntimeTests {
         let running = Task { try await group.run() }
         try await client.clock.waitForSleepers(1)
         client.clock.advance(by: 300)
-        let deadline = Date().addingTimeInterval(30)
-        while await worker.log.events.count < 2, Date() < deadline { try await Task.sleep(for: .milliseconds(1)) }
-        #expect(await worker.log.events.count == 2, "the trigger fired when the clock reached the next 5-minute mark")
+        // Only the cron trigger, woken by the clock reaching the next 5-minute mark, logs a second event.
+        try await worker.log.wait { $0.count == 2 }
+        #expect(await worker.log.events == ["cron */5 * * * *", "cron */5 * * * *"])
         await group.triggerGracefulShutdown()
         try await running.value
     }
@@ -61,10 +61,16 @@ struct RuntimeTests {
     func waitUntil() async throws {
         let worker = TestWorker()
         let client = try makeClient(worker)
+        // The waitUntil work waits on a gate the test opens, so the response provably came first.
         #expect(await client.fetch("/later").text == "ok")
+        try await worker.later.waitForArrivals(1)
         #expect(await worker.log.events == ["response"], "the response did not wait for waitUntil work")
-        await client.settle()
-        #expect(await worker.log.events == ["response", "after response"])
+        let settled = Task {
+            await client.settle()
+            return await worker.log.events
+        }
+        await worker.later.release()
+        #expect(await settled.value == ["response", "after response"], "settle() returned only after the work finished")
     }
 
     @Test("limits: 413 for a large body, 503 past the wall time or the concurrency limit, 500 with the request id")
@@ -80,10 +86,10 @@ struct RuntimeTests {
         #expect(failed.text.contains(id), "the 500 body carries the request id")
         // Wall time: the handler waits on a gate; the runtime's clock passes the 2 s limit.
         let slow = Task { await client.fetch("/wait") }
-        while await worker.gate.arrived < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        try await worker.gate.waitForArrivals(1)
         // Concurrency: with 1 in flight and a limit of 4, three more are admitted, the fifth is not.
         let more = (0..<3).map { _ in Task { await client.fetch("/wait") } }
-        while await worker.gate.arrived < 4 { try await Task.sleep(for: .milliseconds(1)) }
+        try await worker.gate.waitForArrivals(4)
         #expect(await client.fetch("/hello").status == 503, "over the concurrency limit")
         client.clock.advance(by: 2)
         let timedOut = await slow.value
@@ -141,13 +147,28 @@ struct RuntimeTests {
             let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/wait")!)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
         }
-        while await worker.gate.arrived < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        try await worker.gate.waitForArrivals(1)
         await group.triggerGracefulShutdown()
-        try await Task.sleep(for: .milliseconds(50))
+        // Shutdown has begun once the listener is closed: a new connection is refused.
+        while canConnect(port: port) { try await Task.sleep(for: .milliseconds(1)) }
         await worker.gate.release()
         let (status, body) = try await request.value
         #expect(status == 200)
         #expect(body == "released")
         try await serving.value
+    }
+}
+
+/// Whether a TCP connection to 127.0.0.1:`port` is accepted now.
+func canConnect(port: Int) -> Bool {
+    let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { return false }
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
 }

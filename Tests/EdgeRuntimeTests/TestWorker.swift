@@ -4,18 +4,23 @@ import EdgeRuntimeTesting
 import Foundation
 import HTTPTypes
 
-actor EventLog {
-    var events: [String] = []
-    func add(_ event: String) { events.append(event) }
+/// What the worker did, in order; tests wait on it rather than sleep.
+struct EventLog: Sendable {
+    let observed = Observed<[String]>([])
+    func add(_ event: String) async { await observed.update { $0.append(event) } }
+    var events: [String] { get async { await observed.value } }
+    /// Returns once `condition` holds for the events so far.
+    func wait(until condition: @escaping @Sendable ([String]) -> Bool) async throws { try await observed.wait(until: condition) }
 }
 
 /// A gate a handler waits on until the test opens it.
 actor Gate {
     private var open = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var arrivals = 0
+    /// How many handlers reached the gate; tests wait on it.
+    let arrivals = Observed(0)
     func wait() async {
-        arrivals += 1
+        await arrivals.update { $0 += 1 }
         if open { return }
         await withCheckedContinuation { waiters.append($0) }
     }
@@ -24,7 +29,8 @@ actor Gate {
         for waiter in waiters { waiter.resume() }
         waiters = []
     }
-    var arrived: Int { arrivals }
+    /// Returns once `count` handlers have reached the gate.
+    func waitForArrivals(_ count: Int) async throws { try await arrivals.wait { $0 >= count } }
 }
 
 struct TestWorker: Worker {
@@ -37,6 +43,8 @@ struct TestWorker: Worker {
 
     let log = EventLog()
     let gate = Gate()
+    /// What `waitUntil` work waits on before it logs, so a test decides when it finishes.
+    let later = Gate()
 
     static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         Env(
@@ -67,9 +75,9 @@ struct TestWorker: Worker {
             await gate.wait()
             return .text("released")
         case (.get, "/later"):
-            let log = self.log
+            let log = self.log, later = self.later
             ctx.waitUntil {
-                try await Task.sleep(for: .milliseconds(30))
+                await later.wait()
                 await log.add("after response")
             }
             await log.add("response")
