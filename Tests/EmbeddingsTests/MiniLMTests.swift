@@ -33,7 +33,12 @@ let sharedModel: Result<MiniLM, any Error> = Result {
 
 struct ParityCase: Decodable {
     var text: String
-    var input_ids: [Int32]
+    var inputIDs: [Int32]
+
+    enum CodingKeys: String, CodingKey {
+        case text
+        case inputIDs = "input_ids"
+    }
 }
 
 @Suite("all-MiniLM-L6-v2")
@@ -58,9 +63,9 @@ struct MiniLMTests {
         }
         #expect(cases.count == 477)
         var mismatches = 0
-        for parity in cases where model.tokenize(parity.text) != parity.input_ids {
+        for parity in cases where model.tokenize(parity.text) != parity.inputIDs {
             mismatches += 1
-            Issue.record("\(parity.text.debugDescription.prefix(80)): \(model.tokenize(parity.text)) != \(parity.input_ids)")
+            Issue.record("\(parity.text.debugDescription.prefix(80)): \(model.tokenize(parity.text)) != \(parity.inputIDs)")
         }
         #expect(mismatches == 0)
     }
