@@ -162,6 +162,24 @@ public final class PostgresQueue: QueueBackend {
         }
     }
 
+    public func extendLeases(_ queue: String, _ leases: [QueueLease], visibilityTimeout: Double) async throws -> [QueueLease] {
+        guard !leases.isEmpty else { return [] }
+        let until = nowMilliseconds + Int64((visibilityTimeout * 1000).rounded())
+        let ids = leases.map(\.messageID), tokens = leases.map(\.token)
+        return try await storage(queue) {
+            let rows = try await client.query(
+                """
+                UPDATE edge_queue_messages m SET visible_at = \(until)
+                FROM unnest(\(ids), \(tokens)) AS t(id, token)
+                WHERE m.id = t.id AND m.lease = t.token AND m.scope = \(scope) AND m.queue = \(queue)
+                RETURNING m.id
+                """, logger: logger)
+            var kept: Set<Int64> = []
+            for try await id in rows.decode(Int64.self) { kept.insert(id) }
+            return leases.filter { kept.contains($0.messageID) }
+        }
+    }
+
     public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {
         guard !outcomes.isEmpty else { return }
         let now = nowMilliseconds

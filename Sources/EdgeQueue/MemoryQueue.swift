@@ -73,6 +73,18 @@ public final class MemoryQueue: QueueBackend {
         }
     }
 
+    public func extendLeases(_ queue: String, _ leases: [QueueLease], visibilityTimeout: Double) async throws -> [QueueLease] {
+        let until = clock.now.addingTimeInterval(visibilityTimeout)
+        return state.withLock { state in
+            leases.filter { lease in
+                guard var record = state.records[lease.messageID], record.lease == lease.token, record.queue == queue else { return false }
+                record.visibleAt = until
+                state.records[record.id] = record
+                return true
+            }
+        }
+    }
+
     public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {
         let now = clock.now
         var woken: Set<String> = []

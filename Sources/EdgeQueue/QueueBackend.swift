@@ -29,6 +29,14 @@ public protocol QueueBackend: Sendable {
     /// - Throws: ``QueueError`` `.storageFailure`.
     func claim(_ queue: String, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage]
 
+    /// Moves the end of each lease in `leases` that is still held (its message was not claimed
+    /// again or settled) to `visibilityTimeout` seconds from now, and returns those leases. A
+    /// consumer calls it while its handler runs past a part of the timeout (a heartbeat), so a slow
+    /// batch is not delivered a second time.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`.
+    func extendLeases(_ queue: String, _ leases: [QueueLease], visibilityTimeout: Double) async throws -> [QueueLease]
+
     /// Applies outcomes atomically. An outcome whose lease has expired (the message was claimed
     /// again) is ignored: the new holder decides.
     ///

@@ -20,7 +20,9 @@ public struct QueueConsumerConfiguration: Sendable, Hashable {
     /// How many batches are processed at once, 1...250. Default 1.
     public var maxConcurrency: Int
     /// How long a claimed message stays invisible to other consumers, 1...43,200 s. A message whose
-    /// consumer dies is delivered again after it. Default 30 s.
+    /// consumer dies is delivered again after it. While a handler runs, the consumer extends the
+    /// leases of its batch every third of this time (a heartbeat), so a handler may take longer
+    /// than the timeout without its messages being delivered twice. Default 30 s.
     public var visibilityTimeout: Double
     /// How often an idle consumer looks for messages sent by other processes (messages sent
     /// through the same backend instance wake it at once). Default 0.1 s.
@@ -199,6 +201,9 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
                 )
             }
             var succeeded = true
+            // The batch keeps its leases while the handler runs, however long it takes.
+            let heartbeat = Task { await self.keepLeases(claimed.map(\.lease)) }
+            defer { heartbeat.cancel() }
             do {
                 try await handler(MessageBatch(queue: queue, messages: messages, decisions: decisions))
             } catch {
@@ -215,6 +220,30 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
         }
         try await backend.settle(queue, outcomes)
         record(outcomes)
+    }
+
+    /// Extends `leases` every third of the visibility timeout until cancelled (when the handler
+    /// returns), so a handler that outlives the timeout is not raced by a second delivery. A lease
+    /// found lost (the consumer stalled longer than the whole timeout and the message was claimed
+    /// again) is logged and dropped from the heartbeat; its settlement will be ignored.
+    private func keepLeases(_ leases: [QueueLease]) async {
+        var held = leases
+        let interval = configuration.visibilityTimeout / 3
+        while !held.isEmpty, !Task.isCancelled {
+            do { try await clock.sleep(seconds: interval) } catch { return }
+            if Task.isCancelled { return }
+            do {
+                let kept = try await backend.extendLeases(queue, held, visibilityTimeout: configuration.visibilityTimeout)
+                if kept.count < held.count {
+                    logger.warning(
+                        "lost the lease of messages still in the handler; they may be delivered again",
+                        metadata: ["queue": "\(queue)", "lost": "\(held.count - kept.count)"])
+                }
+                held = kept
+            } catch {
+                logger.warning("could not extend the leases of a batch in the handler; trying again", metadata: ["queue": "\(queue)", "error": "\(error)"])
+            }
+        }
     }
 
     /// A retry, or after `maxRetries` retries a move to the dead-letter queue (or a drop).

@@ -105,7 +105,7 @@ public final class SQLiteQueue: QueueBackend {
     }
 
     private enum Slot {
-        static let insert = 0, claim = 1, ack = 2, retry = 3, release = 4, deadLetter = 5, drop = 6
+        static let insert = 0, claim = 1, ack = 2, retry = 3, release = 4, deadLetter = 5, drop = 6, extend = 7
     }
 
     public func send(_ queue: String, _ messages: [OutgoingMessage]) async throws {
@@ -156,6 +156,25 @@ public final class SQLiteQueue: QueueBackend {
             return claimed
         }
         return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
+    }
+
+    public func extendLeases(_ queue: String, _ leases: [QueueLease], visibilityTimeout: Double) async throws -> [QueueLease] {
+        guard !leases.isEmpty else { return [] }
+        let until = nowMilliseconds + Int64((visibilityTimeout * 1000).rounded())
+        return try await write(queue) { connection -> [QueueLease] in
+            let statement = try connection.statement(
+                slot: Slot.extend, "UPDATE messages SET visible_at = ?3 WHERE id = ?1 AND lease = ?2 AND queue = ?4 RETURNING id")
+            var kept: [QueueLease] = []
+            for lease in leases {
+                statement.bind(1, lease.messageID)
+                statement.bind(2, lease.token)
+                statement.bind(3, until)
+                statement.bind(4, queue)
+                if try statement.step() { kept.append(lease) }
+                statement.reset()
+            }
+            return kept
+        }
     }
 
     public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {

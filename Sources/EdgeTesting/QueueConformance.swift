@@ -21,8 +21,8 @@ public enum QueueConformance {
 
     public static let cases: [Case] = [
         sendAndConsume, contentTypes, batchSizeAndTimeout, delays, perMessageRetry, handlerFailure, batchWideCalls,
-        deadLetterAfterMaxRetries, dropWithoutDeadLetterQueue, redrive, visibilityTimeout, concurrentConsumers,
-        limits, consumerConfiguration, stopWhileIdle,
+        deadLetterAfterMaxRetries, dropWithoutDeadLetterQueue, redrive, visibilityTimeout, leaseExtension, heartbeat, concurrentConsumers,
+        concurrentBatches, limits, consumerConfiguration, stopWhileIdle,
     ]
 
     public static let durableCases: [Case] = [reopen]
@@ -40,9 +40,11 @@ public enum QueueConformance {
         var count: Int { batches.withLock { $0.count } }
     }
 
-    /// Yields (with 1 ms pauses of real time) until `condition` holds, failing after `attempts`.
-    static func eventually(_ what: String, attempts: Int = 5000, _ condition: () async throws -> Bool) async throws {
-        for _ in 0..<attempts {
+    /// Checks `condition` every millisecond until it holds. The 120 s of real time it allows turn
+    /// a hang into a failure; nothing waits for them when the code under test works.
+    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+        while ContinuousClock.now < deadline {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -238,6 +240,69 @@ public enum QueueConformance {
         try Check.equal(try await c.binding.stats("jobs").backlog, 1, "the expired lease's ack is ignored")
         try await c.binding.settle("jobs", [.ack(second[0].lease)])
         try Check.equal(try await c.binding.stats("jobs").backlog, 0, "the live lease's ack counts")
+    }
+
+    static let leaseExtension = Case("a held lease is extended; an expired and reclaimed one is not") { c in
+        try await QueueProducer<Job>(queue: "jobs", backend: c.binding).send(Job(n: 1, name: ""))
+        let first = try await c.binding.claim("jobs", max: 10, visibilityTimeout: 30)
+        c.clock.advance(by: 20)
+        try Check.equal(try await c.binding.extendLeases("jobs", first.map(\.lease), visibilityTimeout: 30), first.map(\.lease), "extended")
+        c.clock.advance(by: 20)
+        try Check.equal(try await c.binding.claim("jobs", max: 10, visibilityTimeout: 30).count, 0, "still leased 40 s after the claim")
+        try Check.equal(try await c.binding.extendLeases("other", first.map(\.lease), visibilityTimeout: 30), [], "only in its own queue")
+        c.clock.advance(by: 30)
+        let second = try await c.binding.claim("jobs", max: 10, visibilityTimeout: 30)
+        try Check.equal(second.map(\.attempts), [2], "claimed again once the extension ran out")
+        try Check.equal(try await c.binding.extendLeases("jobs", first.map(\.lease), visibilityTimeout: 30), [], "the old lease is not extended")
+        try await c.binding.settle("jobs", [.ack(second[0].lease)])
+        try Check.equal(try await c.binding.extendLeases("jobs", second.map(\.lease), visibilityTimeout: 30), [], "nor a settled one")
+    }
+
+    static let heartbeat = Case("a handler running past the visibility timeout keeps its lease: delivered once") { c in
+        try await QueueProducer<Job>(queue: "jobs", backend: c.binding).send(Job(n: 1, name: ""))
+        let received = Received<Job>()
+        let release = AsyncStream<Void>.makeStream()
+        let consumer = try consumer(c, body: Job.self, configuration: QueueConsumerConfiguration(visibilityTimeout: 30)) { batch in
+            received.add(batch)
+            for await _ in release.stream { break }
+        }
+        let processing = Task { try await consumer.processAvailable() }
+        // Five visibility timeouts pass, a third at a time; the heartbeat sleeping on the clock
+        // extends the lease at each step (it sleeps again only after the extension returned).
+        for _ in 0..<15 {
+            try await c.clock.waitForSleepers(1)
+            c.clock.advance(by: 10)
+        }
+        try await c.clock.waitForSleepers(1)
+        try Check.equal(try await c.binding.claim("jobs", max: 10, visibilityTimeout: 30).count, 0, "not delivered again while the handler runs")
+        release.continuation.yield()
+        try Check.equal(try await processing.value, 1, "one batch")
+        try Check.equal(received.all.map { $0.map(\.attempts) }, [[1]], "delivered once")
+        try Check.equal(try await c.binding.stats("jobs").backlog, 0, "and acknowledged")
+        try Check.equal(c.clock.sleeperCount, 0, "the heartbeat stopped with the handler")
+    }
+
+    static let concurrentBatches = Case("max_concurrency 4: four batches in handlers at once, every message once") { c in
+        let producer = try QueueProducer<Int>(queue: "jobs", backend: c.binding)
+        try await producer.sendBatch((0..<12).map { QueueSendRequest(body: $0) })
+        let received = Received<Int>()
+        let inHandlers = Observed((now: 0, most: 0))
+        let consumer = try consumer(
+            c, body: Int.self, configuration: QueueConsumerConfiguration(maxBatchSize: 1, maxConcurrency: 4, visibilityTimeout: 30)
+        ) { batch in
+            await inHandlers.update { $0 = (now: $0.now + 1, most: max($0.most, $0.now + 1)) }
+            // Each handler waits until four were inside at once: with fewer workers this never ends.
+            try await inHandlers.wait { $0.most >= 4 }
+            received.add(batch)
+            await inHandlers.update { $0.now -= 1 }
+        }
+        let running = Task { try await consumer.run() }
+        try await eventually("twelve batches") { received.count == 12 }
+        consumer.stop()
+        try await running.value
+        try Check.equal(await inHandlers.value.most, 4, "four at once, never more")
+        try Check.equal(received.all.flatMap { $0.map(\.body) }.sorted(), Array(0..<12), "every message once")
+        try Check.equal(try await c.binding.stats("jobs").backlog, 0, "all acknowledged")
     }
 
     static let concurrentConsumers = Case("concurrent consumers never share a live lease") { c in
