@@ -50,6 +50,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Model-based tests: random operation sequences, shrunk to a minimal failing one.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // `swift package generate-documentation`: the DocC catalogs of the library products.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -291,6 +293,17 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The fuzz harnesses, one per parser of outside input (Fuzz/README.md). FuzzReplayTests
+        // replays their seeds and crashers; Fuzz/run drives them with libFuzzer.
+        .target(
+            name: "EdgeFuzzing",
+            dependencies: [
+                "CodeSearch", "EdgeBlob", "EdgeCore", "EdgeQueue", "EdgeRuntime", "EdgeS3", "Embeddings", "Recordings", "VectorSearch",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
+
         // A child process for the crash tests: it writes, reports each acknowledged write on stdout,
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
@@ -301,7 +314,9 @@ let package = Package(
         ),
 
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeSQLite", "EdgeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeSQLite", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgeKVTests", dependencies: ["EdgeKV", "EdgeSQLite", "EdgeTesting", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
         .testTarget(
             name: "EdgeS3Tests",
             dependencies: [
@@ -314,13 +329,19 @@ let package = Package(
             dependencies: [
                 "EdgeS3Blob", "EdgeS3", "EdgeBlob", "EdgeCore", "EdgeRuntime", "EdgeTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Scripts"], swiftSettings: strict),
         .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
         .testTarget(
             name: "EdgeQueueTests",
-            dependencies: ["EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: [
+                "EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -338,7 +359,10 @@ let package = Package(
         ),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "EdgeRuntimeTesting", "EdgeTesting"], exclude: ["Clients"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
-        .testTarget(name: "EdgePostgresTests", dependencies: ["EdgePostgres", "EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgePostgresTests",
+            dependencies: ["EdgePostgres", "EdgeRuntime", "EdgeRuntimeTesting", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
         .testTarget(
             name: "EmbeddingsTests",
             dependencies: ["Embeddings", "EdgeTesting", .product(name: "Hummingbird", package: "hummingbird")],
@@ -346,9 +370,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "FuzzReplayTests",
+            dependencies: ["EdgeFuzzing", "VectorSearch"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EdgeBlobTests",
-            dependencies: ["EdgeBlob", "EdgeTesting", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "EdgeBlob", "EdgeTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
     ]
 )
+
+// Fuzz/run builds the libFuzzer driver with EDGE_FUZZ=1 and -sanitize=fuzzer,address: a module
+// without a main of its own (libFuzzer brings one), so it exists only in that build.
+if Context.environment["EDGE_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "edge-fuzz", dependencies: ["EdgeFuzzing", "VectorSearch"], path: "Fuzz/edge-fuzz",
+            swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
+}

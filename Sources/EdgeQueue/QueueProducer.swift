@@ -52,7 +52,7 @@ public struct QueueProducer<Body: Encodable & Sendable>: Sendable {
     }
 }
 
-enum QueueCoding {
+package enum QueueCoding {
     static func encode<T: Encodable>(_ body: T, as contentType: QueueContentType, queue: String) throws -> [UInt8] {
         switch contentType {
         case .json:
@@ -74,7 +74,7 @@ enum QueueCoding {
         }
     }
 
-    static func decode<T: Decodable>(_ bytes: [UInt8], as contentType: QueueContentType, to type: T.Type) throws -> T {
+    package static func decode<T: Decodable>(_ bytes: [UInt8], as contentType: QueueContentType, to type: T.Type) throws -> T {
         switch contentType {
         case .json:
             return try JSONDecoder().decode(T.self, from: Data(bytes))

@@ -570,7 +570,7 @@ public struct S3API: Sendable {
         }
     }
 
-    static func etags(_ header: String) -> [String] {
+    package static func etags(_ header: String) -> [String] {
         header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
@@ -652,7 +652,7 @@ public struct S3API: Sendable {
 
     /// `bytes=A-B`, `bytes=A-`, `bytes=-N`; nil when it is not one such range (S3 then serves
     /// the whole object).
-    static func parseRange(_ header: String) -> BlobRange? {
+    package static func parseRange(_ header: String) -> BlobRange? {
         guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
         let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
         let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
@@ -664,7 +664,9 @@ public struct S3API: Sendable {
         guard let start = Int(parts[0]), start >= 0 else { return nil }
         if parts[1].isEmpty { return .offset(start) }
         guard let end = Int(parts[1]), end >= start else { return nil }
-        return .offset(start, length: end - start + 1)
+        // bytes=0-9223372036854775807 (found by the http-headers fuzz harness): to the end.
+        let (length, overflow) = (end - start).addingReportingOverflow(1)
+        return overflow ? .offset(start) : .offset(start, length: length)
     }
 
     /// `x-amz-copy-source`: `/BUCKET/KEY` or `BUCKET/KEY`, URL-encoded.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A reader for the safetensors format: an 8-byte little-endian header length, a JSON header
 /// mapping tensor names to `{dtype, shape, data_offsets}`, then the raw little-endian data.
@@ -24,12 +24,22 @@ public struct SafeTensors: @unchecked Sendable {
     /// - Throws: ``EmbeddingError`` `.modelFilesMissing` when the file cannot be read,
     ///   `.invalidModel` when the header is malformed or a tensor's bytes fall outside the file.
     public init(path: String) throws {
-        self.path = path
+        let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
             throw EmbeddingError(.modelFilesMissing, message: "cannot read \(path): \(error.localizedDescription)")
         }
+        try self.init(data: data, path: path)
+    }
+
+    /// Validates the header of safetensors bytes already in memory; `path` names them in errors.
+    ///
+    /// - Throws: ``EmbeddingError`` `.invalidModel` when the header is malformed or a tensor's
+    ///   bytes fall outside the data.
+    public init(data: Data, path: String = "(memory)") throws {
+        self.path = path
+        self.data = data
         func invalid(_ why: String) -> EmbeddingError { EmbeddingError(.invalidModel, message: "\(path) is not a valid safetensors file: \(why)") }
         guard data.count >= 8 else { throw invalid("shorter than its 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -54,9 +64,19 @@ public struct SafeTensors: @unchecked Sendable {
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength else {
                 throw invalid("tensor \(name) spans bytes \(offsets[0])..<\(offsets[1]) of a \(dataLength)-byte data section")
             }
-            let elements = shape.reduce(1, *)
-            if let width = Self.byteWidth[dtype], elements * width != offsets[1] - offsets[0] {
-                throw invalid("tensor \(name) has shape \(shape) of \(dtype) but \(offsets[1] - offsets[0]) bytes")
+            // A shape from the file is checked before any arithmetic on it: dimensions are not
+            // negative and their product does not overflow (found by the safetensors fuzz harness).
+            var elements = 1
+            for dimension in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                guard dimension >= 0, !overflow else { throw invalid("tensor \(name) has an impossible shape \(shape)") }
+                elements = product
+            }
+            if let width = Self.byteWidth[dtype] {
+                let (bytes, overflow) = elements.multipliedReportingOverflow(by: width)
+                guard !overflow, bytes == offsets[1] - offsets[0] else {
+                    throw invalid("tensor \(name) has shape \(shape) of \(dtype) but \(offsets[1] - offsets[0]) bytes")
+                }
             }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }

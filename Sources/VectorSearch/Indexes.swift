@@ -45,7 +45,7 @@ public final class FlatIndex: VectorIndex {
     /// Writes the snapshot of a persistent index (a no-op in memory).
     ///
     /// - Throws: ``VectorError`` `.storage`.
-    public func checkpoint() throws { try engine.checkpoint() }
+    public func checkpoint() async throws { try engine.checkpoint() }
 }
 
 /// Approximate search over a hierarchical navigable small-world graph: logarithmic query time,
@@ -110,7 +110,7 @@ public final class HNSWIndex: VectorIndex {
     /// Writes the snapshot of a persistent index (a no-op in memory).
     ///
     /// - Throws: ``VectorError`` `.storage`.
-    public func checkpoint() throws { try engine.checkpoint() }
+    public func checkpoint() async throws { try engine.checkpoint() }
 
     /// Bytes held per live vector: the vector, its graph links and bookkeeping.
     public var memoryPerVector: Double { engine.memoryPerVector }

@@ -11,7 +11,7 @@ import GRDB
 ///
 /// Opening loads the snapshot when it matches the database's write generation — the index then
 /// answers exactly as before — and otherwise rebuilds from the database in write order.
-final class VectorPersistence: @unchecked Sendable {
+package final class VectorPersistence: @unchecked Sendable {
     struct Row {
         var id: String
         var namespace: String?
@@ -19,13 +19,32 @@ final class VectorPersistence: @unchecked Sendable {
         var values: [Float]
     }
 
-    struct Snapshot {
+    package struct Snapshot {
         var ids: [String?]
         var vectors: [Float]
         var dimensions: Int
         var graph: HNSWGraph?
 
         func vector(_ slot: Int) -> ArraySlice<Float> { vectors[(slot * dimensions)..<((slot + 1) * dimensions)] }
+
+        /// How many vectors it holds.
+        package var count: Int { ids.count }
+
+        /// The slots nearest `query` (the graph's search when it has one, else every vector): what
+        /// an index loaded from this snapshot would answer first. For the fuzz harness.
+        package func nearest(_ query: [Float], metric: VectorMetric, ef: Int) -> [Int] {
+            guard query.count == dimensions, count > 0 else { return [] }
+            return vectors.withUnsafeBufferPointer { base in
+                query.withUnsafeBufferPointer { query in
+                    let space = VectorSpace(base: base.baseAddress!, dimensions: dimensions, metric: metric)
+                    if let graph {
+                        return graph.search(query.baseAddress!, space: space, ef: ef, accept: nil).map { Int($0.node) }
+                    }
+                    return (0..<count).sorted { space.distance(query.baseAddress!, Int32($0)) < space.distance(query.baseAddress!, Int32($1)) }
+                        .prefix(ef).map { $0 }
+                }
+            }
+        }
     }
 
     let databasePath: String
@@ -178,7 +197,15 @@ final class VectorPersistence: @unchecked Sendable {
     /// The snapshot, or nil when there is none or it is stale, truncated or of another shape.
     private func readSnapshot(dimensions: Int, hnsw: HNSWParameters?) throws -> Snapshot? {
         guard let data = FileManager.default.contents(atPath: snapshotPath) else { return nil }
-        var reader = ByteReader(Array(data))
+        return try Self.decodeSnapshot(Array(data), databaseID: databaseID, generation: generation, dimensions: dimensions, hnsw: hnsw)
+    }
+
+    /// Decodes a snapshot file: nil when it belongs to another database or generation or has
+    /// another shape.
+    ///
+    /// - Throws: ``VectorError`` `.storage` when it is truncated or its graph is corrupt.
+    package static func decodeSnapshot(_ bytes: [UInt8], databaseID: String, generation: Int64, dimensions: Int, hnsw: HNSWParameters?) throws -> Snapshot? {
+        var reader = ByteReader(bytes)
         guard Array(try reader.take(8)) == Array("EDGEVEC2".utf8), try reader.string() == databaseID, try reader.int64() == generation,
             try reader.int64() == Int64(dimensions)
         else { return nil }

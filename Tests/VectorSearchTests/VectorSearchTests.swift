@@ -82,6 +82,23 @@ struct HNSWTests {
         }
     }
 
+    @Test("checkpoint() writes the snapshot, called on the index or through any VectorIndex")
+    func checkpointWrites() async throws {
+        for graph in [false, true] {
+            let directory = scratchDirectory()
+            let configuration = VectorIndexConfiguration(dimensions: 4)
+            let index: any VectorIndex =
+                graph
+                ? try HNSWIndex(name: "c", stateDirectory: directory, configuration: configuration)
+                : try FlatIndex(name: "c", stateDirectory: directory, configuration: configuration)
+            _ = try await index.insert([VectorRecord(id: "a", values: [1, 0, 0, 0])])
+            let snapshot = directory + "/vectorize/c.snapshot"
+            #expect(!FileManager.default.fileExists(atPath: snapshot), "not before the checkpoint")
+            try await index.checkpoint()
+            #expect(FileManager.default.fileExists(atPath: snapshot), "graph \(graph): the checkpoint wrote \(snapshot)")
+        }
+    }
+
     @Test("a snapshot is only used with the database it was written for; a corrupt one is ignored")
     func staleSnapshot() async throws {
         let directory = scratchDirectory()

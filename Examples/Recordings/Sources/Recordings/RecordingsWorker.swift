@@ -155,7 +155,7 @@ public struct RecordingsWorker: Worker {
         }
     }
 
-    enum RangeRequest: Equatable {
+    package enum RangeRequest: Equatable {
         case whole
         case unsatisfiable
         case range(offset: Int, length: Int)
@@ -164,7 +164,7 @@ public struct RecordingsWorker: Worker {
     /// One byte range of RFC 9110 §14.1.2 (`bytes=0-99`, `bytes=100-`, `bytes=-100`) against an
     /// object of `size` bytes. Several ranges, or a syntax this does not read, serve the whole
     /// object, as the RFC allows.
-    static func parseRange(_ header: String, size: Int) -> RangeRequest {
+    package static func parseRange(_ header: String, size: Int) -> RangeRequest {
         guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
         let spec = header.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
         let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
