@@ -3,6 +3,7 @@ import EdgeS3
 import EdgeS3Blob
 import EdgeTesting
 import Foundation
+import PropertyBased
 import Synchronization
 import Testing
 
@@ -62,4 +63,23 @@ struct S3BlobConformanceTests {
         ]
         await runAll(Self.cases, harness, store: "moto")
     }
+}
+
+@Suite("S3Blob against a reference model")
+struct S3BlobModelTests {
+    @Test("on moto's S3 server, 15 sequences", .enabled(if: motoURL != nil, motoSkipReason))
+    func moto() async {
+        let harness = s3Harness(
+            endpoint: motoURL!, credentials: S3Credentials(accessKeyID: "AKIDMOTO", secretAccessKey: "moto-secret"),
+            bucketName: { "model-" + UUID().uuidString.prefix(12).lowercased() }, create: true)
+        await propertyCheck(count: 15, input: zip(Gen.int(in: 0...6), Gen.int(in: 0...5), Gen.int(in: 0...120)).array(of: 1...30)) { codes in
+            await recordingFailure { try await BlobModel.check(codes.map(BlobModel.Operation.init), on: harness) }
+        }
+    }
+}
+
+/// propertyCheck counts recorded issues, not thrown errors (it drops them): a model check's
+/// ConformanceFailure is recorded here, so the sequence fails and is shrunk.
+private func recordingFailure(_ check: () async throws -> Void) async {
+    do { try await check() } catch { Issue.record("\(error)") }
 }
