@@ -495,12 +495,18 @@ final class HNSWGraph: @unchecked Sendable {
             for layer in 0...level {
                 let list = graph.linkList(Int32(node), layer)
                 let links = Int(list[0])
+                // A link on a layer must name a node that exists on that layer (found by the
+                // vector-snapshot fuzz harness: a search followed one into a missing upper list).
                 guard links >= 0, links <= (layer == 0 ? graph.maxBottomLinks : parameters.m),
-                    (0..<links).allSatisfy({ list[1 + $0] >= 0 && Int(list[1 + $0]) < count })
+                    (0..<links).allSatisfy({ list[1 + $0] >= 0 && Int(list[1 + $0]) < count && Int(levels[Int(list[1 + $0])]) >= layer })
                 else {
                     throw VectorError(.storage, message: "the index snapshot's graph is corrupt")
                 }
             }
+        }
+        // The search descends from the entry point's top layer: it must reach maxLevel.
+        if entryPoint >= 0, Int(levels[Int(entryPoint)]) < maxLevel {
+            throw VectorError(.storage, message: "the index snapshot's graph is corrupt")
         }
         graph.entryPoint = entryPoint
         graph.maxLevel = maxLevel
