@@ -22,7 +22,8 @@ public struct QueueConsumerConfiguration: Sendable, Hashable {
     /// How long a claimed message stays invisible to other consumers, 1...43,200 s. A message whose
     /// consumer dies is delivered again after it. While a handler runs, the consumer extends the
     /// leases of its batch every third of this time (a heartbeat), so a handler may take longer
-    /// than the timeout without its messages being delivered twice. Default 30 s.
+    /// than the timeout without its messages being delivered twice; a handler that never returns
+    /// holds its batch for as long as its process lives. Default 30 s.
     public var visibilityTimeout: Double
     /// How often an idle consumer looks for messages sent by other processes (messages sent
     /// through the same backend instance wake it at once). Default 0.1 s.
@@ -229,8 +230,14 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     private func keepLeases(_ leases: [QueueLease]) async {
         var held = leases
         let interval = configuration.visibilityTimeout / 3
+        // The batch may have been claimed up to max_batch_timeout before its handler started: the
+        // first beat comes that much earlier (at once when the wait was longer than a third).
+        var wait = max(0, interval - configuration.maxBatchTimeout)
         while !held.isEmpty, !Task.isCancelled {
-            do { try await clock.sleep(seconds: interval) } catch { return }
+            if wait > 0 {
+                do { try await clock.sleep(seconds: wait) } catch { return }
+            }
+            wait = interval
             if Task.isCancelled { return }
             do {
                 let kept = try await backend.extendLeases(queue, held, visibilityTimeout: configuration.visibilityTimeout)

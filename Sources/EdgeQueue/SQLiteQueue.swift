@@ -165,13 +165,14 @@ public final class SQLiteQueue: QueueBackend {
             let statement = try connection.statement(
                 slot: Slot.extend, "UPDATE messages SET visible_at = ?3 WHERE id = ?1 AND lease = ?2 AND queue = ?4 RETURNING id")
             var kept: [QueueLease] = []
+            defer { statement.reset() }
             for lease in leases {
+                statement.reset()
                 statement.bind(1, lease.messageID)
                 statement.bind(2, lease.token)
                 statement.bind(3, until)
                 statement.bind(4, queue)
                 if try statement.step() { kept.append(lease) }
-                statement.reset()
             }
             return kept
         }

@@ -664,7 +664,7 @@ public struct S3API: Sendable {
         guard let start = Int(parts[0]), start >= 0 else { return nil }
         if parts[1].isEmpty { return .offset(start) }
         guard let end = Int(parts[1]), end >= start else { return nil }
-        // bytes=0-9223372036854775807 (found by the http-headers fuzz harness): to the end.
+        // bytes=0-9223372036854775807 (found writing the http-headers fuzz harness): to the end.
         let (length, overflow) = (end - start).addingReportingOverflow(1)
         return overflow ? .offset(start) : .offset(start, length: length)
     }

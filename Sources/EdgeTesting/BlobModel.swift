@@ -91,8 +91,9 @@ public enum BlobModel {
                     onlyIf = BlobConditional(etagMatches: [current ?? staleEtags.last!])
                     succeeds = current != nil
                 case 2:
+                    // A superseded etag; equal contents (two empty bodies) can make it current again.
                     onlyIf = BlobConditional(etagMatches: [staleEtags.last!])
-                    succeeds = false
+                    succeeds = current != nil && current == staleEtags.last
                 case 3:
                     onlyIf = BlobConditional(etagDoesNotMatch: ["*"])
                     succeeds = current == nil

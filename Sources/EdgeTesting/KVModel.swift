@@ -12,7 +12,8 @@ import Foundation
 ///
 /// ```swift
 /// await propertyCheck(input: zip(Gen.int(in: 0...8), Gen.int(in: 0...7), Gen.int(in: 0...120)).array(of: 1...60)) { codes in
-///     try await KVModel.check(codes.map(KVModel.Operation.init), on: harness)
+///     // swift-property-based counts recorded issues and drops thrown errors: record the failure.
+///     do { try await KVModel.check(codes.map(KVModel.Operation.init), on: harness) } catch { Issue.record("\(error)") }
 /// }
 /// ```
 public enum KVModel {

@@ -82,17 +82,32 @@ public final class TestClock: EdgeClock {
     ///
     /// - Throws: ``TestClockError`` when that does not happen in time.
     public func waitForSleepers(_ count: Int = 1, attempts: Int = 100_000, timeout: Duration = .seconds(10)) async throws {
+        try await waitFor(
+            { self.sleeperCount >= count }, attempts: attempts, timeout: timeout,
+            failure: { "expected \(count) sleepers on the TestClock, found \(self.sleeperCount)" })
+    }
+
+    /// Waits until a task sleeps on this clock until exactly `deadline` — a particular service
+    /// parked, whichever others sleep too (see ``waitForSleepers(_:attempts:timeout:)``).
+    ///
+    /// - Throws: ``TestClockError`` when that does not happen in time.
+    public func waitForSleeper(until deadline: Date, attempts: Int = 100_000, timeout: Duration = .seconds(10)) async throws {
+        let parked = { self.state.withLock { $0.sleepers.values.contains { $0.deadline == deadline } } }
+        try await waitFor(parked, attempts: attempts, timeout: timeout, failure: { "no task sleeps on the TestClock until \(deadline)" })
+    }
+
+    private func waitFor(_ condition: () -> Bool, attempts: Int, timeout: Duration, failure: () -> String) async throws {
         for _ in 0..<attempts {
-            if sleeperCount >= count { return }
+            if condition() { return }
             await Task.yield()
         }
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
-            if sleeperCount >= count { return }
+            if condition() { return }
             try await Task.sleep(for: .milliseconds(1))
         }
-        if sleeperCount >= count { return }
-        throw TestClockError(message: "expected \(count) sleepers on the TestClock, found \(sleeperCount)")
+        if condition() { return }
+        throw TestClockError(message: failure())
     }
 }
 

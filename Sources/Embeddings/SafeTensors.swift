@@ -65,7 +65,7 @@ public struct SafeTensors: @unchecked Sendable {
                 throw invalid("tensor \(name) spans bytes \(offsets[0])..<\(offsets[1]) of a \(dataLength)-byte data section")
             }
             // A shape from the file is checked before any arithmetic on it: dimensions are not
-            // negative and their product does not overflow (found by the safetensors fuzz harness).
+            // negative and their product does not overflow (found writing the safetensors fuzz harness).
             var elements = 1
             for dimension in shape {
                 let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)

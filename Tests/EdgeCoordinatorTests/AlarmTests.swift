@@ -18,7 +18,7 @@ struct AlarmTests {
         try await stub.call { try await $0.schedule(clock.now.addingTimeInterval(10)) }
         #expect(try await stub.call { try await $0.alarmTime() } == clock.now.addingTimeInterval(10))
         let service = Task { try await namespace.run() }
-        try await clock.waitForSleepers(1)
+        try await clock.waitForSleeper(until: clock.now.addingTimeInterval(10))
         clock.advance(by: 9)
         #expect(try await namespace.runDueAlarms() == 0, "not before its time")
         #expect(await log.count == 0)

@@ -48,9 +48,12 @@ struct RuntimeTests {
         let services = try client.runtime.backgroundServices()
         let group = ServiceGroup(services: services, logger: Logger(label: "test"))
         let running = Task { try await group.run() }
-        try await client.clock.waitForSleepers(1)
+        // The cron service parks until the next 5-minute mark (other services sleep on the clock
+        // too: waiting for that deadline, not for any sleeper, is what proves it is parked).
+        let mark = try #require(try CronSchedule("*/5 * * * *").nextFire(after: client.clock.now))
+        try await client.clock.waitForSleeper(until: mark)
         client.clock.advance(by: 300)
-        // Only the cron trigger, woken by the clock reaching the next 5-minute mark, logs a second event.
+        // Only the cron trigger, woken by the clock reaching that mark, logs a second event.
         try await worker.log.wait { $0.count == 2 }
         #expect(await worker.log.events == ["cron */5 * * * *", "cron */5 * * * *"])
         await group.triggerGracefulShutdown()

@@ -82,7 +82,7 @@ struct HNSWTests {
         }
     }
 
-    @Test("checkpoint() writes the snapshot, called on the index or through any VectorIndex")
+    @Test("checkpoint() through any VectorIndex writes the snapshot, flat and HNSW")
     func checkpointWrites() async throws {
         for graph in [false, true] {
             let directory = scratchDirectory()

@@ -1,6 +1,6 @@
 // `recordings`: serves RecordingsWorker. With no config file, recordings go to a file bucket
 // under --state (default .edge/state) on --port (default 8787, 0 picks one) with a 200 MiB
-// body limit; `--config FILE` serves a config of your own instead.
+// body limit; `--config FILE` serves a config of your own instead (--port still applies).
 import EdgeRuntime
 import Foundation
 import Logging
@@ -13,7 +13,10 @@ func option(_ name: String) -> String? {
 }
 let runtime: WorkerRuntime<RecordingsWorker>
 if let path = option("--config") {
-    runtime = try WorkerRuntime(worker: RecordingsWorker(), bindings: EdgeBindings(config: try EdgeConfig.load(path)))
+    var config = try EdgeConfig.load(path)
+    // --port (0 picks one) overrides the config's port, as it does for the built-in config.
+    if let port = option("--port").flatMap(Int.init) { config.port = port }
+    runtime = try WorkerRuntime(worker: RecordingsWorker(), bindings: EdgeBindings(config: config))
 } else {
     var config = EdgeConfig(name: "recordings", file: "recordings (built-in config)", stateDirectory: option("--state") ?? ".edge/state")
     config.r2Buckets = [.init(binding: "RECORDINGS", bucketName: "recordings")]
