@@ -13,7 +13,7 @@ import Foundation
 /// ```swift
 /// await propertyCheck(input: zip(Gen.int(in: 0...8), Gen.int(in: 0...7), Gen.int(in: 0...120)).array(of: 1...60)) { codes in
 ///     // swift-property-based counts recorded issues and drops thrown errors: record the failure.
-///     do { try await KVModel.check(codes.map(KVModel.Operation.init), on: harness) } catch { Issue.record("\(error)") }
+///     await recordingFailure { try await KVModel.check(codes.map(KVModel.Operation.init), on: harness) }
 /// }
 /// ```
 public enum KVModel {

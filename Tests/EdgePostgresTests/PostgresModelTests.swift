@@ -35,9 +35,3 @@ struct PostgresModelTests {
         }
     }
 }
-
-/// propertyCheck counts recorded issues, not thrown errors (it drops them): a model check's
-/// ConformanceFailure is recorded here, so the sequence fails and is shrunk.
-private func recordingFailure(_ check: () async throws -> Void) async {
-    do { try await check() } catch { Issue.record("\(error)") }
-}

@@ -24,9 +24,3 @@ struct QueueModelTests {
         }
     }
 }
-
-/// propertyCheck counts recorded issues, not thrown errors (it drops them): a model check's
-/// ConformanceFailure is recorded here, so the sequence fails and is shrunk.
-private func recordingFailure(_ check: () async throws -> Void) async {
-    do { try await check() } catch { Issue.record("\(error)") }
-}
