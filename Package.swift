@@ -339,7 +339,7 @@ let package = Package(
         .testTarget(
             name: "EdgeQueueTests",
             dependencies: [
-                "EdgeQueue", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "EdgeQueue", "EdgeSQLite", "EdgeTesting", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

@@ -111,10 +111,12 @@ public final class PgVectorIndex: VectorIndex {
 
     private var client: PostgresClient { pool.client }
 
-    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            try await prepare()
-            return try await body()
+            return try await pool.bounded {
+                try await self.prepare()
+                return try await body()
+            }
         } catch let error as VectorError {
             throw error
         } catch {
@@ -134,7 +136,7 @@ public final class PgVectorIndex: VectorIndex {
     // MARK: Writes
 
     public func describe() async throws -> VectorIndexInfo {
-        try await storage {
+        try await storage { [self] in
             let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
             for try await count in rows.decode(Int64.self) {
                 return VectorIndexInfo(dimensions: rules.dimensions, metric: rules.configuration.metric, vectorCount: Int(count))
@@ -168,7 +170,7 @@ public final class PgVectorIndex: VectorIndex {
         let namespaces = rows.map { records[$0].namespace ?? "" }
         let metadata = try rows.map { row -> String in try records[row].metadata.map { String(decoding: try $0.serialized(), as: UTF8.self) } ?? "" }
         let embeddings = rows.map { Self.literal(prepared[$0]) }
-        let written: Set<String> = try await storage {
+        let written: Set<String> = try await storage { [self] in
             var bindings = PostgresBindings()
             bindings.append(ids)
             bindings.append(namespaces)
@@ -194,7 +196,7 @@ public final class PgVectorIndex: VectorIndex {
     public func deleteByIds(_ ids: [String]) async throws -> VectorMutationResult {
         try rules.checkBatch(ids.count, what: "ids")
         guard !ids.isEmpty else { return VectorMutationResult(ids: []) }
-        let deleted: Set<String> = try await storage {
+        let deleted: Set<String> = try await storage { [self] in
             var bindings = PostgresBindings()
             bindings.append(ids)
             var deleted = Set<String>()
@@ -211,7 +213,7 @@ public final class PgVectorIndex: VectorIndex {
     public func getByIds(_ ids: [String]) async throws -> [VectorRecord] {
         try rules.checkBatch(ids.count, what: "ids")
         guard !ids.isEmpty else { return [] }
-        let found: [String: VectorRecord] = try await storage {
+        let found: [String: VectorRecord] = try await storage { [self] in
             var bindings = PostgresBindings()
             bindings.append(ids)
             let query = PostgresQuery(
@@ -262,7 +264,7 @@ public final class PgVectorIndex: VectorIndex {
             """
         let topK = options.topK
         let efSearch = max(self.efSearch, 2 * topK)
-        return try await storage {
+        return try await storage { [self, conditions, bindings] in
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL hnsw.ef_search = \(min(1000, efSearch))"), logger: logger)
                 if !conditions.isEmpty {

@@ -68,10 +68,12 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     private var now: Int64 { configuration.clock.nowEpochSeconds }
     private var client: PostgresClient { pool.client }
 
-    private func storage<T>(_ key: String? = nil, _ body: () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ key: String? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_kv.v1", Self.schema)
-            return try await body()
+            return try await pool.bounded {
+                try await self.pool.migrate("edge_kv.v1", Self.schema)
+                return try await body()
+            }
         } catch let error as KVError {
             throw error
         } catch {
@@ -95,7 +97,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         for key in keys { try limits.validateKey(key) }
         guard !keys.isEmpty else { return [:] }
         let now = self.now
-        return try await storage {
+        return try await storage { [self] in
             let rows = try await client.query(
                 """
                 SELECT key, value, expiration, metadata FROM edge_kv
@@ -113,7 +115,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     public func list(_ options: KVListOptions) async throws -> KVListResult {
         let request = try limits.validateList(options)
         let now = self.now
-        return try await storage {
+        return try await storage { [self] in
             let lower = ByteBuffer(bytes: request.lowerBound)
             let rows: PostgresRowSequence
             if let upper = request.upperBound {
@@ -166,7 +168,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         var latest: [String: Int] = [:]
         for (index, write) in writes.enumerated() { latest[write.key] = index }
         let unique = writes.indices.filter { latest[writes[$0].key] == $0 }.map { writes[$0] }
-        _ = try await storage(writes.count == 1 ? writes[0].key : nil) {
+        _ = try await storage(writes.count == 1 ? writes[0].key : nil) { [self] in
             try await client.query(
                 """
                 INSERT INTO edge_kv (namespace, key, value, expiration, metadata)
@@ -187,7 +189,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         try limits.validateBulk(count: keys.count, limit: limits.maxBulkWriteEntries, operation: "bulk delete")
         for key in keys { try limits.validateKey(key) }
         guard !keys.isEmpty else { return }
-        _ = try await storage(keys.count == 1 ? keys[0] : nil) {
+        _ = try await storage(keys.count == 1 ? keys[0] : nil) { [self] in
             try await client.query(
                 "DELETE FROM edge_kv WHERE namespace = \(namespace) AND key = ANY(\(keys.map { ByteBuffer(bytes: Array($0.utf8)) }))",
                 logger: configuration.logger)
@@ -207,7 +209,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     }
 
     public func storedKeyCount() async throws -> Int {
-        try await storage {
+        try await storage { [self] in
             let rows = try await client.query("SELECT count(*) FROM edge_kv WHERE namespace = \(namespace)", logger: configuration.logger)
             for try await count in rows.decode(Int64.self) { return Int(count) }
             return 0
@@ -217,7 +219,7 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     @discardableResult
     public func purgeExpired() async throws -> Int {
         let now = self.now
-        return try await storage {
+        return try await storage { [self] in
             let rows = try await client.query(
                 """
                 WITH gone AS (DELETE FROM edge_kv WHERE namespace = \(namespace) AND expiration <= \(now) RETURNING 1)

@@ -83,10 +83,12 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     private var namespace: String { settings.namespace }
     private var leaseMilliseconds: Int64 { Int64(settings.leaseSeconds * 1000) }
 
-    private func storage<T>(_ objectID: String?, _ body: () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ objectID: String?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_do.v3", Self.schema)
-            return try await body()
+            return try await pool.bounded {
+                try await self.pool.migrate("edge_do.v3", Self.schema)
+                return try await body()
+            }
         } catch let error as CoordinatorError {
             throw error
         } catch {
@@ -143,7 +145,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         _ = try? await state.withLock({ $0.commitChains[objectID] })?.value
         var epoch: Int64?
         while true {
-            epoch = try await storage(objectID) {
+            epoch = try await storage(objectID) { [self] in
                 let address = state.withLock { $0.address }
                 let rows = try await pool.client.query(
                     """
@@ -161,7 +163,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
             if lastAsked.map({ ContinuousClock.now - $0 > .milliseconds(200) }) ?? true {
                 // Ask the owner to hand the object over after its running call — again every
                 // 200 ms: a notification sent while the owner's listener reconnects is lost.
-                _ = try await storage(objectID) {
+                _ = try await storage(objectID) { [self] in
                     try await pool.client.query("SELECT pg_notify('edge_do_handover', \(namespace + "/" + objectID))", logger: logger)
                 }
                 lastAsked = ContinuousClock.now
@@ -176,7 +178,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         }
         // (A commit of an earlier instance arriving now fails its epoch fence: nothing to wait for.)
         // Load the object's storage and alarm while owning it.
-        let loaded = try await storage(objectID) { () -> ([String: [UInt8]], ScheduledAlarm?) in
+        let loaded = try await storage(objectID) { [self] () -> ([String: [UInt8]], ScheduledAlarm?) in
             var values: [String: [UInt8]] = [:]
             let rows = try await pool.client.query(
                 "SELECT key, value FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
@@ -213,7 +215,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         }
         guard current else { return }
         do {
-            _ = try await storage(objectID) {
+            _ = try await storage(objectID) { [self] in
                 try await pool.client.query(
                     """
                     DELETE FROM edge_do_leases WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND epoch = \(Int64(token))
@@ -227,7 +229,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     func renew(active: [String]) async -> [String] {
         do {
             let address = state.withLock { $0.address }
-            let renewed: Set<String> = try await storage(nil) {
+            let renewed: Set<String> = try await storage(nil) { [self] in
                 let rows = try await pool.client.query(
                     """
                     UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(leaseMilliseconds), address = \(address)
@@ -249,7 +251,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     func advertise(_ address: String?) async {
         state.withLock { $0.address = address }
         do {
-            _ = try await storage(nil) {
+            _ = try await storage(nil) { [self] in
                 try await pool.client.query(
                     "UPDATE edge_do_leases SET address = \(address) WHERE namespace = \(namespace) AND owner = \(owner)", logger: logger)
             }
@@ -259,7 +261,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     }
 
     func remoteOwner(_ objectID: String) async throws -> String? {
-        try await storage(objectID) {
+        try await storage(objectID) { [self] in
             let rows = try await pool.client.query(
                 """
                 SELECT address FROM edge_do_leases
@@ -273,7 +275,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
 
     func forwardingToken() async throws -> String? {
         if let token = state.withLock({ $0.forwardingToken }) { return token }
-        let token: String? = try await storage(nil) {
+        let token: String? = try await storage(nil) { [self] in
             let rows = try await pool.client.query("SELECT value FROM edge_secrets WHERE name = 'durable_object_forwarding'", logger: logger)
             for try await value in rows.decode(String.self) { return value }
             return nil
@@ -335,7 +337,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         guard let epoch else {
             throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): a commit without a lease")
         }
-        try await storage(objectID) {
+        try await storage(objectID) { [self] in
             try await pool.client.withTransaction(logger: logger) { connection in
                 // Fencing: only the instance holding the live lease (owner and epoch) commits, and
                 // the commit renews the lease.
@@ -399,7 +401,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     // MARK: Alarms
 
     func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
-        try await storage(nil) {
+        try await storage(nil) { [self] in
             let rows = try await pool.client.query(
                 """
                 SELECT a.object_id, a.scheduled_at, a.retry_count FROM edge_do_alarms a
@@ -417,7 +419,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     }
 
     func nextAlarmTime() async throws -> Date? {
-        try await storage(nil) {
+        try await storage(nil) { [self] in
             let rows = try await pool.client.query("SELECT min(scheduled_at) FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
             for try await time in rows.decode(Int64?.self) { return time.map { Date(timeIntervalSince1970: Double($0) / 1000) } }
             return nil
@@ -425,7 +427,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     }
 
     func deleteEverything() async throws {
-        try await storage(nil) {
+        try await storage(nil) { [self] in
             try await pool.client.withTransaction(logger: logger) { connection in
                 try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace)", logger: logger)
                 try await connection.query("DELETE FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)

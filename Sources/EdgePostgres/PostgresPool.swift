@@ -12,6 +12,19 @@ public struct PostgresURLError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// A PostgreSQL operation that did not finish within the pool's ``PostgresPool/operationTimeout``:
+/// the database is down, unreachable or overloaded. The operation may still complete later (a write
+/// may or may not have been applied); the backends report it as their own storage failure.
+public struct PostgresTimeoutError: Error, Sendable, CustomStringConvertible {
+    /// The pool's limit.
+    public var limit: Duration
+    /// The database, without its password.
+    public var url: String
+    public var description: String {
+        "PostgreSQL at \(url) did not answer within \(limit) (the pool's operation timeout): the server is down, unreachable or overloaded"
+    }
+}
+
 /// One PostgreSQL database as the Postgres backends of a process share it: a connection pool
 /// (postgres-nio's `PostgresClient`) and the schema the backends create on first use.
 ///
@@ -26,6 +39,9 @@ public final class PostgresPool: Service, Sendable {
     public let client: PostgresClient
     public let url: String
     public let logger: Logger
+    /// How long one operation of a backend (a query or a transaction, waiting for a connection
+    /// included) may take before it fails with ``PostgresTimeoutError``; `nil` waits for ever.
+    public let operationTimeout: Duration?
     private let runner: Mutex<Task<Void, Never>?>
     private let migrated = Mutex<Set<String>>([])
     private let listeners = Mutex<Listeners>(Listeners())
@@ -44,14 +60,21 @@ public final class PostgresPool: Service, Sendable {
     /// - Parameters:
     ///   - url: the database's URL.
     ///   - maxConnections: the pool's size (each process keeps at most this many).
+    ///   - operationTimeout: how long one operation may take, waiting for a connection included,
+    ///     before it fails (as the backend's storage failure, wrapping ``PostgresTimeoutError``);
+    ///     while the database is down, calls fail after this long instead of waiting for it.
+    ///     `nil`: no limit. Default 30 seconds.
     ///   - logger: the pool's and its users' logger.
     /// - Throws: ``PostgresURLError`` for a URL that is not one of these forms.
-    public init(url: String, maxConnections: Int = 16, logger: Logger = Logger(label: "swift-edge.postgres")) throws {
+    public init(
+        url: String, maxConnections: Int = 16, operationTimeout: Duration? = .seconds(30), logger: Logger = Logger(label: "swift-edge.postgres")
+    ) throws {
         var configuration = try Self.configuration(url: url)
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 0
         self.url = url
         self.logger = logger
+        self.operationTimeout = operationTimeout
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         // Entered at once, so the pool runs before the first query asks it for a connection.
@@ -204,6 +227,79 @@ public final class PostgresPool: Service, Sendable {
             }
         }
         _ = migrated.withLock { $0.insert(name) }
+    }
+
+    /// Runs `work`, giving up after ``operationTimeout`` with ``PostgresTimeoutError``.
+    ///
+    /// The work runs in a task of its own so that the caller can return while it is stuck: a
+    /// query on a connection whose server vanished, or a request waiting for a connection that
+    /// cannot be made, need not honour cancellation. On timeout (or when the caller is cancelled)
+    /// the work is cancelled and abandoned; it ends when the pool gives up on it.
+    func bounded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let limit = operationTimeout else { return try await work() }
+        let race = RaceBox<T>()
+        let redactedURL = Self.redacted(url)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let cancelled = race.state.withLock { race in
+                    race.continuation = continuation
+                    return race.cancelled
+                }
+                if cancelled {
+                    race.state.withLock { $0.finish() }.continuation?.resume(throwing: CancellationError())
+                    return
+                }
+                let worker = Task {
+                    let result: Result<T, any Error>
+                    do { result = .success(try await work()) } catch { result = .failure(error) }
+                    race.state.withLock { $0.finish() }.continuation?.resume(with: result)
+                }
+                let timer = Task {
+                    try? await Task.sleep(for: limit)
+                    guard !Task.isCancelled else { return }
+                    let finished = race.state.withLock { $0.finish() }
+                    finished.worker?.cancel()
+                    finished.continuation?.resume(throwing: PostgresTimeoutError(limit: limit, url: redactedURL))
+                }
+                race.state.withLock { race in
+                    if race.continuation == nil {
+                        timer.cancel()
+                    } else {
+                        race.worker = worker
+                        race.timer = timer
+                    }
+                }
+            }
+        } onCancel: {
+            let finished = race.state.withLock { race in
+                race.cancelled = true
+                return race.finish()
+            }
+            finished.worker?.cancel()
+            finished.continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// The shared state of one bounded operation.
+    private final class RaceBox<T: Sendable>: Sendable {
+        let state = Mutex(Race<T>())
+    }
+
+    /// Who finishes first among a bounded operation, its timer and its caller's cancellation.
+    private struct Race<T: Sendable>: ~Copyable {
+        var continuation: CheckedContinuation<T, any Error>?
+        var worker: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+        var cancelled = false
+
+        /// Takes the continuation (nil once someone else resumed it) and stops the timer.
+        mutating func finish() -> (continuation: CheckedContinuation<T, any Error>?, worker: Task<Void, Never>?) {
+            let taken = (continuation, worker)
+            continuation = nil
+            timer?.cancel()
+            timer = nil
+            return taken
+        }
     }
 
     /// The SQLSTATE of a server error, looking inside transaction errors.

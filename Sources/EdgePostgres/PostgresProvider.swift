@@ -17,7 +17,7 @@ extension BackendName {
 ///
 /// ```jsonc
 /// "secrets": ["DATABASE_URL"],
-/// "postgres": { "url_secret": "DATABASE_URL", "max_connections": 16 }
+/// "postgres": { "url_secret": "DATABASE_URL", "max_connections": 16, "timeout_seconds": 30 }
 /// ```
 public struct PostgresSettings: BackendSettings, Hashable {
     public static let section = "postgres"
@@ -30,12 +30,16 @@ public struct PostgresSettings: BackendSettings, Hashable {
     public var maxConnections: Int
     /// Separates the queues of applications sharing one database. Default: the config's `name`.
     public var scope: String?
+    /// How long one operation may wait for the database (a connection included) before the
+    /// binding's call fails with its storage error. Default 30 (``PostgresPool/operationTimeout``).
+    public var timeoutSeconds: Double
 
-    public init(url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil) {
+    public init(url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil, timeoutSeconds: Double = 30) {
         self.url = url
         self.urlSecret = urlSecret
         self.maxConnections = maxConnections
         self.scope = scope
+        self.timeoutSeconds = timeoutSeconds
     }
 
     public init(parsing node: ConfigNode) throws {
@@ -44,10 +48,14 @@ public struct PostgresSettings: BackendSettings, Hashable {
                 .unknownKey, expected: "\"dev\": { \"advertise_url\": ... }", found: moved.value,
                 detail: "\"postgres.advertise_url\" moved to \"dev.advertise_url\" (it is where this process listens, whatever the store)")
         }
-        try node.allowKeys(["url", "url_secret", "max_connections", "scope"])
+        try node.allowKeys(["url", "url_secret", "max_connections", "scope", "timeout_seconds"])
         self.init(
             url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
-            maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"))
+            maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"),
+            timeoutSeconds: try node.optionalNumber("timeout_seconds") ?? 30)
+        if !(0.1...3600).contains(timeoutSeconds) {
+            throw try node.child("timeout_seconds").error(.invalidValue, expected: "a number of seconds in 0.1...3600", found: .double(timeoutSeconds))
+        }
         if let url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw try node.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
         }
@@ -68,6 +76,11 @@ public struct PostgresSettings: BackendSettings, Hashable {
             throw ConfigError(
                 .invalidValue, file: config.file, key: "postgres.max_connections", expected: "1...1000",
                 message: "max_connections \(maxConnections) is outside 1...1000")
+        }
+        guard (0.1...3600).contains(timeoutSeconds) else {
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "postgres.timeout_seconds", expected: "0.1...3600",
+                message: "timeout_seconds \(timeoutSeconds) is outside 0.1...3600")
         }
     }
 }
@@ -100,7 +113,9 @@ public struct PostgresProvider: BackendProvider {
             throw context.error(.missingKey, key: "postgres", expected: "\"url\" or \"url_secret\"", "the \"postgres\" section gives no URL")
         }
         do {
-            let pool = try PostgresPool(url: url, maxConnections: settings.maxConnections, logger: context.logger)
+            let pool = try PostgresPool(
+                url: url, maxConnections: settings.maxConnections, operationTimeout: .milliseconds(Int64(settings.timeoutSeconds * 1000)),
+                logger: context.logger)
             return PostgresBackend(pool: pool, context: context, scope: settings.scope ?? context.config.name)
         } catch {
             throw context.error(

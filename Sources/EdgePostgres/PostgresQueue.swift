@@ -105,10 +105,12 @@ public final class PostgresQueue: QueueBackend {
     /// The payload announcing `queue` on channel `edge_queue`.
     private func channelPayload(_ queue: String) -> String { scope + "/" + queue }
 
-    private func storage<T>(_ queue: String?, _ body: () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ queue: String?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_queue.v1", Self.schema)
-            return try await body()
+            return try await pool.bounded {
+                try await self.pool.migrate("edge_queue.v1", Self.schema)
+                return try await body()
+            }
         } catch let error as QueueError {
             throw error
         } catch {
@@ -120,7 +122,7 @@ public final class PostgresQueue: QueueBackend {
         try limits.validate(messages, queue: queue)
         guard !messages.isEmpty else { return }
         let now = nowMilliseconds
-        try await storage(queue) {
+        try await storage(queue) { [self] in
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query(
                     """
@@ -141,7 +143,7 @@ public final class PostgresQueue: QueueBackend {
         let now = nowMilliseconds
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
-        return try await storage(queue) {
+        return try await storage(queue) { [self] in
             let rows = try await client.query(
                 """
                 UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
@@ -166,7 +168,7 @@ public final class PostgresQueue: QueueBackend {
         guard !leases.isEmpty else { return [] }
         let until = nowMilliseconds + Int64((visibilityTimeout * 1000).rounded())
         let ids = leases.map(\.messageID), tokens = leases.map(\.token)
-        return try await storage(queue) {
+        return try await storage(queue) { [self] in
             let rows = try await client.query(
                 """
                 UPDATE edge_queue_messages m SET visible_at = \(until)
@@ -211,6 +213,7 @@ public final class PostgresQueue: QueueBackend {
             }
         }
         try await storage(queue) {
+            [self, acks, ackTokens, retries, retryTokens, retryAt, releases, releaseTokens, dead, deadTokens, deadTargets, woken] in
             try await client.withTransaction(logger: logger) { connection in
                 if !acks.isEmpty {
                     try await connection.query(
@@ -252,7 +255,7 @@ public final class PostgresQueue: QueueBackend {
 
     public func stats(_ queue: String) async throws -> QueueStats {
         let now = nowMilliseconds
-        return try await storage(queue) {
+        return try await storage(queue) { [self] in
             let rows = try await client.query(
                 """
                 SELECT count(*), count(*) FILTER (WHERE lease IS NOT NULL AND visible_at > \(now)),
@@ -269,7 +272,7 @@ public final class PostgresQueue: QueueBackend {
     }
 
     public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
-        try await storage(queue) {
+        try await storage(queue) { [self] in
             let rows = try await client.query(
                 """
                 SELECT id, body, content_type, sent_at, attempts, source_queue FROM edge_queue_messages
@@ -289,7 +292,7 @@ public final class PostgresQueue: QueueBackend {
     public func redrive(from deadLetterQueue: String, to target: String?) async throws -> Int {
         if let target { try QueueLimits.validateQueueName(target) }
         let now = nowMilliseconds
-        let moved = try await storage(deadLetterQueue) {
+        let moved = try await storage(deadLetterQueue) { [self] in
             try await client.withTransaction(logger: logger) { connection -> [String] in
                 let rows = try await connection.query(
                     """
@@ -309,7 +312,7 @@ public final class PostgresQueue: QueueBackend {
     }
 
     public func nextVisibleTime(_ queue: String) async throws -> Date? {
-        try await storage(queue) {
+        try await storage(queue) { [self] in
             let rows = try await client.query("SELECT min(visible_at) FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)", logger: logger)
             for try await time in rows.decode(Int64?.self) {
                 return time.map { Date(timeIntervalSince1970: Double($0) / 1000) }

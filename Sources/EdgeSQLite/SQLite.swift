@@ -83,6 +83,19 @@ package final class RawSQLiteConnection: @unchecked Sendable {
         sqlite3_close_v2(handle)
     }
 
+    /// `PRAGMA integrity_check` of the database at `path`: `["ok"]` when it is sound, otherwise
+    /// the problems SQLite found (tests use it after crashes and full disks).
+    ///
+    /// - Throws: ``SQLiteError`` when the file cannot be opened or read.
+    package static func integrityCheck(path: String) throws -> [String] {
+        let connection = try RawSQLiteConnection(path: path, readOnly: true, busyTimeoutMilliseconds: 5000)
+        let statement = try connection.statement("PRAGMA integrity_check")
+        defer { statement.reset() }
+        var findings: [String] = []
+        while try statement.step() { findings.append(statement.string(0)) }
+        return findings
+    }
+
     /// Runs one or more SQL statements that return no rows.
     package func execute(_ sql: String) throws {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)

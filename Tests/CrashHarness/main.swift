@@ -18,6 +18,9 @@
 //   edge-crash-harness pg-do-counter URL NAME N TASKS  TASKS tasks make N increments in all of the
 //                                              durable object "shared" of namespace NAME on
 //                                              PostgreSQL, printing each value a call returned; exits 0
+//   edge-crash-harness blob-stream-memory DIR MIB  puts MIB MiB into the FileBlob at DIR as a stream and
+//                                              reads it back as one; prints "put KIB", "get KIB": the
+//                                              peak resident set above the one before each (kB)
 //   edge-crash-harness do-counter PATH         8 tasks increment the durable object "crash" of
 //                                              namespace "counters" at PATH, printing each value
 //                                              a call returned
@@ -91,6 +94,24 @@ actor CrashCounter: DurableObject {
     }
 }
 
+/// A kB field of /proc/self/status.
+func statusField(_ name: String) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
+        if let value = Int(line.split(separator: " ").dropFirst().first ?? "") { return value }
+    }
+    fatalError("no \(name) in /proc/self/status")
+}
+
+/// The peak resident set during `body` above the resident set before it, in kB (the peak is
+/// reset through /proc/self/clear_refs first).
+func peakGrowth(_ body: () async throws -> Void) async throws -> Int {
+    try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    let baseline = try statusField("VmRSS")
+    try await body()
+    return try statusField("VmHWM") - baseline
+}
+
 let arguments = CommandLine.arguments
 switch (arguments.count, arguments.count > 1 ? arguments[1] : "") {
 case (3, "kv-writer"):
@@ -136,6 +157,22 @@ case (6, "pg-do-counter"):
     }
     service.cancel()
     say("done")
+case (4, "blob-stream-memory"):
+    let bucket = try FileBlob(directory: arguments[2])
+    let mebibytes = Int(arguments[3]) ?? 256
+    // Warm up allocator, file system and code paths, so the figures are the transfer's own.
+    _ = try await bucket.put("warm", body: .stream(RepeatedChunk(chunk: blobChunk(1), count: 4)), options: BlobPutOptions())
+    for try await _ in try await bucket.get("warm")!.body! {}
+    let put = try await peakGrowth {
+        _ = try await bucket.put("big", body: .stream(RepeatedChunk(chunk: blobChunk(0), count: mebibytes)), options: BlobPutOptions())
+    }
+    say("put \(put)")
+    var size = 0
+    let get = try await peakGrowth {
+        for try await piece in try await bucket.get("big")!.body! { size += piece.count }
+    }
+    guard size == mebibytes << 20 else { fatalError("read \(size) bytes of \(mebibytes) MiB") }
+    say("get \(get)")
 case (3, "vector-writer"):
     let index = try HNSWIndex(name: "crash", stateDirectory: arguments[2], configuration: VectorIndexConfiguration(dimensions: 8))
     var batch = 0
@@ -159,7 +196,7 @@ case (3, "do-counter"):
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS\n"
+            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | blob-stream-memory DIR MIB | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS\n"
                 .utf8))
     exit(2)
 }

@@ -34,6 +34,14 @@ struct PostgresConfigErrorTests {
         } throws: { error in
             (error as? ConfigError)?.description.contains("does not serve r2_buckets") == true
         }
+        #expect {
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "timeout_seconds": 0 } }"#, providers: postgresProviders)
+        } throws: { error in
+            (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.timeout_seconds"
+                && (error as? ConfigError)?.description.contains("0.1...3600") == true
+        }
+        let config = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "timeout_seconds": 2.5 } }"#, providers: postgresProviders)
+        #expect(config[settings: PostgresSettings.self]?.timeoutSeconds == 2.5)
     }
 }
 
