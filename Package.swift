@@ -308,7 +308,10 @@ let package = Package(
         // and is killed with SIGKILL by the test that spawned it.
         .executableTarget(
             name: "edge-crash-harness",
-            dependencies: ["EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch", "EdgePostgres"],
+            dependencies: [
+                "EdgeCore", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "VectorSearch", "EdgePostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/CrashHarness",
             swiftSettings: strict
         ),

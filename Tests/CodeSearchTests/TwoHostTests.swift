@@ -5,77 +5,14 @@ import Foundation
 import PostgresNIO
 import Testing
 
-/// Runs `ip ARGUMENTS` (as root); returns its exit status and output.
-@discardableResult
-func ip(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["ip"] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// Whether the kernel lets this process make network namespaces and bridges (root with
-/// CAP_NET_ADMIN): probed by making and removing one of each.
-let networkNamespaces: Bool = {
-    let name = "edgeprobe\(UInt16.random(in: 0...UInt16.max))"
-    guard (try? ip(["netns", "add", name]))?.status == 0 else { return false }
-    _ = try? ip(["netns", "del", name])
-    guard (try? ip(["link", "add", name, "type", "bridge"]))?.status == 0 else { return false }
-    _ = try? ip(["link", "del", name])
-    return true
-}()
-
-/// Two "hosts": network namespaces on a bridge of their own (10.77.N.0/24: the bridge .1, host a
-/// .2, host b .3), reaching the machine's servers only through the bridge address.
-struct TwoHostNetwork {
-    let suffix = String(format: "%04x", UInt16.random(in: 0...UInt16.max))
-    let subnet = Int.random(in: 1...250)
-    var bridge: String { "ebr\(suffix)" }
-    var bridgeAddress: String { "10.77.\(subnet).1" }
-    func namespace(_ host: Int) -> String { "edge\(suffix)h\(host)" }
-    func address(_ host: Int) -> String { "10.77.\(subnet).\(host + 2)" }
-
-    func create() throws {
-        func run(_ arguments: [String]) throws {
-            let (status, output) = try ip(arguments)
-            guard status == 0 else { throw KillTestError(message: "ip \(arguments.joined(separator: " ")) failed: \(output)") }
-        }
-        try run(["link", "add", bridge, "type", "bridge"])
-        try run(["addr", "add", bridgeAddress + "/24", "dev", bridge])
-        try run(["link", "set", bridge, "up"])
-        for host in 0..<2 {
-            let namespace = namespace(host), outside = "ev\(suffix)\(host)o", inside = "ev\(suffix)\(host)i"
-            try run(["netns", "add", namespace])
-            try run(["link", "add", outside, "type", "veth", "peer", "name", inside])
-            try run(["link", "set", outside, "master", bridge])
-            try run(["link", "set", outside, "up"])
-            try run(["link", "set", inside, "netns", namespace])
-            try run(["-n", namespace, "addr", "add", address(host) + "/24", "dev", inside])
-            try run(["-n", namespace, "link", "set", inside, "up"])
-            try run(["-n", namespace, "link", "set", "lo", "up"])
-        }
-    }
-
-    /// Removes the namespaces (their veth pairs go with them) and the bridge.
-    func remove() {
-        for host in 0..<2 { _ = try? ip(["netns", "del", namespace(host)]) }
-        _ = try? ip(["link", "del", bridge])
-    }
-}
-
 extension CodeSearchProcesses {
     @Suite(
         "CodeSearch on two hosts",
         .enabled(if: postgresURL != nil, "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"),
         .enabled(if: networkNamespaces, "the kernel refused to make a network namespace or a bridge here (needs root with CAP_NET_ADMIN)"))
     struct TwoHostTests {
-        static let forwardScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/tcp_forward.py").path
+        static let forwardScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Scripts/tcp_forward.py").path
 
         @Test(
             "two network namespaces share only PostgreSQL and the bucket over veth links: a push to host A is searchable from host B; A SIGKILLed mid-job, B finishes it, each chunk indexed once"

@@ -21,6 +21,12 @@
 //   edge-crash-harness blob-stream-memory DIR MIB  puts MIB MiB into the FileBlob at DIR as a stream and
 //                                              reads it back as one; prints "put KIB", "get KIB": the
 //                                              peak resident set above the one before each (kB)
+//   edge-crash-harness pg-do-partition URL NAME HOST PAUSEFILE  calls the durable object "shared" of
+//                                              namespace NAME on PostgreSQL (a LoggedCounter: each
+//                                              increment also writes log/N = HOST) in a loop, printing
+//                                              "ok N" for every value a call returned and "err ERROR"
+//                                              for a failure; while PAUSEFILE exists it makes no call
+//                                              (printing "paused", then "resumed")
 //   edge-crash-harness do-counter PATH         8 tasks increment the durable object "crash" of
 //                                              namespace "counters" at PATH, printing each value
 //                                              a call returned
@@ -30,6 +36,7 @@ import EdgeKV
 import EdgePostgres
 import EdgeQueue
 import Foundation
+import Logging
 import VectorSearch
 
 /// The vector the vector writer stores as "vN": 8 deterministic values the test recomputes.
@@ -112,6 +119,21 @@ func peakGrowth(_ body: () async throws -> Void) async throws -> Int {
     return try statusField("VmHWM") - baseline
 }
 
+/// A counter that logs every commit: increment(host) stores count = N and, in the same commit,
+/// log/N = host. Two owners committing for one object would show as a value returned twice or a
+/// log entry naming another host than the one whose call returned it.
+actor LoggedCounter: DurableObject {
+    let state: DurableObjectState
+    init(state: DurableObjectState, env: Void) { self.state = state }
+
+    func increment(_ host: String) throws -> Int {
+        let value = (try state.storage.get("count", as: Int.self) ?? 0) + 1
+        try state.storage.put("count", value)
+        try state.storage.put(String(format: "log/%08d", value), host)
+        return value
+    }
+}
+
 let arguments = CommandLine.arguments
 switch (arguments.count, arguments.count > 1 ? arguments[1] : "") {
 case (3, "kv-writer"):
@@ -173,6 +195,35 @@ case (4, "blob-stream-memory"):
     }
     guard size == mebibytes << 20 else { fatalError("read \(size) bytes of \(mebibytes) MiB") }
     say("get \(get)")
+case (6, "pg-do-partition"):
+    var quiet = Logger(label: "partition")
+    quiet.logLevel = .critical
+    let pool = try PostgresPool(url: arguments[2], maxConnections: 4, operationTimeout: .seconds(2), logger: quiet)
+    let namespace = try DurableObjectNamespace<LoggedCounter>(
+        name: arguments[3], pool: pool, env: (), configuration: .init(logger: quiet), leaseSeconds: 2, handoverTimeout: 5)
+    _ = Task { try await namespace.run() }  // lease renewal
+    let stub = namespace.get(namespace.idFromName("shared"))
+    let host = arguments[4], pauseFile = arguments[5]
+    say("ready")
+    var paused = false
+    while true {
+        let pause = FileManager.default.fileExists(atPath: pauseFile)
+        if pause != paused {
+            paused = pause
+            say(paused ? "paused" : "resumed")
+        }
+        if paused {
+            try await Task.sleep(for: .milliseconds(10))
+            continue
+        }
+        do {
+            say("ok \(try await stub.call { try await $0.increment(host) })")
+        } catch {
+            say("err \(String(describing: error).replacingOccurrences(of: "\n", with: " "))")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
 case (3, "vector-writer"):
     let index = try HNSWIndex(name: "crash", stateDirectory: arguments[2], configuration: VectorIndexConfiguration(dimensions: 8))
     var batch = 0
@@ -196,7 +247,7 @@ case (3, "do-counter"):
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | blob-stream-memory DIR MIB | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS\n"
+            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | blob-stream-memory DIR MIB | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS | pg-do-partition URL NAME HOST PAUSEFILE\n"
                 .utf8))
     exit(2)
 }

@@ -1,6 +1,6 @@
 """Forwards TCP connections: LISTEN_HOST:LISTEN_PORT -> TARGET_HOST:TARGET_PORT, each pair of
 connections copied both ways until either side closes. Prints "listening" once it accepts.
-The two-host CodeSearch test uses it to let network namespaces reach servers that listen on
+The two-host tests (CodeSearch, durable objects under a partition) use it to let network namespaces reach servers that listen on
 the host's loopback (PostgreSQL, the S3 store) through the bridge address.
 
 usage: tcp_forward.py LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT [...more quadruples]
