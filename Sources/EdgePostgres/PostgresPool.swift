@@ -234,7 +234,10 @@ public final class PostgresPool: Service, Sendable {
     /// The work runs in a task of its own so that the caller can return while it is stuck: a
     /// query on a connection whose server vanished, or a request waiting for a connection that
     /// cannot be made, need not honour cancellation. On timeout (or when the caller is cancelled)
-    /// the work is cancelled and abandoned; it ends when the pool gives up on it.
+    /// the work is abandoned, not cancelled: cancelling a transaction half-way could hand its
+    /// connection back to the pool still inside the transaction, holding its locks. It ends by
+    /// itself when the database answers or the pool gives up; a write may so land after its caller
+    /// saw the timeout (durable-object commits that do are refused by their lease's epoch).
     func bounded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let limit = operationTimeout else { return try await work() }
         let race = RaceBox<T>()
@@ -246,37 +249,28 @@ public final class PostgresPool: Service, Sendable {
                     return race.cancelled
                 }
                 if cancelled {
-                    race.state.withLock { $0.finish() }.continuation?.resume(throwing: CancellationError())
+                    race.state.withLock { $0.finish() }?.resume(throwing: CancellationError())
                     return
                 }
-                let worker = Task {
+                Task {
                     let result: Result<T, any Error>
                     do { result = .success(try await work()) } catch { result = .failure(error) }
-                    race.state.withLock { $0.finish() }.continuation?.resume(with: result)
+                    race.state.withLock { $0.finish() }?.resume(with: result)
                 }
                 let timer = Task {
                     try? await Task.sleep(for: limit)
                     guard !Task.isCancelled else { return }
-                    let finished = race.state.withLock { $0.finish() }
-                    finished.worker?.cancel()
-                    finished.continuation?.resume(throwing: PostgresTimeoutError(limit: limit, url: redactedURL))
+                    race.state.withLock { $0.finish() }?.resume(throwing: PostgresTimeoutError(limit: limit, url: redactedURL))
                 }
                 race.state.withLock { race in
-                    if race.continuation == nil {
-                        timer.cancel()
-                    } else {
-                        race.worker = worker
-                        race.timer = timer
-                    }
+                    if race.continuation == nil { timer.cancel() } else { race.timer = timer }
                 }
             }
         } onCancel: {
-            let finished = race.state.withLock { race in
+            race.state.withLock { race in
                 race.cancelled = true
                 return race.finish()
-            }
-            finished.worker?.cancel()
-            finished.continuation?.resume(throwing: CancellationError())
+            }?.resume(throwing: CancellationError())
         }
     }
 
@@ -288,13 +282,12 @@ public final class PostgresPool: Service, Sendable {
     /// Who finishes first among a bounded operation, its timer and its caller's cancellation.
     private struct Race<T: Sendable>: ~Copyable {
         var continuation: CheckedContinuation<T, any Error>?
-        var worker: Task<Void, Never>?
         var timer: Task<Void, Never>?
         var cancelled = false
 
         /// Takes the continuation (nil once someone else resumed it) and stops the timer.
-        mutating func finish() -> (continuation: CheckedContinuation<T, any Error>?, worker: Task<Void, Never>?) {
-            let taken = (continuation, worker)
+        mutating func finish() -> CheckedContinuation<T, any Error>? {
+            let taken = continuation
             continuation = nil
             timer?.cancel()
             timer = nil

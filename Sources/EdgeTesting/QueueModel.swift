@@ -19,11 +19,13 @@ public enum QueueModel {
         case release(held: Int)
         case advance(seconds: Int)
         case redrive
+        /// A heartbeat: extends the lease of the `held`th claimed message still held by the test.
+        case extend(held: Int)
 
-        /// Decodes (kind, index, parameter) codes: kind 0...8, index any, parameter 0...120.
+        /// Decodes (kind, index, parameter) codes: kind 0...9, index any, parameter 0...120.
         public init(_ code: (Int, Int, Int)) {
             let (kind, index, parameter) = code
-            switch abs(kind) % 9 {
+            switch abs(kind) % 10 {
             case 0: self = .send(delay: parameter % 3 == 0 ? parameter : 0)
             case 1: self = .sendBatch
             case 2: self = .claim(max: 1 + abs(index) % 4)
@@ -32,6 +34,7 @@ public enum QueueModel {
             case 5: self = .deadLetter(held: abs(index))
             case 6: self = .release(held: abs(index))
             case 7: self = .advance(seconds: parameter)
+            case 8: self = .extend(held: abs(index))
             default: self = .redrive
             }
         }
@@ -47,6 +50,7 @@ public enum QueueModel {
             case .release(let held): "release(held \(held))"
             case .advance(let seconds): "advance(\(seconds) s)"
             case .redrive: "redrive"
+            case .extend(let held): "extend(held \(held))"
             }
         }
     }
@@ -139,6 +143,15 @@ public enum QueueModel {
                 }
             case .advance(let seconds):
                 clock.advance(by: Double(seconds))
+            case .extend(let index):
+                guard !held.isEmpty else { break }
+                let (lease, claim, body) = held[index % held.count]
+                let extended = try await backend.extendLeases("jobs", [lease], visibilityTimeout: visibilityTimeout)
+                // A lease is still held while its message was neither settled nor claimed again
+                // (even once expired); extending it moves its deadline, it stays held.
+                let current = position(body).map { model[$0].lease == claim && model[$0].queue == "jobs" } ?? false
+                try Check.equal(extended.count, current ? 1 : 0, "leases extended \(context)")
+                if current, let at = position(body) { model[at].visibleAt = now.addingTimeInterval(visibilityTimeout) }
             case .redrive:
                 let moved = try await backend.redrive(from: "dlq", to: nil)
                 var expected = 0

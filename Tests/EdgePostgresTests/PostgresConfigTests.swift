@@ -52,7 +52,7 @@ struct PostgresConfigTests {
         let scope = uniqueName("app")
         let config = try EdgeConfig.parse(
             """
-            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4 },
+            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4, "timeout_seconds": 600 },
               "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }],
               "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "Counter" }] },
@@ -75,7 +75,8 @@ struct PostgresConfigTests {
         let counter = counters.get(counters.idFromName(scope))
         #expect(try await counter.call { try await $0.increment() } == 1)
         // Another process's view (its own pool) sees the committed value once the object is handed over.
-        let other = try DurableObjectNamespace<Counter>(name: "COUNTERS", pool: try PostgresPool(url: postgresURL!, maxConnections: 2), env: ())
+        let other = try DurableObjectNamespace<Counter>(
+            name: "COUNTERS", pool: try PostgresPool(url: postgresURL!, maxConnections: 2, operationTimeout: testOperationTimeout), env: ())
         #expect(try await other.get(other.idFromName(scope)).call { try await $0.increment() } == 2)
     }
 }

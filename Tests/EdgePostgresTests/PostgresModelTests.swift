@@ -17,7 +17,7 @@ struct PostgresModelTests {
 
     @Test("PostgresQueue, 40 sequences")
     func queue() async {
-        await propertyCheck(count: 40, input: zip(Gen.int(in: 0...8), Gen.int(in: 0...7), Gen.int(in: 0...120)).array(of: 1...60)) { codes in
+        await propertyCheck(count: 40, input: zip(Gen.int(in: 0...9), Gen.int(in: 0...7), Gen.int(in: 0...120)).array(of: 1...60)) { codes in
             await recordingFailure { try await QueueModel.check(codes.map(QueueModel.Operation.init), on: PostgresQueueTests.harness) }
         }
     }

@@ -4,7 +4,7 @@ import PropertyBased
 import Testing
 
 /// Operation codes for the model checks: (kind, index, parameter), 1 to 60 of them.
-let queueOperations = zip(Gen.int(in: 0...8), Gen.int(in: 0...7), Gen.int(in: 0...120)).array(of: 1...60)
+let queueOperations = zip(Gen.int(in: 0...9), Gen.int(in: 0...7), Gen.int(in: 0...120)).array(of: 1...60)
 
 @Suite("Queues against a reference model: sends, delays, claims, acks, retries, releases, dead letters, redrives, expiring leases")
 struct QueueModelTests {

@@ -147,7 +147,11 @@ struct RuntimeTests {
         var iterator = ports.stream.makeAsyncIterator()
         let port = try #require(await iterator.next())
         let request = Task {
-            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/wait")!)
+            // URLSession gives up after 60 s without a byte; a loaded CI run can hold the request
+            // at the gate that long (nothing here is about time).
+            var wait = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/wait")!)
+            wait.timeoutInterval = 600
+            let (data, response) = try await URLSession.shared.data(for: wait)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
         }
         try await worker.gate.waitForArrivals(1)
