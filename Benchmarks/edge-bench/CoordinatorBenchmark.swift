@@ -1,9 +1,12 @@
 import EdgeCoordinator
 import Foundation
+import GRDBSQLite
 import Synchronization
 
 /// `edge-bench coordinator`: calls per second to durable objects, against a plain Swift actor doing
-/// the same work without durability (the ceiling), in the same run.
+/// the same work without durability (the ceiling), and against an actor that writes each call to
+/// SQLite in its own transaction (the durable peer: WAL, `synchronous = FULL`, as ours), in the same
+/// run.
 struct CoordinatorBenchmark {
     let options: BenchOptions
 
@@ -39,6 +42,46 @@ struct CoordinatorBenchmark {
         }
     }
 
+    /// The durable peer: an actor that makes each call's write durable before it returns, one
+    /// SQLite transaction per call (a prepared upsert, WAL, `synchronous = FULL`), which is what an
+    /// application without swift-edge would write.
+    actor DurableActor {
+        let db: OpaquePointer
+        let upsert: OpaquePointer
+        var calls = 0
+
+        init(path: String) throws {
+            var db: OpaquePointer?
+            guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let db else {
+                throw BenchError(message: "cannot open \(path)")
+            }
+            sqlite3_exec(
+                db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value INTEGER)", nil, nil, nil)
+            var statement: OpaquePointer?
+            guard
+                sqlite3_prepare_v2(
+                    db, "INSERT INTO kv (key, value) VALUES ('calls', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", -1, &statement, nil)
+                    == SQLITE_OK,
+                let statement
+            else { throw BenchError(message: String(cString: sqlite3_errmsg(db))) }
+            self.db = db
+            upsert = statement
+        }
+
+        func bumpAndStore() throws -> Int {
+            calls += 1
+            sqlite3_bind_int64(upsert, 1, Int64(calls))
+            defer { sqlite3_reset(upsert) }
+            guard sqlite3_step(upsert) == SQLITE_DONE else { throw BenchError(message: String(cString: sqlite3_errmsg(db))) }
+            return calls
+        }
+
+        func close() {
+            sqlite3_finalize(upsert)
+            sqlite3_close_v2(db)
+        }
+    }
+
     /// Runs `calls` calls of `body` from `concurrency` tasks; returns calls/s and per-call latencies (ms).
     func drive(calls: Int, concurrency: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> (rate: Double, latencies: [Double]) {
         let perTask = calls / concurrency
@@ -68,7 +111,8 @@ struct CoordinatorBenchmark {
         let one = namespace.get(namespace.idFromName("one"))
         let plain = PlainObject()
         let concurrency = 64
-        var best = (calls: 0.0, plainCalls: 0.0, writes: 0.0, plainWrites: 0.0, many: 0.0)
+        let durable = try DurableActor(path: directory + "/peer.sqlite")
+        var best = (calls: 0.0, plainCalls: 0.0, writes: 0.0, plainWrites: 0.0, durableWrites: 0.0, many: 0.0)
         var p99 = Double.infinity
         for _ in 0..<options.rounds {
             best.calls = max(best.calls, try await drive(calls: 200_000, concurrency: concurrency) { _ in _ = try await one.call { await $0.bump() } }.rate)
@@ -78,6 +122,8 @@ struct CoordinatorBenchmark {
             let sorted = writes.latencies.sorted()
             p99 = min(p99, sorted[Int(Double(sorted.count) * 0.99)])
             best.plainWrites = max(best.plainWrites, try await drive(calls: 200_000, concurrency: concurrency) { _ in _ = await plain.bumpAndStore() }.rate)
+            best.durableWrites = max(
+                best.durableWrites, try await drive(calls: 6_000, concurrency: concurrency) { _ in _ = try await durable.bumpAndStore() }.rate)
             let ids = (0..<1000).map { namespace.idFromName("object-\($0)") }
             best.many = max(
                 best.many,
@@ -94,11 +140,16 @@ struct CoordinatorBenchmark {
             extra: ["target": "20000", "concurrency": "\(concurrency)"]
         ).print()
         BenchLine(
+            suite: "coordinator", name: "one_object.calls_with_write_vs_durable_actor", value: best.writes, unit: "calls/s", peer: "actor-sqlite-txn-per-call",
+            peerValue: best.durableWrites, extra: ["target_ratio": "1.0", "concurrency": "\(concurrency)"]
+        ).print()
+        BenchLine(
             suite: "coordinator", name: "many_objects.calls", value: best.many, unit: "calls/s", extra: ["objects": "1000", "concurrency": "\(concurrency)"]
         ).print()
         BenchLine(
             suite: "coordinator", name: "one_object.p99", value: p99, unit: "ms", extra: ["of": quote("calls_with_write"), "concurrency": "\(concurrency)"]
         ).print()
         namespace.close()
+        await durable.close()
     }
 }

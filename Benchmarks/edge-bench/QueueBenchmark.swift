@@ -4,9 +4,10 @@ import GRDBSQLite
 import Synchronization
 
 /// `edge-bench queue`: durable end-to-end throughput of SQLiteQueue (send in batches of 100,
-/// consume in batches of 100, acknowledge) with 1 and 2 consumers, against a plain SQLite job table
-/// driven naively (one transaction per message) in the same run; and enqueue-to-handler latency
-/// at a steady 1,000 messages/s.
+/// consume in batches of 100, acknowledge) with 1 and 2 consumers, against the best plain-SQL
+/// SQLite job table (batched inserts, claims and deletes; `JobTableQueue`) and Redis Streams with
+/// `appendfsync always` (`RedisStreamsQueue`) in the same run, alternating rounds, medians; and
+/// enqueue-to-handler latency at a steady 1,000 messages/s.
 struct QueueBenchmark {
     let options: BenchOptions
 
@@ -14,19 +15,33 @@ struct QueueBenchmark {
         let directory = try options.scratchDirectory("queue")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let total = 200_000
-        let naiveTotal = 3_000
+        let redis = try RedisStreamsQueue.start(directory: directory)
+        defer { redis?.process.terminate() }
+        let rounds = max(3, options.rounds)
         for consumers in [1, 2] {
-            var best = 0.0
-            var naiveBest = 0.0
-            for round in 0..<max(1, options.rounds - 1) {
-                best = max(best, try await endToEnd(path: directory + "/e2e-\(consumers)-\(round).sqlite", messages: total, consumers: consumers))
-                naiveBest = max(
-                    naiveBest, try NaiveQueue.endToEnd(path: directory + "/naive-\(consumers)-\(round).sqlite", messages: naiveTotal, consumers: consumers))
+            var ours: [Double] = [], table: [Double] = [], streams: [Double] = []
+            for round in 0..<rounds {
+                ours.append(try await endToEnd(path: directory + "/e2e-\(consumers)-\(round).sqlite", messages: total, consumers: consumers))
+                table.append(try JobTableQueue.endToEnd(path: directory + "/table-\(consumers)-\(round).sqlite", messages: total, consumers: consumers))
+                if let redis {
+                    streams.append(
+                        try RedisStreamsQueue.endToEnd(port: redis.port, stream: "bench-\(consumers)-\(round)", messages: total, consumers: consumers))
+                }
             }
+            let suffix = consumers == 1 ? "" : "_2consumers"
             BenchLine(
-                suite: "queue", name: consumers == 1 ? "sqlite.e2e_1consumer" : "sqlite.e2e_2consumers", value: best, unit: "messages/s",
-                peer: "naive-sqlite", peerValue: naiveBest, extra: ["messages": "\(total)", "target": "50000"]
+                suite: "queue", name: "sqlite.e2e\(suffix)_vs_job_table", value: median(ours), unit: "messages/s", peer: "sqlite-job-table-batched",
+                peerValue: median(table), extra: ["messages": "\(total)", "consumers": "\(consumers)", "rounds": "\(rounds)", "target_ratio": "1.0"]
             ).print()
+            if redis != nil {
+                BenchLine(
+                    suite: "queue", name: "sqlite.e2e\(suffix)_vs_redis_streams", value: median(ours), unit: "messages/s",
+                    peer: "redis-streams-appendfsync-always",
+                    peerValue: median(streams), extra: ["messages": "\(total)", "consumers": "\(consumers)", "rounds": "\(rounds)", "target_ratio": "1.0"]
+                ).print()
+            } else {
+                print("queue sqlite.e2e\(suffix)_vs_redis_streams skipped: redis-server is not installed (apt-get install redis-server)")
+            }
         }
         let (p50, p99) = try await latency(path: directory + "/latency.sqlite", rate: 1000, seconds: 3)
         BenchLine(suite: "queue", name: "sqlite.latency_p50", value: p50, unit: "ms", extra: ["rate": "1000"]).print()
@@ -46,7 +61,7 @@ struct QueueBenchmark {
         let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
         let handled = Atomic<Int>(0)
         let done = AsyncStream<Void>.makeStream()
-        let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0.05, visibilityTimeout: 60)
+        let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)
         let workers = try (0..<consumers).map { _ in
             try QueueConsumer<Int>(queue: "bench", backend: backend, configuration: configuration) { batch in
                 if handled.add(batch.messages.count, ordering: .relaxed).newValue >= messages { done.continuation.yield() }
@@ -93,66 +108,5 @@ struct QueueBenchmark {
         try await running.value
         let sorted = samples.withLock { $0 }.sorted()
         return (sorted[sorted.count / 2], sorted[Int(Double(sorted.count) * 0.99)])
-    }
-}
-
-/// The floor: a plain SQLite table used the naive way, one transaction per step of each message
-/// (insert; claim with select + update; delete), same WAL and `synchronous = FULL`.
-enum NaiveQueue {
-    static func open(_ path: String) throws -> OpaquePointer {
-        var db: OpaquePointer?
-        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil) == SQLITE_OK, let db else {
-            throw BenchError(message: "cannot open \(path)")
-        }
-        sqlite3_busy_timeout(db, 10_000)
-        sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", nil, nil, nil)
-        return db
-    }
-
-    static func exec(_ db: OpaquePointer, _ sql: String) throws {
-        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw BenchError(message: String(cString: sqlite3_errmsg(db))) }
-    }
-
-    /// One consumer: claim the oldest unclaimed job (select + update in a transaction), then delete it.
-    static func consume(_ path: String) throws {
-        let db = try open(path)
-        defer { sqlite3_close_v2(db) }
-        while true {
-            try exec(db, "BEGIN IMMEDIATE")
-            var statement: OpaquePointer?
-            sqlite3_prepare_v2(db, "SELECT id FROM jobs WHERE claimed = 0 ORDER BY id LIMIT 1", -1, &statement, nil)
-            let found = sqlite3_step(statement) == SQLITE_ROW
-            let id = found ? sqlite3_column_int64(statement, 0) : 0
-            sqlite3_finalize(statement)
-            if !found {
-                try exec(db, "COMMIT")
-                return
-            }
-            try exec(db, "UPDATE jobs SET claimed = 1 WHERE id = \(id)")
-            try exec(db, "COMMIT")
-            try exec(db, "DELETE FROM jobs WHERE id = \(id)")
-        }
-    }
-
-    static func endToEnd(path: String, messages: Int, consumers: Int) throws -> Double {
-        let setup = try open(path)
-        try exec(setup, "CREATE TABLE jobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL, claimed INTEGER NOT NULL DEFAULT 0)")
-        let start = seconds()
-        for index in 0..<messages {
-            try exec(setup, "INSERT INTO jobs (body) VALUES (x'\(String(format: "%08x", index))')")
-        }
-        sqlite3_close_v2(setup)
-        let failures = Atomic<Int>(0)
-        let finished = DispatchGroup()
-        for _ in 0..<consumers {
-            finished.enter()
-            Thread.detachNewThread {
-                do { try consume(path) } catch { failures.add(1, ordering: .relaxed) }
-                finished.leave()
-            }
-        }
-        finished.wait()
-        guard failures.load(ordering: .relaxed) == 0 else { throw BenchError(message: "naive consumer failed") }
-        return Double(messages) / (seconds() - start)
     }
 }

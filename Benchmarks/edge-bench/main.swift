@@ -9,8 +9,8 @@ let usage = """
     suites:
       kv    SQLiteKV get / put / put_batch / list vs the raw SQLite C API; MemoryKV get
       blob  FileBlob put / get of 4 KiB and 256 MiB objects vs plain files; peak memory
-      queue SQLiteQueue end-to-end throughput (1 and 2 consumers) vs a naive SQLite job table; latency
-      coordinator  durable object calls/s (with and without a durable write) vs a plain actor
+      queue SQLiteQueue end-to-end throughput (1 and 2 consumers) vs a batched SQLite job table and Redis Streams; latency
+      coordinator  durable object calls/s (with and without a durable write) vs a plain actor and an actor writing SQLite per call
       http  hello-world worker vs plain Hummingbird under wrk; 100 MiB up and down through a worker into a
             bucket vs plain Hummingbird to and from disk (MB/s, MiB resident above baseline); cold start; worker init
       ws    1,000 WebSockets in one durable object, each message broadcast to all, vs plain hummingbird-websocket

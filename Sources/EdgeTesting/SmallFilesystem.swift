@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -93,6 +93,22 @@ public final class SmallFilesystem: Sendable {
         _ = umount2(path, Int32(MNT_DETACH))
         _ = rmdir(path)
     }
+}
+
+/// Calls `write` with 0, 1, 2, ... until it throws or `limit` calls returned: for filling a
+/// ``SmallFilesystem``. Returns the indexes whose call returned (acknowledged writes) and the error
+/// that stopped it (nil when all `limit` returned).
+public func writeUntilFailure(limit: Int, _ write: (Int) async throws -> Void) async -> (written: [Int], failure: (any Error)?) {
+    var written: [Int] = []
+    for index in 0..<limit {
+        do {
+            try await write(index)
+            written.append(index)
+        } catch {
+            return (written, error)
+        }
+    }
+    return (written, nil)
 }
 
 /// A small file system could not be mounted.

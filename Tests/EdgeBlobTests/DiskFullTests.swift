@@ -22,17 +22,7 @@ struct BlobDiskFullTests {
         _ = try await bucket.put("keep", body(-1))
         try disk.fill(leavingKilobytes: 6 << 10)
 
-        var written: [Int] = []
-        var failure: (any Error)?
-        for index in 0..<100 {
-            do {
-                _ = try await bucket.put("object-\(index)", body(index))
-                written.append(index)
-            } catch {
-                failure = error
-                break
-            }
-        }
+        let (written, failure) = await writeUntilFailure(limit: 100) { index in _ = try await bucket.put("object-\(index)", body(index)) }
         let error = try #require(failure as? BlobError, "a put failed on the full disk, with a BlobError: \(String(describing: failure))")
         #expect(error.code == .storageFailure)
         #expect(error.description.contains("space"), "the error says the disk has no space left: \(error)")

@@ -22,17 +22,7 @@ struct KVDiskFullTests {
         try await kv.put("first", "before the disk filled")
         try disk.fill(leavingKilobytes: 1024)
 
-        var written: [Int] = []
-        var failure: (any Error)?
-        for index in 0..<1000 {
-            do {
-                try await kv.put("key-\(index)", bytes: value(index))
-                written.append(index)
-            } catch {
-                failure = error
-                break
-            }
-        }
+        let (written, failure) = await writeUntilFailure(limit: 1000) { index in try await kv.put("key-\(index)", bytes: value(index)) }
         let error = try #require(failure as? KVError, "a put failed on the full disk, with a KVError: \(String(describing: failure))")
         #expect(error.code == .storageFailure)
         #expect(error.description.contains("full"), "the error says the disk is full: \(error)")

@@ -22,17 +22,10 @@ struct QueueDiskFullTests {
         try await queue.send("work", [OutgoingMessage(body: body(-1))])
         try disk.fill(leavingKilobytes: 1024)
 
-        var sent: [Int] = [-1]
-        var failure: (any Error)?
-        for index in 0..<1000 {
-            do {
-                try await queue.send("work", [OutgoingMessage(body: body(index))])
-                sent.append(index)
-            } catch {
-                failure = error
-                break
-            }
+        let (acknowledged, failure) = await writeUntilFailure(limit: 1000) { index in
+            try await queue.send("work", [OutgoingMessage(body: body(index))])
         }
+        var sent = [-1] + acknowledged
         let error = try #require(failure as? QueueError, "a send failed on the full disk, with a QueueError: \(String(describing: failure))")
         #expect(error.code == .storageFailure)
         #expect(error.description.contains("full"), "the error says the disk is full: \(error)")

@@ -22,17 +22,11 @@ struct VectorDiskFullTests {
         _ = try await index.upsert((0..<50).map(record))
         try disk.fill(leavingKilobytes: 1024)
 
-        var written = 50
-        var failure: (any Error)?
-        for _ in 0..<1000 {
-            do {
-                _ = try await index.upsert((written..<written + 50).map(record))
-                written += 50
-            } catch {
-                failure = error
-                break
-            }
+        // Batch b holds vectors 50(b+1) ..< 50(b+2).
+        let (batches, failure) = await writeUntilFailure(limit: 1000) { batch in
+            _ = try await index.upsert((50 * (batch + 1)..<50 * (batch + 2)).map(record))
         }
+        var written = 50 * (batches.count + 1)
         let error = try #require(failure as? VectorError, "an upsert failed on the full disk, with a VectorError: \(String(describing: failure))")
         #expect(error.code == .storage)
         #expect(written > 50)
