@@ -27,6 +27,12 @@
 //                                              "ok N" for every value a call returned and "err ERROR"
 //                                              for a failure; while PAUSEFILE exists it makes no call
 //                                              (printing "paused", then "resumed")
+//   edge-crash-harness pg-faults URL STOPFILE  the PostgreSQL fault workload, on one pool with a 3 s
+//                                              operation timeout: 4 tasks increment the durable object
+//                                              "counter" of namespace "faults" ("inc N" / "incfail ERROR"),
+//                                              a producer sends 0, 1, 2, ... to queue "work" ("sent N" /
+//                                              "sendfail ERROR"), a consumer prints "handled N"; once
+//                                              STOPFILE exists the increments and sends stop ("stopped")
 //   edge-crash-harness do-counter PATH         8 tasks increment the durable object "crash" of
 //                                              namespace "counters" at PATH, printing each value
 //                                              a call returned
@@ -134,6 +140,13 @@ actor LoggedCounter: DurableObject {
     }
 }
 
+/// How a failure reads in the fault workload: the binding's typed error code, or "untyped" and what it was.
+func failure(_ error: any Error) -> String {
+    if let error = error as? CoordinatorError { return "\(error.code)" }
+    if let error = error as? QueueError { return "\(error.code)" }
+    return "untyped \(String(reflecting: error))".replacingOccurrences(of: "\n", with: " ")
+}
+
 let arguments = CommandLine.arguments
 switch (arguments.count, arguments.count > 1 ? arguments[1] : "") {
 case (3, "kv-writer"):
@@ -224,6 +237,54 @@ case (6, "pg-do-partition"):
         }
         try await Task.sleep(for: .milliseconds(5))
     }
+case (4, "pg-faults"):
+    var quiet = Logger(label: "faults")
+    quiet.logLevel = .critical
+    let pool = try PostgresPool(url: arguments[2], maxConnections: 8, operationTimeout: .seconds(3), logger: quiet)
+    let stopFile = arguments[3]
+    let namespace = try DurableObjectNamespace<CrashCounter>(name: "faults", pool: pool, env: (), configuration: .init(logger: quiet), leaseSeconds: 3)
+    _ = Task { try await namespace.run() }  // lease renewal
+    let counter = namespace.get(namespace.idFromName("counter"))
+    let backend = PostgresQueue(pool: pool, configuration: .init(scope: "faults", logger: quiet))
+    let producer = try QueueProducer<Int>(queue: "work", backend: backend)
+    let consumer = try QueueConsumer<Int>(
+        queue: "work", backend: backend,
+        configuration: QueueConsumerConfiguration(maxBatchSize: 20, maxBatchTimeout: 0, visibilityTimeout: 5, pollInterval: 0.05), logger: quiet
+    ) { batch in
+        for message in batch.messages { say("handled \(message.body)") }
+    }
+    _ = Task { try await consumer.run() }
+    let running: @Sendable () -> Bool = { !FileManager.default.fileExists(atPath: stopFile) }
+    say("ready")
+    await withTaskGroup(of: Void.self) { group in
+        for _ in 0..<4 {
+            group.addTask {
+                while running() {
+                    do {
+                        say("inc \(try await counter.call { try await $0.increment() })")
+                    } catch {
+                        say("incfail \(failure(error))")
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+            }
+        }
+        group.addTask {
+            var next = 0
+            while running() {
+                do {
+                    try await producer.send(next)
+                    say("sent \(next)")
+                } catch {
+                    say("sendfail \(failure(error))")
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                next += 1
+            }
+        }
+    }
+    say("stopped")
+    while true { try await Task.sleep(for: .seconds(1)) }  // the consumer drains until the test kills it
 case (3, "vector-writer"):
     let index = try HNSWIndex(name: "crash", stateDirectory: arguments[2], configuration: VectorIndexConfiguration(dimensions: 8))
     var batch = 0
@@ -247,7 +308,7 @@ case (3, "do-counter"):
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | blob-stream-memory DIR MIB | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS | pg-do-partition URL NAME HOST PAUSEFILE\n"
+            "usage: edge-crash-harness kv-writer PATH | blob-overwriter DIR MIB | queue-consumer PATH QUEUE VT | blob-stream-memory DIR MIB | vector-writer DIR | do-counter PATH | pg-do-counter URL NAME N TASKS | pg-do-partition URL NAME HOST PAUSEFILE | pg-faults URL STOPFILE\n"
                 .utf8))
     exit(2)
 }

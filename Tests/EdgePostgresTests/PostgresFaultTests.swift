@@ -1,10 +1,7 @@
 import EdgeCoordinator
 import EdgePostgres
-import EdgeQueue
 import EdgeTesting
 import Foundation
-import Logging
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -102,151 +99,82 @@ struct PostgresFaultError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// A value several tasks share, behind a lock.
-final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-}
-
-/// What the workload saw: every call's outcome, in order.
-struct FaultLog: Sendable {
-    /// Values durable-object increments returned.
-    var increments: [Int] = []
-    /// Increments that failed, with their error.
-    var failedIncrements: [String] = []
-    /// Queue messages whose send returned.
-    var sent: Set<Int> = []
-    /// Sends that failed, with their error.
-    var failedSends: [String] = []
-    /// Bodies the consumer handled (with repeats).
-    var handled: [Int] = []
-}
-
 /// PostgreSQL goes away under a running application: stopped cleanly, then killed with SIGKILL
 /// (as a crashed machine would leave it), while durable-object calls and a queue producer and
-/// consumer run. Calls made while it is gone fail with the bindings' typed errors (they do not
-/// hang: each outage lasts until failures have come back, and the server is only started again
-/// after that); once it is back the same pool reconnects, and nothing acknowledged is lost.
+/// consumer run (edge-crash-harness `pg-faults`, a process of its own, so that the tests running
+/// beside this one in the test process cannot starve its tasks into timeouts). Calls made while
+/// the database is gone fail with the bindings' typed errors (they do not hang: each outage lasts
+/// until failures have come back, and the server is only started again after that); once it is
+/// back the same pool reconnects, and nothing acknowledged is lost.
 @Suite("PostgreSQL faults", .enabled(if: postgresAvailable, skipReason), .serialized)
 struct PostgresFaultTests {
     @Test("stopped and SIGKILLed under load: typed errors while down, reconnection, nothing acknowledged lost, the counter exact")
     func dyingDatabase() async throws {
         let server = try PrivatePostgres()
         defer { server.destroy() }
-        var quiet = Logger(label: "faults")
-        quiet.logLevel = .critical
-        let pool = try PostgresPool(url: server.url, maxConnections: 8, operationTimeout: .seconds(3), logger: quiet)
-        defer { pool.shutdown() }
+        let directory = try TemporaryDirectory.make("pg-faults")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let stopFile = directory + "/stop"
+        let workload = try ChildProcess(try KillTest.executable(named: "edge-crash-harness"), ["pg-faults", server.url, stopFile])
+        defer { workload.kill() }
 
-        let namespace = try DurableObjectNamespace<Counter>(
-            name: "faults", pool: pool, env: (), configuration: .init(logger: quiet), leaseSeconds: 3)
-        let renewal = Task { try await namespace.run() }
-        defer { renewal.cancel() }
-        let counter = namespace.get(namespace.idFromName("counter"))
-        let backend = PostgresQueue(pool: pool, configuration: .init(scope: "faults", logger: quiet))
-        let producer = try QueueProducer<Int>(queue: "work", backend: backend)
-
-        let log = Shared(FaultLog())
-        let consumer = try QueueConsumer<Int>(
-            queue: "work", backend: backend,
-            configuration: QueueConsumerConfiguration(maxBatchSize: 20, maxBatchTimeout: 0, visibilityTimeout: 5, pollInterval: 0.05),
-            logger: quiet
-        ) { batch in
-            let bodies = batch.messages.map(\.body)
-            log.withLock { $0.handled += bodies }
+        func numbers(_ prefix: String, _ lines: some Sequence<String>) -> [Int] {
+            lines.compactMap { $0.hasPrefix(prefix + " ") ? Int($0.dropFirst(prefix.count + 1)) : nil }
         }
-        let consuming = Task { try await consumer.run() }
-        defer { consuming.cancel() }
-
-        let running = Shared(true)
-        let workload = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 {
-                    group.addTask {
-                        while running.withLock({ $0 }) {
-                            do {
-                                let value = try await counter.call { try await $0.increment() }
-                                log.withLock { $0.increments.append(value) }
-                            } catch let error as CoordinatorError {
-                                log.withLock { $0.failedIncrements.append("\(error.code)") }
-                                try? await Task.sleep(for: .milliseconds(50))
-                            } catch {
-                                log.withLock { $0.failedIncrements.append("untyped: \(String(reflecting: error))") }
-                                try? await Task.sleep(for: .milliseconds(50))
-                            }
-                        }
-                    }
-                }
-                group.addTask {
-                    var next = 0
-                    while running.withLock({ $0 }) {
-                        do {
-                            try await producer.send(next)
-                            log.withLock { _ = $0.sent.insert(next) }
-                        } catch let error as QueueError {
-                            log.withLock { $0.failedSends.append("\(error.code)") }
-                            try? await Task.sleep(for: .milliseconds(50))
-                        } catch {
-                            log.withLock { $0.failedSends.append("untyped: \(String(reflecting: error))") }
-                            try? await Task.sleep(for: .milliseconds(50))
-                        }
-                        next += 1
-                    }
-                }
+        func failures(_ prefix: String, _ lines: some Sequence<String>) -> [String] {
+            lines.compactMap { $0.hasPrefix(prefix + " ") ? String($0.dropFirst(prefix.count + 1)) : nil }
+        }
+        /// Waits until, since line `start`, at least `increments` increments and `sends` sends of
+        /// the kind `prefix` ("inc"/"sent" or "incfail"/"sendfail") were printed.
+        func waitFor(_ what: String, succeeded: Bool, increments: Int, sends: Int) async throws {
+            let start = workload.lines.count
+            try await workload.waitUntil(what, timeout: 300) { lines in
+                let since = lines.dropFirst(start)
+                let counts =
+                    succeeded
+                    ? (numbers("inc", since).count, numbers("sent", since).count) : (failures("incfail", since).count, failures("sendfail", since).count)
+                return counts.0 >= increments && counts.1 >= sends
             }
         }
 
-        /// Waits (bounded: a bound reached means the workload hung) until the log satisfies `condition`.
-        func waitFor(_ what: String, _ condition: @escaping @Sendable (FaultLog) -> Bool) async throws {
-            let deadline = Date().addingTimeInterval(180)
-            while !log.withLock({ condition($0) }) {
-                guard Date() < deadline else {
-                    let seen = log.withLock {
-                        "\($0.increments.count) increments, \($0.failedIncrements.count) failed, \($0.sent.count) sent, \($0.failedSends.count) failed"
-                    }
-                    throw PostgresFaultError(message: "waited 180 s for \(what); so far \(seen)")
-                }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-
+        try await workload.waitFor("the workload to start", timeout: 300) { $0 == "ready" }
         for fault in ["stop", "SIGKILL"] {
-            let before = log.withLock {
-                (increments: $0.increments.count, sent: $0.sent.count, failed: $0.failedIncrements.count, failedSends: $0.failedSends.count)
-            }
-            try await waitFor("progress before the \(fault)") { $0.increments.count >= before.increments + 50 && $0.sent.count >= before.sent + 20 }
+            try await waitFor("progress before the \(fault)", succeeded: true, increments: 50, sends: 20)
             if fault == "stop" { try await runBlocking { try server.stop() } } else { try await runBlocking { try server.kill() } }
             // The server stays down until calls made meanwhile have come back with errors.
-            try await waitFor("calls to fail while the database is down (\(fault))") {
-                $0.failedIncrements.count >= before.failed + 4 && $0.failedSends.count >= before.failedSends + 2
-            }
-            let during = log.withLock { (increments: $0.increments.count, sent: $0.sent.count) }
+            try await waitFor("calls to fail while the database is down (\(fault))", succeeded: false, increments: 4, sends: 2)
             try await runBlocking { try server.start() }
             // The same pool reconnects: calls succeed again.
-            try await waitFor("calls to succeed again after the \(fault)") {
-                $0.increments.count >= during.increments + 50 && $0.sent.count >= during.sent + 20
-            }
+            try await waitFor("calls to succeed again after the \(fault)", succeeded: true, increments: 50, sends: 20)
         }
-        running.withLock { $0 = false }
-        await workload.value
-
+        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
+        try await workload.waitFor("the workload to stop", timeout: 300) { $0 == "stopped" }
         // Every acknowledged send is delivered.
-        try await waitFor("the consumer to handle every acknowledged message") { Set($0.handled).isSuperset(of: $0.sent) }
-        let final = try await counter.call { try await $0.value() }
-        let seen = log.withLock { $0 }
-        print(
-            "faults: \(seen.increments.count) increments returned, \(seen.failedIncrements.count) failed; \(seen.sent.count) sends returned, "
-                + "\(seen.failedSends.count) failed; \(seen.handled.count) deliveries; counter \(final)")
+        let sent = Set(numbers("sent", workload.lines))
+        try await workload.waitUntil("the consumer to handle every acknowledged message", timeout: 300) { lines in
+            Set(numbers("handled", lines)).isSuperset(of: sent)
+        }
+        workload.kill()
+        let lines = workload.lines
+        let increments = numbers("inc", lines), failedIncrements = failures("incfail", lines), failedSends = failures("sendfail", lines)
 
-        #expect(!seen.failedIncrements.contains { $0.hasPrefix("untyped") }, "\(seen.failedIncrements.filter { $0.hasPrefix("untyped") }.prefix(3))")
-        #expect(!seen.failedSends.contains { $0.hasPrefix("untyped") }, "\(seen.failedSends.filter { $0.hasPrefix("untyped") }.prefix(3))")
+        // The counter, read through a namespace of the test's own once the workload's lease expires.
+        let pool = try PostgresPool(url: server.url, maxConnections: 2, operationTimeout: testOperationTimeout)
+        defer { pool.shutdown() }
+        let namespace = try DurableObjectNamespace<Counter>(name: "faults", pool: pool, env: (), leaseSeconds: 3)
+        let final = try await namespace.get(namespace.idFromName("counter")).call { try await $0.value() }
+        print(
+            "faults: \(increments.count) increments returned, \(failedIncrements.count) failed; \(sent.count) sends returned, "
+                + "\(failedSends.count) failed; \(numbers("handled", lines).count) deliveries; counter \(final)")
+
+        #expect(!failedIncrements.contains { $0.hasPrefix("untyped") }, "\(failedIncrements.filter { $0.hasPrefix("untyped") }.prefix(3))")
+        #expect(!failedSends.contains { $0.hasPrefix("untyped") }, "\(failedSends.filter { $0.hasPrefix("untyped") }.prefix(3))")
         // The counter is exact: no increment that returned was lost or applied twice (each value
         // returned once), and the only increments beyond those returned are failed calls whose
         // commit reached the database before the connection broke.
-        #expect(Set(seen.increments).count == seen.increments.count, "a value was returned twice: an increment was lost")
-        #expect(final >= (seen.increments.max() ?? 0))
-        #expect(final >= seen.increments.count)
-        #expect(final <= seen.increments.count + seen.failedIncrements.count)
+        #expect(Set(increments).count == increments.count, "a value was returned twice: an increment was lost")
+        #expect(final >= (increments.max() ?? 0))
+        #expect(final >= increments.count)
+        #expect(final <= increments.count + failedIncrements.count)
     }
 }
