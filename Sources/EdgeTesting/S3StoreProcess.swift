@@ -59,7 +59,7 @@ public final class S3StoreProcess: Sendable {
         process = try ChildProcess(
             try KillTest.executable(named: "edge"), ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory,
             standardError: true, environment: ["S3_SECRET": secret])
-        try await process.waitFor("the S3 API listening") { $0.contains("S3 API listening on") }
+        try await process.waitFor("the S3 API listening", timeout: 300) { $0.contains("S3 API listening on") }
     }
 
     /// Stops the store and removes its directory.

@@ -235,7 +235,7 @@ case (6, "pg-do-partition"):
             say("err \(String(describing: error).replacingOccurrences(of: "\n", with: " "))")
             try await Task.sleep(for: .milliseconds(100))
         }
-        try await Task.sleep(for: .milliseconds(5))
+        try await Task.sleep(for: .milliseconds(20))
     }
 case (4, "pg-faults"):
     var quiet = Logger(label: "faults")
@@ -264,8 +264,10 @@ case (4, "pg-faults"):
                         say("inc \(try await counter.call { try await $0.increment() })")
                     } catch {
                         say("incfail \(failure(error))")
-                        try? await Task.sleep(for: .milliseconds(50))
                     }
+                    // Paced (about 50 calls/s per task), so the workload does not take the
+                    // machine from the tests running beside it.
+                    try? await Task.sleep(for: .milliseconds(20))
                 }
             }
         }
@@ -277,9 +279,9 @@ case (4, "pg-faults"):
                     say("sent \(next)")
                 } catch {
                     say("sendfail \(failure(error))")
-                    try? await Task.sleep(for: .milliseconds(50))
                 }
                 next += 1
+                try? await Task.sleep(for: .milliseconds(20))
             }
         }
     }

@@ -38,7 +38,7 @@ struct EdgeDevProcessTests {
     func startEdgeDev(_ directory: String) async throws -> (process: ChildProcess, port: Int) {
         let edge = try KillTest.executable(named: "edge")
         let process = try ChildProcess(edge, ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory, standardError: true)
-        try await process.waitFor("edge dev listening") { $0.contains("listening on http://") }
+        try await process.waitFor("edge dev listening", timeout: 300) { $0.contains("listening on http://") }
         let line = try #require(process.lines.first { $0.contains("listening on http://") })
         let port = try #require(line.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) })
         return (process, port)

@@ -17,7 +17,7 @@ struct ScaleOutTests {
         let process = try ChildProcess(
             try KillTest.executable(named: "edge"), ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory,
             standardError: true, environment: ["STORE_SECRET": secret])
-        try await process.waitFor("edge dev listening") { $0.contains("listening on http://") }
+        try await process.waitFor("edge dev listening", timeout: 300) { $0.contains("listening on http://") }
         let line = try #require(process.lines.first { $0.contains("listening on http://") })
         let port = try #require(line.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) })
         return (process, "http://127.0.0.1:\(port)")

@@ -43,7 +43,7 @@ struct S3ClientTests {
             try KillTest.executable(named: "edge"), ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory, standardError: true,
             environment: ["S3_SECRET": secret])
         defer { edge.stop() }
-        try await edge.waitFor("the S3 API listening") { $0.contains("S3 API listening on") }
+        try await edge.waitFor("the S3 API listening", timeout: 300) { $0.contains("S3 API listening on") }
         // s3cmd and rclone come from Debian (.ci/run installs them); without them the Python clients run alone.
         var tools: [String] = []
         for tool in ["s3cmd", "rclone"] where try await ExternalCommand.run(["sh", "-c", "command -v \(tool)"]).status == 0 { tools.append(tool) }
