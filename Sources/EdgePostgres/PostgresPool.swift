@@ -63,11 +63,14 @@ public final class PostgresPool: Service, Sendable {
     ///   - operationTimeout: how long one operation may take, waiting for a connection included,
     ///     before it fails (as the backend's storage failure, wrapping ``PostgresTimeoutError``);
     ///     while the database is down, calls fail after this long instead of waiting for it.
-    ///     `nil`: no limit. Default 30 seconds.
+    ///     `nil` (the default): no limit. An operation past the limit is abandoned, not cancelled,
+    ///     and keeps its connection until it ends: under a load that makes operations slower than
+    ///     the limit, abandoned work piles up, so choose a limit well above the slowest expected
+    ///     operation.
     ///   - logger: the pool's and its users' logger.
     /// - Throws: ``PostgresURLError`` for a URL that is not one of these forms.
     public init(
-        url: String, maxConnections: Int = 16, operationTimeout: Duration? = .seconds(30), logger: Logger = Logger(label: "swift-edge.postgres")
+        url: String, maxConnections: Int = 16, operationTimeout: Duration? = nil, logger: Logger = Logger(label: "swift-edge.postgres")
     ) throws {
         var configuration = try Self.configuration(url: url)
         configuration.options.maximumConnections = maxConnections

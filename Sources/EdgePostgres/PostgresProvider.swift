@@ -31,10 +31,11 @@ public struct PostgresSettings: BackendSettings, Hashable {
     /// Separates the queues of applications sharing one database. Default: the config's `name`.
     public var scope: String?
     /// How long one operation may wait for the database (a connection included) before the
-    /// binding's call fails with its storage error. Default 30 (``PostgresPool/operationTimeout``).
-    public var timeoutSeconds: Double
+    /// binding's call fails with its storage error (``PostgresPool/operationTimeout``). Default:
+    /// no limit.
+    public var timeoutSeconds: Double?
 
-    public init(url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil, timeoutSeconds: Double = 30) {
+    public init(url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil, timeoutSeconds: Double? = nil) {
         self.url = url
         self.urlSecret = urlSecret
         self.maxConnections = maxConnections
@@ -52,8 +53,8 @@ public struct PostgresSettings: BackendSettings, Hashable {
         self.init(
             url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
             maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"),
-            timeoutSeconds: try node.optionalNumber("timeout_seconds") ?? 30)
-        if !(0.1...3600).contains(timeoutSeconds) {
+            timeoutSeconds: try node.optionalNumber("timeout_seconds"))
+        if let timeoutSeconds, !(0.1...3600).contains(timeoutSeconds) {
             throw try node.child("timeout_seconds").error(.invalidValue, expected: "a number of seconds in 0.1...3600", found: .double(timeoutSeconds))
         }
         if let url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
@@ -77,7 +78,7 @@ public struct PostgresSettings: BackendSettings, Hashable {
                 .invalidValue, file: config.file, key: "postgres.max_connections", expected: "1...1000",
                 message: "max_connections \(maxConnections) is outside 1...1000")
         }
-        guard (0.1...3600).contains(timeoutSeconds) else {
+        if let timeoutSeconds, !(0.1...3600).contains(timeoutSeconds) {
             throw ConfigError(
                 .invalidValue, file: config.file, key: "postgres.timeout_seconds", expected: "0.1...3600",
                 message: "timeout_seconds \(timeoutSeconds) is outside 0.1...3600")
@@ -114,7 +115,7 @@ public struct PostgresProvider: BackendProvider {
         }
         do {
             let pool = try PostgresPool(
-                url: url, maxConnections: settings.maxConnections, operationTimeout: .milliseconds(Int64(settings.timeoutSeconds * 1000)),
+                url: url, maxConnections: settings.maxConnections, operationTimeout: settings.timeoutSeconds.map { .milliseconds(Int64($0 * 1000)) },
                 logger: context.logger)
             return PostgresBackend(pool: pool, context: context, scope: settings.scope ?? context.config.name)
         } catch {
