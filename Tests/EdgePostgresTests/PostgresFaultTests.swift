@@ -99,82 +99,84 @@ struct PostgresFaultError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// PostgreSQL goes away under a running application: stopped cleanly, then killed with SIGKILL
-/// (as a crashed machine would leave it), while durable-object calls and a queue producer and
-/// consumer run (edge-crash-harness `pg-faults`, a process of its own, so that the tests running
-/// beside this one in the test process cannot starve its tasks into timeouts). Calls made while
-/// the database is gone fail with the bindings' typed errors (they do not hang: each outage lasts
-/// until failures have come back, and the server is only started again after that); once it is
-/// back the same pool reconnects, and nothing acknowledged is lost.
-@Suite("PostgreSQL faults", .enabled(if: postgresAvailable, skipReason), .serialized)
-struct PostgresFaultTests {
-    @Test("stopped and SIGKILLed under load: typed errors while down, reconnection, nothing acknowledged lost, the counter exact")
-    func dyingDatabase() async throws {
-        let server = try PrivatePostgres()
-        defer { server.destroy() }
-        let directory = try TemporaryDirectory.make("pg-faults")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let stopFile = directory + "/stop"
-        let workload = try ChildProcess(try KillTest.executable(named: "edge-crash-harness"), ["pg-faults", server.url, stopFile])
-        defer { workload.kill() }
+extension PostgresProcessTests {
+    /// PostgreSQL goes away under a running application: stopped cleanly, then killed with SIGKILL
+    /// (as a crashed machine would leave it), while durable-object calls and a queue producer and
+    /// consumer run (edge-crash-harness `pg-faults`, a process of its own, so that the tests running
+    /// beside this one in the test process cannot starve its tasks into timeouts). Calls made while
+    /// the database is gone fail with the bindings' typed errors (they do not hang: each outage lasts
+    /// until failures have come back, and the server is only started again after that); once it is
+    /// back the same pool reconnects, and nothing acknowledged is lost.
+    @Suite("PostgreSQL faults", .enabled(if: postgresAvailable, skipReason), .serialized)
+    struct PostgresFaultTests {
+        @Test("stopped and SIGKILLed under load: typed errors while down, reconnection, nothing acknowledged lost, the counter exact")
+        func dyingDatabase() async throws {
+            let server = try PrivatePostgres()
+            defer { server.destroy() }
+            let directory = try TemporaryDirectory.make("pg-faults")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let stopFile = directory + "/stop"
+            let workload = try ChildProcess(try KillTest.executable(named: "edge-crash-harness"), ["pg-faults", server.url, stopFile])
+            defer { workload.kill() }
 
-        func numbers(_ prefix: String, _ lines: some Sequence<String>) -> [Int] {
-            lines.compactMap { $0.hasPrefix(prefix + " ") ? Int($0.dropFirst(prefix.count + 1)) : nil }
-        }
-        func failures(_ prefix: String, _ lines: some Sequence<String>) -> [String] {
-            lines.compactMap { $0.hasPrefix(prefix + " ") ? String($0.dropFirst(prefix.count + 1)) : nil }
-        }
-        /// Waits until, since line `start`, at least `increments` increments and `sends` sends of
-        /// the kind `prefix` ("inc"/"sent" or "incfail"/"sendfail") were printed.
-        func waitFor(_ what: String, succeeded: Bool, increments: Int, sends: Int) async throws {
-            let start = workload.lines.count
-            try await workload.waitUntil(what, timeout: 300) { lines in
-                let since = lines.dropFirst(start)
-                let counts =
-                    succeeded
-                    ? (numbers("inc", since).count, numbers("sent", since).count) : (failures("incfail", since).count, failures("sendfail", since).count)
-                return counts.0 >= increments && counts.1 >= sends
+            func numbers(_ prefix: String, _ lines: some Sequence<String>) -> [Int] {
+                lines.compactMap { $0.hasPrefix(prefix + " ") ? Int($0.dropFirst(prefix.count + 1)) : nil }
             }
-        }
+            func failures(_ prefix: String, _ lines: some Sequence<String>) -> [String] {
+                lines.compactMap { $0.hasPrefix(prefix + " ") ? String($0.dropFirst(prefix.count + 1)) : nil }
+            }
+            /// Waits until, since line `start`, at least `increments` increments and `sends` sends of
+            /// the kind `prefix` ("inc"/"sent" or "incfail"/"sendfail") were printed.
+            func waitFor(_ what: String, succeeded: Bool, increments: Int, sends: Int) async throws {
+                let start = workload.lines.count
+                try await workload.waitUntil(what, timeout: 300) { lines in
+                    let since = lines.dropFirst(start)
+                    let counts =
+                        succeeded
+                        ? (numbers("inc", since).count, numbers("sent", since).count) : (failures("incfail", since).count, failures("sendfail", since).count)
+                    return counts.0 >= increments && counts.1 >= sends
+                }
+            }
 
-        try await workload.waitFor("the workload to start", timeout: 300) { $0 == "ready" }
-        for fault in ["stop", "SIGKILL"] {
-            try await waitFor("progress before the \(fault)", succeeded: true, increments: 50, sends: 20)
-            if fault == "stop" { try await runBlocking { try server.stop() } } else { try await runBlocking { try server.kill() } }
-            // The server stays down until calls made meanwhile have come back with errors.
-            try await waitFor("calls to fail while the database is down (\(fault))", succeeded: false, increments: 4, sends: 2)
-            try await runBlocking { try server.start() }
-            // The same pool reconnects: calls succeed again.
-            try await waitFor("calls to succeed again after the \(fault)", succeeded: true, increments: 50, sends: 20)
-        }
-        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
-        try await workload.waitFor("the workload to stop", timeout: 300) { $0 == "stopped" }
-        // Every acknowledged send is delivered.
-        let sent = Set(numbers("sent", workload.lines))
-        try await workload.waitUntil("the consumer to handle every acknowledged message", timeout: 300) { lines in
-            Set(numbers("handled", lines)).isSuperset(of: sent)
-        }
-        workload.kill()
-        let lines = workload.lines
-        let increments = numbers("inc", lines), failedIncrements = failures("incfail", lines), failedSends = failures("sendfail", lines)
+            try await workload.waitFor("the workload to start", timeout: 300) { $0 == "ready" }
+            for fault in ["stop", "SIGKILL"] {
+                try await waitFor("progress before the \(fault)", succeeded: true, increments: 50, sends: 20)
+                if fault == "stop" { try await runBlocking { try server.stop() } } else { try await runBlocking { try server.kill() } }
+                // The server stays down until calls made meanwhile have come back with errors.
+                try await waitFor("calls to fail while the database is down (\(fault))", succeeded: false, increments: 4, sends: 2)
+                try await runBlocking { try server.start() }
+                // The same pool reconnects: calls succeed again.
+                try await waitFor("calls to succeed again after the \(fault)", succeeded: true, increments: 50, sends: 20)
+            }
+            _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
+            try await workload.waitFor("the workload to stop", timeout: 300) { $0 == "stopped" }
+            // Every acknowledged send is delivered.
+            let sent = Set(numbers("sent", workload.lines))
+            try await workload.waitUntil("the consumer to handle every acknowledged message", timeout: 300) { lines in
+                Set(numbers("handled", lines)).isSuperset(of: sent)
+            }
+            workload.kill()
+            let lines = workload.lines
+            let increments = numbers("inc", lines), failedIncrements = failures("incfail", lines), failedSends = failures("sendfail", lines)
 
-        // The counter, read through a namespace of the test's own once the workload's lease expires.
-        let pool = try PostgresPool(url: server.url, maxConnections: 2, operationTimeout: testOperationTimeout)
-        defer { pool.shutdown() }
-        let namespace = try DurableObjectNamespace<Counter>(name: "faults", pool: pool, env: (), leaseSeconds: 3)
-        let final = try await namespace.get(namespace.idFromName("counter")).call { try await $0.value() }
-        print(
-            "faults: \(increments.count) increments returned, \(failedIncrements.count) failed; \(sent.count) sends returned, "
-                + "\(failedSends.count) failed; \(numbers("handled", lines).count) deliveries; counter \(final)")
+            // The counter, read through a namespace of the test's own once the workload's lease expires.
+            let pool = try PostgresPool(url: server.url, maxConnections: 2, operationTimeout: testOperationTimeout)
+            defer { pool.shutdown() }
+            let namespace = try DurableObjectNamespace<Counter>(name: "faults", pool: pool, env: (), leaseSeconds: 3)
+            let final = try await namespace.get(namespace.idFromName("counter")).call { try await $0.value() }
+            print(
+                "faults: \(increments.count) increments returned, \(failedIncrements.count) failed; \(sent.count) sends returned, "
+                    + "\(failedSends.count) failed; \(numbers("handled", lines).count) deliveries; counter \(final)")
 
-        #expect(!failedIncrements.contains { $0.hasPrefix("untyped") }, "\(failedIncrements.filter { $0.hasPrefix("untyped") }.prefix(3))")
-        #expect(!failedSends.contains { $0.hasPrefix("untyped") }, "\(failedSends.filter { $0.hasPrefix("untyped") }.prefix(3))")
-        // The counter is exact: no increment that returned was lost or applied twice (each value
-        // returned once), and the only increments beyond those returned are failed calls whose
-        // commit reached the database before the connection broke.
-        #expect(Set(increments).count == increments.count, "a value was returned twice: an increment was lost")
-        #expect(final >= (increments.max() ?? 0))
-        #expect(final >= increments.count)
-        #expect(final <= increments.count + failedIncrements.count)
+            #expect(!failedIncrements.contains { $0.hasPrefix("untyped") }, "\(failedIncrements.filter { $0.hasPrefix("untyped") }.prefix(3))")
+            #expect(!failedSends.contains { $0.hasPrefix("untyped") }, "\(failedSends.filter { $0.hasPrefix("untyped") }.prefix(3))")
+            // The counter is exact: no increment that returned was lost or applied twice (each value
+            // returned once), and the only increments beyond those returned are failed calls whose
+            // commit reached the database before the connection broke.
+            #expect(Set(increments).count == increments.count, "a value was returned twice: an increment was lost")
+            #expect(final >= (increments.max() ?? 0))
+            #expect(final >= increments.count)
+            #expect(final <= increments.count + failedIncrements.count)
+        }
     }
 }

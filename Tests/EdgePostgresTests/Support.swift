@@ -29,3 +29,9 @@ func uniqueName(_ prefix: String) -> String {
 
 /// The backends of a host that includes PostgreSQL.
 let postgresProviders = BackendProviders.builtIn.adding(PostgresProvider())
+
+/// The suites that run several processes against PostgreSQL (edge dev pairs, the fault workload,
+/// the partition hosts) run one after the other, so that their processes do not compete for the
+/// machine's two cores at once.
+@Suite("PostgreSQL, several processes", .serialized)
+struct PostgresProcessTests {}
