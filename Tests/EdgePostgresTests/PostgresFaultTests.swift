@@ -111,7 +111,9 @@ extension PostgresProcessTests {
     struct PostgresFaultTests {
         @Test("stopped and SIGKILLed under load: typed errors while down, reconnection, nothing acknowledged lost, the counter exact")
         func dyingDatabase() async throws {
-            let server = try PrivatePostgres()
+            // Starting and stopping the server wait for child processes: off the cooperative pool,
+            // which the tests running beside this one need.
+            let server = try await runBlocking { try PrivatePostgres() }
             defer { server.destroy() }
             let directory = try TemporaryDirectory.make("pg-faults")
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -177,6 +179,7 @@ extension PostgresProcessTests {
             #expect(final >= (increments.max() ?? 0))
             #expect(final >= increments.count)
             #expect(final <= increments.count + failedIncrements.count)
+            try await runBlocking { server.destroy() }
         }
     }
 }
