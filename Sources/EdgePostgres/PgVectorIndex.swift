@@ -75,7 +75,7 @@ public final class PgVectorIndex: VectorIndex {
                 "CREATE TABLE IF NOT EXISTS edge_vector_indexes (name text PRIMARY KEY, dimensions integer NOT NULL, metric text NOT NULL)",
             ])
         try await pool.once("vec:\(name)") {
-            let (dimensions, metric) = try await pool.client.withTransaction(logger: logger) { connection -> (Int32, String) in
+            let (dimensions, metric) = try await pool.withTransaction { connection -> (Int32, String) in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresPool.lockID("vec:" + name)))", logger: logger)
                 try await connection.query(
                     """
@@ -109,14 +109,10 @@ public final class PgVectorIndex: VectorIndex {
         }
     }
 
-    private var client: PostgresClient { pool.client }
-
-    private func storage<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await pool.bounded {
-                try await self.prepare()
-                return try await body()
-            }
+            try await prepare()
+            return try await pool.withConnection(body)
         } catch let error as VectorError {
             throw error
         } catch {
@@ -136,8 +132,8 @@ public final class PgVectorIndex: VectorIndex {
     // MARK: Writes
 
     public func describe() async throws -> VectorIndexInfo {
-        try await storage { [self] in
-            let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
+        try await storage { [self] connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
             for try await count in rows.decode(Int64.self) {
                 return VectorIndexInfo(dimensions: rules.dimensions, metric: rules.configuration.metric, vectorCount: Int(count))
             }
@@ -170,7 +166,7 @@ public final class PgVectorIndex: VectorIndex {
         let namespaces = rows.map { records[$0].namespace ?? "" }
         let metadata = try rows.map { row -> String in try records[row].metadata.map { String(decoding: try $0.serialized(), as: UTF8.self) } ?? "" }
         let embeddings = rows.map { Self.literal(prepared[$0]) }
-        let written: Set<String> = try await storage { [self] in
+        let written: Set<String> = try await storage { [self] connection in
             var bindings = PostgresBindings()
             bindings.append(ids)
             bindings.append(namespaces)
@@ -187,7 +183,7 @@ public final class PgVectorIndex: VectorIndex {
                     \(conflict) RETURNING id
                     """, binds: bindings)
             var written = Set<String>()
-            for try await id in try await client.query(query, logger: logger).decode(String.self) { written.insert(id) }
+            for try await id in try await connection.query(query, logger: logger).decode(String.self) { written.insert(id) }
             return written
         }
         return VectorMutationResult(ids: order.filter { written.contains($0) })
@@ -196,12 +192,12 @@ public final class PgVectorIndex: VectorIndex {
     public func deleteByIds(_ ids: [String]) async throws -> VectorMutationResult {
         try rules.checkBatch(ids.count, what: "ids")
         guard !ids.isEmpty else { return VectorMutationResult(ids: []) }
-        let deleted: Set<String> = try await storage { [self] in
+        let deleted: Set<String> = try await storage { [self] connection in
             var bindings = PostgresBindings()
             bindings.append(ids)
             var deleted = Set<String>()
             let query = PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE id = ANY($1::text[]) RETURNING id", binds: bindings)
-            for try await id in try await client.query(query, logger: logger).decode(String.self) { deleted.insert(id) }
+            for try await id in try await connection.query(query, logger: logger).decode(String.self) { deleted.insert(id) }
             return deleted
         }
         var seen = Set<String>()
@@ -213,13 +209,14 @@ public final class PgVectorIndex: VectorIndex {
     public func getByIds(_ ids: [String]) async throws -> [VectorRecord] {
         try rules.checkBatch(ids.count, what: "ids")
         guard !ids.isEmpty else { return [] }
-        let found: [String: VectorRecord] = try await storage { [self] in
+        let found: [String: VectorRecord] = try await storage { [self] connection in
             var bindings = PostgresBindings()
             bindings.append(ids)
             let query = PostgresQuery(
                 unsafeSQL: "SELECT id, namespace, metadata::text, embedding::text FROM \(table) WHERE id = ANY($1::text[])", binds: bindings)
             var found: [String: VectorRecord] = [:]
-            for try await (id, namespace, metadata, embedding) in try await client.query(query, logger: logger).decode((String, String?, String?, String).self)
+            for try await (id, namespace, metadata, embedding) in try await connection.query(query, logger: logger).decode(
+                (String, String?, String?, String).self)
             {
                 found[id] = VectorRecord(
                     id: id, values: Self.parse(embedding), namespace: namespace,
@@ -264,8 +261,8 @@ public final class PgVectorIndex: VectorIndex {
             """
         let topK = options.topK
         let efSearch = max(self.efSearch, 2 * topK)
-        return try await storage { [self, conditions, bindings] in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await storage { [self, conditions, bindings] connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL hnsw.ef_search = \(min(1000, efSearch))"), logger: logger)
                 if !conditions.isEmpty {
                     // A filter or namespace: keep scanning the graph until topK rows pass it.

@@ -66,14 +66,11 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
 
     public var limits: KVLimits { configuration.limits }
     private var now: Int64 { configuration.clock.nowEpochSeconds }
-    private var client: PostgresClient { pool.client }
 
-    private func storage<T: Sendable>(_ key: String? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ key: String? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await pool.bounded {
-                try await self.pool.migrate("edge_kv.v1", Self.schema)
-                return try await body()
-            }
+            try await pool.migrate("edge_kv.v1", Self.schema)
+            return try await pool.withConnection(body)
         } catch let error as KVError {
             throw error
         } catch {
@@ -97,8 +94,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         for key in keys { try limits.validateKey(key) }
         guard !keys.isEmpty else { return [:] }
         let now = self.now
-        return try await storage { [self] in
-            let rows = try await client.query(
+        return try await storage { [self] connection in
+            let rows = try await connection.query(
                 """
                 SELECT key, value, expiration, metadata FROM edge_kv
                 WHERE namespace = \(namespace) AND key = ANY(\(keys.map { ByteBuffer(bytes: Array($0.utf8)) })) AND (expiration IS NULL OR expiration > \(now))
@@ -115,18 +112,18 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     public func list(_ options: KVListOptions) async throws -> KVListResult {
         let request = try limits.validateList(options)
         let now = self.now
-        return try await storage { [self] in
+        return try await storage { [self] connection in
             let lower = ByteBuffer(bytes: request.lowerBound)
             let rows: PostgresRowSequence
             if let upper = request.upperBound {
-                rows = try await client.query(
+                rows = try await connection.query(
                     """
                     SELECT key, expiration, metadata FROM edge_kv
                     WHERE namespace = \(namespace) AND key >= \(lower) AND key < \(ByteBuffer(bytes: upper)) AND (expiration IS NULL OR expiration > \(now))
                     ORDER BY key LIMIT \(request.limit + 1)
                     """, logger: configuration.logger)
             } else {
-                rows = try await client.query(
+                rows = try await connection.query(
                     """
                     SELECT key, expiration, metadata FROM edge_kv
                     WHERE namespace = \(namespace) AND key >= \(lower) AND (expiration IS NULL OR expiration > \(now))
@@ -168,8 +165,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         var latest: [String: Int] = [:]
         for (index, write) in writes.enumerated() { latest[write.key] = index }
         let unique = writes.indices.filter { latest[writes[$0].key] == $0 }.map { writes[$0] }
-        _ = try await storage(writes.count == 1 ? writes[0].key : nil) { [self] in
-            try await client.query(
+        try await storage(writes.count == 1 ? writes[0].key : nil) { [self] connection in
+            _ = try await connection.query(
                 """
                 INSERT INTO edge_kv (namespace, key, value, expiration, metadata)
                 SELECT \(namespace), k, v, NULLIF(e, -1), NULLIF(m, '')
@@ -189,8 +186,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
         try limits.validateBulk(count: keys.count, limit: limits.maxBulkWriteEntries, operation: "bulk delete")
         for key in keys { try limits.validateKey(key) }
         guard !keys.isEmpty else { return }
-        _ = try await storage(keys.count == 1 ? keys[0] : nil) { [self] in
-            try await client.query(
+        try await storage(keys.count == 1 ? keys[0] : nil) { [self] connection in
+            _ = try await connection.query(
                 "DELETE FROM edge_kv WHERE namespace = \(namespace) AND key = ANY(\(keys.map { ByteBuffer(bytes: Array($0.utf8)) }))",
                 logger: configuration.logger)
         }
@@ -209,8 +206,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     }
 
     public func storedKeyCount() async throws -> Int {
-        try await storage { [self] in
-            let rows = try await client.query("SELECT count(*) FROM edge_kv WHERE namespace = \(namespace)", logger: configuration.logger)
+        try await storage { [self] connection in
+            let rows = try await connection.query("SELECT count(*) FROM edge_kv WHERE namespace = \(namespace)", logger: configuration.logger)
             for try await count in rows.decode(Int64.self) { return Int(count) }
             return 0
         }
@@ -219,8 +216,8 @@ public final class PostgresKV: KVNamespace, KVMaintenance {
     @discardableResult
     public func purgeExpired() async throws -> Int {
         let now = self.now
-        return try await storage { [self] in
-            let rows = try await client.query(
+        return try await storage { [self] connection in
+            let rows = try await connection.query(
                 """
                 WITH gone AS (DELETE FROM edge_kv WHERE namespace = \(namespace) AND expiration <= \(now) RETURNING 1)
                 SELECT count(*) FROM gone

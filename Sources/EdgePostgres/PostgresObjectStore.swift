@@ -83,12 +83,10 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     private var namespace: String { settings.namespace }
     private var leaseMilliseconds: Int64 { Int64(settings.leaseSeconds * 1000) }
 
-    private func storage<T: Sendable>(_ objectID: String?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ objectID: String?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await pool.bounded {
-                try await self.pool.migrate("edge_do.v3", Self.schema)
-                return try await body()
-            }
+            try await pool.migrate("edge_do.v3", Self.schema)
+            return try await pool.withConnection(body)
         } catch let error as CoordinatorError {
             throw error
         } catch {
@@ -145,9 +143,9 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         _ = try? await state.withLock({ $0.commitChains[objectID] })?.value
         var epoch: Int64?
         while true {
-            epoch = try await storage(objectID) { [self] in
+            epoch = try await storage(objectID) { [self] connection in
                 let address = state.withLock { $0.address }
-                let rows = try await pool.client.query(
+                let rows = try await connection.query(
                     """
                     INSERT INTO edge_do_leases (namespace, object_id, owner, expires_at, address, epoch)
                     VALUES (\(namespace), \(objectID), \(owner), \(unescaped: Self.databaseNow) + \(leaseMilliseconds), \(address), nextval('edge_do_lease_epochs'))
@@ -163,8 +161,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
             if lastAsked.map({ ContinuousClock.now - $0 > .milliseconds(200) }) ?? true {
                 // Ask the owner to hand the object over after its running call — again every
                 // 200 ms: a notification sent while the owner's listener reconnects is lost.
-                _ = try await storage(objectID) { [self] in
-                    try await pool.client.query("SELECT pg_notify('edge_do_handover', \(namespace + "/" + objectID))", logger: logger)
+                try await storage(objectID) { [self] connection in
+                    _ = try await connection.query("SELECT pg_notify('edge_do_handover', \(namespace + "/" + objectID))", logger: logger)
                 }
                 lastAsked = ContinuousClock.now
             }
@@ -178,13 +176,13 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         }
         // (A commit of an earlier instance arriving now fails its epoch fence: nothing to wait for.)
         // Load the object's storage and alarm while owning it.
-        let loaded = try await storage(objectID) { [self] () -> ([String: [UInt8]], ScheduledAlarm?) in
+        let loaded = try await storage(objectID) { [self] connection -> ([String: [UInt8]], ScheduledAlarm?) in
             var values: [String: [UInt8]] = [:]
-            let rows = try await pool.client.query(
+            let rows = try await connection.query(
                 "SELECT key, value FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
             for try await (key, value) in rows.decode((String, ByteBuffer).self) { values[key] = value.byteArray }
             var alarm: ScheduledAlarm?
-            let alarms = try await pool.client.query(
+            let alarms = try await connection.query(
                 "SELECT scheduled_at, retry_count FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
             for try await (time, retries) in alarms.decode((Int64, Int32).self) {
                 alarm = ScheduledAlarm(time: Date(timeIntervalSince1970: Double(time) / 1000), retryCount: Int(retries))
@@ -215,8 +213,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         }
         guard current else { return }
         do {
-            _ = try await storage(objectID) { [self] in
-                try await pool.client.query(
+            try await storage(objectID) { [self] connection in
+                _ = try await connection.query(
                     """
                     DELETE FROM edge_do_leases WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner = \(owner) AND epoch = \(Int64(token))
                     """, logger: logger)
@@ -229,8 +227,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     func renew(active: [String]) async -> [String] {
         do {
             let address = state.withLock { $0.address }
-            let renewed: Set<String> = try await storage(nil) { [self] in
-                let rows = try await pool.client.query(
+            let renewed: Set<String> = try await storage(nil) { [self] connection in
+                let rows = try await connection.query(
                     """
                     UPDATE edge_do_leases SET expires_at = \(unescaped: Self.databaseNow) + \(leaseMilliseconds), address = \(address)
                     WHERE namespace = \(namespace) AND owner = \(owner) AND object_id = ANY(\(active)) RETURNING object_id
@@ -251,8 +249,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     func advertise(_ address: String?) async {
         state.withLock { $0.address = address }
         do {
-            _ = try await storage(nil) { [self] in
-                try await pool.client.query(
+            try await storage(nil) { [self] connection in
+                _ = try await connection.query(
                     "UPDATE edge_do_leases SET address = \(address) WHERE namespace = \(namespace) AND owner = \(owner)", logger: logger)
             }
         } catch {
@@ -261,8 +259,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     }
 
     func remoteOwner(_ objectID: String) async throws -> String? {
-        try await storage(objectID) { [self] in
-            let rows = try await pool.client.query(
+        try await storage(objectID) { [self] connection in
+            let rows = try await connection.query(
                 """
                 SELECT address FROM edge_do_leases
                 WHERE namespace = \(namespace) AND object_id = \(objectID) AND owner <> \(owner)
@@ -275,8 +273,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
 
     func forwardingToken() async throws -> String? {
         if let token = state.withLock({ $0.forwardingToken }) { return token }
-        let token: String? = try await storage(nil) { [self] in
-            let rows = try await pool.client.query("SELECT value FROM edge_secrets WHERE name = 'durable_object_forwarding'", logger: logger)
+        let token: String? = try await storage(nil) { [self] connection in
+            let rows = try await connection.query("SELECT value FROM edge_secrets WHERE name = 'durable_object_forwarding'", logger: logger)
             for try await value in rows.decode(String.self) { return value }
             return nil
         }
@@ -337,8 +335,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
         guard let epoch else {
             throw CoordinatorError(.storageFailure, objectID: objectID, message: "durable object \(objectID) of \(namespace): a commit without a lease")
         }
-        try await storage(objectID) { [self] in
-            try await pool.client.withTransaction(logger: logger) { connection in
+        try await storage(objectID) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 // Fencing: only the instance holding the live lease (owner and epoch) commits, and
                 // the commit renews the lease.
                 let rows = try await connection.query(
@@ -401,8 +399,8 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     // MARK: Alarms
 
     func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
-        try await storage(nil) { [self] in
-            let rows = try await pool.client.query(
+        try await storage(nil) { [self] connection in
+            let rows = try await connection.query(
                 """
                 SELECT a.object_id, a.scheduled_at, a.retry_count FROM edge_do_alarms a
                 WHERE a.namespace = \(namespace) AND a.scheduled_at <= \(Int64((now.timeIntervalSince1970 * 1000).rounded()))
@@ -419,16 +417,16 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
     }
 
     func nextAlarmTime() async throws -> Date? {
-        try await storage(nil) { [self] in
-            let rows = try await pool.client.query("SELECT min(scheduled_at) FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
+        try await storage(nil) { [self] connection in
+            let rows = try await connection.query("SELECT min(scheduled_at) FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
             for try await time in rows.decode(Int64?.self) { return time.map { Date(timeIntervalSince1970: Double($0) / 1000) } }
             return nil
         }
     }
 
     func deleteEverything() async throws {
-        try await storage(nil) { [self] in
-            try await pool.client.withTransaction(logger: logger) { connection in
+        try await storage(nil) { [self] connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("DELETE FROM edge_do_storage WHERE namespace = \(namespace)", logger: logger)
                 try await connection.query("DELETE FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
                 try await connection.query("DELETE FROM edge_do_leases WHERE namespace = \(namespace)", logger: logger)

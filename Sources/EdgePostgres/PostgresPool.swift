@@ -12,16 +12,35 @@ public struct PostgresURLError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A PostgreSQL operation that did not finish within the pool's ``PostgresPool/operationTimeout``:
-/// the database is down, unreachable or overloaded. The operation may still complete later (a write
-/// may or may not have been applied); the backends report it as their own storage failure.
+/// A PostgreSQL operation that ran past one of the pool's limits: no connection was available
+/// within ``PostgresPool/connectTimeout`` (the database is down or unreachable, or every connection
+/// of the pool stayed busy), or the operation ran on its connection for longer than
+/// ``PostgresPool/queryTimeout`` (the server stopped answering). The backends report it wrapped in
+/// their own storage failure.
 public struct PostgresTimeoutError: Error, Sendable, CustomStringConvertible {
-    /// The pool's limit.
+    /// Which limit was passed.
+    public enum Phase: Sendable, Hashable {
+        /// No connection within the connect timeout: nothing was sent to the database.
+        case connecting
+        /// The operation ran on its connection past the query timeout: the connection was closed,
+        /// so a write in it may or may not have been applied (as when a connection breaks).
+        case running
+    }
+
+    public var phase: Phase
+    /// The limit that was passed.
     public var limit: Duration
     /// The database, without its password.
     public var url: String
     public var description: String {
-        "PostgreSQL at \(url) did not answer within \(limit) (the pool's operation timeout): the server is down, unreachable or overloaded"
+        switch phase {
+        case .connecting:
+            "no connection to PostgreSQL at \(url) within \(limit) (the pool's connect timeout): the server is down or unreachable, "
+                + "or every connection of the pool stayed busy; nothing was sent"
+        case .running:
+            "an operation on PostgreSQL at \(url) ran past \(limit) (the pool's query timeout): the server stopped answering; "
+                + "its connection was closed, so a write in it may or may not have been applied"
+        }
     }
 }
 
@@ -39,9 +58,13 @@ public final class PostgresPool: Service, Sendable {
     public let client: PostgresClient
     public let url: String
     public let logger: Logger
-    /// How long one operation of a backend (a query or a transaction, waiting for a connection
-    /// included) may take before it fails with ``PostgresTimeoutError``; `nil` waits for ever.
-    public let operationTimeout: Duration?
+    /// How long an operation waits for a connection of the pool before it fails with
+    /// ``PostgresTimeoutError`` (``PostgresTimeoutError/Phase/connecting``); `nil` waits for ever.
+    public let connectTimeout: Duration?
+    /// How long an operation may run on its connection before the connection is closed and the
+    /// operation fails with ``PostgresTimeoutError`` (``PostgresTimeoutError/Phase/running``);
+    /// `nil`: no limit.
+    public let queryTimeout: Duration?
     private let runner: Mutex<Task<Void, Never>?>
     private let migrated = Mutex<Set<String>>([])
     private let listeners = Mutex<Listeners>(Listeners())
@@ -60,24 +83,29 @@ public final class PostgresPool: Service, Sendable {
     /// - Parameters:
     ///   - url: the database's URL.
     ///   - maxConnections: the pool's size (each process keeps at most this many).
-    ///   - operationTimeout: how long one operation may take, waiting for a connection included,
-    ///     before it fails (as the backend's storage failure, wrapping ``PostgresTimeoutError``);
-    ///     while the database is down, calls fail after this long instead of waiting for it.
-    ///     `nil` (the default): no limit. An operation past the limit is abandoned, not cancelled,
-    ///     and keeps its connection until it ends: under a load that makes operations slower than
-    ///     the limit, abandoned work piles up, so choose a limit well above the slowest expected
-    ///     operation.
+    ///   - connectTimeout: how long an operation waits for a connection (the pool connecting, or
+    ///     all its connections busy) before it fails with ``PostgresTimeoutError``, having sent
+    ///     nothing: while the database is down, calls fail after this long instead of waiting for
+    ///     it. `nil`: waits for ever. Default 30 seconds.
+    ///   - queryTimeout: how long an operation (a query, or a whole transaction) may run on its
+    ///     connection; past it the connection is closed (the server rolls back an open
+    ///     transaction) and the operation fails with ``PostgresTimeoutError``. It bounds calls on a
+    ///     connection whose server vanished without closing it (a network partition), and on a
+    ///     connection the pool handed out just as the server shut down (in the fault test such a
+    ///     call never ended by itself). `nil`: no limit. Default 60 seconds.
     ///   - logger: the pool's and its users' logger.
     /// - Throws: ``PostgresURLError`` for a URL that is not one of these forms.
     public init(
-        url: String, maxConnections: Int = 16, operationTimeout: Duration? = nil, logger: Logger = Logger(label: "swift-edge.postgres")
+        url: String, maxConnections: Int = 16, connectTimeout: Duration? = .seconds(30), queryTimeout: Duration? = .seconds(60),
+        logger: Logger = Logger(label: "swift-edge.postgres")
     ) throws {
         var configuration = try Self.configuration(url: url)
         configuration.options.maximumConnections = maxConnections
         configuration.options.minimumConnections = 0
         self.url = url
         self.logger = logger
-        self.operationTimeout = operationTimeout
+        self.connectTimeout = connectTimeout
+        self.queryTimeout = queryTimeout
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         // Entered at once, so the pool runs before the first query asks it for a connection.
@@ -210,7 +238,7 @@ public final class PostgresPool: Service, Sendable {
         var attempt = 0
         while true {
             do {
-                try await client.withTransaction(logger: logger) { connection in
+                try await withTransaction { [logger] connection in
                     try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(Self.lockID("edge_schema_migrations"))))", logger: logger)
                     try await connection.query(
                         "CREATE TABLE IF NOT EXISTS edge_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -232,69 +260,183 @@ public final class PostgresPool: Service, Sendable {
         _ = migrated.withLock { $0.insert(name) }
     }
 
-    /// Runs `work`, giving up after ``operationTimeout`` with ``PostgresTimeoutError``.
+    /// Runs `body` on a connection of the pool, within the pool's limits: waiting for the
+    /// connection at most ``connectTimeout`` (then nothing was sent), running on it at most
+    /// ``queryTimeout`` (then the connection is closed under it). Both fail with
+    /// ``PostgresTimeoutError``. The connection is the caller's until `body` returns: row sequences
+    /// from its queries must be read inside `body`.
     ///
-    /// The work runs in a task of its own so that the caller can return while it is stuck: a
-    /// query on a connection whose server vanished, or a request waiting for a connection that
-    /// cannot be made, need not honour cancellation. On timeout (or when the caller is cancelled)
-    /// the work is abandoned, not cancelled: cancelling a transaction half-way could hand its
-    /// connection back to the pool still inside the transaction, holding its locks. It ends by
-    /// itself when the database answers or the pool gives up; a write may so land after its caller
-    /// saw the timeout (durable-object commits that do are refused by their lease's epoch).
-    func bounded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let limit = operationTimeout else { return try await work() }
-        let race = RaceBox<T>()
-        let redactedURL = Self.redacted(url)
+    /// The lease and `body` run in a task of their own, which the caller does not wait for once a
+    /// limit has passed: past the connect timeout the task is cancelled (the pool withdraws the
+    /// request for a connection cleanly); past the query timeout its connection is closed, and a
+    /// query that does not end even then (seen when the pool handed out a connection as the
+    /// server shut down) cannot keep the caller waiting. Cancelling the caller cancels `body`.
+    ///
+    /// - Throws: ``PostgresTimeoutError``; PostgreSQL errors (`PSQLError`) and whatever `body` throws.
+    @discardableResult
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        guard connectTimeout != nil || queryTimeout != nil else {
+            return try await client.withConnection { try await body($0) }
+        }
+        let operation = Operation<T>(connectLimit: connectTimeout, queryLimit: queryTimeout, url: Self.redacted(url))
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let cancelled = race.state.withLock { race in
-                    race.continuation = continuation
-                    return race.cancelled
-                }
-                if cancelled {
-                    race.state.withLock { $0.finish() }?.resume(throwing: CancellationError())
-                    return
-                }
-                Task {
-                    let result: Result<T, any Error>
-                    do { result = .success(try await work()) } catch { result = .failure(error) }
-                    race.state.withLock { $0.finish() }?.resume(with: result)
-                }
-                let timer = Task {
-                    try? await Task.sleep(for: limit)
-                    guard !Task.isCancelled else { return }
-                    race.state.withLock { $0.finish() }?.resume(throwing: PostgresTimeoutError(limit: limit, url: redactedURL))
-                }
-                race.state.withLock { race in
-                    if race.continuation == nil { timer.cancel() } else { race.timer = timer }
+                operation.begin(continuation) {
+                    try await client.withConnection { connection in
+                        // Past the connect timeout the caller has gone: run nothing.
+                        guard operation.connected(connection) else { throw CancellationError() }
+                        let result: Result<T, any Error>
+                        do { result = .success(try await body(connection)) } catch { result = .failure(error) }
+                        // A connection the query timeout is closing is closed before the pool gets it back.
+                        if operation.finished() { try? await connection.close() }
+                        return try result.get()
+                    }
                 }
             }
         } onCancel: {
-            race.state.withLock { race in
-                race.cancelled = true
-                return race.finish()
-            }?.resume(throwing: CancellationError())
+            operation.cancel()
         }
     }
 
-    /// The shared state of one bounded operation.
-    private final class RaceBox<T: Sendable>: Sendable {
-        let state = Mutex(Race<T>())
+    /// Runs `body` in a transaction (`BEGIN` ... `COMMIT`, rolled back when `body` throws) on a
+    /// connection of the pool, within the pool's limits (``withConnection(_:)``).
+    ///
+    /// - Throws: ``PostgresTimeoutError``; `PostgresTransactionError` wrapping the failure of
+    ///   `BEGIN`, `body` or `COMMIT`.
+    @discardableResult
+    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await connection.withTransaction(logger: logger) { try await body($0) }
+        }
     }
 
-    /// Who finishes first among a bounded operation, its timer and its caller's cancellation.
-    private struct Race<T: Sendable>: ~Copyable {
-        var continuation: CheckedContinuation<T, any Error>?
-        var timer: Task<Void, Never>?
-        var cancelled = false
+    /// One operation of ``withConnection(_:)``: its task, its two timers and the caller waiting
+    /// for it, whichever of them ends it first.
+    private final class Operation<T: Sendable>: Sendable {
+        let connectLimit: Duration?, queryLimit: Duration?, url: String
+        private let state = Mutex(State())
 
-        /// Takes the continuation (nil once someone else resumed it) and stops the timer.
-        mutating func finish() -> CheckedContinuation<T, any Error>? {
-            let taken = continuation
-            continuation = nil
-            timer?.cancel()
-            timer = nil
-            return taken
+        private struct State: ~Copyable {
+            var continuation: CheckedContinuation<T, any Error>?
+            var work: Task<Void, Never>?
+            var timer: Task<Void, Never>?
+            var connection: PostgresConnection?
+            var expired = false, closedByTimeout = false, finished = false, cancelled = false
+        }
+
+        init(connectLimit: Duration?, queryLimit: Duration?, url: String) {
+            self.connectLimit = connectLimit
+            self.queryLimit = queryLimit
+            self.url = url
+        }
+
+        /// Starts the work and the connect timer; `continuation` gets the first outcome.
+        func begin(_ continuation: CheckedContinuation<T, any Error>, _ run: @escaping @Sendable () async throws -> T) {
+            let cancelled = state.withLock { state in
+                state.continuation = continuation
+                return state.cancelled
+            }
+            if cancelled {
+                resume(.failure(CancellationError()))
+                return
+            }
+            let work = Task {
+                do {
+                    let value = try await run()
+                    self.resume(.success(value))
+                } catch {
+                    let timedOut = self.state.withLock { $0.closedByTimeout }
+                    self.resume(.failure(timedOut ? self.timeout(.running) : error))
+                }
+            }
+            let timer: Task<Void, Never>? = connectLimit.map { limit in
+                Task {
+                    try? await Task.sleep(for: limit)
+                    guard !Task.isCancelled else { return }
+                    let expired = self.state.withLock { state -> Task<Void, Never>? in
+                        guard state.connection == nil, !state.finished else { return nil }
+                        state.expired = true
+                        return state.work
+                    }
+                    if let expired {
+                        self.resume(.failure(self.timeout(.connecting)))
+                        expired.cancel()  // withdraws the request for a connection
+                    }
+                }
+            }
+            state.withLock { state in
+                state.work = work
+                if state.connection == nil && !state.finished { state.timer = timer } else { timer?.cancel() }
+                if state.cancelled { work.cancel() }
+            }
+        }
+
+        /// The pool handed over `connection`: stops the connect timer and starts the query timer;
+        /// false when the connect timeout passed first.
+        func connected(_ connection: PostgresConnection) -> Bool {
+            let queryTimer: Task<Void, Never>? = queryLimit.map { limit in
+                Task {
+                    try? await Task.sleep(for: limit)
+                    guard !Task.isCancelled else { return }
+                    let closing = self.state.withLock { state -> PostgresConnection? in
+                        guard let connection = state.connection, !state.finished else { return nil }
+                        state.closedByTimeout = true
+                        return connection
+                    }
+                    if let closing {
+                        self.resume(.failure(self.timeout(.running)))
+                        try? await closing.close()
+                    }
+                }
+            }
+            let accepted = state.withLock { state -> Bool in
+                guard !state.expired else { return false }
+                state.connection = connection
+                state.timer?.cancel()
+                state.timer = queryTimer
+                return true
+            }
+            if !accepted { queryTimer?.cancel() }
+            return accepted
+        }
+
+        /// `body` ended: stops the query timer; true when the query timeout is closing the
+        /// connection (it must not go back to the pool open).
+        func finished() -> Bool {
+            state.withLock { state in
+                state.finished = true
+                state.timer?.cancel()
+                state.timer = nil
+                return state.closedByTimeout
+            }
+        }
+
+        /// The caller was cancelled: so is the work (a wait for a connection is withdrawn).
+        func cancel() {
+            let work = state.withLock { state in
+                state.cancelled = true
+                return state.work
+            }
+            work?.cancel()
+        }
+
+        private func resume(_ result: Result<T, any Error>) {
+            let continuation = state.withLock { state in
+                let continuation = state.continuation
+                state.continuation = nil
+                // The outcome is known: no timer is needed any more (a timer resuming stops itself,
+                // which is harmless: it has nothing left to do but close the connection).
+                state.timer?.cancel()
+                state.timer = nil
+                return continuation
+            }
+            continuation?.resume(with: result)
+        }
+
+        private func timeout(_ phase: PostgresTimeoutError.Phase) -> PostgresTimeoutError {
+            PostgresTimeoutError(phase: phase, limit: (phase == .connecting ? connectLimit : queryLimit) ?? .zero, url: url)
         }
     }
 

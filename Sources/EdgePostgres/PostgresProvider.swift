@@ -17,7 +17,7 @@ extension BackendName {
 ///
 /// ```jsonc
 /// "secrets": ["DATABASE_URL"],
-/// "postgres": { "url_secret": "DATABASE_URL", "max_connections": 16, "timeout_seconds": 30 }
+/// "postgres": { "url_secret": "DATABASE_URL", "max_connections": 16, "connect_timeout_seconds": 30 }
 /// ```
 public struct PostgresSettings: BackendSettings, Hashable {
     public static let section = "postgres"
@@ -30,17 +30,27 @@ public struct PostgresSettings: BackendSettings, Hashable {
     public var maxConnections: Int
     /// Separates the queues of applications sharing one database. Default: the config's `name`.
     public var scope: String?
-    /// How long one operation may wait for the database (a connection included) before the
-    /// binding's call fails with its storage error (``PostgresPool/operationTimeout``). Default:
-    /// no limit.
-    public var timeoutSeconds: Double?
+    /// How long a call waits for a connection before it fails with its binding's storage error
+    /// (``PostgresPool/connectTimeout``): while the database is down, calls fail after this long.
+    /// Default 30 seconds.
+    public var connectTimeoutSeconds: Double
+    /// How long one operation may run on its connection before the connection is closed and the
+    /// call fails (``PostgresPool/queryTimeout``). Default 60 seconds.
+    public var queryTimeoutSeconds: Double
 
-    public init(url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil, timeoutSeconds: Double? = nil) {
+    /// The limits both timeouts must be within.
+    public static let timeoutRange: ClosedRange<Double> = 0.1...3600
+
+    public init(
+        url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil, connectTimeoutSeconds: Double = 30,
+        queryTimeoutSeconds: Double = 60
+    ) {
         self.url = url
         self.urlSecret = urlSecret
         self.maxConnections = maxConnections
         self.scope = scope
-        self.timeoutSeconds = timeoutSeconds
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.queryTimeoutSeconds = queryTimeoutSeconds
     }
 
     public init(parsing node: ConfigNode) throws {
@@ -49,13 +59,22 @@ public struct PostgresSettings: BackendSettings, Hashable {
                 .unknownKey, expected: "\"dev\": { \"advertise_url\": ... }", found: moved.value,
                 detail: "\"postgres.advertise_url\" moved to \"dev.advertise_url\" (it is where this process listens, whatever the store)")
         }
-        try node.allowKeys(["url", "url_secret", "max_connections", "scope", "timeout_seconds"])
+        if let moved = try node.optionalChild("timeout_seconds") {
+            throw moved.error(
+                .unknownKey, expected: "\"connect_timeout_seconds\" or \"query_timeout_seconds\"", found: moved.value,
+                detail:
+                    "\"postgres.timeout_seconds\" became two limits: connect_timeout_seconds (waiting for a connection) and query_timeout_seconds (running on it)"
+            )
+        }
+        try node.allowKeys(["url", "url_secret", "max_connections", "scope", "connect_timeout_seconds", "query_timeout_seconds"])
         self.init(
             url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
             maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"),
-            timeoutSeconds: try node.optionalNumber("timeout_seconds"))
-        if let timeoutSeconds, !(0.1...3600).contains(timeoutSeconds) {
-            throw try node.child("timeout_seconds").error(.invalidValue, expected: "a number of seconds in 0.1...3600", found: .double(timeoutSeconds))
+            connectTimeoutSeconds: try node.optionalNumber("connect_timeout_seconds") ?? 30,
+            queryTimeoutSeconds: try node.optionalNumber("query_timeout_seconds") ?? 60)
+        for (key, value) in [("connect_timeout_seconds", connectTimeoutSeconds), ("query_timeout_seconds", queryTimeoutSeconds)]
+        where !Self.timeoutRange.contains(value) {
+            throw try node.child(key).error(.invalidValue, expected: "a number of seconds in 0.1...3600", found: .double(value))
         }
         if let url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw try node.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
@@ -78,10 +97,10 @@ public struct PostgresSettings: BackendSettings, Hashable {
                 .invalidValue, file: config.file, key: "postgres.max_connections", expected: "1...1000",
                 message: "max_connections \(maxConnections) is outside 1...1000")
         }
-        if let timeoutSeconds, !(0.1...3600).contains(timeoutSeconds) {
+        for (key, value) in [("connect_timeout_seconds", connectTimeoutSeconds), ("query_timeout_seconds", queryTimeoutSeconds)]
+        where !Self.timeoutRange.contains(value) {
             throw ConfigError(
-                .invalidValue, file: config.file, key: "postgres.timeout_seconds", expected: "0.1...3600",
-                message: "timeout_seconds \(timeoutSeconds) is outside 0.1...3600")
+                .invalidValue, file: config.file, key: "postgres.\(key)", expected: "0.1...3600", message: "\(key) \(value) is outside 0.1...3600")
         }
     }
 }
@@ -115,8 +134,8 @@ public struct PostgresProvider: BackendProvider {
         }
         do {
             let pool = try PostgresPool(
-                url: url, maxConnections: settings.maxConnections, operationTimeout: settings.timeoutSeconds.map { .milliseconds(Int64($0 * 1000)) },
-                logger: context.logger)
+                url: url, maxConnections: settings.maxConnections, connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)),
+                queryTimeout: .milliseconds(Int64(settings.queryTimeoutSeconds * 1000)), logger: context.logger)
             return PostgresBackend(pool: pool, context: context, scope: settings.scope ?? context.config.name)
         } catch {
             throw context.error(

@@ -98,19 +98,16 @@ public final class PostgresQueue: QueueBackend {
     public var limits: QueueLimits { configuration.limits }
     public var clock: any EdgeClock { configuration.clock }
     private var nowMilliseconds: Int64 { Int64((clock.now.timeIntervalSince1970 * 1000).rounded(.down)) }
-    private var client: PostgresClient { pool.client }
     private var logger: Logger { configuration.logger }
     private var scope: String { configuration.scope }
 
     /// The payload announcing `queue` on channel `edge_queue`.
     private func channelPayload(_ queue: String) -> String { scope + "/" + queue }
 
-    private func storage<T: Sendable>(_ queue: String?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ queue: String?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await pool.bounded {
-                try await self.pool.migrate("edge_queue.v1", Self.schema)
-                return try await body()
-            }
+            try await pool.migrate("edge_queue.v1", Self.schema)
+            return try await pool.withConnection(body)
         } catch let error as QueueError {
             throw error
         } catch {
@@ -122,8 +119,8 @@ public final class PostgresQueue: QueueBackend {
         try limits.validate(messages, queue: queue)
         guard !messages.isEmpty else { return }
         let now = nowMilliseconds
-        try await storage(queue) { [self] in
-            try await client.withTransaction(logger: logger) { connection in
+        try await storage(queue) { [self] connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query(
                     """
                     INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at)
@@ -143,8 +140,8 @@ public final class PostgresQueue: QueueBackend {
         let now = nowMilliseconds
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
-        return try await storage(queue) { [self] in
-            let rows = try await client.query(
+        return try await storage(queue) { [self] connection in
+            let rows = try await connection.query(
                 """
                 UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
                 WHERE id IN (
@@ -168,8 +165,8 @@ public final class PostgresQueue: QueueBackend {
         guard !leases.isEmpty else { return [] }
         let until = nowMilliseconds + Int64((visibilityTimeout * 1000).rounded())
         let ids = leases.map(\.messageID), tokens = leases.map(\.token)
-        return try await storage(queue) { [self] in
-            let rows = try await client.query(
+        return try await storage(queue) { [self] connection in
+            let rows = try await connection.query(
                 """
                 UPDATE edge_queue_messages m SET visible_at = \(until)
                 FROM unnest(\(ids), \(tokens)) AS t(id, token)
@@ -213,8 +210,8 @@ public final class PostgresQueue: QueueBackend {
             }
         }
         try await storage(queue) {
-            [self, acks, ackTokens, retries, retryTokens, retryAt, releases, releaseTokens, dead, deadTokens, deadTargets, woken] in
-            try await client.withTransaction(logger: logger) { connection in
+            [self, acks, ackTokens, retries, retryTokens, retryAt, releases, releaseTokens, dead, deadTokens, deadTargets, woken] connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 if !acks.isEmpty {
                     try await connection.query(
                         """
@@ -255,8 +252,8 @@ public final class PostgresQueue: QueueBackend {
 
     public func stats(_ queue: String) async throws -> QueueStats {
         let now = nowMilliseconds
-        return try await storage(queue) { [self] in
-            let rows = try await client.query(
+        return try await storage(queue) { [self] connection in
+            let rows = try await connection.query(
                 """
                 SELECT count(*), count(*) FILTER (WHERE lease IS NOT NULL AND visible_at > \(now)),
                        count(*) FILTER (WHERE lease IS NULL AND visible_at > \(now)), min(sent_at)
@@ -272,8 +269,8 @@ public final class PostgresQueue: QueueBackend {
     }
 
     public func peek(_ queue: String, limit: Int) async throws -> [QueuedMessage] {
-        try await storage(queue) { [self] in
-            let rows = try await client.query(
+        try await storage(queue) { [self] connection in
+            let rows = try await connection.query(
                 """
                 SELECT id, body, content_type, sent_at, attempts, source_queue FROM edge_queue_messages
                 WHERE scope = \(scope) AND queue = \(queue) ORDER BY id LIMIT \(limit)
@@ -292,8 +289,8 @@ public final class PostgresQueue: QueueBackend {
     public func redrive(from deadLetterQueue: String, to target: String?) async throws -> Int {
         if let target { try QueueLimits.validateQueueName(target) }
         let now = nowMilliseconds
-        let moved = try await storage(deadLetterQueue) { [self] in
-            try await client.withTransaction(logger: logger) { connection -> [String] in
+        let moved = try await storage(deadLetterQueue) { [self] connection in
+            try await connection.withTransaction(logger: logger) { connection -> [String] in
                 let rows = try await connection.query(
                     """
                     UPDATE edge_queue_messages SET queue = COALESCE(\(target), source_queue), source_queue = NULL, attempts = 0,
@@ -312,8 +309,8 @@ public final class PostgresQueue: QueueBackend {
     }
 
     public func nextVisibleTime(_ queue: String) async throws -> Date? {
-        try await storage(queue) { [self] in
-            let rows = try await client.query("SELECT min(visible_at) FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)", logger: logger)
+        try await storage(queue) { [self] connection in
+            let rows = try await connection.query("SELECT min(visible_at) FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)", logger: logger)
             for try await time in rows.decode(Int64?.self) {
                 return time.map { Date(timeIntervalSince1970: Double($0) / 1000) }
             }

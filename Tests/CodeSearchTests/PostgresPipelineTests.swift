@@ -6,7 +6,7 @@ import Testing
 
 let postgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
 
-/// The operation timeout of the pools these tests open in their own process: generous, because
+/// The connect and query timeouts of the pools these tests open in their own process: generous, because
 /// CPU-heavy tests beside them can keep a finished query's task from running for tens of seconds.
 let testOperationTimeout: Duration = .seconds(600)
 
@@ -90,7 +90,7 @@ extension CodeSearchProcesses {
             }
             #expect(job["status"] as? String == "done", "\(job)")
             #expect(job["plannedFiles"] as? Int == 120)
-            let pool = try PostgresPool(url: postgresURL!, operationTimeout: testOperationTimeout)
+            let pool = try PostgresPool(url: postgresURL!, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
             defer { pool.shutdown() }
             #expect(try await PostgresChunkStore(pool: pool).count(repo: repo) == 120, "one chunk per file, each once, in PostgreSQL")
             // The store's own CLI lists what the bucket holds: the snapshot of the indexed revision.

@@ -19,7 +19,7 @@ struct PostgresStoresTests {
 
     @Test("chunks: upsert, read back, count and list by repository and file, replace, delete")
     func chunkStore() async throws {
-        let pool = try PostgresPool(url: postgresURL!, operationTimeout: testOperationTimeout)
+        let pool = try PostgresPool(url: postgresURL!, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
         defer { pool.shutdown() }
         let store = PostgresChunkStore(pool: pool, namespace: "test_\(UUID().uuidString.prefix(8))")
         try await store.upsert(chunks, repo: "a")
@@ -42,7 +42,7 @@ struct PostgresStoresTests {
 
     @Test("lexical: identifier pieces, stemming, paths, repository filter, replace and delete; the best hits agree with SQLite's")
     func lexicalIndex() async throws {
-        let pool = try PostgresPool(url: postgresURL!, operationTimeout: testOperationTimeout)
+        let pool = try PostgresPool(url: postgresURL!, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
         defer { pool.shutdown() }
         let index = PostgresLexicalIndex(pool: pool, namespace: "test_\(UUID().uuidString.prefix(8))")
         let directory = NSTemporaryDirectory() + "swift-edge-tests/lexical-\(UUID().uuidString)"

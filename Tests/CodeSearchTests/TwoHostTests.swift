@@ -169,7 +169,7 @@ extension CodeSearchProcesses {
             for (path, text) in tree {
                 expected.formUnion(chunker.indexedChunks(path: path, text: text).map { StoredChunk.key(repo: repo, chunk: $0) })
             }
-            let pool = try PostgresPool(url: postgresURL!, operationTimeout: testOperationTimeout)
+            let pool = try PostgresPool(url: postgresURL!, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
             defer { pool.shutdown() }
             let chunks = PostgresChunkStore(pool: pool)
             #expect(Set(try await chunks.keys(repo: repo)) == expected, "every chunk, none twice, none stale")

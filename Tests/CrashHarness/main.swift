@@ -27,8 +27,8 @@
 //                                              "ok N" for every value a call returned and "err ERROR"
 //                                              for a failure; while PAUSEFILE exists it makes no call
 //                                              (printing "paused", then "resumed")
-//   edge-crash-harness pg-faults URL STOPFILE  the PostgreSQL fault workload, on one pool with a 3 s
-//                                              operation timeout: 4 tasks increment the durable object
+//   edge-crash-harness pg-faults URL STOPFILE  the PostgreSQL fault workload, on one pool with the
+//                                              default timeouts: 4 tasks increment the durable object
 //                                              "counter" of namespace "faults" ("inc N" / "incfail ERROR"),
 //                                              a producer sends 0, 1, 2, ... to queue "work" ("sent N" /
 //                                              "sendfail ERROR"), a consumer prints "handled N"; once
@@ -211,7 +211,7 @@ case (4, "blob-stream-memory"):
 case (6, "pg-do-partition"):
     var quiet = Logger(label: "partition")
     quiet.logLevel = .critical
-    let pool = try PostgresPool(url: arguments[2], maxConnections: 4, operationTimeout: .seconds(2), logger: quiet)
+    let pool = try PostgresPool(url: arguments[2], maxConnections: 4, connectTimeout: .seconds(2), queryTimeout: .seconds(2), logger: quiet)
     let namespace = try DurableObjectNamespace<LoggedCounter>(
         name: arguments[3], pool: pool, env: (), configuration: .init(logger: quiet), leaseSeconds: 2, handoverTimeout: 5)
     _ = Task { try await namespace.run() }  // lease renewal
@@ -240,7 +240,7 @@ case (6, "pg-do-partition"):
 case (4, "pg-faults"):
     var quiet = Logger(label: "faults")
     quiet.logLevel = .critical
-    let pool = try PostgresPool(url: arguments[2], maxConnections: 8, operationTimeout: .seconds(3), logger: quiet)
+    let pool = try PostgresPool(url: arguments[2], maxConnections: 8, logger: quiet)
     let stopFile = arguments[3]
     let namespace = try DurableObjectNamespace<CrashCounter>(name: "faults", pool: pool, env: (), configuration: .init(logger: quiet), leaseSeconds: 3)
     _ = Task { try await namespace.run() }  // lease renewal

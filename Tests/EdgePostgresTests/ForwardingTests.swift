@@ -44,7 +44,7 @@ struct ForwardingTests {
         let config = try EdgeConfig.parse(
             """
             { "name": "forwarding", "vars": { "LABEL": "\(label)" }, "log_level": "warning",
-              "postgres": { "url": "\(postgresURL!)", "max_connections": 4, "timeout_seconds": 600 },
+              "postgres": { "url": "\(postgresURL!)", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "ECHO", "class_name": "Echo" }] } }
             """, providers: postgresProviders)
         let runtime = try WorkerRuntime(worker: EchoWorker(), bindings: EdgeBindings(config: config, providers: postgresProviders))

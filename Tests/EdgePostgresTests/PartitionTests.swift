@@ -108,7 +108,7 @@ extension PostgresProcessTests {
 
             // The commit log, read through a namespace of the test's own (the hosts are gone: it
             // takes the object over once their lease expires).
-            let pool = try PostgresPool(url: postgresURL!, maxConnections: 2, operationTimeout: testOperationTimeout)
+            let pool = try PostgresPool(url: postgresURL!, maxConnections: 2, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
             defer { pool.shutdown() }
             let namespace = try DurableObjectNamespace<PartitionCounter>(name: name, pool: pool, env: (), leaseSeconds: 2, handoverTimeout: 5)
             let (count, log) = try await namespace.get(namespace.idFromName("shared")).call { try await $0.history() }

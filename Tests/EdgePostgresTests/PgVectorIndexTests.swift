@@ -27,7 +27,7 @@ struct PgVectorIndexTests {
         let name = uniqueName("shape")
         _ = try await PgVectorIndex(name: name, pool: try database(), configuration: VectorIndexConfiguration(dimensions: 8)).describe()
         // Another process (its own pool) opens the same index with another shape.
-        let other = try PostgresPool(url: postgresURL!, maxConnections: 2, operationTimeout: testOperationTimeout)
+        let other = try PostgresPool(url: postgresURL!, maxConnections: 2, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
         await #expect(throws: VectorError.self) {
             _ = try await PgVectorIndex(name: name, pool: other, configuration: VectorIndexConfiguration(dimensions: 16)).describe()
         }

@@ -34,14 +34,28 @@ struct PostgresConfigErrorTests {
         } throws: { error in
             (error as? ConfigError)?.description.contains("does not serve r2_buckets") == true
         }
-        #expect {
-            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "timeout_seconds": 0 } }"#, providers: postgresProviders)
-        } throws: { error in
-            (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.timeout_seconds"
-                && (error as? ConfigError)?.description.contains("0.1...3600") == true
+        for key in ["connect_timeout_seconds", "query_timeout_seconds"] {
+            #expect {
+                _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "\#(key)": 0 } }"#, providers: postgresProviders)
+            } throws: { error in
+                (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.\(key)"
+                    && (error as? ConfigError)?.description.contains("0.1...3600") == true
+            }
         }
-        let config = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "timeout_seconds": 2.5 } }"#, providers: postgresProviders)
-        #expect(config[settings: PostgresSettings.self]?.timeoutSeconds == 2.5)
+        // The single limit of earlier versions is named in the error, with what replaced it.
+        #expect {
+            _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "timeout_seconds": 3 } }"#, providers: postgresProviders)
+        } throws: { error in
+            (error as? ConfigError)?.code == .unknownKey && (error as? ConfigError)?.description.contains("connect_timeout_seconds") == true
+        }
+        let defaults = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c" } }"#, providers: postgresProviders)
+        #expect(defaults[settings: PostgresSettings.self]?.connectTimeoutSeconds == 30)
+        #expect(defaults[settings: PostgresSettings.self]?.queryTimeoutSeconds == 60)
+        let config = try EdgeConfig.parse(
+            #"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "connect_timeout_seconds": 2.5, "query_timeout_seconds": 90 } }"#,
+            providers: postgresProviders)
+        #expect(config[settings: PostgresSettings.self]?.connectTimeoutSeconds == 2.5)
+        #expect(config[settings: PostgresSettings.self]?.queryTimeoutSeconds == 90)
     }
 }
 
@@ -52,7 +66,7 @@ struct PostgresConfigTests {
         let scope = uniqueName("app")
         let config = try EdgeConfig.parse(
             """
-            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4, "timeout_seconds": 600 },
+            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600 },
               "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }],
               "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "Counter" }] },
@@ -76,7 +90,8 @@ struct PostgresConfigTests {
         #expect(try await counter.call { try await $0.increment() } == 1)
         // Another process's view (its own pool) sees the committed value once the object is handed over.
         let other = try DurableObjectNamespace<Counter>(
-            name: "COUNTERS", pool: try PostgresPool(url: postgresURL!, maxConnections: 2, operationTimeout: testOperationTimeout), env: ())
+            name: "COUNTERS",
+            pool: try PostgresPool(url: postgresURL!, maxConnections: 2, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout), env: ())
         #expect(try await other.get(other.idFromName(scope)).call { try await $0.increment() } == 2)
     }
 }

@@ -30,9 +30,11 @@ struct PostgresLeaseTests {
         let name = uniqueName("fence")
         // Two namespaces on their own pools: two processes.
         let a = try DurableObjectNamespace<Counter>(
-            name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4, operationTimeout: testOperationTimeout), env: ())
+            name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
+            env: ())
         let b = try DurableObjectNamespace<Counter>(
-            name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4, operationTimeout: testOperationTimeout), env: ())
+            name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
+            env: ())
         let id = a.idFromName("shared")
         #expect(try await a.get(id).call { try await $0.increment() } == 1)
         let first = try #require(try await lease(name, id.hex))

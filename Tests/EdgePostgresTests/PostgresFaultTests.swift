@@ -104,9 +104,10 @@ extension PostgresProcessTests {
     /// (as a crashed machine would leave it), while durable-object calls and a queue producer and
     /// consumer run (edge-crash-harness `pg-faults`, a process of its own, so that the tests running
     /// beside this one in the test process cannot starve its tasks into timeouts). Calls made while
-    /// the database is gone fail with the bindings' typed errors (they do not hang: each outage lasts
-    /// until failures have come back, and the server is only started again after that); once it is
-    /// back the same pool reconnects, and nothing acknowledged is lost.
+    /// the database is gone fail with the bindings' typed errors, on the pool's default timeouts
+    /// (they do not hang: each outage lasts until failures have come back, and the server is only
+    /// started again after that); once it is back the same pool reconnects, and nothing
+    /// acknowledged is lost.
     @Suite("PostgreSQL faults", .enabled(if: postgresAvailable, skipReason), .serialized)
     struct PostgresFaultTests {
         @Test("stopped and SIGKILLed under load: typed errors while down, reconnection, nothing acknowledged lost, the counter exact")
@@ -162,7 +163,7 @@ extension PostgresProcessTests {
             let increments = numbers("inc", lines), failedIncrements = failures("incfail", lines), failedSends = failures("sendfail", lines)
 
             // The counter, read through a namespace of the test's own once the workload's lease expires.
-            let pool = try PostgresPool(url: server.url, maxConnections: 2, operationTimeout: testOperationTimeout)
+            let pool = try PostgresPool(url: server.url, maxConnections: 2, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
             defer { pool.shutdown() }
             let namespace = try DurableObjectNamespace<Counter>(name: "faults", pool: pool, env: (), leaseSeconds: 3)
             let final = try await namespace.get(namespace.idFromName("counter")).call { try await $0.value() }

@@ -25,7 +25,8 @@ struct PostgresQueueTests {
         let scope = uniqueName("claims")
         let first = PostgresQueue(pool: try database(), configuration: .init(scope: scope))
         let second = PostgresQueue(
-            pool: try PostgresPool(url: postgresURL!, maxConnections: 8, operationTimeout: testOperationTimeout), configuration: .init(scope: scope))
+            pool: try PostgresPool(url: postgresURL!, maxConnections: 8, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
+            configuration: .init(scope: scope))
         for start in stride(from: 0, to: 2000, by: 100) {
             try await first.send("work", (start..<start + 100).map { OutgoingMessage(body: Array("\($0)".utf8)) })
         }
@@ -52,10 +53,12 @@ struct PostgresQueueTests {
     func notifyWakesOtherProcess() async throws {
         let scope = uniqueName("notify")
         let producer = PostgresQueue(
-            pool: try PostgresPool(url: postgresURL!, maxConnections: 4, operationTimeout: testOperationTimeout), configuration: .init(scope: scope))
+            pool: try PostgresPool(url: postgresURL!, maxConnections: 4, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
+            configuration: .init(scope: scope))
         // Its own pool, as another process would have (the shared one is busy with other tests).
         let consumer = PostgresQueue(
-            pool: try PostgresPool(url: postgresURL!, maxConnections: 4, operationTimeout: testOperationTimeout), configuration: .init(scope: scope))
+            pool: try PostgresPool(url: postgresURL!, maxConnections: 4, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
+            configuration: .init(scope: scope))
         let signal = consumer.signal(for: "wake")
         // Until the consumer's LISTEN is in effect a NOTIFY would reach nobody (its consumers
         // would find the message on their next poll instead); taking effect wakes them once.

@@ -9,14 +9,16 @@ let postgresURL = ProcessInfo.processInfo.environment["EDGE_POSTGRES_URL"]
 let postgresAvailable = postgresURL != nil
 let skipReason: Comment = "EDGE_POSTGRES_URL is not set: start a server with `.ci/postgres start` and export the URL it prints"
 
-/// The operation timeout of the tests' pools: generous, because the whole suite runs in one
-/// process on two cooperative threads, and CPU-heavy tests beside these can keep a finished query's
-/// task from running for tens of seconds (49 s measured in CI). `PostgresFaultTests` checks the
-/// timeout itself, with 3 s.
+/// The connect and query timeouts of the tests' pools: generous, because the whole suite runs in
+/// one process on two cooperative threads, and CPU-heavy tests beside these can keep a finished
+/// query's task from running for tens of seconds (49 s measured in CI). `PoolTimeoutTests` checks
+/// each limit with short values; `PostgresFaultTests` runs its workload on the defaults.
 let testOperationTimeout: Duration = .seconds(600)
 
 /// One pool for the whole test process.
-let sharedDatabase: PostgresPool? = postgresURL.flatMap { try? PostgresPool(url: $0, maxConnections: 24, operationTimeout: testOperationTimeout) }
+let sharedDatabase: PostgresPool? = postgresURL.flatMap {
+    try? PostgresPool(url: $0, maxConnections: 24, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)
+}
 
 func database() throws -> PostgresPool {
     try #require(sharedDatabase, "cannot open \(postgresURL ?? "no URL")")

@@ -25,11 +25,14 @@ public final class PostgresChunkStore: ChunkStore {
         "CREATE INDEX IF NOT EXISTS codesearch_chunks_file ON codesearch_chunks (namespace, repo, path)",
     ]
 
-    /// Runs `body` once the schema exists; database errors become ``CodeSearchError`` `.storageFailure`.
-    static func storage<T>(_ pool: PostgresPool, _ schema: (String, [String]), _ body: () async throws -> T) async throws -> T {
+    /// Runs `body` on a connection of `pool` once the schema exists; database errors (the pool's
+    /// timeouts included) become ``CodeSearchError`` `.storageFailure`.
+    static func storage<T: Sendable>(
+        _ pool: PostgresPool, _ schema: (String, [String]), _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         do {
             try await pool.migrate(schema.0, schema.1)
-            return try await body()
+            return try await pool.withConnection(body)
         } catch let error as CodeSearchError {
             throw error
         } catch {
@@ -37,7 +40,7 @@ public final class PostgresChunkStore: ChunkStore {
         }
     }
 
-    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await Self.storage(pool, ("codesearch_chunks.v1", Self.schema), body)
     }
 
@@ -48,8 +51,8 @@ public final class PostgresChunkStore: ChunkStore {
         guard !rows.isEmpty else { return }
         let keys = Array(rows.keys)
         let values = keys.map { rows[$0]! }
-        try await storage {
-            _ = try await pool.client.query(
+        try await storage { [self] connection in
+            _ = try await connection.query(
                 """
                 INSERT INTO codesearch_chunks (namespace, key, repo, path, start_line, end_line, body)
                 SELECT \(namespace), t.key, \(repo), t.path, t.start_line, t.end_line, t.body
@@ -63,15 +66,15 @@ public final class PostgresChunkStore: ChunkStore {
 
     public func delete(keys: [String]) async throws {
         guard !keys.isEmpty else { return }
-        try await storage {
-            _ = try await pool.client.query("DELETE FROM codesearch_chunks WHERE namespace = \(namespace) AND key = ANY(\(keys))", logger: pool.logger)
+        try await storage { [self] connection in
+            _ = try await connection.query("DELETE FROM codesearch_chunks WHERE namespace = \(namespace) AND key = ANY(\(keys))", logger: pool.logger)
         }
     }
 
     public func chunks(keys: [String]) async throws -> [String: StoredChunk] {
         guard !keys.isEmpty else { return [:] }
-        return try await storage {
-            let rows = try await pool.client.query(
+        return try await storage { [self] connection in
+            let rows = try await connection.query(
                 "SELECT key, repo, path, start_line, end_line, body FROM codesearch_chunks WHERE namespace = \(namespace) AND key = ANY(\(keys))",
                 logger: pool.logger)
             var found: [String: StoredChunk] = [:]
@@ -83,12 +86,12 @@ public final class PostgresChunkStore: ChunkStore {
     }
 
     public func count(repo: String?) async throws -> Int {
-        try await storage {
+        try await storage { [self] connection in
             let rows =
                 if let repo {
-                    try await pool.client.query("SELECT count(*) FROM codesearch_chunks WHERE namespace = \(namespace) AND repo = \(repo)", logger: pool.logger)
+                    try await connection.query("SELECT count(*) FROM codesearch_chunks WHERE namespace = \(namespace) AND repo = \(repo)", logger: pool.logger)
                 } else {
-                    try await pool.client.query("SELECT count(*) FROM codesearch_chunks WHERE namespace = \(namespace)", logger: pool.logger)
+                    try await connection.query("SELECT count(*) FROM codesearch_chunks WHERE namespace = \(namespace)", logger: pool.logger)
                 }
             for try await count in rows.decode(Int64.self) { return Int(count) }
             return 0
@@ -96,13 +99,13 @@ public final class PostgresChunkStore: ChunkStore {
     }
 
     public func keys(repo: String?) async throws -> [String] {
-        try await storage {
+        try await storage { [self] connection in
             let rows =
                 if let repo {
-                    try await pool.client.query(
+                    try await connection.query(
                         "SELECT key FROM codesearch_chunks WHERE namespace = \(namespace) AND repo = \(repo) ORDER BY key COLLATE \"C\"", logger: pool.logger)
                 } else {
-                    try await pool.client.query(
+                    try await connection.query(
                         "SELECT key FROM codesearch_chunks WHERE namespace = \(namespace) ORDER BY key COLLATE \"C\"", logger: pool.logger)
                 }
             var keys: [String] = []
@@ -112,8 +115,8 @@ public final class PostgresChunkStore: ChunkStore {
     }
 
     public func keys(repo: String, path: String) async throws -> [String] {
-        try await storage {
-            let rows = try await pool.client.query(
+        try await storage { [self] connection in
+            let rows = try await connection.query(
                 "SELECT key FROM codesearch_chunks WHERE namespace = \(namespace) AND repo = \(repo) AND path = \(path) ORDER BY key COLLATE \"C\"",
                 logger: pool.logger)
             var keys: [String] = []
@@ -158,7 +161,7 @@ public final class PostgresLexicalIndex: LexicalIndex {
         "CREATE INDEX IF NOT EXISTS codesearch_postings_key ON codesearch_postings (namespace, key)",
     ]
 
-    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+    private func storage<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await PostgresChunkStore.storage(pool, ("codesearch_lexical.v1", Self.schema), body)
     }
 
@@ -171,8 +174,8 @@ public final class PostgresLexicalIndex: LexicalIndex {
             CodeTokenizer.indexable(rows[key]!.path.replacingOccurrences(of: "/", with: " ").replacingOccurrences(of: ".", with: " "))
         }
         let bodies = keys.map { CodeTokenizer.indexable(rows[$0]!.text) }
-        try await storage {
-            try await pool.client.withTransaction(logger: pool.logger) { connection in
+        try await storage { [self] connection in
+            try await connection.withTransaction(logger: pool.logger) { connection in
                 try await connection.query(
                     "DELETE FROM codesearch_postings WHERE namespace = \(namespace) AND key = ANY(\(keys))", logger: pool.logger)
                 try await connection.query(
@@ -199,8 +202,8 @@ public final class PostgresLexicalIndex: LexicalIndex {
                 return true
             }
             if due {
-                _ = try await pool.client.query("ANALYZE codesearch_postings", logger: pool.logger)
-                _ = try await pool.client.query("ANALYZE codesearch_lexical", logger: pool.logger)
+                _ = try await connection.query("ANALYZE codesearch_postings", logger: pool.logger)
+                _ = try await connection.query("ANALYZE codesearch_lexical", logger: pool.logger)
             }
         }
     }
@@ -210,8 +213,8 @@ public final class PostgresLexicalIndex: LexicalIndex {
 
     public func delete(keys: [String]) async throws {
         guard !keys.isEmpty else { return }
-        try await storage {
-            try await pool.client.withTransaction(logger: pool.logger) { connection in
+        try await storage { [self] connection in
+            try await connection.withTransaction(logger: pool.logger) { connection in
                 try await connection.query(
                     "DELETE FROM codesearch_postings WHERE namespace = \(namespace) AND key = ANY(\(keys))", logger: pool.logger)
                 try await connection.query(
@@ -224,10 +227,10 @@ public final class PostgresLexicalIndex: LexicalIndex {
         let terms = Set(CodeTokenizer.terms(query)).filter { $0.count > 1 }.sorted()
         guard !terms.isEmpty, limit > 0 else { return [] }
         let text = terms.joined(separator: " ")
-        return try await storage {
+        return try await storage { [self] connection in
             // BM25 as FTS5 computes it: N and the average length over the whole index, a term's
             // idf from the chunks that hold it, a chunk's score summed over the query's terms.
-            let rows = try await pool.client.query(
+            let rows = try await connection.query(
                 """
                 WITH q AS MATERIALIZED (SELECT array_agg(DISTINCT u.lexeme) AS terms FROM unnest(to_tsvector('english', \(text))) u),
                 matched AS MATERIALIZED (
