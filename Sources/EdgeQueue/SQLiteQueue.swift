@@ -105,22 +105,36 @@ public final class SQLiteQueue: QueueBackend {
     }
 
     private enum Slot {
-        static let insert = 0, claim = 1, ack = 2, retry = 3, release = 4, deadLetter = 5, drop = 6, extend = 7
+        static let claim = 1, retry = 3, release = 4, deadLetter = 5, drop = 6, extend = 7
+        /// `insertRows + n`: the INSERT of n rows; `ackRows + n`: the DELETE of n acknowledged messages.
+        static let insertRows = 100, ackRows = 300
     }
+
+    /// Rows one multi-row INSERT or DELETE handles (5 parameters a row: far below SQLite's limit).
+    static let rowsPerStatement = 100
 
     public func send(_ queue: String, _ messages: [OutgoingMessage]) async throws {
         try limits.validate(messages, queue: queue)
         let now = nowMilliseconds
         try await write(queue) { connection in
-            let statement = try connection.statement(
-                slot: Slot.insert, "INSERT INTO messages (queue, body, content_type, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)")
-            for message in messages {
-                statement.bind(1, queue)
-                statement.bindBlob(2, message.body)
-                statement.bind(3, message.contentType.rawValue)
-                statement.bind(4, now)
-                statement.bind(5, now + Int64((message.delaySeconds * 1000).rounded()))
+            // One multi-row INSERT per (up to) 100 messages: one statement execution, not one per row.
+            var start = messages.startIndex
+            while start < messages.endIndex {
+                let chunk = messages[start..<min(start + Self.rowsPerStatement, messages.endIndex)]
+                let statement = try connection.statement(
+                    slot: Slot.insertRows + chunk.count,
+                    "INSERT INTO messages (queue, body, content_type, sent_at, visible_at) VALUES "
+                        + Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
+                for (offset, message) in chunk.enumerated() {
+                    let base = Int32(offset * 5)
+                    statement.bind(base + 1, queue)
+                    statement.bindBlob(base + 2, message.body)
+                    statement.bind(base + 3, message.contentType.rawValue)
+                    statement.bind(base + 4, now)
+                    statement.bind(base + 5, now + Int64((message.delaySeconds * 1000).rounded()))
+                }
                 try statement.run()
+                start = chunk.endIndex
             }
         }
         signals.notify(queue)
@@ -183,12 +197,28 @@ public final class SQLiteQueue: QueueBackend {
         let now = nowMilliseconds
         let woken = try await write(queue) { connection -> Set<String> in
             var woken: Set<String> = []
+            // Acknowledgements of one claim share its token: one DELETE per (up to) 100 of them.
+            var acks: [String: [Int64]] = [:]
+            for case .ack(let lease) in outcomes { acks[lease.token, default: []].append(lease.messageID) }
+            for (token, ids) in acks {
+                var start = ids.startIndex
+                while start < ids.endIndex {
+                    let chunk = ids[start..<min(start + Self.rowsPerStatement, ids.endIndex)]
+                    let statement = try connection.statement(
+                        slot: Slot.ackRows + chunk.count,
+                        "DELETE FROM messages WHERE lease = ?1 AND id IN (" + (0..<chunk.count).map { "?\($0 + 2)" }.joined(separator: ", ") + ")")
+                    statement.bind(1, token)
+                    for (offset, id) in chunk.enumerated() { statement.bind(Int32(offset + 2), id) }
+                    try statement.run()
+                    start = chunk.endIndex
+                }
+            }
             for outcome in outcomes {
                 let lease = outcome.lease
                 let statement: RawSQLiteStatement
                 switch outcome {
                 case .ack:
-                    statement = try connection.statement(slot: Slot.ack, "DELETE FROM messages WHERE id = ?1 AND lease = ?2")
+                    continue  // deleted above, in batches
                 case .retry(_, let delay):
                     statement = try connection.statement(slot: Slot.retry, "UPDATE messages SET lease = NULL, visible_at = ?3 WHERE id = ?1 AND lease = ?2")
                     statement.bind(3, now + Int64((delay * 1000).rounded()))

@@ -32,6 +32,28 @@ struct QueueConformanceTests {
 
 @Suite("SQLiteQueue")
 struct SQLiteQueueTests {
+    @Test("batched statements: a send of 250 is three INSERTs, one settle acknowledges two claims' messages and ignores a stale lease")
+    func batchedStatements() async throws {
+        let limits = QueueLimits(maxBatchMessages: 250)
+        let backend = try SQLiteQueue(path: try makeTemporaryDirectory() + "/queues.sqlite", configuration: .init(limits: limits))
+        defer { backend.close() }
+        try await backend.send("q", (0..<250).map { OutgoingMessage(body: Array("m\($0)".utf8)) })
+        #expect(try await backend.stats("q").backlog == 250)
+        let first = try await backend.claim("q", max: 150, visibilityTimeout: 60)
+        let second = try await backend.claim("q", max: 150, visibilityTimeout: 60)
+        #expect(first.count == 150 && second.count == 100)
+        // Every message exactly once, in order, with its own body.
+        #expect((first + second).map { String(decoding: $0.body, as: UTF8.self) } == (0..<250).map { "m\($0)" })
+        // Acks of both claims (more than one DELETE's worth for the first), one of them with a
+        // token that is not the message's: that message stays.
+        let stale = QueueLease(messageID: second[0].lease.messageID, token: first[0].lease.token)
+        let outcomes = first.map { MessageOutcome.ack($0.lease) } + [MessageOutcome.ack(stale)] + second.dropFirst().map { MessageOutcome.ack($0.lease) }
+        try await backend.settle("q", outcomes)
+        #expect(try await backend.stats("q").backlog == 1)
+        let left = try await backend.peek("q", limit: 10)
+        #expect(left.map(\.id) == [String(second[0].lease.messageID)])
+    }
+
     @Test("two handles on one file (as two processes) share the queue without sharing a lease")
     func sharedFile() async throws {
         let path = try makeTemporaryDirectory() + "/q.sqlite"
