@@ -120,6 +120,12 @@ extension PostgresProcessTests {
                 }
                 return try JSONDecoder().decode(Answer.self, from: data)
             }
+            // One call first, so the object has an owner that has advertised its address: the test
+            // is about forwarding to a known owner. (Into a cold object, the first calls of a
+            // concurrent burst race to own it and it may be handed over a few times before it
+            // settles: correct, but how often depends on the machine's load.)
+            let first = try await post(portA)
+            #expect(first.value == 1)
             // 1,000 calls, half through each process, 50 at a time.
             let answers = try await withThrowingTaskGroup(of: [(port: Int, answer: Answer)].self) { group in
                 for lane in 0..<50 {
@@ -135,7 +141,7 @@ extension PostgresProcessTests {
                 return try await group.reduce(into: []) { $0 += $1 }
             }
             #expect(answers.count == 1000)
-            #expect(answers.map(\.answer.value).sorted() == Array(1...1000), "each call saw every call before it")
+            #expect(answers.map(\.answer.value).sorted() == Array(2...1001), "each call saw every call before it")
             let pidOf = [portA: a.process.processIdentifier, portB: b.process.processIdentifier]
             let forwarded = answers.filter { $0.answer.pid != pidOf[$0.port] }.count
             let owners = Dictionary(grouping: answers, by: \.answer.pid).mapValues(\.count)
@@ -143,16 +149,16 @@ extension PostgresProcessTests {
             // Calls reaching the process that does not own the object are forwarded to the owner, so
             // the object stays put: nearly all calls run in one process.
             #expect(forwarded >= 400, "about half the calls arrive at the non-owner and are forwarded")
-            #expect(owners.values.max()! >= 800, "the object stays with one owner (ownership settles within the first concurrent burst)")
+            #expect(owners.values.max()! >= 800, "the object stays with its owner")
             let final = try await post(portB)
-            #expect(final.value == 1001)
+            #expect(final.value == 1002)
 
             // The owner dies: the other process takes the object over once its lease expires.
             let owner = owners.max { $0.value < $1.value }!.key
             let (dead, survivorPort) = owner == a.process.processIdentifier ? (a, portB) : (b, portA)
             dead.kill()
             let afterKill = try await post(survivorPort)
-            #expect(afterKill.value == 1002)
+            #expect(afterKill.value == 1003)
             #expect(afterKill.pid != owner)
             a.stop()
             b.stop()
