@@ -20,19 +20,34 @@ final class PrivatePostgres: Sendable {
             .appendingPathComponent(".ci/postgres").path
     }
 
-    /// Initialises and starts a new cluster on a free port.
+    /// Initialises and starts a new cluster on a free port: one below Linux's ephemeral range
+    /// (32768-60999), so no client connection takes it while the server is down between a stop and
+    /// a start (one in 55000-58000 was once taken before the first start); a port another listener
+    /// holds is skipped (at most 10 tries).
     init() throws {
-        port = Int.random(in: 55_000...58_000)
-        directory = "/tmp/edge-pg-fault-\(UUID().uuidString.prefix(8).lowercased())"
-        url = "postgres://edge@127.0.0.1:\(port)/edge"
-        try start()
+        var attempt = 0
+        while true {
+            let port = Int.random(in: 20_000...29_999)
+            let directory = "/tmp/edge-pg-fault-\(UUID().uuidString.prefix(8).lowercased())"
+            do {
+                try Self.run("start", port: port, directory: directory)
+                self.port = port
+                self.directory = directory
+                url = "postgres://edge@127.0.0.1:\(port)/edge"
+                return
+            } catch {
+                Self.remove(directory)
+                attempt += 1
+                guard attempt < 10, "\(error)".contains("could not start server") else { throw error }
+            }
+        }
     }
 
     /// `.ci/postgres start`: starts the server (after a crash, PostgreSQL recovers from its WAL).
-    func start() throws { try run("start") }
+    func start() throws { try Self.run("start", port: port, directory: directory) }
 
     /// `.ci/postgres stop`: a clean ("fast") shutdown; sessions are ended, nothing is lost.
-    func stop() throws { try run("stop") }
+    func stop() throws { try Self.run("stop", port: port, directory: directory) }
 
     /// SIGKILLs the postmaster and every process it started, as a crashed machine would leave
     /// the data directory.
@@ -56,6 +71,10 @@ final class PrivatePostgres: Sendable {
     /// Stops the server and removes its directory.
     func destroy() {
         try? stop()
+        Self.remove(directory)
+    }
+
+    private static func remove(_ directory: String) {
         try? FileManager.default.removeItem(atPath: directory)
         for command in ["start", "stop"] { try? FileManager.default.removeItem(atPath: directory + ".\(command).log") }
     }
@@ -78,13 +97,13 @@ final class PrivatePostgres: Sendable {
 
     /// Runs the script through posix_spawn with its output in a file: the server it starts
     /// inherits no pipe of ours (a pipe would never reach end of file while the server runs).
-    private func run(_ command: String) throws {
+    private static func run(_ command: String, port: Int, directory: String) throws {
         let log = directory + ".\(command).log"
-        let shell = "EDGE_PG_PORT=\(port) EDGE_PG_DIR='\(directory)' '\(Self.script)' \(command) > '\(log)' 2>&1"
+        let shell = "EDGE_PG_PORT=\(port) EDGE_PG_DIR='\(directory)' '\(script)' \(command) > '\(log)' 2>&1"
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [String](["/bin/sh", "-c", shell]).map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { throw PostgresFaultError(message: "cannot run \(Self.script)") }
+        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { throw PostgresFaultError(message: "cannot run \(script)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else {
