@@ -3,12 +3,14 @@ import EdgeKernels
 import Embeddings
 import Foundation
 
-/// `edge-bench embeddings`: all-MiniLM-L6-v2 texts/s at 16, 128 and 256 tokens and sustained
-/// GFLOP/s, next to the numpy float32 peer (`Benchmarks/scripts/minilm_peer.py`, run in the same
-/// benchmark) and the machine's matrix-multiply peak (numpy's sgemm on all cores).
+/// `edge-bench embeddings`: all-MiniLM-L6-v2 texts/s at 16, 128 and 256 tokens (timed from the
+/// texts, tokenization included) and sustained GFLOP/s, next to two peers run in the same
+/// benchmark — ONNX Runtime on a graph built from the same weights (`minilm_onnx.py`, same
+/// threads) and a batched numpy float32 encoder (`minilm_peer.py`) — and the machine's
+/// matrix-multiply peak (numpy's OpenBLAS sgemm on all cores).
 ///
-/// Installs the weights on first use (as `code-search` does) and needs, for the peer,
-/// `pip install numpy scipy safetensors tokenizers`.
+/// Installs the weights on first use (as `code-search` does) and needs, for the peers,
+/// `pip install numpy scipy safetensors tokenizers onnx onnxruntime`.
 struct EmbeddingsBenchmark {
     let options: BenchOptions
     /// The peer's defaults: 64 identical texts in batches of 32.
@@ -16,35 +18,50 @@ struct EmbeddingsBenchmark {
 
     func run() async throws {
         let model = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
-        let peer = try runPeer(modelDirectory: model.directory)
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let numpy = runPeer(
+            script: "minilm_peer.py", arguments: [model.directory, "--batch", "\(batch)", "--n", "\(texts)"],
+            packages: "numpy scipy safetensors tokenizers")
+        let onnx = runPeer(
+            script: "minilm_onnx.py",
+            arguments: [model.directory, "--batch", "\(batch)", "--n", "\(texts)", "--threads", "\(threads)", "--rounds", "\(max(1, options.rounds))"],
+            packages: "numpy safetensors tokenizers onnx onnxruntime")
         for tokens in [16, 128, 256] {
             let text = Self.text(of: tokens, model: model)
-            let ids = Array(repeating: model.tokenize(text), count: texts)
-            _ = model.embed(tokenIDs: Array(ids.prefix(batch)))  // warm up
+            let count = model.tokenize(text).count
+            let batchTexts = Array(repeating: text, count: texts)
+            _ = try await model.embed(Array(batchTexts.prefix(batch)))  // warm up
+            // Timed from the texts, tokenization included, as both peers are.
             var best = 0.0
             for _ in 0..<max(1, options.rounds) {
                 let started = seconds()
-                for start in stride(from: 0, to: texts, by: batch) { _ = model.embed(tokenIDs: Array(ids[start..<min(start + batch, texts)])) }
+                for start in stride(from: 0, to: texts, by: batch) { _ = try await model.embed(Array(batchTexts[start..<min(start + batch, texts)])) }
                 best = max(best, Double(texts) / (seconds() - started))
             }
-            let peerRate = peer.rates[ids[0].count]
+            let extra = ["tokens": "\(count)", "batch": "\(batch)", "threads": "\(threads)", "timed_from": "text"]
+            let numpyRate = numpy.rates["numpy-minilm"]?[count]
             BenchLine(
-                suite: "embeddings", name: "minilm.t\(tokens)", value: best, unit: "texts/s", peer: peerRate == nil ? nil : "numpy-minilm",
-                peerValue: peerRate,
-                extra: ["tokens": "\(ids[0].count)", "batch": "\(batch)", "threads": "\(ProcessInfo.processInfo.activeProcessorCount)"]
-                    .merging(tokens == 256 ? ["target_ratio": "2"] : [:]) { $1 }
+                suite: "embeddings", name: "minilm.t\(tokens)", value: best, unit: "texts/s", peer: numpyRate == nil ? nil : "numpy-minilm",
+                peerValue: numpyRate, extra: extra.merging(tokens == 256 ? ["target_ratio": "2"] : [:]) { $1 }
             ).print()
-            if tokens == 256 {
-                let gflops = best * Self.flops(tokens: ids[0].count) / 1e9
+            if tokens >= 128 {
+                let onnxRate = onnx.rates["onnxruntime-minilm"]?[count]
                 BenchLine(
-                    suite: "embeddings", name: "minilm.gflops", value: gflops, unit: "GFLOP/s", peer: peer.peak == nil ? nil : "numpy-sgemm",
-                    peerValue: peer.peak, extra: ["target_ratio": "0.5", "at_tokens": "256"]
+                    suite: "embeddings", name: "minilm.t\(tokens)_vs_onnxruntime", value: best, unit: "texts/s",
+                    peer: onnxRate == nil ? nil : "onnxruntime-minilm", peerValue: onnxRate, extra: extra.merging(["target_ratio": "1"]) { $1 }
+                ).print()
+            }
+            if tokens == 256 {
+                let gflops = best * Self.flops(tokens: count) / 1e9
+                BenchLine(
+                    suite: "embeddings", name: "minilm.gflops", value: gflops, unit: "GFLOP/s", peer: numpy.peak == nil ? nil : "numpy-sgemm",
+                    peerValue: numpy.peak, extra: ["target_ratio": "0.5", "at_tokens": "256"]
                 ).print()
             }
         }
         BenchLine(
-            suite: "embeddings", name: "sgemm", value: sgemmRate(n: 2048), unit: "GFLOP/s", peer: peer.peak == nil ? nil : "numpy-sgemm",
-            peerValue: peer.peak, extra: ["n": "2048"]
+            suite: "embeddings", name: "sgemm", value: sgemmRate(n: 2048), unit: "GFLOP/s", peer: numpy.peak == nil ? nil : "numpy-sgemm",
+            peerValue: numpy.peak, extra: ["n": "2048", "threads": "\(threads)", "target_ratio": "0.9"]
         ).print()
     }
 
@@ -107,41 +124,43 @@ struct EmbeddingsBenchmark {
     }
 
     struct PeerResult {
-        var rates: [Int: Double] = [:]
+        /// texts/s by peer name, then by token count.
+        var rates: [String: [Int: Double]] = [:]
+        /// numpy's sgemm on all cores, GFLOP/s.
         var peak: Double?
     }
 
-    /// Runs the numpy peer; without python3 or its packages the lines carry no peer.
-    func runPeer(modelDirectory: String) throws -> PeerResult {
-        let script = [benchScript("minilm_peer.py")].first { FileManager.default.fileExists(atPath: $0) }
-        guard let script else {
-            FileHandle.standardError.write(Data("edge-bench: Benchmarks/scripts/minilm_peer.py not found; printing without the peer\n".utf8))
+    /// Runs one peer script of `Benchmarks/scripts`; without python3 or its packages the lines
+    /// carry no peer (said on stderr).
+    func runPeer(script name: String, arguments: [String], packages: String) -> PeerResult {
+        let script = benchScript(name)
+        guard FileManager.default.fileExists(atPath: script) else {
+            FileHandle.standardError.write(Data("edge-bench: Benchmarks/scripts/\(name) not found; printing without its peer\n".utf8))
             return PeerResult()
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, modelDirectory, "--batch", "\(batch)", "--n", "\(texts)"]
+        process.arguments = ["python3", script] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_CORETYPE"] = nil
         environment["OPENBLAS_L2_SIZE"] = nil
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        guard (try? process.run()) != nil else { return PeerResult() }
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            FileHandle.standardError.write(
-                Data("edge-bench: the numpy peer failed (pip install numpy scipy safetensors tokenizers); printing without it\n".utf8))
+            FileHandle.standardError.write(Data("edge-bench: \(name) failed (pip install \(packages)); printing without its peer\n".utf8))
             return PeerResult()
         }
         var result = PeerResult()
         for line in text.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
-            if object["peer"] as? String == "numpy-minilm", let tokens = object["tokens"] as? Int, let rate = object["texts_per_s"] as? Double {
-                result.rates[tokens] = rate
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let peer = object["peer"] as? String else {
+                continue
             }
-            if object["peer"] as? String == "numpy-sgemm", let gflops = object["gflops"] as? Double { result.peak = gflops }
+            if let tokens = object["tokens"] as? Int, let rate = object["texts_per_s"] as? Double { result.rates[peer, default: [:]][tokens] = rate }
+            if peer == "numpy-sgemm", let gflops = object["gflops"] as? Double { result.peak = gflops }
         }
         return result
     }
