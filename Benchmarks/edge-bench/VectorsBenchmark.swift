@@ -2,8 +2,10 @@ import Foundation
 import VectorSearch
 
 /// `edge-bench vectors --data DIR`: HNSWIndex and FlatIndex on the texmex files that
-/// `Benchmarks/scripts/ann_peers.py gen DIR` writes, against hnswlib and faiss run by
-/// `ann_peers.py run DIR` in the same session (same M = 16, efConstruction = 200, one thread).
+/// `Benchmarks/scripts/ann_peers.py gen DIR` writes, against hnswlib, faiss and usearch run by
+/// `ann_peers.py run DIR --serve` in the same session: same M = 16 and efConstruction = 200,
+/// builds on every core for both sides, queries one at a time on one thread (exact search on
+/// every core), and rounds alternating between the peers and ours, each side's median reported.
 ///
 /// Needs `pip install numpy packaging hnswlib faiss-cpu 'usearch==2.21.0'` for the peers.
 struct VectorsBenchmark {
@@ -18,9 +20,12 @@ struct VectorsBenchmark {
         let queries = try Self.readVectors("\(directory)/query.fvecs")
         let truth = try Self.readVectors("\(directory)/gt.ivecs", integers: true).map { $0.map { Int($0) } }
         let dimensions = base.first?.count ?? 0
-        let peers = options.skipPeers || options.limit != nil ? [] : try runPeers(directory)
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let rounds = max(3, options.rounds)
+        // The peers build first, on as many threads as ours, and wait; nothing else runs meanwhile.
+        let peers = options.skipPeers || options.limit != nil ? nil : try PeerServer(directory: directory, efs: efs, threads: threads)
 
-        // Build, one thread, inner product on unit vectors (= cosine).
+        // Build: HNSWIndex links nodes from every core.
         let index = try HNSWIndex(
             configuration: VectorIndexConfiguration(dimensions: dimensions, metric: .cosine),
             parameters: HNSWParameters(m: 16, efConstruction: 200, efSearch: 10))
@@ -30,59 +35,74 @@ struct VectorsBenchmark {
             _ = try await index.insert(Array(records[start..<min(start + 1000, records.count)]))
         }
         let build = seconds() - started
-        let hnswlib = peers.filter { $0.library == "hnswlib" }
-        BenchLine(
-            suite: "vectors", name: "hnsw.build", value: build, unit: "s", peer: hnswlib.isEmpty ? nil : "hnswlib", peerValue: hnswlib.first?.build,
-            extra: [
-                "n": "\(base.count)", "d": "\(dimensions)", "m": "16", "ef_construction": "200", "threads": "\(ProcessInfo.processInfo.activeProcessorCount)",
-                "peer_threads": "1", "target_ratio": "1.0",
-            ]
-        ).print()
+        let flat = try FlatIndex(configuration: VectorIndexConfiguration(dimensions: dimensions, metric: .cosine))
+        for start in stride(from: 0, to: records.count, by: 1000) { _ = try await flat.insert(Array(records[start..<min(start + 1000, records.count)])) }
+        let flatQueries = Array(queries.prefix(200))
 
-        for ef in efs {
-            // The median of three passes over the queries (one pass is ~0.2 s, short enough for
-            // this machine's noise to matter); the peer runs one pass.
-            var found: [[Int]] = []
-            var rates: [Double] = []
-            for _ in 0..<3 {
-                found = []
+        // Rounds, alternating: one pass of every peer at every ef, then one pass of ours; each
+        // side's figure is its median over the rounds.
+        var peerLines: [PeerLine] = []
+        var ours: [Int: [Double]] = [:]
+        var oursRecall: [Int: Double] = [:]
+        var flatRates: [Double] = []
+        var flatRecall = 0.0
+        for _ in 0..<rounds {
+            if let peers { peerLines += try peers.round() }
+            for ef in efs {
+                var found: [[Int]] = []
                 let start = seconds()
                 for query in queries {
                     let result = try index.query(query, options: VectorQueryOptions(topK: 10), efSearch: max(ef, 10))
                     found.append(result.matches.map { Int($0.id)! })
                 }
-                rates.append(Double(queries.count) / (seconds() - start))
+                ours[ef, default: []].append(Double(queries.count) / (seconds() - start))
+                oursRecall[ef] = Self.recall(found, truth, k: 10)
             }
-            let qps = rates.sorted()[1]
-            let recall = Self.recall(found, truth, k: 10)
+            var found: [[Int]] = []
+            let start = seconds()
+            for query in flatQueries { found.append(try await flat.query(query, options: VectorQueryOptions(topK: 10)).matches.map { Int($0.id)! }) }
+            flatRates.append(Double(flatQueries.count) / (seconds() - start))
+            flatRecall = Self.recall(found, Array(truth.prefix(flatQueries.count)), k: 10)
+        }
+        peers?.stop()
+        let byLibrary = Self.medians(peerLines)
+
+        let hnswlib = byLibrary["hnswlib"] ?? []
+        BenchLine(
+            suite: "vectors", name: "hnsw.build", value: build, unit: "s", peer: hnswlib.isEmpty ? nil : "hnswlib", peerValue: hnswlib.first?.build,
+            extra: [
+                "n": "\(base.count)", "d": "\(dimensions)", "m": "16", "ef_construction": "200", "threads": "\(threads)", "peer_threads": "\(threads)",
+                "faiss_hnsw_build_s": (byLibrary["faiss-hnsw"]?.first?.build).map { String(format: "%.1f", $0) } ?? "null",
+                "usearch_build_s": (byLibrary["usearch"]?.first?.build).map { String(format: "%.1f", $0) } ?? "null", "target_ratio": "1.0",
+            ]
+        ).print()
+        for ef in efs {
+            let recall = oursRecall[ef] ?? 0
             let peerQPS = Self.interpolate(hnswlib, atRecall: recall)
+            func other(_ library: String) -> String {
+                Self.interpolate(byLibrary[library] ?? [], atRecall: recall).map { String(format: "%.0f", $0) } ?? "null"
+            }
             BenchLine(
-                suite: "vectors", name: "hnsw.ef\(ef)", value: qps, unit: "queries/s", peer: peerQPS == nil ? nil : "hnswlib", peerValue: peerQPS,
+                suite: "vectors", name: "hnsw.ef\(ef)", value: Self.median(ours[ef] ?? []), unit: "queries/s", peer: peerQPS == nil ? nil : "hnswlib",
+                peerValue: peerQPS,
                 extra: [
-                    "recall": String(format: "%.4f", recall), "ef": "\(ef)", "threads": "1",
+                    "recall": String(format: "%.4f", recall), "ef": "\(ef)", "threads": "1", "rounds": "\(rounds)",
                     "hnswlib_recall_at_ef": hnswlib.first { $0.ef == ef }.map { String(format: "%.4f", $0.recall) } ?? "null",
-                ]
+                    "faiss_hnsw_qps_at_recall": other("faiss-hnsw"), "usearch_qps_at_recall": other("usearch"),
+                ].merging(ef == 40 ? ["target": "recall >= 0.95 at ratio >= 1.0"] : [:]) { $1 }
             ).print()
         }
         BenchLine(
             suite: "vectors", name: "hnsw.memory_per_vector", value: index.memoryPerVector, unit: "bytes",
             extra: ["raw_vector_bytes": "\(dimensions * 4)"]
         ).print()
-
-        // Exact search.
-        let flat = try FlatIndex(configuration: VectorIndexConfiguration(dimensions: dimensions, metric: .cosine))
-        for start in stride(from: 0, to: records.count, by: 1000) { _ = try await flat.insert(Array(records[start..<min(start + 1000, records.count)])) }
-        let sample = queries.prefix(200)
-        var flatFound: [[Int]] = []
-        let flatStart = seconds()
-        for query in sample { flatFound.append(try await flat.query(query, options: VectorQueryOptions(topK: 10)).matches.map { Int($0.id)! }) }
-        let flatQPS = Double(sample.count) / (seconds() - flatStart)
-        let faiss = peers.first { $0.library == "faiss-flat" }
+        let faiss = byLibrary["faiss-flat"]?.first
         BenchLine(
-            suite: "vectors", name: "flat.query", value: flatQPS, unit: "queries/s", peer: faiss == nil ? nil : "faiss-flat", peerValue: faiss?.qps,
+            suite: "vectors", name: "flat.query", value: Self.median(flatRates), unit: "queries/s", peer: faiss == nil ? nil : "faiss-flat",
+            peerValue: faiss?.qps,
             extra: [
-                "recall": String(format: "%.4f", Self.recall(flatFound, Array(truth.prefix(200)), k: 10)),
-                "threads": "\(ProcessInfo.processInfo.activeProcessorCount)", "peer_threads": "1", "target_ratio": "0.8",
+                "recall": String(format: "%.4f", flatRecall), "queries": "\(flatQueries.count)", "threads": "\(threads)",
+                "peer_threads": faiss?.threads.map(String.init) ?? "null", "rounds": "\(rounds)", "target_ratio": "0.8",
             ]
         ).print()
     }
@@ -93,27 +113,80 @@ struct VectorsBenchmark {
         var build: Double
         var qps: Double
         var recall: Double
+        var threads: Int?
     }
 
-    func runPeers(_ directory: String) throws -> [PeerLine] {
-        guard let script = [benchScript("ann_peers.py")].first(where: { FileManager.default.fileExists(atPath: $0) })
-        else {
-            FileHandle.standardError.write(Data("edge-bench: Benchmarks/scripts/ann_peers.py not found; printing without peers\n".utf8))
-            return []
+    /// Per library, one line per ef with the median queries/s over the rounds.
+    static func medians(_ lines: [PeerLine]) -> [String: [PeerLine]] {
+        var result: [String: [PeerLine]] = [:]
+        for (library, ofLibrary) in Dictionary(grouping: lines, by: \.library) {
+            result[library] = Dictionary(grouping: ofLibrary) { $0.ef ?? -1 }.values.map { passes in
+                var line = passes[0]
+                line.qps = median(passes.map(\.qps))
+                // The thread count faiss's exact search was fastest on, most often.
+                line.threads = Dictionary(grouping: passes.compactMap(\.threads)) { $0 }.max { $0.value.count < $1.value.count }?.key
+                return line
+            }
+            .sorted { ($0.ef ?? -1) < ($1.ef ?? -1) }
         }
+        return result
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// `ann_peers.py run DIR --serve`: the peers' indexes built once in a child process, then one
+    /// pass of every library at every ef per `round()`.
+    final class PeerServer {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "run", directory, "--ef", efs.map(String.init).joined(separator: ",")]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text.split(separator: "\n").compactMap { line in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let library = object["library"] as? String,
-                let qps = object["qps"] as? Double, let recall = object["recall"] as? Double
-            else { return nil }
-            return PeerLine(library: library, ef: object["ef"] as? Int, build: object["build_s"] as? Double ?? 0, qps: qps, recall: recall)
+        let input = Pipe()
+        let lines: LineReader
+
+        init(directory: String, efs: [Int], threads: Int) throws {
+            let script = benchScript("ann_peers.py")
+            guard FileManager.default.fileExists(atPath: script) else { throw BenchError(message: "Benchmarks/scripts/ann_peers.py not found") }
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [
+                "python3", script, "run", directory, "--ef", efs.map(String.init).joined(separator: ","), "--threads", "\(threads)", "--serve",
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardInput = input
+            lines = LineReader(output.fileHandleForReading)
+            try process.run()
+            while let line = lines.next() {
+                if Self.object(line)?["ready"] != nil { return }
+                FileHandle.standardError.write(Data("edge-bench: ann_peers.py: \(line)\n".utf8))
+            }
+            throw BenchError(message: "ann_peers.py ended before its indexes were built (pip install numpy packaging hnswlib faiss-cpu 'usearch==2.21.0')")
+        }
+
+        func round() throws -> [PeerLine] {
+            input.fileHandleForWriting.write(Data("round\n".utf8))
+            var result: [PeerLine] = []
+            while let line = lines.next() {
+                guard let object = Self.object(line) else { continue }
+                if object["done"] != nil { return result }
+                if let library = object["library"] as? String, let qps = object["qps"] as? Double, let recall = object["recall"] as? Double {
+                    result.append(
+                        PeerLine(
+                            library: library, ef: object["ef"] as? Int, build: object["build_s"] as? Double ?? 0, qps: qps, recall: recall,
+                            threads: object["threads"] as? Int))
+                }
+            }
+            throw BenchError(message: "ann_peers.py ended in the middle of a round")
+        }
+
+        func stop() {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+
+        static func object(_ line: String) -> [String: Any]? {
+            try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         }
     }
 
