@@ -119,18 +119,19 @@ public final class PostgresQueue: QueueBackend {
         try limits.validate(messages, queue: queue)
         guard !messages.isEmpty else { return }
         let now = nowMilliseconds
+        // One statement, so one round trip and one commit: the insert runs as a data-modifying
+        // CTE and the notification is sent only if it commits.
         try await storage(queue) { [self] connection in
-            try await connection.withTransaction(logger: logger) { connection in
-                try await connection.query(
-                    """
+            _ = try await connection.query(
+                """
+                WITH inserted AS (
                     INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at)
                     SELECT \(scope), \(queue), b, c, \(now), v
                     FROM unnest(\(messages.map { ByteBuffer(bytes: $0.body) }), \(messages.map(\.contentType.rawValue)),
                                 \(messages.map { now + Int64(($0.delaySeconds * 1000).rounded()) })) WITH ORDINALITY AS t(b, c, v, n)
-                    ORDER BY n
-                    """, logger: logger)
-                try await connection.query("SELECT pg_notify('edge_queue', \(channelPayload(queue)))", logger: logger)
-            }
+                    ORDER BY n)
+                SELECT pg_notify('edge_queue', \(channelPayload(queue)))
+                """, logger: logger)
         }
         signals.notify(queue)
     }
@@ -209,42 +210,49 @@ public final class PostgresQueue: QueueBackend {
                 woken.insert(target)
             }
         }
-        try await storage(queue) {
-            [self, acks, ackTokens, retries, retryTokens, retryAt, releases, releaseTokens, dead, deadTokens, deadTargets, woken] connection in
+        var statements: [PostgresQuery] = []
+        if !acks.isEmpty {
+            statements.append(
+                """
+                DELETE FROM edge_queue_messages m USING unnest(\(acks), \(ackTokens)) AS t(id, token)
+                WHERE m.id = t.id AND m.lease = t.token
+                """)
+        }
+        if !retries.isEmpty {
+            statements.append(
+                """
+                UPDATE edge_queue_messages m SET lease = NULL, visible_at = t.at
+                FROM unnest(\(retries), \(retryTokens), \(retryAt)) AS t(id, token, at)
+                WHERE m.id = t.id AND m.lease = t.token
+                """)
+        }
+        if !releases.isEmpty {
+            statements.append(
+                """
+                UPDATE edge_queue_messages m SET lease = NULL, visible_at = \(now), attempts = m.attempts - 1
+                FROM unnest(\(releases), \(releaseTokens)) AS t(id, token)
+                WHERE m.id = t.id AND m.lease = t.token
+                """)
+        }
+        if !dead.isEmpty {
+            statements.append(
+                """
+                UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue), queue = t.target, lease = NULL,
+                    visible_at = \(now), attempts = 0
+                FROM unnest(\(dead), \(deadTokens), \(deadTargets)) AS t(id, token, target)
+                WHERE m.id = t.id AND m.lease = t.token
+                """)
+        }
+        for name in woken { statements.append("SELECT pg_notify('edge_queue', \(channelPayload(name)))") }
+        try await storage(queue) { [self, statements] connection in
+            // A batch of acknowledgements alone (the common case) is one statement: atomic by
+            // itself, so no BEGIN and COMMIT round trips around it.
+            if statements.count == 1 {
+                try await connection.query(statements[0], logger: logger)
+                return
+            }
             try await connection.withTransaction(logger: logger) { connection in
-                if !acks.isEmpty {
-                    try await connection.query(
-                        """
-                        DELETE FROM edge_queue_messages m USING unnest(\(acks), \(ackTokens)) AS t(id, token)
-                        WHERE m.id = t.id AND m.lease = t.token
-                        """, logger: logger)
-                }
-                if !retries.isEmpty {
-                    try await connection.query(
-                        """
-                        UPDATE edge_queue_messages m SET lease = NULL, visible_at = t.at
-                        FROM unnest(\(retries), \(retryTokens), \(retryAt)) AS t(id, token, at)
-                        WHERE m.id = t.id AND m.lease = t.token
-                        """, logger: logger)
-                }
-                if !releases.isEmpty {
-                    try await connection.query(
-                        """
-                        UPDATE edge_queue_messages m SET lease = NULL, visible_at = \(now), attempts = m.attempts - 1
-                        FROM unnest(\(releases), \(releaseTokens)) AS t(id, token)
-                        WHERE m.id = t.id AND m.lease = t.token
-                        """, logger: logger)
-                }
-                if !dead.isEmpty {
-                    try await connection.query(
-                        """
-                        UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue), queue = t.target, lease = NULL,
-                            visible_at = \(now), attempts = 0
-                        FROM unnest(\(dead), \(deadTokens), \(deadTargets)) AS t(id, token, target)
-                        WHERE m.id = t.id AND m.lease = t.token
-                        """, logger: logger)
-                }
-                for name in woken { try await connection.query("SELECT pg_notify('edge_queue', \(channelPayload(name)))", logger: logger) }
+                for statement in statements { try await connection.query(statement, logger: logger) }
             }
         }
         for name in woken { signals.notify(name) }

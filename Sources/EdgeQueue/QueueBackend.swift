@@ -67,6 +67,21 @@ public protocol QueueBackend: Sendable {
     /// Signalled whenever messages are sent or given back to `queue` through this backend
     /// instance, so consumers in this process wake at once instead of polling.
     func signal(for queue: String) -> QueueSignal
+
+    /// Applies `outcomes` (as ``settle(_:_:)``) and then claims up to `max` messages (as
+    /// ``claim(_:max:visibilityTimeout:)``). A consumer calls it between batches: a backend that
+    /// can do both in one transaction saves a commit per batch. The default settles, then claims.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure` (with the default, the outcomes may have been
+    ///   applied when the claim fails).
+    func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage]
+}
+
+extension QueueBackend {
+    public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
+        try await settle(queue, outcomes)
+        return try await claim(queue, max: max, visibilityTimeout: visibilityTimeout)
+    }
 }
 
 /// Wakes consumers when messages arrive (see `WakeSignal`).

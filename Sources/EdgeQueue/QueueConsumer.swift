@@ -127,31 +127,50 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     private var shouldStop: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
 
     private func workLoop() async {
+        // Messages claimed in the same transaction as the last batch's outcomes (one commit
+        // between batches, not two).
+        var next: [ClaimedMessage] = []
         while !shouldStop {
             do {
-                let batch = try await collectBatch()
+                let batch = try await collectBatch(startingWith: next)
+                next = []
                 if batch.isEmpty { continue }
                 if shouldStop {
                     try await backend.settle(queue, batch.map { .release($0.lease) })
                     return
                 }
-                try await process(batch)
+                let outcomes = await process(batch)
+                if shouldStop {
+                    try await backend.settle(queue, outcomes)
+                } else {
+                    next = try await backend.settleAndClaim(
+                        queue, outcomes, max: configuration.maxBatchSize, visibilityTimeout: configuration.visibilityTimeout)
+                }
+                record(outcomes)
             } catch {
                 logger.error("queue consumer failed; retrying", metadata: ["queue": "\(queue)", "error": "\(error)"])
                 try? await clock.sleep(seconds: configuration.pollInterval)
             }
         }
+        // Claimed with the last settlement but never handed over: given back.
+        if !next.isEmpty { try? await backend.settle(queue, next.map { .release($0.lease) }) }
     }
 
-    /// Claims a batch: up to `maxBatchSize` messages, waiting at most `maxBatchTimeout` after the
-    /// first for the batch to fill. Returns an empty batch when it should stop or the wait found nothing.
-    private func collectBatch() async throws -> [ClaimedMessage] {
+    /// Claims a batch: up to `maxBatchSize` messages (starting with `initial`, already claimed),
+    /// waiting at most `maxBatchTimeout` after the first for the batch to fill. Returns an empty
+    /// batch when it should stop or the wait found nothing.
+    private func collectBatch(startingWith initial: [ClaimedMessage]) async throws -> [ClaimedMessage] {
         let signal = backend.signal(for: queue)
-        var claimed: [ClaimedMessage] = []
+        var claimed = initial
         var deadline: Date?
+        var claimNow = initial.isEmpty
         while true {
             let generation = signal.generation
-            claimed += try await backend.claim(queue, max: configuration.maxBatchSize - claimed.count, visibilityTimeout: configuration.visibilityTimeout)
+            if claimNow {
+                claimed += try await backend.claim(
+                    queue, max: configuration.maxBatchSize - claimed.count, visibilityTimeout: configuration.visibilityTimeout)
+            }
+            claimNow = true
             if claimed.count >= configuration.maxBatchSize || shouldStop { return claimed }
             let now = clock.now
             if !claimed.isEmpty {
@@ -177,13 +196,18 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     @discardableResult
     public func processAvailable() async throws -> Int {
         let batch = try await backend.claim(queue, max: configuration.maxBatchSize, visibilityTimeout: configuration.visibilityTimeout)
-        if !batch.isEmpty { try await process(batch) }
+        if !batch.isEmpty {
+            let outcomes = await process(batch)
+            try await backend.settle(queue, outcomes)
+            record(outcomes)
+        }
         return batch.count
     }
 
     // MARK: Processing
 
-    private func process(_ claimed: [ClaimedMessage]) async throws {
+    /// Hands `claimed` to the handler; returns each message's outcome, for the caller to settle.
+    private func process(_ claimed: [ClaimedMessage]) async -> [MessageOutcome] {
         var outcomes: [MessageOutcome] = []
         var deliverable: [(ClaimedMessage, Body)] = []
         for message in claimed {
@@ -219,8 +243,7 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
                 }
             }
         }
-        try await backend.settle(queue, outcomes)
-        record(outcomes)
+        return outcomes
     }
 
     /// Extends `leases` every third of the visibility timeout until cancelled (when the handler

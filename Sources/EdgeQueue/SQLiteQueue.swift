@@ -143,31 +143,50 @@ public final class SQLiteQueue: QueueBackend {
     public func claim(_ queue: String, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
         guard max > 0 else { return [] }
         let now = nowMilliseconds
+        return try await write(queue) { connection in
+            try Self.claim(connection, queue, max: max, now: now, visibilityTimeout: visibilityTimeout)
+        }
+    }
+
+    /// Settles `outcomes` and claims the next batch in one transaction (one commit, not two).
+    public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
+        let now = nowMilliseconds
+        let (woken, claimed) = try await write(queue) { connection -> (Set<String>, [ClaimedMessage]) in
+            let woken = try Self.apply(outcomes, on: connection, queue, now: now)
+            return (woken, max > 0 ? try Self.claim(connection, queue, max: max, now: now, visibilityTimeout: visibilityTimeout) : [])
+        }
+        for queue in woken { signals.notify(queue) }
+        return claimed
+    }
+
+    /// Leases up to `max` visible messages of `queue` with one `UPDATE ... RETURNING`, oldest first.
+    private static func claim(
+        _ connection: RawSQLiteConnection, _ queue: String, max: Int, now: Int64, visibilityTimeout: Double
+    ) throws
+        -> [ClaimedMessage]
+    {
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
-        let claimed = try await write(queue) { connection -> [ClaimedMessage] in
-            let statement = try connection.statement(
-                slot: Slot.claim,
-                """
-                UPDATE messages SET lease = ?1, visible_at = ?2, attempts = attempts + 1
-                WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND visible_at <= ?4 ORDER BY visible_at, id LIMIT ?5)
-                RETURNING id, body, content_type, sent_at, attempts
-                """)
-            defer { statement.reset() }
-            statement.bind(1, token)
-            statement.bind(2, until)
-            statement.bind(3, queue)
-            statement.bind(4, now)
-            statement.bind(5, Int64(max))
-            var claimed: [ClaimedMessage] = []
-            while try statement.step() {
-                claimed.append(
-                    ClaimedMessage(
-                        lease: QueueLease(messageID: statement.int64(0), token: token), body: statement.bytes(1),
-                        contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
-                        timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4))))
-            }
-            return claimed
+        let statement = try connection.statement(
+            slot: Slot.claim,
+            """
+            UPDATE messages SET lease = ?1, visible_at = ?2, attempts = attempts + 1
+            WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND visible_at <= ?4 ORDER BY visible_at, id LIMIT ?5)
+            RETURNING id, body, content_type, sent_at, attempts
+            """)
+        defer { statement.reset() }
+        statement.bind(1, token)
+        statement.bind(2, until)
+        statement.bind(3, queue)
+        statement.bind(4, now)
+        statement.bind(5, Int64(max))
+        var claimed: [ClaimedMessage] = []
+        while try statement.step() {
+            claimed.append(
+                ClaimedMessage(
+                    lease: QueueLease(messageID: statement.int64(0), token: token), body: statement.bytes(1),
+                    contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
+                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4))))
         }
         return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
     }
@@ -195,59 +214,62 @@ public final class SQLiteQueue: QueueBackend {
     public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {
         guard !outcomes.isEmpty else { return }
         let now = nowMilliseconds
-        let woken = try await write(queue) { connection -> Set<String> in
-            var woken: Set<String> = []
-            // Acknowledgements of one claim share its token: one DELETE per (up to) 100 of them.
-            var acks: [String: [Int64]] = [:]
-            for case .ack(let lease) in outcomes { acks[lease.token, default: []].append(lease.messageID) }
-            for (token, ids) in acks {
-                var start = ids.startIndex
-                while start < ids.endIndex {
-                    let chunk = ids[start..<min(start + Self.rowsPerStatement, ids.endIndex)]
-                    let statement = try connection.statement(
-                        slot: Slot.ackRows + chunk.count,
-                        "DELETE FROM messages WHERE lease = ?1 AND id IN (" + (0..<chunk.count).map { "?\($0 + 2)" }.joined(separator: ", ") + ")")
-                    statement.bind(1, token)
-                    for (offset, id) in chunk.enumerated() { statement.bind(Int32(offset + 2), id) }
-                    try statement.run()
-                    start = chunk.endIndex
-                }
-            }
-            for outcome in outcomes {
-                let lease = outcome.lease
-                let statement: RawSQLiteStatement
-                switch outcome {
-                case .ack:
-                    continue  // deleted above, in batches
-                case .retry(_, let delay):
-                    statement = try connection.statement(slot: Slot.retry, "UPDATE messages SET lease = NULL, visible_at = ?3 WHERE id = ?1 AND lease = ?2")
-                    statement.bind(3, now + Int64((delay * 1000).rounded()))
-                    woken.insert(queue)
-                case .release:
-                    statement = try connection.statement(
-                        slot: Slot.release, "UPDATE messages SET lease = NULL, visible_at = ?3, attempts = attempts - 1 WHERE id = ?1 AND lease = ?2")
-                    statement.bind(3, now)
-                    woken.insert(queue)
-                case .deadLetter(_, let target?):
-                    statement = try connection.statement(
-                        slot: Slot.deadLetter,
-                        """
-                        UPDATE messages SET source_queue = COALESCE(source_queue, queue), queue = ?3, lease = NULL, visible_at = ?4, attempts = 0
-                        WHERE id = ?1 AND lease = ?2
-                        """)
-                    statement.bind(3, target)
-                    statement.bind(4, now)
-                    woken.insert(target)
-                case .deadLetter(_, nil):
-                    statement = try connection.statement(slot: Slot.drop, "DELETE FROM messages WHERE id = ?1 AND lease = ?2")
-                }
-                statement.bind(1, lease.messageID)
-                statement.bind(2, lease.token)
-                try statement.run()
-            }
-            return woken
-        }
+        let woken = try await write(queue) { connection in try Self.apply(outcomes, on: connection, queue, now: now) }
         for queue in woken { signals.notify(queue) }
+    }
+
+    /// Applies `outcomes` (acknowledgements in batches); returns the queues to wake.
+    private static func apply(_ outcomes: [MessageOutcome], on connection: RawSQLiteConnection, _ queue: String, now: Int64) throws -> Set<String> {
+        var woken: Set<String> = []
+        // Acknowledgements of one claim share its token: one DELETE per (up to) 100 of them.
+        var acks: [String: [Int64]] = [:]
+        for case .ack(let lease) in outcomes { acks[lease.token, default: []].append(lease.messageID) }
+        for (token, ids) in acks {
+            var start = ids.startIndex
+            while start < ids.endIndex {
+                let chunk = ids[start..<min(start + Self.rowsPerStatement, ids.endIndex)]
+                let statement = try connection.statement(
+                    slot: Slot.ackRows + chunk.count,
+                    "DELETE FROM messages WHERE lease = ?1 AND id IN (" + (0..<chunk.count).map { "?\($0 + 2)" }.joined(separator: ", ") + ")")
+                statement.bind(1, token)
+                for (offset, id) in chunk.enumerated() { statement.bind(Int32(offset + 2), id) }
+                try statement.run()
+                start = chunk.endIndex
+            }
+        }
+        for outcome in outcomes {
+            let lease = outcome.lease
+            let statement: RawSQLiteStatement
+            switch outcome {
+            case .ack:
+                continue  // deleted above, in batches
+            case .retry(_, let delay):
+                statement = try connection.statement(slot: Slot.retry, "UPDATE messages SET lease = NULL, visible_at = ?3 WHERE id = ?1 AND lease = ?2")
+                statement.bind(3, now + Int64((delay * 1000).rounded()))
+                woken.insert(queue)
+            case .release:
+                statement = try connection.statement(
+                    slot: Slot.release, "UPDATE messages SET lease = NULL, visible_at = ?3, attempts = attempts - 1 WHERE id = ?1 AND lease = ?2")
+                statement.bind(3, now)
+                woken.insert(queue)
+            case .deadLetter(_, let target?):
+                statement = try connection.statement(
+                    slot: Slot.deadLetter,
+                    """
+                    UPDATE messages SET source_queue = COALESCE(source_queue, queue), queue = ?3, lease = NULL, visible_at = ?4, attempts = 0
+                    WHERE id = ?1 AND lease = ?2
+                    """)
+                statement.bind(3, target)
+                statement.bind(4, now)
+                woken.insert(target)
+            case .deadLetter(_, nil):
+                statement = try connection.statement(slot: Slot.drop, "DELETE FROM messages WHERE id = ?1 AND lease = ?2")
+            }
+            statement.bind(1, lease.messageID)
+            statement.bind(2, lease.token)
+            try statement.run()
+        }
+        return woken
     }
 
     public func stats(_ queue: String) async throws -> QueueStats {

@@ -22,7 +22,7 @@ public enum QueueConformance {
     public static let cases: [Case] = [
         sendAndConsume, contentTypes, batchSizeAndTimeout, delays, perMessageRetry, handlerFailure, batchWideCalls,
         deadLetterAfterMaxRetries, dropWithoutDeadLetterQueue, redrive, visibilityTimeout, leaseExtension, heartbeat, concurrentConsumers,
-        concurrentBatches, limits, consumerConfiguration, stopWhileIdle,
+        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim,
     ]
 
     public static let durableCases: [Case] = [reopen]
@@ -60,6 +60,22 @@ public enum QueueConformance {
     }
 
     // MARK: Cases
+
+    static let settleAndClaim = Case("settleAndClaim applies the outcomes, then claims the next batch") { c in
+        let queue = c.binding
+        try await queue.send("jobs", (1...4).map { OutgoingMessage(body: Array("m\($0)".utf8)) })
+        let first = try await queue.claim("jobs", max: 2, visibilityTimeout: 30)
+        try Check.equal(first.map { String(decoding: $0.body, as: UTF8.self) }, ["m1", "m2"], "the first claim")
+        let next = try await queue.settleAndClaim(
+            "jobs", [.ack(first[0].lease), .retry(first[1].lease, delaySeconds: 0)], max: 10, visibilityTimeout: 30)
+        // The retried message is visible again at once: it is claimed with the two not yet delivered.
+        try Check.equal(Set(next.map { String(decoding: $0.body, as: UTF8.self) }), ["m2", "m3", "m4"], "the next claim")
+        try Check.equal(next.first { $0.lease.messageID == first[1].lease.messageID }?.attempts, 2, "the retried message's second attempt")
+        try Check.equal(try await queue.stats("jobs").backlog, 3, "the acknowledged message is gone")
+        let none = try await queue.settleAndClaim("jobs", [.ack(first[1].lease)], max: 0, visibilityTimeout: 30)
+        try Check.equal(none.count, 0, "max 0 claims nothing")
+        try Check.equal(try await queue.stats("jobs").backlog, 3, "a settlement under an old lease is ignored")
+    }
 
     static let sendAndConsume = Case("send, consume, acknowledge") { c in
         let producer = try QueueProducer<Job>(queue: "jobs", backend: c.binding)
