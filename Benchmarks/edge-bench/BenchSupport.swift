@@ -100,6 +100,8 @@ struct BenchOptions {
     var url: String?
     /// `--port N`: the port of a server `edge-bench serve` starts (the S3 API's).
     var port: Int?
+    /// `--corpus large`: the codesearch suite indexes the 10,000-file corpus instead of the dev sets.
+    var corpus: String?
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -116,6 +118,7 @@ struct BenchOptions {
             case "--backend": backend = iterator.next() ?? backend
             case "--url": url = iterator.next()
             case "--port": port = Int(iterator.next() ?? "")
+            case "--corpus": corpus = iterator.next()
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }
