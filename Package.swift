@@ -349,7 +349,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CodeSearchTests",
-            dependencies: ["CodeSearch", "EdgeRuntimeTesting", "EdgePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "CodeSearch", "EdgeRuntimeTesting", "EdgePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

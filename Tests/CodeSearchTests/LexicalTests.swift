@@ -1,5 +1,6 @@
 import CodeSearch
 import Foundation
+import GRDB
 import Testing
 
 @Suite("Lexical search")
@@ -30,6 +31,31 @@ struct LexicalTests {
         let chunk = CodeChunk(path: "Sources/Auth/Webhook.swift", startLine: 5, endLine: 9, text: "func verify(signature: String) -> Bool")
         try await lexical.upsert([chunk, chunk], repo: "demo")
         #expect(try await lexical.search("verify signature").count == 1)
+    }
+
+    @Test("an index written before rows were kept by key opens, and its chunks are replaced and deleted by key")
+    func migratesRowsByKey() async throws {
+        let directory = NSTemporaryDirectory() + "swift-edge-tests/lexical-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/lexical.sqlite"
+        // The schema as the v2 migration left it, with two chunks written by that version.
+        let old = try DatabaseQueue(path: path)
+        try await old.write { db in
+            try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1'), ('v2-porter')")
+            try db.execute(
+                sql: "CREATE VIRTUAL TABLE chunks USING fts5(id UNINDEXED, repo UNINDEXED, path, body, tokenize = 'porter unicode61 remove_diacritics 2')")
+            try db.execute(sql: "INSERT INTO chunks (id, repo, path, body) VALUES ('demo|a.swift#1-1', 'demo', 'a swift', 'func alpha()')")
+            try db.execute(sql: "INSERT INTO chunks (id, repo, path, body) VALUES ('demo|b.swift#1-1', 'demo', 'b swift', 'func beta()')")
+        }
+        try old.close()
+        let lexical = try SQLiteLexicalIndex(path: path)
+        #expect(try await lexical.search("alpha").map(\.id) == ["demo|a.swift#1-1"])
+        try await lexical.upsert([CodeChunk(path: "a.swift", startLine: 1, endLine: 1, text: "func gamma()")], repo: "demo")
+        #expect(try await lexical.search("alpha").isEmpty, "the old row was replaced")
+        #expect(try await lexical.search("gamma").map(\.id) == ["demo|a.swift#1-1"])
+        try await lexical.delete(keys: ["demo|b.swift#1-1"])
+        #expect(try await lexical.search("beta").isEmpty, "a row written before the migration is deleted by key")
     }
 
     @Test("identifiers split into their pieces: camelCase, acronyms, snake_case, digits")

@@ -53,6 +53,13 @@ public final class SQLiteLexicalIndex: LexicalIndex {
             try db.execute(sql: "DROP TABLE chunks")
             try db.execute(sql: "ALTER TABLE chunks_v2 RENAME TO chunks")
         }
+        // v3: the FTS5 row of each key in an ordinary table, so replacing or deleting a chunk
+        // finds its row by key (FTS5 cannot index `id`: `DELETE ... WHERE id = ?` scanned the
+        // whole index for every chunk, which made indexing quadratic in the corpus size).
+        migrator.registerMigration("v3-row-by-key") { db in
+            try db.execute(sql: "CREATE TABLE chunk_rows (id TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+            try db.execute(sql: "INSERT OR REPLACE INTO chunk_rows (id, row) SELECT id, rowid FROM chunks")
+        }
         queue = try SQLiteDatabase.openQueue(path: path, settings: SQLiteSettings(), label: "codesearch.lexical", migrator: migrator)
     }
 
@@ -60,19 +67,27 @@ public final class SQLiteLexicalIndex: LexicalIndex {
         try await queue.write { db in
             for chunk in chunks {
                 let key = StoredChunk.key(repo: repo, chunk: chunk)
-                try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [key])
+                try Self.delete(key, db)
                 let path = chunk.path.replacingOccurrences(of: "/", with: " ").replacingOccurrences(of: ".", with: " ")
                 try db.execute(
                     sql: "INSERT INTO chunks (id, repo, path, body) VALUES (?, ?, ?, ?)",
                     arguments: [key, repo, CodeTokenizer.indexable(path), CodeTokenizer.indexable(chunk.text)])
+                try db.execute(sql: "INSERT INTO chunk_rows (id, row) VALUES (?, ?)", arguments: [key, db.lastInsertedRowID])
             }
         }
     }
 
     public func delete(keys: [String]) async throws {
         try await queue.write { db in
-            for key in keys { try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [key]) }
+            for key in keys { try Self.delete(key, db) }
         }
+    }
+
+    /// Removes `key`'s row, found through `chunk_rows` (FTS5 finds a row quickly only by rowid).
+    private static func delete(_ key: String, _ db: Database) throws {
+        guard let row = try Int64.fetchOne(db, sql: "SELECT row FROM chunk_rows WHERE id = ?", arguments: [key]) else { return }
+        try db.execute(sql: "DELETE FROM chunks WHERE rowid = ?", arguments: [row])
+        try db.execute(sql: "DELETE FROM chunk_rows WHERE id = ?", arguments: [key])
     }
 
     public func search(_ query: String, limit: Int, repo: String?) async throws -> [(id: String, score: Double)] {
