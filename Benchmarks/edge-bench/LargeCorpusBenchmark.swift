@@ -9,11 +9,13 @@ import VectorSearch
 /// mirrors under `/opt/swift-packages` at the fixed tags below (tests included; one copy of a
 /// repository mirrored under two spellings), indexed in one run with the default configuration.
 ///
-/// Lines: `large.files`, `large.chunks`, `large.index` (s, from the first file read to searchable:
+/// Lines: `large.files`, `large.chunks`, `large.tokens` (the WordPiece tokens MiniLM reads for
+/// the chunks' texts, whichever model ran), `large.index` (s, from the first file read to searchable:
 /// chunked, embedded, lexical and vector indexes built; target 300), `large.rss` (MiB, the
 /// process's peak resident memory), `large.search_p50` / `large.search_p99` (ms, warm, the dev
 /// sets' queries over the whole corpus; target p99 < 50). `--limit N` indexes only the first
-/// packages of the list, up to N files, for a quick look (the lines then say so).
+/// packages of the list, up to N files, for a quick look (the lines then say so). `--model
+/// hashing` embeds with `HashingEmbedder`: the pipeline without the neural model.
 struct LargeCorpusBenchmark {
     let options: BenchOptions
 
