@@ -85,9 +85,8 @@ public final class SQLiteLexicalIndex: LexicalIndex {
 
     /// Removes `key`'s row, found through `chunk_rows` (FTS5 finds a row quickly only by rowid).
     private static func delete(_ key: String, _ db: Database) throws {
-        guard let row = try Int64.fetchOne(db, sql: "SELECT row FROM chunk_rows WHERE id = ?", arguments: [key]) else { return }
+        guard let row = try Int64.fetchOne(db, sql: "DELETE FROM chunk_rows WHERE id = ? RETURNING row", arguments: [key]) else { return }
         try db.execute(sql: "DELETE FROM chunks WHERE rowid = ?", arguments: [row])
-        try db.execute(sql: "DELETE FROM chunk_rows WHERE id = ?", arguments: [key])
     }
 
     public func search(_ query: String, limit: Int, repo: String?) async throws -> [(id: String, score: Double)] {
