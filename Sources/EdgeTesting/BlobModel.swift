@@ -54,7 +54,8 @@ public enum BlobModel {
         switch code % 4 {
         case 0: return (nil, 0..<size)
         case 1:
-            guard a < size, b > 0 else { return (.offset(a, length: b == 0 ? 0 : b), nil) }
+            // Offset 0 of an empty object is the empty body, as `BlobRange.resolve` documents.
+            guard a < size || (a == 0 && size == 0), b > 0 else { return (.offset(a, length: b == 0 ? 0 : b), nil) }
             return (.offset(a, length: b), a..<min(size, a + b))
         case 2:
             guard b > 0 else { return (.length(0), nil) }

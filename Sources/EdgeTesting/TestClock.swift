@@ -18,6 +18,16 @@ public final class TestClock: EdgeClock {
         var nextID = 0
         var sleepers: [Int: Sleeper] = [:]
         var cancelled: Set<Int> = []
+        /// Waits for sleepers (``waitForSleepers(_:timeout:)``) that are parked, started and not
+        /// yet ended, and ended before they parked.
+        var watchers: [Int: Watcher] = [:]
+        var pendingWatchers: Set<Int> = []
+        var finishedWatchers: [Int: Result<Void, any Error>] = [:]
+    }
+
+    private struct Watcher {
+        var satisfied: @Sendable ([Date]) -> Bool
+        var continuation: CheckedContinuation<Void, any Error>
     }
 
     private let state: Mutex<State>
@@ -57,12 +67,13 @@ public final class TestClock: EdgeClock {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let immediate: Result<Void, any Error>? = state.withLock { state in
-                    if state.cancelled.remove(id) != nil { return .failure(CancellationError()) }
-                    if deadline <= state.now { return .success(()) }
+                let (immediate, ready) = state.withLock { state -> (Result<Void, any Error>?, [Watcher]) in
+                    if state.cancelled.remove(id) != nil { return (.failure(CancellationError()), []) }
+                    if deadline <= state.now { return (.success(()), []) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return nil
+                    return (nil, Self.satisfiedWatchers(&state))
                 }
+                for watcher in ready { watcher.continuation.resume() }
                 if let immediate { continuation.resume(with: immediate) }
             }
         } onCancel: {
@@ -76,42 +87,93 @@ public final class TestClock: EdgeClock {
     }
 
     /// Waits until at least `count` tasks sleep on this clock, so a test can advance time knowing
-    /// the work it started is parked on the clock: first by yielding (`attempts` times), then —
-    /// for work waiting on real I/O such as a database server — polling every millisecond of
-    /// real time for at most `timeout`.
+    /// the work it started is parked on the clock. The wait is woken by the sleep that makes the
+    /// count, with no polling, so it costs nothing however busy the machine is (a loop of
+    /// `Task.yield()` waits behind every other runnable task each turn: under a whole test run on
+    /// two cores, 100,000 yields took minutes).
     ///
-    /// - Throws: ``TestClockError`` when that does not happen in time.
-    public func waitForSleepers(_ count: Int = 1, attempts: Int = 100_000, timeout: Duration = .seconds(10)) async throws {
+    /// - Parameter timeout: real time after which the wait gives up; work waiting on real I/O,
+    ///   such as a database server, may take this long to park on a loaded machine.
+    /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
+    ///   `CancellationError` when the waiting task is cancelled.
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(30)) async throws {
         try await waitFor(
-            { self.sleeperCount >= count }, attempts: attempts, timeout: timeout,
+            { deadlines in deadlines.count >= count }, timeout: timeout,
             failure: { "expected \(count) sleepers on the TestClock, found \(self.sleeperCount)" })
     }
 
     /// Waits until a task sleeps on this clock until exactly `deadline` — a particular service
-    /// parked, whichever others sleep too (see ``waitForSleepers(_:attempts:timeout:)``).
+    /// parked, whichever others sleep too (see ``waitForSleepers(_:timeout:)``).
     ///
-    /// - Throws: ``TestClockError`` when that does not happen in time.
-    public func waitForSleeper(until deadline: Date, attempts: Int = 100_000, timeout: Duration = .seconds(10)) async throws {
-        let parked = { self.state.withLock { $0.sleepers.values.contains { $0.deadline == deadline } } }
-        try await waitFor(parked, attempts: attempts, timeout: timeout, failure: { "no task sleeps on the TestClock until \(deadline)" })
+    /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
+    ///   `CancellationError` when the waiting task is cancelled.
+    public func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(30)) async throws {
+        try await waitFor({ deadlines in deadlines.contains(deadline) }, timeout: timeout, failure: { "no task sleeps on the TestClock until \(deadline)" })
     }
 
-    private func waitFor(_ condition: () -> Bool, attempts: Int, timeout: Duration, failure: () -> String) async throws {
-        for _ in 0..<attempts {
-            if condition() { return }
-            await Task.yield()
+    private func waitFor(
+        _ satisfied: @escaping @Sendable ([Date]) -> Bool, timeout: Duration, failure: @escaping @Sendable () -> String
+    ) async throws {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            state.pendingWatchers.insert(state.nextID)
+            return state.nextID
         }
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if condition() { return }
-            try await Task.sleep(for: .milliseconds(1))
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.finishWatcher(id, .failure(TestClockError(message: failure())))
         }
-        if condition() { return }
-        throw TestClockError(message: failure())
+        defer { timer.cancel() }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate: Result<Void, any Error>? = state.withLock { state in
+                    if let early = state.finishedWatchers.removeValue(forKey: id) {
+                        state.pendingWatchers.remove(id)
+                        return early
+                    }
+                    if satisfied(state.sleepers.values.map(\.deadline)) {
+                        state.pendingWatchers.remove(id)
+                        return .success(())
+                    }
+                    state.watchers[id] = Watcher(satisfied: satisfied, continuation: continuation)
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            finishWatcher(id, .failure(CancellationError()))
+        }
+    }
+
+    /// Ends the wait `id` with `result`: at once if it is parked, or as soon as it parks.
+    private func finishWatcher(_ id: Int, _ result: Result<Void, any Error>) {
+        let watcher = state.withLock { state -> Watcher? in
+            guard state.pendingWatchers.contains(id) else { return nil }
+            if let watcher = state.watchers.removeValue(forKey: id) {
+                state.pendingWatchers.remove(id)
+                return watcher
+            }
+            state.finishedWatchers[id] = result
+            return nil
+        }
+        watcher?.continuation.resume(with: result)
+    }
+
+    /// Removes and returns the waits a newly parked sleeper satisfies; called with the lock held.
+    private static func satisfiedWatchers(_ state: inout State) -> [Watcher] {
+        guard !state.watchers.isEmpty else { return [] }
+        let deadlines = state.sleepers.values.map(\.deadline)
+        var ready: [Watcher] = []
+        for (id, watcher) in state.watchers where watcher.satisfied(deadlines) {
+            state.watchers.removeValue(forKey: id)
+            state.pendingWatchers.remove(id)
+            ready.append(watcher)
+        }
+        return ready
     }
 }
 
-/// Thrown by `waitForSleepers(_:attempts:)`.
+/// Thrown by ``TestClock/waitForSleepers(_:timeout:)`` and ``TestClock/waitForSleeper(until:timeout:)``.
 public struct TestClockError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }

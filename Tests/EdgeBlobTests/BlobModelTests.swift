@@ -17,6 +17,14 @@ struct BlobModelTests {
         }
     }
 
+    @Test("a range from offset 0 of an empty object reads the empty body, in the model and in both buckets")
+    func emptyObjectRange() async throws {
+        // Found by the 200 sequences: an empty object made by a multipart upload, then bytes 0..<5.
+        let codes = [(6, 2, 17), (1, 2, 65), (0, 1, 0), (1, 1, 65), (1, 1, 66)]
+        try await BlobModel.check(codes.map(BlobModel.Operation.init), on: BlobConformance.Harness { clock in MemoryBlob(clock: clock) })
+        try await BlobModel.check(codes.map(BlobModel.Operation.init), on: fileHarness)
+    }
+
     @Test("FileBlob, 60 sequences")
     func file() async {
         await propertyCheck(count: 60, input: blobOperations) { codes in

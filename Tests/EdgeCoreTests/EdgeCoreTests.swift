@@ -99,6 +99,32 @@ struct TestClockTests {
         #expect(clock.sleeperCount == 0)
     }
 
+    @Test("a wait for sleepers started first is woken by the sleep; one that is not met throws, one cancelled throws CancellationError")
+    func waitingForSleepers() async throws {
+        let clock = TestClock()
+        let waiter = Task { try await clock.waitForSleepers(2) }
+        let first = Task { try await clock.sleep(seconds: 5) }
+        let until = clock.now.addingTimeInterval(7)
+        let particular = Task { try await clock.waitForSleeper(until: until) }
+        let second = Task { try await clock.sleep(until: until) }
+        try await waiter.value
+        try await particular.value
+        #expect(clock.sleeperCount == 2)
+        await #expect(throws: TestClockError.self) { try await clock.waitForSleepers(3, timeout: .milliseconds(20)) }
+        await #expect(throws: TestClockError.self) { try await clock.waitForSleeper(until: until.addingTimeInterval(1), timeout: .milliseconds(20)) }
+        let cancelled = Task { try await clock.waitForSleepers(3) }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        clock.advance(by: 7)
+        try await first.value
+        try await second.value
+        // A sleeper that parks after the failed and the cancelled waits wakes nobody wrongly.
+        let third = Task { try await clock.sleep(seconds: 1) }
+        try await clock.waitForSleepers(1)
+        clock.advance(by: 1)
+        try await third.value
+    }
+
     @Test("the system clock reads wall time")
     func systemClock() {
         let clock = SystemClock()
