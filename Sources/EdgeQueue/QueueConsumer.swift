@@ -210,9 +210,10 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     private func process(_ claimed: [ClaimedMessage]) async -> [MessageOutcome] {
         var outcomes: [MessageOutcome] = []
         var deliverable: [(ClaimedMessage, Body)] = []
+        let decoder = JSONDecoder()
         for message in claimed {
             do {
-                deliverable.append((message, try QueueCoding.decode(message.body, as: message.contentType, to: Body.self)))
+                deliverable.append((message, try QueueCoding.decode(message.body, as: message.contentType, to: Body.self, decoder: decoder)))
             } catch {
                 logger.error("undecodable message", metadata: ["queue": "\(queue)", "message": "\(message.lease.messageID)", "error": "\(error)"])
                 outcomes.append(failedDelivery(message, delay: configuration.retryDelay))

@@ -1,5 +1,5 @@
 import EdgeCore
-import Foundation
+package import Foundation
 
 /// One message of a `sendBatch`.
 public struct QueueSendRequest<Body: Encodable & Sendable>: Sendable {
@@ -41,8 +41,11 @@ public struct QueueProducer<Body: Encodable & Sendable>: Sendable {
     ///
     /// - Throws: ``QueueError`` `.tooManyMessages`, `.batchTooLarge`, or as ``send(_:contentType:delaySeconds:)``.
     public func sendBatch(_ messages: [QueueSendRequest<Body>]) async throws {
+        let encoder = JSONEncoder()
         let outgoing = try messages.map {
-            OutgoingMessage(body: try encode($0.body, as: $0.contentType), contentType: $0.contentType, delaySeconds: $0.delaySeconds)
+            OutgoingMessage(
+                body: try QueueCoding.encode($0.body, as: $0.contentType, queue: queue, encoder: encoder), contentType: $0.contentType,
+                delaySeconds: $0.delaySeconds)
         }
         try await backend.send(queue, outgoing)
     }
@@ -53,11 +56,13 @@ public struct QueueProducer<Body: Encodable & Sendable>: Sendable {
 }
 
 package enum QueueCoding {
-    static func encode<T: Encodable>(_ body: T, as contentType: QueueContentType, queue: String) throws -> [UInt8] {
+    /// `encoder` may be shared by the messages of a batch (creating one per message costs more
+    /// than encoding a small body).
+    static func encode<T: Encodable>(_ body: T, as contentType: QueueContentType, queue: String, encoder: JSONEncoder = JSONEncoder()) throws -> [UInt8] {
         switch contentType {
         case .json:
             do {
-                return Array(try JSONEncoder().encode(body))
+                return Array(try encoder.encode(body))
             } catch {
                 throw QueueError(.encodingFailed, queue: queue, message: "a \(T.self) body for \(queue) cannot be encoded as JSON: \(error)")
             }
@@ -74,10 +79,13 @@ package enum QueueCoding {
         }
     }
 
-    package static func decode<T: Decodable>(_ bytes: [UInt8], as contentType: QueueContentType, to type: T.Type) throws -> T {
+    /// `decoder` may be shared by the messages of a batch.
+    package static func decode<T: Decodable>(
+        _ bytes: [UInt8], as contentType: QueueContentType, to type: T.Type, decoder: JSONDecoder = JSONDecoder()
+    ) throws -> T {
         switch contentType {
         case .json:
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            return try decoder.decode(T.self, from: Data(bytes))
         case .text:
             if let text = String(decoding: bytes, as: UTF8.self) as? T { return text }
             if T.self == JSONValue.self { return JSONValue.string(String(decoding: bytes, as: UTF8.self)) as! T }

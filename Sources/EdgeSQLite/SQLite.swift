@@ -115,9 +115,9 @@ package final class RawSQLiteConnection: @unchecked Sendable {
 
     /// The prepared statement in cache slot `slot` (a small integer the caller assigns to `sql`),
     /// for hot paths where even hashing the SQL text would show. Same reset rule as ``statement(_:)``.
-    package func statement(slot: Int, _ sql: String) throws -> RawSQLiteStatement {
+    package func statement(slot: Int, _ sql: @autoclosure () -> String) throws -> RawSQLiteStatement {
         if slot < slots.count, let cached = slots[slot] { return cached }
-        let statement = try prepare(sql)
+        let statement = try prepare(sql())
         if slot >= slots.count { slots += Array(repeating: nil, count: slot - slots.count + 1) }
         slots[slot] = statement
         return statement
