@@ -88,7 +88,7 @@ public final class SQLiteKV: KVNamespace, KVMaintenance {
             throw KVError(.storageFailure, message: "cannot open KV database at \(path): \(error)")
         }
         readers = SQLiteReaderPool(path: path, settings: configuration.sqlite)
-        metrics = KVMetrics(namespace: (path as NSString).lastPathComponent)
+        metrics = KVMetrics(namespace: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         metrics.expiredRemoved.increment(by: removed)
         configuration.logger.debug("opened KV namespace", metadata: ["path": "\(path)", "expired_removed": "\(removed)"])
     }

@@ -37,7 +37,7 @@ extension EdgeConfig {
         let sections = providers.settingsTypes
         let known: Set<String> = [
             "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "s3_api",
+            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "s3_api", "metrics",
         ]
         try root.allowKeys(
             known.union(sections.keys),
@@ -192,6 +192,19 @@ extension EdgeConfig {
                     virtualHostDomains: try s3.optionalArray("virtual_host_domains")?.map { try $0.asString() } ?? ["localhost"], accessKeys: keys,
                     publicURL: try s3.optionalURL("public_url", schemes: ["http", "https"]))
             }
+        }
+        if let metrics = try root.optionalObject("metrics") {
+            try metrics.allowKeys(["enabled", "path", "port"])
+            config.metrics.enabled = try metrics.optionalBool("enabled") ?? true
+            if let path = try metrics.optionalString("path") {
+                guard path.hasPrefix("/"), path.count > 1, !path.contains("?"), !path.contains("#") else {
+                    throw ConfigError(
+                        .invalidValue, file: config.file, key: "metrics.path", expected: "an absolute path such as /__edge/metrics",
+                        message: "metrics.path is \"\(path)\"; it must start with / and hold no query or fragment")
+                }
+                config.metrics.path = path
+            }
+            config.metrics.port = try metrics.optionalInt("port", range: 0...65_535)
         }
         if let dev = try root.optionalObject("dev") {
             try dev.allowKeys(["port", "host", "advertise_url"])

@@ -60,6 +60,8 @@ public final class EdgeBindings: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "swift-edge.runtime")
     ) throws {
         try config.validate(providers: providers)
+        // Before any binding makes its metrics: one made earlier would record nothing.
+        if config.metrics.enabled { EdgeMetrics.bootstrap() }
         self.config = config
         self.clock = clock
         self.inMemory = inMemory

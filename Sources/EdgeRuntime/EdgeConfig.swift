@@ -32,6 +32,23 @@ public struct EdgeConfig: Sendable {
     }
 
     /// An `r2_buckets` entry.
+    /// `metrics`: where the Prometheus endpoint answers (see ``EdgeMetrics``).
+    public struct MetricsSettings: Sendable, Hashable {
+        /// Whether the endpoint is served (and swift-metrics bootstrapped with swift-edge's
+        /// registry when nothing else bootstrapped it). Default true.
+        public var enabled: Bool
+        /// The path of the endpoint. Default `/__edge/metrics`.
+        public var path: String
+        /// An admin port of its own (0 picks one); nil: served on the worker's port.
+        public var port: Int?
+
+        public init(enabled: Bool = true, path: String = "/__edge/metrics", port: Int? = nil) {
+            self.enabled = enabled
+            self.path = path
+            self.port = port
+        }
+    }
+
     /// `s3_api`: the buckets served to S3 clients (aws-cli, boto3, s3cmd, rclone).
     public struct S3APISettings: Sendable, Hashable {
         /// An access key; its secret comes from the secret named `secretName` (declared in `secrets`).
@@ -300,6 +317,8 @@ public struct EdgeConfig: Sendable {
     public var advertiseURL: URL?
     /// The S3-compatible API over the buckets (`s3_api`), when enabled.
     public var s3API: S3APISettings?
+    /// The Prometheus endpoint (`metrics`). Default: on, at `/__edge/metrics` on the worker's port.
+    public var metrics: MetricsSettings
     /// The level of the runtime's logs; request logs are `info`. Default `info`.
     public var logLevel: Logger.Level
 
@@ -335,6 +354,7 @@ public struct EdgeConfig: Sendable {
         port = 8787
         host = "127.0.0.1"
         advertiseURL = nil
+        metrics = MetricsSettings()
         logLevel = .info
     }
 

@@ -62,6 +62,21 @@ public struct EdgeHost<W: Worker>: Sendable {
                     },
                     logger: logger))
         }
+        if config.metrics.enabled, let metricsPort = config.metrics.port {
+            // The metrics endpoint on an admin port of its own; the worker's port does not serve it.
+            let gateway = try WorkerRuntime(worker: MetricsGateway(), bindings: runtime.bindings, servesS3Only: false, servesMetricsOnly: true)
+            let metricsChannel = EdgeHTTPChannel(runtime: gateway)
+            let logger = runtime.bindings.logger
+            services.append(
+                Application(
+                    responder: CallbackResponder<BasicRequestContext> { _, _ in Response(status: .internalServerError) },
+                    server: HTTPServerBuilder { _ in metricsChannel },
+                    configuration: .init(address: .hostname(config.host, port: metricsPort), serverName: nil),
+                    onServerRunning: { channel in
+                        logger.notice("metrics at http://\(config.host):\(channel.localAddress?.port ?? 0)\(config.metrics.path)")
+                    },
+                    logger: logger))
+        }
         return Application(
             // Unused: EdgeHTTPChannel hands every request to the runtime itself.
             responder: CallbackResponder<BasicRequestContext> { _, _ in Response(status: .internalServerError) },

@@ -20,7 +20,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let requestCounter = Atomic<Int>(0)
     private let idPrefix: String
-    private let metrics = RuntimeMetrics()
+    private let metrics: RuntimeMetrics
     private let watchdog: Watchdog<EdgeResponse>
     /// `config.limits`, kept apart so the request path does not copy the whole config.
     private let limits: EdgeConfig.Limits
@@ -32,8 +32,9 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         try self.init(worker: worker, bindings: bindings, servesS3Only: false)
     }
 
-    /// `servesS3Only`: every request goes to the S3 API (its own port).
-    init(worker: W, bindings: EdgeBindings, servesS3Only: Bool) throws {
+    /// `servesS3Only`: every request goes to the S3 API (its own port). `servesMetricsOnly`: the
+    /// metrics endpoint's own port.
+    init(worker: W, bindings: EdgeBindings, servesS3Only: Bool, servesMetricsOnly: Bool = false) throws {
         try Self.checkQueueHandlers(bindings.config)
         self.worker = worker
         self.bindings = bindings
@@ -43,7 +44,13 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         s3API = try bindings.s3API()
         self.servesS3Only = servesS3Only
+        let settings = bindings.config.metrics
+        metricsPath = settings.enabled && !servesS3Only && (servesMetricsOnly || settings.port == nil) ? settings.path : nil
+        metrics = RuntimeMetrics(worker: bindings.config.name)
     }
+
+    /// Where this runtime answers with the metrics scrape (``EdgeMetrics``), if it does.
+    private let metricsPath: String?
 
     /// The S3 API, answering before the worker's limits (its bodies are as large as S3 allows).
     private let s3API: S3API?
@@ -67,6 +74,12 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     /// concurrency limit a 503.
     public func handle(_ request: EdgeRequest, requestID: String? = nil) async -> EdgeResponse {
         let id = requestID ?? newRequestID()
+        // Scrapes are answered first and left out of the request metrics they report.
+        if let metricsPath, request.url.path == metricsPath {
+            var response = EdgeMetrics.response(to: request)
+            response.headers[.edgeRequestID] = id
+            return response
+        }
         let started = ContinuousClock.now
         var response = await respond(request, id: id)
         response.headers[.edgeRequestID] = id
@@ -273,24 +286,28 @@ struct CronService<W: Worker>: Service {
     }
 }
 
-/// Request metrics (no-ops until the application bootstraps a metrics backend). The counter and
-/// timer for each method and status are made once and reused.
+/// Request metrics by worker (the config's `name`), method and status (no-ops until a metrics
+/// backend is bootstrapped; see ``EdgeMetrics``). The counter and timer for each method and status
+/// are made once and reused.
 final class RuntimeMetrics: Sendable {
     private struct Key: Hashable { let method: String, status: Int }
+    private let worker: String
     private let counters = Mutex<[Key: Counter]>([:])
     private let timers = Mutex<[String: Metrics.Timer]>([:])
+
+    init(worker: String) { self.worker = worker }
 
     func record(method: String, status: Int, duration: Duration) {
         let counter = counters.withLock { counters in
             if let counter = counters[Key(method: method, status: status)] { return counter }
-            let counter = Counter(label: "edge_http_requests_total", dimensions: [("method", method), ("status", "\(status)")])
+            let counter = Counter(label: "edge_http_requests_total", dimensions: [("worker", worker), ("method", method), ("status", "\(status)")])
             counters[Key(method: method, status: status)] = counter
             return counter
         }
         counter.increment()
         let timer = timers.withLock { timers in
             if let timer = timers[method] { return timer }
-            let timer = Metrics.Timer(label: "edge_http_request_duration", dimensions: [("method", method)])
+            let timer = Metrics.Timer(label: "edge_http_request_duration_seconds", dimensions: [("worker", worker), ("method", method)])
             timers[method] = timer
             return timer
         }

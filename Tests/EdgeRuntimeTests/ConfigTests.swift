@@ -73,6 +73,20 @@ struct ConfigTests {
         #expect(error(#"{ "name": "x", "secrets": ["S"], "s3_api": { "port": 1, "bogus": 1, \#(keys) } }"#) != nil)
     }
 
+    @Test("metrics: on at /__edge/metrics by default; a path of its own, an admin port, or off; mistakes name the key")
+    func metrics() throws {
+        let defaults = try EdgeConfig.parse(#"{ "name": "x" }"#, file: "app.jsonc").metrics
+        #expect(defaults == EdgeConfig.MetricsSettings(enabled: true, path: "/__edge/metrics", port: nil))
+        let moved = try EdgeConfig.parse(#"{ "name": "x", "metrics": { "path": "/ops/metrics", "port": 9464 } }"#, file: "app.jsonc").metrics
+        #expect(moved == EdgeConfig.MetricsSettings(enabled: true, path: "/ops/metrics", port: 9464))
+        #expect(try EdgeConfig.parse(#"{ "name": "x", "metrics": { "enabled": false } }"#, file: "app.jsonc").metrics.enabled == false)
+        let relative = error(#"{ "name": "x", "metrics": { "path": "metrics" } }"#)
+        #expect(relative?.key == "metrics.path" && relative?.code == .invalidValue)
+        #expect(error(#"{ "name": "x", "metrics": { "path": "/m?x=1" } }"#)?.key == "metrics.path")
+        #expect(error(#"{ "name": "x", "metrics": { "port": 70000 } }"#)?.key == "metrics.port")
+        #expect(error(#"{ "name": "x", "metrics": { "bogus": 1 } }"#) != nil)
+    }
+
     @Test("errors name the file, the key and what was expected")
     func errors() {
         let unknown = error(#"{ "name": "x", "kv_namespace": [] }"#)

@@ -1,0 +1,144 @@
+import EdgeRuntime
+import EdgeTesting
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// One sample of a scrape as Prometheus's own Python parser (`prometheus_client`) reads it.
+struct ScrapedSample: Decodable {
+    var name: String
+    var labels: [String: String]
+    var value: Double
+}
+
+/// Scrapes `url` and parses it with `prometheus_client.parser` (an implementation no one here
+/// wrote); returns its samples.
+func scrapeWithPrometheusParser(_ url: String) async throws -> [ScrapedSample] {
+    let script = """
+        import json, sys, urllib.request
+        from prometheus_client.parser import text_string_to_metric_families
+        with urllib.request.urlopen(sys.argv[1]) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4"), response.headers["Content-Type"]
+            text = response.read().decode("utf-8")
+        samples = [{"name": s.name, "labels": s.labels, "value": s.value} for f in text_string_to_metric_families(text) for s in f.samples]
+        print(json.dumps(samples))
+        """
+    let result = try await ExternalCommand.run(
+        ["python3", "-c", script, url], environment: try await PythonModules.environment(importing: "prometheus_client", requirement: "prometheus-client"),
+        mergeStandardError: true)
+    guard result.status == 0, let line = result.output.split(separator: "\n").last else {
+        throw KillTestError(message: "the Prometheus parser failed on \(url) (exit \(result.status)): \(result.output)")
+    }
+    return try JSONDecoder().decode([ScrapedSample].self, from: Data(line.utf8))
+}
+
+extension [ScrapedSample] {
+    /// The value of the sample `name` whose labels include `labels`; nil when there is none.
+    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+        first { sample in sample.name == name && labels.allSatisfy { key, value in sample.labels[key] == value } }?.value
+    }
+}
+
+@Suite("The Prometheus endpoint of edge dev, read by Prometheus's own parser")
+struct MetricsEndpointTests {
+    func start(_ config: String) async throws -> (ChildProcess, Int, String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/metrics-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try config.replacingOccurrences(of: "STATE_DIR", with: directory + "/state").write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
+        let edge = try ChildProcess(
+            try KillTest.executable(named: "edge"), ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory, standardError: true)
+        try await edge.waitFor("edge dev listening", timeout: 300) { $0.contains("listening on http://") }
+        let line = edge.lines.first { $0.contains("listening on http://") } ?? ""
+        guard let port = line.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
+            throw KillTestError(message: "no port in \(line)")
+        }
+        return (edge, port, directory)
+    }
+
+    func request(_ url: String, method: String = "GET") async throws -> (Int, String) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("after known work the scrape counts exactly that work: requests by status with latency histograms, KV operations, queue acknowledgements")
+    func knownWork() async throws {
+        let (edge, port, directory) = try await start(
+            """
+            {
+              "name": "metrics-test",
+              "state_dir": "STATE_DIR",
+              "log_level": "notice",
+              "kv_namespaces": [{ "binding": "COUNTER" }],
+              "queues": { "consumers": [{ "queue": "jobs", "max_batch_timeout": 0, "poll_interval": 0.05 }] },
+            }
+            """)
+        defer {
+            edge.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let base = "http://127.0.0.1:\(port)"
+        for _ in 0..<3 { #expect(try await request(base + "/count").0 == 200) }
+        for _ in 0..<2 { #expect(try await request(base + "/health").0 == 200) }
+        #expect(try await request(base + "/files/absent").0 == 404, "no bucket is bound")
+        let edgePath = try KillTest.executable(named: "edge")
+        for n in 0..<4 {
+            let sent = try await ExternalCommand.run([edgePath, "queue", "send", "jobs", "{\"n\":\(n)}", "--config", directory + "/edge.jsonc"])
+            #expect(sent.status == 0, "\(sent.output)")
+        }
+        // The consumer runs in edge dev: wait (real time, bounded) until it acknowledged all four.
+        var samples: [ScrapedSample] = []
+        let deadline = Date().addingTimeInterval(60)
+        repeat {
+            samples = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
+            if samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while Date() < deadline
+        let worker = ["worker": "metrics-test", "method": "GET"]
+        #expect(samples.value("edge_http_requests_total", worker.merging(["status": "200"]) { $1 }) == 5)
+        #expect(samples.value("edge_http_requests_total", worker.merging(["status": "404"]) { $1 }) == 1)
+        #expect(samples.value("edge_http_request_duration_seconds_count", worker) == 6)
+        #expect(samples.value("edge_http_request_duration_seconds_bucket", worker.merging(["le": "+Inf"]) { $1 }) == 6)
+        let buckets = samples.filter { $0.name == "edge_http_request_duration_seconds_bucket" && $0.labels["worker"] == "metrics-test" }
+        #expect(buckets.count >= 10)
+        #expect(zip(buckets, buckets.dropFirst()).allSatisfy { $0.value <= $1.value }, "cumulative buckets never decrease")
+        #expect((samples.value("edge_http_request_duration_seconds_sum", worker) ?? 0) > 0)
+        #expect(samples.value("edge_kv_operations_total", ["namespace": "COUNTER", "operation": "get"]) == 3)
+        #expect(samples.value("edge_kv_operations_total", ["namespace": "COUNTER", "operation": "put"]) == 3)
+        #expect(samples.value("edge_kv_failures_total", ["namespace": "COUNTER"]) == 0)
+        #expect(samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4)
+        #expect(samples.value("edge_queue_retried_total", ["queue": "jobs"]) == 0)
+        // Scrapes are not requests of the worker: scraping again changes no request count.
+        let again = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
+        #expect(again.value("edge_http_requests_total", worker.merging(["status": "200"]) { $1 }) == 5)
+        let (status, body) = try await request(base + "/__edge/metrics", method: "POST")
+        #expect(status == 405, "\(body)")
+    }
+
+    @Test("on an admin port of its own, the endpoint answers there and the worker's port leaves the path to the worker")
+    func adminPort() async throws {
+        let (edge, port, directory) = try await start(
+            """
+            { "name": "metrics-admin", "state_dir": "STATE_DIR", "log_level": "notice", "metrics": { "port": 0, "path": "/internal/metrics" } }
+            """)
+        defer {
+            edge.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try await edge.waitFor("the metrics port", timeout: 60) { $0.contains("metrics at http://") }
+        let line = edge.lines.first { $0.contains("metrics at http://") } ?? ""
+        let url = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
+        #expect(url.hasSuffix("/internal/metrics"), "\(line)")
+        #expect(try await request("http://127.0.0.1:\(port)/health").0 == 200)
+        let samples = try await scrapeWithPrometheusParser(url)
+        #expect(samples.value("edge_http_requests_total", ["worker": "metrics-admin", "method": "GET", "status": "200"]) == 1)
+        let (status, body) = try await request("http://127.0.0.1:\(port)/internal/metrics")
+        #expect(status == 200 && !body.contains("# TYPE"), "the worker's port serves the worker there: \(body)")
+        let adminBase = String(url.dropLast("/internal/metrics".count))
+        #expect(try await request(adminBase + "/health").0 == 404, "the admin port serves only the endpoint")
+    }
+}
