@@ -127,6 +127,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -149,7 +150,9 @@ let package = Package(
         ),
         .target(
             name: "VectorSearch",
-            dependencies: ["EdgeCore", "EdgeSQLite", "EdgeKernels", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "EdgeCore", "EdgeSQLite", "EdgeKernels", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -271,7 +274,10 @@ let package = Package(
         // `edge`: the command-line tool (dev server, kv, blob, queue, ai).
         .executableTarget(
             name: "edge",
-            dependencies: ["EdgeRuntime", "EdgePostgres", "EdgeS3Blob", "Embeddings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "EdgeRuntime", "EdgePostgres", "EdgeS3Blob", "Embeddings", "VectorSearch", "EdgeCoordinator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
 

@@ -19,6 +19,15 @@ public struct DurableObjectID: Sendable, Hashable, CustomStringConvertible, Coda
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.hex == rhs.hex }
     public func hash(into hasher: inout Hasher) { hasher.combine(hex) }
 
+    /// The id `idFromName(name)` answers in the namespace named `namespace`, for tools that read
+    /// a namespace's store without running its objects (`edge objects`).
+    public static func named(_ name: String, inNamespace namespace: String) -> DurableObjectID { derived(namespace: namespace, name: name) }
+
+    /// An id from its 64 hex digits (as `idFromString`).
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidID` unless `text` is 64 hex digits.
+    public init(parsing text: String) throws { self = try Self.parse(text) }
+
     static func derived(namespace: String, name: String) -> DurableObjectID {
         let digest = SHA256.hash(data: Array("swift-edge/durable-object/\(namespace)/\(name)".utf8))
         return DurableObjectID(hex: Hex.encode(digest), name: name)

@@ -1,6 +1,7 @@
 import EdgeCore
 import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 import Synchronization
 
@@ -95,6 +96,9 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     private let retiring = Mutex<[String: CommitTicket]>([:])
     private let alarmSignal = WakeSignal()
     private let instancesBuilt = Atomic<Int>(0)
+    /// Instances in memory now (the `edge_do_active` gauge).
+    private let activeInstances = Atomic<Int>(0)
+    private let metrics: CoordinatorMetrics
     /// Each object's WebSockets, kept while the object has any (they outlive its instances).
     private let webSocketRegistry = Mutex<[String: ObjectWebSockets]>([:])
     private let forwardedCalls = Atomic<Int>(0)
@@ -113,6 +117,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         self.configuration = configuration
         self.store = store
         self.ownership = ownership
+        metrics = CoordinatorMetrics(namespace: name)
         ownership.onHandoverRequest { [weak self] objectID in self?.handOver(objectID) }
     }
 
@@ -306,6 +311,8 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             state.instance = instance
             state.storage = storage
         }
+        metrics.constructed.increment()
+        metrics.active.record(activeInstances.add(1, ordering: .relaxed).newValue)
         return (instance, storage)
     }
 
@@ -335,12 +342,15 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// Returns the commits queued meanwhile, which were computed from the failed writes.
     private func reset(_ slot: Live) -> [QueuedCommit] {
         configuration.logger.error("durable object reset after a failed commit", metadata: ["namespace": "\(name)", "id": "\(slot.id)"])
-        return slot.state.withLock { state in
+        let (queued, hadInstance) = slot.state.withLock { state -> ([QueuedCommit], Bool) in
+            let hadInstance = state.instance != nil
             state.instance = nil
             state.storage = nil
             defer { state.queued = [] }
-            return state.queued
+            return (state.queued, hadInstance)
         }
+        if hadInstance { dropped(hibernated: false) }
+        return queued
     }
 
     // MARK: Eviction
@@ -374,22 +384,34 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// Drops `slot`'s instance (its lock held) but keeps the slot and its ownership: the object's
     /// WebSockets stay open here, and the next message builds a new instance.
     private func hibernate(_ slot: Live) {
-        slot.state.withLock { state in
-            state.instance = nil
-            state.storage = nil
+        let hadInstance = slot.state.withLock { state -> Bool in
+            defer {
+                state.instance = nil
+                state.storage = nil
+            }
+            return state.instance != nil
         }
+        if hadInstance { dropped(hibernated: true) }
+    }
+
+    /// Counts an instance dropped from memory.
+    private func dropped(hibernated: Bool) {
+        (hibernated ? metrics.hibernated : metrics.evicted).increment()
+        metrics.active.record(activeInstances.subtract(1, ordering: .relaxed).newValue)
     }
 
     /// Drops `slot` (its lock held): later calls build a new instance. Ownership is given up
     /// once the last commit is durable.
     private func evict(_ slot: Live) {
-        let (lease, lastCommit) = slot.state.withLock { state -> (OwnershipLease?, CommitTicket?) in
+        let (lease, lastCommit, hadInstance) = slot.state.withLock { state -> (OwnershipLease?, CommitTicket?, Bool) in
+            let hadInstance = state.instance != nil
             state.evicted = true
             state.instance = nil
             state.storage = nil
             defer { state.ownership = nil }
-            return (state.ownership?.lease, state.lastCommit)
+            return (state.ownership?.lease, state.lastCommit, hadInstance)
         }
+        if hadInstance { dropped(hibernated: false) }
         // Recorded before the slot leaves `live`, so a successor built at once still waits for it.
         if let lastCommit, !lastCommit.isFinished {
             let id = slot.id.hex
@@ -460,13 +482,16 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
             try await call(id) { instance, storage in
                 // Re-read inside the call: the alarm may have been moved or deleted meanwhile.
                 guard let alarm = try storage.scheduledAlarm(), alarm.time <= self.clock.now else { return }
+                self.metrics.alarmsRun.increment()
                 do {
                     try await instance.alarm(AlarmInfo(retryCount: alarm.retryCount, scheduledTime: alarm.time))
                     // Done, unless alarm() scheduled a new one.
                     if try storage.scheduledAlarm() == alarm { storage.scheduleAlarm(nil) }
                 } catch {
+                    self.metrics.alarmsFailed.increment()
                     let retry = alarm.retryCount + 1
                     if retry > self.configuration.maxAlarmRetries {
+                        self.metrics.alarmsGivenUp.increment()
                         self.configuration.logger.error(
                             "alarm failed too often; giving up",
                             metadata: ["namespace": "\(self.name)", "id": "\(id)", "retries": "\(alarm.retryCount)", "error": "\(error)"])
@@ -517,11 +542,15 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
         }
         for slot in slots {
             await slot.lock.acquire()
-            slot.state.withLock { state in
-                state.evicted = true
-                state.instance = nil
-                state.storage = nil
+            let hadInstance = slot.state.withLock { state -> Bool in
+                defer {
+                    state.evicted = true
+                    state.instance = nil
+                    state.storage = nil
+                }
+                return state.instance != nil
             }
+            if hadInstance { dropped(hibernated: false) }
             slot.lock.release()
         }
         try await store.deleteEverything()
@@ -559,5 +588,27 @@ public struct DurableObjectStub<Object: DurableObject>: Sendable {
     ///   request, `.remoteCallFailed` when `fetch` threw in the owner or its answer was lost.
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
         try await namespace.fetch(id, request)
+    }
+}
+
+/// A namespace's metrics (swift-metrics; served by EdgeRuntime's `/__edge/metrics`).
+struct CoordinatorMetrics: Sendable {
+    let constructed: Counter
+    let evicted: Counter
+    let hibernated: Counter
+    let active: Gauge
+    let alarmsRun: Counter
+    let alarmsFailed: Counter
+    let alarmsGivenUp: Counter
+
+    init(namespace: String) {
+        let dimensions = [("namespace", namespace)]
+        constructed = Counter(label: "edge_do_instances_constructed_total", dimensions: dimensions)
+        evicted = Counter(label: "edge_do_evicted_total", dimensions: dimensions)
+        hibernated = Counter(label: "edge_do_hibernated_total", dimensions: dimensions)
+        active = Gauge(label: "edge_do_active", dimensions: dimensions)
+        alarmsRun = Counter(label: "edge_do_alarms_run_total", dimensions: dimensions)
+        alarmsFailed = Counter(label: "edge_do_alarms_failed_total", dimensions: dimensions)
+        alarmsGivenUp = Counter(label: "edge_do_alarms_given_up_total", dimensions: dimensions)
     }
 }

@@ -105,6 +105,53 @@ public final class SQLiteObjectStore: DurableObjectStore {
         }
     }
 
+    /// One object of the store, as `edge objects ls` lists it.
+    public struct StoredObject: Sendable, Hashable {
+        public var id: String
+        /// How many keys its storage holds.
+        public var keys: Int
+        public var alarm: ScheduledAlarm?
+    }
+
+    /// The objects holding storage or an alarm, by id, after `after` (exclusive), at most `limit`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public func objects(after: String? = nil, limit: Int) throws -> [StoredObject] {
+        try read { connection in
+            let statement = try connection.statement(
+                """
+                SELECT o.object_id, (SELECT count(*) FROM storage s WHERE s.object_id = o.object_id), a.scheduled_at, a.retry_count
+                FROM (SELECT object_id FROM storage UNION SELECT object_id FROM alarms) o LEFT JOIN alarms a ON a.object_id = o.object_id
+                WHERE o.object_id > ?1 ORDER BY o.object_id LIMIT ?2
+                """)
+            defer { statement.reset() }
+            statement.bind(1, after ?? "")
+            statement.bind(2, Int64(limit))
+            var objects: [StoredObject] = []
+            while try statement.step() {
+                let alarm = statement.isNull(2) ? nil : ScheduledAlarm(time: Date(milliseconds: statement.int64(2)), retryCount: Int(statement.int64(3)))
+                objects.append(StoredObject(id: statement.string(0), keys: Int(statement.int64(1)), alarm: alarm))
+            }
+            return objects
+        }
+    }
+
+    /// Every scheduled alarm, earliest first, at most `limit`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public func scheduledAlarms(limit: Int) throws -> [(objectID: String, alarm: ScheduledAlarm)] {
+        try read { connection in
+            let statement = try connection.statement("SELECT object_id, scheduled_at, retry_count FROM alarms ORDER BY scheduled_at, object_id LIMIT ?")
+            defer { statement.reset() }
+            statement.bind(1, Int64(limit))
+            var alarms: [(objectID: String, alarm: ScheduledAlarm)] = []
+            while try statement.step() {
+                alarms.append((statement.string(0), ScheduledAlarm(time: Date(milliseconds: statement.int64(1)), retryCount: Int(statement.int64(2)))))
+            }
+            return alarms
+        }
+    }
+
     /// Alarms due at `now`, earliest first.
     public func dueAlarms(now: Date, limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
         try read { connection in

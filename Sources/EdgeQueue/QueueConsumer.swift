@@ -93,7 +93,7 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
-        metrics = QueueMetrics(queue: queue)
+        metrics = QueueMetrics(queue: queue, deadLetterQueue: configuration.deadLetterQueue)
     }
 
     private var clock: any EdgeClock { backend.clock }
@@ -312,9 +312,13 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
         }
         if due {
             let backend = self.backend, queue = self.queue, metrics = self.metrics
+            let deadLetterQueue = configuration.deadLetterQueue
             Task {
-                guard let stats = try? await backend.stats(queue) else { return }
-                metrics.update(stats)
+                if let stats = try? await backend.stats(queue) { metrics.update(stats) }
+                // The dead-letter queue's size, which no consumer of it may be reporting.
+                if let deadLetterQueue, let stats = try? await backend.stats(deadLetterQueue) {
+                    metrics.deadLetterBacklog?.record(stats.backlog)
+                }
             }
         }
     }
@@ -329,8 +333,10 @@ struct QueueMetrics: Sendable {
     let backlog: Gauge
     let inFlight: Gauge
     let oldestAge: Gauge
+    /// `edge_queue_backlog` of the consumer's dead-letter queue, when it has one.
+    let deadLetterBacklog: Gauge?
 
-    init(queue: String) {
+    init(queue: String, deadLetterQueue: String? = nil) {
         let dimensions = [("queue", queue)]
         acked = Counter(label: "edge_queue_acked_total", dimensions: dimensions)
         retried = Counter(label: "edge_queue_retried_total", dimensions: dimensions)
@@ -339,6 +345,7 @@ struct QueueMetrics: Sendable {
         backlog = Gauge(label: "edge_queue_backlog", dimensions: dimensions)
         inFlight = Gauge(label: "edge_queue_in_flight", dimensions: dimensions)
         oldestAge = Gauge(label: "edge_queue_oldest_message_age_seconds", dimensions: dimensions)
+        deadLetterBacklog = deadLetterQueue.map { Gauge(label: "edge_queue_backlog", dimensions: [("queue", $0)]) }
     }
 
     func update(_ stats: QueueStats) {

@@ -37,7 +37,7 @@ extension EdgeConfig {
         let sections = providers.settingsTypes
         let known: Set<String> = [
             "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
-            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "s3_api", "metrics",
+            "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "log_format", "s3_api", "metrics",
         ]
         try root.allowKeys(
             known.union(sections.keys),
@@ -54,6 +54,12 @@ extension EdgeConfig {
                 throw node.error(.invalidValue, expected: "trace, debug, info, notice, warning, error or critical", found: node.value)
             }
             config.logLevel = parsed
+        }
+        if let node = try root.optionalChild("log_format") {
+            guard let format = EdgeLogFormat(rawValue: try node.asString()) else {
+                throw node.error(.invalidValue, expected: "text or json", found: node.value)
+            }
+            config.logFormat = format
         }
         if let vars = try root.optionalObject("vars") {
             for (key, node) in try vars.entries() {

@@ -80,6 +80,7 @@ public final class EdgeBindings: Sendable {
             values[name] = value
         }
         secretValues = values
+        EdgeLogging.redact(values.values)
         // Every backend in use, opened once.
         let context = BackendContext(config: config, clock: clock, logger: logger, secrets: values)
         let names = inMemory ? [BackendName.memory] : Array(Set(config.backendsInUse.map(\.backend))).sorted()

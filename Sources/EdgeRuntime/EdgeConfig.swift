@@ -321,6 +321,8 @@ public struct EdgeConfig: Sendable {
     public var metrics: MetricsSettings
     /// The level of the runtime's logs; request logs are `info`. Default `info`.
     public var logLevel: Logger.Level
+    /// How hosts built from this config write logs (`log_format`): text or JSON lines. Default text.
+    public var logFormat: EdgeLogFormat
 
     /// A config with no bindings; set the properties it needs.
     ///
@@ -356,6 +358,7 @@ public struct EdgeConfig: Sendable {
         advertiseURL = nil
         metrics = MetricsSettings()
         logLevel = .info
+        logFormat = .text
     }
 
     /// A backend's own section.

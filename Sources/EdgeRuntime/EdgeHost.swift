@@ -19,7 +19,8 @@ public struct EdgeHost<W: Worker>: Sendable {
         self.runtime = runtime
     }
 
-    /// Builds the runtime from a config file and serves it until SIGINT or SIGTERM.
+    /// Builds the runtime from a config file and serves it until SIGINT or SIGTERM. Logs go to
+    /// standard error in the config's `log_format` with secrets redacted (``EdgeLogging``).
     ///
     /// - Parameters:
     ///   - worker: the worker to serve.
@@ -30,6 +31,8 @@ public struct EdgeHost<W: Worker>: Sendable {
     public static func run(_ worker: W, configPath: String, providers: BackendProviders = .builtIn, port: Int? = nil) async throws {
         var config = try EdgeConfig.load(configPath, providers: providers)
         if let port { config.port = port }
+        // Before the bindings make their loggers (a logger keeps the handler it was made with).
+        EdgeLogging.bootstrap(format: config.logFormat)
         let runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config, providers: providers))
         try await EdgeHost(runtime: runtime).run()
     }

@@ -2,6 +2,7 @@ import Dispatch
 import EdgeCore
 import EdgeKernels
 import Foundation
+import Metrics
 
 /// The state shared by both index kinds: vectors in one contiguous float buffer (unit length for
 /// cosine), ids, namespaces and metadata per slot, tombstones, and for HNSW the graph. All access
@@ -14,6 +15,7 @@ final class IndexEngine: @unchecked Sendable {
     private(set) var graph: HNSWGraph?
     private let persistence: VectorPersistence?
     private let lock = ReadWriteLock()
+    private let metrics: VectorMetrics
 
     private(set) var vectors = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var capacity = 0
@@ -39,8 +41,10 @@ final class IndexEngine: @unchecked Sendable {
         self.limits = limits
         self.hnsw = hnsw
         self.persistence = persistence
+        metrics = VectorMetrics(index: persistence?.name ?? "memory")
         graph = hnsw.map(HNSWGraph.init(parameters:))
         if let persistence { try load(from: persistence) }
+        metrics.vectors.record(liveCount)
     }
 
     deinit { vectors.deallocate() }
@@ -89,6 +93,7 @@ final class IndexEngine: @unchecked Sendable {
             }
             linkNewSlots()
             compactIfNeeded()
+            metrics.vectors.record(liveCount)
             try persistence?.checkpointIfDue(self)
             return order
         }
@@ -102,6 +107,7 @@ final class IndexEngine: @unchecked Sendable {
             try persistence?.write([], deletes: existing)
             for id in existing { kill(slotOf[id]!) }
             compactIfNeeded()
+            metrics.vectors.record(liveCount)
             try persistence?.checkpointIfDue(self)
             return existing
         }
@@ -200,6 +206,8 @@ final class IndexEngine: @unchecked Sendable {
     func query(_ vector: [Float], options: VectorQueryOptions, efSearch: Int?) throws -> VectorQueryResult {
         let filter = try rules.checkQuery(options)
         let query = try rules.prepared(vector, what: "the query vector")
+        let started = ContinuousClock.now
+        defer { metrics.queryDuration.record(duration: ContinuousClock.now - started) }
         return lock.reading {
             query.withUnsafeBufferPointer { buffer -> VectorQueryResult in
                 search(buffer.baseAddress!, options: options, filter: filter, efSearch: efSearch)
@@ -379,5 +387,17 @@ final class ReadWriteLock: @unchecked Sendable {
         pthread_rwlock_wrlock(handle)
         defer { pthread_rwlock_unlock(handle) }
         return try body()
+    }
+}
+
+/// An index's metrics (swift-metrics; served by EdgeRuntime's `/__edge/metrics`): live vectors,
+/// and query latency from the prepared query to the results.
+struct VectorMetrics: Sendable {
+    let vectors: Gauge
+    let queryDuration: Metrics.Timer
+
+    init(index: String) {
+        vectors = Gauge(label: "edge_vectors_count", dimensions: [("index", index)])
+        queryDuration = Metrics.Timer(label: "edge_vectors_query_duration_seconds", dimensions: [("index", index)])
     }
 }

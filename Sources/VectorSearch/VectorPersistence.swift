@@ -57,10 +57,14 @@ package final class VectorPersistence: @unchecked Sendable {
     private var snapshotGeneration: Int64 = -1
     private var writesSinceSnapshot = 0
 
+    /// The index's name (its files' base name).
+    let name: String
+
     init(name: String, stateDirectory: String, settings: SQLiteSettings) throws {
         guard ByteKeys.isSafeResourceName(name, maxLength: 63) else {
             throw VectorError(.invalidConfiguration, message: "index name \"\(name)\" must be 1...63 letters, digits, '-', '_' or '.'")
         }
+        self.name = name
         let directory = URL(fileURLWithPath: stateDirectory).appendingPathComponent("vectorize")
         databasePath = directory.appendingPathComponent("\(name).sqlite").path
         snapshotPath = directory.appendingPathComponent("\(name).snapshot").path

@@ -18,7 +18,7 @@ struct Edge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "Run swift-edge workers locally and inspect their state.",
-        subcommands: [Dev.self, KV.self, Blob.self, Queue.self, AI.self]
+        subcommands: [Dev.self, KV.self, Blob.self, Queue.self, Objects.self, Vectors.self, AI.self]
     )
 }
 

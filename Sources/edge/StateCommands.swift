@@ -1,8 +1,10 @@
 import ArgumentParser
 import EdgeBlob
+import EdgeCoordinator
 import EdgeKV
 import EdgeRuntime
 import Foundation
+import VectorSearch
 
 // MARK: kv
 
@@ -103,15 +105,20 @@ struct Blob: AsyncParsableCommand {
         func bucket() throws -> any BlobBucket { try options.bindings().bucket(binding) }
     }
 
-    /// Prints a progress bar on stderr for transfers of more than 8 MiB.
+    /// Prints a progress bar on stderr for transfers of more than 8 MiB, when stderr is a
+    /// terminal (never into a file, a pipe or a CI log).
     final class Progress: @unchecked Sendable {
         let total: Int
+        let shown: Bool
         var done = 0
         var lastPercent = -1
-        init(total: Int) { self.total = total }
+        init(total: Int) {
+            self.total = total
+            shown = total > 8 << 20 && isatty(STDERR_FILENO) == 1
+        }
         func advance(_ count: Int) {
             done += count
-            guard total > 8 << 20 else { return }
+            guard shown else { return }
             let percent = done * 100 / max(total, 1)
             if percent != lastPercent {
                 lastPercent = percent
@@ -250,7 +257,7 @@ func describe(_ object: BlobObject) -> [String: JSONValue] {
 struct Queue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue", abstract: "Send to, inspect and redrive the config's queues.",
-        subcommands: [Send.self, Stats.self, DLQ.self, Redrive.self])
+        subcommands: [Send.self, Stats.self, Peek.self, DLQ.self, Redrive.self])
 
     struct Send: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send one message (JSON by default).")
@@ -293,6 +300,34 @@ struct Queue: AsyncParsableCommand {
         }
     }
 
+    struct Peek: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a queue's messages, oldest first, without claiming them (in flight and delayed ones included).")
+        @OptionGroup var options: ConfigOptions
+        @Argument var queue: String
+        @Option(help: "At most this many messages, 1...1000.") var limit = 20
+        @Flag(help: "One JSON object per message.") var json = false
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                guard (1...1000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...1000") }
+                let messages = try await options.bindings().queueBackend.peek(queue, limit: limit)
+                for message in messages {
+                    let body = String(decoding: message.body, as: UTF8.self)
+                    if json {
+                        try printJSON([
+                            "id": JSONValue.string(message.id), "attempts": .int(Int64(message.attempts)),
+                            "timestamp": .string(ISO8601DateFormatter().string(from: message.timestamp)), "contentType": .string(message.contentType.rawValue),
+                            "body": .string(body), "sourceQueue": message.sourceQueue.map { .string($0) } ?? .null,
+                        ])
+                    } else {
+                        print("\(message.id)  attempts \(message.attempts)  \(message.contentType.rawValue)  \(body)")
+                    }
+                }
+            }
+        }
+    }
+
     struct DLQ: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "dlq", abstract: "List the messages of a dead-letter queue.")
         @OptionGroup var options: ConfigOptions
@@ -320,6 +355,239 @@ struct Queue: AsyncParsableCommand {
         func run() async throws {
             try await EdgeCLI.run {
                 print("redrove \(try await options.bindings().queueBackend.redrive(from: queue, to: to)) messages")
+            }
+        }
+    }
+}
+
+// MARK: vectors
+
+struct Vectors: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vectors", abstract: "Inspect and query the config's vector indexes.", subcommands: [Info.self, Query.self, Get.self])
+
+    struct Target: ParsableArguments {
+        @OptionGroup var options: ConfigOptions
+        @Option(help: "The binding name of the index (vectorize[].binding).")
+        var binding: String
+
+        func index() throws -> any VectorIndex { try options.bindings().vectorize(binding) }
+    }
+
+    struct Info: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Dimensions, metric and vector count.")
+        @OptionGroup var target: Target
+        @Flag var json = false
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                let info = try await target.index().describe()
+                if json {
+                    try printJSON([
+                        "dimensions": JSONValue.int(Int64(info.dimensions)), "metric": .string(info.metric.rawValue),
+                        "vectorCount": .int(Int64(info.vectorCount)),
+                    ])
+                } else {
+                    print("\(info.vectorCount) vectors of \(info.dimensions) dimensions, \(info.metric.rawValue)")
+                }
+            }
+        }
+    }
+
+    struct Query: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The nearest vectors to a query vector (a JSON array) or to a stored vector (--id).")
+        @OptionGroup var target: Target
+        @Option(help: "The query vector as a JSON array of numbers.") var vector: String?
+        @Option(help: "Query with the stored vector of this id instead.") var id: String?
+        @Option(help: "How many matches (metadata is returned, so Vectorize allows up to 20).") var topK = 5
+        @Option(help: "Only vectors of this namespace.") var namespace: String?
+        @Flag(help: "One JSON object per match.") var json = false
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                let index = try target.index()
+                let options = VectorQueryOptions(topK: topK, namespace: namespace, returnMetadata: .all)
+                let result: VectorQueryResult
+                switch (vector, id) {
+                case (let text?, nil):
+                    guard let values = try? JSONDecoder().decode([Float].self, from: Data(text.utf8)) else {
+                        throw CLIError("--vector must be a JSON array of numbers, such as [0.1, 0.2]")
+                    }
+                    result = try await index.query(values, options: options)
+                case (nil, let id?):
+                    result = try await index.queryById(id, options: options)
+                default:
+                    throw CLIError("give either --vector or --id")
+                }
+                for match in result.matches {
+                    if json {
+                        try printJSON([
+                            "id": JSONValue.string(match.id), "score": .double(Double(match.score)), "namespace": match.namespace.map { .string($0) } ?? .null,
+                            "metadata": match.metadata ?? .null,
+                        ])
+                    } else {
+                        print("\(match.id)  \(String(format: "%.4f", match.score))\(match.namespace.map { "  [\($0)]" } ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stored vectors by id, as JSON (exit code 3 when none exists).")
+        @OptionGroup var target: Target
+        @Argument(help: "The ids.") var ids: [String]
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                let records = try await target.index().getByIds(ids)
+                if records.isEmpty { throw CLIError("no vector with id \(ids.joined(separator: ", "))", code: 3) }
+                for record in records {
+                    try printJSON([
+                        "id": JSONValue.string(record.id), "values": .array(record.values.map { .double(Double($0)) }),
+                        "namespace": record.namespace.map { .string($0) } ?? .null, "metadata": record.metadata ?? .null,
+                    ])
+                }
+            }
+        }
+    }
+}
+
+// MARK: objects
+
+struct Objects: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "objects", abstract: "Inspect the durable objects of the config (their storage and alarms).",
+        subcommands: [List.self, Get.self, Storage.self, Alarms.self])
+
+    struct Target: ParsableArguments {
+        @OptionGroup var options: ConfigOptions
+        @Option(help: "The binding name of the namespace (durable_objects.bindings[].name).")
+        var binding: String
+
+        /// The namespace's store, read directly (objects are not built).
+        func store() throws -> SQLiteObjectStore {
+            let config = try options.load()
+            guard config.durableObjects.contains(where: { $0.name == binding }) else {
+                let declared = config.durableObjects.map(\.name)
+                throw CLIError(
+                    "no durable_objects binding \"\(binding)\" (declared: \(declared.isEmpty ? "none" : declared.joined(separator: ", ")))", code: 78)
+            }
+            guard config.durableObjectsBackend == .sqlite else {
+                throw CLIError("edge objects reads the sqlite backend's files; this config keeps durable objects in \(config.durableObjectsBackend.rawValue)")
+            }
+            return try SQLiteObjectStore(namespace: binding, stateDirectory: config.stateDirectory)
+        }
+    }
+
+    /// Which object: by the name `idFromName` was given, or by id.
+    struct Which: ParsableArguments {
+        @Option(help: "The object's name (as passed to idFromName).") var name: String?
+        @Option(help: "The object's id (64 hex digits).") var id: String?
+
+        func objectID(in namespace: String) throws -> String {
+            switch (name, id) {
+            case (let name?, nil): return DurableObjectID.named(name, inNamespace: namespace).hex
+            case (nil, let id?): return try DurableObjectID(parsing: id).hex
+            default: throw CLIError("give either --name or --id")
+            }
+        }
+    }
+
+    /// A stored value as text when it is UTF-8 (values written with `put` are JSON), else base64.
+    static func text(_ value: [UInt8]) -> String {
+        String(validating: value, as: UTF8.self) ?? "base64:" + Data(value).base64EncodedString()
+    }
+
+    static func describe(_ alarm: ScheduledAlarm) -> String {
+        ISO8601DateFormatter().string(from: alarm.time) + (alarm.retryCount > 0 ? " (retry \(alarm.retryCount))" : "")
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "Objects holding storage or an alarm, by id.")
+        @OptionGroup var target: Target
+        @Option(help: "At most this many, 1...10000.") var limit = 1000
+        @Option(help: "Start after this id.") var after: String?
+        @Flag var json = false
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                guard (1...10_000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...10000") }
+                for object in try target.store().objects(after: after, limit: limit) {
+                    if json {
+                        try printJSON([
+                            "id": JSONValue.string(object.id), "keys": .int(Int64(object.keys)),
+                            "alarm": object.alarm.map { .string(ISO8601DateFormatter().string(from: $0.time)) } ?? .null,
+                        ])
+                    } else {
+                        print("\(object.id)  \(object.keys) keys\(object.alarm.map { "  alarm \(Objects.describe($0))" } ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print one key of an object's storage (exit code 3 when absent).")
+        @OptionGroup var target: Target
+        @OptionGroup var which: Which
+        @Argument var key: String
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                guard let value = try target.store().value(try which.objectID(in: target.binding), key) else {
+                    throw CLIError("no key \"\(key)\"", code: 3)
+                }
+                print(Objects.text(value))
+            }
+        }
+    }
+
+    struct Storage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an object's storage: keys in byte order with their values.")
+        @OptionGroup var target: Target
+        @OptionGroup var which: Which
+        @Option(help: "Only keys starting with this.") var prefix: String?
+        @Option(help: "At most this many keys, 1...10000.") var limit = 1000
+        @Flag var json = false
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                guard (1...10_000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...10000") }
+                let lower = Array((prefix ?? "").utf8)
+                // Every key starting with the prefix sorts below the prefix followed by 0xFF.
+                let upper = prefix.map { Array($0.utf8) + [0xFF] }
+                let rows = try target.store().list(try which.objectID(in: target.binding), lower: lower, upper: upper, reverse: false, limit: limit)
+                for (key, value) in rows {
+                    if json {
+                        try printJSON(["key": JSONValue.string(key), "value": .string(Objects.text(value))])
+                    } else {
+                        print("\(key)  \(Objects.text(value))")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Alarms: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Scheduled alarms, earliest first.")
+        @OptionGroup var target: Target
+        @Option(help: "At most this many, 1...10000.") var limit = 1000
+        @Flag var json = false
+
+        func run() async throws {
+            try await EdgeCLI.run {
+                guard (1...10_000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...10000") }
+                for (objectID, alarm) in try target.store().scheduledAlarms(limit: limit) {
+                    if json {
+                        try printJSON([
+                            "id": JSONValue.string(objectID), "time": .string(ISO8601DateFormatter().string(from: alarm.time)),
+                            "retryCount": .int(Int64(alarm.retryCount)),
+                        ])
+                    } else {
+                        print("\(objectID)  \(Objects.describe(alarm))")
+                    }
+                }
             }
         }
     }

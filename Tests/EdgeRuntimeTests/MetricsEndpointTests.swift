@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTesting
 import Foundation
 import Testing
+import VectorSearch
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -14,15 +15,18 @@ struct ScrapedSample: Decodable {
     var value: Double
 }
 
-/// Scrapes `url` and parses it with `prometheus_client.parser` (an implementation no one here
-/// wrote); returns its samples.
+/// Scrapes `url` (or reads a scrape saved in the file at that path) and parses it with
+/// `prometheus_client.parser` (an implementation no one here wrote); returns its samples.
 func scrapeWithPrometheusParser(_ url: String) async throws -> [ScrapedSample] {
     let script = """
         import json, sys, urllib.request
         from prometheus_client.parser import text_string_to_metric_families
-        with urllib.request.urlopen(sys.argv[1]) as response:
-            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4"), response.headers["Content-Type"]
-            text = response.read().decode("utf-8")
+        if sys.argv[1].startswith("http"):
+            with urllib.request.urlopen(sys.argv[1]) as response:
+                assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4"), response.headers["Content-Type"]
+                text = response.read().decode("utf-8")
+        else:
+            text = open(sys.argv[1], encoding="utf-8").read()
         samples = [{"name": s.name, "labels": s.labels, "value": s.value} for f in text_string_to_metric_families(text) for s in f.samples]
         print(json.dumps(samples))
         """
@@ -65,7 +69,9 @@ struct MetricsEndpointTests {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
-    @Test("after known work the scrape counts exactly that work: requests by status with latency histograms, KV operations, queue acknowledgements")
+    @Test(
+        "after known work the scrape counts exactly that work: requests by status with latency histograms, KV operations, queue acknowledgements, durable objects built and evicted"
+    )
     func knownWork() async throws {
         let (edge, port, directory) = try await start(
             """
@@ -74,7 +80,8 @@ struct MetricsEndpointTests {
               "state_dir": "STATE_DIR",
               "log_level": "notice",
               "kv_namespaces": [{ "binding": "COUNTER" }],
-              "queues": { "consumers": [{ "queue": "jobs", "max_batch_timeout": 0, "poll_interval": 0.05 }] },
+              "queues": { "consumers": [{ "queue": "jobs", "max_batch_timeout": 0, "poll_interval": 0.05, "dead_letter_queue": "jobs-dlq" }] },
+              "durable_objects": { "bindings": [{ "name": "COUNTERS", "class_name": "HelloCounter" }], "idle_timeout_ms": 300 },
             }
             """)
         defer {
@@ -85,17 +92,30 @@ struct MetricsEndpointTests {
         for _ in 0..<3 { #expect(try await request(base + "/count").0 == 200) }
         for _ in 0..<2 { #expect(try await request(base + "/health").0 == 200) }
         #expect(try await request(base + "/files/absent").0 == 404, "no bucket is bound")
+        for _ in 0..<2 { #expect(try await request(base + "/objects/a", method: "POST").0 == 200) }
+        #expect(try await request(base + "/objects/b", method: "POST").0 == 200)
         let edgePath = try KillTest.executable(named: "edge")
+        // Two messages already dead-lettered (sent there directly), before the consumer reports.
+        for n in 0..<2 {
+            let sent = try await ExternalCommand.run([edgePath, "queue", "send", "jobs-dlq", "{\"dead\":\(n)}", "--config", directory + "/edge.jsonc"])
+            #expect(sent.status == 0, "\(sent.output)")
+        }
         for n in 0..<4 {
             let sent = try await ExternalCommand.run([edgePath, "queue", "send", "jobs", "{\"n\":\(n)}", "--config", directory + "/edge.jsonc"])
             #expect(sent.status == 0, "\(sent.output)")
         }
-        // The consumer runs in edge dev: wait (real time, bounded) until it acknowledged all four.
+        // The consumer and the eviction of idle objects run in edge dev: wait (real time, bounded)
+        // until the four messages are acknowledged and both objects evicted.
         var samples: [ScrapedSample] = []
         let deadline = Date().addingTimeInterval(60)
         repeat {
             samples = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
-            if samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4 { break }
+            if samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4,
+                samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) == 2,
+                samples.value("edge_queue_backlog", ["queue": "jobs-dlq"]) == 2
+            {
+                break
+            }
             try await Task.sleep(for: .milliseconds(100))
         } while Date() < deadline
         let worker = ["worker": "metrics-test", "method": "GET"]
@@ -112,6 +132,12 @@ struct MetricsEndpointTests {
         #expect(samples.value("edge_kv_failures_total", ["namespace": "COUNTER"]) == 0)
         #expect(samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4)
         #expect(samples.value("edge_queue_retried_total", ["queue": "jobs"]) == 0)
+        #expect(samples.value("edge_queue_backlog", ["queue": "jobs-dlq"]) == 2, "the consumer samples its dead-letter queue")
+        #expect(samples.value("edge_http_requests_total", ["worker": "metrics-test", "method": "POST", "status": "200"]) == 3)
+        #expect(samples.value("edge_do_instances_constructed_total", ["namespace": "COUNTERS"]) == 2)
+        #expect(samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) == 2)
+        #expect(samples.value("edge_do_active", ["namespace": "COUNTERS"]) == 0)
+        #expect(samples.value("edge_do_alarms_failed_total", ["namespace": "COUNTERS"]) == 0)
         // Scrapes are not requests of the worker: scraping again changes no request count.
         let again = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
         #expect(again.value("edge_http_requests_total", worker.merging(["status": "200"]) { $1 }) == 5)
@@ -140,5 +166,23 @@ struct MetricsEndpointTests {
         #expect(status == 200 && !body.contains("# TYPE"), "the worker's port serves the worker there: \(body)")
         let adminBase = String(url.dropLast("/internal/metrics".count))
         #expect(try await request(adminBase + "/health").0 == 404, "the admin port serves only the endpoint")
+    }
+
+    @Test("a vector index reports its size and query latency")
+    func vectorIndex() async throws {
+        #expect(EdgeMetrics.bootstrap(), "swift-edge's registry is this test process's backend")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/metrics-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let name = "metrics-\(UInt32.random(in: 0...UInt32.max))"
+        let index = try HNSWIndex(name: name, stateDirectory: directory, configuration: VectorIndexConfiguration(dimensions: 4, metric: .cosine))
+        _ = try await index.upsert((0..<10).map { VectorRecord(id: "v\($0)", values: [Float($0), 1, 2, 3]) })
+        for _ in 0..<3 { _ = try await index.query([1, 1, 1, 1], options: VectorQueryOptions(topK: 3)) }
+        _ = try await index.deleteByIds(["v1", "v2"])
+        let file = directory + "/scrape.txt"
+        try Data(EdgeMetrics.scrape()).write(to: URL(fileURLWithPath: file))
+        let samples = try await scrapeWithPrometheusParser(file)
+        #expect(samples.value("edge_vectors_count", ["index": name]) == 8)
+        #expect(samples.value("edge_vectors_query_duration_seconds_count", ["index": name]) == 3)
+        #expect(samples.value("edge_vectors_query_duration_seconds_bucket", ["index": name, "le": "+Inf"]) == 3)
     }
 }

@@ -1,0 +1,54 @@
+import EdgeRuntime
+import EdgeTesting
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+@Suite("Logs of edge dev: JSON lines with request ids, secrets never written")
+struct LogFormatTests {
+    @Test("log_format json: every line is one JSON object, request lines carry the response's request id, a secret in a path is redacted")
+    func jsonLinesWithoutSecrets() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/logs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+        { "name": "logs-test", "state_dir": "state", "log_level": "info", "log_format": "json", "secrets": ["API_TOKEN"],
+          "kv_namespaces": [{ "binding": "COUNTER" }] }
+        """.write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
+        let secret = "tok-\(UUID().uuidString)"
+        let edge = try ChildProcess(
+            try KillTest.executable(named: "edge"), ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory, standardError: true,
+            environment: ["API_TOKEN": secret])
+        defer { edge.stop() }
+        try await edge.waitFor("edge dev listening", timeout: 300) { $0.contains("listening on http://") }
+        let listening = edge.lines.first { $0.contains("listening on http://") } ?? ""
+        guard let port = listening.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
+            throw KillTestError(message: "no port in \(listening)")
+        }
+        // A token in a URL is the classic leak: the request line logs the path.
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/callback/\(secret)")!)
+        request.setValue("req-from-client-1", forHTTPHeaderField: "x-request-id")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "x-request-id") == "req-from-client-1")
+        let (_, counted) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/count")!)
+        let countedID = try #require((counted as? HTTPURLResponse)?.value(forHTTPHeaderField: "x-request-id"))
+        try await edge.waitUntil("both request lines", timeout: 30) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
+        edge.stop()
+
+        let lines = edge.lines.filter { !$0.isEmpty }
+        #expect(lines.count >= 3, "\(lines)")
+        for line in lines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "not one JSON object: \(line)")
+            #expect(object?["time"] is String && object?["level"] is String && object?["message"] is String, "\(line)")
+            #expect(!line.contains(secret), "a secret in the log: \(line)")
+        }
+        let requestLines = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["request_id"] != nil }
+        let callback = requestLines.first { $0["request_id"] as? String == "req-from-client-1" }
+        #expect((callback?["message"] as? String)?.contains("/callback/[redacted]") == true, "\(String(describing: callback))")
+        #expect(requestLines.contains { $0["request_id"] as? String == countedID && ($0["message"] as? String)?.contains("/count") == true })
+    }
+}
