@@ -92,11 +92,12 @@ public final class TestClock: EdgeClock {
     /// `Task.yield()` waits behind every other runnable task each turn: under a whole test run on
     /// two cores, 100,000 yields took minutes).
     ///
-    /// - Parameter timeout: real time after which the wait gives up; work waiting on real I/O,
-    ///   such as a database server, may take this long to park on a loaded machine.
+    /// - Parameter timeout: real time after which the wait gives up (default 3 minutes). Work
+    ///   waiting on real I/O, such as a database pool shared by a whole test run, has taken more
+    ///   than 30 s to park on two loaded cores; the wait costs nothing meanwhile.
     /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
     ///   `CancellationError` when the waiting task is cancelled.
-    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(30)) async throws {
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(180)) async throws {
         try await waitFor(
             { deadlines in deadlines.count >= count }, timeout: timeout,
             failure: { "expected \(count) sleepers on the TestClock, found \(self.sleeperCount)" })
@@ -107,7 +108,7 @@ public final class TestClock: EdgeClock {
     ///
     /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
     ///   `CancellationError` when the waiting task is cancelled.
-    public func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(30)) async throws {
+    public func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(180)) async throws {
         try await waitFor({ deadlines in deadlines.contains(deadline) }, timeout: timeout, failure: { "no task sleeps on the TestClock until \(deadline)" })
     }
 

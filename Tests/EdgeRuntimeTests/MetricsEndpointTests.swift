@@ -111,7 +111,8 @@ struct MetricsEndpointTests {
         repeat {
             samples = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
             if samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4,
-                samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) == 2,
+                samples.value("edge_do_active", ["namespace": "COUNTERS"]) == 0,
+                (samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) ?? 0) >= 2,
                 samples.value("edge_queue_backlog", ["queue": "jobs-dlq"]) == 2
             {
                 break
@@ -123,7 +124,9 @@ struct MetricsEndpointTests {
         #expect(samples.value("edge_http_requests_total", worker.merging(["status": "404"]) { $1 }) == 1)
         #expect(samples.value("edge_http_request_duration_seconds_count", worker) == 6)
         #expect(samples.value("edge_http_request_duration_seconds_bucket", worker.merging(["le": "+Inf"]) { $1 }) == 6)
-        let buckets = samples.filter { $0.name == "edge_http_request_duration_seconds_bucket" && $0.labels["worker"] == "metrics-test" }
+        let buckets = samples.filter {
+            $0.name == "edge_http_request_duration_seconds_bucket" && $0.labels["worker"] == "metrics-test" && $0.labels["method"] == "GET"
+        }
         #expect(buckets.count >= 10)
         #expect(zip(buckets, buckets.dropFirst()).allSatisfy { $0.value <= $1.value }, "cumulative buckets never decrease")
         #expect((samples.value("edge_http_request_duration_seconds_sum", worker) ?? 0) > 0)
@@ -134,8 +137,11 @@ struct MetricsEndpointTests {
         #expect(samples.value("edge_queue_retried_total", ["queue": "jobs"]) == 0)
         #expect(samples.value("edge_queue_backlog", ["queue": "jobs-dlq"]) == 2, "the consumer samples its dead-letter queue")
         #expect(samples.value("edge_http_requests_total", ["worker": "metrics-test", "method": "POST", "status": "200"]) == 3)
-        #expect(samples.value("edge_do_instances_constructed_total", ["namespace": "COUNTERS"]) == 2)
-        #expect(samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) == 2)
+        // Two objects; on a slow machine "a" may go idle (300 ms) between its two calls and be
+        // built again, so the counts must agree with each other rather than be exactly 2.
+        let built = samples.value("edge_do_instances_constructed_total", ["namespace": "COUNTERS"]) ?? 0
+        #expect(built >= 2 && built <= 3, "\(built)")
+        #expect(samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) == built, "every instance built was evicted")
         #expect(samples.value("edge_do_active", ["namespace": "COUNTERS"]) == 0)
         #expect(samples.value("edge_do_alarms_failed_total", ["namespace": "COUNTERS"]) == 0)
         // Scrapes are not requests of the worker: scraping again changes no request count.
