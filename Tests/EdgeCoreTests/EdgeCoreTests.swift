@@ -40,7 +40,7 @@ struct JSONValueTests {
     }
 }
 
-@Suite("TestClock", .timeLimit(.minutes(1)))
+@Suite("TestClock", .timeLimit(.minutes(5)))
 struct TestClockTests {
     @Test("advancing wakes sleepers whose deadline has come, and only those")
     func wakesDueSleepers() async throws {
