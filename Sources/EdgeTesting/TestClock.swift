@@ -92,9 +92,11 @@ public final class TestClock: EdgeClock {
     /// `Task.yield()` waits behind every other runnable task each turn: under a whole test run on
     /// two cores, 100,000 yields took minutes).
     ///
-    /// - Parameter timeout: real time after which the wait gives up (default 3 minutes). Work
-    ///   waiting on real I/O, such as a database pool shared by a whole test run, has taken more
-    ///   than 30 s to park on two loaded cores; the wait costs nothing meanwhile.
+    /// - Parameters:
+    ///   - count: how many sleepers to wait for.
+    ///   - timeout: real time after which the wait gives up (default 3 minutes). Work waiting on
+    ///     real I/O, such as a database pool shared by a whole test run, has taken more than 30 s
+    ///     to park on two loaded cores; the wait costs nothing meanwhile.
     /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
     ///   `CancellationError` when the waiting task is cancelled.
     public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(180)) async throws {
