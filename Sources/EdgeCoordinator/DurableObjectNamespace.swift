@@ -522,6 +522,9 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
                 }
                 self.evictIdle()
                 await self.maintainOwnership()
+                if let inspection = self.store as? any DurableObjectInspection, let pending = try? await inspection.pendingAlarmCount() {
+                    self.metrics.alarmsPending.record(pending)
+                }
                 let now = self.clock.now
                 var wake = now.addingTimeInterval(max(1, self.configuration.idleTimeout / 2))
                 if let interval = self.ownership.renewalInterval { wake = min(wake, now.addingTimeInterval(interval)) }
@@ -597,6 +600,7 @@ struct CoordinatorMetrics: Sendable {
     let evicted: Counter
     let hibernated: Counter
     let active: Gauge
+    let alarmsPending: Gauge
     let alarmsRun: Counter
     let alarmsFailed: Counter
     let alarmsGivenUp: Counter
@@ -607,6 +611,7 @@ struct CoordinatorMetrics: Sendable {
         evicted = Counter(label: "edge_do_evicted_total", dimensions: dimensions)
         hibernated = Counter(label: "edge_do_hibernated_total", dimensions: dimensions)
         active = Gauge(label: "edge_do_active", dimensions: dimensions)
+        alarmsPending = Gauge(label: "edge_do_alarms_pending", dimensions: dimensions)
         alarmsRun = Counter(label: "edge_do_alarms_run_total", dimensions: dimensions)
         alarmsFailed = Counter(label: "edge_do_alarms_failed_total", dimensions: dimensions)
         alarmsGivenUp = Counter(label: "edge_do_alarms_given_up_total", dimensions: dimensions)

@@ -9,7 +9,7 @@ import GRDB
 /// One database per namespace rather than per object: thousands of objects would otherwise mean
 /// thousands of files and connections, and with one writer the commits of all objects share
 /// transactions and fsyncs (group commit), which is what makes a durable write per call cheap.
-public final class SQLiteObjectStore: DurableObjectStore {
+public final class SQLiteObjectStore: DurableObjectStore, DurableObjectInspection {
     /// The database file.
     public let path: String
     private let writer: SQLiteWriter
@@ -105,18 +105,12 @@ public final class SQLiteObjectStore: DurableObjectStore {
         }
     }
 
-    /// One object of the store, as `edge objects ls` lists it.
-    public struct StoredObject: Sendable, Hashable {
-        public var id: String
-        /// How many keys its storage holds.
-        public var keys: Int
-        public var alarm: ScheduledAlarm?
-    }
+    // MARK: Inspection
 
     /// The objects holding storage or an alarm, by id, after `after` (exclusive), at most `limit`.
     ///
     /// - Throws: ``CoordinatorError`` `.storageFailure`.
-    public func objects(after: String? = nil, limit: Int) throws -> [StoredObject] {
+    public func objects(after: String? = nil, limit: Int) throws -> [StoredObjectSummary] {
         try read { connection in
             let statement = try connection.statement(
                 """
@@ -127,14 +121,29 @@ public final class SQLiteObjectStore: DurableObjectStore {
             defer { statement.reset() }
             statement.bind(1, after ?? "")
             statement.bind(2, Int64(limit))
-            var objects: [StoredObject] = []
+            var objects: [StoredObjectSummary] = []
             while try statement.step() {
                 let alarm = statement.isNull(2) ? nil : ScheduledAlarm(time: Date(milliseconds: statement.int64(2)), retryCount: Int(statement.int64(3)))
-                objects.append(StoredObject(id: statement.string(0), keys: Int(statement.int64(1)), alarm: alarm))
+                objects.append(StoredObjectSummary(id: statement.string(0), keys: Int(statement.int64(1)), alarm: alarm))
             }
             return objects
         }
     }
+
+    /// The keys of object `objectID` starting with `prefix`, in byte order, at most `limit`.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public func storedEntries(_ objectID: String, prefix: String?, limit: Int) throws -> [(key: String, value: [UInt8])] {
+        let lower = Array((prefix ?? "").utf8)
+        // Every key starting with the prefix sorts below the prefix followed by 0xFF.
+        let upper = prefix.map { Array($0.utf8) + [0xFF] }
+        return try list(objectID, lower: lower, upper: upper, reverse: false, limit: limit).map { (key: $0.0, value: $0.1) }
+    }
+
+    /// Object `objectID`'s alarm, if one is set.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public func storedAlarm(_ objectID: String) throws -> ScheduledAlarm? { try alarm(objectID) }
 
     /// Every scheduled alarm, earliest first, at most `limit`.
     ///
@@ -149,6 +158,18 @@ public final class SQLiteObjectStore: DurableObjectStore {
                 alarms.append((statement.string(0), ScheduledAlarm(time: Date(milliseconds: statement.int64(1)), retryCount: Int(statement.int64(2)))))
             }
             return alarms
+        }
+    }
+
+    /// How many alarms are scheduled.
+    ///
+    /// - Throws: ``CoordinatorError`` `.storageFailure`.
+    public func pendingAlarmCount() throws -> Int {
+        try read { connection in
+            let statement = try connection.statement("SELECT count(*) FROM alarms")
+            defer { statement.reset() }
+            _ = try statement.step()
+            return Int(statement.int64(0))
         }
     }
 

@@ -18,7 +18,7 @@ import Synchronization
 /// object asks the owner (`NOTIFY edge_do_handover`) to hand it over after its running call, then
 /// takes the lease — or takes it once it expires, when the owner died. The object's storage is
 /// loaded when the lease is taken and served from memory while it is held.
-final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
+final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership, DurableObjectInspection {
     struct Settings: Sendable {
         var namespace: String
         /// Seconds a lease lasts without renewal. Default 10.
@@ -393,6 +393,75 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership {
             for (key, value) in pending.writes { loaded.values[key] = value }
             if let alarm = pending.alarm { loaded.alarm = alarm }
             state.loaded[objectID] = loaded
+        }
+    }
+
+    // MARK: Inspection (from the database, whichever process owns the object)
+
+    func objects(after: String?, limit: Int) async throws -> [StoredObjectSummary] {
+        try await storage(nil) { [self] connection in
+            let rows = try await connection.query(
+                """
+                SELECT o.object_id, (SELECT count(*) FROM edge_do_storage s WHERE s.namespace = \(namespace) AND s.object_id = o.object_id),
+                       a.scheduled_at, a.retry_count
+                FROM (SELECT object_id FROM edge_do_storage WHERE namespace = \(namespace)
+                      UNION SELECT object_id FROM edge_do_alarms WHERE namespace = \(namespace)) o
+                LEFT JOIN edge_do_alarms a ON a.namespace = \(namespace) AND a.object_id = o.object_id
+                WHERE o.object_id COLLATE "C" > \(after ?? "") ORDER BY o.object_id COLLATE "C" LIMIT \(limit)
+                """, logger: logger)
+            var objects: [StoredObjectSummary] = []
+            for try await (id, keys, time, retries) in rows.decode((String, Int64, Int64?, Int32?).self) {
+                let alarm = time.map { ScheduledAlarm(time: Date(timeIntervalSince1970: Double($0) / 1000), retryCount: Int(retries ?? 0)) }
+                objects.append(StoredObjectSummary(id: id, keys: Int(keys), alarm: alarm))
+            }
+            return objects
+        }
+    }
+
+    func storedEntries(_ objectID: String, prefix: String?, limit: Int) async throws -> [(key: String, value: [UInt8])] {
+        try await storage(objectID) { [self] connection in
+            let rows = try await connection.query(
+                """
+                SELECT key, value FROM edge_do_storage WHERE namespace = \(namespace) AND object_id = \(objectID)
+                  AND starts_with(key, \(prefix ?? "")) ORDER BY key COLLATE "C" LIMIT \(limit)
+                """, logger: logger)
+            var entries: [(key: String, value: [UInt8])] = []
+            for try await (key, value) in rows.decode((String, [UInt8]).self) { entries.append((key, value)) }
+            return entries
+        }
+    }
+
+    func storedAlarm(_ objectID: String) async throws -> ScheduledAlarm? {
+        try await storage(objectID) { [self] connection in
+            let rows = try await connection.query(
+                "SELECT scheduled_at, retry_count FROM edge_do_alarms WHERE namespace = \(namespace) AND object_id = \(objectID)", logger: logger)
+            for try await (time, retries) in rows.decode((Int64, Int32).self) {
+                return ScheduledAlarm(time: Date(timeIntervalSince1970: Double(time) / 1000), retryCount: Int(retries))
+            }
+            return nil
+        }
+    }
+
+    func scheduledAlarms(limit: Int) async throws -> [(objectID: String, alarm: ScheduledAlarm)] {
+        try await storage(nil) { [self] connection in
+            let rows = try await connection.query(
+                """
+                SELECT object_id, scheduled_at, retry_count FROM edge_do_alarms WHERE namespace = \(namespace)
+                ORDER BY scheduled_at, object_id COLLATE "C" LIMIT \(limit)
+                """, logger: logger)
+            var alarms: [(objectID: String, alarm: ScheduledAlarm)] = []
+            for try await (id, time, retries) in rows.decode((String, Int64, Int32).self) {
+                alarms.append((id, ScheduledAlarm(time: Date(timeIntervalSince1970: Double(time) / 1000), retryCount: Int(retries))))
+            }
+            return alarms
+        }
+    }
+
+    func pendingAlarmCount() async throws -> Int {
+        try await storage(nil) { [self] connection in
+            let rows = try await connection.query("SELECT count(*) FROM edge_do_alarms WHERE namespace = \(namespace)", logger: logger)
+            for try await count in rows.decode(Int64.self) { return Int(count) }
+            return 0
         }
     }
 

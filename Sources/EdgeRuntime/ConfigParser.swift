@@ -38,6 +38,7 @@ extension EdgeConfig {
         let known: Set<String> = [
             "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
             "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "log_format", "s3_api", "metrics",
+            "dashboard",
         ]
         try root.allowKeys(
             known.union(sections.keys),
@@ -211,6 +212,19 @@ extension EdgeConfig {
                 config.metrics.path = path
             }
             config.metrics.port = try metrics.optionalInt("port", range: 0...65_535)
+        }
+        if let dashboard = try root.optionalObject("dashboard") {
+            try dashboard.allowKeys(["enabled", "path", "token_secret"])
+            config.dashboard.enabled = try dashboard.optionalBool("enabled")
+            if let path = try dashboard.optionalString("path") {
+                guard path.hasPrefix("/"), path != "/", !path.contains("?"), !path.contains("#"), !path.contains("//") else {
+                    throw ConfigError(
+                        .invalidValue, file: config.file, key: "dashboard.path", expected: "an absolute path such as /__edge/",
+                        message: "dashboard.path is \"\(path)\"; it must start with / and hold no query, fragment or empty segment")
+                }
+                config.dashboard.path = path.hasSuffix("/") ? path : path + "/"
+            }
+            config.dashboard.tokenSecret = try dashboard.optionalString("token_secret")
         }
         if let dev = try root.optionalObject("dev") {
             try dev.allowKeys(["port", "host", "advertise_url"])

@@ -40,6 +40,7 @@ public final class EdgeBindings: Sendable {
         var kv: [String: any KVNamespace] = [:]
         var buckets: [String: any BlobBucket] = [:]
         var namespaces: [String: any Service] = [:]
+        var persistences: [String: DurableObjectPersistence] = [:]
         var models: [String: any EmbeddingModel] = [:]
         var indexes: [String: any VectorIndex] = [:]
     }
@@ -302,7 +303,7 @@ public final class EdgeBindings: Sendable {
         }
         let namespace = try opened.withLock { opened -> DurableObjectNamespace<Object> in
             if let existing = opened.namespaces[binding] as? DurableObjectNamespace<Object> { return existing }
-            let persistence = try backend(config.durableObjectsBackend, kind: .durableObjects, binding: binding).durableObjects(entry)
+            let persistence = try persistence(entry, opened: &opened)
             do {
                 let namespace = try DurableObjectNamespace<Object>(
                     name: binding, store: persistence.store, ownership: persistence.ownership, env: env,
@@ -319,6 +320,33 @@ public final class EdgeBindings: Sendable {
         }
         objectForwarding.register(namespace)
         return namespace
+    }
+
+    /// The storage of namespace `entry`, opened once (the namespace and the inspection share it).
+    private func persistence(_ entry: EdgeConfig.DurableObjectBinding, opened: inout Opened) throws -> DurableObjectPersistence {
+        if let existing = opened.persistences[entry.name] { return existing }
+        let persistence = try backend(config.durableObjectsBackend, kind: .durableObjects, binding: entry.name).durableObjects(entry)
+        opened.persistences[entry.name] = persistence
+        return persistence
+    }
+
+    /// The stored objects of the durable-object namespace bound as `binding`, read without
+    /// building them (``DurableObjectInspection``): what `edge objects` and the dashboard show.
+    /// Works whatever class the namespace binds and whichever process owns its objects.
+    ///
+    /// - Throws: ``ConfigError`` `.missingBinding`, or `.invalidValue` when the backend's store
+    ///   cannot be inspected.
+    public func durableObjectInspection(_ binding: String) throws -> any DurableObjectInspection {
+        guard let entry = config.durableObjects.first(where: { $0.name == binding }) else {
+            throw missing(binding, section: "durable_objects.bindings", declared: config.durableObjects.map(\.name))
+        }
+        let store = try opened.withLock { opened in try persistence(entry, opened: &opened).store }
+        guard let inspection = store as? any DurableObjectInspection else {
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "durable_objects", expected: "a store that can be inspected",
+                message: "the \(config.durableObjectsBackend.rawValue) store of namespace \(binding) cannot be inspected")
+        }
+        return inspection
     }
 
     /// The vector index bound as `binding` (`vectorize`), from its backend: `HNSWIndex` or

@@ -49,6 +49,30 @@ public struct EdgeConfig: Sendable {
         }
     }
 
+    /// `dashboard`: the local dashboard (``EdgeDashboard``): the bindings and what they hold, and
+    /// a live request log.
+    public struct DashboardSettings: Sendable, Hashable {
+        /// Whether it is served; nil (the default) serves it when `dev.host` is a loopback
+        /// address, so a host listening on a public address does not show its data unasked.
+        public var enabled: Bool?
+        /// Where it answers. Default `/__edge/` (always ending with `/`).
+        public var path: String
+        /// The declared secret whose value unlocks the dashboard's actions (redrive a dead-letter
+        /// queue, delete a KV key or an object); nil: the dashboard is read-only.
+        public var tokenSecret: String?
+
+        public init(enabled: Bool? = nil, path: String = "/__edge/", tokenSecret: String? = nil) {
+            self.enabled = enabled
+            self.path = path
+            self.tokenSecret = tokenSecret
+        }
+
+        /// Whether a host listening on `host` serves the dashboard.
+        public func isServed(host: String) -> Bool {
+            enabled ?? ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased())
+        }
+    }
+
     /// `s3_api`: the buckets served to S3 clients (aws-cli, boto3, s3cmd, rclone).
     public struct S3APISettings: Sendable, Hashable {
         /// An access key; its secret comes from the secret named `secretName` (declared in `secrets`).
@@ -319,6 +343,8 @@ public struct EdgeConfig: Sendable {
     public var s3API: S3APISettings?
     /// The Prometheus endpoint (`metrics`). Default: on, at `/__edge/metrics` on the worker's port.
     public var metrics: MetricsSettings
+    /// The local dashboard (`dashboard`). Default: at `/__edge/` when listening on loopback, read-only.
+    public var dashboard: DashboardSettings
     /// The level of the runtime's logs; request logs are `info`. Default `info`.
     public var logLevel: Logger.Level
     /// How hosts built from this config write logs (`log_format`): text or JSON lines. Default text.
@@ -357,6 +383,7 @@ public struct EdgeConfig: Sendable {
         host = "127.0.0.1"
         advertiseURL = nil
         metrics = MetricsSettings()
+        dashboard = DashboardSettings()
         logLevel = .info
         logFormat = .text
     }
@@ -408,6 +435,11 @@ public struct EdgeConfig: Sendable {
                     .invalidValue, "s3_api.access_keys[\(index)].secret_access_key_secret", "a secret declared in \"secrets\"",
                     "secret \"\(key.secretName)\" is not declared in \"secrets\" (declared: \(secrets.joined(separator: ", ")))")
             }
+        }
+        if let secret = dashboard.tokenSecret, !secrets.contains(secret) {
+            throw fail(
+                .invalidValue, "dashboard.token_secret", "a secret declared in \"secrets\"",
+                "secret \"\(secret)\" is not declared in \"secrets\" (declared: \(secrets.joined(separator: ", ")))")
         }
         for (index, entry) in r2Buckets.enumerated() {
             try checkName(entry.binding, "r2_buckets[\(index)].binding")

@@ -27,10 +27,14 @@ public struct EdgeHost<W: Worker>: Sendable {
     ///   - configPath: the config file.
     ///   - providers: the backends the config may name (default: memory, SQLite, file).
     ///   - port: the port to listen on instead of `dev.port` (0 picks a free one).
+    ///   - logFormat: the log format instead of the config's `log_format`.
     /// - Throws: ``ConfigError`` at startup; errors of the server.
-    public static func run(_ worker: W, configPath: String, providers: BackendProviders = .builtIn, port: Int? = nil) async throws {
+    public static func run(
+        _ worker: W, configPath: String, providers: BackendProviders = .builtIn, port: Int? = nil, logFormat: EdgeLogFormat? = nil
+    ) async throws {
         var config = try EdgeConfig.load(configPath, providers: providers)
         if let port { config.port = port }
+        if let logFormat { config.logFormat = logFormat }
         // Before the bindings make their loggers (a logger keeps the handler it was made with).
         EdgeLogging.bootstrap(format: config.logFormat)
         let runtime = try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: config, providers: providers))

@@ -90,7 +90,8 @@ public struct HelloWorker: Worker {
 }
 
 /// `HelloWorker`'s durable object: a counter per name. `POST` increments it, any other method
-/// reads it; the answer names the process the object runs in.
+/// reads it; the answer names the process the object runs in. `?alarm_in=SECONDS` (with any
+/// method) sets the object's alarm that many seconds ahead; when it fires, it counts in `alarms`.
 public actor HelloCounter: DurableObject {
     let state: DurableObjectState
 
@@ -102,11 +103,18 @@ public actor HelloCounter: DurableObject {
             value += 1
             try state.storage.put("value", value)
         }
+        if let seconds = request.url.query["alarm_in"].flatMap(Double.init), seconds.isFinite, seconds >= 0 {
+            try state.storage.setAlarm(Date().addingTimeInterval(seconds))
+        }
         let name = request.url.path.split(separator: "/").last.map(String.init) ?? ""
         let body = try JSONValue.object([
             "name": .string(name), "value": .int(Int64(value)),
             "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
         ]).serialized()
         return EdgeResponse(headers: [.contentType: "application/json"], body: .bytes(Array(body)))
+    }
+
+    public func alarm(_ info: AlarmInfo) async throws {
+        try state.storage.put("alarms", (try state.storage.get("alarms", as: Int.self) ?? 0) + 1)
     }
 }

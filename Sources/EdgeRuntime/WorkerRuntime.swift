@@ -47,7 +47,14 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         let settings = bindings.config.metrics
         metricsPath = settings.enabled && !servesS3Only && (servesMetricsOnly || settings.port == nil) ? settings.path : nil
         metrics = RuntimeMetrics(worker: bindings.config.name)
+        let served = !servesS3Only && !servesMetricsOnly && bindings.config.dashboard.isServed(host: bindings.config.host)
+        dashboard = served ? try Dashboard(bindings: bindings, log: requestLog, metricsPath: metricsPath) : nil
     }
+
+    /// The local dashboard, when this runtime serves it.
+    private let dashboard: Dashboard?
+    /// The last requests answered, for the dashboard's live log.
+    let requestLog = RequestLog()
 
     /// Where this runtime answers with the metrics scrape (``EdgeMetrics``), if it does.
     private let metricsPath: String?
@@ -80,17 +87,25 @@ public final class WorkerRuntime<W: Worker>: Sendable {
             response.headers[.edgeRequestID] = id
             return response
         }
+        // So are the dashboard's pages (its live log polls once a second).
+        if let dashboard, dashboard.serves(request.url.path) {
+            var response = await dashboard.handle(request)
+            response.headers[.edgeRequestID] = id
+            return response
+        }
         let started = ContinuousClock.now
         var response = await respond(request, id: id)
         response.headers[.edgeRequestID] = id
         let elapsed = ContinuousClock.now - started
         metrics.record(method: request.method.rawValue, status: response.status.code, duration: elapsed)
+        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        requestLog.record(method: request.method.rawValue, path: request.url.path, status: response.status.code, milliseconds: milliseconds, requestID: id)
         if logger.logLevel <= .info {
             logger.info(
                 "\(request.method) \(request.url.path) \(response.status.code)",
                 metadata: [
                     "request_id": "\(id)", "status": "\(response.status.code)",
-                    "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+                    "ms": "\(String(format: "%.2f", milliseconds))",
                 ])
         }
         return response

@@ -24,6 +24,7 @@ struct AI: AsyncParsableCommand {
         var modelDirectory: String?
         @Option(help: "Texts embedded together.")
         var batch = 64
+        @Flag(help: "JSON lines (the only format; accepted like every command's --json).") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {

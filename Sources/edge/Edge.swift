@@ -87,12 +87,14 @@ struct Dev: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Option(help: "Port to listen on (default: dev.port, else 8787; 0 picks a free one).")
     var port: Int?
+    @Flag(help: "Write logs as JSON lines (as `log_format: json` does).") var json = false
 
     func run() async throws {
         try await EdgeCLI.run {
             let config = try options.load()
             switch config.main ?? "hello" {
-            case "hello": try await EdgeHost.run(HelloWorker(), configPath: options.config, providers: providers, port: port)
+            case "hello":
+                try await EdgeHost.run(HelloWorker(), configPath: options.config, providers: providers, port: port, logFormat: json ? .json : nil)
             case let other:
                 throw CLIError(
                     "\(options.config): main: no worker named \"\(other)\" is built into edge (available: hello); run your own executable with EdgeHost.run",

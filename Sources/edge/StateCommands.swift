@@ -48,12 +48,14 @@ struct KV: AsyncParsableCommand {
         @Argument var value: String?
         @Option(help: "Expire after this many seconds (at least 60).") var ttl: Int64?
         @Option(help: "JSON metadata to store with the value.") var metadata: String?
+        @Flag(help: "Print what was stored as JSON.") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
                 let bytes = value.map { Array($0.utf8) } ?? Array(FileHandle.standardInput.readDataToEndOfFile())
                 let parsed = try metadata.map { try JSONValue(parsing: Data($0.utf8)) }
                 try await target.namespace().put(key, value: bytes, options: KVPutOptions(expirationTtl: ttl, metadata: parsed))
+                if json { try printJSON(["key": JSONValue.string(key), "bytes": .int(Int64(bytes.count)), "ttl": ttl.map { .int($0) } ?? .null]) }
             }
         }
     }
@@ -83,9 +85,13 @@ struct KV: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete keys.")
         @OptionGroup var target: Target
         @Argument var keys: [String]
+        @Flag(help: "Print the deleted keys as JSON.") var json = false
 
         func run() async throws {
-            try await EdgeCLI.run { try await target.namespace().delete(keys) }
+            try await EdgeCLI.run {
+                try await target.namespace().delete(keys)
+                if json { try printJSON(["deleted": JSONValue.array(keys.map { .string($0) })]) }
+            }
         }
     }
 }
@@ -176,9 +182,11 @@ struct Blob: AsyncParsableCommand {
         @OptionGroup var target: Target
         @Argument var key: String
         @Option(help: "Write here instead of stdout.") var output: String?
+        @Flag(help: "With --output: print the object's metadata as JSON once written.") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
+                if json && output == nil { throw CLIError("--json needs --output (the body goes to stdout otherwise)", code: 64) }
                 guard let result = try await target.bucket().get(key), let body = result.body else { throw CLIError("no object \"\(key)\"", code: 3) }
                 let handle: FileHandle
                 if let output {
@@ -193,6 +201,7 @@ struct Blob: AsyncParsableCommand {
                     handle.write(Data(chunk))
                     progress.advance(chunk.count)
                 }
+                if json { try printJSON(describe(result.object)) }
             }
         }
     }
@@ -201,6 +210,7 @@ struct Blob: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print an object's metadata as JSON (exit code 3 when missing).")
         @OptionGroup var target: Target
         @Argument var key: String
+        @Flag(help: "JSON (the only format; accepted like every command's --json).") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
@@ -235,9 +245,13 @@ struct Blob: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete objects.")
         @OptionGroup var target: Target
         @Argument var keys: [String]
+        @Flag(help: "Print the deleted keys as JSON.") var json = false
 
         func run() async throws {
-            try await EdgeCLI.run { try await target.bucket().delete(keys) }
+            try await EdgeCLI.run {
+                try await target.bucket().delete(keys)
+                if json { try printJSON(["deleted": JSONValue.array(keys.map { .string($0) })]) }
+            }
         }
     }
 }
@@ -266,6 +280,7 @@ struct Queue: AsyncParsableCommand {
         @Argument(help: "The body: JSON, or text with --text.") var body: String
         @Flag(help: "Send the body as text instead of JSON.") var text = false
         @Option(help: "Seconds before the message becomes visible.") var delay: Double = 0
+        @Flag(help: "Print what was sent as JSON.") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
@@ -275,6 +290,11 @@ struct Queue: AsyncParsableCommand {
                 } else {
                     let parsed = try JSONValue(parsing: Data(body.utf8))
                     try await QueueProducer<JSONValue>(queue: queue, backend: backend).send(parsed, delaySeconds: delay)
+                }
+                if json {
+                    try printJSON([
+                        "queue": JSONValue.string(queue), "sent": .int(1), "contentType": .string(text ? "text" : "json"), "delaySeconds": .double(delay),
+                    ])
                 }
             }
         }
@@ -333,6 +353,7 @@ struct Queue: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Argument var queue: String
         @Option var limit = 100
+        @Flag(help: "JSON lines (the only format; accepted like every command's --json).") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
@@ -351,10 +372,16 @@ struct Queue: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Argument var queue: String
         @Option(help: "Send them here instead of their source queue.") var to: String?
+        @Flag(help: "Print the count as JSON.") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
-                print("redrove \(try await options.bindings().queueBackend.redrive(from: queue, to: to)) messages")
+                let moved = try await options.bindings().queueBackend.redrive(from: queue, to: to)
+                if json {
+                    try printJSON(["from": JSONValue.string(queue), "to": to.map { .string($0) } ?? .null, "redriven": .int(Int64(moved))])
+                } else {
+                    print("redrove \(moved) messages")
+                }
             }
         }
     }
@@ -437,6 +464,7 @@ struct Vectors: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stored vectors by id, as JSON (exit code 3 when none exists).")
         @OptionGroup var target: Target
         @Argument(help: "The ids.") var ids: [String]
+        @Flag(help: "JSON (the only format; accepted like every command's --json).") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
@@ -465,18 +493,10 @@ struct Objects: AsyncParsableCommand {
         @Option(help: "The binding name of the namespace (durable_objects.bindings[].name).")
         var binding: String
 
-        /// The namespace's store, read directly (objects are not built).
-        func store() throws -> SQLiteObjectStore {
-            let config = try options.load()
-            guard config.durableObjects.contains(where: { $0.name == binding }) else {
-                let declared = config.durableObjects.map(\.name)
-                throw CLIError(
-                    "no durable_objects binding \"\(binding)\" (declared: \(declared.isEmpty ? "none" : declared.joined(separator: ", ")))", code: 78)
-            }
-            guard config.durableObjectsBackend == .sqlite else {
-                throw CLIError("edge objects reads the sqlite backend's files; this config keeps durable objects in \(config.durableObjectsBackend.rawValue)")
-            }
-            return try SQLiteObjectStore(namespace: binding, stateDirectory: config.stateDirectory)
+        /// The namespace's stored objects, read directly (objects are not built), on any backend.
+        func store() throws -> any DurableObjectInspection {
+            let bindings = try options.bindings()
+            do { return try bindings.durableObjectInspection(binding) } catch let error as ConfigError { throw CLIError(error.description, code: 78) }
         }
     }
 
@@ -513,7 +533,7 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             try await EdgeCLI.run {
                 guard (1...10_000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...10000") }
-                for object in try target.store().objects(after: after, limit: limit) {
+                for object in try await target.store().objects(after: after, limit: limit) {
                     if json {
                         try printJSON([
                             "id": JSONValue.string(object.id), "keys": .int(Int64(object.keys)),
@@ -532,13 +552,14 @@ struct Objects: AsyncParsableCommand {
         @OptionGroup var target: Target
         @OptionGroup var which: Which
         @Argument var key: String
+        @Flag(help: "Print the key and value as JSON.") var json = false
 
         func run() async throws {
             try await EdgeCLI.run {
-                guard let value = try target.store().value(try which.objectID(in: target.binding), key) else {
+                guard let value = try await target.store().storedValue(try which.objectID(in: target.binding), key: key) else {
                     throw CLIError("no key \"\(key)\"", code: 3)
                 }
-                print(Objects.text(value))
+                if json { try printJSON(["key": JSONValue.string(key), "value": .string(Objects.text(value))]) } else { print(Objects.text(value)) }
             }
         }
     }
@@ -554,10 +575,7 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             try await EdgeCLI.run {
                 guard (1...10_000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...10000") }
-                let lower = Array((prefix ?? "").utf8)
-                // Every key starting with the prefix sorts below the prefix followed by 0xFF.
-                let upper = prefix.map { Array($0.utf8) + [0xFF] }
-                let rows = try target.store().list(try which.objectID(in: target.binding), lower: lower, upper: upper, reverse: false, limit: limit)
+                let rows = try await target.store().storedEntries(try which.objectID(in: target.binding), prefix: prefix, limit: limit)
                 for (key, value) in rows {
                     if json {
                         try printJSON(["key": JSONValue.string(key), "value": .string(Objects.text(value))])
@@ -578,7 +596,7 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             try await EdgeCLI.run {
                 guard (1...10_000).contains(limit) else { throw CLIError("--limit is \(limit); it must be in 1...10000") }
-                for (objectID, alarm) in try target.store().scheduledAlarms(limit: limit) {
+                for (objectID, alarm) in try await target.store().scheduledAlarms(limit: limit) {
                     if json {
                         try printJSON([
                             "id": JSONValue.string(objectID), "time": .string(ISO8601DateFormatter().string(from: alarm.time)),

@@ -91,6 +91,47 @@ struct CLITests {
         #expect(try await edge(["queue", "redrive", "jobs-dlq"], in: directory).output == "redrove 0 messages\n")
     }
 
+    @Test("--json on every command: each leaf command of `edge --help` accepts it, and commands that change state print what they did as JSON")
+    func jsonEverywhere() async throws {
+        let directory = try project()
+        // The leaves, discovered from the help pages, so a new command without --json fails here.
+        func subcommands(_ path: [String]) async throws -> [String] {
+            let help = try await edge(path + ["--help"], in: directory).output
+            guard let section = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+            return help[section.upperBound...].split(separator: "\n").compactMap { line in
+                guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first, name != "See" else { return nil }
+                return String(name)
+            }
+        }
+        var leaves: [[String]] = []
+        var pending: [[String]] = [[]]
+        while let path = pending.popLast() {
+            let children = try await subcommands(path)
+            if children.isEmpty { leaves.append(path) } else { pending += children.map { path + [$0] } }
+        }
+        #expect(leaves.count >= 20, "\(leaves)")
+        for leaf in leaves {
+            let help = try await edge(leaf + ["--help"], in: directory)
+            #expect(help.output.contains("--json"), "edge \(leaf.joined(separator: " ")) has no --json")
+        }
+        func json(_ arguments: [String]) async throws -> [String: Any] {
+            let run = try await edge(arguments + ["--json"], in: directory)
+            #expect(run.status == 0, "\(arguments): \(run.error)")
+            return (try? JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]) ?? ["unparsed": run.output]
+        }
+        #expect(try await json(["kv", "put", "--binding", "CACHE", "a", "xyz"])["bytes"] as? Int == 3)
+        #expect(try await json(["kv", "delete", "--binding", "CACHE", "a"])["deleted"] as? [String] == ["a"])
+        let sent = try await json(["queue", "send", "jobs", #"{"n":1}"#])
+        #expect(sent["queue"] as? String == "jobs" && sent["sent"] as? Int == 1, "\(sent)")
+        let redriven = try await json(["queue", "redrive", "jobs-dlq", "--to", "jobs"])
+        #expect(redriven["from"] as? String == "jobs-dlq" && redriven["to"] as? String == "jobs" && redriven["redriven"] as? Int == 0, "\(redriven)")
+        try Data("abc".utf8).write(to: URL(fileURLWithPath: directory + "/in.txt"))
+        #expect(try await json(["blob", "put", "--binding", "FILES", "k", "--file", "in.txt"])["size"] as? Int == 3)
+        #expect(try await json(["blob", "get", "--binding", "FILES", "k", "--output", "out.txt"])["size"] as? Int == 3)
+        #expect(try await edge(["blob", "get", "--binding", "FILES", "k", "--json"], in: directory).status == 64, "--json needs --output")
+        #expect(try await json(["blob", "rm", "--binding", "FILES", "k"])["deleted"] as? [String] == ["k"])
+    }
+
     @Test("ai embed: one JSON line out per line in, errors in place, exit 1 when any line failed")
     func aiEmbed() async throws {
         let directory = try project()
