@@ -426,7 +426,7 @@ final class PostgresObjectStore: DurableObjectStore, DurableObjectOwnership, Dur
                   AND starts_with(key, \(prefix ?? "")) ORDER BY key COLLATE "C" LIMIT \(limit)
                 """, logger: logger)
             var entries: [(key: String, value: [UInt8])] = []
-            for try await (key, value) in rows.decode((String, [UInt8]).self) { entries.append((key, value)) }
+            for try await (key, value) in rows.decode((String, ByteBuffer).self) { entries.append((key, Array(value.readableBytesView))) }
             return entries
         }
     }

@@ -1,3 +1,4 @@
+import EdgeCoordinator
 import EdgePostgres
 import EdgeQueue
 import EdgeRuntime
@@ -162,6 +163,58 @@ extension PostgresProcessTests {
             #expect(afterKill.pid != owner)
             a.stop()
             b.stop()
+        }
+
+        @Test("edge objects, the dashboard and the alarms-pending gauge read durable objects kept in PostgreSQL while edge dev owns them")
+        func objectsOnPostgres() async throws {
+            let directory = try configDirectory(scope: uniqueName("dev-objects"))
+            let (process, port) = try await startEdgeDev(directory)
+            defer { process.stop() }
+            let base = "http://127.0.0.1:\(port)"
+            func fetch(_ path: String, method: String = "GET") async throws -> (Int, String) {
+                var request = URLRequest(url: URL(string: base + path)!)
+                request.httpMethod = method
+                let (data, response) = try await URLSession.shared.data(for: request)
+                return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            }
+            // The namespace is shared by every run on this database (PostgreSQL scopes queues,
+            // not durable objects): names of this run's own.
+            let run = UUID().uuidString.prefix(8)
+            #expect(try await fetch("/objects/a-\(run)?alarm_in=3600", method: "POST").0 == 200)
+            #expect(try await fetch("/objects/a-\(run)", method: "POST").0 == 200)
+            #expect(try await fetch("/objects/b-\(run)", method: "POST").0 == 200)
+            let a = DurableObjectID.named("a-\(run)", inNamespace: "COUNTERS").hex
+            let b = DurableObjectID.named("b-\(run)", inNamespace: "COUNTERS").hex
+
+            let edge = try KillTest.executable(named: "edge")
+            let config = directory + "/edge.jsonc"
+            let listed = try await ExternalCommand.run([edge, "objects", "ls", "--binding", "COUNTERS", "--config", config, "--json"])
+            #expect(listed.status == 0, "\(listed.output)")
+            let objects = listed.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let ids = objects.compactMap { $0["id"] as? String }
+            #expect(ids.contains(a) && ids.contains(b) && ids == ids.sorted(), "\(listed.output)")
+            #expect(objects.first { $0["id"] as? String == a }?["alarm"] is String, "a's alarm: \(listed.output)")
+            #expect(objects.first { $0["id"] as? String == b }?["alarm"] is NSNull)
+            let storage = try await ExternalCommand.run([edge, "objects", "storage", "--binding", "COUNTERS", "--name", "a-\(run)", "--config", config])
+            #expect(storage.output == "value  2\n", "\(storage.output)")
+            let value = try await ExternalCommand.run([edge, "objects", "get", "--binding", "COUNTERS", "--name", "b-\(run)", "value", "--config", config])
+            #expect(value.output == "1\n", "\(value.output)")
+            let alarms = try await ExternalCommand.run([edge, "objects", "alarms", "--binding", "COUNTERS", "--config", config])
+            let alarmLines = alarms.output.split(separator: "\n")
+            #expect(alarmLines.contains { $0.hasPrefix(a) } && !alarmLines.contains { $0.hasPrefix(b) }, "\(alarms.output)")
+
+            let (status, page) = try await fetch("/__edge/objects/COUNTERS")
+            #expect(status == 200 && page.contains(a) && page.contains(b), "the dashboard lists both")
+            // The gauge is sampled by the namespace's alarm loop, woken by the alarm's commit.
+            let expected = #"edge_do_alarms_pending{namespace="COUNTERS"} \#(alarmLines.count)"#
+            var scrape = ""
+            let deadline = Date().addingTimeInterval(30)
+            repeat {
+                scrape = try await fetch("/__edge/metrics").1
+                if scrape.contains(expected) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            } while Date() < deadline
+            #expect(scrape.contains(expected), "\(scrape.split(separator: "\n").filter { $0.contains("alarms") })")
         }
     }
 }
