@@ -98,7 +98,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     private let instancesBuilt = Atomic<Int>(0)
     /// Instances in memory now (the `edge_do_active` gauge).
     private let activeInstances = Atomic<Int>(0)
-    private let metrics: CoordinatorMetrics
+    let metrics: CoordinatorMetrics
     /// Each object's WebSockets, kept while the object has any (they outlive its instances).
     private let webSocketRegistry = Mutex<[String: ObjectWebSockets]>([:])
     private let forwardedCalls = Atomic<Int>(0)
@@ -580,7 +580,7 @@ public struct DurableObjectStub<Object: DurableObject>: Sendable {
     ///   could not be committed (the object is then rebuilt from committed storage);
     ///   `.ownedElsewhere` when the owner did not hand the object over in time.
     public func call<T: Sendable>(_ body: @Sendable (Object) async throws -> T) async throws -> T {
-        try await namespace.call(id) { instance, _ in try await body(instance) }
+        try await namespace.metrics.calls.measure { try await namespace.call(id) { instance, _ in try await body(instance) } }
     }
 
     /// Sends a request to the object's `fetch`. On a store several processes share
@@ -590,7 +590,7 @@ public struct DurableObjectStub<Object: DurableObject>: Sendable {
     /// - Throws: what `fetch` throws, or ``CoordinatorError`` `.storageFailure`; for a forwarded
     ///   request, `.remoteCallFailed` when `fetch` threw in the owner or its answer was lost.
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        try await namespace.fetch(id, request)
+        try await namespace.metrics.fetches.measure { try await namespace.fetch(id, request) }
     }
 }
 
@@ -604,6 +604,36 @@ struct CoordinatorMetrics: Sendable {
     let alarmsRun: Counter
     let alarmsFailed: Counter
     let alarmsGivenUp: Counter
+    /// Stub calls by kind (`call`, `fetch`), from the caller's side: forwarded ones included.
+    let calls: CallMetrics
+    let fetches: CallMetrics
+
+    /// Counts, errors and latency of one kind of stub call.
+    struct CallMetrics: Sendable {
+        let count: Counter
+        let errors: Counter
+        let duration: Timer
+
+        init(namespace: String, operation: String) {
+            let dimensions = [("namespace", namespace), ("operation", operation)]
+            count = Counter(label: "edge_do_calls_total", dimensions: dimensions)
+            errors = Counter(label: "edge_do_call_errors_total", dimensions: dimensions)
+            duration = Timer(label: "edge_do_call_duration_seconds", dimensions: dimensions)
+        }
+
+        func measure<T>(_ body: () async throws -> T) async throws -> T {
+            let started = ContinuousClock.now
+            defer {
+                let elapsed = ContinuousClock.now - started
+                duration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+                count.increment()
+            }
+            do { return try await body() } catch {
+                errors.increment()
+                throw error
+            }
+        }
+    }
 
     init(namespace: String) {
         let dimensions = [("namespace", namespace)]
@@ -615,5 +645,7 @@ struct CoordinatorMetrics: Sendable {
         alarmsRun = Counter(label: "edge_do_alarms_run_total", dimensions: dimensions)
         alarmsFailed = Counter(label: "edge_do_alarms_failed_total", dimensions: dimensions)
         alarmsGivenUp = Counter(label: "edge_do_alarms_given_up_total", dimensions: dimensions)
+        calls = CallMetrics(namespace: namespace, operation: "call")
+        fetches = CallMetrics(namespace: namespace, operation: "fetch")
     }
 }

@@ -97,7 +97,8 @@ public final class EdgeBindings: Sendable {
         self.backends = backends
         // A config without queues gets an empty in-memory backend rather than a database file.
         let usesQueues = !config.queueProducers.isEmpty || !config.queueConsumers.isEmpty
-        queueBackend = try (usesQueues ? backends[inMemory ? .memory : config.queueBackend] : nil).map { try $0.queues() } ?? MemoryQueue(clock: clock)
+        let queues = try (usesQueues ? backends[inMemory ? .memory : config.queueBackend] : nil).map { try $0.queues() } ?? MemoryQueue(clock: clock)
+        queueBackend = config.metrics.enabled && usesQueues ? MeteredQueueBackend(base: queues) : queues
         objectForwarding = ObjectForwarding(logger: logger)
     }
 
@@ -159,7 +160,8 @@ public final class EdgeBindings: Sendable {
         }
         return try opened.withLock { opened in
             if let existing = opened.kv[binding] { return existing }
-            let namespace = try backend(entry.backend, kind: .kv, binding: binding).kv(entry)
+            var namespace = try backend(entry.backend, kind: .kv, binding: binding).kv(entry)
+            if config.metrics.enabled { namespace = MeteredKV(base: namespace, meter: BindingMeter(kind: "kv", binding: binding)) }
             opened.kv[binding] = namespace
             return namespace
         }
@@ -174,7 +176,8 @@ public final class EdgeBindings: Sendable {
         }
         return try opened.withLock { opened in
             if let existing = opened.buckets[binding] { return existing }
-            let bucket = try backend(entry.backend, kind: .bucket, binding: binding).bucket(entry)
+            var bucket = try backend(entry.backend, kind: .bucket, binding: binding).bucket(entry)
+            if config.metrics.enabled { bucket = MeteredBucket(base: bucket, meter: BindingMeter(kind: "blob", binding: binding)) }
             opened.buckets[binding] = bucket
             return bucket
         }
@@ -218,7 +221,8 @@ public final class EdgeBindings: Sendable {
     ///   the server listens when `s3_api.public_url` is not set. From a presigning bucket,
     ///   `BlobError` `.invalidKey`/`.keyTooLong` or `.unsupported` (an expiry out of range).
     public func presignedURL(bucket binding: String, key: String, method: HTTPRequest.Method = .get, expiresIn: Int) throws -> URL {
-        if let presigning = try bucket(binding) as? any BlobPresigning {
+        let bucket = try bucket(binding)
+        if let presigning = ((bucket as? MeteredBucket)?.base ?? bucket) as? any BlobPresigning {
             return try presigning.presignedURL(for: key, method: method.rawValue, expiresIn: expiresIn)
         }
         guard let settings = config.s3API, let access = settings.accessKeys.first else {
@@ -360,7 +364,8 @@ public final class EdgeBindings: Sendable {
         }
         return try opened.withLock { opened in
             if let existing = opened.indexes[binding] { return existing }
-            let index = try backend(entry.backend, kind: .vectorize, binding: binding).vectorIndex(entry)
+            var index = try backend(entry.backend, kind: .vectorize, binding: binding).vectorIndex(entry)
+            if config.metrics.enabled { index = MeteredVectorIndex(base: index, meter: BindingMeter(kind: "vectorize", binding: binding)) }
             opened.indexes[binding] = index
             return index
         }
@@ -399,6 +404,7 @@ public final class EdgeBindings: Sendable {
         if let cache = entry.cache {
             model = try CachedEmbeddingModel(model, cache: try kv(cache), ttl: entry.cacheTTL.components.seconds)
         }
+        if config.metrics.enabled { model = MeteredEmbeddingModel(base: model, meter: BindingMeter(kind: "ai", binding: binding)) }
         return opened.withLock { opened in
             if let existing = opened.models[binding] { return existing }
             opened.models[binding] = model

@@ -1,5 +1,9 @@
+import EdgeBlob
+import EdgeKV
 import EdgeRuntime
+import EdgeRuntimeTesting
 import EdgeTesting
+import Embeddings
 import Foundation
 import Testing
 import VectorSearch
@@ -144,6 +148,10 @@ struct MetricsEndpointTests {
         #expect(samples.value("edge_do_evicted_total", ["namespace": "COUNTERS"]) == built, "every instance built was evicted")
         #expect(samples.value("edge_do_active", ["namespace": "COUNTERS"]) == 0)
         #expect(samples.value("edge_do_alarms_failed_total", ["namespace": "COUNTERS"]) == 0)
+        #expect(samples.value("edge_do_calls_total", ["namespace": "COUNTERS", "operation": "fetch"]) == 3)
+        #expect(samples.value("edge_do_call_errors_total", ["namespace": "COUNTERS", "operation": "fetch"]) == 0)
+        #expect(samples.value("edge_do_call_duration_seconds_count", ["namespace": "COUNTERS", "operation": "fetch"]) == 3)
+        #expect(samples.value("edge_binding_operations_total", ["kind": "kv", "binding": "COUNTER", "operation": "put"]) == 3, "metered bindings in edge dev")
         // Scrapes are not requests of the worker: scraping again changes no request count.
         let again = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
         #expect(again.value("edge_http_requests_total", worker.merging(["status": "200"]) { $1 }) == 5)
@@ -190,5 +198,71 @@ struct MetricsEndpointTests {
         #expect(samples.value("edge_vectors_count", ["index": name]) == 8)
         #expect(samples.value("edge_vectors_query_duration_seconds_count", ["index": name]) == 3)
         #expect(samples.value("edge_vectors_query_duration_seconds_bucket", ["index": name, "le": "+Inf"]) == 3)
+    }
+
+    @Test("every binding's operations are counted, timed and their errors counted, by kind, binding and operation, whatever the backend")
+    func bindingOperations() async throws {
+        #expect(EdgeMetrics.bootstrap(), "swift-edge's registry is this test process's backend")
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16).uppercased()
+        let (kvName, bucketName, indexName, aiName, queue) = ("KV\(tag)", "FILES\(tag)", "VEC\(tag)", "AI\(tag)", "jobs-\(tag.lowercased())")
+        let client = try WorkerTestClient(
+            HelloWorker(),
+            config: """
+                {
+                  "name": "metered",
+                  "kv_namespaces": [{ "binding": "\(kvName)" }],
+                  "r2_buckets": [{ "binding": "\(bucketName)" }],
+                  "queues": { "producers": [{ "binding": "JOBS", "queue": "\(queue)" }] },
+                  "vectorize": [{ "binding": "\(indexName)", "index_name": "v\(tag.lowercased())", "dimensions": 8, "metric": "cosine" }],
+                  "ai": { "binding": "\(aiName)", "model": "hashing", "dimensions": 8 }
+                }
+                """)
+        let kv = try client.bindings.kv(kvName)
+        try await kv.put("a", "1")
+        try await kv.put("b", "2")
+        _ = try await kv.get("a")
+        _ = try await kv.get("missing")
+        _ = try await kv.list(KVListOptions())
+        await #expect(throws: KVError.self) { try await kv.put("", "empty key") }
+        let bucket = try client.bindings.bucket(bucketName)
+        _ = try await bucket.put("x", body: .bytes(Array("body".utf8)), options: BlobPutOptions())
+        _ = try await bucket.get("x", options: BlobGetOptions())
+        _ = try await bucket.head("x")
+        try await bucket.delete(["x"])
+        let upload = try await bucket.createMultipartUpload("big")
+        let part = try await upload.uploadPart(1, .bytes(Array(repeating: 7, count: 10)))
+        _ = try await upload.complete([part])
+        try await QueueProducer<String>(queue: queue, backend: client.bindings.queueBackend).send("hello")
+        _ = try await client.bindings.queueBackend.stats(queue)
+        let model = try client.bindings.ai(aiName)
+        let vectors = try await model.embed(["parse a cron expression", "send an email"])
+        let index = try client.bindings.vectorize(indexName)
+        _ = try await index.upsert(vectors.enumerated().map { VectorRecord(id: "t\($0.offset)", values: $0.element) })
+        _ = try await index.query(vectors[0], options: VectorQueryOptions(topK: 1))
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/scrape-\(tag).txt").path
+        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try Data(EdgeMetrics.scrape()).write(to: URL(fileURLWithPath: file))
+        let samples = try await scrapeWithPrometheusParser(file)
+        func count(_ kind: String, _ binding: String, _ operation: String) -> Double? {
+            samples.value("edge_binding_operations_total", ["kind": kind, "binding": binding, "operation": operation])
+        }
+        #expect(count("kv", kvName, "put") == 3, "two puts and the refused one")
+        #expect(count("kv", kvName, "get") == 2)
+        #expect(count("kv", kvName, "list") == 1)
+        #expect(samples.value("edge_binding_errors_total", ["kind": "kv", "binding": kvName, "operation": "put"]) == 1)
+        #expect(samples.value("edge_binding_errors_total", ["kind": "kv", "binding": kvName, "operation": "get"]) == 0, "a miss is not an error")
+        let timed = ["kind": "kv", "binding": kvName, "operation": "put"]
+        #expect(samples.value("edge_binding_operation_duration_seconds_count", timed) == 3)
+        #expect(samples.value("edge_binding_operation_duration_seconds_bucket", timed.merging(["le": "+Inf"]) { $1 }) == 3)
+        for operation in ["put", "get", "head", "delete", "create_multipart_upload", "upload_part", "complete_multipart_upload"] {
+            #expect(count("blob", bucketName, operation) == 1, "blob \(operation)")
+        }
+        #expect(count("queue", queue, "send") == 1)
+        #expect(count("queue", queue, "stats") == 1)
+        #expect(count("ai", aiName, "embed") == 1)
+        #expect(count("vectorize", indexName, "upsert") == 1)
+        #expect(count("vectorize", indexName, "query") == 1)
     }
 }
