@@ -4,6 +4,7 @@ public import Logging
 import Metrics
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// The binding of a durable object class: makes ids and stubs, keeps at most one live instance per
 /// id, delivers calls one at a time, commits each call's writes before releasing its response,
@@ -580,7 +581,10 @@ public struct DurableObjectStub<Object: DurableObject>: Sendable {
     ///   could not be committed (the object is then rebuilt from committed storage);
     ///   `.ownedElsewhere` when the owner did not hand the object over in time.
     public func call<T: Sendable>(_ body: @Sendable (Object) async throws -> T) async throws -> T {
-        try await namespace.metrics.calls.measure { try await namespace.call(id) { instance, _ in try await body(instance) } }
+        try await withSpan("durable_object \(namespace.name) call", ofKind: .client) { span in
+            span.attributes["edge.durable_object.id"] = id.hex
+            return try await namespace.metrics.calls.measure { try await namespace.call(id) { instance, _ in try await body(instance) } }
+        }
     }
 
     /// Sends a request to the object's `fetch`. On a store several processes share
@@ -590,7 +594,10 @@ public struct DurableObjectStub<Object: DurableObject>: Sendable {
     /// - Throws: what `fetch` throws, or ``CoordinatorError`` `.storageFailure`; for a forwarded
     ///   request, `.remoteCallFailed` when `fetch` threw in the owner or its answer was lost.
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
-        try await namespace.metrics.fetches.measure { try await namespace.fetch(id, request) }
+        try await withSpan("durable_object \(namespace.name) fetch", ofKind: .client) { span in
+            span.attributes["edge.durable_object.id"] = id.hex
+            return try await namespace.metrics.fetches.measure { try await namespace.fetch(id, request) }
+        }
     }
 }
 

@@ -62,6 +62,7 @@ public final class PostgresQueue: QueueBackend {
         )
         """,
         "CREATE INDEX IF NOT EXISTS edge_queue_messages_visible ON edge_queue_messages (scope, queue, visible_at, id)",
+        "ALTER TABLE edge_queue_messages ADD COLUMN IF NOT EXISTS trace_parent text",
     ]
 
     /// Opens the queues of `pool`'s database and starts listening for notifications. The table is
@@ -106,7 +107,7 @@ public final class PostgresQueue: QueueBackend {
 
     private func storage<T: Sendable>(_ queue: String?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_queue.v1", Self.schema)
+            try await pool.migrate("edge_queue.v2", Self.schema)
             return try await pool.withConnection(body)
         } catch let error as QueueError {
             throw error
@@ -125,10 +126,11 @@ public final class PostgresQueue: QueueBackend {
             _ = try await connection.query(
                 """
                 WITH inserted AS (
-                    INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at)
-                    SELECT \(scope), \(queue), b, c, \(now), v
+                    INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at, trace_parent)
+                    SELECT \(scope), \(queue), b, c, \(now), v, NULLIF(p, '')
                     FROM unnest(\(messages.map { ByteBuffer(bytes: $0.body) }), \(messages.map(\.contentType.rawValue)),
-                                \(messages.map { now + Int64(($0.delaySeconds * 1000).rounded()) })) WITH ORDINALITY AS t(b, c, v, n)
+                                \(messages.map { now + Int64(($0.delaySeconds * 1000).rounded()) }),
+                                \(messages.map { $0.traceParent ?? "" })) WITH ORDINALITY AS t(b, c, v, p, n)
                     ORDER BY n)
                 SELECT pg_notify('edge_queue', \(channelPayload(queue)))
                 """, logger: logger)
@@ -148,15 +150,15 @@ public final class PostgresQueue: QueueBackend {
                 WHERE id IN (
                     SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
                     ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED)
-                RETURNING id, body, content_type, sent_at, attempts
+                RETURNING id, body, content_type, sent_at, attempts, trace_parent
                 """, logger: logger)
             var claimed: [ClaimedMessage] = []
-            for try await (id, body, contentType, sentAt, attempts) in rows.decode((Int64, ByteBuffer, String, Int64, Int32).self) {
+            for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
                 claimed.append(
                     ClaimedMessage(
                         lease: QueueLease(messageID: id, token: token), body: body.byteArray,
                         contentType: QueueContentType(rawValue: contentType) ?? .bytes,
-                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts)))
+                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
             }
             return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
         }

@@ -15,6 +15,7 @@ public final class MemoryQueue: QueueBackend {
         var attempts: Int
         var lease: String?
         var sourceQueue: String?
+        var traceParent: String?
     }
 
     private struct State {
@@ -44,7 +45,7 @@ public final class MemoryQueue: QueueBackend {
             for message in messages {
                 let record = Record(
                     id: state.nextID, queue: queue, body: message.body, contentType: message.contentType, sentAt: now,
-                    visibleAt: now.addingTimeInterval(message.delaySeconds), attempts: 0)
+                    visibleAt: now.addingTimeInterval(message.delaySeconds), attempts: 0, traceParent: message.traceParent)
                 state.records[record.id] = record
                 state.nextID += 1
             }
@@ -66,7 +67,7 @@ public final class MemoryQueue: QueueBackend {
                 claimed.append(
                     ClaimedMessage(
                         lease: QueueLease(messageID: record.id, token: token), body: record.body,
-                        contentType: record.contentType, timestamp: record.sentAt, attempts: record.attempts))
+                        contentType: record.contentType, timestamp: record.sentAt, attempts: record.attempts, traceParent: record.traceParent))
                 if claimed.count == max { break }
             }
             return claimed

@@ -4,6 +4,7 @@ public import Logging
 import Metrics
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Settings of a queue consumer (wrangler's `queues.consumers` entry). Defaults are Cloudflare's.
 public struct QueueConsumerConfiguration: Sendable, Hashable {
@@ -231,7 +232,17 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
             let heartbeat = Task { await self.keepLeases(claimed.map(\.lease)) }
             defer { heartbeat.cancel() }
             do {
-                try await handler(MessageBatch(queue: queue, messages: messages, decisions: decisions))
+                // A consumer span continuing the trace of the batch's first traced message, linked
+                // to the others' (a batch of one push's messages stays in one trace).
+                let contexts = deliverable.compactMap { TraceContext.context(traceParent: $0.0.traceParent) }
+                let batch = MessageBatch(queue: queue, messages: messages, decisions: decisions)
+                try await withSpan("process \(queue)", context: contexts.first ?? .topLevel, ofKind: .consumer) { span in
+                    span.attributes["messaging.system"] = "swift-edge"
+                    span.attributes["messaging.destination.name"] = queue
+                    span.attributes["messaging.batch.message_count"] = messages.count
+                    for context in contexts.dropFirst() { span.addLink(SpanLink(context: context, attributes: [:])) }
+                    try await handler(batch)
+                }
             } catch {
                 succeeded = false
                 logger.warning(

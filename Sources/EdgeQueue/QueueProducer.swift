@@ -1,5 +1,6 @@
 import EdgeCore
 package import Foundation
+import Tracing
 
 /// One message of a `sendBatch`.
 public struct QueueSendRequest<Body: Encodable & Sendable>: Sendable {
@@ -34,7 +35,10 @@ public struct QueueProducer<Body: Encodable & Sendable>: Sendable {
     /// - Throws: ``QueueError`` `.messageTooLarge` (over 128 KiB), `.invalidDelay` (outside
     ///   0...43,200 s), `.encodingFailed`, `.contentTypeMismatch`, or `.storageFailure`.
     public func send(_ body: Body, contentType: QueueContentType = .json, delaySeconds: Double = 0) async throws {
-        try await backend.send(queue, [OutgoingMessage(body: encode(body, as: contentType), contentType: contentType, delaySeconds: delaySeconds)])
+        let encoded = try encode(body, as: contentType)
+        try await traced(count: 1) { trace in
+            try await backend.send(queue, [OutgoingMessage(body: encoded, contentType: contentType, delaySeconds: delaySeconds, traceParent: trace)])
+        }
     }
 
     /// Sends up to 100 messages (256 KiB in all) atomically.
@@ -47,7 +51,26 @@ public struct QueueProducer<Body: Encodable & Sendable>: Sendable {
                 body: try QueueCoding.encode($0.body, as: $0.contentType, queue: queue, encoder: encoder), contentType: $0.contentType,
                 delaySeconds: $0.delaySeconds)
         }
-        try await backend.send(queue, outgoing)
+        try await traced(count: outgoing.count) { trace in
+            try await backend.send(
+                queue,
+                outgoing.map {
+                    var message = $0
+                    message.traceParent = trace
+                    return message
+                })
+        }
+    }
+
+    /// Runs a send in a producer span; `body` gets the span's `traceparent` to store with the
+    /// messages (nil without a tracer).
+    private func traced(count: Int, _ body: (String?) async throws -> Void) async throws {
+        try await withSpan("send \(queue)", ofKind: .producer) { span in
+            span.attributes["messaging.system"] = "swift-edge"
+            span.attributes["messaging.destination.name"] = queue
+            span.attributes["messaging.batch.message_count"] = count
+            try await body(TraceContext.traceParent())
+        }
     }
 
     private func encode(_ body: Body, as contentType: QueueContentType) throws -> [UInt8] {

@@ -81,11 +81,15 @@ public struct OutgoingMessage: Sendable, Hashable {
     public var body: [UInt8]
     public var contentType: QueueContentType
     public var delaySeconds: Double
+    /// The W3C `traceparent` of the span that sent it (`QueueProducer` sets it when a tracer is
+    /// bootstrapped); stored with the message so its consumer's span continues the trace.
+    public var traceParent: String?
 
-    public init(body: [UInt8], contentType: QueueContentType = .bytes, delaySeconds: Double = 0) {
+    public init(body: [UInt8], contentType: QueueContentType = .bytes, delaySeconds: Double = 0, traceParent: String? = nil) {
         self.body = body
         self.contentType = contentType
         self.delaySeconds = delaySeconds
+        self.traceParent = traceParent
     }
 }
 
@@ -109,13 +113,16 @@ public struct ClaimedMessage: Sendable, Hashable {
     public var timestamp: Date
     /// Deliveries so far, this one included (1 on the first delivery).
     public var attempts: Int
+    /// The W3C `traceparent` it was sent with, if any.
+    public var traceParent: String?
 
-    public init(lease: QueueLease, body: [UInt8], contentType: QueueContentType, timestamp: Date, attempts: Int) {
+    public init(lease: QueueLease, body: [UInt8], contentType: QueueContentType, timestamp: Date, attempts: Int, traceParent: String? = nil) {
         self.lease = lease
         self.body = body
         self.contentType = contentType
         self.timestamp = timestamp
         self.attempts = attempts
+        self.traceParent = traceParent
     }
 }
 

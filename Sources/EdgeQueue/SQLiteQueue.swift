@@ -80,6 +80,9 @@ public final class SQLiteQueue: QueueBackend {
                     CREATE INDEX messages_by_visibility ON messages (queue, visible_at, id);
                     """)
         }
+        migrator.registerMigration("v2: trace context") { db in
+            try db.execute(sql: "ALTER TABLE messages ADD COLUMN trace_parent TEXT")
+        }
         return migrator
     }()
 
@@ -110,7 +113,7 @@ public final class SQLiteQueue: QueueBackend {
         static let insertRows = 100, ackRows = 300
     }
 
-    /// Rows one multi-row INSERT or DELETE handles (5 parameters a row: far below SQLite's limit).
+    /// Rows one multi-row INSERT or DELETE handles (6 parameters a row: far below SQLite's limit).
     static let rowsPerStatement = 100
 
     public func send(_ queue: String, _ messages: [OutgoingMessage]) async throws {
@@ -123,15 +126,16 @@ public final class SQLiteQueue: QueueBackend {
                 let chunk = messages[start..<min(start + Self.rowsPerStatement, messages.endIndex)]
                 let statement = try connection.statement(
                     slot: Slot.insertRows + chunk.count,
-                    "INSERT INTO messages (queue, body, content_type, sent_at, visible_at) VALUES "
-                        + Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
+                    "INSERT INTO messages (queue, body, content_type, sent_at, visible_at, trace_parent) VALUES "
+                        + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
                 for (offset, message) in chunk.enumerated() {
-                    let base = Int32(offset * 5)
+                    let base = Int32(offset * 6)
                     statement.bind(base + 1, queue)
                     statement.bindBlob(base + 2, message.body)
                     statement.bind(base + 3, message.contentType.rawValue)
                     statement.bind(base + 4, now)
                     statement.bind(base + 5, now + Int64((message.delaySeconds * 1000).rounded()))
+                    if let trace = message.traceParent { statement.bind(base + 6, trace) } else { statement.bindNull(base + 6) }
                 }
                 try statement.run()
                 start = chunk.endIndex
@@ -172,7 +176,7 @@ public final class SQLiteQueue: QueueBackend {
             """
             UPDATE messages SET lease = ?1, visible_at = ?2, attempts = attempts + 1
             WHERE id IN (SELECT id FROM messages WHERE queue = ?3 AND visible_at <= ?4 ORDER BY visible_at, id LIMIT ?5)
-            RETURNING id, body, content_type, sent_at, attempts
+            RETURNING id, body, content_type, sent_at, attempts, trace_parent
             """)
         defer { statement.reset() }
         statement.bind(1, token)
@@ -186,7 +190,8 @@ public final class SQLiteQueue: QueueBackend {
                 ClaimedMessage(
                     lease: QueueLease(messageID: statement.int64(0), token: token), body: statement.bytes(1),
                     contentType: QueueContentType(rawValue: statement.string(2)) ?? .bytes,
-                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4))))
+                    timestamp: Date(timeIntervalSince1970: Double(statement.int64(3)) / 1000), attempts: Int(statement.int64(4)),
+                    traceParent: statement.isNull(5) ? nil : statement.string(5)))
         }
         return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
     }

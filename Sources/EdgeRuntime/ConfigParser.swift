@@ -38,7 +38,7 @@ extension EdgeConfig {
         let known: Set<String> = [
             "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
             "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "log_format", "s3_api", "metrics",
-            "dashboard",
+            "dashboard", "tracing",
         ]
         try root.allowKeys(
             known.union(sections.keys),
@@ -225,6 +225,20 @@ extension EdgeConfig {
                 config.dashboard.path = path.hasSuffix("/") ? path : path + "/"
             }
             config.dashboard.tokenSecret = try dashboard.optionalString("token_secret")
+        }
+        if let tracing = try root.optionalObject("tracing") {
+            try tracing.allowKeys(["enabled", "endpoint", "service_name", "sample_ratio"])
+            config.tracing.enabled = try tracing.optionalBool("enabled")
+            config.tracing.endpoint = try tracing.optionalURL("endpoint", schemes: ["http", "https"])?.absoluteString
+            config.tracing.serviceName = try tracing.optionalString("service_name")
+            if let ratio = try tracing.optionalNumber("sample_ratio") {
+                guard (0...1).contains(ratio) else {
+                    throw ConfigError(
+                        .invalidValue, file: config.file, key: "tracing.sample_ratio", expected: "a number in 0...1",
+                        message: "tracing.sample_ratio is \(ratio); it must be in 0...1")
+                }
+                config.tracing.sampleRatio = ratio
+            }
         }
         if let dev = try root.optionalObject("dev") {
             try dev.allowKeys(["port", "host", "advertise_url"])

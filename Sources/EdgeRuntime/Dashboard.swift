@@ -72,8 +72,9 @@ struct Dashboard: Sendable {
             case (.get, 3, "buckets") where segments[2] == "download": return try await download(segments[1], key: query["key"] ?? "")
             case (.get, 2, "queues"):
                 return page("Queue \(segments[1])", try await queuePage(segments[1], notice: query["notice"], unlocked: unlocked), unlocked: unlocked)
-            case (.get, 2, "objects"): return page("Objects \(segments[1])", try await objectsPage(segments[1], after: query["after"]), unlocked: unlocked)
-            case (.get, 3, "objects") where segments[2] == "object":
+            case (.get, 2, "durable-objects"):
+                return page("Objects \(segments[1])", try await objectsPage(segments[1], after: query["after"]), unlocked: unlocked)
+            case (.get, 3, "durable-objects") where segments[2] == "object":
                 return page("Objects \(segments[1])", try await durableObjectPage(segments[1], id: query["id"] ?? ""), unlocked: unlocked)
             case (.get, 2, "vectors"): return page("Vectors \(segments[1])", try await vectorsPage(segments[1], query), unlocked: unlocked)
             case (.post, 3, "queues") where segments[2] == "redrive",
@@ -213,7 +214,7 @@ struct Dashboard: Sendable {
                     return (objects > 1000 ? "1000+" : "\(objects)", "\(try await inspection.pendingAlarmCount())")
                 }
                 return [
-                    "<a href=\"\(link("objects/\(Self.percentEncoded(entry.name))"))\">\(htmlEscape(entry.name))</a>", htmlEscape(entry.className),
+                    "<a href=\"\(link("durable-objects/\(Self.percentEncoded(entry.name))"))\">\(htmlEscape(entry.name))</a>", htmlEscape(entry.className),
                     htmlEscape(config.durableObjectsBackend.rawValue), objects, alarms,
                 ]
             })
@@ -417,12 +418,12 @@ struct Dashboard: Sendable {
             ["object id", "keys", "alarm"],
             objects.map { object in
                 [
-                    "<a href=\"\(link("objects/\(Self.percentEncoded(binding))/object", ["id": object.id]))\"><code>\(htmlEscape(object.id))</code></a>",
+                    "<a href=\"\(link("durable-objects/\(Self.percentEncoded(binding))/object", ["id": object.id]))\"><code>\(htmlEscape(object.id))</code></a>",
                     "\(object.keys)", object.alarm.map(Self.describe) ?? "",
                 ]
             }, empty: "no object holds storage or an alarm")
         if objects.count == Self.pageSize, let last = objects.last {
-            html += "<p><a rel=next href=\"\(link("objects/\(Self.percentEncoded(binding))", ["after": last.id]))\">Next page</a></p>"
+            html += "<p><a rel=next href=\"\(link("durable-objects/\(Self.percentEncoded(binding))", ["after": last.id]))\">Next page</a></p>"
         }
         let alarms = try await inspection.scheduledAlarms(limit: 20)
         html += "<h2>Next alarms</h2>"
@@ -430,7 +431,7 @@ struct Dashboard: Sendable {
             ["object id", "due"],
             alarms.map { alarm in
                 [
-                    "<a href=\"\(link("objects/\(Self.percentEncoded(binding))/object", ["id": alarm.objectID]))\"><code>\(htmlEscape(alarm.objectID))</code></a>",
+                    "<a href=\"\(link("durable-objects/\(Self.percentEncoded(binding))/object", ["id": alarm.objectID]))\"><code>\(htmlEscape(alarm.objectID))</code></a>",
                     Self.describe(alarm.alarm),
                 ]
             }, empty: "no alarm scheduled")

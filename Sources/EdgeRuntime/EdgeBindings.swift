@@ -35,6 +35,8 @@ public final class EdgeBindings: Sendable {
     private let s3Address = Mutex<URL?>(nil)
     /// Forwards durable-object calls between processes that share a store.
     let objectForwarding: ObjectForwarding
+    /// The span exporter these bindings installed (``EdgeTracing``), for the host to run.
+    let tracingService: (any Service)?
 
     private struct Opened {
         var kv: [String: any KVNamespace] = [:]
@@ -63,6 +65,13 @@ public final class EdgeBindings: Sendable {
         try config.validate(providers: providers)
         // Before any binding makes its metrics: one made earlier would record nothing.
         if config.metrics.enabled { EdgeMetrics.bootstrap() }
+        // Likewise the tracer (when the config or the OTEL_* variables name a collector).
+        do {
+            tracingService = try EdgeTracing.bootstrap(config.tracing, serviceName: config.name, environment: environment)
+        } catch {
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "tracing", expected: "a usable OTLP/HTTP endpoint", message: "cannot export traces: \(error)")
+        }
         self.config = config
         self.clock = clock
         self.inMemory = inMemory
@@ -161,7 +170,7 @@ public final class EdgeBindings: Sendable {
         return try opened.withLock { opened in
             if let existing = opened.kv[binding] { return existing }
             var namespace = try backend(entry.backend, kind: .kv, binding: binding).kv(entry)
-            if config.metrics.enabled { namespace = MeteredKV(base: namespace, meter: BindingMeter(kind: "kv", binding: binding)) }
+            if config.metrics.enabled { namespace = MeteredKV.wrapping(namespace, meter: BindingMeter(kind: "kv", binding: binding)) }
             opened.kv[binding] = namespace
             return namespace
         }
@@ -177,7 +186,7 @@ public final class EdgeBindings: Sendable {
         return try opened.withLock { opened in
             if let existing = opened.buckets[binding] { return existing }
             var bucket = try backend(entry.backend, kind: .bucket, binding: binding).bucket(entry)
-            if config.metrics.enabled { bucket = MeteredBucket(base: bucket, meter: BindingMeter(kind: "blob", binding: binding)) }
+            if config.metrics.enabled { bucket = MeteredBucket.wrapping(bucket, meter: BindingMeter(kind: "blob", binding: binding)) }
             opened.buckets[binding] = bucket
             return bucket
         }
@@ -221,8 +230,7 @@ public final class EdgeBindings: Sendable {
     ///   the server listens when `s3_api.public_url` is not set. From a presigning bucket,
     ///   `BlobError` `.invalidKey`/`.keyTooLong` or `.unsupported` (an expiry out of range).
     public func presignedURL(bucket binding: String, key: String, method: HTTPRequest.Method = .get, expiresIn: Int) throws -> URL {
-        let bucket = try bucket(binding)
-        if let presigning = ((bucket as? MeteredBucket)?.base ?? bucket) as? any BlobPresigning {
+        if let presigning = try bucket(binding) as? any BlobPresigning {
             return try presigning.presignedURL(for: key, method: method.rawValue, expiresIn: expiresIn)
         }
         guard let settings = config.s3API, let access = settings.accessKeys.first else {

@@ -49,6 +49,28 @@ public struct EdgeConfig: Sendable {
         }
     }
 
+    /// `tracing`: spans exported over OTLP/HTTP (see ``EdgeTracing``).
+    public struct TracingSettings: Sendable, Hashable {
+        /// Whether to export; nil (the default): when ``endpoint`` or `OTEL_EXPORTER_OTLP_ENDPOINT`
+        /// (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set.
+        public var enabled: Bool?
+        /// The collector's OTLP/HTTP traces URL (`http://127.0.0.1:4318/v1/traces`); nil: from
+        /// the `OTEL_*` variables, else `http://localhost:4318/v1/traces`.
+        public var endpoint: String?
+        /// The `service.name` of the spans; nil: the config's `name`.
+        public var serviceName: String?
+        /// The share of new traces recorded, 0...1 (parent-based: a traced caller's decision is
+        /// kept); nil: every trace.
+        public var sampleRatio: Double?
+
+        public init(enabled: Bool? = nil, endpoint: String? = nil, serviceName: String? = nil, sampleRatio: Double? = nil) {
+            self.enabled = enabled
+            self.endpoint = endpoint
+            self.serviceName = serviceName
+            self.sampleRatio = sampleRatio
+        }
+    }
+
     /// `dashboard`: the local dashboard (``EdgeDashboard``): the bindings and what they hold, and
     /// a live request log.
     public struct DashboardSettings: Sendable, Hashable {
@@ -345,6 +367,8 @@ public struct EdgeConfig: Sendable {
     public var metrics: MetricsSettings
     /// The local dashboard (`dashboard`). Default: at `/__edge/` when listening on loopback, read-only.
     public var dashboard: DashboardSettings
+    /// Traces (`tracing`). Default: exported when an OTLP endpoint is configured.
+    public var tracing: TracingSettings
     /// The level of the runtime's logs; request logs are `info`. Default `info`.
     public var logLevel: Logger.Level
     /// How hosts built from this config write logs (`log_format`): text or JSON lines. Default text.
@@ -384,6 +408,7 @@ public struct EdgeConfig: Sendable {
         advertiseURL = nil
         metrics = MetricsSettings()
         dashboard = DashboardSettings()
+        tracing = TracingSettings()
         logLevel = .info
         logFormat = .text
     }

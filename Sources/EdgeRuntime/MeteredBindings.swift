@@ -6,7 +6,23 @@ import Embeddings
 import Foundation
 import Metrics
 import Synchronization
+import Tracing
 import VectorSearch
+
+/// A binding ``EdgeBindings`` wrapped to meter and trace its operations (when the config enables
+/// metrics). Its `unmetered` is the backend's own object; ``backendObject(of:as:)`` reaches it.
+public protocol MeteredBinding: Sendable {
+    /// The backend's own binding object (a `SQLiteKV`, an `HNSWIndex`, ...).
+    var unmetered: any Sendable { get }
+}
+
+/// The backend's own object behind a binding, as `type`: the binding itself when it is one,
+/// else what a metered binding wraps (``MeteredBinding``). For a backend's own API (a KV
+/// namespace's `KVMaintenance`, an index's compaction) or to check which backend a config chose.
+public func backendObject<T>(of binding: Any, as type: T.Type = T.self) -> T? {
+    if let direct = binding as? T { return direct }
+    return (binding as? any MeteredBinding)?.unmetered as? T
+}
 
 /// Per-operation metrics of one binding, whatever its backend: `edge_binding_operations_total`,
 /// `edge_binding_errors_total` and the `edge_binding_operation_duration_seconds` histogram, by
@@ -36,7 +52,9 @@ struct BindingMeter: Sendable {
         }
     }
 
-    /// Runs `body` as operation `operation`: counted, timed, and counted as an error when it throws.
+    /// Runs `body` as operation `operation`: counted, timed, counted as an error when it throws,
+    /// and, inside a trace, traced as a client span `KIND OPERATION` (attributes `edge.binding`,
+    /// `edge.operation`).
     func measure<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         let instruments = instruments(operation)
         let started = ContinuousClock.now
@@ -45,7 +63,13 @@ struct BindingMeter: Sendable {
             instruments.count.increment()
         }
         do {
-            return try await body()
+            // A span only inside a trace: a consumer's idle polling starts none.
+            guard ServiceContext.current != nil else { return try await body() }
+            return try await withSpan("\(kind) \(operation)", ofKind: .client) { span in
+                span.attributes["edge.binding"] = binding
+                span.attributes["edge.operation"] = operation
+                return try await body()
+            }
         } catch {
             instruments.errors.increment()
             throw error
@@ -78,9 +102,20 @@ final class LockedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 // MARK: KV
 
 /// A KV namespace that meters every operation of `base`.
-struct MeteredKV: KVNamespace {
+class MeteredKV: KVNamespace, MeteredBinding, @unchecked Sendable {
     let base: any KVNamespace
     let meter: BindingMeter
+    var unmetered: any Sendable { base }
+
+    /// Wraps `base`, keeping its `KVMaintenance` when it has it.
+    static func wrapping(_ base: any KVNamespace, meter: BindingMeter) -> MeteredKV {
+        base is any KVMaintenance ? MeteredMaintainedKV(base: base, meter: meter) : MeteredKV(base: base, meter: meter)
+    }
+
+    init(base: any KVNamespace, meter: BindingMeter) {
+        self.base = base
+        self.meter = meter
+    }
 
     var limits: KVLimits { base.limits }
 
@@ -98,13 +133,30 @@ struct MeteredKV: KVNamespace {
     func list(_ options: KVListOptions) async throws -> KVListResult { try await meter.measure("list") { try await base.list(options) } }
 }
 
+/// A metered namespace whose backend has `KVMaintenance`.
+final class MeteredMaintainedKV: MeteredKV, KVMaintenance, @unchecked Sendable {
+    func storedKeyCount() async throws -> Int { try await (base as! any KVMaintenance).storedKeyCount() }
+    func purgeExpired() async throws -> Int { try await (base as! any KVMaintenance).purgeExpired() }
+}
+
 // MARK: Blob
 
 /// A bucket that meters every operation of `base`. A `get` is timed to its answer (the metadata and
 /// the start of the body), not to the end of a body the caller streams.
-struct MeteredBucket: BlobBucket {
+class MeteredBucket: BlobBucket, MeteredBinding, @unchecked Sendable {
     let base: any BlobBucket
     let meter: BindingMeter
+    var unmetered: any Sendable { base }
+
+    /// Wraps `base`, keeping its `BlobPresigning` when it has it.
+    static func wrapping(_ base: any BlobBucket, meter: BindingMeter) -> MeteredBucket {
+        base is any BlobPresigning ? MeteredPresigningBucket(base: base, meter: meter) : MeteredBucket(base: base, meter: meter)
+    }
+
+    init(base: any BlobBucket, meter: BindingMeter) {
+        self.base = base
+        self.meter = meter
+    }
 
     var limits: BlobLimits { base.limits }
 
@@ -140,12 +192,20 @@ struct MeteredBucket: BlobBucket {
     }
 }
 
+/// A metered bucket whose store presigns URLs itself.
+final class MeteredPresigningBucket: MeteredBucket, BlobPresigning, @unchecked Sendable {
+    func presignedURL(for key: String, method: String, expiresIn: Int) throws -> URL {
+        try (base as! any BlobPresigning).presignedURL(for: key, method: method, expiresIn: expiresIn)
+    }
+}
+
 // MARK: Queues
 
 /// A queue backend that meters every operation of `base`, by queue: the binding label is the
 /// queue's name.
-struct MeteredQueueBackend: QueueBackend {
+struct MeteredQueueBackend: QueueBackend, MeteredBinding {
     let base: any QueueBackend
+    var unmetered: any Sendable { base }
 
     var limits: QueueLimits { base.limits }
     var clock: any EdgeClock { base.clock }
@@ -183,9 +243,15 @@ struct MeteredQueueBackend: QueueBackend {
 // MARK: Vectors and AI
 
 /// A vector index that meters every operation of `base`.
-struct MeteredVectorIndex: VectorIndex {
+final class MeteredVectorIndex: VectorIndex, MeteredBinding {
     let base: any VectorIndex
     let meter: BindingMeter
+    var unmetered: any Sendable { base }
+
+    init(base: any VectorIndex, meter: BindingMeter) {
+        self.base = base
+        self.meter = meter
+    }
 
     func describe() async throws -> VectorIndexInfo { try await meter.measure("describe") { try await base.describe() } }
     func insert(_ vectors: [VectorRecord]) async throws -> VectorMutationResult { try await meter.measure("insert") { try await base.insert(vectors) } }
@@ -202,9 +268,15 @@ struct MeteredVectorIndex: VectorIndex {
 }
 
 /// An embedding model that meters every call of `base`.
-struct MeteredEmbeddingModel: EmbeddingModel {
+final class MeteredEmbeddingModel: EmbeddingModel, MeteredBinding {
     let base: any EmbeddingModel
     let meter: BindingMeter
+    var unmetered: any Sendable { base }
+
+    init(base: any EmbeddingModel, meter: BindingMeter) {
+        self.base = base
+        self.meter = meter
+    }
 
     var modelID: String { base.modelID }
     var dimensions: Int { base.dimensions }

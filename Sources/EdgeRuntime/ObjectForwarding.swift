@@ -106,6 +106,10 @@ final class ObjectForwarding: DurableObjectForwarder {
         }
         outgoing.headers.replaceOrAdd(name: Self.pathHeader, value: request.path)
         outgoing.headers.replaceOrAdd(name: Self.tokenHeader, value: token)
+        // The owner's server span continues this trace.
+        var trace = HTTPFields()
+        TraceContext.inject(into: &trace)
+        for field in trace { outgoing.headers.replaceOrAdd(name: field.name.rawName, value: field.value) }
         if let bytes = request.body.storedBytes {
             if !bytes.isEmpty { outgoing.body = .bytes(ByteBuffer(bytes: bytes)) }
         } else {

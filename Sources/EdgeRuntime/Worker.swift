@@ -133,16 +133,27 @@ public struct ScheduledEvent: Sendable, Hashable {
 /// What a handler can do beyond returning: keep work running after the response (`waitUntil`),
 /// and log with the request id.
 public struct ExecutionContext: Sendable {
-    /// Logs with this invocation's request id (metadata `request_id`).
+    /// Logs with this invocation's request id (metadata `request_id`) and, when it is traced,
+    /// its trace id (`trace_id`).
     public var logger: Logger {
         var logger = baseLogger
         logger[metadataKey: "request_id"] = "\(requestID)"
+        if let traceID { logger[metadataKey: "trace_id"] = "\(traceID)" }
         return logger
     }
     let baseLogger: Logger
     /// The id of this invocation (the `x-request-id` of a request).
     public let requestID: String
+    /// The W3C trace id of this invocation's span, when a tracer is bootstrapped.
+    public let traceID: String?
     let tracker: WaitUntilTracker
+
+    init(baseLogger: Logger, requestID: String, tracker: WaitUntilTracker, traceID: String? = nil) {
+        self.baseLogger = baseLogger
+        self.requestID = requestID
+        self.tracker = tracker
+        self.traceID = traceID
+    }
 
     /// Runs `work` after the handler returns (the response is not delayed by it). The runtime
     /// awaits such work before it shuts down, for at most `limits.wait_until_timeout_ms`; errors

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Runs one worker over its bindings: handles requests with the configured limits, delivers
 /// queue batches and cron triggers, tracks `waitUntil` work. The HTTP host (``EdgeHost``) and the
@@ -71,7 +72,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
     }
 
     private func context(_ requestID: String) -> ExecutionContext {
-        ExecutionContext(baseLogger: logger, requestID: requestID, tracker: tracker)
+        ExecutionContext(baseLogger: logger, requestID: requestID, tracker: tracker, traceID: TraceContext.traceParent().flatMap(TraceContext.traceID(of:)))
     }
 
     // MARK: fetch
@@ -88,11 +89,26 @@ public final class WorkerRuntime<W: Worker>: Sendable {
             return response
         }
         // So are the dashboard's pages (its live log polls once a second).
-        if let dashboard, dashboard.serves(request.url.path) {
+        // (Not durable-object calls another process forwards here, which share the `/__edge/` prefix.)
+        if let dashboard, dashboard.serves(request.url.path), !request.url.path.hasPrefix(ObjectForwarding.pathPrefix) {
             var response = await dashboard.handle(request)
             response.headers[.edgeRequestID] = id
             return response
         }
+        // A server span continuing the caller's trace (`traceparent`), if any.
+        return await withSpan("\(request.method.rawValue) \(request.url.path)", context: TraceContext.extract(from: request.headers), ofKind: .server) {
+            span in
+            span.attributes["http.request.method"] = request.method.rawValue
+            span.attributes["url.path"] = request.url.path
+            span.attributes["edge.request_id"] = id
+            let response = await serve(request, id: id)
+            span.attributes["http.response.status_code"] = response.status.code
+            if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            return response
+        }
+    }
+
+    private func serve(_ request: EdgeRequest, id: String) async -> EdgeResponse {
         let started = ContinuousClock.now
         var response = await respond(request, id: id)
         response.headers[.edgeRequestID] = id
@@ -101,12 +117,11 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         requestLog.record(method: request.method.rawValue, path: request.url.path, status: response.status.code, milliseconds: milliseconds, requestID: id)
         if logger.logLevel <= .info {
-            logger.info(
-                "\(request.method) \(request.url.path) \(response.status.code)",
-                metadata: [
-                    "request_id": "\(id)", "status": "\(response.status.code)",
-                    "ms": "\(String(format: "%.2f", milliseconds))",
-                ])
+            var metadata: Logger.Metadata = [
+                "request_id": "\(id)", "status": "\(response.status.code)", "ms": "\(String(format: "%.2f", milliseconds))",
+            ]
+            if let traceID = TraceContext.traceParent().flatMap(TraceContext.traceID(of:)) { metadata["trace_id"] = "\(traceID)" }
+            logger.info("\(request.method) \(request.url.path) \(response.status.code)", metadata: metadata)
         }
         return response
     }
@@ -273,6 +288,8 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         // The backends' own (a database pool) first: services shut down in reverse order, so
         // they outlive their users.
         var services = bindings.backendServices
+        // The span exporter before them: it stops last and sends the final spans.
+        if let tracing = bindings.tracingService { services.insert(tracing, at: 0) }
         services += try consumers()
         if !config.crons.isEmpty { services.append(CronService(runtime: self)) }
         services += bindings.namespaceServices

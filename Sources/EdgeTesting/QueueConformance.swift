@@ -22,7 +22,7 @@ public enum QueueConformance {
     public static let cases: [Case] = [
         sendAndConsume, contentTypes, batchSizeAndTimeout, delays, perMessageRetry, handlerFailure, batchWideCalls,
         deadLetterAfterMaxRetries, dropWithoutDeadLetterQueue, redrive, visibilityTimeout, leaseExtension, heartbeat, concurrentConsumers,
-        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim,
+        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim, traceContext,
     ]
 
     public static let durableCases: [Case] = [reopen]
@@ -75,6 +75,17 @@ public enum QueueConformance {
         let none = try await queue.settleAndClaim("jobs", [.ack(first[1].lease)], max: 0, visibilityTimeout: 30)
         try Check.equal(none.count, 0, "max 0 claims nothing")
         try Check.equal(try await queue.stats("jobs").backlog, 3, "a settlement under an old lease is ignored")
+    }
+
+    static let traceContext = Case("a message keeps the traceparent it was sent with, through a retry; one sent without has none") { c in
+        let queue = c.binding
+        let traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        try await queue.send("jobs", [OutgoingMessage(body: Array("traced".utf8), traceParent: traceParent), OutgoingMessage(body: Array("plain".utf8))])
+        let first = try await queue.claim("jobs", max: 10, visibilityTimeout: 30)
+        try Check.equal(first.map(\.traceParent), [traceParent, nil], "as sent")
+        try await queue.settle("jobs", [.retry(first[0].lease, delaySeconds: 0), .ack(first[1].lease)])
+        let again = try await queue.claim("jobs", max: 10, visibilityTimeout: 30)
+        try Check.equal(again.map(\.traceParent), [traceParent], "after a retry")
     }
 
     static let sendAndConsume = Case("send, consume, acknowledge") { c in

@@ -203,7 +203,7 @@ extension PostgresProcessTests {
             let alarmLines = alarms.output.split(separator: "\n")
             #expect(alarmLines.contains { $0.hasPrefix(a) } && !alarmLines.contains { $0.hasPrefix(b) }, "\(alarms.output)")
 
-            let (status, page) = try await fetch("/__edge/objects/COUNTERS")
+            let (status, page) = try await fetch("/__edge/durable-objects/COUNTERS")
             #expect(status == 200 && page.contains(a) && page.contains(b), "the dashboard lists both")
             // The gauge is sampled by the namespace's alarm loop, woken by the alarm's commit.
             let expected = #"edge_do_alarms_pending{namespace="COUNTERS"} \#(alarmLines.count)"#

@@ -164,7 +164,7 @@ struct ConfigTests {
             """#, file: "app.jsonc")
         let bindings = try EdgeBindings(config: config, clock: TestClock(), inMemory: true)
         let model = try bindings.ai("AI")
-        #expect(model is CachedEmbeddingModel)
+        #expect(backendObject(of: model, as: CachedEmbeddingModel.self) != nil)
         #expect(try await model.embed(["hello world"])[0].count == 64)
         #expect(try await bindings.kv("EMBEDDINGS").list().keys.count == 1, "the embedding was cached in the KV binding")
         #expect(throws: ConfigError.self) { try bindings.ai("OTHER") }
@@ -191,8 +191,8 @@ struct ConfigTests {
             """#.replacingOccurrences(of: "STATE", with: directory)
         let bindings = try EdgeBindings(config: EdgeConfig.parse(text, file: "app.jsonc"))
         let code = try bindings.vectorize("CODE")
-        #expect(code is HNSWIndex)
-        #expect(try bindings.vectorize("EXACT") is FlatIndex)
+        #expect(backendObject(of: code, as: HNSWIndex.self) != nil)
+        #expect(backendObject(of: try bindings.vectorize("EXACT"), as: FlatIndex.self) != nil)
         _ = try await code.upsert([VectorRecord(id: "a", values: [1, 2, 3, 4], metadata: ["path": "a.swift", "other": 1])])
         let match = try await code.query([1, 2, 3, 4], options: VectorQueryOptions(topK: 1, returnMetadata: .indexed)).matches.first
         #expect(match?.metadata == ["path": "a.swift"])

@@ -110,7 +110,7 @@ struct DashboardTests {
         #expect(missing.status == .notFound && missing.text.contains("NOPE"), "\(missing.text)")
         #expect(await client.fetch("/__edge/queues/nope").status == .notFound)
         #expect(await client.fetch("/__edge/buckets/FILES/object?key=absent").status == .notFound)
-        #expect(await client.fetch("/__edge/objects/COUNTERS/object?id=xyz").status == .badRequest)
+        #expect(await client.fetch("/__edge/durable-objects/COUNTERS/object?id=xyz").status == .badRequest)
         #expect(await client.fetch("/__edge/nothing/here").status == .notFound)
         let bare = await client.fetch("/__edge")
         #expect(bare.status == .seeOther && bare.headers[.location] == "/__edge/")
@@ -129,6 +129,8 @@ struct DashboardTests {
         #expect(after.map(\.path) == ["/count"])
         let page = await client.fetch("/__edge/requests")
         #expect(page.text.contains("<td class=path>/count</td>"))
+        let forwarded = await client.fetch("/__edge/objects/COUNTERS/\(String(repeating: "a", count: 64))")
+        #expect(!forwarded.text.contains("<title>"), "durable-object calls forwarded between processes are not the dashboard's")
     }
 
     @Test("served on loopback by default, not on a public address unless enabled; the path moves; bad settings are typed errors")

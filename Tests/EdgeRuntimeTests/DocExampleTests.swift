@@ -81,7 +81,7 @@ func swiftBlocks(ofGuide name: String) throws -> [String] {
 struct BackendGuideTests {
     @Test("the guide shows exactly the backend this target compiles")
     func inSync() throws {
-        let code = try docExample("TracingKVBackend")
+        let code = try docExample("AuditKVBackend")
         #expect(try swiftBlocks(ofGuide: "backends.md").first == code)
     }
 
@@ -90,15 +90,15 @@ struct BackendGuideTests {
         let config = #"""
             {
               "name": "app",
-              "tracing": { "prefix": "audit" },
-              "kv_namespaces": [{ "binding": "SESSIONS", "backend": "tracing" }, { "binding": "CACHE" }]
+              "journal": { "prefix": "journal" },
+              "kv_namespaces": [{ "binding": "SESSIONS", "backend": "journal" }, { "binding": "CACHE" }]
             }
             """#
-        let providers = BackendProviders.builtIn.adding(TracingKVProvider())
+        let providers = BackendProviders.builtIn.adding(AuditKVProvider())
         let parsed = try EdgeConfig.parse(config, file: "app.jsonc", providers: providers)
         let bindings = try EdgeBindings(config: parsed, providers: providers, inMemory: false)
         let sessions = try bindings.kv("SESSIONS")
-        #expect((sessions as? TracingKV)?.label == "audit.SESSIONS")
+        #expect(backendObject(of: sessions, as: AuditKV.self)?.label == "journal.SESSIONS")
         for check in KVConformance.cases {
             try await check.run(
                 KVConformance.Harness { clock in
@@ -111,7 +111,7 @@ struct BackendGuideTests {
         } catch let error as ConfigError {
             #expect(
                 "\(error.file): \(error.key): \(error.message)"
-                    == #"app.jsonc: tracing: unknown key "tracing"; no backend this host includes reads a "tracing" section (backends: file, memory, sqlite)"#)
+                    == #"app.jsonc: journal: unknown key "journal"; no backend this host includes reads a "journal" section (backends: file, memory, sqlite)"#)
         }
     }
 }

@@ -83,7 +83,7 @@ struct S3BlobTests {
         let bindings = try EdgeBindings(
             config: config, providers: BackendProviders.builtIn.adding(S3Provider()), environment: ["STORE_SECRET": server.credentials.secretAccessKey])
         let bucket = try bindings.bucket("UPLOADS")
-        #expect(bucket is S3Blob)
+        #expect(backendObject(of: bucket, as: S3Blob.self) != nil)
 
         let file = server.directory + "/upload.bin"
         var bytes = [UInt8](repeating: 0, count: 10 << 20)

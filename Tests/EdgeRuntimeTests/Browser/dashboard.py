@@ -129,7 +129,7 @@ with sync_playwright() as p:
 
     # A durable object: listed with its alarm, then its storage.
     page.goto(dashboard)
-    page.click('a[href="/__edge/objects/COUNTERS"]')
+    page.click('a[href="/__edge/durable-objects/COUNTERS"]')
     objects = page.locator("table").first.locator("tbody tr")
     expect(objects.count() >= 1, "the namespace lists its objects")
     expect(page.locator("text=Next alarms").count() == 1 and page.locator("table").nth(1).locator("tbody tr").count() == 1, "one alarm scheduled")

@@ -4,9 +4,9 @@ import EdgeKV
 import EdgeRuntime
 import Logging
 
-/// The `tracing` section of a config: how verbose the backend is.
-struct TracingSettings: BackendSettings {
-    static let section = "tracing"
+/// The `journal` section of a config: how verbose the backend is.
+struct AuditSettings: BackendSettings {
+    static let section = "journal"
     var prefix: String
 
     init(prefix: String) { self.prefix = prefix }
@@ -18,28 +18,28 @@ struct TracingSettings: BackendSettings {
 }
 
 /// A KV backend that keeps namespaces in memory and logs every write: registered with a host,
-/// a config selects it with `"backend": "tracing"`.
-struct TracingKVProvider: BackendProvider {
-    var name: BackendName { "tracing" }
+/// a config selects it with `"backend": "journal"`.
+struct AuditKVProvider: BackendProvider {
+    var name: BackendName { "journal" }
     var kinds: Set<BindingKind> { [.kv] }
-    var settingsType: (any BackendSettings.Type)? { TracingSettings.self }
+    var settingsType: (any BackendSettings.Type)? { AuditSettings.self }
 
     func open(_ context: BackendContext) throws -> any Backend {
-        TracingKVBackend(prefix: context.settings(TracingSettings.self)?.prefix ?? "kv", context: context)
+        AuditKVBackend(prefix: context.settings(AuditSettings.self)?.prefix ?? "kv", context: context)
     }
 }
 
-struct TracingKVBackend: Backend {
+struct AuditKVBackend: Backend {
     let prefix: String
     let context: BackendContext
 
     func kv(_ binding: EdgeConfig.KVNamespaceBinding) throws -> any KVNamespace {
-        TracingKV(base: MemoryKV(configuration: .init(clock: context.clock)), label: "\(prefix).\(binding.binding)", logger: context.logger)
+        AuditKV(base: MemoryKV(configuration: .init(clock: context.clock)), label: "\(prefix).\(binding.binding)", logger: context.logger)
     }
 }
 
 /// Every operation of `base`, with writes logged.
-struct TracingKV: KVNamespace {
+struct AuditKV: KVNamespace {
     let base: MemoryKV
     let label: String
     let logger: Logger
@@ -64,7 +64,7 @@ struct TracingKV: KVNamespace {
 }
 
 /// What the KV conformance suite also checks: expired keys are reclaimed.
-extension TracingKV: KVMaintenance {
+extension AuditKV: KVMaintenance {
     func storedKeyCount() async throws -> Int { try await base.storedKeyCount() }
     func purgeExpired() async throws -> Int { try await base.purgeExpired() }
 }
