@@ -343,7 +343,7 @@ public final class EdgeBindings: Sendable {
     }
 
     /// The stored objects of the durable-object namespace bound as `binding`, read without
-    /// building them (``DurableObjectInspection``): what `edge objects` and the dashboard show.
+    /// building them (`DurableObjectInspection`, from EdgeCoordinator): what `edge objects` and the dashboard show.
     /// Works whatever class the namespace binds and whichever process owns its objects.
     ///
     /// - Throws: ``ConfigError`` `.missingBinding`, or `.invalidValue` when the backend's store

@@ -71,7 +71,7 @@ public struct EdgeConfig: Sendable {
         }
     }
 
-    /// `dashboard`: the local dashboard (``EdgeDashboard``): the bindings and what they hold, and
+    /// `dashboard`: the local dashboard (Docs/operations.md): the bindings and what they hold, and
     /// a live request log.
     public struct DashboardSettings: Sendable, Hashable {
         /// Whether it is served; nil (the default) serves it when `dev.host` is a loopback

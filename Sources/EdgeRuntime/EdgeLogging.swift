@@ -10,7 +10,7 @@ public enum EdgeLogFormat: String, Sendable, Hashable, CaseIterable {
     case json
 }
 
-/// The log handler of hosts built from a config (``EdgeHost/run(_:configPath:providers:port:)``,
+/// The log handler of hosts built from a config (``EdgeHost/run(_:configPath:providers:port:logFormat:)``,
 /// `edge dev`): lines on standard error in ``EdgeLogFormat``, with the value of every secret the
 /// config declares replaced by `[redacted]` wherever it would appear (a message, a metadata value,
 /// an error's description).

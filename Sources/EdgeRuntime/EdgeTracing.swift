@@ -9,7 +9,7 @@ import Tracing
 /// binding operation, exported over OTLP/HTTP (protobuf) with swift-otel.
 ///
 /// Spans are made through swift-distributed-tracing wherever swift-edge does work; they cost
-/// nothing until a tracer is bootstrapped. ``bootstrap(_:serviceName:)`` installs swift-otel's
+/// nothing until a tracer is bootstrapped. ``bootstrap(_:serviceName:environment:)`` installs swift-otel's
 /// tracer when the config's `tracing` section (or the standard `OTEL_EXPORTER_OTLP_ENDPOINT` /
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables) names a collector; ``EdgeBindings`` calls it,
 /// and ``EdgeHost`` runs the exporter's service, which sends the last spans at shutdown.
