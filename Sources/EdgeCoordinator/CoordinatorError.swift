@@ -7,6 +7,7 @@ public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case invalidID, invalidNamespaceName, keyTooLong, invalidKey, valueTooLarge, tooManyKeys
             case invalidListOptions, encodingFailed, decodingFailed, storageFailure, objectReset, ownedElsewhere, remoteCallFailed
+            case invalidAlarmTime
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -38,6 +39,8 @@ public struct CoordinatorError: Error, Sendable, CustomStringConvertible {
         /// A `fetch` forwarded to the process owning the object (a shared store) failed there,
         /// or the answer was lost on the way; the call may or may not have run.
         public static let remoteCallFailed = Code(.remoteCallFailed)
+        /// An alarm time that is not finite or outside 1970...9999.
+        public static let invalidAlarmTime = Code(.invalidAlarmTime)
 
         public var description: String { base.rawValue }
     }

@@ -273,7 +273,16 @@ public final class DurableObjectStorage: Sendable {
     // MARK: Alarm
 
     /// Schedules the object's `alarm()` at `time` (replacing any alarm set before).
+    ///
+    /// - Throws: ``CoordinatorError`` `.invalidAlarmTime` for a time that is not finite or not in
+    ///   1970...9999 (nothing is scheduled).
     public func setAlarm(_ time: Date) throws {
+        let seconds = time.timeIntervalSince1970
+        guard seconds.isFinite, (0...253_402_300_799).contains(seconds) else {
+            throw CoordinatorError(
+                .invalidAlarmTime, objectID: objectID,
+                message: "alarm time \(seconds) s since 1970 is outside 1970-01-01...9999-12-31")
+        }
         scheduleAlarm(ScheduledAlarm(time: time, retryCount: 0))
     }
 

@@ -33,12 +33,13 @@ public enum TraceContext {
         return carrier["traceparent"]
     }
 
-    /// A context continuing the trace of `traceParent`; nil when there is none to continue.
+    /// A context continuing the trace of `traceParent`; nil when there is none to continue (no
+    /// value, one the instrument cannot parse, or no instrument).
     public static func context(traceParent: String?) -> ServiceContext? {
         guard let traceParent, !traceParent.isEmpty else { return nil }
         var context = ServiceContext.topLevel
         InstrumentationSystem.instrument.extract(["traceparent": traceParent], into: &context, using: DictionaryExtractor())
-        return context
+        return self.traceParent(of: context) == nil ? nil : context
     }
 
     /// Writes the current context's `traceparent` (and `tracestate`) into `fields`.

@@ -53,9 +53,25 @@ struct Dashboard: Sendable {
         let segments = String(url.path.dropFirst(base.count)).split(separator: "/").map {
             QueryParameters.percentDecoded($0, plusIsSpace: false)
         }
+        // A dashboard on a loopback address answers only requests addressed to a loopback name:
+        // a page whose DNS name was rebound to 127.0.0.1 cannot read it.
+        guard hostAllowed(request) else {
+            return Self.html(.misdirectedRequest, "<p>This dashboard answers only requests to localhost or 127.0.0.1.</p>")
+        }
+        guard [.get, .head, .post].contains(request.method) else {
+            var response = Self.html(.methodNotAllowed, "<p>The dashboard answers GET and POST.</p>")
+            response.headers[.allow] = "GET, HEAD, POST"
+            return response
+        }
+        // Browsers attach cookies to form posts from other local sites (every port of localhost is
+        // one site): a post authenticated by the cookie must come from the dashboard's own pages.
+        if request.method == .post, !sameOrigin(request) {
+            return Self.html(.forbidden, "<p>A dashboard action must be posted from the dashboard itself.</p>")
+        }
         let unlocked = isUnlocked(request)
+        let method: HTTPRequest.Method = request.method == .head ? .get : request.method
         do {
-            switch (request.method, segments.count, segments.first) {
+            switch (method, segments.count, segments.first) {
             case (.get, 0, _): return page("Overview", try await overview(unlocked: unlocked, notice: query["notice"]), unlocked: unlocked)
             case (.get, 1, "requests"): return page("Requests", requestsPage(), unlocked: unlocked)
             case (.get, 1, "requests.json"): return requestsJSON(after: Int(query["after"] ?? "") ?? 0)
@@ -89,11 +105,23 @@ struct Dashboard: Sendable {
                             unlocked: false))
                 }
                 return try await action(segments[0], segments[1], request)
+            case (.post, _, _):
+                var response = Self.html(
+                    .methodNotAllowed, layout("Not an action", "<p class=error>\(htmlEscape(url.path)) is a page: GET it.</p>", unlocked: unlocked))
+                response.headers[.allow] = "GET, HEAD"
+                return response
             default:
                 return Self.html(.notFound, layout("Not found", "<p class=error>No dashboard page at \(htmlEscape(url.path)).</p>", unlocked: unlocked))
             }
         } catch let error as ConfigError where error.code == .missingBinding {
             return Self.html(.notFound, layout("Not found", "<p class=error>\(htmlEscape(error.description))</p>", unlocked: unlocked))
+        } catch let error as KVError where error.code != .storageFailure && error.code != .closed {
+            return Self.html(.badRequest, layout("Bad request", "<p class=error>\(htmlEscape(error.description))</p>", unlocked: unlocked))
+        } catch let error as BlobError where error.code != .storageFailure && error.code != .closed && error.code != .unavailable {
+            return Self.html(.badRequest, layout("Bad request", "<p class=error>\(htmlEscape(error.description))</p>", unlocked: unlocked))
+        } catch let error as VectorError where error.code != .storage {
+            let status: HTTPResponse.Status = error.code == .notFound ? .notFound : .badRequest
+            return Self.html(status, layout("Bad request", "<p class=error>\(htmlEscape(error.description))</p>", unlocked: unlocked))
         } catch let error as DashboardError {
             return Self.html(error.status, layout("Error", "<p class=error>\(htmlEscape(error.message))</p>", unlocked: unlocked))
         } catch {
@@ -102,6 +130,37 @@ struct Dashboard: Sendable {
     }
 
     // MARK: Access
+
+    /// Whether the dashboard listens on a loopback address only (its default).
+    private var loopbackOnly: Bool { ["127.0.0.1", "localhost", "::1", "[::1]"].contains(bindings.config.host.lowercased()) }
+
+    private func hostAllowed(_ request: EdgeRequest) -> Bool {
+        guard loopbackOnly, let authority = request.head.authority ?? request.headers[Self.hostField] else { return true }
+        var name = Substring(authority.lowercased())
+        if name.hasPrefix("["), let end = name.firstIndex(of: "]") {
+            name = name[name.index(after: name.startIndex)..<end]
+        } else if let colon = name.lastIndex(of: ":") {
+            name = name[..<colon]
+        }
+        return name == "localhost" || name == "127.0.0.1" || name == "::1" || name.hasSuffix(".localhost")
+    }
+
+    /// Whether a POST comes from the dashboard's own origin (`Sec-Fetch-Site`, else `Origin`,
+    /// as browsers send them); a request without either is not a browser's and carries no
+    /// ambient cookie.
+    private func sameOrigin(_ request: EdgeRequest) -> Bool {
+        if let site = request.headers[Self.fetchSite] { return site == "same-origin" || site == "none" }
+        if let origin = request.headers[Self.origin] {
+            guard let authority = request.head.authority ?? request.headers[Self.hostField] else { return false }
+            return origin == "http://\(authority)" || origin == "https://\(authority)"
+        }
+        return true
+    }
+
+    private static let fetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    private static let origin = HTTPField.Name("Origin")!
+    /// `Host` as a plain field (HTTP/1 servers move it to the request's authority).
+    private static let hostField = HTTPField.Name("Host")!
 
     private func isUnlocked(_ request: EdgeRequest) -> Bool {
         guard let token else { return false }
@@ -139,8 +198,13 @@ struct Dashboard: Sendable {
         switch kind {
         case "queues":
             guard queueNames.contains(name) else { throw DashboardError(.notFound, "no queue \"\(name)\" in the config") }
+            guard bindings.config.queueConsumers.contains(where: { $0.configuration.deadLetterQueue == name }) else {
+                throw DashboardError(.badRequest, "\(name) is not a dead-letter queue of the config: only dead letters are redriven")
+            }
             let target = form["to"].flatMap { $0.isEmpty ? nil : $0 }
-            if let target, !queueNames.contains(target) { throw DashboardError(.badRequest, "no queue \"\(target)\" in the config to redrive to") }
+            if let target, !queueNames.contains(target) || target == name {
+                throw DashboardError(.badRequest, "no queue \"\(target)\" in the config to redrive to (other than \(name))")
+            }
             let moved = try await bindings.queueBackend.redrive(from: name, to: target)
             return Self.redirect(link("queues/\(Self.percentEncoded(name))", ["notice": "redrove \(moved) messages"]))
         case "kv":
@@ -508,7 +572,7 @@ struct Dashboard: Sendable {
               document.getElementById('live').textContent = 'Live: new requests appear as they are answered.';
               function text(tag, value, cls) { var cell = document.createElement(tag); cell.textContent = value; if (cls) cell.className = cls; return cell; }
               function poll() {
-                fetch('requests.json?after=' + last).then(function (r) { return r.json(); }).then(function (entries) {
+                fetch('\(link("requests.json"))?after=' + last).then(function (r) { return r.json(); }).then(function (entries) {
                   entries.forEach(function (e) {
                     var row = document.createElement('tr');
                     row.className = 'request s' + String(e.status).charAt(0);
@@ -614,8 +678,18 @@ struct Dashboard: Sendable {
 
     /// Text as it is when it is UTF-8 (JSON values are), else base64; cut at `limit` bytes.
     private static func preview(_ bytes: [UInt8], limit: Int = 65_536) -> String {
-        let shown = Array(bytes.prefix(limit))
+        var shown = Array(bytes.prefix(limit))
         let more = bytes.count > limit ? "<p class=muted>first \(limit) of \(bytes.count) bytes</p>" : ""
+        if bytes.count > limit {
+            // Not cut inside a character: drop a trailing incomplete UTF-8 sequence (at most 3 bytes).
+            var back = 0
+            while back < 3, back < shown.count, shown[shown.count - 1 - back] & 0xC0 == 0x80 { back += 1 }
+            if back < shown.count {
+                let lead = shown[shown.count - 1 - back]
+                let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+                if length > back + 1 { shown.removeLast(back + 1) }
+            }
+        }
         if let text = String(validating: shown, as: UTF8.self) { return "<pre>\(htmlEscape(text))</pre>" + more }
         return "<pre class=binary>base64:\(Data(shown).base64EncodedString())</pre>" + more
     }

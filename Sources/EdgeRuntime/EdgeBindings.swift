@@ -10,6 +10,7 @@ public import HTTPTypes
 public import Logging
 import ServiceLifecycle
 import Synchronization
+import Tracing
 public import VectorSearch
 
 /// The bindings a config declares, built by the backends it names: what a worker's `makeEnv`
@@ -37,6 +38,12 @@ public final class EdgeBindings: Sendable {
     let objectForwarding: ObjectForwarding
     /// The span exporter these bindings installed (``EdgeTracing``), for the host to run.
     let tracingService: (any Service)?
+    /// Whether bindings are wrapped to be metered and traced (metrics on, or a tracer installed).
+    private let instrumented: Bool
+
+    private func meter(_ kind: String, _ binding: String) -> BindingMeter {
+        BindingMeter(kind: kind, binding: binding, metrics: config.metrics.enabled)
+    }
 
     private struct Opened {
         var kv: [String: any KVNamespace] = [:]
@@ -107,7 +114,9 @@ public final class EdgeBindings: Sendable {
         // A config without queues gets an empty in-memory backend rather than a database file.
         let usesQueues = !config.queueProducers.isEmpty || !config.queueConsumers.isEmpty
         let queues = try (usesQueues ? backends[inMemory ? .memory : config.queueBackend] : nil).map { try $0.queues() } ?? MemoryQueue(clock: clock)
-        queueBackend = config.metrics.enabled && usesQueues ? MeteredQueueBackend(base: queues) : queues
+        // Bindings are wrapped to be metered and traced when either is on.
+        instrumented = config.metrics.enabled || !(InstrumentationSystem.tracer is NoOpTracer)
+        queueBackend = instrumented && usesQueues ? MeteredQueueBackend(base: queues, metrics: config.metrics.enabled) : queues
         objectForwarding = ObjectForwarding(logger: logger)
     }
 
@@ -170,7 +179,7 @@ public final class EdgeBindings: Sendable {
         return try opened.withLock { opened in
             if let existing = opened.kv[binding] { return existing }
             var namespace = try backend(entry.backend, kind: .kv, binding: binding).kv(entry)
-            if config.metrics.enabled { namespace = MeteredKV.wrapping(namespace, meter: BindingMeter(kind: "kv", binding: binding)) }
+            if instrumented { namespace = MeteredKV.wrapping(namespace, meter: meter("kv", binding)) }
             opened.kv[binding] = namespace
             return namespace
         }
@@ -186,7 +195,7 @@ public final class EdgeBindings: Sendable {
         return try opened.withLock { opened in
             if let existing = opened.buckets[binding] { return existing }
             var bucket = try backend(entry.backend, kind: .bucket, binding: binding).bucket(entry)
-            if config.metrics.enabled { bucket = MeteredBucket.wrapping(bucket, meter: BindingMeter(kind: "blob", binding: binding)) }
+            if instrumented { bucket = MeteredBucket.wrapping(bucket, meter: meter("blob", binding)) }
             opened.buckets[binding] = bucket
             return bucket
         }
@@ -373,7 +382,7 @@ public final class EdgeBindings: Sendable {
         return try opened.withLock { opened in
             if let existing = opened.indexes[binding] { return existing }
             var index = try backend(entry.backend, kind: .vectorize, binding: binding).vectorIndex(entry)
-            if config.metrics.enabled { index = MeteredVectorIndex(base: index, meter: BindingMeter(kind: "vectorize", binding: binding)) }
+            if instrumented { index = MeteredVectorIndex(base: index, meter: meter("vectorize", binding)) }
             opened.indexes[binding] = index
             return index
         }
@@ -412,7 +421,7 @@ public final class EdgeBindings: Sendable {
         if let cache = entry.cache {
             model = try CachedEmbeddingModel(model, cache: try kv(cache), ttl: entry.cacheTTL.components.seconds)
         }
-        if config.metrics.enabled { model = MeteredEmbeddingModel(base: model, meter: BindingMeter(kind: "ai", binding: binding)) }
+        if instrumented { model = MeteredEmbeddingModel(base: model, meter: meter("ai", binding)) }
         return opened.withLock { opened in
             if let existing = opened.models[binding] { return existing }
             opened.models[binding] = model

@@ -31,14 +31,14 @@ public enum EdgeTracing {
     ///   - serviceName: the `service.name` resource attribute (default: the config's `name`).
     ///   - environment: where the `OTEL_*` variables are read.
     /// - Returns: the exporter's service, to run in the host's service group; nil when nothing was
-    ///   installed.
+    ///   installed, and from every later call (one service group runs it).
     /// - Throws: swift-otel's configuration errors (an invalid endpoint).
     @discardableResult
     public static func bootstrap(
         _ settings: EdgeConfig.TracingSettings, serviceName: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> (any Service)? {
         try state.withLock { (state: inout (done: Bool, service: (any Service)?)) -> (any Service)? in
-            if state.done { return state.service }
+            if state.done { return nil }
             state.done = true
             let fromEnvironment = environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
             guard settings.enabled ?? (settings.endpoint != nil || fromEnvironment != nil) else { return nil }

@@ -98,13 +98,16 @@ public actor HelloCounter: DurableObject {
     public init(state: DurableObjectState, env: Void) { self.state = state }
 
     public func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
+        if let text = request.url.query["alarm_in"] {
+            guard let seconds = Double(text), seconds.isFinite, (0...31_536_000).contains(seconds) else {
+                return .text("alarm_in is seconds from now, 0...31536000 (a year)", status: 400)
+            }
+            try state.storage.setAlarm(Date().addingTimeInterval(seconds))
+        }
         var value = try state.storage.get("value", as: Int.self) ?? 0
         if request.method == .post {
             value += 1
             try state.storage.put("value", value)
-        }
-        if let seconds = request.url.query["alarm_in"].flatMap(Double.init), seconds.isFinite, seconds >= 0 {
-            try state.storage.setAlarm(Date().addingTimeInterval(seconds))
         }
         let name = request.url.path.split(separator: "/").last.map(String.init) ?? ""
         let body = try JSONValue.object([

@@ -33,6 +33,8 @@ public func backendObject<T>(of binding: Any, as type: T.Type = T.self) -> T? {
 struct BindingMeter: Sendable {
     let kind: String
     let binding: String
+    /// false: spans only (metrics are off in the config, tracing is on).
+    var metrics = true
 
     private struct Instruments: Sendable {
         let count: Counter
@@ -56,11 +58,11 @@ struct BindingMeter: Sendable {
     /// and, inside a trace, traced as a client span `KIND OPERATION` (attributes `edge.binding`,
     /// `edge.operation`).
     func measure<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
-        let instruments = instruments(operation)
+        let instruments = metrics ? instruments(operation) : nil
         let started = ContinuousClock.now
         defer {
-            instruments.duration.recordInterval(since: started)
-            instruments.count.increment()
+            instruments?.duration.recordInterval(since: started)
+            instruments?.count.increment()
         }
         do {
             // A span only inside a trace: a consumer's idle polling starts none.
@@ -71,7 +73,7 @@ struct BindingMeter: Sendable {
                 return try await body()
             }
         } catch {
-            instruments.errors.increment()
+            instruments?.errors.increment()
             throw error
         }
     }
@@ -210,7 +212,9 @@ struct MeteredQueueBackend: QueueBackend, MeteredBinding {
     var limits: QueueLimits { base.limits }
     var clock: any EdgeClock { base.clock }
 
-    private func meter(_ queue: String) -> BindingMeter { BindingMeter(kind: "queue", binding: queue) }
+    let metrics: Bool
+
+    private func meter(_ queue: String) -> BindingMeter { BindingMeter(kind: "queue", binding: queue, metrics: metrics) }
 
     func send(_ queue: String, _ messages: [OutgoingMessage]) async throws {
         try await meter(queue).measure("send") { try await base.send(queue, messages) }

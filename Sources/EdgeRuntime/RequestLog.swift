@@ -43,10 +43,12 @@ final class RequestLog: Sendable {
         }
     }
 
-    /// The kept entries with a sequence number above `after`, oldest first.
+    /// The kept entries with a sequence number above `after`, oldest first; all of them when
+    /// `after` is beyond the last (a page still open across a restart of the host).
     func entries(after: Int = 0) -> [Entry] {
         state.withLock { state in
             let ordered = state.entries[state.start...] + state.entries[..<state.start]
+            let after = after >= state.next ? 0 : after
             return ordered.filter { $0.sequence > after }
         }
     }

@@ -63,6 +63,51 @@ struct DashboardTests {
         #expect(signedOut.headers[.setCookie]?.contains("Max-Age=0") == true)
     }
 
+    @Test("a post from another origin is refused even with the cookie; a request to another host name is refused; only dead letters are redriven")
+    func browserDefences() async throws {
+        let client = try WorkerTestClient(HelloWorker(), config: Self.config, secrets: ["DASH_TOKEN": "t0ken"])
+        let signedIn = await client.fetch("/__edge/login", method: "POST", headers: Self.form, body: Array("token=t0ken".utf8))
+        let cookie = String(try #require(signedIn.headers[.setCookie]).split(separator: ";")[0])
+        let unlocked = Self.form.merging(["cookie": cookie]) { $1 }
+        try await client.bindings.kv("COUNTER").put("kept", "x")
+        let delete = Array("key=kept".utf8)
+        let crossSite = await client.fetch(
+            "/__edge/kv/COUNTER/delete", method: "POST", headers: unlocked.merging(["sec-fetch-site": "same-site"]) { $1 }, body: delete)
+        #expect(crossSite.status == .forbidden, "another local site's form")
+        let otherOrigin = await client.fetch(
+            "/__edge/kv/COUNTER/delete", method: "POST", headers: unlocked.merging(["origin": "http://localhost:3000", "host": "localhost:8787"]) { $1 },
+            body: delete)
+        #expect(otherOrigin.status == .forbidden)
+        #expect(try await client.bindings.kv("COUNTER").get("kept") == "x")
+        let sameOrigin = await client.fetch(
+            "/__edge/kv/COUNTER/delete", method: "POST",
+            headers: unlocked.merging(["origin": "http://localhost:8787", "host": "localhost:8787", "sec-fetch-site": "same-origin"]) { $1 }, body: delete)
+        #expect(sameOrigin.status == .seeOther)
+        #expect(await client.fetch("/__edge/", headers: ["host": "rebound.example:8787"]).status == .misdirectedRequest)
+        #expect(await client.fetch("/__edge/", headers: ["host": "localhost:8787"]).status == .ok)
+        #expect(await client.fetch("/__edge/", headers: ["host": "[::1]:8787"]).status == .ok)
+        let live = await client.fetch("/__edge/queues/jobs/redrive", method: "POST", headers: unlocked, body: Array("to=jobs-dlq".utf8))
+        #expect(live.status == .badRequest && live.text.contains("not a dead-letter queue"), "\(live.text)")
+        let onto = await client.fetch("/__edge/queues/jobs-dlq/redrive", method: "POST", headers: unlocked, body: Array("to=jobs-dlq".utf8))
+        #expect(onto.status == .badRequest)
+        #expect(await client.fetch("/__edge/queues", method: "POST", headers: unlocked, body: []).status == .methodNotAllowed)
+        #expect(await client.fetch("/__edge/", method: "DELETE").status == .methodNotAllowed)
+        #expect(await client.fetch("/__edge/kv/COUNTER/value?key=").status == .badRequest, "an empty key is the request's mistake")
+        #expect(await client.fetch("/__edge/buckets/FILES?cursor=garbage").status == .badRequest)
+    }
+
+    @Test("a long UTF-8 value cut for display stays text; a binary one shows as base64")
+    func previews() async throws {
+        let client = try WorkerTestClient(HelloWorker(), config: Self.config, secrets: ["DASH_TOKEN": "t0ken"])
+        // 65,535 ASCII bytes then a 3-byte character: the 64 KiB cut falls inside it.
+        try await client.bindings.kv("COUNTER").put(
+            "long", value: Array(String(repeating: "a", count: 65_535).utf8) + Array("€€".utf8), options: KVPutOptions())
+        let long = await client.fetch("/__edge/kv/COUNTER/value?key=long")
+        #expect(long.text.contains("<pre>aaaa") && long.text.contains("first 65536 of 65541 bytes"), "shown as text, cut before the character")
+        try await client.bindings.kv("COUNTER").put("binary", value: [0xFF, 0x00, 0xFE], options: KVPutOptions())
+        #expect(await client.fetch("/__edge/kv/COUNTER/value?key=binary").text.contains("base64:/wD+"))
+    }
+
     @Test("without dashboard.token_secret the dashboard is read-only and says why; no action form is shown")
     func readOnlyWithoutToken() async throws {
         let client = try WorkerTestClient(
