@@ -99,4 +99,20 @@ struct AlarmTests {
         clock.advance(by: 40)
         #expect(try await namespace.runDueAlarms() == 1)
     }
+
+    @Test("an alarm time that is not finite or outside 1970...9999 is refused with invalidAlarmTime, and the alarm set before stays")
+    func invalidTimes() async throws {
+        let clock = TestClock()
+        let namespace = try alarmNamespace(clock, failures: 0, path: try makeTemporaryDirectory() + "/do.sqlite", log: AlarmLog())
+        let stub = namespace.get(namespace.idFromName("bounds"))
+        let valid = clock.now.addingTimeInterval(60)
+        try await stub.call { try await $0.schedule(valid) }
+        for seconds in [1e16, -1, Double.infinity, Double.nan] {
+            let error = await #expect(throws: CoordinatorError.self) {
+                try await stub.call { try await $0.schedule(Date(timeIntervalSince1970: seconds)) }
+            }
+            #expect(error?.code == .invalidAlarmTime, "\(seconds)")
+        }
+        #expect(try await stub.call { try await $0.alarmTime() } == valid)
+    }
 }
