@@ -7,26 +7,11 @@ import Testing
 let browserArtifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/test-artifacts/browser")
     .standardized.path
 
-/// Whether headless Chromium (Debian's `chromium`) and Playwright for Python are installed.
-let browserAvailable: Bool = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
-    let chromium = path.split(separator: ":").contains {
-        FileManager.default.isExecutableFile(atPath: "\($0)/chromium") || FileManager.default.isExecutableFile(atPath: "\($0)/chromium-browser")
-    }
-    guard chromium else { return false }
-    let python = Process()
-    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", "-c", "import playwright.sync_api"]
-    python.standardError = FileHandle.nullDevice
-    guard (try? python.run()) != nil else { return false }
-    python.waitUntilExit()
-    return python.terminationStatus == 0
-}()
-
 @Suite(
     "CodeSearch's pages in headless Chromium",
     .enabled(
-        if: browserAvailable, "needs Debian's chromium and PyPI's playwright (`apt-get install chromium`, `pip install playwright`; .ci/run installs both)"))
+        if: HeadlessChromium.isAvailable,
+        "needs Debian's chromium and PyPI's playwright (`apt-get install chromium`, `pip install playwright`; .ci/run installs both)"))
 struct BrowserTests {
     @Test("watch a pushed repository's job reach 100 % on /jobs, search from /, open the first result with the keyboard, search without JavaScript")
     func searchAndJobs() async throws {

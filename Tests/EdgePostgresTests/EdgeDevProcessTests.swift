@@ -62,7 +62,8 @@ extension PostgresProcessTests {
                 }
             }
             for round in 1...2 {
-                try await first.waitUntil("consumer progress (round \(round))", timeout: 180) { lines in
+                // A deadline for progress (10 s alone; over 3 minutes once in a full run on two cores).
+                try await first.waitUntil("consumer progress (round \(round))", timeout: 420) { lines in
                     Self.received(lines).count >= 2_000 * round
                 }
                 first.kill()

@@ -8,29 +8,13 @@ import VectorSearch
     import FoundationNetworking
 #endif
 
-/// Whether headless Chromium (Debian's `chromium`) and Playwright for Python are installed.
-let dashboardBrowserAvailable: Bool = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
-    let chromium = path.split(separator: ":").contains {
-        FileManager.default.isExecutableFile(atPath: "\($0)/chromium") || FileManager.default.isExecutableFile(atPath: "\($0)/chromium-browser")
-    }
-    guard chromium else { return false }
-    let python = Process()
-    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", "-c", "import playwright.sync_api"]
-    python.standardError = FileHandle.nullDevice
-    guard (try? python.run()) != nil else { return false }
-    python.waitUntilExit()
-    return python.terminationStatus == 0
-}()
-
 /// Where the dashboard test keeps its screenshots (`.build/test-artifacts/dashboard`).
 let dashboardArtifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/test-artifacts/dashboard").path
 
 @Suite(
     "edge dev's dashboard in headless Chromium",
     .enabled(
-        if: dashboardBrowserAvailable,
+        if: HeadlessChromium.isAvailable,
         "needs Debian's chromium and PyPI's playwright (`apt-get install chromium`, `pip install playwright`; .ci/run installs both)"))
 struct DashboardBrowserTests {
     @Test(

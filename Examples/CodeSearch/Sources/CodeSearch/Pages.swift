@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// The HTML pages `code-search serve` shows: search (`/`), a file (`/file`) and the indexing jobs
@@ -5,21 +6,7 @@ import Foundation
 /// without JavaScript — the script only adds keyboard navigation and live job progress.
 enum Pages {
     /// `text` safe inside HTML text and attribute values.
-    static func escape(_ text: some StringProtocol) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: some StringProtocol) -> String { HTML.escape(text) }
 
     /// `value` percent-encoded for a query string: everything but ASCII letters, digits and `-._~/`.
     static func query(_ value: String) -> String {
