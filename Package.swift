@@ -351,7 +351,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Scripts"], swiftSettings: strict),
-        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], swiftSettings: strict),
+        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "EdgeRuntimeTesting"], exclude: ["Browser"], swiftSettings: strict),
         .testTarget(
             name: "EdgeCoordinatorTests", dependencies: ["EdgeCoordinator", "EdgeTesting", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
@@ -369,7 +369,7 @@ let package = Package(
                 "CodeSearch", "EdgeRuntimeTesting", "EdgePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
-            exclude: ["Fixtures"],
+            exclude: ["Fixtures", "Browser"],
             swiftSettings: strict
         ),
         .testTarget(

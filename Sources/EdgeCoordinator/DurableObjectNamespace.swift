@@ -632,7 +632,7 @@ struct CoordinatorMetrics: Sendable {
             let started = ContinuousClock.now
             defer {
                 let elapsed = ContinuousClock.now - started
-                duration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+                duration.recordNanoseconds(elapsed.inNanoseconds)
                 count.increment()
             }
             do { return try await body() } catch {

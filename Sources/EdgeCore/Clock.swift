@@ -48,4 +48,16 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
+
+    /// This duration in whole nanoseconds (what swift-metrics' timers record), saturating at
+    /// `Int64`'s bounds.
+    public var inNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, carried) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow || carried ? (seconds < 0 ? .min : .max) : sum
+    }
+
+    /// This duration in milliseconds, fractions included.
+    public var inMilliseconds: Double { inSeconds * 1000 }
 }

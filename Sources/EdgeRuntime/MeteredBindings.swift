@@ -82,7 +82,7 @@ struct BindingMeter: Sendable {
 extension Timer {
     fileprivate func recordInterval(since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        recordNanoseconds(elapsed.inNanoseconds)
     }
 }
 

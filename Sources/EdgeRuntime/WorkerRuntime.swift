@@ -71,8 +71,11 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         "\(idPrefix)-\(requestCounter.add(1, ordering: .relaxed).newValue)"
     }
 
-    private func context(_ requestID: String) -> ExecutionContext {
-        ExecutionContext(baseLogger: logger, requestID: requestID, tracker: tracker, traceID: TraceContext.traceParent().flatMap(TraceContext.traceID(of:)))
+    /// The trace id of the span this task runs in, if any.
+    private static func currentTraceID() -> String? { TraceContext.traceParent().flatMap(TraceContext.traceID(of:)) }
+
+    private func context(_ requestID: String, traceID: String? = currentTraceID()) -> ExecutionContext {
+        ExecutionContext(baseLogger: logger, requestID: requestID, tracker: tracker, traceID: traceID)
     }
 
     // MARK: fetch
@@ -110,23 +113,24 @@ public final class WorkerRuntime<W: Worker>: Sendable {
 
     private func serve(_ request: EdgeRequest, id: String) async -> EdgeResponse {
         let started = ContinuousClock.now
-        var response = await respond(request, id: id)
+        let traceID = Self.currentTraceID()
+        var response = await respond(request, id: id, traceID: traceID)
         response.headers[.edgeRequestID] = id
         let elapsed = ContinuousClock.now - started
         metrics.record(method: request.method.rawValue, status: response.status.code, duration: elapsed)
-        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        let milliseconds = elapsed.inMilliseconds
         requestLog.record(method: request.method.rawValue, path: request.url.path, status: response.status.code, milliseconds: milliseconds, requestID: id)
         if logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
                 "request_id": "\(id)", "status": "\(response.status.code)", "ms": "\(String(format: "%.2f", milliseconds))",
             ]
-            if let traceID = TraceContext.traceParent().flatMap(TraceContext.traceID(of:)) { metadata["trace_id"] = "\(traceID)" }
+            if let traceID { metadata["trace_id"] = "\(traceID)" }
             logger.info("\(request.method) \(request.url.path) \(response.status.code)", metadata: metadata)
         }
         return response
     }
 
-    private func respond(_ request: EdgeRequest, id: String) async -> EdgeResponse {
+    private func respond(_ request: EdgeRequest, id: String, traceID: String?) async -> EdgeResponse {
         if let s3API, servesS3Only || (bindings.config.s3API?.port == nil && s3API.accepts(request)) {
             return await s3API.handle(request)
         }
@@ -147,7 +151,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         }
         // A durable-object call another process forwarded to this one, the object's owner.
         if let forwarded = await bindings.objectForwarding.receive(request) { return forwarded }
-        let ctx = context(id)
+        let ctx = context(id, traceID: traceID)
         let handled = request
         let outcome = await watchdog.run(timeout: limits.requestTimeout.inSeconds) { [worker, env] in
             try await worker.fetch(handled, env: env, ctx: ctx)
@@ -343,7 +347,7 @@ final class RuntimeMetrics: Sendable {
             timers[method] = timer
             return timer
         }
-        timer.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + Int64(duration.components.attoseconds / 1_000_000_000))
+        timer.recordNanoseconds(duration.inNanoseconds)
     }
 }
 

@@ -137,3 +137,17 @@ actor Counter {
     var names: [String] = []
     func add(_ name: String) { names.append(name) }
 }
+
+@Suite("Duration conversions")
+struct DurationConversionTests {
+    @Test("seconds, milliseconds and nanoseconds keep fractions and saturate at Int64's bounds")
+    func conversions() {
+        #expect(Duration.milliseconds(1500).inSeconds == 1.5)
+        #expect(Duration.microseconds(2500).inMilliseconds == 2.5)
+        #expect(Duration.nanoseconds(1_234_567_891).inNanoseconds == 1_234_567_891)
+        #expect(Duration.nanoseconds(-42).inNanoseconds == -42)
+        #expect(Duration.zero.inNanoseconds == 0)
+        #expect(Duration.seconds(Int64.max / 2).inNanoseconds == .max)
+        #expect(Duration.seconds(Int64.min / 2).inNanoseconds == .min)
+    }
+}
