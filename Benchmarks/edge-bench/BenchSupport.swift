@@ -105,6 +105,9 @@ struct BenchOptions {
     /// `--model hashing`: the large corpus embedded by the hashing embedder instead of MiniLM
     /// (the pipeline without the neural model: chunking, lexical and vector indexes, storage).
     var model = "minilm"
+    /// `--keep DIR`: the large corpus's index is built in DIR and kept; a later run with the same
+    /// DIR finds it complete and measures the searches only.
+    var keepDirectory: String?
 
     init(_ arguments: ArraySlice<String>) throws {
         var iterator = arguments.makeIterator()
@@ -123,6 +126,7 @@ struct BenchOptions {
             case "--port": port = Int(iterator.next() ?? "")
             case "--corpus": corpus = iterator.next()
             case "--model": model = iterator.next() ?? model
+            case "--keep": keepDirectory = iterator.next()
             default: throw BenchError(message: "unknown option \(argument)")
             }
         }

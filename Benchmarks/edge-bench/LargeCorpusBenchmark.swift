@@ -15,7 +15,8 @@ import VectorSearch
 /// process's peak resident memory), `large.search_p50` / `large.search_p99` (ms, warm, the dev
 /// sets' queries over the whole corpus; target p99 < 50). `--limit N` indexes only the first
 /// packages of the list, up to N files, for a quick look (the lines then say so). `--model
-/// hashing` embeds with `HashingEmbedder`: the pipeline without the neural model.
+/// hashing` embeds with `HashingEmbedder`: the pipeline without the neural model. `--keep DIR`
+/// builds the index in DIR and keeps it; run again with the same DIR, only the searches are measured.
 struct LargeCorpusBenchmark {
     let options: BenchOptions
 
@@ -147,11 +148,23 @@ struct LargeCorpusBenchmark {
     static let extensions = ["swift", "c", "h", "cc", "cpp", "py", "ts", "js", "go", "rs"]
 
     func run() async throws {
-        let scratch = try options.scratchDirectory("codesearch-large")
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let scratch: String
+        if let kept = options.keepDirectory {
+            scratch = kept
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        } else {
+            scratch = try options.scratchDirectory("codesearch-large")
+        }
+        defer { if options.keepDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) } }
+        // A complete index kept by an earlier `--keep` run: only the searches are measured again.
+        let marker = scratch + "/indexed.json"
+        let reused = FileManager.default.fileExists(atPath: marker)
+        if !reused { try? FileManager.default.removeItem(atPath: scratch + "/corpus") }
         let root = scratch + "/corpus"
-        let (files, packages) = try Self.build(root: root, limit: options.limit)
-        FileHandle.standardError.write(Data("edge-bench: corpus of \(files) source files from \(packages) packages in \(root)\n".utf8))
+        let (files, packages) = reused ? (0, 0) : try Self.build(root: root, limit: options.limit)
+        if !reused {
+            FileHandle.standardError.write(Data("edge-bench: corpus of \(files) source files from \(packages) packages in \(root)\n".utf8))
+        }
 
         guard ["minilm", "hashing"].contains(options.model) else { throw BenchError(message: "--model takes minilm or hashing, not \(options.model)") }
         let minilm = try MiniLM(directory: MiniLM.locateOrInstallWeights { FileHandle.standardError.write(Data("edge-bench: \($0)\n".utf8)) })
@@ -161,9 +174,17 @@ struct LargeCorpusBenchmark {
         let chunkStore = try SQLiteChunkStore(path: scratch + "/chunks.sqlite")
         let vectors = try HNSWIndex(
             name: "code", stateDirectory: scratch, configuration: VectorIndexConfiguration(dimensions: 384, indexedMetadataFields: ["repo", "key"]))
+        let lexical = try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite")
         let index = CodeIndex(
             model: cached, vectors: vectors, chunks: chunkStore,
-            lexical: try SQLiteLexicalIndex(path: scratch + "/lexical.sqlite"), artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
+            lexical: lexical, artifacts: try FileBlob(bucket: "artifacts", stateDirectory: scratch))
+        if reused {
+            let kept = try JSONDecoder().decode(KeptIndex.self, from: Data(contentsOf: URL(fileURLWithPath: marker)))
+            guard kept.model == model.modelID else { throw BenchError(message: "\(scratch) holds an index embedded by \(kept.model), not \(model.modelID)") }
+            FileHandle.standardError.write(Data("edge-bench: the index kept in \(scratch) (\(kept.files) files, \(kept.chunks) chunks); searches only\n".utf8))
+            try await measureSearches(index, lexical: lexical, scope: ["corpus": quote("kept"), "model": quote(model.modelID)])
+            return
+        }
         let started = seconds()
         let report = try await index.index(source: .local(root), repo: "large")
         let elapsed = seconds() - started
@@ -197,27 +218,41 @@ struct LargeCorpusBenchmark {
         BenchLine(suite: "codesearch", name: "large.rss", value: Self.peakResidentMiB(), unit: "MiB", extra: scope.merging(["lower_is_better": "true"]) { $1 })
             .print()
 
-        // Search latency, warm: the dev sets' queries over the whole corpus, several rounds.
+        if options.keepDirectory != nil {
+            try JSONEncoder().encode(KeptIndex(model: model.modelID, files: report.files, chunks: report.chunks)).write(to: URL(fileURLWithPath: marker))
+        }
+        try await measureSearches(index, lexical: lexical, scope: scope)
+    }
+
+    /// Search latency, warm: the dev sets' queries over the whole corpus, several rounds; then the
+    /// lexical and the semantic rankings alone (`large.lexical_*`, `large.semantic_*`), to show
+    /// where the time goes.
+    private func measureSearches(_ index: CodeIndex, lexical: any LexicalIndex, scope: [String: String]) async throws {
         let here = FileManager.default.currentDirectoryPath
         let bench = CodeSearchBenchmark(options: options)
         let queries =
             (try bench.loadQueries(here + "/Benchmarks/data/codesearch-dev.jsonl")
             + bench.loadQueries(here + "/Benchmarks/data/codesearch-dev-grdb.jsonl")).map(\.query)
         for query in queries.prefix(5) { _ = try await index.search(query, top: 10) }
-        var latencies: [Double] = []
-        for _ in 0..<max(3, options.rounds) {
-            for query in queries {
-                let start = seconds()
-                _ = try await index.search(query, top: 10)
-                latencies.append((seconds() - start) * 1000)
+        func measure(_ name: String, target: String? = nil, _ body: (String) async throws -> Void) async throws {
+            var latencies: [Double] = []
+            for _ in 0..<max(3, options.rounds) {
+                for query in queries {
+                    let start = seconds()
+                    try await body(query)
+                    latencies.append((seconds() - start) * 1000)
+                }
             }
+            latencies.sort()
+            func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+            var extra = scope.merging(["searches": "\(latencies.count)", "lower_is_better": "true"]) { $1 }
+            BenchLine(suite: "codesearch", name: "large.\(name)_p50", value: percentile(0.5), unit: "ms", extra: extra).print()
+            if let target { extra["target"] = target }
+            BenchLine(suite: "codesearch", name: "large.\(name)_p99", value: percentile(0.99), unit: "ms", extra: extra).print()
         }
-        latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        let searches = scope.merging(["searches": "\(latencies.count)", "lower_is_better": "true"]) { $1 }
-        BenchLine(suite: "codesearch", name: "large.search_p50", value: percentile(0.5), unit: "ms", extra: searches).print()
-        BenchLine(suite: "codesearch", name: "large.search_p99", value: percentile(0.99), unit: "ms", extra: searches.merging(["target": "50"]) { $1 })
-            .print()
+        try await measure("search", target: "50") { _ = try await index.search($0, top: 10) }
+        try await measure("lexical") { _ = try await lexical.search($0, limit: CodeIndex.candidates, repo: nil) }
+        try await measure("semantic") { _ = try await index.vectorCandidates($0, repo: nil) }
     }
 
     /// Writes the corpus under `root` (`OWNER/NAME/...` per package) with `git archive`, source
@@ -296,4 +331,11 @@ struct LargeCorpusBenchmark {
         else { return 0 }
         return kilobytes / 1024
     }
+}
+
+/// What `--keep DIR` records of a complete index (`indexed.json`).
+struct KeptIndex: Codable {
+    var model: String
+    var files: Int
+    var chunks: Int
 }

@@ -25,7 +25,7 @@ let usage = """
                   mode (hybrid, lexical, semantic) vs BM25 and BM25+MiniLM fusion; full index, re-index after touching
                   one file, search p50/p99; with --backend postgres also MRR@10 with chunks, lexical index and vectors in
                   PostgreSQL next to SQLite's
-      codesearch --corpus large [--limit N] [--model minilm|hashing]  every source file of the package mirrors
+      codesearch --corpus large [--limit N] [--model minilm|hashing] [--keep DIR]  every source file of the package mirrors
                   under /opt/swift-packages (13,000+ files at fixed tags) indexed in one run: files, chunks, the
                   WordPiece tokens MiniLM reads, time to searchable, peak RSS, search p50/p99 (--model hashing:
                   the pipeline without the neural model)
