@@ -56,6 +56,9 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         // Model-based tests: random operation sequences, shrunk to a minimal failing one.
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // The isolate runtime's WebAssembly engine (no WASI, no file system: guests reach the
+        // world only through the host's imports).
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2", traits: ["MultiThread"]),
         // `swift package generate-documentation`: the DocC catalogs of the library products.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -294,7 +297,7 @@ let package = Package(
             name: "edge-bench",
             dependencies: [
                 "EdgeCore", "EdgeSQLite", "EdgeKV", "EdgeBlob", "EdgeQueue", "EdgeCoordinator", "EdgeRuntime", "Embeddings", "EdgeKernels", "VectorSearch",
-                "CodeSearch", "EdgePostgres", "Recordings",
+                "CodeSearch", "EdgePostgres", "Recordings", "EdgeIsolates",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -380,6 +383,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "EdgeRuntimeTesting", "EdgeTesting"], exclude: ["Clients"], swiftSettings: strict),
+        .target(name: "EdgeIsolates", dependencies: [.product(name: "WasmKit", package: "WasmKit")], swiftSettings: strict),
+        .testTarget(name: "EdgeIsolatesTests", dependencies: ["EdgeIsolates"], exclude: ["Guests"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EdgePostgresTests",

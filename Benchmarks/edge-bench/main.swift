@@ -62,6 +62,7 @@ do {
     case "codesearch" where options.corpus == "large": try await LargeCorpusBenchmark(options: options).run()
     case "codesearch" where options.corpus != nil: throw BenchError(message: "--corpus takes large, not \(options.corpus!)")
     case "codesearch": try await CodeSearchBenchmark(options: options).run()
+    case "isolates": try await IsolateBenchmark(options: options).run()
     case "-h", "--help", "help": print(usage)
     default:
         FileHandle.standardError.write(Data("unknown suite \(suite)\n\(usage)\n".utf8))

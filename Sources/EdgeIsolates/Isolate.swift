@@ -1,0 +1,115 @@
+@_spi(Fuzzing) import WasmKit
+
+/// A WebAssembly worker, parsed and checked once; ``instantiate(limits:log:)`` makes isolates of it.
+public struct IsolateModule: Sendable {
+    /// The import module name of the host ABI.
+    public static let hostModule = "edge"
+
+    let module: Module
+    let engine: Engine
+
+    /// Parses `bytes`.
+    ///
+    /// - Throws: ``IsolateError`` `.invalidModule` when the bytes are not WebAssembly, or the
+    ///   module imports something other than the host ABI's functions.
+    public init(bytes: [UInt8], limits: IsolateLimits = IsolateLimits()) throws {
+        do {
+            module = try parseWasm(bytes: bytes)
+        } catch {
+            throw IsolateError(.invalidModule, "not a WebAssembly module: \(error)")
+        }
+        for entry in module.imports {
+            guard entry.module == Self.hostModule, HostFunctions.names.contains(entry.name) else {
+                throw IsolateError(.invalidModule, "imports \(entry.module).\(entry.name), which the host does not provide")
+            }
+        }
+        engine = Engine(configuration: EngineConfiguration(stackSize: limits.stackBytes, memoryBoundsChecking: .software, fuelMetering: true))
+    }
+
+    /// A new isolate: its own store, memory and globals.
+    ///
+    /// - Throws: ``IsolateError`` `.memoryLimit` when the module's initial memory is over the
+    ///   limit, `.cpuLimit` when its start function spends the fuel, `.trap` when it traps.
+    public func instantiate(limits: IsolateLimits = IsolateLimits(), log: @escaping @Sendable (String) -> Void = { _ in }) throws -> Isolate {
+        try Isolate(module: self, limits: limits, log: log)
+    }
+}
+
+/// One instance of a worker: a store of its own. Not shared between threads; make one per
+/// invocation (cold) or keep one per tenant and call it from one task at a time (warm).
+public final class Isolate {
+    private let store: Store
+    private let instance: Instance
+    private let limits: IsolateLimits
+    private let meter: HostCallMeter
+
+    init(module: IsolateModule, limits: IsolateLimits, log: @escaping @Sendable (String) -> Void) throws {
+        store = Store(engine: module.engine)
+        store.resourceLimiter = MemoryLimiter(limit: limits.memoryBytes)
+        self.limits = limits
+        let meter = HostCallMeter(limit: limits.hostCalls)
+        self.meter = meter
+        var imports = Imports()
+        for (name, function) in HostFunctions.make(store: store, meter: meter, log: log) {
+            imports.define(module: IsolateModule.hostModule, name: name, function)
+        }
+        store.fuel = Fuel(remaining: limits.fuel)
+        do {
+            instance = try module.module.instantiate(store: store, imports: imports)
+        } catch {
+            throw Self.translate(error, limits: limits)
+        }
+    }
+
+    /// Calls the exported function `name` with 32-bit arguments; returns its 32-bit results.
+    ///
+    /// - Throws: ``IsolateError``: `.invalidModule` when there is no such export, `.cpuLimit`,
+    ///   `.hostCallLimit`, `.badPointer`, `.trap`.
+    public func call(_ name: String, _ arguments: [Int32] = []) throws -> [Int32] {
+        guard let function = instance.exports[function: name] else { throw IsolateError(.invalidModule, "the module exports no function \(name)") }
+        store.fuel = Fuel(remaining: limits.fuel)
+        meter.reset()
+        do {
+            let results = try function.invoke(arguments.map { Value(signed: $0) })
+            return try results.map { value in
+                guard case .i32(let bits) = value else { throw IsolateError(.invalidModule, "\(name) returned \(value), not an i32") }
+                return Int32(bitPattern: bits)
+            }
+        } catch {
+            throw Self.translate(error, limits: limits)
+        }
+    }
+
+    /// The fuel the last call left.
+    public var fuelRemaining: UInt64 { store.fuel?.remaining ?? 0 }
+
+    static func translate(_ error: any Error, limits: IsolateLimits) -> IsolateError {
+        if let error = error as? IsolateError { return error }
+        let text = "\(error)"
+        if text.contains("out of fuel") { return IsolateError(.cpuLimit, "the invocation spent its \(limits.fuel) units of fuel") }
+        if text.contains("exceeds the resource limit") {
+            return IsolateError(.memoryLimit, "the module needs more memory than the limit of \(limits.memoryBytes) bytes")
+        }
+        return IsolateError(.trap, text.split(separator: "\n").first.map(String.init) ?? text)
+    }
+}
+
+/// Refuses linear memory past the limit (growth then answers -1 to the guest).
+final class MemoryLimiter: ResourceLimiter {
+    let limit: Int
+    init(limit: Int) { self.limit = limit }
+    func limitMemoryGrowth(to desired: Int) throws -> Bool { desired <= limit }
+    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= 100_000 }
+}
+
+/// Counts one invocation's host calls.
+final class HostCallMeter {
+    let limit: Int
+    private(set) var count = 0
+    init(limit: Int) { self.limit = limit }
+    func reset() { count = 0 }
+    func charge() throws {
+        count += 1
+        guard count <= limit else { throw IsolateError(.hostCallLimit, "more than \(limit) host calls in one invocation") }
+    }
+}

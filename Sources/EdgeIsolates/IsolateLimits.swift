@@ -1,0 +1,49 @@
+/// What one invocation of an isolate may use. Cloudflare's defaults where they exist.
+public struct IsolateLimits: Sendable, Equatable {
+    /// CPU as fuel: about one unit per WebAssembly operator executed. An invocation that spends
+    /// it all ends with ``IsolateError/Code/cpuLimit``. Default 50,000,000 (tens of milliseconds
+    /// of interpreted code on one core).
+    public var fuel: UInt64
+    /// The most linear memory the guest may have, in bytes. Growth past it fails (`memory.grow`
+    /// answers -1); a module that declares more at start is refused. Default 128 MiB.
+    public var memoryBytes: Int
+    /// The WebAssembly value stack of one invocation, in bytes; deeper recursion traps. Default 512 KiB.
+    public var stackBytes: Int
+    /// The most host calls (imports) one invocation may make. Default 1,000.
+    public var hostCalls: Int
+
+    public init(fuel: UInt64 = 50_000_000, memoryBytes: Int = 128 << 20, stackBytes: Int = 512 << 10, hostCalls: Int = 1_000) {
+        self.fuel = fuel
+        self.memoryBytes = memoryBytes
+        self.stackBytes = stackBytes
+        self.hostCalls = hostCalls
+    }
+}
+
+/// Why an isolate's invocation or load failed.
+public struct IsolateError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The module is not valid WebAssembly, or does not follow the ABI (the message says what).
+        case invalidModule
+        /// The guest spent its fuel (``IsolateLimits/fuel``).
+        case cpuLimit
+        /// The guest declared or needed more memory than ``IsolateLimits/memoryBytes``.
+        case memoryLimit
+        /// The guest made more host calls than ``IsolateLimits/hostCalls``.
+        case hostCallLimit
+        /// The guest passed a pointer or length outside its memory to a host call.
+        case badPointer
+        /// The guest trapped (unreachable, out-of-bounds access, stack exhausted, ...).
+        case trap
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
