@@ -345,7 +345,7 @@ let package = Package(
                 "EdgeS3", "EdgeBlob", "EdgeCore", "EdgeTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            exclude: ["Clients"], swiftSettings: strict),
+            exclude: ["Clients", "Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "EdgeS3BlobTests",
             dependencies: [

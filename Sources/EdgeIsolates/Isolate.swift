@@ -86,6 +86,9 @@ public final class Isolate {
     static func translate(_ error: any Error, limits: IsolateLimits) -> IsolateError {
         if let error = error as? IsolateError { return error }
         let text = "\(error)"
+        // Link errors (an import of the wrong type), and function bodies found invalid when first
+        // translated, are the module's fault.
+        if error is WasmKitError { return IsolateError(.invalidModule, text) }
         if text.contains("out of fuel") { return IsolateError(.cpuLimit, "the invocation spent its \(limits.fuel) units of fuel") }
         if text.contains("exceeds the resource limit") {
             return IsolateError(.memoryLimit, "the module needs more memory than the limit of \(limits.memoryBytes) bytes")

@@ -17,6 +17,33 @@ func buildGuest(_ name: String) throws -> [UInt8] {
     return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
 }
 
+/// Builds `Guests/<name>.swift` with Embedded Swift for wasm32 and links it with wasm-ld and
+/// the guest allocator (`Guests/alloc.c`).
+func buildSwiftGuest(_ name: String) throws -> [UInt8] {
+    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/\(name).swift").path
+    let base = NSTemporaryDirectory() + "edge-isolate-\(name)-\(UUID().uuidString)"
+    let allocator = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/alloc.c").path
+    defer {
+        for suffix in [".o", "-alloc.o", ".wasm"] { try? FileManager.default.removeItem(atPath: base + suffix) }
+    }
+    for arguments in [
+        [
+            "swiftc", "-target", "wasm32-unknown-none-wasm", "-enable-experimental-feature", "Embedded", "-enable-experimental-feature", "Extern",
+            "-wmo", "-Osize", "-parse-as-library", "-c", "-o", base + ".o", source,
+        ],
+        ["clang", "--target=wasm32", "-O2", "-c", "-o", base + "-alloc.o", allocator],
+        ["wasm-ld", "--no-entry", "--export-dynamic", "--allow-undefined", "-o", base + ".wasm", base + ".o", base + "-alloc.o"],
+    ] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw IsolateError(.invalidModule, "\(arguments[0]) failed on \(source)") }
+    }
+    return Array(try Data(contentsOf: URL(fileURLWithPath: base + ".wasm")))
+}
+
 @Suite("Isolates")
 struct IsolateTests {
     @Test("a guest's exports run and its host calls reach the host")
@@ -27,6 +54,20 @@ struct IsolateTests {
         #expect(try isolate.call("add_one", [41]) == [42])
         #expect(try isolate.call("hello") == [0])
         #expect(lines.withLock { $0 } == ["hello from C"])
+    }
+
+    @Test("an Embedded Swift guest, built by the toolchain alone, runs through the same ABI")
+    func embeddedSwift() throws {
+        let module = try IsolateModule(bytes: buildSwiftGuest("hello"))
+        let lines = Mutex<[String]>([])
+        let isolate = try module.instantiate { line in lines.withLock { $0.append(line) } }
+        var state: UInt32 = 1
+        for _ in 0..<10 { state = state &* 1_103_515_245 &+ 12_345 }
+        #expect(try isolate.call("fetch", [10]) == [Int32(bitPattern: state >> 1)])
+        #expect(lines.withLock { $0 } == ["hello from Embedded Swift"])
+        // A request that would loop for long runs out of fuel instead.
+        let tight = try module.instantiate(limits: IsolateLimits(fuel: 10_000))
+        #expect(throws: IsolateError(.cpuLimit, "the invocation spent its 10000 units of fuel")) { try tight.call("fetch", [Int32.max]) }
     }
 
     @Test("hostile guests end with their error and the isolate keeps answering")
