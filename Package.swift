@@ -57,8 +57,9 @@ let package = Package(
         // Model-based tests: random operation sequences, shrunk to a minimal failing one.
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // The isolate runtime's WebAssembly engine (no WASI, no file system: guests reach the
-        // world only through the host's imports).
-        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2", traits: ["MultiThread"]),
+        // world only through the host's imports). Pinned to 0.4.x: EdgeIsolates uses its
+        // resource limiter (SPI) and its trap messages.
+        .package(url: "https://github.com/swiftwasm/WasmKit", .upToNextMinor(from: "0.4.2"), traits: ["MultiThread"]),
         // `swift package generate-documentation`: the DocC catalogs of the library products.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],

@@ -159,7 +159,10 @@ struct LargeCorpusBenchmark {
         // A complete index kept by an earlier `--keep` run: only the searches are measured again.
         let marker = scratch + "/indexed.json"
         let reused = FileManager.default.fileExists(atPath: marker)
-        if !reused { try? FileManager.default.removeItem(atPath: scratch + "/corpus") }
+        if !reused, options.keepDirectory != nil, try !FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty {
+            // An interrupted run's files would be resumed and the figures would count only the rest.
+            throw BenchError(message: "\(scratch) holds files but no complete index (indexed.json): give --keep an empty or new directory")
+        }
         let root = scratch + "/corpus"
         let (files, packages) = reused ? (0, 0) : try Self.build(root: root, limit: options.limit)
         if !reused {
@@ -181,6 +184,10 @@ struct LargeCorpusBenchmark {
         if reused {
             let kept = try JSONDecoder().decode(KeptIndex.self, from: Data(contentsOf: URL(fileURLWithPath: marker)))
             guard kept.model == model.modelID else { throw BenchError(message: "\(scratch) holds an index embedded by \(kept.model), not \(model.modelID)") }
+            guard kept.limit == options.limit else {
+                throw BenchError(
+                    message: "\(scratch) holds the index of \(kept.limit.map { "the first \($0) files" } ?? "the whole corpus"), not of what was asked")
+            }
             FileHandle.standardError.write(Data("edge-bench: the index kept in \(scratch) (\(kept.files) files, \(kept.chunks) chunks); searches only\n".utf8))
             try await measureSearches(index, lexical: lexical, scope: ["corpus": quote("kept"), "model": quote(model.modelID)])
             return
@@ -219,7 +226,8 @@ struct LargeCorpusBenchmark {
             .print()
 
         if options.keepDirectory != nil {
-            try JSONEncoder().encode(KeptIndex(model: model.modelID, files: report.files, chunks: report.chunks)).write(to: URL(fileURLWithPath: marker))
+            try JSONEncoder().encode(KeptIndex(model: model.modelID, limit: options.limit, files: report.files, chunks: report.chunks)).write(
+                to: URL(fileURLWithPath: marker))
         }
         try await measureSearches(index, lexical: lexical, scope: scope)
     }
@@ -336,6 +344,8 @@ struct LargeCorpusBenchmark {
 /// What `--keep DIR` records of a complete index (`indexed.json`).
 struct KeptIndex: Codable {
     var model: String
+    /// `--limit`, if the corpus was cut.
+    var limit: Int?
     var files: Int
     var chunks: Int
 }

@@ -1,6 +1,8 @@
+import Synchronization
 @_spi(Fuzzing) import WasmKit
 
-/// A WebAssembly worker, parsed and checked once; ``instantiate(limits:log:)`` makes isolates of it.
+/// A WebAssembly worker, parsed once; ``instantiate(limits:log:)`` makes isolates of it.
+/// (Function bodies are validated and translated when an isolate first calls them.)
 public struct IsolateModule: Sendable {
     /// The import module name of the host ABI.
     public static let hostModule = "edge"
@@ -8,11 +10,13 @@ public struct IsolateModule: Sendable {
     let module: Module
     let engine: Engine
 
-    /// Parses `bytes`.
+    /// Parses `bytes`. `stackBytes` is the WebAssembly stack of each call into its isolates
+    /// (default 512 KiB); deeper recursion traps.
     ///
     /// - Throws: ``IsolateError`` `.invalidModule` when the bytes are not WebAssembly, or the
-    ///   module imports something other than the host ABI's functions.
-    public init(bytes: [UInt8], limits: IsolateLimits = IsolateLimits()) throws {
+    ///   module imports something other than the host ABI's functions (an import of the right
+    ///   name but the wrong type is refused when an isolate is made).
+    public init(bytes: [UInt8], stackBytes: Int = 512 << 10) throws {
         do {
             module = try parseWasm(bytes: bytes)
         } catch {
@@ -23,29 +27,34 @@ public struct IsolateModule: Sendable {
                 throw IsolateError(.invalidModule, "imports \(entry.module).\(entry.name), which the host does not provide")
             }
         }
-        engine = Engine(configuration: EngineConfiguration(stackSize: limits.stackBytes, memoryBoundsChecking: .software, fuelMetering: true))
+        engine = Engine(configuration: EngineConfiguration(stackSize: stackBytes, memoryBoundsChecking: .software, fuelMetering: true))
     }
 
     /// A new isolate: its own store, memory and globals.
     ///
     /// - Throws: ``IsolateError`` `.memoryLimit` when the module's initial memory is over the
-    ///   limit, `.cpuLimit` when its start function spends the fuel, `.trap` when it traps.
+    ///   limit, `.invalidModule` when an import has the wrong type, `.cpuLimit` when its start
+    ///   function spends the fuel, `.trap` when it traps.
     public func instantiate(limits: IsolateLimits = IsolateLimits(), log: @escaping @Sendable (String) -> Void = { _ in }) throws -> Isolate {
         try Isolate(module: self, limits: limits, log: log)
     }
 }
 
 /// One instance of a worker: a store of its own. Not shared between threads; make one per
-/// invocation (cold) or keep one per tenant and call it from one task at a time (warm).
+/// invocation (cold) or keep one per tenant and call it from one task at a time (warm). After a
+/// call ends in an error, discard a warm isolate: a guest stopped half-way (out of fuel in its
+/// allocator, say) may have left its memory inconsistent.
 public final class Isolate {
     private let store: Store
     private let instance: Instance
     private let limits: IsolateLimits
     private let meter: HostCallMeter
+    private let memoryLimiter: MemoryLimiter
 
     init(module: IsolateModule, limits: IsolateLimits, log: @escaping @Sendable (String) -> Void) throws {
         store = Store(engine: module.engine)
-        store.resourceLimiter = MemoryLimiter(limit: limits.memoryBytes)
+        memoryLimiter = MemoryLimiter(limit: limits.memoryBytes)
+        store.resourceLimiter = memoryLimiter
         self.limits = limits
         let meter = HostCallMeter(limit: limits.hostCalls)
         self.meter = meter
@@ -69,6 +78,7 @@ public final class Isolate {
         guard let function = instance.exports[function: name] else { throw IsolateError(.invalidModule, "the module exports no function \(name)") }
         store.fuel = Fuel(remaining: limits.fuel)
         meter.reset()
+        memoryLimiter.startCall()
         do {
             let results = try function.invoke(arguments.map { Value(signed: $0) })
             return try results.map { value in
@@ -85,24 +95,48 @@ public final class Isolate {
 
     static func translate(_ error: any Error, limits: IsolateLimits) -> IsolateError {
         if let error = error as? IsolateError { return error }
-        let text = "\(error)"
+        // Only the first line: the rest is a backtrace of names the guest chose.
+        let text = "\(error)".split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         // Link errors (an import of the wrong type), and function bodies found invalid when first
         // translated, are the module's fault.
         if error is WasmKitError { return IsolateError(.invalidModule, text) }
-        if text.contains("out of fuel") { return IsolateError(.cpuLimit, "the invocation spent its \(limits.fuel) units of fuel") }
-        if text.contains("exceeds the resource limit") {
-            return IsolateError(.memoryLimit, "the module needs more memory than the limit of \(limits.memoryBytes) bytes")
+        if text == "Trap: out of fuel" { return IsolateError(.cpuLimit, "the invocation spent its \(limits.fuel) units of fuel") }
+        if text.hasPrefix("Trap: initial memory size exceeds the resource limit") {
+            return IsolateError(.memoryLimit, "the module declares more memory than the limit of \(limits.memoryBytes) bytes")
         }
-        return IsolateError(.trap, text.split(separator: "\n").first.map(String.init) ?? text)
+        return IsolateError(.trap, text)
     }
 }
 
-/// Refuses linear memory past the limit (growth then answers -1 to the guest).
+/// Refuses linear memory past the limit (growth then answers -1 to the guest), and bounds what
+/// growing costs the host: WasmKit's software-checked memory copies itself on every growth, and
+/// fuel pays only for the pages added, so one call may make its memory copy at most
+/// ``copyBudgetFactor`` times the limit (a guest growing a page at a time stops at about 16 MiB;
+/// one growing geometrically is never stopped short of the limit).
 final class MemoryLimiter: ResourceLimiter {
+    static let copyBudgetFactor = 16
+    /// The most table elements (8 bytes each) a table may have.
+    static let tableElements = 10_000
+
     let limit: Int
+    private let state = Mutex((size: 0, copied: 0))
+
     init(limit: Int) { self.limit = limit }
-    func limitMemoryGrowth(to desired: Int) throws -> Bool { desired <= limit }
-    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= 100_000 }
+
+    /// A new call: its copy budget starts again.
+    func startCall() { state.withLock { $0.copied = 0 } }
+
+    func limitMemoryGrowth(to desired: Int) throws -> Bool {
+        guard desired <= limit else { return false }
+        return state.withLock { state in
+            guard state.copied + state.size <= Self.copyBudgetFactor * limit else { return false }
+            state.copied += state.size
+            state.size = desired
+            return true
+        }
+    }
+
+    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= Self.tableElements }
 }
 
 /// Counts one invocation's host calls.

@@ -5,17 +5,15 @@ public struct IsolateLimits: Sendable, Equatable {
     /// of interpreted code on one core).
     public var fuel: UInt64
     /// The most linear memory the guest may have, in bytes. Growth past it fails (`memory.grow`
-    /// answers -1); a module that declares more at start is refused. Default 128 MiB.
+    /// answers -1); a module that declares more at start is refused. Default 128 MiB. (Tables
+    /// are held to 10,000 elements each; there is no budget across isolates yet.)
     public var memoryBytes: Int
-    /// The WebAssembly value stack of one invocation, in bytes; deeper recursion traps. Default 512 KiB.
-    public var stackBytes: Int
     /// The most host calls (imports) one invocation may make. Default 1,000.
     public var hostCalls: Int
 
-    public init(fuel: UInt64 = 50_000_000, memoryBytes: Int = 128 << 20, stackBytes: Int = 512 << 10, hostCalls: Int = 1_000) {
+    public init(fuel: UInt64 = 50_000_000, memoryBytes: Int = 128 << 20, hostCalls: Int = 1_000) {
         self.fuel = fuel
         self.memoryBytes = memoryBytes
-        self.stackBytes = stackBytes
         self.hostCalls = hostCalls
     }
 }

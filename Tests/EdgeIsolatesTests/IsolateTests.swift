@@ -95,6 +95,11 @@ struct IsolateTests {
         let pages = try isolate.call("memory_bomb")[0]
         #expect(pages > 0 && pages < 64)
         #expect(try isolate.call("add_one", [1]) == [2])
+        // With the default 128 MiB, growing a page at a time is stopped by the copy budget (each
+        // growth copies the memory) long before the limit, instead of copying ~137 GB.
+        let roomy = try module.instantiate()
+        let grown = try roomy.call("memory_bomb")[0]
+        #expect(grown > 16 && grown < 1_024)
     }
 
     @Test("bytes that are not WebAssembly, or imports the host lacks, are refused at load")
@@ -106,5 +111,16 @@ struct IsolateTests {
             0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x73, 0x00, 0x00,
         ]
         #expect(throws: IsolateError(.invalidModule, "imports edge.secrets, which the host does not provide")) { try IsolateModule(bytes: importsUnknown) }
+        // (module (import "edge" "log" (func (param i32)))): the right name, the wrong type.
+        let wrongType: [UInt8] = [
+            0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x01, 0x7f, 0x00, 0x02, 0x0c, 0x01, 0x04, 0x65, 0x64, 0x67, 0x65,
+            0x03, 0x6c, 0x6f, 0x67, 0x00, 0x00,
+        ]
+        let module = try IsolateModule(bytes: wrongType)
+        #expect {
+            _ = try module.instantiate()
+        } throws: { error in
+            (error as? IsolateError)?.code == .invalidModule
+        }
     }
 }

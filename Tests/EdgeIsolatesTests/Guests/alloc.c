@@ -13,7 +13,11 @@ int posix_memalign(void **result, size_t alignment, size_t size) {
     unsigned long end = start + size;
     unsigned long available = __builtin_wasm_memory_size(0) * 65536UL;
     if (end > available) {
+        // Geometric growth (at least an eighth of the memory): the host copies linear memory on
+        // every growth and bounds the copying a call may cause.
         unsigned long pages = (end - available + 65535) / 65536;
+        unsigned long eighth = __builtin_wasm_memory_size(0) / 8;
+        if (pages < eighth) pages = eighth;
         if (__builtin_wasm_memory_grow(0, pages) == (unsigned long)-1) return 12; // ENOMEM
     }
     next = end;
