@@ -7,7 +7,7 @@ struct IsolateBenchmark {
     let options: BenchOptions
 
     func run() async throws {
-        let bytes = try Self.compile("Benchmarks/guests/hello.c")
+        let bytes = try GuestToolchain.buildC(["Benchmarks/guests/hello.c"])
         let module = try IsolateModule(bytes: bytes)
         // Cold start: a new isolate (store, memory, instance) and its first call.
         var latencies: [Double] = []
@@ -48,18 +48,5 @@ struct IsolateBenchmark {
             calls += 1_000
         }
         BenchLine(suite: "isolates", name: "isolate.call_rate", value: Double(calls) / (seconds() - start), unit: "calls/s").print()
-    }
-
-    /// Builds a C guest with the toolchain's clang.
-    static func compile(_ source: String) throws -> [UInt8] {
-        let output = NSTemporaryDirectory() + "edge-bench-guest-\(getpid()).wasm"
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["clang", "--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", output, source]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError(message: "clang could not build \(source)") }
-        return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
     }
 }

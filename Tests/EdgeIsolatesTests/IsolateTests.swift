@@ -3,46 +3,16 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Builds `Guests/<name>.c` with the toolchain's clang for wasm32, into a temporary file.
-func buildGuest(_ name: String) throws -> [UInt8] {
-    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/\(name).c").path
-    let output = NSTemporaryDirectory() + "edge-isolate-\(name)-\(UUID().uuidString).wasm"
-    defer { try? FileManager.default.removeItem(atPath: output) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["clang", "--target=wasm32", "-nostdlib", "-O1", "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", output, source]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw IsolateError(.invalidModule, "clang failed on \(source)") }
-    return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+/// The path of `Guests/<file>`.
+func guest(_ file: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/\(file)").path
 }
 
-/// Builds `Guests/<name>.swift` with Embedded Swift for wasm32 and links it with wasm-ld and
-/// the guest allocator (`Guests/alloc.c`).
-func buildSwiftGuest(_ name: String) throws -> [UInt8] {
-    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/\(name).swift").path
-    let base = NSTemporaryDirectory() + "edge-isolate-\(name)-\(UUID().uuidString)"
-    let allocator = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/alloc.c").path
-    defer {
-        for suffix in [".o", "-alloc.o", ".wasm"] { try? FileManager.default.removeItem(atPath: base + suffix) }
-    }
-    for arguments in [
-        [
-            "swiftc", "-target", "wasm32-unknown-none-wasm", "-enable-experimental-feature", "Embedded", "-enable-experimental-feature", "Extern",
-            "-wmo", "-Osize", "-parse-as-library", "-c", "-o", base + ".o", source,
-        ],
-        ["clang", "--target=wasm32", "-O2", "-c", "-o", base + "-alloc.o", allocator],
-        ["wasm-ld", "--no-entry", "--export-dynamic", "--allow-undefined", "-o", base + ".wasm", base + ".o", base + "-alloc.o"],
-    ] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw IsolateError(.invalidModule, "\(arguments[0]) failed on \(source)") }
-    }
-    return Array(try Data(contentsOf: URL(fileURLWithPath: base + ".wasm")))
-}
+/// Builds `Guests/<name>.c`.
+func buildGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildC([guest(name + ".c")], optimization: "-O1") }
+
+/// Builds `Guests/<name>.swift` with Embedded Swift, linked with the guest allocator (`Guests/alloc.c`).
+func buildSwiftGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildEmbeddedSwift(guest(name + ".swift"), support: [guest("alloc.c")]) }
 
 @Suite("Isolates")
 struct IsolateTests {
@@ -100,6 +70,19 @@ struct IsolateTests {
         let roomy = try module.instantiate()
         let grown = try roomy.call("memory_bomb")[0]
         #expect(grown > 16 && grown < 1_024)
+    }
+
+    @Test("a guest that does not compile is a build error carrying the compiler's message")
+    func buildError() throws {
+        let source = NSTemporaryDirectory() + "edge-guest-broken-\(UUID().uuidString).c"
+        try "int fetch(int x) { return x + ; }".write(toFile: source, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        #expect {
+            _ = try GuestToolchain.buildC([source])
+        } throws: { error in
+            guard let error = error as? GuestToolchain.BuildError else { return false }
+            return error.tool == "clang" && error.output.contains("expected expression")
+        }
     }
 
     @Test("bytes that are not WebAssembly, or imports the host lacks, are refused at load")
