@@ -384,8 +384,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "EdgeRuntimeTesting", "EdgeTesting"], exclude: ["Clients"], swiftSettings: strict),
-        .target(name: "EdgeIsolates", dependencies: [.product(name: "WasmKit", package: "WasmKit")], swiftSettings: strict),
-        .testTarget(name: "EdgeIsolatesTests", dependencies: ["EdgeIsolates"], exclude: ["Guests"], swiftSettings: strict),
+        .target(
+            name: "EdgeIsolates",
+            dependencies: [
+                "EdgeCore", "EdgeKV", "EdgeRuntime", .product(name: "WasmKit", package: "WasmKit"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EdgeIsolatesTests",
+            dependencies: ["EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeKV", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Guests"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
         .testTarget(
             name: "EdgePostgresTests",

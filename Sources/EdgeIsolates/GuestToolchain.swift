@@ -15,12 +15,15 @@ public enum GuestToolchain {
     }
 
     /// Compiles and links C `sources` (no libc) into a module exporting what the sources mark
-    /// with `export_name`; imports stay imports.
+    /// with `export_name`; imports stay imports. `includes` are header directories (the ABI's
+    /// `edge.h` is in the repository's `Guests/include`).
     ///
     /// - Throws: ``BuildError`` when clang or wasm-ld fails; file errors reading the result.
-    public static func buildC(_ sources: [String], optimization: String = "-O2") throws -> [UInt8] {
+    public static func buildC(_ sources: [String], includes: [String] = [], optimization: String = "-O2") throws -> [UInt8] {
         try inScratch { base in
-            try run(["clang", "--target=wasm32", "-nostdlib", optimization, "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", base + ".wasm"] + sources)
+            try run(
+                ["clang", "--target=wasm32", "-nostdlib", optimization, "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", base + ".wasm"]
+                    + includes.map { "-I" + $0 } + sources)
             return base + ".wasm"
         }
     }

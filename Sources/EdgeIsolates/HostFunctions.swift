@@ -1,33 +1,224 @@
 import WasmKit
 
-/// The host's imports (module `edge`). Every pointer and length a guest passes is checked
-/// against its memory before it is read: a bad one is ``IsolateError`` `.badPointer`, never a
-/// read outside the guest.
+/// The host's imports (module `edge`; the ABI is in Docs/isolates.md). Every pointer and length
+/// a guest passes is checked against its memory before it is read or written: a bad one is
+/// ``IsolateError`` `.badPointer`, never an access outside the guest.
 enum HostFunctions {
-    static let names: Set<String> = ["log"]
+    typealias Body = @Sendable (borrowing Caller, [Value], HostState) throws -> [Value]
 
-    static func make(store: Store, meter: HostCallMeter, log: @escaping @Sendable (String) -> Void) -> [(String, Function)] {
-        [
-            (
-                "log",
-                Function(store: store, parameters: [.i32, .i32]) { caller, arguments in
-                    try meter.charge()
-                    let text = try readString(caller, arguments[0], arguments[1], limit: 4096)
-                    log(text)
-                    return []
-                }
-            )
-        ]
+    /// Name, parameter count, result count (all i32), body.
+    static let table: [(name: String, parameters: Int, results: Int, body: Body)] = [
+        ("log", 2, 0, log),
+        (
+            "request_method", 2, 1,
+            { caller, arguments, state in [.i32(try copyOut(caller, Array(try state.current().request.method.utf8), arguments[0], arguments[1]))] }
+        ),
+        (
+            "request_target", 2, 1,
+            { caller, arguments, state in [.i32(try copyOut(caller, Array(try state.current().request.target.utf8), arguments[0], arguments[1]))] }
+        ),
+        ("request_header", 4, 1, requestHeader),
+        ("request_body_read", 2, 1, requestBodyRead),
+        ("response_status", 1, 0, responseStatus),
+        ("response_header", 4, 0, responseHeader),
+        ("response_write", 2, 0, responseWrite),
+        ("kv_get", 4, 1, kvGet),
+        ("kv_put", 6, 1, kvPut),
+        ("result_read", 2, 1, resultRead),
+    ]
+
+    static let names = Set(table.map(\.name))
+
+    static func make(store: Store, state: HostState) -> [(String, Function)] {
+        table.map { entry in
+            let function = Function(
+                store: store, parameters: Array(repeating: .i32, count: entry.parameters), results: Array(repeating: .i32, count: entry.results)
+            ) { caller, arguments in
+                try state.charge()
+                return try entry.body(caller, arguments, state)
+            }
+            return (entry.name, function)
+        }
     }
 
-    /// The guest's bytes at (`pointer`, `length`), as UTF-8 text (invalid sequences replaced).
-    static func readString(_ caller: borrowing Caller, _ pointer: Value, _ length: Value, limit: Int) throws -> String {
-        guard case .i32(let offset) = pointer, case .i32(let count) = length else { throw IsolateError(.badPointer, "pointer and length must be i32") }
+    // MARK: The imports
+
+    static func log(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let line = String(decoding: try read(caller, arguments[0], arguments[1], limit: IsolateABI.maxNameBytes, what: "a log line"), as: UTF8.self)
+        (state.invocation?.log ?? state.log)(line)
+        return []
+    }
+
+    static func requestHeader(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let name = try text(caller, arguments[0], arguments[1], what: "a header name")
+        guard let value = try state.current().request.headers.first(where: { $0.name.lowercased() == name.lowercased() })?.value else {
+            try checkBuffer(caller, arguments[2], arguments[3])
+            return [.i32(UInt32(bitPattern: IsolateABI.absent))]
+        }
+        return [.i32(try copyOut(caller, Array(value.utf8), arguments[2], arguments[3]))]
+    }
+
+    static func requestBodyRead(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let invocation = try state.current()
+        let rest = invocation.request.body[invocation.bodyOffset...]
+        let count = try copyOut(caller, rest, arguments[0], arguments[1], partial: true)
+        invocation.bodyOffset += Int(count)
+        return [.i32(count)]
+    }
+
+    static func responseStatus(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let status = Int(Int32(bitPattern: try i32(arguments[0])))
+        guard (100...599).contains(status) else { throw IsolateError(.badArgument, "response_status(\(status)): a status must be 100...599") }
+        try state.current().response.status = status
+        return []
+    }
+
+    static func responseHeader(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let name = try text(caller, arguments[0], arguments[1], what: "a header name")
+        let value = try text(caller, arguments[2], arguments[3], what: "a header value")
+        guard !name.isEmpty, name.utf8.allSatisfy(isTokenByte) else { throw IsolateError(.badArgument, "response_header: \"\(name)\" is not a header name") }
+        guard value.utf8.allSatisfy({ $0 == 9 || ($0 >= 32 && $0 != 127) }) else {
+            throw IsolateError(.badArgument, "response_header: the value of \(name) holds a control character")
+        }
+        try state.current().response.headers.append((name, value))
+        return []
+    }
+
+    static func responseWrite(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let invocation = try state.current()
+        let room = invocation.responseLimit - invocation.response.body.count
+        let bytes = try read(caller, arguments[0], arguments[1], limit: room, what: "a response body (limit \(invocation.responseLimit) bytes in all)")
+        invocation.response.body.append(contentsOf: bytes)
+        return []
+    }
+
+    static func kvGet(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let key = try text(caller, arguments[2], arguments[3], what: "a key")
+        let invocation = try state.current()
+        invocation.pending = []
+        invocation.pendingOffset = 0
+        do {
+            guard let value = try invocation.bindings.kvGet(binding: binding, key: key) else { return [.i32(UInt32(bitPattern: IsolateABI.absent))] }
+            invocation.pending = value
+            return [.i32(UInt32(value.count))]
+        } catch let error as IsolateError {
+            throw error
+        } catch {
+            (state.invocation?.log ?? state.log)("kv_get(\(binding), \(key)) refused: \(error)")
+            return [.i32(UInt32(bitPattern: IsolateABI.refused))]
+        }
+    }
+
+    static func kvPut(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let key = try text(caller, arguments[2], arguments[3], what: "a key")
+        let invocation = try state.current()
+        let value = try read(caller, arguments[4], arguments[5], limit: invocation.responseLimit, what: "a KV value")
+        do {
+            try invocation.bindings.kvPut(binding: binding, key: key, value: value)
+            return [.i32(0)]
+        } catch let error as IsolateError {
+            throw error
+        } catch {
+            (state.invocation?.log ?? state.log)("kv_put(\(binding), \(key)) refused: \(error)")
+            return [.i32(UInt32(bitPattern: IsolateABI.refused))]
+        }
+    }
+
+    static func resultRead(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let invocation = try state.current()
+        let count = try copyOut(caller, invocation.pending[invocation.pendingOffset...], arguments[0], arguments[1], partial: true)
+        invocation.pendingOffset += Int(count)
+        return [.i32(count)]
+    }
+
+    // MARK: Guest memory
+
+    static func i32(_ value: Value) throws -> UInt32 {
+        guard case .i32(let bits) = value else { throw IsolateError(.badArgument, "an argument must be i32") }
+        return bits
+    }
+
+    static func memory(_ caller: borrowing Caller) throws -> Memory {
         guard let memory = caller.instance?.exports[memory: "memory"] else { throw IsolateError(.invalidModule, "the module exports no memory") }
-        guard count <= limit else { throw IsolateError(.badPointer, "a length of \(count) bytes is over the limit of \(limit)") }
+        return memory
+    }
+
+    /// Checks that (`pointer`, `length`) lies inside the guest's memory; returns them.
+    @discardableResult
+    static func checkBuffer(_ caller: borrowing Caller, _ pointer: Value, _ length: Value, limit: Int = Int(Int32.max)) throws -> (Memory, UInt32, Int) {
+        let (offset, count) = (try i32(pointer), try i32(length))
+        let memory = try memory(caller)
+        guard Int(count) <= limit else { throw IsolateError(.badPointer, "a length of \(count) bytes is over the limit of \(limit)") }
         guard UInt64(offset) + UInt64(count) <= UInt64(memory.byteCount) else {
             throw IsolateError(.badPointer, "bytes \(offset)..<\(UInt64(offset) + UInt64(count)) are outside the guest's \(memory.byteCount) bytes of memory")
         }
-        return memory.withUnsafeBufferPointer(offset: UInt(offset), count: Int(count)) { String(decoding: $0, as: UTF8.self) }
+        return (memory, offset, Int(count))
+    }
+
+    /// The guest's bytes at (`pointer`, `length`).
+    static func read(_ caller: borrowing Caller, _ pointer: Value, _ length: Value, limit: Int, what: String) throws -> [UInt8] {
+        let (offset, count) = (try i32(pointer), try i32(length))
+        guard Int(count) <= limit else { throw IsolateError(.badPointer, "\(count) bytes for \(what) is over the limit of \(limit)") }
+        let (memory, _, _) = try checkBuffer(caller, pointer, length, limit: limit)
+        return memory.withUnsafeBufferPointer(offset: UInt(offset), count: Int(count)) { Array($0) }
+    }
+
+    /// The guest's bytes at (`pointer`, `length`) as UTF-8 text (invalid sequences replaced), at
+    /// most ``IsolateABI/maxNameBytes``.
+    static func text(_ caller: borrowing Caller, _ pointer: Value, _ length: Value, what: String) throws -> String {
+        String(decoding: try read(caller, pointer, length, limit: IsolateABI.maxNameBytes, what: what), as: UTF8.self)
+    }
+
+    /// Copies `bytes` to the guest's buffer (`pointer`, `capacity`). Whole (the default): copies
+    /// only when they fit and answers their full length either way, so a guest with too small a
+    /// buffer learns the size to ask with. Partial: copies what fits and answers how much.
+    static func copyOut(
+        _ caller: borrowing Caller, _ bytes: some Collection<UInt8>, _ pointer: Value, _ capacity: Value, partial: Bool = false
+    ) throws -> UInt32 {
+        let (memory, offset, room) = try checkBuffer(caller, pointer, capacity)
+        let count = partial ? min(room, bytes.count) : (bytes.count <= room ? bytes.count : 0)
+        if count > 0 {
+            memory.withUnsafeMutableBufferPointer(offset: UInt(offset), count: count) { buffer in
+                buffer.copyBytes(from: bytes.prefix(count))
+            }
+        }
+        return UInt32(partial ? count : bytes.count)
+    }
+
+    /// RFC 9110 token characters.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+}
+
+/// An isolate's side of its imports: the call meter, the log, and the fetch in progress.
+final class HostState {
+    let meter: HostCallMeter
+    let log: @Sendable (String) -> Void
+    var invocation: Invocation?
+    var wallTime: Duration = .seconds(30)
+
+    init(meter: HostCallMeter, log: @escaping @Sendable (String) -> Void) {
+        self.meter = meter
+        self.log = log
+    }
+
+    /// The fetch in progress; the request and response imports are an error outside one.
+    func current() throws -> Invocation {
+        guard let invocation else { throw IsolateError(.badArgument, "no request is in progress (the request and response imports belong to fetch)") }
+        return invocation
+    }
+
+    /// Counts a host call; past the wall-time deadline the invocation ends.
+    func charge() throws {
+        try meter.charge()
+        if let invocation, ContinuousClock.now > invocation.deadline {
+            throw IsolateError(.wallTimeLimit, "the invocation ran past its wall-time limit of \(wallTime)")
+        }
     }
 }

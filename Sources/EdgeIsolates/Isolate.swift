@@ -50,6 +50,7 @@ public final class Isolate {
     private let limits: IsolateLimits
     private let meter: HostCallMeter
     private let memoryLimiter: MemoryLimiter
+    private let host: HostState
 
     init(module: IsolateModule, limits: IsolateLimits, log: @escaping @Sendable (String) -> Void) throws {
         store = Store(engine: module.engine)
@@ -58,8 +59,10 @@ public final class Isolate {
         self.limits = limits
         let meter = HostCallMeter(limit: limits.hostCalls)
         self.meter = meter
+        host = HostState(meter: meter, log: log)
+        host.wallTime = limits.wallTime
         var imports = Imports()
-        for (name, function) in HostFunctions.make(store: store, meter: meter, log: log) {
+        for (name, function) in HostFunctions.make(store: store, state: host) {
             imports.define(module: IsolateModule.hostModule, name: name, function)
         }
         store.fuel = Fuel(remaining: limits.fuel)
@@ -88,6 +91,33 @@ public final class Isolate {
         } catch {
             throw Self.translate(error, limits: limits)
         }
+    }
+
+    /// Serves `request` with the guest's exported `fetch` (no arguments, an i32 result: 0 when
+    /// it answered). The guest reads the request and writes its response through the host's
+    /// imports, and reaches `bindings` through the binding imports. Its log lines go to `log` when
+    /// given, else to the isolate's. Blocks the calling thread
+    /// for as long as the guest runs and its binding calls wait.
+    ///
+    /// - Throws: ``IsolateError``: `.invalidModule` when there is no `fetch` export, `.cpuLimit`,
+    ///   `.memoryLimit` (memory could not grow and the guest trapped), `.hostCallLimit`,
+    ///   `.wallTimeLimit`, `.badPointer`, `.badArgument`, `.notGranted`, `.trap`; `.trap` also when
+    ///   `fetch` returns non-zero (the guest's own failure).
+    public func fetch(
+        _ request: IsolateRequest, bindings: any IsolateBindings = NoBindings(), log: (@Sendable (String) -> Void)? = nil
+    ) throws -> IsolateResponse {
+        let invocation = Invocation(
+            request: request, bindings: bindings, deadline: .now + limits.wallTime, responseLimit: limits.memoryBytes, log: log)
+        host.invocation = invocation
+        defer { host.invocation = nil }
+        let result: [Int32]
+        do {
+            result = try call("fetch")
+        } catch let error as IsolateError where error.code == .trap && memoryLimiter.refusedGrowth {
+            throw IsolateError(.memoryLimit, "the guest trapped after its memory could not grow past \(limits.memoryBytes) bytes (\(error.message))")
+        }
+        guard result == [0] else { throw IsolateError(.trap, "fetch returned \(result.map(String.init).joined(separator: ", ")), not 0") }
+        return invocation.response
     }
 
     /// The fuel the last call left.
@@ -119,17 +149,27 @@ final class MemoryLimiter: ResourceLimiter {
     static let tableElements = 10_000
 
     let limit: Int
-    private let state = Mutex((size: 0, copied: 0))
+    private let state = Mutex((size: 0, copied: 0, refused: false))
 
     init(limit: Int) { self.limit = limit }
 
     /// A new call: its copy budget starts again.
-    func startCall() { state.withLock { $0.copied = 0 } }
+    func startCall() {
+        state.withLock {
+            $0.copied = 0
+            $0.refused = false
+        }
+    }
+
+    /// Whether growth was refused during this call.
+    var refusedGrowth: Bool { state.withLock { $0.refused } }
 
     func limitMemoryGrowth(to desired: Int) throws -> Bool {
-        guard desired <= limit else { return false }
-        return state.withLock { state in
-            guard state.copied + state.size <= Self.copyBudgetFactor * limit else { return false }
+        state.withLock { state in
+            guard desired <= limit, state.copied + state.size <= Self.copyBudgetFactor * limit else {
+                state.refused = true
+                return false
+            }
             state.copied += state.size
             state.size = desired
             return true

@@ -10,11 +10,16 @@ public struct IsolateLimits: Sendable, Equatable {
     public var memoryBytes: Int
     /// The most host calls (imports) one invocation may make. Default 1,000.
     public var hostCalls: Int
+    /// How long one fetch may run, checked at each host call and while a binding call waits
+    /// (WebAssembly code between host calls is bounded by fuel, as WasmKit cannot interrupt a
+    /// call). Past it the invocation ends with ``IsolateError/Code/wallTimeLimit``. Default 30 s.
+    public var wallTime: Duration
 
-    public init(fuel: UInt64 = 50_000_000, memoryBytes: Int = 128 << 20, hostCalls: Int = 1_000) {
+    public init(fuel: UInt64 = 50_000_000, memoryBytes: Int = 128 << 20, hostCalls: Int = 1_000, wallTime: Duration = .seconds(30)) {
         self.fuel = fuel
         self.memoryBytes = memoryBytes
         self.hostCalls = hostCalls
+        self.wallTime = wallTime
     }
 }
 
@@ -31,6 +36,13 @@ public struct IsolateError: Error, Sendable, Equatable, CustomStringConvertible 
         case hostCallLimit
         /// The guest passed a pointer or length outside its memory to a host call.
         case badPointer
+        /// The guest passed an argument the import cannot take (a status outside 100...599, a header
+        /// name that is not a token), or called a request import outside a fetch.
+        case badArgument
+        /// The guest named a binding its worker's config does not grant.
+        case notGranted
+        /// The fetch ran past ``IsolateLimits/wallTime``.
+        case wallTimeLimit
         /// The guest trapped (unreachable, out-of-bounds access, stack exhausted, ...).
         case trap
     }

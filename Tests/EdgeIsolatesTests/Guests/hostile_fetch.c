@@ -1,0 +1,55 @@
+// A hostile worker: each path misbehaves in one way; "/" answers "ok".
+#include "edge.h"
+
+static char target[256];
+static volatile int sink;
+
+static int recurse(int depth) {
+    char frame[256];
+    frame[depth & 255] = (char)depth;
+    return recurse(depth + 1) + frame[(depth * 7) & 255];
+}
+
+#define GARBAGE ((int)0xdeadbeef)
+
+// Calls import `which` with garbage arguments.
+static void garbage(int which) {
+    char *bad = (char *)GARBAGE;
+    switch (which) {
+    case 0: edge_log(bad, -1); break;
+    case 1: edge_request_method(bad, 0x7fffffff); break;
+    case 2: edge_request_target(bad, 64); break;
+    case 3: edge_request_header(bad, GARBAGE, bad, GARBAGE); break;
+    case 4: edge_request_body_read(bad, 0x10000); break;
+    case 5: edge_response_status(GARBAGE); break;
+    case 6: edge_response_header(bad, 4, bad, 4); break;
+    case 7: edge_response_write(bad, -1); break;
+    case 8: edge_kv_get(bad, 10, bad, 10); break;
+    case 9: edge_kv_put("KV", 2, "k", 1, bad, 0x7fffffff); break;
+    case 10: edge_result_read(bad, 1 << 30); break;
+    }
+}
+
+EDGE_EXPORT(fetch) int fetch(void) {
+    int n = edge_request_target(target, sizeof(target));
+    if (edge_has_prefix(target, n, "/spin")) {
+        for (;;) sink++;
+    }
+    if (edge_has_prefix(target, n, "/bomb")) {
+        while (__builtin_wasm_memory_grow(0, 16) != -1) sink++;
+        __builtin_trap();
+    }
+    if (edge_has_prefix(target, n, "/recurse")) return recurse(0);
+    if (edge_has_prefix(target, n, "/bad-pointer")) edge_request_target((char *)0x7fffff00, 1000);
+    if (edge_has_prefix(target, n, "/not-granted")) edge_kv_get("OTHER", 5, "k", 1);
+    if (edge_has_prefix(target, n, "/bad-status")) edge_response_status(1000);
+    if (edge_has_prefix(target, n, "/bad-header")) edge_response_header("a b", 3, "x", 1);
+    if (edge_has_prefix(target, n, "/garbage/")) garbage(target[9] - 'a');
+    if (edge_has_prefix(target, n, "/never")) {
+        // Never returns: asks the host the same thing forever.
+        for (;;) edge_request_method(target, 0);
+    }
+    if (edge_has_prefix(target, n, "/fail")) return 7;
+    edge_write_text("ok");
+    return 0;
+}

@@ -1,0 +1,161 @@
+import EdgeCore
+import EdgeIsolates
+import EdgeRuntime
+import EdgeRuntimeTesting
+import Foundation
+import HTTPTypes
+import Logging
+import Synchronization
+import Testing
+
+/// The repository's `Guests/` (the ABI header and the example workers).
+let guestsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Guests").path
+
+/// Builds a C worker against `Guests/include/edge.h`.
+func buildWorker(_ path: String) throws -> IsolateModule {
+    try IsolateModule(bytes: GuestToolchain.buildC([path], includes: [guestsDirectory + "/include"], optimization: "-O1"))
+}
+
+/// Log lines, captured.
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(sink: self) }
+    }
+
+    struct Handler: LogHandler {
+        let sink: LogLines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { sink.append("\(event.level) \(event.message) \(event.metadata ?? [:])") }
+    }
+}
+
+/// A runtime serving `worker` with `config`, every binding in memory, logging to `log`.
+func runtime(_ worker: WasmWorker, config: String, log: LogLines = LogLines()) throws -> WorkerRuntime<WasmWorker> {
+    var parsed = try EdgeConfig.parse(config, file: "isolate.jsonc")
+    parsed.secretsFile = "/nonexistent/.dev.vars"
+    return try WorkerRuntime(worker: worker, bindings: EdgeBindings(config: parsed, inMemory: true, environment: [:], logger: log.logger))
+}
+
+extension WorkerRuntime {
+    func text(_ path: String, method: HTTPRequest.Method = .get, headers: HTTPFields = [:], body: [UInt8] = []) async -> (HTTPResponse.Status, String) {
+        let response = await TestResponse(await handle(EdgeRequest(method: method, path: path, headers: headers, body: .bytes(body))))
+        return (response.status, String(decoding: response.body, as: UTF8.self))
+    }
+}
+
+@Suite("WebAssembly workers")
+struct WasmWorkerTests {
+    static let kvConfig = #"{ "name": "hello", "kv_namespaces": [{ "binding": "KV", "backend": "memory" }] }"#
+
+    @Test("a C worker serves fetch through the Worker contract and reads and writes its KV binding")
+    func helloWorker() async throws {
+        let log = LogLines()
+        let host = try runtime(WasmWorker(name: "hello", module: buildWorker(guestsDirectory + "/hello.c")), config: Self.kvConfig, log: log)
+        #expect(await host.text("/") == (.ok, "Hello from a WebAssembly worker\n"))
+        #expect(await host.text("/kv/greeting") == (.notFound, "no such key\n"))
+        #expect(await host.text("/kv/greeting", method: .put, body: Array("hej".utf8)) == (.created, "stored\n"))
+        #expect(await host.text("/kv/greeting") == (.ok, "hej"))
+        #expect(await host.text("/count") == (.ok, "1"))
+        #expect(await host.text("/count") == (.ok, "2"))
+        // A value larger than one result_read.
+        let large = (0..<60_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        #expect(await host.text("/kv/large", method: .put, body: large).0 == .created)
+        let read = await TestResponse(await host.handle(EdgeRequest(path: "/kv/large")))
+        #expect(read.body == large)
+        #expect(read.headers[.contentType] == "application/octet-stream")
+        // Headers both ways.
+        let echoed = await TestResponse(
+            await host.handle(EdgeRequest(method: .post, path: "/echo", headers: [.contentType: "text/x-test"], body: .bytes(Array("body".utf8)))))
+        #expect(echoed.headers[.contentType] == "text/x-test")
+        #expect(echoed.body == Array("body".utf8))
+        // A key the namespace refuses (KV keys are at most 512 bytes) reaches the guest as EDGE_REFUSED.
+        #expect(
+            await host.text("/kv/" + String(repeating: "k", count: 600), method: .put, body: [1]) == (
+                .badRequest, "the KV namespace refused the key or value\n"
+            ))
+        #expect(log.all.contains { $0.contains("kv_put(KV, kkkk") && $0.contains("refused") })
+    }
+
+    @Test("a hostile guest gets its error response and a log line naming the worker; the worker keeps answering")
+    func hostile() async throws {
+        let log = LogLines()
+        let limits = IsolateLimits(fuel: 2_000_000, memoryBytes: 4 << 20, hostCalls: 100)
+        let host = try runtime(
+            WasmWorker(name: "hostile", module: buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig, log: log)
+        let cases: [(String, HTTPResponse.Status, IsolateError.Code)] =
+            [
+                ("/spin", .serviceUnavailable, .cpuLimit), ("/bomb", .internalServerError, .memoryLimit), ("/recurse", .internalServerError, .trap),
+                ("/bad-pointer", .internalServerError, .badPointer), ("/not-granted", .internalServerError, .notGranted),
+                ("/bad-status", .internalServerError, .badArgument), ("/bad-header", .internalServerError, .badArgument),
+                ("/never", .internalServerError, .hostCallLimit), ("/fail", .internalServerError, .trap),
+            ]
+            // Garbage arguments to every import.
+            + "abcdefghijk".map { ("/garbage/\($0)", .internalServerError, $0 == "f" ? .badArgument : .badPointer) }
+        for (path, status, code) in cases {
+            let before = log.all.count
+            #expect(await host.text(path) == (status, "worker hostile failed: \(code.rawValue)\n"), "\(path)")
+            #expect(
+                log.all.dropFirst(before).contains { $0.contains("worker hostile failed: \(code.rawValue)") && $0.contains("\"worker\": hostile") },
+                "\(path): \(log.all.dropFirst(before))")
+            #expect(await host.text("/") == (.ok, "ok"), "after \(path)")
+        }
+        #expect(log.all.contains { $0.contains("cpuLimit: the invocation spent its 2000000 units of fuel") })
+        #expect(log.all.contains { $0.contains("is not granted a KV namespace bound as \"OTHER\"") })
+    }
+
+    @Test("a guest that never returns from fetch is ended at the wall-time limit")
+    func wallTime() async throws {
+        let log = LogLines()
+        let limits = IsolateLimits(fuel: 100_000_000_000, hostCalls: Int.max, wallTime: .milliseconds(200))
+        let host = try runtime(WasmWorker(name: "stuck", module: buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig, log: log)
+        #expect(await host.text("/never") == (.serviceUnavailable, "worker stuck failed: wallTimeLimit\n"))
+        #expect(log.all.contains { $0.contains("wall-time limit of 0.2 seconds") })
+        #expect(await host.text("/") == (.ok, "ok"))
+    }
+
+    @Test("while one request spins to its CPU limit, the others are answered")
+    func othersAnswer() async throws {
+        let limits = IsolateLimits(fuel: 20_000_000)
+        let host = try runtime(WasmWorker(name: "busy", module: buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig)
+        async let spinning = host.text("/spin")
+        var answered = 0
+        for _ in 0..<50 where await host.text("/") == (.ok, "ok") { answered += 1 }
+        #expect(answered == 50)
+        #expect(await spinning == (.serviceUnavailable, "worker busy failed: cpuLimit\n"))
+    }
+
+    @Test("bindings are capabilities: a worker reaches only the namespaces its own config grants")
+    func capabilities() async throws {
+        let module = try buildWorker(guestsDirectory + "/hello.c")
+        let granted = try runtime(WasmWorker(name: "a", module: module), config: Self.kvConfig)
+        let log = LogLines()
+        let ungranted = try runtime(WasmWorker(name: "b", module: module), config: #"{ "name": "b" }"#, log: log)
+        #expect(await granted.text("/kv/secret", method: .put, body: Array("a's".utf8)).0 == .created)
+        #expect(await ungranted.text("/kv/secret") == (.internalServerError, "worker b failed: notGranted\n"))
+        #expect(log.all.contains { $0.contains("not granted a KV namespace bound as \"KV\"") })
+        // Another worker with its own KV namespace of the same binding name sees its own.
+        let other = try runtime(WasmWorker(name: "c", module: module), config: Self.kvConfig)
+        #expect(await other.text("/kv/secret") == (.notFound, "no such key\n"))
+    }
+
+    @Test("a WebAssembly worker over a real socket")
+    func overHTTP() async throws {
+        let client = try WorkerTestClient(WasmWorker(name: "hello", module: buildWorker(guestsDirectory + "/hello.c")), config: Self.kvConfig)
+        try await client.live { live in
+            let put = try await live.fetch(EdgeRequest(method: .put, path: "/kv/k", body: .bytes(Array("v".utf8))))
+            #expect(put.status == .created)
+            let get = try await live.fetch(EdgeRequest(path: "/kv/k"))
+            #expect(get.body == Array("v".utf8))
+        }
+    }
+}
