@@ -287,7 +287,7 @@ let package = Package(
         .executableTarget(
             name: "edge",
             dependencies: [
-                "EdgeRuntime", "EdgePostgres", "EdgeS3Blob", "Embeddings", "VectorSearch", "EdgeCoordinator",
+                "EdgeRuntime", "EdgePostgres", "EdgeS3Blob", "Embeddings", "VectorSearch", "EdgeCoordinator", "EdgeIsolates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -394,7 +394,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgeIsolatesTests",
-            dependencies: ["EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeKV", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeTesting", "EdgeKV", .product(name: "Logging", package: "swift-log")],
             exclude: ["Guests"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
         .testTarget(

@@ -4,8 +4,9 @@
 //   PUT /kv/KEY     -> stores the request body under KEY
 //   GET /count      -> counts visits in KV (key "count")
 //   POST /echo      -> the request body, with its Content-Type
-// Build: clang --target=wasm32 -nostdlib -O2 -IGuests/include -Wl,--no-entry -Wl,--export-dynamic \
-//          -o hello.wasm Guests/hello.c
+// Build: edge build DIR (a directory holding this file) -o hello.wasm, or
+//   clang --target=wasm32 -nostdlib -O2 -IGuests/sdk -Wl,--no-entry \
+//     -Wl,--export-dynamic -o hello.wasm Guests/hello.c
 #include "edge.h"
 
 static char target[1024];

@@ -179,10 +179,10 @@ struct HTTPBenchmark {
         func better(_ other: WrkResult) -> WrkResult { other.rps > rps ? other : self }
     }
 
-    static func wrk(_ wrk: String, port: Int, seconds: Int) throws -> WrkResult {
+    static func wrk(_ wrk: String, port: Int, seconds: Int, path: String = "/") throws -> WrkResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: wrk)
-        process.arguments = ["-t2", "-c64", "-d\(seconds)s", "--latency", "http://127.0.0.1:\(port)/"]
+        process.arguments = ["-t2", "-c64", "-d\(seconds)s", "--latency", "http://127.0.0.1:\(port)\(path)"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -1,5 +1,11 @@
+import EdgeCore
 import EdgeIsolates
+import EdgeKV
+import EdgeRuntime
 import Foundation
+import HTTPTypes
+import Logging
+import ServiceLifecycle
 
 /// `edge-bench isolates`: cold start (instantiate + first call) of a hello guest, resident
 /// memory per warm idle isolate with 1,000 loaded, and calls/s into a warm isolate.
@@ -48,5 +54,70 @@ struct IsolateBenchmark {
             calls += 1_000
         }
         BenchLine(suite: "isolates", name: "isolate.call_rate", value: Double(calls) / (seconds() - start), unit: "calls/s").print()
+
+        try await overHTTP()
+    }
+
+    /// `isolate.hello.rps` and `isolate.kv_get.rps`: `Guests/hello.c` as a ``WasmWorker`` against
+    /// the same handler written as a native Swift worker, both served by EdgeRuntime on their own
+    /// ports in this process, loaded by wrk (`-t2 -c64`) from another process; rounds alternate
+    /// which goes first and each side keeps its best round.
+    func overHTTP() async throws {
+        guard let wrk = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw BenchError(message: "wrk is not installed: apt-get install wrk")
+        }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let config = try EdgeConfig.parse(
+            #"{ "name": "hello", "log_level": "warning", "kv_namespaces": [{ "binding": "KV", "backend": "memory" }] }"#, file: "hello.jsonc")
+        let module = try IsolateModule(bytes: GuestToolchain.buildC(["Guests/hello.c"]))
+        let isolated = try WorkerRuntime(worker: WasmWorker(name: "hello", module: module), bindings: EdgeBindings(config: config, logger: logger))
+        let native = try WorkerRuntime(worker: NativeHello(), bindings: EdgeBindings(config: config, logger: logger))
+        let value = String(repeating: "v", count: 100)
+        for namespace in [isolated.env.kv["KV"], native.env] { try await namespace?.put("greeting", value) }
+        let (isolatedPort, nativePort) = (PortBox(), PortBox())
+        let servers = ServiceGroup(
+            services: [
+                try EdgeHost(runtime: isolated).application(port: 0) { isolatedPort.set($0) },
+                try EdgeHost(runtime: native).application(port: 0) { nativePort.set($0) },
+            ], logger: logger)
+        let serving = Task { try await servers.run() }
+        let ports = (isolated: try await isolatedPort.wait(), native: try await nativePort.wait())
+        let seconds = max(3, Int(options.duration * 3))
+        for (name, path) in [("isolate.hello.rps", "/"), ("isolate.kv_get.rps", "/kv/greeting")] {
+            var best = (isolated: HTTPBenchmark.WrkResult(rps: 0, p99: .infinity), native: HTTPBenchmark.WrkResult(rps: 0, p99: .infinity))
+            for round in 0..<max(4, options.rounds) {
+                for side in round % 2 == 0 ? [true, false] : [false, true] {
+                    if side {
+                        best.isolated = best.isolated.better(try HTTPBenchmark.wrk(wrk, port: ports.isolated, seconds: seconds, path: path))
+                    } else {
+                        best.native = best.native.better(try HTTPBenchmark.wrk(wrk, port: ports.native, seconds: seconds, path: path))
+                    }
+                }
+            }
+            BenchLine(
+                suite: "isolates", name: name, value: best.isolated.rps, unit: "requests/s", peer: "native-swift-worker", peerValue: best.native.rps,
+                extra: [
+                    "target_ratio": name == "isolate.hello.rps" ? "0.5" : "-", "load": quote("wrk -t2 -c64"),
+                    "p99_ms": String(format: "%.2f", best.isolated.p99),
+                ]
+            ).print()
+        }
+        await servers.triggerGracefulShutdown()
+        try await serving.value
+    }
+}
+
+/// The peer of `Guests/hello.c`'s `/` and `/kv/KEY`, as a native Swift worker.
+struct NativeHello: Worker {
+    static func makeEnv(_ bindings: EdgeBindings) throws -> any KVNamespace { try bindings.kv("KV") }
+
+    func fetch(_ request: EdgeRequest, env: any KVNamespace, ctx: ExecutionContext) async throws -> EdgeResponse {
+        if request.method == .get, request.path == "/" { return .text("Hello from a WebAssembly worker\n") }
+        if request.method == .get, request.path.hasPrefix("/kv/") {
+            guard let value = try await env.getBytes(String(request.path.dropFirst(4))) else { return .text("no such key\n", status: .notFound) }
+            return EdgeResponse(status: .ok, headers: [.contentType: "application/octet-stream"], body: .bytes(value))
+        }
+        return .text("not found\n", status: .notFound)
     }
 }

@@ -14,33 +14,56 @@ public enum GuestToolchain {
         public var description: String { "\(tool) failed: \(output)" }
     }
 
+    /// The guest SDK's directory: `edge.h` (the ABI for C), `EdgeGuest.swift` (the Embedded
+    /// Swift SDK) and `alloc.c` (the allocator and stack-protector hooks Embedded Swift links).
+    /// It is the package's `Guests/sdk`, found from this source file's path: SwiftPM builds
+    /// swift-edge from its sources, which stay where they were checked out.
+    public static let sdkDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Guests/sdk").path
+
+    /// Builds the guest in `directory` as `edge build` does: its `.swift` files with Embedded
+    /// Swift and the guest SDK when it has any, else its `.c` files with `edge.h` on the include path.
+    ///
+    /// - Throws: ``BuildError`` (tool `edge build`) when the directory has no sources; the
+    ///   compilers' ``BuildError``s; file errors.
+    public static func build(directory: String) throws -> [UInt8] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted().map { directory + "/" + $0 }
+        let swift = files.filter { $0.hasSuffix(".swift") }
+        let c = files.filter { $0.hasSuffix(".c") }
+        if !swift.isEmpty { return try buildEmbeddedSwift(swift, support: c) }
+        if !c.isEmpty { return try buildC(c) }
+        throw BuildError(tool: "edge build", output: "\(directory) holds no .swift or .c sources")
+    }
+
     /// Compiles and links C `sources` (no libc) into a module exporting what the sources mark
-    /// with `export_name`; imports stay imports. `includes` are header directories (the ABI's
-    /// `edge.h` is in the repository's `Guests/include`).
+    /// with `export_name`; imports stay imports. The SDK's `edge.h` is on the include path, and
+    /// so are `includes`.
     ///
     /// - Throws: ``BuildError`` when clang or wasm-ld fails; file errors reading the result.
     public static func buildC(_ sources: [String], includes: [String] = [], optimization: String = "-O2") throws -> [UInt8] {
         try inScratch { base in
             try run(
                 ["clang", "--target=wasm32", "-nostdlib", optimization, "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", base + ".wasm"]
-                    + includes.map { "-I" + $0 } + sources)
+                    + ([sdkDirectory] + includes).map { "-I" + $0 } + sources)
             return base + ".wasm"
         }
     }
 
-    /// Compiles the Embedded Swift `source` (whole module, size-optimised) and links it with the C
-    /// `support` sources (the runtime's `posix_memalign` and `free`, say).
+    /// Compiles the Embedded Swift `sources` as one module (whole module, size-optimised) with
+    /// the guest SDK (`EdgeGuest.swift`, unless `sdk` is false: a guest declaring the imports
+    /// itself), and links them with the SDK's `alloc.c` and the C `support` sources.
     ///
     /// - Throws: ``BuildError`` when swiftc, clang or wasm-ld fails; file errors reading the result.
-    public static func buildEmbeddedSwift(_ source: String, support: [String] = []) throws -> [UInt8] {
+    public static func buildEmbeddedSwift(_ sources: [String], support: [String] = [], sdk: Bool = true) throws -> [UInt8] {
         try inScratch { base in
-            try run([
-                "swiftc", "-target", "wasm32-unknown-none-wasm", "-enable-experimental-feature", "Embedded", "-enable-experimental-feature", "Extern",
-                "-wmo", "-Osize", "-parse-as-library", "-c", "-o", base + ".o", source,
-            ])
+            try run(
+                [
+                    "swiftc", "-target", "wasm32-unknown-none-wasm", "-enable-experimental-feature", "Embedded", "-enable-experimental-feature",
+                    "Extern", "-wmo", "-Osize", "-parse-as-library", "-module-name", "Guest", "-c", "-o", base + ".o",
+                ] + (sdk ? [sdkDirectory + "/EdgeGuest.swift"] : []) + sources)
             var objects = [base + ".o"]
-            for (index, file) in support.enumerated() {
-                try run(["clang", "--target=wasm32", "-O2", "-c", "-o", base + "-\(index).o", file])
+            for (index, file) in ([sdkDirectory + "/alloc.c"] + support).enumerated() {
+                try run(["clang", "--target=wasm32", "-O2", "-I" + sdkDirectory, "-c", "-o", base + "-\(index).o", file])
                 objects.append(base + "-\(index).o")
             }
             try run(["wasm-ld", "--no-entry", "--export-dynamic", "--allow-undefined", "-o", base + ".wasm"] + objects)

@@ -43,13 +43,17 @@ public struct WasmWorker: Worker {
         pool = IsolatePool(module: module, limits: limits)
     }
 
-    /// A worker serving the module in the file at `path`, named after the file.
+    /// A worker serving the module in the file at `path`, named after the file. With
+    /// `reloadEvery`, a request looks at the file at most that often and, when it changed, loads
+    /// it again (as `edge dev` does): requests from then on run the new module; a file that does
+    /// not load is logged and the previous module kept.
     ///
     /// - Throws: file errors; ``IsolateError`` `.invalidModule` when the file is not a module
     ///   following the ABI.
-    public init(contentsOf path: String, name: String? = nil, limits: IsolateLimits = IsolateLimits()) throws {
+    public init(contentsOf path: String, name: String? = nil, limits: IsolateLimits = IsolateLimits(), reloadEvery: Duration? = nil) throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        self.init(name: name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, module: try IsolateModule(bytes: bytes), limits: limits)
+        self.name = name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        pool = IsolatePool(module: try IsolateModule(bytes: bytes), limits: limits, watch: reloadEvery.map { (path, $0) })
     }
 
     /// Every KV namespace the config declares.
@@ -73,6 +77,7 @@ public struct WasmWorker: Worker {
         let granted = GrantedBindings(kv: env.kv, deadline: .now + limits.wallTime, wallTime: limits.wallTime)
         let logger = ctx.logger
         let name = name
+        pool.reloadIfChanged(logger: logger, worker: name)
         do {
             let output = try await pool.run { isolate in
                 try isolate.fetch(input, bindings: granted) { line in logger.info("\(line)", metadata: ["worker": "\(name)"]) }
@@ -90,13 +95,23 @@ public struct WasmWorker: Worker {
     }
 }
 
-/// A worker's warm isolates, and the threads isolates run on.
+/// A worker's warm isolates, the module they are made of (reloaded when its file changes, when
+/// watched), and the threads isolates run on.
 final class IsolatePool: Sendable {
-    let module: IsolateModule
     let limits: IsolateLimits
     /// The most idle isolates kept per worker.
     static let maxIdle = 64
-    private let idle = Mutex<[IsolateBox]>([])
+    private struct State {
+        var module: IsolateModule
+        var generation = 0
+        var idle: [IsolateBox] = []
+        /// The watched file's size and modification time when last loaded, and when it was last looked at.
+        var stamp: FileStamp?
+        var lastCheck = ContinuousClock.now
+    }
+    private let state: Mutex<State>
+    /// The file to reload from, and how often to look at it.
+    private let watch: (path: String, every: Duration)?
 
     /// Isolates block their thread; these threads are theirs (twice the cores, at least 4: a
     /// guest waiting on a binding holds a thread but no core).
@@ -106,29 +121,79 @@ final class IsolatePool: Sendable {
         return pool
     }()
 
-    init(module: IsolateModule, limits: IsolateLimits) {
-        self.module = module
+    init(module: IsolateModule, limits: IsolateLimits, watch: (path: String, every: Duration)? = nil) {
         self.limits = limits
+        self.watch = watch
+        state = Mutex(State(module: module, stamp: watch.flatMap { FileStamp(path: $0.path) }))
+    }
+
+    /// The module isolates are made of now.
+    var module: IsolateModule { state.withLock { $0.module } }
+
+    /// When watched and due, reloads the module if its file changed. A file that no longer parses
+    /// is logged and the previous module kept.
+    func reloadIfChanged(logger: Logger, worker: String) {
+        guard let watch else { return }
+        let due = state.withLock { state in
+            guard ContinuousClock.now - state.lastCheck >= watch.every else { return false as Bool }
+            state.lastCheck = .now
+            return true
+        }
+        guard due, let stamp = FileStamp(path: watch.path), stamp != state.withLock({ $0.stamp }) else { return }
+        do {
+            let module = try IsolateModule(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: watch.path))))
+            state.withLock { state in
+                state.module = module
+                state.generation += 1
+                state.idle.removeAll()
+                state.stamp = stamp
+            }
+            logger.notice("reloaded \(watch.path)", metadata: ["worker": "\(worker)"])
+        } catch {
+            state.withLock { $0.stamp = stamp }
+            logger.error("kept the previous module: \(watch.path) did not load: \(error)", metadata: ["worker": "\(worker)"])
+        }
     }
 
     /// Runs `body` with an idle isolate, or a new one, on an isolate thread. The isolate goes
-    /// back to the pool when `body` returns, and is discarded when it throws.
+    /// back to the pool when `body` returns (unless the module was reloaded meanwhile), and is
+    /// discarded when it throws.
     func run<T: Sendable>(_ body: @escaping @Sendable (Isolate) throws -> T) async throws -> T {
         try await Self.threads.runIfActive {
-            let box = try self.idle.withLock { $0.popLast() } ?? IsolateBox(try self.module.instantiate(limits: self.limits))
+            let (idle, module, generation) = self.state.withLock { ($0.idle.popLast(), $0.module, $0.generation) }
+            let box = try idle ?? IsolateBox(try module.instantiate(limits: self.limits), generation: generation)
             let result = try body(box.isolate)
-            self.idle.withLock { idle in
-                if idle.count < Self.maxIdle { idle.append(box) }
+            self.state.withLock { state in
+                if state.idle.count < Self.maxIdle, box.generation == state.generation { state.idle.append(box) }
             }
             return result
         }
     }
 }
 
+/// A file's size and modification time.
+struct FileStamp: Equatable, Sendable {
+    var size: Int
+    var modified: Date
+
+    init?(path: String) {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let modified = attributes[.modificationDate] as? Date,
+            let size = attributes[.size] as? Int
+        else { return nil }
+        self.size = size
+        self.modified = modified
+    }
+}
+
 /// An isolate moving between pool threads; used by one thread at a time.
 final class IsolateBox: @unchecked Sendable {
     let isolate: Isolate
-    init(_ isolate: Isolate) { self.isolate = isolate }
+    /// The pool generation (module version) it was made of.
+    let generation: Int
+    init(_ isolate: Isolate, generation: Int) {
+        self.isolate = isolate
+        self.generation = generation
+    }
 }
 
 /// The bindings a worker's config grants, called from an isolate's thread: each call waits for

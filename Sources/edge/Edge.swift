@@ -5,6 +5,7 @@
 //   edge blob put|get|head|ls|rm --config edge.jsonc --binding ARTIFACTS ...
 //   edge queue send|stats|dlq|redrive --config edge.jsonc QUEUE ...
 import ArgumentParser
+import EdgeIsolates
 import EdgePostgres
 import EdgeRuntime
 import EdgeS3Blob
@@ -18,7 +19,7 @@ struct Edge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "Run swift-edge workers locally and inspect their state.",
-        subcommands: [Dev.self, KV.self, Blob.self, Queue.self, Objects.self, Vectors.self, AI.self]
+        subcommands: [Dev.self, Build.self, KV.self, Blob.self, Queue.self, Objects.self, Vectors.self, AI.self]
     )
 }
 
@@ -95,11 +96,51 @@ struct Dev: AsyncParsableCommand {
             switch config.main ?? "hello" {
             case "hello":
                 try await EdgeHost.run(HelloWorker(), configPath: options.config, providers: providers, port: port, logFormat: json ? .json : nil)
+            case let path where path.hasSuffix(".wasm"):
+                // A WebAssembly worker (Docs/isolates.md), its path relative to the config file,
+                // reloaded when the file changes.
+                let file = path.hasPrefix("/") ? path : URL(fileURLWithPath: options.config).deletingLastPathComponent().appendingPathComponent(path).path
+                let worker: WasmWorker
+                do {
+                    worker = try WasmWorker(contentsOf: file, name: config.name, reloadEvery: .milliseconds(250))
+                } catch {
+                    throw CLIError("\(options.config): main: cannot load \(file): \(error)", code: 78)
+                }
+                try await EdgeHost.run(worker, configPath: options.config, providers: providers, port: port, logFormat: json ? .json : nil)
             case let other:
                 throw CLIError(
-                    "\(options.config): main: no worker named \"\(other)\" is built into edge (available: hello); run your own executable with EdgeHost.run",
+                    "\(options.config): main: no worker named \"\(other)\" is built into edge (available: hello, or a path ending in .wasm); run your own executable with EdgeHost.run",
                     code: 78)
             }
+        }
+    }
+}
+
+// MARK: build
+
+struct Build: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a worker to WebAssembly: Embedded Swift with the guest SDK, or C with edge.h (Docs/isolates.md).")
+
+    @Argument(help: "The directory of the worker's sources (.swift files, else .c files).")
+    var directory: String
+    @Option(name: .shortAndLong, help: "The module to write (default: the directory's name with .wasm).")
+    var output: String?
+
+    func run() async throws {
+        try await EdgeCLI.run {
+            let bytes: [UInt8]
+            do {
+                bytes = try GuestToolchain.build(directory: directory)
+                _ = try IsolateModule(bytes: bytes)
+            } catch let error as GuestToolchain.BuildError {
+                throw CLIError(error.description, code: 1)
+            } catch let error as IsolateError {
+                throw CLIError("the module does not follow the isolate ABI: \(error)", code: 1)
+            }
+            let path = output ?? URL(fileURLWithPath: directory).standardized.lastPathComponent + ".wasm"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            print("wrote \(path) (\(bytes.count) bytes)")
         }
     }
 }

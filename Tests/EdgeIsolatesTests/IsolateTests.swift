@@ -11,8 +11,9 @@ func guest(_ file: String) -> String {
 /// Builds `Guests/<name>.c`.
 func buildGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildC([guest(name + ".c")], optimization: "-O1") }
 
-/// Builds `Guests/<name>.swift` with Embedded Swift, linked with the guest allocator (`Guests/alloc.c`).
-func buildSwiftGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildEmbeddedSwift(guest(name + ".swift"), support: [guest("alloc.c")]) }
+/// Builds `Guests/<name>.swift` with Embedded Swift (declaring its imports itself, without the
+/// guest SDK), linked with the SDK's allocator.
+func buildSwiftGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildEmbeddedSwift([guest(name + ".swift")], sdk: false) }
 
 @Suite("Isolates")
 struct IsolateTests {

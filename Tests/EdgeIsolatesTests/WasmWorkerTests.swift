@@ -2,19 +2,24 @@ import EdgeCore
 import EdgeIsolates
 import EdgeRuntime
 import EdgeRuntimeTesting
+import EdgeTesting
 import Foundation
 import HTTPTypes
 import Logging
 import Synchronization
 import Testing
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// The repository's `Guests/` (the ABI header and the example workers).
 let guestsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Guests").path
 
-/// Builds a C worker against `Guests/include/edge.h`.
+/// Builds a C worker (the SDK's `edge.h` on the include path).
 func buildWorker(_ path: String) throws -> IsolateModule {
-    try IsolateModule(bytes: GuestToolchain.buildC([path], includes: [guestsDirectory + "/include"], optimization: "-O1"))
+    try IsolateModule(bytes: GuestToolchain.buildC([path], optimization: "-O1"))
 }
 
 /// Log lines, captured.
@@ -156,6 +161,105 @@ struct WasmWorkerTests {
             #expect(put.status == .created)
             let get = try await live.fetch(EdgeRequest(path: "/kv/k"))
             #expect(get.body == Array("v".utf8))
+        }
+    }
+
+    @Test("edge dev serves a .wasm worker named by the config's main, and reloads it when the file changes")
+    func edgeDev() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/wasm-dev-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func install(_ bytes: [UInt8]) throws {
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/next.wasm"))
+            try replace()
+        }
+        // Atomically, as a build tool would.
+        func replace() throws {
+            guard rename(directory + "/next.wasm", directory + "/worker.wasm") == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        }
+        try Data(try GuestToolchain.buildC([guestsDirectory + "/hello.c"])).write(to: URL(fileURLWithPath: directory + "/worker.wasm"))
+        try """
+        { "name": "wasm-dev", "main": "worker.wasm", "state_dir": "\(directory)/state", "kv_namespaces": [{ "binding": "KV" }] }
+        """.write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
+        let edge = try ChildProcess(
+            try KillTest.executable(named: "edge"), ["dev", "--config", directory + "/edge.jsonc", "--port", "0"], directory: directory, standardError: true)
+        defer { edge.stop() }
+        try await edge.waitFor("edge dev listening", timeout: 300) { $0.contains("listening on http://") }
+        let line = edge.lines.first { $0.contains("listening on http://") } ?? ""
+        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        func request(_ path: String, method: String = "GET", body: String? = nil) async throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            request.httpBody = body.map { Data($0.utf8) }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        #expect(try await request("/") == (200, "Hello from a WebAssembly worker\n"))
+        #expect(try await request("/kv/k", method: "PUT", body: "kept") == (201, "stored\n"))
+        #expect(try await request("/kv/k") == (200, "kept"))
+
+        // A new build of the file, by `edge build` (the Embedded Swift worker): served from then on,
+        // with the same bindings.
+        let build = try ChildProcess(
+            try KillTest.executable(named: "edge"), ["build", guestsDirectory + "/swift-hello", "-o", directory + "/next.wasm"], directory: directory,
+            standardError: true)
+        build.process.waitUntilExit()
+        #expect(build.process.terminationStatus == 0, "\(build.lines)")
+        try replace()
+        var reloaded = false
+        for _ in 0..<120 where !reloaded {
+            reloaded = try await request("/") == (200, "Hello from Embedded Swift\n")
+            if !reloaded { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(reloaded)
+        #expect(edge.lines.contains { $0.contains("reloaded") && $0.contains("worker.wasm") })
+        // A file that is not WebAssembly: logged, the previous module kept.
+        try install(Array("not wasm".utf8))
+        var refused = false
+        for _ in 0..<120 where !refused {
+            refused = edge.lines.contains { $0.contains("kept the previous module") }
+            if !refused { try await Task.sleep(for: .milliseconds(250)) }
+            #expect(try await request("/") == (200, "Hello from Embedded Swift\n"))
+        }
+        #expect(refused)
+        #expect(try await request("/kv/k") == (200, "kept"))
+    }
+
+    @Test("a worker in Embedded Swift on the guest SDK serves requests and KV, and a warm isolate reuses its memory")
+    func swiftSDK() async throws {
+        let module = try IsolateModule(bytes: GuestToolchain.build(directory: guestsDirectory + "/swift-hello"))
+        // 2 MiB of memory: 120 requests each copying a 20 KB body through the guest's allocator
+        // (body, read buffer, array growth: over 36 KB each) would need over 4 MB if freed memory were
+        // not reused.
+        let host = try runtime(WasmWorker(name: "swift", module: module, limits: IsolateLimits(memoryBytes: 2 << 20)), config: Self.kvConfig)
+        #expect(await host.text("/") == (.ok, "Hello from Embedded Swift\n"))
+        #expect(await host.text("/kv/a") == (.notFound, "no such key\n"))
+        let body = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for round in 0..<120 {
+            let stored = await host.text("/kv/k\(round % 3)", method: .put, body: body)
+            if stored != (.created, "stored\n") {
+                Issue.record("round \(round): \(stored)")
+                break
+            }
+        }
+        let read = await TestResponse(await host.handle(EdgeRequest(path: "/kv/k1")))
+        #expect(read.body == body)
+        #expect(read.headers[.contentType] == "application/octet-stream")
+    }
+
+    @Test("edge build refuses a directory without sources, and a compiler error carries its message")
+    func buildErrors() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/build-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(throws: GuestToolchain.BuildError.self) { try GuestToolchain.build(directory: directory) }
+        try "func fetch(_ request: Request) -> Response { undefinedThing }".write(toFile: directory + "/Worker.swift", atomically: true, encoding: .utf8)
+        do {
+            _ = try GuestToolchain.build(directory: directory)
+            Issue.record("built a worker that does not compile")
+        } catch let error as GuestToolchain.BuildError {
+            #expect(error.tool == "swiftc")
+            #expect(error.output.contains("undefinedThing"))
         }
     }
 }

@@ -1,0 +1,162 @@
+// The swift-edge guest SDK for Embedded Swift (Docs/isolates.md). `edge build` compiles it with a
+// worker's sources into one WebAssembly module; the worker defines
+//
+//     func fetch(_ request: Request) -> Response
+//
+// Text is handled as UTF-8 bytes ([UInt8]) and StaticString: Embedded Swift's String comparison
+// needs Unicode tables a guest does not link.
+
+@_extern(wasm, module: "edge", name: "log") @_extern(c)
+func _edgeLog(_ pointer: UnsafeRawPointer?, _ length: Int32)
+@_extern(wasm, module: "edge", name: "request_method") @_extern(c)
+func _edgeRequestMethod(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "request_target") @_extern(c)
+func _edgeRequestTarget(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "request_header") @_extern(c)
+func _edgeRequestHeader(_ name: UnsafeRawPointer?, _ nameLength: Int32, _ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "request_body_read") @_extern(c)
+func _edgeRequestBodyRead(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "response_status") @_extern(c)
+func _edgeResponseStatus(_ status: Int32)
+@_extern(wasm, module: "edge", name: "response_header") @_extern(c)
+func _edgeResponseHeader(_ name: UnsafeRawPointer?, _ nameLength: Int32, _ value: UnsafeRawPointer?, _ valueLength: Int32)
+@_extern(wasm, module: "edge", name: "response_write") @_extern(c)
+func _edgeResponseWrite(_ bytes: UnsafeRawPointer?, _ length: Int32)
+@_extern(wasm, module: "edge", name: "kv_get") @_extern(c)
+func _edgeKVGet(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ key: UnsafeRawPointer?, _ keyLength: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "kv_put") @_extern(c)
+func _edgeKVPut(
+    _ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ key: UnsafeRawPointer?, _ keyLength: Int32, _ value: UnsafeRawPointer?, _ valueLength: Int32
+) -> Int32
+@_extern(wasm, module: "edge", name: "result_read") @_extern(c)
+func _edgeResultRead(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+
+/// Calls a host import that copies a value whole when it fits and answers its length either way.
+func _edgeCopy(_ call: (UnsafeMutableRawPointer?, Int32) -> Int32) -> [UInt8]? {
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let length = buffer.withUnsafeMutableBytes { call($0.baseAddress, Int32($0.count)) }
+    if length < 0 { return nil }
+    if Int(length) <= buffer.count { return Array(buffer[0..<Int(length)]) }
+    buffer = [UInt8](repeating: 0, count: Int(length))
+    _ = buffer.withUnsafeMutableBytes { call($0.baseAddress, Int32($0.count)) }
+    return buffer
+}
+
+/// Reads a stream the host hands out in chunks (a request body, a KV value) to its end.
+func _edgeReadAll(_ read: (UnsafeMutableRawPointer?, Int32) -> Int32) -> [UInt8] {
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16 << 10)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read($0.baseAddress, Int32($0.count)) }
+        if count <= 0 { return out }
+        out.append(contentsOf: chunk[0..<Int(count)])
+    }
+}
+
+extension StaticString {
+    /// The string's UTF-8 bytes.
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: utf8Start, count: utf8CodeUnitCount)) }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether the bytes start with `prefix`'s.
+    public func hasPrefix(_ prefix: StaticString) -> Bool {
+        count >= prefix.utf8CodeUnitCount && self[0..<prefix.utf8CodeUnitCount].elementsEqual(prefix.bytes)
+    }
+
+    public static func == (bytes: [UInt8], text: StaticString) -> Bool { bytes.elementsEqual(text.bytes) }
+}
+
+/// Log lines, on the worker's log.
+public enum Log {
+    public static func info(_ text: StaticString) { _edgeLog(text.utf8Start, Int32(text.utf8CodeUnitCount)) }
+    public static func info(_ bytes: [UInt8]) { bytes.withUnsafeBytes { _edgeLog($0.baseAddress, Int32($0.count)) } }
+}
+
+/// The request being served.
+public struct Request {
+    /// `GET`, `PUT`, ...
+    public let method: [UInt8]
+    /// The path and query.
+    public let target: [UInt8]
+
+    init() {
+        method = _edgeCopy(_edgeRequestMethod) ?? []
+        target = _edgeCopy(_edgeRequestTarget) ?? []
+    }
+
+    /// The path, without the query.
+    public var path: [UInt8] { Array(target.prefix { $0 != UInt8(ascii: "?") }) }
+
+    /// The value of the header `name` (any case), or nil.
+    public func header(_ name: StaticString) -> [UInt8]? {
+        _edgeCopy { buffer, capacity in _edgeRequestHeader(name.utf8Start, Int32(name.utf8CodeUnitCount), buffer, capacity) }
+    }
+
+    /// The rest of the body.
+    public func body() -> [UInt8] { _edgeReadAll(_edgeRequestBodyRead) }
+}
+
+/// The response a worker returns.
+public struct Response {
+    public var status: Int32
+    public var headers: [(name: [UInt8], value: [UInt8])]
+    public var body: [UInt8]
+
+    public init(status: Int32 = 200, headers: [(name: [UInt8], value: [UInt8])] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A `text/plain` response.
+    public static func text(_ text: StaticString, status: Int32 = 200) -> Response {
+        .bytes(text.bytes, contentType: "text/plain; charset=utf-8", status: status)
+    }
+
+    /// A response of `body` with its `Content-Type`.
+    public static func bytes(_ body: [UInt8], contentType: StaticString, status: Int32 = 200) -> Response {
+        var response = Response(status: status, body: body)
+        response.setHeader("content-type", contentType)
+        return response
+    }
+
+    /// Adds a header.
+    public mutating func setHeader(_ name: StaticString, _ value: StaticString) { headers.append((name: name.bytes, value: value.bytes)) }
+}
+
+/// A KV namespace, named by its binding in the worker's config (`KV("CACHE")`). Naming a binding
+/// the config does not grant ends the request with 500.
+public struct KV {
+    let binding: StaticString
+
+    public init(_ binding: StaticString) { self.binding = binding }
+
+    /// The value under `key`; nil when absent or when the namespace refused the key (logged).
+    public func get(_ key: [UInt8]) -> [UInt8]? {
+        let length = key.withUnsafeBytes { key in _edgeKVGet(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count)) }
+        guard length >= 0 else { return nil }
+        return _edgeReadAll(_edgeResultRead)
+    }
+
+    /// Stores `value` under `key`; false when the namespace refused them (logged).
+    public func put(_ key: [UInt8], _ value: [UInt8]) -> Bool {
+        key.withUnsafeBytes { key in
+            value.withUnsafeBytes { value in
+                _edgeKVPut(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count), value.baseAddress, Int32(value.count))
+            }
+        } == 0
+    }
+}
+
+@_expose(wasm, "fetch")
+@_cdecl("fetch")
+func _edgeFetch() -> Int32 {
+    let response = fetch(Request())
+    _edgeResponseStatus(response.status)
+    for (name, value) in response.headers {
+        name.withUnsafeBytes { name in value.withUnsafeBytes { value in _edgeResponseHeader(name.baseAddress, Int32(name.count), value.baseAddress, Int32(value.count)) } }
+    }
+    response.body.withUnsafeBytes { _edgeResponseWrite($0.baseAddress, Int32($0.count)) }
+    return 0
+}
