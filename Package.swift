@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "EdgeTesting", targets: ["EdgeTesting"]),
         .library(name: "EdgeRuntimeTesting", targets: ["EdgeRuntimeTesting"]),
         .library(name: "EdgePostgres", targets: ["EdgePostgres"]),
+        .library(name: "EdgeIsolates", targets: ["EdgeIsolates"]),
         .executable(name: "edge", targets: ["edge"]),
         .executable(name: "edge-bench", targets: ["edge-bench"]),
         .executable(name: "code-search", targets: ["code-search"]),

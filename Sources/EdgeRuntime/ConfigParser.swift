@@ -38,7 +38,7 @@ extension EdgeConfig {
         let known: Set<String> = [
             "$schema", "name", "main", "state_dir", "vars", "secrets", "secrets_file", "kv_namespaces", "r2_buckets", "queues",
             "durable_objects", "vectorize", "ai", "triggers", "limits", "dev", "compatibility_date", "log_level", "log_format", "s3_api", "metrics",
-            "dashboard", "tracing",
+            "dashboard", "tracing", "routes",
         ]
         try root.allowKeys(
             known.union(sections.keys),
@@ -75,6 +75,15 @@ extension EdgeConfig {
         }
         if let secrets = try root.optionalArray("secrets") {
             config.secrets = try secrets.map { try $0.asString() }
+        }
+        for entry in try root.optionalArray("routes") ?? [] {
+            try entry.allowKeys(["pattern", "worker"])
+            let pattern = try entry.string("pattern")
+            guard let route = EdgeConfig.Route(pattern: pattern, worker: resolve(try entry.string("worker"))) else {
+                throw try entry.child("pattern").error(
+                    .invalidValue, expected: "HOST/PATH, such as \"api.example.com/*\" or \"*/tenants/a/*\"", found: .string(pattern))
+            }
+            config.routes.append(route)
         }
         for entry in try root.optionalArray("kv_namespaces") ?? [] {
             try entry.allowKeys(["binding", "backend", "id"])

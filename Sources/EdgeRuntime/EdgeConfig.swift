@@ -369,6 +369,9 @@ public struct EdgeConfig: Sendable {
     public var dashboard: DashboardSettings
     /// Traces (`tracing`). Default: exported when an OTLP endpoint is configured.
     public var tracing: TracingSettings
+    /// Other workers this host serves, each under its own config (`routes`); the first whose
+    /// pattern matches a request serves it. Empty: the host serves ``main``.
+    public var routes: [Route]
     /// The level of the runtime's logs; request logs are `info`. Default `info`.
     public var logLevel: Logger.Level
     /// How hosts built from this config write logs (`log_format`): text or JSON lines. Default text.
@@ -409,8 +412,47 @@ public struct EdgeConfig: Sendable {
         metrics = MetricsSettings()
         dashboard = DashboardSettings()
         tracing = TracingSettings()
+        routes = []
         logLevel = .info
         logFormat = .text
+    }
+
+    /// A `routes` entry: requests matching `pattern` go to the worker of the config file `worker`.
+    ///
+    /// A pattern is `HOST/PATH`, as Cloudflare's routes are written: `HOST` is a host name, `*`
+    /// (any host) or `*.example.com` (its subdomains); `PATH` is a path, matched as a prefix when
+    /// it ends with `*` (`api.example.com/*`, `*/tenants/a/*`). The port of the request's host is
+    /// ignored; the path is passed to the worker unchanged.
+    public struct Route: Sendable, Hashable {
+        public var pattern: String
+        /// The worker's config file (resolved against the routing config's directory).
+        public var worker: String
+        let host: Substring
+        let path: Substring
+
+        /// - Returns: nil when `pattern` has no `/` (no path part) or an empty host.
+        public init?(pattern: String, worker: String) {
+            guard let slash = pattern.firstIndex(of: "/"), slash != pattern.startIndex else { return nil }
+            self.pattern = pattern
+            self.worker = worker
+            host = pattern[..<slash]
+            path = pattern[slash...]
+        }
+
+        /// Whether a request to `host` (with or without a port) and `path` matches.
+        public func matches(host requestHost: String?, path requestPath: String) -> Bool {
+            let name = (requestHost ?? "").split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+            let hostMatches: Bool
+            if host == "*" {
+                hostMatches = true
+            } else if host.hasPrefix("*.") {
+                hostMatches = name.hasSuffix(host.dropFirst(1).lowercased())
+            } else {
+                hostMatches = name == host.lowercased()
+            }
+            guard hostMatches else { return false }
+            return path.hasSuffix("*") ? requestPath.hasPrefix(path.dropLast()) : requestPath == path
+        }
     }
 
     /// A backend's own section.

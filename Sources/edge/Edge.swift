@@ -93,6 +93,14 @@ struct Dev: AsyncParsableCommand {
     func run() async throws {
         try await EdgeCLI.run {
             let config = try options.load()
+            if !config.routes.isEmpty {
+                // Several WebAssembly workers, routed by host and path (Docs/isolates.md). Logging
+                // first: the workers' loggers keep the handler they are made with.
+                _ = EdgeLogging.bootstrap(format: json ? .json : config.logFormat)
+                let router = try WasmRouter(config: config, providers: providers, reloadEvery: .milliseconds(250))
+                try await EdgeHost.run(router, configPath: options.config, providers: providers, port: port, logFormat: json ? .json : nil)
+                return
+            }
             switch config.main ?? "hello" {
             case "hello":
                 try await EdgeHost.run(HelloWorker(), configPath: options.config, providers: providers, port: port, logFormat: json ? .json : nil)

@@ -262,4 +262,73 @@ struct WasmWorkerTests {
             #expect(error.output.contains("undefinedThing"))
         }
     }
+
+    @Test("one host serves many workers routed by host and path, each with its own bindings; a spinning tenant does not stop the others")
+    func routes() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/routes-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (tenant, source) in [("a", guestsDirectory + "/hello.c"), ("b", guestsDirectory + "/hello.c"), ("h", guest("hostile_fetch.c"))] {
+            try FileManager.default.createDirectory(atPath: directory + "/" + tenant, withIntermediateDirectories: true)
+            try Data(try GuestToolchain.buildC([source])).write(to: URL(fileURLWithPath: "\(directory)/\(tenant)/worker.wasm"))
+            try """
+            { "name": "tenant-\(tenant)", "main": "worker.wasm", "state_dir": "state", "log_level": "warning", "kv_namespaces": [{ "binding": "KV" }] }
+            """.write(toFile: "\(directory)/\(tenant)/edge.jsonc", atomically: true, encoding: .utf8)
+        }
+        try """
+        {
+          "name": "front", "log_level": "warning",
+          "routes": [
+            { "pattern": "a.test/*", "worker": "a/edge.jsonc" },
+            { "pattern": "*.b.test/*", "worker": "b/edge.jsonc" },
+            { "pattern": "*/spin*", "worker": "h/edge.jsonc" },
+          ],
+        }
+        """.write(toFile: directory + "/front.jsonc", atomically: true, encoding: .utf8)
+        let config = try EdgeConfig.load(directory + "/front.jsonc")
+        let router = try WasmRouter(config: config)
+        #expect(router.tenants.map(\.runtime.worker.name) == ["tenant-a", "tenant-b", "tenant-h"])
+        let host = try WorkerRuntime(worker: router, bindings: EdgeBindings(config: config))
+        func send(_ authority: String, _ path: String, method: HTTPRequest.Method = .get, body: String = "") async -> (HTTPResponse.Status, String) {
+            let request = EdgeRequest(
+                head: HTTPRequest(method: method, scheme: "http", authority: authority, path: path), body: .bytes(Array(body.utf8)))
+            let response = await TestResponse(await host.handle(request))
+            return (response.status, String(decoding: response.body, as: UTF8.self))
+        }
+        #expect(await send("a.test:8787", "/kv/x", method: .put, body: "a's value") == (.created, "stored\n"))
+        #expect(await send("a.test", "/kv/x") == (.ok, "a's value"))
+        // Tenant b has a KV binding of the same name: its own namespace, in its own state directory.
+        #expect(await send("eu.b.test", "/kv/x") == (.notFound, "no such key\n"))
+        #expect(await send("c.test", "/") == (.notFound, "no route serves c.test/\n"))
+        // While tenant h spins to its CPU limit, tenant a answers.
+        async let spinning = send("c.test", "/spin")
+        var answered = 0
+        for _ in 0..<20 where await send("a.test", "/") == (.ok, "Hello from a WebAssembly worker\n") { answered += 1 }
+        #expect(answered == 20)
+        #expect(await spinning == (.serviceUnavailable, "worker tenant-h failed: cpuLimit\n"))
+    }
+
+    @Test("a route without a path, or a routed worker whose main is not a .wasm, is a config error naming the file and key")
+    func routeErrors() throws {
+        #expect(throws: ConfigError.self) {
+            try EdgeConfig.parse(#"{ "name": "front", "routes": [{ "pattern": "example.com", "worker": "a.jsonc" }] }"#, file: "front.jsonc")
+        }
+        do {
+            _ = try EdgeConfig.parse(#"{ "name": "front", "routes": [{ "pattern": "example.com", "worker": "a.jsonc" }] }"#, file: "front.jsonc")
+        } catch let error as ConfigError {
+            #expect(error.description.contains("routes[0].pattern"))
+            #expect(error.description.contains("HOST/PATH"))
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/route-errors-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try #"{ "name": "native", "main": "hello" }"#.write(toFile: directory + "/a.jsonc", atomically: true, encoding: .utf8)
+        let config = try EdgeConfig.parse(#"{ "name": "front", "routes": [{ "pattern": "*/*", "worker": "a.jsonc" }] }"#, file: directory + "/front.jsonc")
+        do {
+            _ = try WasmRouter(config: config)
+            Issue.record("routed a worker whose main is not a module")
+        } catch let error as ConfigError {
+            #expect(error.description.contains("a.jsonc"))
+            #expect(error.description.contains("main"))
+        }
+    }
 }

@@ -1,0 +1,77 @@
+public import EdgeCore
+public import EdgeRuntime
+import Foundation
+import HTTPTypes
+public import Logging
+
+/// Many WebAssembly workers in one host: each request goes to the worker of the first of the
+/// config's `routes` its host and path match (404 when none does). Each worker runs under its own
+/// config file, with its own bindings, limits and state directory: a worker reaches only the
+/// bindings its own config grants, so one tenant cannot name another's KV namespace.
+///
+/// ```jsonc
+/// {
+///   "name": "front",
+///   "routes": [
+///     { "pattern": "a.example.com/*", "worker": "tenants/a/edge.jsonc" },
+///     { "pattern": "*/b/*", "worker": "tenants/b/edge.jsonc" }
+///   ]
+/// }
+/// ```
+///
+/// `edge dev` serves a config with `routes` this way. Only `fetch` is routed: the workers' queue
+/// consumers and cron triggers are not run by the router.
+public struct WasmRouter: Worker {
+    public struct Env: Sendable {}
+
+    /// The routes, in order, with the runtime serving each.
+    public let tenants: [(route: EdgeConfig.Route, runtime: WorkerRuntime<WasmWorker>)]
+
+    public static func makeEnv(_ bindings: EdgeBindings) throws -> Env { Env() }
+
+    /// Loads the worker of each of `config.routes`: its config file, whose `main` names its
+    /// `.wasm` file (relative to that config), and its bindings. With `reloadEvery`, each worker's
+    /// module is reloaded when its file changes.
+    ///
+    /// - Throws: ``ConfigError`` for a worker config that does not load or whose `main` is not a
+    ///   `.wasm` file; ``IsolateError`` `.invalidModule` for a module that does not follow the ABI;
+    ///   file errors.
+    public init(
+        config: EdgeConfig, providers: BackendProviders = .builtIn, logger: Logger = Logger(label: "swift-edge.router"), reloadEvery: Duration? = nil
+    )
+        throws
+    {
+        var tenants: [(route: EdgeConfig.Route, runtime: WorkerRuntime<WasmWorker>)] = []
+        var loaded: [String: WorkerRuntime<WasmWorker>] = [:]
+        for route in config.routes {
+            if let runtime = loaded[route.worker] {
+                tenants.append((route, runtime))
+                continue
+            }
+            let tenant = try EdgeConfig.load(route.worker, providers: providers)
+            guard let main = tenant.main, main.hasSuffix(".wasm") else {
+                throw ConfigError(
+                    .invalidValue, file: tenant.file, key: "main", expected: "a path ending in .wasm",
+                    message: "a routed worker's main must name its WebAssembly module (found \(tenant.main ?? "nothing"))")
+            }
+            let file = main.hasPrefix("/") ? main : URL(fileURLWithPath: route.worker).deletingLastPathComponent().appendingPathComponent(main).path
+            var tenantLogger = logger
+            tenantLogger[metadataKey: "worker"] = "\(tenant.name)"
+            let runtime = try WorkerRuntime(
+                worker: WasmWorker(contentsOf: file, name: tenant.name, reloadEvery: reloadEvery),
+                bindings: EdgeBindings(config: tenant, providers: providers, logger: tenantLogger))
+            loaded[route.worker] = runtime
+            tenants.append((route, runtime))
+        }
+        self.tenants = tenants
+    }
+
+    /// Hands the request to the first route's worker that matches its host and path.
+    public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
+        let host = request.head.authority
+        guard let tenant = tenants.first(where: { $0.route.matches(host: host, path: request.url.path) }) else {
+            return .text("no route serves \(host ?? "")\(request.url.path)\n", status: .notFound)
+        }
+        return await tenant.runtime.handle(request)
+    }
+}
