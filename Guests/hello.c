@@ -1,7 +1,7 @@
 // A worker in C for the swift-edge isolate runtime (Docs/isolates.md):
 //   GET /           -> a greeting
 //   GET /kv/KEY     -> the value of KEY in the KV namespace bound as KV (404 when absent)
-//   PUT /kv/KEY     -> stores the request body under KEY
+//   PUT /kv/KEY     -> stores the request body (at most 64 KiB; 413 past it) under KEY
 //   GET /count      -> counts visits in KV (key "count")
 //   POST /echo      -> the request body, with its Content-Type
 // Build: edge build DIR (a directory holding this file) -o hello.wasm, or
@@ -20,7 +20,12 @@ static void text_response(int status, const char *text) {
 
 static int put_value(const char *key, int key_length) {
     int length = 0, read;
-    while ((read = edge_request_body_read(buffer + length, (int)sizeof(buffer) - length)) > 0) length += read;
+    while (length < (int)sizeof(buffer) && (read = edge_request_body_read(buffer + length, (int)sizeof(buffer) - length)) > 0) length += read;
+    char probe;
+    if (length == (int)sizeof(buffer) && edge_request_body_read(&probe, 1) > 0) {
+        text_response(413, "a value is at most 65536 bytes here\n");
+        return 0;
+    }
     if (edge_kv_put("KV", 2, key, key_length, buffer, length) != 0) {
         text_response(400, "the KV namespace refused the key or value\n");
         return 0;

@@ -20,19 +20,26 @@ static void *block_for(int size_class) {
         return block;
     }
     if (next == 0) next = ((unsigned long)&__heap_base + 15) & ~(unsigned long)15;
-    unsigned long start = next, end = start + ((unsigned long)1 << size_class);
-    unsigned long available = __builtin_wasm_memory_size(0) * 65536UL;
-    if (end > available || end < start) {
-        unsigned long pages = (end - available + 65535) / 65536;
-        unsigned long eighth = __builtin_wasm_memory_size(0) / 8;
+    // 64-bit arithmetic: a 4 GiB memory's size does not fit the 32-bit unsigned long of wasm32.
+    unsigned long long start = next, end = start + ((unsigned long long)1 << size_class);
+    unsigned long long available = (unsigned long long)__builtin_wasm_memory_size(0) * 65536ULL;
+    if (end > 0xffffffffULL) return 0;
+    if (end > available) {
+        unsigned long long pages = (end - available + 65535) / 65536;
+        unsigned long long eighth = __builtin_wasm_memory_size(0) / 8;
         if (pages < eighth) pages = eighth;
-        if (__builtin_wasm_memory_grow(0, pages) == (unsigned long)-1) return 0;
+        if (__builtin_wasm_memory_grow(0, (unsigned long)pages) == (unsigned long)-1) {
+            // Geometric growth refused (at the limit): try exactly what is needed.
+            pages = (end - available + 65535) / 65536;
+            if (__builtin_wasm_memory_grow(0, (unsigned long)pages) == (unsigned long)-1) return 0;
+        }
     }
-    next = end;
-    return (void *)start;
+    next = (unsigned long)end;
+    return (void *)(unsigned long)start;
 }
 
 int posix_memalign(void **result, size_t alignment, size_t size) {
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) return 22; // EINVAL
     if (alignment < 16) alignment = 16;
     size_t needed = size + 16 + (alignment > 16 ? alignment : 0);
     if (needed < size) return 12; // ENOMEM

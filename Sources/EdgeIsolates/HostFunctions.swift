@@ -43,8 +43,19 @@ enum HostFunctions {
 
     // MARK: The imports
 
+    /// Logs the first ``IsolateABI/maxNameBytes`` bytes, control characters escaped (a guest
+    /// cannot forge a line of its own in a text log).
     static func log(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
-        let line = String(decoding: try read(caller, arguments[0], arguments[1], limit: IsolateABI.maxNameBytes, what: "a log line"), as: UTF8.self)
+        let (memory, offset, count) = try checkBuffer(caller, arguments[0], arguments[1])
+        let bytes = memory.withUnsafeBufferPointer(offset: UInt(offset), count: min(count, IsolateABI.maxNameBytes)) { Array($0) }
+        var line = ""
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                line += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                line.unicodeScalars.append(scalar)
+            }
+        }
         (state.invocation?.log ?? state.log)(line)
         return []
     }
@@ -68,7 +79,8 @@ enum HostFunctions {
 
     static func responseStatus(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
         let status = Int(Int32(bitPattern: try i32(arguments[0])))
-        guard (100...599).contains(status) else { throw IsolateError(.badArgument, "response_status(\(status)): a status must be 100...599") }
+        // No 1xx: an interim response would make the client read the body as the next response.
+        guard (200...599).contains(status) else { throw IsolateError(.badArgument, "response_status(\(status)): a status must be 200...599") }
         try state.current().response.status = status
         return []
     }
@@ -80,9 +92,23 @@ enum HostFunctions {
         guard value.utf8.allSatisfy({ $0 == 9 || ($0 >= 32 && $0 != 127) }) else {
             throw IsolateError(.badArgument, "response_header: the value of \(name) holds a control character")
         }
-        try state.current().response.headers.append((name, value))
+        // The host frames the response: a guest's Content-Length or Transfer-Encoding could
+        // desynchronise a connection shared with other tenants' responses.
+        guard !framingHeaders.contains(name.lowercased()) else {
+            throw IsolateError(.badArgument, "response_header: \(name) is set by the host, not the worker")
+        }
+        let invocation = try state.current()
+        guard invocation.response.headers.count < IsolateABI.maxResponseHeaders else {
+            throw IsolateError(.badArgument, "response_header: more than \(IsolateABI.maxResponseHeaders) headers")
+        }
+        invocation.response.headers.append((name, value))
         return []
     }
+
+    /// Headers that frame the message or the connection.
+    static let framingHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-connection",
+    ]
 
     static func responseWrite(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
         let invocation = try state.current()
@@ -157,18 +183,20 @@ enum HostFunctions {
         return (memory, offset, Int(count))
     }
 
-    /// The guest's bytes at (`pointer`, `length`).
+    /// The guest's bytes at (`pointer`, `length`): `.badPointer` outside its memory,
+    /// `.badArgument` past `limit`.
     static func read(_ caller: borrowing Caller, _ pointer: Value, _ length: Value, limit: Int, what: String) throws -> [UInt8] {
-        let (offset, count) = (try i32(pointer), try i32(length))
-        guard Int(count) <= limit else { throw IsolateError(.badPointer, "\(count) bytes for \(what) is over the limit of \(limit)") }
-        let (memory, _, _) = try checkBuffer(caller, pointer, length, limit: limit)
-        return memory.withUnsafeBufferPointer(offset: UInt(offset), count: Int(count)) { Array($0) }
+        let (memory, offset, count) = try checkBuffer(caller, pointer, length)
+        guard count <= limit else { throw IsolateError(.badArgument, "\(count) bytes for \(what) is over the limit of \(limit)") }
+        return memory.withUnsafeBufferPointer(offset: UInt(offset), count: count) { Array($0) }
     }
 
-    /// The guest's bytes at (`pointer`, `length`) as UTF-8 text (invalid sequences replaced), at
-    /// most ``IsolateABI/maxNameBytes``.
+    /// The guest's bytes at (`pointer`, `length`) as text, at most ``IsolateABI/maxNameBytes``:
+    /// `.badArgument` when they are not UTF-8 (two different byte strings never name the same key).
     static func text(_ caller: borrowing Caller, _ pointer: Value, _ length: Value, what: String) throws -> String {
-        String(decoding: try read(caller, pointer, length, limit: IsolateABI.maxNameBytes, what: what), as: UTF8.self)
+        let bytes = try read(caller, pointer, length, limit: IsolateABI.maxNameBytes, what: what)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw IsolateError(.badArgument, "\(what) is not UTF-8") }
+        return text
     }
 
     /// Copies `bytes` to the guest's buffer (`pointer`, `capacity`). Whole (the default): copies

@@ -77,8 +77,11 @@ public enum IsolateABI {
     public static let absent: Int32 = -1
     /// Returned by `kv_get` and `kv_put` when the binding refused the input (the reason is logged).
     public static let refused: Int32 = -2
-    /// The most bytes one name, key, header or log line may have.
+    /// The most bytes one name, key or header field may have (longer is `.badArgument`); a log
+    /// line is cut there.
     public static let maxNameBytes = 4096
+    /// The most headers a response may have.
+    public static let maxResponseHeaders = 100
 }
 
 /// One fetch in progress: the request the guest reads, the response it writes, and the result of

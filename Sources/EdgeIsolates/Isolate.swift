@@ -30,6 +30,18 @@ public struct IsolateModule: Sendable {
         engine = Engine(configuration: EngineConfiguration(stackSize: stackBytes, memoryBoundsChecking: .software, fuelMetering: true))
     }
 
+    /// Checks that the module is a worker: an isolate of it can be made with `limits` (its
+    /// imports have the right types, its start function runs) and it exports `memory` and a
+    /// `fetch` function.
+    ///
+    /// - Throws: ``IsolateError`` `.invalidModule` naming what is missing; what
+    ///   ``instantiate(limits:log:)`` throws.
+    public func checkWorker(limits: IsolateLimits = IsolateLimits()) throws {
+        let isolate = try instantiate(limits: limits)
+        guard isolate.exportsMemory else { throw IsolateError(.invalidModule, "the module exports no memory") }
+        guard isolate.exportsFunction("fetch") else { throw IsolateError(.invalidModule, "the module exports no function fetch") }
+    }
+
     /// A new isolate: its own store, memory and globals.
     ///
     /// - Throws: ``IsolateError`` `.memoryLimit` when the module's initial memory is over the
@@ -119,6 +131,9 @@ public final class Isolate {
         guard result == [0] else { throw IsolateError(.trap, "fetch returned \(result.map(String.init).joined(separator: ", ")), not 0") }
         return invocation.response
     }
+
+    var exportsMemory: Bool { instance.exports[memory: "memory"] != nil }
+    func exportsFunction(_ name: String) -> Bool { instance.exports[function: name] != nil }
 
     /// The fuel the last call left.
     public var fuelRemaining: UInt64 { store.fuel?.remaining ?? 0 }

@@ -30,19 +30,24 @@ public struct WasmRouter: Worker {
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env { Env() }
 
     /// Loads the worker of each of `config.routes`: its config file, whose `main` names its
-    /// `.wasm` file (relative to that config), and its bindings. With `reloadEvery`, each worker's
-    /// module is reloaded when its file changes.
+    /// `.wasm` file (relative to that config), and its bindings. Every invocation of every worker
+    /// is held to `limits`. With `reloadEvery`, each worker's module is reloaded when its file changes.
     ///
-    /// - Throws: ``ConfigError`` for a worker config that does not load or whose `main` is not a
-    ///   `.wasm` file; ``IsolateError`` `.invalidModule` for a module that does not follow the ABI;
+    /// - Throws: ``ConfigError`` for a worker config that does not load, whose `main` is not a
+    ///   `.wasm` file, or whose name, state directory or shared-backend KV binding another routed
+    ///   worker has; ``IsolateError`` `.invalidModule` for a module that does not follow the ABI;
     ///   file errors.
     public init(
-        config: EdgeConfig, providers: BackendProviders = .builtIn, logger: Logger = Logger(label: "swift-edge.router"), reloadEvery: Duration? = nil
-    )
-        throws
-    {
+        config: EdgeConfig, providers: BackendProviders = .builtIn, limits: IsolateLimits = IsolateLimits(),
+        logger: Logger = Logger(label: "swift-edge.router"), reloadEvery: Duration? = nil
+    ) throws {
         var tenants: [(route: EdgeConfig.Route, runtime: WorkerRuntime<WasmWorker>)] = []
         var loaded: [String: WorkerRuntime<WasmWorker>] = [:]
+        // Tenants never share a name or a state directory: durable bindings are stored by name in
+        // the state directory, and two tenants sharing one would share their data.
+        var names: [String: String] = [:]
+        var stateDirectories: [String: String] = [:]
+        var sharedNamespaces: [String: String] = [:]
         for route in config.routes {
             if let runtime = loaded[route.worker] {
                 tenants.append((route, runtime))
@@ -55,10 +60,29 @@ public struct WasmRouter: Worker {
                     message: "a routed worker's main must name its WebAssembly module (found \(tenant.main ?? "nothing"))")
             }
             let file = main.hasPrefix("/") ? main : URL(fileURLWithPath: route.worker).deletingLastPathComponent().appendingPathComponent(main).path
+            let state = URL(fileURLWithPath: tenant.stateDirectory).standardized.path
+            if let other = names[tenant.name] ?? stateDirectories[state] {
+                throw ConfigError(
+                    .invalidValue, file: tenant.file, key: names[tenant.name] != nil ? "name" : "state_dir", expected: "a name and state directory of its own",
+                    message: "routed workers must not share a name or a state directory (\(other) has \(tenant.name) / \(state))")
+            }
+            names[tenant.name] = tenant.file
+            stateDirectories[state] = tenant.file
+            // A shared backend (PostgreSQL) names a KV namespace by its binding across the database.
+            for namespace in tenant.kvNamespaces where ![.memory, .sqlite, .file].contains(namespace.backend) {
+                let key = "\(namespace.backend.rawValue)/\(namespace.binding)"
+                if let other = sharedNamespaces[key] {
+                    throw ConfigError(
+                        .invalidValue, file: tenant.file, key: "kv_namespaces",
+                        expected: "a binding name no other routed worker uses on \(namespace.backend.rawValue)",
+                        message: "\(other) also binds a \(namespace.backend.rawValue) KV namespace as \(namespace.binding): they would share its data")
+                }
+                sharedNamespaces[key] = tenant.file
+            }
             var tenantLogger = logger
             tenantLogger[metadataKey: "worker"] = "\(tenant.name)"
             let runtime = try WorkerRuntime(
-                worker: WasmWorker(contentsOf: file, name: tenant.name, reloadEvery: reloadEvery),
+                worker: WasmWorker(contentsOf: file, name: tenant.name, limits: limits, reloadEvery: reloadEvery),
                 bindings: EdgeBindings(config: tenant, providers: providers, logger: tenantLogger))
             loaded[route.worker] = runtime
             tenants.append((route, runtime))

@@ -49,11 +49,12 @@ public struct WasmWorker: Worker {
     /// not load is logged and the previous module kept.
     ///
     /// - Throws: file errors; ``IsolateError`` `.invalidModule` when the file is not a module
-    ///   following the ABI.
+    ///   following the ABI or exports no `fetch` and `memory` (``IsolateModule/checkWorker(limits:)``).
     public init(contentsOf path: String, name: String? = nil, limits: IsolateLimits = IsolateLimits(), reloadEvery: Duration? = nil) throws {
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let module = try IsolateModule(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        try module.checkWorker(limits: limits)
         self.name = name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        pool = IsolatePool(module: try IsolateModule(bytes: bytes), limits: limits, watch: reloadEvery.map { (path, $0) })
+        pool = IsolatePool(module: module, limits: limits, watch: reloadEvery.map { (path, $0) })
     }
 
     /// Every KV namespace the config declares.
@@ -74,13 +75,15 @@ public struct WasmWorker: Worker {
         let body = try await request.body.collect(upTo: limits.memoryBytes)
         let input = IsolateRequest(
             method: request.method.rawValue, target: request.path, headers: request.headers.map { ($0.name.rawName, $0.value) }, body: body)
-        let granted = GrantedBindings(kv: env.kv, deadline: .now + limits.wallTime, wallTime: limits.wallTime)
+        let kv = env.kv
         let logger = ctx.logger
         let name = name
         pool.reloadIfChanged(logger: logger, worker: name)
         do {
             let output = try await pool.run { isolate in
-                try isolate.fetch(input, bindings: granted) { line in logger.info("\(line)", metadata: ["worker": "\(name)"]) }
+                // The deadline starts when the isolate does, not while the request waits for a thread.
+                let granted = GrantedBindings(kv: kv, deadline: .now + limits.wallTime, wallTime: limits.wallTime)
+                return try isolate.fetch(input, bindings: granted) { line in logger.info("\(line)", metadata: ["worker": "\(name)"]) }
             }
             var headers = HTTPFields()
             for (field, value) in output.headers {
@@ -142,6 +145,7 @@ final class IsolatePool: Sendable {
         guard due, let stamp = FileStamp(path: watch.path), stamp != state.withLock({ $0.stamp }) else { return }
         do {
             let module = try IsolateModule(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: watch.path))))
+            try module.checkWorker(limits: limits)
             state.withLock { state in
                 state.module = module
                 state.generation += 1
@@ -217,12 +221,14 @@ struct GrantedBindings: IsolateBindings {
     private func wait<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
         let outcome = Outcome<T>()
         let done = DispatchSemaphore(value: 0)
-        Task {
+        let task = Task {
             do { outcome.set(.success(try await operation())) } catch { outcome.set(.failure(error)) }
             done.signal()
         }
         let left = max(0, (deadline - .now).inNanoseconds)
         guard done.wait(timeout: .now() + .nanoseconds(Int(clamping: left))) == .success, let result = outcome.get() else {
+            // Cancelled, though a write the backend already started may still complete.
+            task.cancel()
             throw IsolateError(.wallTimeLimit, "a binding call was still waiting at the wall-time limit of \(wallTime)")
         }
         return try result.get()

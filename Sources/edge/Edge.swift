@@ -134,23 +134,35 @@ struct Build: AsyncParsableCommand {
     var directory: String
     @Option(name: .shortAndLong, help: "The module to write (default: the directory's name with .wasm).")
     var output: String?
+    @Flag(help: "Print what was written as JSON ({\"path\":…,\"bytes\":…}).") var json = false
 
     func run() async throws {
         try await EdgeCLI.run {
             let bytes: [UInt8]
             do {
                 bytes = try GuestToolchain.build(directory: directory)
-                _ = try IsolateModule(bytes: bytes)
+                try IsolateModule(bytes: bytes).checkWorker()
             } catch let error as GuestToolchain.BuildError {
                 throw CLIError(error.description, code: 1)
             } catch let error as IsolateError {
                 throw CLIError("the module does not follow the isolate ABI: \(error)", code: 1)
             }
             let path = output ?? URL(fileURLWithPath: directory).standardized.lastPathComponent + ".wasm"
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-            print("wrote \(path) (\(bytes.count) bytes)")
+            // Atomically: `edge dev` may be watching the file.
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            if json {
+                try printJSON(BuildResult(path: path, bytes: bytes.count))
+            } else {
+                print("wrote \(path) (\(bytes.count) bytes)")
+            }
         }
     }
+}
+
+/// What `edge build --json` prints.
+struct BuildResult: Encodable {
+    var path: String
+    var bytes: Int
 }
 
 enum EdgeCLI {

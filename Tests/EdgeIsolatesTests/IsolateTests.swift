@@ -8,18 +8,40 @@ func guest(_ file: String) -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Guests/\(file)").path
 }
 
+/// Runs `body` on a thread of its own. Compilers and child processes block their thread for
+/// seconds, and the cooperative threads serve every suite running in parallel (on two cores,
+/// there are two of them: a test blocking one stalls the others' tasks).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// C guests built once per test run, by source path.
+private let builtGuests = Mutex<[String: [UInt8]]>([:])
+
+/// The module of the C guest at `path` (the SDK's `edge.h` on the include path), built once.
+func builtC(_ path: String) async throws -> [UInt8] {
+    if let bytes = builtGuests.withLock({ $0[path] }) { return bytes }
+    let bytes = try await offPool { try GuestToolchain.buildC([path], optimization: "-O1") }
+    builtGuests.withLock { $0[path] = bytes }
+    return bytes
+}
+
 /// Builds `Guests/<name>.c`.
-func buildGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildC([guest(name + ".c")], optimization: "-O1") }
+func buildGuest(_ name: String) async throws -> [UInt8] { try await builtC(guest(name + ".c")) }
 
 /// Builds `Guests/<name>.swift` with Embedded Swift (declaring its imports itself, without the
 /// guest SDK), linked with the SDK's allocator.
-func buildSwiftGuest(_ name: String) throws -> [UInt8] { try GuestToolchain.buildEmbeddedSwift([guest(name + ".swift")], sdk: false) }
+func buildSwiftGuest(_ name: String) async throws -> [UInt8] {
+    try await offPool { try GuestToolchain.buildEmbeddedSwift([guest(name + ".swift")], sdk: false) }
+}
 
 @Suite("Isolates")
 struct IsolateTests {
     @Test("a guest's exports run and its host calls reach the host")
-    func runs() throws {
-        let module = try IsolateModule(bytes: buildGuest("hostile"))
+    func runs() async throws {
+        let module = try IsolateModule(bytes: await buildGuest("hostile"))
         let lines = Mutex<[String]>([])
         let isolate = try module.instantiate { line in lines.withLock { $0.append(line) } }
         #expect(try isolate.call("add_one", [41]) == [42])
@@ -28,8 +50,8 @@ struct IsolateTests {
     }
 
     @Test("an Embedded Swift guest, built by the toolchain alone, runs through the same ABI")
-    func embeddedSwift() throws {
-        let module = try IsolateModule(bytes: buildSwiftGuest("hello"))
+    func embeddedSwift() async throws {
+        let module = try IsolateModule(bytes: await buildSwiftGuest("hello"))
         let lines = Mutex<[String]>([])
         let isolate = try module.instantiate { line in lines.withLock { $0.append(line) } }
         var state: UInt32 = 1
@@ -42,8 +64,8 @@ struct IsolateTests {
     }
 
     @Test("hostile guests end with their error and the isolate keeps answering")
-    func hostile() throws {
-        let module = try IsolateModule(bytes: buildGuest("hostile"))
+    func hostile() async throws {
+        let module = try IsolateModule(bytes: await buildGuest("hostile"))
         let isolate = try module.instantiate(limits: IsolateLimits(fuel: 1_000_000, memoryBytes: 4 << 20, hostCalls: 100))
         func code(_ name: String, _ arguments: [Int32] = []) -> IsolateError.Code? {
             do {
@@ -74,12 +96,13 @@ struct IsolateTests {
     }
 
     @Test("a guest that does not compile is a build error carrying the compiler's message")
-    func buildError() throws {
+    func buildError() async throws {
         let source = NSTemporaryDirectory() + "edge-guest-broken-\(UUID().uuidString).c"
         try "int fetch(int x) { return x + ; }".write(toFile: source, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: source) }
+        let outcome = try await offPool { Result { try GuestToolchain.buildC([source]) } }
         #expect {
-            _ = try GuestToolchain.buildC([source])
+            _ = try outcome.get()
         } throws: { error in
             guard let error = error as? GuestToolchain.BuildError else { return false }
             return error.tool == "clang" && error.output.contains("expected expression")

@@ -18,8 +18,8 @@ let guestsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     .appendingPathComponent("Guests").path
 
 /// Builds a C worker (the SDK's `edge.h` on the include path).
-func buildWorker(_ path: String) throws -> IsolateModule {
-    try IsolateModule(bytes: GuestToolchain.buildC([path], optimization: "-O1"))
+func buildWorker(_ path: String) async throws -> IsolateModule {
+    try IsolateModule(bytes: await builtC(path))
 }
 
 /// Log lines, captured.
@@ -65,7 +65,7 @@ struct WasmWorkerTests {
     @Test("a C worker serves fetch through the Worker contract and reads and writes its KV binding")
     func helloWorker() async throws {
         let log = LogLines()
-        let host = try runtime(WasmWorker(name: "hello", module: buildWorker(guestsDirectory + "/hello.c")), config: Self.kvConfig, log: log)
+        let host = try runtime(WasmWorker(name: "hello", module: await buildWorker(guestsDirectory + "/hello.c")), config: Self.kvConfig, log: log)
         #expect(await host.text("/") == (.ok, "Hello from a WebAssembly worker\n"))
         #expect(await host.text("/kv/greeting") == (.notFound, "no such key\n"))
         #expect(await host.text("/kv/greeting", method: .put, body: Array("hej".utf8)) == (.created, "stored\n"))
@@ -89,6 +89,9 @@ struct WasmWorkerTests {
                 .badRequest, "the KV namespace refused the key or value\n"
             ))
         #expect(log.all.contains { $0.contains("kv_put(KV, kkkk") && $0.contains("refused") })
+        // The example answers 413 rather than storing a value cut to its buffer.
+        #expect(await host.text("/kv/big", method: .put, body: Array(repeating: 1, count: 70_000)).0 == .contentTooLarge)
+        #expect(await host.text("/kv/big").0 == .notFound)
     }
 
     @Test("a hostile guest gets its error response and a log line naming the worker; the worker keeps answering")
@@ -96,13 +99,15 @@ struct WasmWorkerTests {
         let log = LogLines()
         let limits = IsolateLimits(fuel: 2_000_000, memoryBytes: 4 << 20, hostCalls: 100)
         let host = try runtime(
-            WasmWorker(name: "hostile", module: buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig, log: log)
+            WasmWorker(name: "hostile", module: await buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig, log: log)
         let cases: [(String, HTTPResponse.Status, IsolateError.Code)] =
             [
                 ("/spin", .serviceUnavailable, .cpuLimit), ("/bomb", .internalServerError, .memoryLimit), ("/recurse", .internalServerError, .trap),
                 ("/bad-pointer", .internalServerError, .badPointer), ("/not-granted", .internalServerError, .notGranted),
                 ("/bad-status", .internalServerError, .badArgument), ("/bad-header", .internalServerError, .badArgument),
                 ("/never", .internalServerError, .hostCallLimit), ("/fail", .internalServerError, .trap),
+                ("/framing", .internalServerError, .badArgument), ("/interim", .internalServerError, .badArgument),
+                ("/boundary-over", .internalServerError, .badPointer),
             ]
             // Garbage arguments to every import.
             + "abcdefghijk".map { ("/garbage/\($0)", .internalServerError, $0 == "f" ? .badArgument : .badPointer) }
@@ -115,6 +120,12 @@ struct WasmWorkerTests {
             #expect(await host.text("/") == (.ok, "ok"), "after \(path)")
         }
         #expect(log.all.contains { $0.contains("cpuLimit: the invocation spent its 2000000 units of fuel") })
+        // The last bytes of memory are in bounds.
+        #expect(await host.text("/boundary").0 == .ok)
+        // A guest's log line cannot start a line of its own.
+        #expect(await host.text("/forge") == (.ok, "ok"))
+        #expect(log.all.contains { $0.contains("x\\u{a}error worker other failed") })
+        #expect(!log.all.contains { $0.hasPrefix("error worker other failed") })
         #expect(log.all.contains { $0.contains("is not granted a KV namespace bound as \"OTHER\"") })
     }
 
@@ -122,7 +133,7 @@ struct WasmWorkerTests {
     func wallTime() async throws {
         let log = LogLines()
         let limits = IsolateLimits(fuel: 100_000_000_000, hostCalls: Int.max, wallTime: .milliseconds(200))
-        let host = try runtime(WasmWorker(name: "stuck", module: buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig, log: log)
+        let host = try runtime(WasmWorker(name: "stuck", module: await buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig, log: log)
         #expect(await host.text("/never") == (.serviceUnavailable, "worker stuck failed: wallTimeLimit\n"))
         #expect(log.all.contains { $0.contains("wall-time limit of 0.2 seconds") })
         #expect(await host.text("/") == (.ok, "ok"))
@@ -131,7 +142,7 @@ struct WasmWorkerTests {
     @Test("while one request spins to its CPU limit, the others are answered")
     func othersAnswer() async throws {
         let limits = IsolateLimits(fuel: 20_000_000)
-        let host = try runtime(WasmWorker(name: "busy", module: buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig)
+        let host = try runtime(WasmWorker(name: "busy", module: await buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig)
         async let spinning = host.text("/spin")
         var answered = 0
         for _ in 0..<50 where await host.text("/") == (.ok, "ok") { answered += 1 }
@@ -141,7 +152,7 @@ struct WasmWorkerTests {
 
     @Test("bindings are capabilities: a worker reaches only the namespaces its own config grants")
     func capabilities() async throws {
-        let module = try buildWorker(guestsDirectory + "/hello.c")
+        let module = try await buildWorker(guestsDirectory + "/hello.c")
         let granted = try runtime(WasmWorker(name: "a", module: module), config: Self.kvConfig)
         let log = LogLines()
         let ungranted = try runtime(WasmWorker(name: "b", module: module), config: #"{ "name": "b" }"#, log: log)
@@ -155,7 +166,7 @@ struct WasmWorkerTests {
 
     @Test("a WebAssembly worker over a real socket")
     func overHTTP() async throws {
-        let client = try WorkerTestClient(WasmWorker(name: "hello", module: buildWorker(guestsDirectory + "/hello.c")), config: Self.kvConfig)
+        let client = try WorkerTestClient(WasmWorker(name: "hello", module: await buildWorker(guestsDirectory + "/hello.c")), config: Self.kvConfig)
         try await client.live { live in
             let put = try await live.fetch(EdgeRequest(method: .put, path: "/kv/k", body: .bytes(Array("v".utf8))))
             #expect(put.status == .created)
@@ -177,7 +188,7 @@ struct WasmWorkerTests {
         func replace() throws {
             guard rename(directory + "/next.wasm", directory + "/worker.wasm") == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         }
-        try Data(try GuestToolchain.buildC([guestsDirectory + "/hello.c"])).write(to: URL(fileURLWithPath: directory + "/worker.wasm"))
+        try Data(try await builtC(guestsDirectory + "/hello.c")).write(to: URL(fileURLWithPath: directory + "/worker.wasm"))
         try """
         { "name": "wasm-dev", "main": "worker.wasm", "state_dir": "\(directory)/state", "kv_namespaces": [{ "binding": "KV" }] }
         """.write(toFile: directory + "/edge.jsonc", atomically: true, encoding: .utf8)
@@ -203,7 +214,7 @@ struct WasmWorkerTests {
         let build = try ChildProcess(
             try KillTest.executable(named: "edge"), ["build", guestsDirectory + "/swift-hello", "-o", directory + "/next.wasm"], directory: directory,
             standardError: true)
-        build.process.waitUntilExit()
+        try await offPool { build.process.waitUntilExit() }
         #expect(build.process.terminationStatus == 0, "\(build.lines)")
         try replace()
         var reloaded = false
@@ -227,7 +238,7 @@ struct WasmWorkerTests {
 
     @Test("a worker in Embedded Swift on the guest SDK serves requests and KV, and a warm isolate reuses its memory")
     func swiftSDK() async throws {
-        let module = try IsolateModule(bytes: GuestToolchain.build(directory: guestsDirectory + "/swift-hello"))
+        let module = try IsolateModule(bytes: await offPool { try GuestToolchain.build(directory: guestsDirectory + "/swift-hello") })
         // 2 MiB of memory: 120 requests each copying a 20 KB body through the guest's allocator
         // (body, read buffer, array growth: over 36 KB each) would need over 4 MB if freed memory were
         // not reused.
@@ -248,14 +259,20 @@ struct WasmWorkerTests {
     }
 
     @Test("edge build refuses a directory without sources, and a compiler error carries its message")
-    func buildErrors() throws {
+    func buildErrors() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/build-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        #expect(throws: GuestToolchain.BuildError.self) { try GuestToolchain.build(directory: directory) }
+        let empty = try await offPool { Result { try GuestToolchain.build(directory: directory) } }
+        #expect(throws: GuestToolchain.BuildError.self) { try empty.get() }
+        // A module that is not a worker (no fetch export) is refused before it is served.
+        let hostile = try await buildGuest("hostile")
+        #expect(throws: IsolateError(.invalidModule, "the module exports no function fetch")) {
+            try IsolateModule(bytes: hostile).checkWorker()
+        }
         try "func fetch(_ request: Request) -> Response { undefinedThing }".write(toFile: directory + "/Worker.swift", atomically: true, encoding: .utf8)
         do {
-            _ = try GuestToolchain.build(directory: directory)
+            _ = try await offPool { try GuestToolchain.build(directory: directory) }
             Issue.record("built a worker that does not compile")
         } catch let error as GuestToolchain.BuildError {
             #expect(error.tool == "swiftc")
@@ -269,7 +286,7 @@ struct WasmWorkerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for (tenant, source) in [("a", guestsDirectory + "/hello.c"), ("b", guestsDirectory + "/hello.c"), ("h", guest("hostile_fetch.c"))] {
             try FileManager.default.createDirectory(atPath: directory + "/" + tenant, withIntermediateDirectories: true)
-            try Data(try GuestToolchain.buildC([source])).write(to: URL(fileURLWithPath: "\(directory)/\(tenant)/worker.wasm"))
+            try Data(try await builtC(source)).write(to: URL(fileURLWithPath: "\(directory)/\(tenant)/worker.wasm"))
             try """
             { "name": "tenant-\(tenant)", "main": "worker.wasm", "state_dir": "state", "log_level": "warning", "kv_namespaces": [{ "binding": "KV" }] }
             """.write(toFile: "\(directory)/\(tenant)/edge.jsonc", atomically: true, encoding: .utf8)
@@ -285,7 +302,8 @@ struct WasmWorkerTests {
         }
         """.write(toFile: directory + "/front.jsonc", atomically: true, encoding: .utf8)
         let config = try EdgeConfig.load(directory + "/front.jsonc")
-        let router = try WasmRouter(config: config)
+        // Little fuel: the spinning tenant's request ends soon even in a debug build on a busy machine.
+        let router = try WasmRouter(config: config, limits: IsolateLimits(fuel: 5_000_000))
         #expect(router.tenants.map(\.runtime.worker.name) == ["tenant-a", "tenant-b", "tenant-h"])
         let host = try WorkerRuntime(worker: router, bindings: EdgeBindings(config: config))
         func send(_ authority: String, _ path: String, method: HTTPRequest.Method = .get, body: String = "") async -> (HTTPResponse.Status, String) {
@@ -308,7 +326,7 @@ struct WasmWorkerTests {
     }
 
     @Test("a route without a path, or a routed worker whose main is not a .wasm, is a config error naming the file and key")
-    func routeErrors() throws {
+    func routeErrors() async throws {
         #expect(throws: ConfigError.self) {
             try EdgeConfig.parse(#"{ "name": "front", "routes": [{ "pattern": "example.com", "worker": "a.jsonc" }] }"#, file: "front.jsonc")
         }
@@ -329,6 +347,22 @@ struct WasmWorkerTests {
         } catch let error as ConfigError {
             #expect(error.description.contains("a.jsonc"))
             #expect(error.description.contains("main"))
+        }
+        // Two tenants in one directory would share the default state directory, so their data.
+        try Data(try await builtC(guestsDirectory + "/hello.c")).write(to: URL(fileURLWithPath: directory + "/w.wasm"))
+        for name in ["b", "c"] {
+            try #"{ "name": "\#(name)", "main": "w.wasm", "kv_namespaces": [{ "binding": "KV" }] }"#.write(
+                toFile: directory + "/\(name).jsonc", atomically: true, encoding: .utf8)
+        }
+        let shared = try EdgeConfig.parse(
+            #"{ "name": "front", "routes": [{ "pattern": "b/*", "worker": "b.jsonc" }, { "pattern": "c/*", "worker": "c.jsonc" }] }"#,
+            file: directory + "/front.jsonc")
+        do {
+            _ = try WasmRouter(config: shared)
+            Issue.record("routed two workers sharing a state directory")
+        } catch let error as ConfigError {
+            #expect(error.description.contains("c.jsonc"))
+            #expect(error.description.contains("state_dir"))
         }
     }
 }

@@ -50,6 +50,15 @@ EDGE_EXPORT(fetch) int fetch(void) {
         for (;;) edge_request_method(target, 0);
     }
     if (edge_has_prefix(target, n, "/fail")) return 7;
+    if (edge_has_prefix(target, n, "/framing")) edge_response_header("Content-Length", 14, "1", 1);
+    if (edge_has_prefix(target, n, "/interim")) edge_response_status(101);
+    if (edge_has_prefix(target, n, "/forge")) edge_log("x\nerror worker other failed", 28);
+    if (edge_has_prefix(target, n, "/boundary")) {
+        // The last 4 bytes of memory are readable; one byte more is outside.
+        char *end = (char *)(__builtin_wasm_memory_size(0) * 65536UL);
+        edge_response_write(end - 4, edge_has_prefix(target, n, "/boundary-over") ? 5 : 4);
+        return 0;
+    }
     edge_write_text("ok");
     return 0;
 }
