@@ -37,7 +37,7 @@ func buildSwiftGuest(_ name: String) async throws -> [UInt8] {
     try await offPool { try GuestToolchain.buildEmbeddedSwift([guest(name + ".swift")], sdk: false) }
 }
 
-@Suite("Isolates")
+@Suite("Isolates", .serialized)
 struct IsolateTests {
     @Test("a guest's exports run and its host calls reach the host")
     func runs() async throws {

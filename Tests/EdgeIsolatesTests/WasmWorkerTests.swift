@@ -58,7 +58,10 @@ extension WorkerRuntime {
     }
 }
 
-@Suite("WebAssembly workers")
+/// Serialized: its guests run interpreted (a debug build of WasmKit) on isolate threads, and
+/// several CPU-bound isolates at once would take the two cores from the cooperative threads every
+/// other suite running in parallel needs.
+@Suite("WebAssembly workers", .serialized)
 struct WasmWorkerTests {
     /// A KV binding, and a request time limit far above 30 s: a binding call from an isolate runs
     /// as a task on the cooperative pool, which the full suite (running in parallel, some suites
@@ -147,7 +150,7 @@ struct WasmWorkerTests {
 
     @Test("while one request spins to its CPU limit, the others are answered")
     func othersAnswer() async throws {
-        let limits = IsolateLimits(fuel: 20_000_000)
+        let limits = IsolateLimits(fuel: 5_000_000)
         let host = try runtime(WasmWorker(name: "busy", module: await buildWorker(guest("hostile_fetch.c")), limits: limits), config: Self.kvConfig)
         async let spinning = host.text("/spin")
         var answered = 0
@@ -246,15 +249,15 @@ struct WasmWorkerTests {
     @Test("a worker in Embedded Swift on the guest SDK serves requests and KV, and a warm isolate reuses its memory")
     func swiftSDK() async throws {
         let module = try IsolateModule(bytes: await offPool { try GuestToolchain.build(directory: guestsDirectory + "/swift-hello") })
-        // 2 MiB of memory: 120 requests each copying a 20 KB body through the guest's allocator
-        // (body, read buffer, array growth: over 36 KB each) would need over 4 MB if freed memory were
-        // not reused.
+        // 1 MiB of memory: 40 requests each copying a 20 KB body through the guest's allocator
+        // (body, read buffer, array growth: over 36 KB each) would need over 1.4 MB if freed memory
+        // were not reused.
         let host = try runtime(
-            WasmWorker(name: "swift", module: module, limits: IsolateLimits(memoryBytes: 2 << 20, wallTime: .seconds(600))), config: Self.kvConfig)
+            WasmWorker(name: "swift", module: module, limits: IsolateLimits(memoryBytes: 1 << 20, wallTime: .seconds(600))), config: Self.kvConfig)
         #expect(await host.text("/") == (.ok, "Hello from Embedded Swift\n"))
         #expect(await host.text("/kv/a") == (.notFound, "no such key\n"))
         let body = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-        for round in 0..<120 {
+        for round in 0..<40 {
             let stored = await host.text("/kv/k\(round % 3)", method: .put, body: body)
             if stored != (.created, "stored\n") {
                 Issue.record("round \(round): \(stored)")
