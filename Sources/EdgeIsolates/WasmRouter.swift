@@ -33,7 +33,7 @@ public struct WasmRouter: Worker {
     /// `.wasm` file (relative to that config), and its bindings. Every invocation of every worker
     /// is held to `limits`. With `reloadEvery`, each worker's module is reloaded when its file changes.
     ///
-    /// - Throws: ``ConfigError`` for a worker config that does not load, whose `main` is not a
+    /// - Throws: `ConfigError` for a worker config that does not load, whose `main` is not a
     ///   `.wasm` file, or whose name, state directory or shared-backend KV binding another routed
     ///   worker has; ``IsolateError`` `.invalidModule` for a module that does not follow the ABI;
     ///   file errors.

@@ -8,8 +8,8 @@ import Logging
 import NIOPosix
 import Synchronization
 
-/// A worker compiled to WebAssembly, served through the same ``Worker`` contract as a native one:
-/// `edge dev` or ``EdgeHost`` serve it, the config file grants its bindings.
+/// A worker compiled to WebAssembly, served through the same `Worker` contract as a native one:
+/// `edge dev` or `EdgeHost` serve it, the config file grants its bindings.
 ///
 /// Each request runs in an isolate of the module: a warm one from this worker's pool, or a new
 /// one (microseconds). Isolates run on a thread pool of their own, never on Swift's cooperative
@@ -59,7 +59,7 @@ public struct WasmWorker: Worker {
 
     /// Every KV namespace the config declares.
     ///
-    /// - Throws: ``ConfigError`` when a declared binding cannot be opened.
+    /// - Throws: `ConfigError` when a declared binding cannot be opened.
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         var kv: [String: any KVNamespace] = [:]
         for namespace in bindings.config.kvNamespaces { kv[namespace.binding] = try bindings.kv(namespace.binding) }
@@ -68,7 +68,7 @@ public struct WasmWorker: Worker {
 
     /// Runs the guest's `fetch` on the request (its body collected first, up to the memory limit).
     ///
-    /// - Throws: ``EdgeHTTPError`` `.bodyTooLarge` for a body past ``IsolateLimits/memoryBytes``;
+    /// - Throws: `EdgeHTTPError` `.bodyTooLarge` for a body past ``IsolateLimits/memoryBytes``;
     ///   the guest's own failures are answered, not thrown.
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
         let limits = pool.limits
