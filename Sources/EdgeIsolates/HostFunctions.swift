@@ -56,7 +56,7 @@ enum HostFunctions {
                 line.unicodeScalars.append(scalar)
             }
         }
-        (state.invocation?.log ?? state.log)(line)
+        state.emit(line)
         return []
     }
 
@@ -124,15 +124,10 @@ enum HostFunctions {
         let invocation = try state.current()
         invocation.pending = []
         invocation.pendingOffset = 0
-        do {
-            guard let value = try invocation.bindings.kvGet(binding: binding, key: key) else { return [.i32(UInt32(bitPattern: IsolateABI.absent))] }
+        return try bindingCall(state, "kv_get(\(binding), \(key))") {
+            guard let value = try invocation.bindings.kvGet(binding: binding, key: key) else { return IsolateABI.absent }
             invocation.pending = value
-            return [.i32(UInt32(value.count))]
-        } catch let error as IsolateError {
-            throw error
-        } catch {
-            (state.invocation?.log ?? state.log)("kv_get(\(binding), \(key)) refused: \(error)")
-            return [.i32(UInt32(bitPattern: IsolateABI.refused))]
+            return Int32(value.count)
         }
     }
 
@@ -141,13 +136,22 @@ enum HostFunctions {
         let key = try text(caller, arguments[2], arguments[3], what: "a key")
         let invocation = try state.current()
         let value = try read(caller, arguments[4], arguments[5], limit: invocation.responseLimit, what: "a KV value")
-        do {
+        return try bindingCall(state, "kv_put(\(binding), \(key))") {
             try invocation.bindings.kvPut(binding: binding, key: key, value: value)
-            return [.i32(0)]
+            return 0
+        }
+    }
+
+    /// Runs a binding call: an ``IsolateError`` (a binding not granted, the wall time) ends the
+    /// invocation; any other error is the binding refusing the input, logged and answered
+    /// ``IsolateABI/refused``.
+    static func bindingCall(_ state: HostState, _ call: String, _ body: () throws -> Int32) throws -> [Value] {
+        do {
+            return [.i32(UInt32(bitPattern: try body()))]
         } catch let error as IsolateError {
             throw error
         } catch {
-            (state.invocation?.log ?? state.log)("kv_put(\(binding), \(key)) refused: \(error)")
+            state.emit("\(call) refused: \(error)")
             return [.i32(UInt32(bitPattern: IsolateABI.refused))]
         }
     }
@@ -235,6 +239,9 @@ final class HostState {
         self.meter = meter
         self.log = log
     }
+
+    /// Writes a line to the invocation's log, or the isolate's outside one.
+    func emit(_ line: String) { (invocation?.log ?? log)(line) }
 
     /// The fetch in progress; the request and response imports are an error outside one.
     func current() throws -> Invocation {
