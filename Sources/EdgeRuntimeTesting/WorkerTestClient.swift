@@ -159,7 +159,7 @@ public final class WorkerTestClient<W: Worker>: Sendable {
             // Its own client rather than the framework's, whose 20 s read timeout a busy machine
             // (a test suite running in parallel on two cores) can exceed.
             guard let port = server.port else { throw LiveWorkerClient.NoPort() }
-            let client = TestClient(host: "localhost", port: port, configuration: .init(timeout: .seconds(180)))
+            let client = TestClient(host: "localhost", port: port, configuration: .init(timeout: .seconds(600)))
             client.connect()
             do {
                 let value = try await body(LiveWorkerClient(client: client, port: port))

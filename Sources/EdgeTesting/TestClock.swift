@@ -94,12 +94,12 @@ public final class TestClock: EdgeClock {
     ///
     /// - Parameters:
     ///   - count: how many sleepers to wait for.
-    ///   - timeout: real time after which the wait gives up (default 3 minutes). Work waiting on
-    ///     real I/O, such as a database pool shared by a whole test run, has taken more than 30 s
-    ///     to park on two loaded cores; the wait costs nothing meanwhile.
+    ///   - timeout: real time after which the wait gives up (default 10 minutes). Work waiting on
+    ///     real I/O, such as a database pool shared by a whole test run, has taken more than
+    ///     three minutes to park on two loaded cores; the wait costs nothing meanwhile.
     /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
     ///   `CancellationError` when the waiting task is cancelled.
-    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(180)) async throws {
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(600)) async throws {
         try await waitFor(
             { deadlines in deadlines.count >= count }, timeout: timeout,
             failure: { "expected \(count) sleepers on the TestClock, found \(self.sleeperCount)" })
@@ -110,7 +110,7 @@ public final class TestClock: EdgeClock {
     ///
     /// - Throws: ``TestClockError`` when that does not happen within `timeout`;
     ///   `CancellationError` when the waiting task is cancelled.
-    public func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(180)) async throws {
+    public func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(600)) async throws {
         try await waitFor({ deadlines in deadlines.contains(deadline) }, timeout: timeout, failure: { "no task sleeps on the TestClock until \(deadline)" })
     }
 

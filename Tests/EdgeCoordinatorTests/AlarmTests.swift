@@ -7,7 +7,10 @@ func alarmNamespace(_ clock: TestClock, failures: Int, path: String, log: AlarmL
     try DurableObjectNamespace<Alarmed>(name: "alarms", path: path, env: .init(runs: log, failures: failures), configuration: .init(clock: clock))
 }
 
-@Suite("Durable object alarms", .timeLimit(.minutes(3)))
+/// Ten minutes: a guard against a hang, not a duration. The whole suite runs in parallel on two
+/// cores beside servers in processes of their own; a test needing a second alone has waited more
+/// than three minutes there for the cooperative threads.
+@Suite("Durable object alarms", .timeLimit(.minutes(10)))
 struct AlarmTests {
     @Test("an alarm fires when the clock reaches it, once")
     func fires() async throws {

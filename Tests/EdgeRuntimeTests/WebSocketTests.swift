@@ -143,11 +143,12 @@ struct WebSocketTests {
             let base = "http://127.0.0.1:\(live.port ?? 0)"
             let malformed = try await ExternalCommand.run(
                 [
-                    "curl", "-sS", "-m", "60", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket", base + "/echo",
+                    "curl", "-sS", "-m", "600", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+                    base + "/echo",
                 ], mergeStandardError: true)
             #expect(malformed.output == "400")
             let refused = try await ExternalCommand.run([
-                "curl", "-s", "-m", "60", "-w", " %{http_code}", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+                "curl", "-s", "-m", "600", "-w", " %{http_code}", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
                 "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "-H", "Sec-WebSocket-Version: 13", base + "/nowhere",
             ])
             #expect(refused.output == "no route 404")

@@ -36,7 +36,7 @@ def check(condition, message):
 def http_get(url, headers=None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -59,7 +59,7 @@ class Member:
         self.socket, self.reader = None, None
 
     async def join(self):
-        self.socket = await connect(self.url, max_size=None, ping_interval=None, open_timeout=60, close_timeout=10)
+        self.socket = await connect(self.url, max_size=None, ping_interval=None, open_timeout=300, close_timeout=10)
         first = json.loads(await self.socket.recv())
         check(first["type"] == "history", f"{self.name}: the first event is {first['type']}, not history")
         self.history = first["messages"]
@@ -86,7 +86,7 @@ class Member:
     async def send(self, text):
         await self.socket.send(json.dumps({"text": text}))
 
-    async def wait_for(self, predicate, what, timeout=120):
+    async def wait_for(self, predicate, what, timeout=600):
         deadline = time.monotonic() + timeout
         while not predicate():
             remaining = deadline - time.monotonic()
@@ -171,7 +171,7 @@ async def load(args):
     }
 
 
-async def wait_stats(base, predicate, what, timeout=30):
+async def wait_stats(base, predicate, what, timeout=300):
     deadline = time.monotonic() + timeout
     while True:
         current = stats(base)
