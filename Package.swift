@@ -233,7 +233,7 @@ let package = Package(
                 "EdgeRuntime", "EdgeTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -388,14 +388,17 @@ let package = Package(
         .target(
             name: "EdgeIsolates",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeRuntime", .product(name: "WasmKit", package: "WasmKit"), .product(name: "NIOPosix", package: "swift-nio"),
+                "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeRuntime", .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "EdgeIsolatesTests",
-            dependencies: ["EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeTesting", "EdgeKV", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeTesting", "EdgeKV", "EdgeQueue", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Guests"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),
         .testTarget(

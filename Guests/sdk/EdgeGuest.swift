@@ -3,6 +3,11 @@
 //
 //     func fetch(_ request: Request) -> Response
 //
+// and, to consume queues or run on cron triggers, exports `queue` / `scheduled` itself:
+//
+//     @_expose(wasm, "queue") @_cdecl("queue") func queue() -> Int32 { ... Batch() ... }
+//     @_expose(wasm, "scheduled") @_cdecl("scheduled") func scheduled() -> Int32 { ... Trigger() ... }
+//
 // Text is handled as UTF-8 bytes ([UInt8]) and StaticString: Embedded Swift's String comparison
 // needs Unicode tables a guest does not link.
 
@@ -30,6 +35,26 @@ func _edgeKVPut(
 ) -> Int32
 @_extern(wasm, module: "edge", name: "result_read") @_extern(c)
 func _edgeResultRead(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "queue_send") @_extern(c)
+func _edgeQueueSend(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ body: UnsafeRawPointer?, _ bodyLength: Int32, _ delaySeconds: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "batch_queue") @_extern(c)
+func _edgeBatchQueue(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "batch_size") @_extern(c)
+func _edgeBatchSize() -> Int32
+@_extern(wasm, module: "edge", name: "message_id") @_extern(c)
+func _edgeMessageID(_ index: Int32, _ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "message_body") @_extern(c)
+func _edgeMessageBody(_ index: Int32, _ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "message_attempts") @_extern(c)
+func _edgeMessageAttempts(_ index: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "message_ack") @_extern(c)
+func _edgeMessageAck(_ index: Int32)
+@_extern(wasm, module: "edge", name: "message_retry") @_extern(c)
+func _edgeMessageRetry(_ index: Int32, _ delaySeconds: Int32)
+@_extern(wasm, module: "edge", name: "scheduled_cron") @_extern(c)
+func _edgeScheduledCron(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "scheduled_time") @_extern(c)
+func _edgeScheduledTime(_ milliseconds: UnsafeMutableRawPointer?)
 
 /// Calls a host import that copies a value whole when it fits and answers its length either way.
 func _edgeCopy(_ call: (UnsafeMutableRawPointer?, Int32) -> Int32) -> [UInt8]? {
@@ -146,6 +171,62 @@ public struct KV {
                 _edgeKVPut(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count), value.baseAddress, Int32(value.count))
             }
         } == 0
+    }
+}
+
+/// A queue producer, named by its binding in the worker's config (`Queue("JOBS")`). Naming a
+/// binding the config does not grant ends the invocation.
+public struct Queue {
+    let binding: StaticString
+
+    public init(_ binding: StaticString) { self.binding = binding }
+
+    /// Sends `json` (JSON text), delivered after `delaySeconds` (0...43200); false when the queue
+    /// refused it (not JSON, too large; logged).
+    public func send(_ json: [UInt8], delaySeconds: Int32 = 0) -> Bool {
+        json.withUnsafeBytes { body in
+            _edgeQueueSend(binding.utf8Start, Int32(binding.utf8CodeUnitCount), body.baseAddress, Int32(body.count), delaySeconds)
+        } == 0
+    }
+}
+
+/// The batch a `queue` export is handling (make one inside it). A message neither acknowledged
+/// nor retried follows the batch: acknowledged when `queue` returns 0, retried otherwise.
+public struct Batch {
+    /// The queue the batch came from.
+    public let queue: [UInt8]
+    /// How many messages it holds; they are numbered from 0.
+    public let count: Int32
+
+    public init() {
+        queue = _edgeCopy(_edgeBatchQueue) ?? []
+        count = _edgeBatchSize()
+    }
+
+    /// Message `index`'s body, its JSON text.
+    public func body(_ index: Int32) -> [UInt8] { _edgeCopy { _edgeMessageBody(index, $0, $1) } ?? [] }
+    /// Message `index`'s id.
+    public func id(_ index: Int32) -> [UInt8] { _edgeCopy { _edgeMessageID(index, $0, $1) } ?? [] }
+    /// How many times message `index` has been delivered (1 the first time).
+    public func attempts(_ index: Int32) -> Int32 { _edgeMessageAttempts(index) }
+    /// Acknowledges message `index`.
+    public func ack(_ index: Int32) { _edgeMessageAck(index) }
+    /// Has message `index` delivered again after `delaySeconds` (0...43200).
+    public func retry(_ index: Int32, delaySeconds: Int32 = 0) { _edgeMessageRetry(index, delaySeconds) }
+}
+
+/// The cron trigger a `scheduled` export is running for (make one inside it).
+public struct Trigger {
+    /// The cron expression, as written in the config.
+    public let cron: [UInt8]
+    /// The time it fired for, in milliseconds since 1970.
+    public let milliseconds: Int64
+
+    public init() {
+        cron = _edgeCopy(_edgeScheduledCron) ?? []
+        var time: Int64 = 0
+        withUnsafeMutableBytes(of: &time) { _edgeScheduledTime($0.baseAddress) }
+        milliseconds = time
     }
 }
 

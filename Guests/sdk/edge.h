@@ -42,6 +42,35 @@ int edge_kv_put(const char *binding, int binding_length, const char *key, int ke
 /// Reads the next bytes of the last kv_get's value into `buffer`; 0 at the end.
 EDGE_IMPORT(result_read) int edge_result_read(void *buffer, int capacity);
 
+/// Sends `body` (JSON text, at most 128 KiB) to the queue of the producer bound as `binding`,
+/// delivered after `delay_seconds` (0...43200): 0, or EDGE_REFUSED (not JSON, too large). A
+/// binding the worker's config does not grant ends the invocation.
+EDGE_IMPORT(queue_send) int edge_queue_send(const char *binding, int binding_length, const void *body, int body_length, int delay_seconds);
+
+// In `queue` (an export `int queue(void)` returning 0 when it handled the batch): the batch.
+
+/// The queue the batch came from, copied when it fits; its length either way.
+EDGE_IMPORT(batch_queue) int edge_batch_queue(char *buffer, int capacity);
+/// How many messages the batch holds.
+EDGE_IMPORT(batch_size) int edge_batch_size(void);
+/// Message `index`'s id / body (its JSON text), copied when it fits; its length either way.
+EDGE_IMPORT(message_id) int edge_message_id(int index, char *buffer, int capacity);
+EDGE_IMPORT(message_body) int edge_message_body(int index, void *buffer, int capacity);
+/// How many times message `index` has been delivered (1 the first time).
+EDGE_IMPORT(message_attempts) int edge_message_attempts(int index);
+/// Acknowledges message `index` / has it delivered again after `delay_seconds` (0...43200),
+/// whatever `queue` returns. An undecided message is acknowledged when `queue` returns 0 and
+/// retried when it fails.
+EDGE_IMPORT(message_ack) void edge_message_ack(int index);
+EDGE_IMPORT(message_retry) void edge_message_retry(int index, int delay_seconds);
+
+// In `scheduled` (an export `int scheduled(void)` returning 0 when it succeeded): the trigger.
+
+/// The cron expression that fired, as written in the config, copied when it fits; its length.
+EDGE_IMPORT(scheduled_cron) int edge_scheduled_cron(char *buffer, int capacity);
+/// Writes the time the trigger fired for (milliseconds since 1970) to `*milliseconds`.
+EDGE_IMPORT(scheduled_time) void edge_scheduled_time(long long *milliseconds);
+
 /// The length of a C string (no libc here).
 static inline int edge_strlen(const char *text) {
     int length = 0;

@@ -11,11 +11,15 @@ enum HostFunctions {
         ("log", 2, 0, log),
         (
             "request_method", 2, 1,
-            { caller, arguments, state in [.i32(try copyOut(caller, Array(try state.current().request.method.utf8), arguments[0], arguments[1]))] }
+            { caller, arguments, state in
+                [.i32(try copyOut(caller, Array(try state.current().request("request_method").method.utf8), arguments[0], arguments[1]))]
+            }
         ),
         (
             "request_target", 2, 1,
-            { caller, arguments, state in [.i32(try copyOut(caller, Array(try state.current().request.target.utf8), arguments[0], arguments[1]))] }
+            { caller, arguments, state in
+                [.i32(try copyOut(caller, Array(try state.current().request("request_target").target.utf8), arguments[0], arguments[1]))]
+            }
         ),
         ("request_header", 4, 1, requestHeader),
         ("request_body_read", 2, 1, requestBodyRead),
@@ -25,6 +29,39 @@ enum HostFunctions {
         ("kv_get", 4, 1, kvGet),
         ("kv_put", 6, 1, kvPut),
         ("result_read", 2, 1, resultRead),
+        ("queue_send", 5, 1, queueSend),
+        (
+            "batch_queue", 2, 1,
+            { caller, arguments, state in [.i32(try copyOut(caller, Array(try state.current().batch("batch_queue").queue.utf8), arguments[0], arguments[1]))] }
+        ),
+        ("batch_size", 0, 1, { _, _, state in [.i32(UInt32(try state.current().batch("batch_size").messages.count))] }),
+        (
+            "message_id", 3, 1,
+            { caller, arguments, state in
+                let message = try state.current().message("message_id", try i32(arguments[0]))
+                return [.i32(try copyOut(caller, Array(message.id.utf8), arguments[1], arguments[2]))]
+            }
+        ),
+        (
+            "message_body", 3, 1,
+            { caller, arguments, state in
+                let message = try state.current().message("message_body", try i32(arguments[0]))
+                return [.i32(try copyOut(caller, message.body, arguments[1], arguments[2]))]
+            }
+        ),
+        (
+            "message_attempts", 1, 1,
+            { _, arguments, state in [.i32(UInt32(clamping: try state.current().message("message_attempts", try i32(arguments[0])).attempts))] }
+        ),
+        ("message_ack", 1, 0, messageAck),
+        ("message_retry", 2, 0, messageRetry),
+        (
+            "scheduled_cron", 2, 1,
+            { caller, arguments, state in
+                [.i32(try copyOut(caller, Array(try state.current().scheduled("scheduled_cron").cron.utf8), arguments[0], arguments[1]))]
+            }
+        ),
+        ("scheduled_time", 1, 0, scheduledTime),
     ]
 
     static let names = Set(table.map(\.name))
@@ -62,7 +99,7 @@ enum HostFunctions {
 
     static func requestHeader(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
         let name = try text(caller, arguments[0], arguments[1], what: "a header name")
-        guard let value = try state.current().request.headers.first(where: { $0.name.lowercased() == name.lowercased() })?.value else {
+        guard let value = try state.current().request("request_header").headers.first(where: { $0.name.lowercased() == name.lowercased() })?.value else {
             try checkBuffer(caller, arguments[2], arguments[3])
             return [.i32(UInt32(bitPattern: IsolateABI.absent))]
         }
@@ -71,7 +108,7 @@ enum HostFunctions {
 
     static func requestBodyRead(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
         let invocation = try state.current()
-        let rest = invocation.request.body[invocation.bodyOffset...]
+        let rest = try invocation.request("request_body_read").body[invocation.bodyOffset...]
         let count = try copyOut(caller, rest, arguments[0], arguments[1], partial: true)
         invocation.bodyOffset += Int(count)
         return [.i32(count)]
@@ -81,7 +118,9 @@ enum HostFunctions {
         let status = Int(Int32(bitPattern: try i32(arguments[0])))
         // No 1xx: an interim response would make the client read the body as the next response.
         guard (200...599).contains(status) else { throw IsolateError(.badArgument, "response_status(\(status)): a status must be 200...599") }
-        try state.current().response.status = status
+        let invocation = try state.current()
+        try invocation.requireFetch("response_status")
+        invocation.response.status = status
         return []
     }
 
@@ -98,6 +137,7 @@ enum HostFunctions {
             throw IsolateError(.badArgument, "response_header: \(name) is set by the host, not the worker")
         }
         let invocation = try state.current()
+        try invocation.requireFetch("response_header")
         guard invocation.response.headers.count < IsolateABI.maxResponseHeaders else {
             throw IsolateError(.badArgument, "response_header: more than \(IsolateABI.maxResponseHeaders) headers")
         }
@@ -112,6 +152,7 @@ enum HostFunctions {
 
     static func responseWrite(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
         let invocation = try state.current()
+        try invocation.requireFetch("response_write")
         let room = invocation.responseLimit - invocation.response.body.count
         let bytes = try read(caller, arguments[0], arguments[1], limit: room, what: "a response body (limit \(invocation.responseLimit) bytes in all)")
         invocation.response.body.append(contentsOf: bytes)
@@ -140,6 +181,53 @@ enum HostFunctions {
             try invocation.bindings.kvPut(binding: binding, key: key, value: value)
             return 0
         }
+    }
+
+    /// Sends a JSON body to the queue of a producer binding, after a delay in seconds.
+    static func queueSend(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let invocation = try state.current()
+        let body = try read(caller, arguments[2], arguments[3], limit: invocation.responseLimit, what: "a queue message")
+        let delay = try delaySeconds(arguments[4], "queue_send")
+        return try bindingCall(state, "queue_send(\(binding))") {
+            try invocation.bindings.queueSend(binding: binding, body: body, delaySeconds: delay)
+            return 0
+        }
+    }
+
+    static func messageAck(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let invocation = try state.current()
+        let index = try i32(arguments[0])
+        _ = try invocation.message("message_ack", index)
+        invocation.decide(index, .ack)
+        return []
+    }
+
+    static func messageRetry(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let invocation = try state.current()
+        let index = try i32(arguments[0])
+        _ = try invocation.message("message_retry", index)
+        invocation.decide(index, .retry(delaySeconds: try delaySeconds(arguments[1], "message_retry")))
+        return []
+    }
+
+    /// A delay in seconds, 0...``IsolateABI/maxRetryDelaySeconds``.
+    static func delaySeconds(_ value: Value, _ call: String) throws -> Int {
+        let seconds = Int(Int32(bitPattern: try i32(value)))
+        guard (0...IsolateABI.maxRetryDelaySeconds).contains(seconds) else {
+            throw IsolateError(.badArgument, "\(call): a delay of \(seconds) s is outside 0...\(IsolateABI.maxRetryDelaySeconds)")
+        }
+        return seconds
+    }
+
+    /// Writes the trigger's time (milliseconds since 1970, a little-endian i64) to 8 bytes at the pointer.
+    static func scheduledTime(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let time = try state.current().scheduled("scheduled_time").scheduledTime
+        let (memory, offset, _) = try checkBuffer(caller, arguments[0], .i32(8))
+        memory.withUnsafeMutableBufferPointer(offset: UInt(offset), count: 8) { buffer in
+            withUnsafeBytes(of: time.littleEndian) { buffer.copyMemory(from: $0) }
+        }
+        return []
     }
 
     /// Runs a binding call: an ``IsolateError`` (a binding not granted, the wall time) ends the
@@ -228,7 +316,7 @@ enum HostFunctions {
     }
 }
 
-/// An isolate's side of its imports: the call meter, the log, and the fetch in progress.
+/// An isolate's side of its imports: the call meter, the log, and the invocation in progress.
 final class HostState {
     let meter: HostCallMeter
     let log: @Sendable (String) -> Void
@@ -243,9 +331,12 @@ final class HostState {
     /// Writes a line to the invocation's log, or the isolate's outside one.
     func emit(_ line: String) { (invocation?.log ?? log)(line) }
 
-    /// The fetch in progress; the request and response imports are an error outside one.
+    /// The invocation in progress; the event and binding imports are an error outside one (in
+    /// the module's start function).
     func current() throws -> Invocation {
-        guard let invocation else { throw IsolateError(.badArgument, "no request is in progress (the request and response imports belong to fetch)") }
+        guard let invocation else {
+            throw IsolateError(.badArgument, "no invocation is in progress (the request, batch, cron and binding imports belong to a handler)")
+        }
         return invocation
     }
 

@@ -43,18 +43,75 @@ public struct IsolateResponse: Sendable, Equatable {
     }
 }
 
+/// A batch of queue messages as a guest's `queue` export sees it through the `batch_*` and
+/// `message_*` imports.
+public struct IsolateBatch: Sendable, Equatable {
+    /// The queue the batch came from.
+    public var queue: String
+    public var messages: [IsolateMessage]
+
+    public init(queue: String, messages: [IsolateMessage]) {
+        self.queue = queue
+        self.messages = messages
+    }
+}
+
+/// One message of an ``IsolateBatch``.
+public struct IsolateMessage: Sendable, Equatable {
+    public var id: String
+    /// The body as JSON text (a text message is a JSON string).
+    public var body: [UInt8]
+    /// 1 on the first delivery.
+    public var attempts: Int
+
+    public init(id: String, body: [UInt8], attempts: Int) {
+        self.id = id
+        self.body = body
+        self.attempts = attempts
+    }
+}
+
+/// What a guest decided for one message with `message_ack` or `message_retry`. A message without
+/// a decision follows the batch: acknowledged when `queue` returns 0, retried when it fails.
+public enum IsolateMessageDecision: Sendable, Equatable {
+    case ack
+    /// Delivered again after `delaySeconds` (0...``IsolateABI/maxRetryDelaySeconds``).
+    case retry(delaySeconds: Int)
+}
+
+/// A cron trigger as a guest's `scheduled` export sees it through the `scheduled_*` imports.
+public struct IsolateScheduledEvent: Sendable, Equatable {
+    /// The cron expression, as written in the config.
+    public var cron: String
+    /// The time it fired for, in milliseconds since 1970.
+    public var scheduledTime: Int64
+
+    public init(cron: String, scheduledTime: Int64) {
+        self.cron = cron
+        self.scheduledTime = scheduledTime
+    }
+}
+
 /// What a guest's binding imports reach: the bindings its worker was granted, and nothing else.
 /// The calls block the isolate's thread (isolates run on threads of their own, never on the
 /// cooperative pool).
 ///
 /// To refuse a binding the worker was not granted, throw ``IsolateError`` `.notGranted`: the
 /// invocation ends. Any other error is the binding refusing the input (a key too long, a value
-/// too large): the guest gets ``IsolateABI/refused`` and the error's text is logged.
+/// too large, a body that is not JSON): the guest gets ``IsolateABI/refused`` and the error's
+/// text is logged.
 public protocol IsolateBindings: Sendable {
     /// The value of `key` in the KV namespace bound as `binding`, or nil when absent.
     func kvGet(binding: String, key: String) throws -> [UInt8]?
     /// Stores `value` under `key` in the KV namespace bound as `binding`.
     func kvPut(binding: String, key: String, value: [UInt8]) throws
+    /// Sends `body` (JSON text) to the queue the producer bound as `binding` sends to, delivered
+    /// after `delaySeconds`. The default grants no queue.
+    func queueSend(binding: String, body: [UInt8], delaySeconds: Int) throws
+}
+
+extension IsolateBindings {
+    public func queueSend(binding: String, body: [UInt8], delaySeconds: Int) throws { throw IsolateError.notGranted(queue: binding) }
 }
 
 /// Bindings for a worker granted none: every binding import ends the invocation.
@@ -69,6 +126,11 @@ extension IsolateError {
     public static func notGranted(kv binding: String) -> IsolateError {
         IsolateError(.notGranted, "the worker is not granted a KV namespace bound as \"\(binding)\"")
     }
+
+    /// The error for a queue producer binding name the worker's config does not grant.
+    public static func notGranted(queue binding: String) -> IsolateError {
+        IsolateError(.notGranted, "the worker is not granted a queue producer bound as \"\(binding)\"")
+    }
 }
 
 /// The numbers of the host ABI that are not pointers or lengths. See Docs/isolates.md.
@@ -82,26 +144,88 @@ public enum IsolateABI {
     public static let maxNameBytes = 4096
     /// The most headers a response may have.
     public static let maxResponseHeaders = 100
+    /// The longest delay `message_retry` and `queue_send` accept (12 hours, as Cloudflare Queues).
+    public static let maxRetryDelaySeconds = 43_200
 }
 
-/// One fetch in progress: the request the guest reads, the response it writes, and the result of
-/// its last binding read.
+/// What an invocation serves.
+enum InvocationEvent {
+    case fetch(IsolateRequest)
+    case queue(IsolateBatch)
+    case scheduled(IsolateScheduledEvent)
+
+    var export: String {
+        switch self {
+        case .fetch: "fetch"
+        case .queue: "queue"
+        case .scheduled: "scheduled"
+        }
+    }
+}
+
+/// One invocation in progress: the event the guest reads (a request, a batch, a cron trigger),
+/// what it answers (a response, message decisions), and the result of its last binding read.
 final class Invocation {
-    let request: IsolateRequest
+    let event: InvocationEvent
     let bindings: any IsolateBindings
     let deadline: ContinuousClock.Instant
     let responseLimit: Int
     let log: (@Sendable (String) -> Void)?
     var response = IsolateResponse()
+    var decisions: [Int: IsolateMessageDecision] = [:]
+    /// Told of each decision as the guest makes it.
+    var decided: (@Sendable (Int, IsolateMessageDecision) -> Void)?
     var bodyOffset = 0
     var pending: [UInt8] = []
     var pendingOffset = 0
 
-    init(request: IsolateRequest, bindings: any IsolateBindings, deadline: ContinuousClock.Instant, responseLimit: Int, log: (@Sendable (String) -> Void)?) {
+    init(event: InvocationEvent, bindings: any IsolateBindings, deadline: ContinuousClock.Instant, responseLimit: Int, log: (@Sendable (String) -> Void)?) {
         self.log = log
-        self.request = request
+        self.event = event
         self.bindings = bindings
         self.deadline = deadline
         self.responseLimit = responseLimit
+    }
+
+    /// The request of a fetch; `.badArgument` in another handler.
+    func request(_ call: String) throws -> IsolateRequest {
+        guard case .fetch(let request) = event else { throw Self.outside(call, "fetch", event) }
+        return request
+    }
+
+    /// The batch of a queue invocation; `.badArgument` in another handler.
+    func batch(_ call: String) throws -> IsolateBatch {
+        guard case .queue(let batch) = event else { throw Self.outside(call, "queue", event) }
+        return batch
+    }
+
+    /// The message at `index` of the batch; `.badArgument` past its end.
+    func message(_ call: String, _ index: UInt32) throws -> IsolateMessage {
+        let messages = try batch(call).messages
+        guard Int(index) < messages.count else {
+            throw IsolateError(.badArgument, "\(call): message \(Int32(bitPattern: index)) of a batch of \(messages.count)")
+        }
+        return messages[Int(index)]
+    }
+
+    /// The cron trigger of a scheduled invocation; `.badArgument` in another handler.
+    func scheduled(_ call: String) throws -> IsolateScheduledEvent {
+        guard case .scheduled(let event) = event else { throw Self.outside(call, "scheduled", event) }
+        return event
+    }
+
+    /// Records the guest's decision for message `index`.
+    func decide(_ index: UInt32, _ decision: IsolateMessageDecision) {
+        decisions[Int(index)] = decision
+        decided?(Int(index), decision)
+    }
+
+    /// Checks that a response import is called from fetch.
+    func requireFetch(_ call: String) throws {
+        _ = try request(call)
+    }
+
+    private static func outside(_ call: String, _ handler: String, _ event: InvocationEvent) -> IsolateError {
+        IsolateError(.badArgument, "\(call) belongs to \(handler), and was called from \(event.export)")
     }
 }

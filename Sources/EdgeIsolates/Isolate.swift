@@ -118,18 +118,58 @@ public final class Isolate {
     public func fetch(
         _ request: IsolateRequest, bindings: any IsolateBindings = NoBindings(), log: (@Sendable (String) -> Void)? = nil
     ) throws -> IsolateResponse {
-        let invocation = Invocation(
-            request: request, bindings: bindings, deadline: .now + limits.wallTime, responseLimit: limits.memoryBytes, log: log)
+        try invoke(.fetch(request), bindings: bindings, log: log).response
+    }
+
+    /// Delivers `batch` to the guest's exported `queue` (no arguments, an i32 result: 0 when it
+    /// handled the batch), which reads it through the `batch_*` and `message_*` imports and
+    /// decides per message with `message_ack` and `message_retry`. Returns those decisions by
+    /// message index; a message without one follows the batch (acknowledged, since `queue`
+    /// returned 0). `decided` hears of each decision as it is made, so that the decisions taken
+    /// before a failure can stand. Blocks the calling thread as ``fetch(_:bindings:log:)`` does.
+    ///
+    /// - Throws: what ``fetch(_:bindings:log:)`` throws (`.invalidModule` when there is no
+    ///   `queue` export; `.trap` when it returns non-zero): the batch failed.
+    @discardableResult
+    public func queue(
+        _ batch: IsolateBatch, bindings: any IsolateBindings = NoBindings(), log: (@Sendable (String) -> Void)? = nil,
+        decided: (@Sendable (Int, IsolateMessageDecision) -> Void)? = nil
+    ) throws -> [Int: IsolateMessageDecision] {
+        try invoke(.queue(batch), bindings: bindings, log: log, decided: decided).decisions
+    }
+
+    /// Runs the guest's exported `scheduled` (no arguments, an i32 result: 0 when it succeeded)
+    /// for a cron trigger it reads through `scheduled_cron` and `scheduled_time`. Blocks the
+    /// calling thread as ``fetch(_:bindings:log:)`` does.
+    ///
+    /// - Throws: what ``fetch(_:bindings:log:)`` throws (`.invalidModule` when there is no
+    ///   `scheduled` export; `.trap` when it returns non-zero).
+    public func scheduled(
+        _ event: IsolateScheduledEvent, bindings: any IsolateBindings = NoBindings(), log: (@Sendable (String) -> Void)? = nil
+    ) throws {
+        _ = try invoke(.scheduled(event), bindings: bindings, log: log)
+    }
+
+    /// Whether the module exports the handler `name` (`fetch`, `queue`, `scheduled`).
+    public func handles(_ name: String) -> Bool { exportsFunction(name) }
+
+    private func invoke(
+        _ event: InvocationEvent, bindings: any IsolateBindings, log: (@Sendable (String) -> Void)?,
+        decided: (@Sendable (Int, IsolateMessageDecision) -> Void)? = nil
+    ) throws -> Invocation {
+        let invocation = Invocation(event: event, bindings: bindings, deadline: .now + limits.wallTime, responseLimit: limits.memoryBytes, log: log)
+        invocation.decided = decided
         host.invocation = invocation
         defer { host.invocation = nil }
+        let export = event.export
         let result: [Int32]
         do {
-            result = try call("fetch")
+            result = try call(export)
         } catch let error as IsolateError where error.code == .trap && memoryLimiter.refusedGrowth {
             throw IsolateError(.memoryLimit, "the guest trapped after its memory could not grow past \(limits.memoryBytes) bytes (\(error.message))")
         }
-        guard result == [0] else { throw IsolateError(.trap, "fetch returned \(result.map(String.init).joined(separator: ", ")), not 0") }
-        return invocation.response
+        guard result == [0] else { throw IsolateError(.trap, "\(export) returned \(result.map(String.init).joined(separator: ", ")), not 0") }
+        return invocation
     }
 
     var exportsMemory: Bool { instance.exports[memory: "memory"] != nil }

@@ -1,6 +1,7 @@
 import Dispatch
 public import EdgeCore
 public import EdgeKV
+public import EdgeQueue
 public import EdgeRuntime
 import Foundation
 import HTTPTypes
@@ -9,7 +10,9 @@ import NIOPosix
 import Synchronization
 
 /// A worker compiled to WebAssembly, served through the same `Worker` contract as a native one:
-/// `edge dev` or `EdgeHost` serve it, the config file grants its bindings.
+/// `edge dev` or `EdgeHost` serve it, the config file grants its bindings. Requests go to the
+/// guest's `fetch` export, batches of every queue the config consumes to its `queue` export
+/// (message bodies as JSON), cron triggers to its `scheduled` export.
 ///
 /// Each request runs in an isolate of the module: a warm one from this worker's pool, or a new
 /// one (microseconds). Isolates run on a thread pool of their own, never on Swift's cooperative
@@ -27,8 +30,13 @@ public struct WasmWorker: Worker {
     public struct Env: Sendable {
         /// KV namespaces by binding name.
         public var kv: [String: any KVNamespace]
+        /// Queue producers by binding name; a guest sends JSON bodies.
+        public var queues: [String: QueueProducer<JSONValue>]
 
-        public init(kv: [String: any KVNamespace] = [:]) { self.kv = kv }
+        public init(kv: [String: any KVNamespace] = [:], queues: [String: QueueProducer<JSONValue>] = [:]) {
+            self.kv = kv
+            self.queues = queues
+        }
     }
 
     /// The worker's name in log lines.
@@ -57,13 +65,20 @@ public struct WasmWorker: Worker {
         pool = IsolatePool(module: module, limits: limits, watch: reloadEvery.map { (path, $0) })
     }
 
-    /// Every KV namespace the config declares.
+    /// Every KV namespace and queue producer the config declares.
     ///
     /// - Throws: `ConfigError` when a declared binding cannot be opened.
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
         var kv: [String: any KVNamespace] = [:]
         for namespace in bindings.config.kvNamespaces { kv[namespace.binding] = try bindings.kv(namespace.binding) }
-        return Env(kv: kv)
+        var queues: [String: QueueProducer<JSONValue>] = [:]
+        for producer in bindings.config.queueProducers { queues[producer.binding] = try bindings.queue(producer.binding, as: JSONValue.self) }
+        return Env(kv: kv, queues: queues)
+    }
+
+    /// Every queue the config consumes goes to the guest's `queue` export.
+    public static var queues: [QueueHandler<WasmWorker>] {
+        [.consumeAll { worker, batch, env, ctx in try await worker.queue(batch, env: env, ctx: ctx) }]
     }
 
     /// Runs the guest's `fetch` on the request (its body collected first, up to the memory limit).
@@ -71,20 +86,11 @@ public struct WasmWorker: Worker {
     /// - Throws: `EdgeHTTPError` `.bodyTooLarge` for a body past ``IsolateLimits/memoryBytes``;
     ///   the guest's own failures are answered, not thrown.
     public func fetch(_ request: EdgeRequest, env: Env, ctx: ExecutionContext) async throws -> EdgeResponse {
-        let limits = pool.limits
-        let body = try await request.body.collect(upTo: limits.memoryBytes)
+        let body = try await request.body.collect(upTo: pool.limits.memoryBytes)
         let input = IsolateRequest(
             method: request.method.rawValue, target: request.path, headers: request.headers.map { ($0.name.rawName, $0.value) }, body: body)
-        let kv = env.kv
-        let logger = ctx.logger
-        let name = name
-        pool.reloadIfChanged(logger: logger, worker: name)
         do {
-            let output = try await pool.run { isolate in
-                // The deadline starts when the isolate does, not while the request waits for a thread.
-                let granted = GrantedBindings(kv: kv, deadline: .now + limits.wallTime, wallTime: limits.wallTime)
-                return try isolate.fetch(input, bindings: granted) { line in logger.info("\(line)", metadata: ["worker": "\(name)"]) }
-            }
+            let output = try await run("fetch", env: env, ctx: ctx) { isolate, bindings, log in try isolate.fetch(input, bindings: bindings, log: log) }
             var headers = HTTPFields()
             for (field, value) in output.headers {
                 if let fieldName = HTTPField.Name(field) { headers.append(HTTPField(name: fieldName, value: value)) }
@@ -92,8 +98,69 @@ public struct WasmWorker: Worker {
             return EdgeResponse(status: HTTPResponse.Status(code: output.status), headers: headers, body: .bytes(output.body))
         } catch let error as IsolateError {
             let status: HTTPResponse.Status = [.cpuLimit, .wallTimeLimit].contains(error.code) ? .serviceUnavailable : .internalServerError
-            logger.error("worker \(name) failed: \(error)", metadata: ["worker": "\(name)", "error": "\(error.code.rawValue)"])
             return .text("worker \(name) failed: \(error.code.rawValue)\n", status: status)
+        }
+    }
+
+    /// Delivers a batch to the guest's `queue` export, each body as its JSON text, and applies
+    /// the guest's `message_ack` / `message_retry` decisions as it makes them; messages it left
+    /// undecided are acknowledged.
+    ///
+    /// - Throws: ``IsolateError`` when the guest fails (including a module without a `queue`
+    ///   export): its undecided messages are retried, then dead-lettered, as for a native
+    ///   handler that throws.
+    public func queue(_ batch: MessageBatch<JSONValue>, env: Env, ctx: ExecutionContext) async throws {
+        let input = IsolateBatch(
+            queue: batch.queue, messages: try batch.messages.map { IsolateMessage(id: $0.id, body: Array(try $0.body.serialized()), attempts: $0.attempts) })
+        let messages = batch.messages
+        try await run("queue", env: env, ctx: ctx) { isolate, bindings, log in
+            try isolate.queue(input, bindings: bindings, log: log) { index, decision in
+                switch decision {
+                case .ack: messages[index].ack()
+                case .retry(let delay): messages[index].retry(delaySeconds: Double(delay))
+                }
+            }
+        }
+    }
+
+    /// Runs the guest's `scheduled` export for a cron trigger; a module without one logs a
+    /// warning, as a native worker without a scheduled handler does.
+    ///
+    /// - Throws: ``IsolateError`` when the guest fails.
+    public func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
+        let input = IsolateScheduledEvent(cron: event.cron, scheduledTime: Int64((event.scheduledTime.timeIntervalSince1970 * 1000).rounded()))
+        let handled = try await run("scheduled", env: env, ctx: ctx) { isolate, bindings, log in
+            guard isolate.handles("scheduled") else { return false }
+            try isolate.scheduled(input, bindings: bindings, log: log)
+            return true
+        }
+        if !handled {
+            ctx.logger.warning("cron trigger fired but worker \(name) exports no scheduled function", metadata: ["cron": "\(event.cron)", "worker": "\(name)"])
+        }
+    }
+
+    /// Runs `body` in an isolate with the bindings `env` grants, the guest's log lines going to
+    /// the invocation's logger; an ``IsolateError`` is logged (naming the worker and the limit) and rethrown.
+    @discardableResult
+    private func run<T: Sendable>(
+        _ handler: String, env: Env, ctx: ExecutionContext,
+        _ body: @escaping @Sendable (Isolate, GrantedBindings, @escaping @Sendable (String) -> Void) throws -> T
+    ) async throws -> T {
+        let limits = pool.limits
+        let logger = ctx.logger
+        let name = name
+        let (kv, queues) = (env.kv, env.queues)
+        pool.reloadIfChanged(logger: logger, worker: name)
+        do {
+            return try await pool.run { isolate in
+                // The deadline starts when the isolate does, not while the request waits for a thread.
+                let granted = GrantedBindings(kv: kv, queues: queues, deadline: .now + limits.wallTime, wallTime: limits.wallTime)
+                return try body(isolate, granted) { line in logger.info("\(line)", metadata: ["worker": "\(name)"]) }
+            }
+        } catch let error as IsolateError {
+            logger.error(
+                "worker \(name) failed: \(error)", metadata: ["worker": "\(name)", "error": "\(error.code.rawValue)", "handler": "\(handler)"])
+            throw error
         }
     }
 }
@@ -204,6 +271,7 @@ final class IsolateBox: @unchecked Sendable {
 /// the binding's async operation, at most until the invocation's wall-time deadline.
 struct GrantedBindings: IsolateBindings {
     let kv: [String: any KVNamespace]
+    let queues: [String: QueueProducer<JSONValue>]
     let deadline: ContinuousClock.Instant
     let wallTime: Duration
 
@@ -215,6 +283,17 @@ struct GrantedBindings: IsolateBindings {
     func kvPut(binding: String, key: String, value: [UInt8]) throws {
         guard let namespace = kv[binding] else { throw IsolateError.notGranted(kv: binding) }
         try wait { try await namespace.put(key, value: value, options: KVPutOptions()) }
+    }
+
+    func queueSend(binding: String, body: [UInt8], delaySeconds: Int) throws {
+        guard let producer = queues[binding] else { throw IsolateError.notGranted(queue: binding) }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { throw NotJSON() }
+        try wait { try await producer.send(value, delaySeconds: Double(delaySeconds)) }
+    }
+
+    /// A queue message body that is not JSON (the guest is answered `refused`).
+    struct NotJSON: Error, CustomStringConvertible {
+        var description: String { "a queue message body must be JSON text" }
     }
 
     /// Blocks this (isolate) thread until `operation`, run as a task, finishes.

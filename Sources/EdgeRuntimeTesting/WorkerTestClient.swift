@@ -6,6 +6,7 @@ public import Foundation
 public import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+public import Logging
 import NIOCore
 
 /// Runs a worker in-process over in-memory bindings on a `TestClock`: send it requests, queue
@@ -28,14 +29,15 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     ///     names; the names are still checked, as the host would).
     ///   - clock: the clock of every binding; advance it instead of sleeping.
     ///   - secrets: values of the declared secrets.
+    ///   - logger: the logger of the bindings and handlers.
     /// - Throws: `ConfigError` exactly as the host would at startup.
     public convenience init(
         _ worker: W, config: String, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
-        secrets: [String: String] = [:]
+        secrets: [String: String] = [:], logger: Logger = Logger(label: "swift-edge.runtime")
     ) throws {
         try self.init(
             worker, config: try EdgeConfig.parse(config, file: "test-config.jsonc", providers: providers), providers: providers,
-            clock: clock, secrets: secrets)
+            clock: clock, secrets: secrets, logger: logger)
     }
 
     /// - Parameters:
@@ -44,10 +46,11 @@ public final class WorkerTestClient<W: Worker>: Sendable {
     ///   - providers: the backends the config may name (every binding is in memory whatever it names).
     ///   - clock: the clock of every binding; advance it instead of sleeping.
     ///   - secrets: values of the declared secrets (the secrets file is not read).
+    ///   - logger: the logger of the bindings and handlers.
     /// - Throws: `ConfigError` exactly as the host would at startup.
     public init(
         _ worker: W, config: EdgeConfig, providers: BackendProviders = .builtIn, clock: TestClock = TestClock(),
-        secrets: [String: String] = [:]
+        secrets: [String: String] = [:], logger: Logger = Logger(label: "swift-edge.runtime")
     ) throws {
         self.clock = clock
         var config = config
@@ -56,7 +59,7 @@ public final class WorkerTestClient<W: Worker>: Sendable {
             worker: worker,
             bindings: EdgeBindings(
                 config: config, providers: providers, clock: clock, inMemory: true,
-                environment: secrets))
+                environment: secrets, logger: logger))
     }
 
     /// Sends a request to the worker's `fetch` (no socket) and reads the whole response.

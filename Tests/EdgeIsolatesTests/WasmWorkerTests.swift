@@ -1,5 +1,7 @@
 import EdgeCore
 import EdgeIsolates
+import EdgeKV
+import EdgeQueue
 import EdgeRuntime
 import EdgeRuntimeTesting
 import EdgeTesting
@@ -103,6 +105,87 @@ struct WasmWorkerTests {
         #expect(await host.text("/kv/big").0 == .notFound)
     }
 
+    /// KV, a producer for `jobs`, a consumer of it with a dead-letter queue, and a cron trigger.
+    static let tasksConfig = #"""
+        { "name": "tasks", "limits": { "request_timeout_ms": 600000 },
+          "kv_namespaces": [{ "binding": "KV", "backend": "memory" }],
+          "queues": { "producers": [{ "binding": "JOBS", "queue": "jobs" }],
+                      "consumers": [{ "queue": "jobs", "max_retries": 2, "retry_delay": 5, "dead_letter_queue": "jobs-dlq" }] },
+          "triggers": { "crons": ["*/5 * * * *"] } }
+        """#
+
+    @Test(
+        "queue and scheduled handlers over the ABI: a guest sends JSON to its queue, consumes batches (ack, retry with a delay, a failing batch retried), and runs on a cron trigger"
+    )
+    func queueAndScheduled() async throws {
+        let log = LogLines()
+        let config = try EdgeConfig.parse(Self.tasksConfig, file: "tasks.jsonc")
+        let client = try WorkerTestClient(
+            WasmWorker(name: "tasks", module: await buildWorker(guestsDirectory + "/tasks.c"), limits: Self.patient), config: config, logger: log.logger)
+        let kv = try client.bindings.kv("KV")
+        // fetch sends; a body that is not JSON is refused and logged, nothing sent.
+        #expect(await client.fetch("/jobs", method: "POST", body: Array(#"{"n":1}"#.utf8)).status == .accepted)
+        #expect(await client.fetch("/jobs", method: "POST", body: Array(#"{"n":2,"when":"later"}"#.utf8)).status == .accepted)
+        #expect(await client.fetch("/jobs", method: "POST", body: Array("not json".utf8)).status == .badRequest)
+        #expect(log.all.contains { $0.contains("queue_send(JOBS) refused: a queue message body must be JSON text") })
+        // One batch: the first acknowledged and stored under its id, the second retried in 60 s.
+        #expect(try await client.deliverQueue("jobs") == 2)
+        let stored = try await kv.list(KVListOptions(prefix: "job:")).keys.map(\.name)
+        #expect(stored.count == 1)
+        #expect(try await kv.get(stored[0]) == #"{"n":1}"#)
+        #expect(try await kv.get("processed") == "1")
+        client.clock.advance(by: 30)
+        #expect(try await client.deliverQueue("jobs") == 0, "retried after 60 s, not 30")
+        client.clock.advance(by: 31)
+        #expect(try await client.deliverQueue("jobs") == 1, "delivered again once its delay passed")
+        // A batch the guest fails (queue returns 1) is retried whole, with the error logged.
+        try await client.bindings.queue("JOBS", as: JSONValue.self).send(["poison": true])
+        #expect(try await client.deliverQueue("jobs") == 1)
+        #expect(try await kv.get("processed") == "1")
+        #expect(log.all.contains { $0.contains("worker tasks failed") && $0.contains("queue returned 1") && $0.contains(#""handler": queue"#) })
+        client.clock.advance(by: 6)
+        #expect(try await client.deliverQueue("jobs") == 1, "the failed batch is delivered again after the retry delay")
+        // A cron trigger.
+        try await client.scheduled("*/5 * * * *", at: Date(timeIntervalSince1970: 1_800_000_000.25))
+        #expect(try await kv.get("cron") == "*/5 * * * *")
+        #expect(try await kv.get("cron_time") == "1800000000250")
+        #expect(log.all.contains { $0.contains("scheduled ran") && $0.contains(#""worker": tasks"#) })
+    }
+
+    @Test("the guest SDK's Queue, Batch and Trigger: an Embedded Swift worker sends, consumes (ack, retry) and runs on a cron trigger")
+    func swiftQueueAndScheduled() async throws {
+        let module = try IsolateModule(bytes: await offPool { try GuestToolchain.build(directory: guest("swift-tasks")) })
+        let client = try WorkerTestClient(
+            WasmWorker(name: "swift-tasks", module: module, limits: Self.patient), config: try EdgeConfig.parse(Self.tasksConfig, file: "tasks.jsonc"))
+        let kv = try client.bindings.kv("KV")
+        #expect(await client.fetch("/jobs", method: "POST", body: Array(#"{"n":1}"#.utf8)).status == .accepted)
+        #expect(await client.fetch("/jobs", method: "POST", body: Array(#""later""#.utf8)).status == .accepted)
+        #expect(await client.fetch("/jobs", method: "POST", body: Array("{".utf8)).status == .badRequest)
+        #expect(try await client.deliverQueue("jobs") == 2)
+        let stored = try await kv.list(KVListOptions(prefix: "job:")).keys.map(\.name)
+        #expect(stored.count == 1)
+        #expect(try await kv.get(stored[0]) == #"{"n":1}"#)
+        #expect(try await kv.get("attempts:" + stored[0].dropFirst(4)) == "1")
+        client.clock.advance(by: 61)
+        #expect(try await client.deliverQueue("jobs") == 1, "the retried message, delivered again after 60 s")
+        try await client.scheduled("0 * * * *", at: Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(try await kv.get("cron") == "0 * * * *")
+        #expect(try await kv.get("cron_time") == "1700000000000")
+    }
+
+    @Test("a worker without queue or scheduled exports: a cron trigger logs a warning, a batch fails and is retried")
+    func missingHandlers() async throws {
+        let log = LogLines()
+        let config = try EdgeConfig.parse(Self.tasksConfig, file: "tasks.jsonc")
+        let client = try WorkerTestClient(
+            WasmWorker(name: "hello", module: await buildWorker(guestsDirectory + "/hello.c"), limits: Self.patient), config: config, logger: log.logger)
+        try await client.scheduled("*/5 * * * *")
+        #expect(log.all.contains { $0.contains("exports no scheduled function") })
+        try await client.bindings.queue("JOBS", as: JSONValue.self).send(["n": 1])
+        #expect(try await client.deliverQueue("jobs") == 1)
+        #expect(log.all.contains { $0.contains("the module exports no function queue") })
+    }
+
     @Test("a hostile guest gets its error response and a log line naming the worker; the worker keeps answering")
     func hostile() async throws {
         let log = LogLines()
@@ -113,13 +196,14 @@ struct WasmWorkerTests {
             [
                 ("/spin", .serviceUnavailable, .cpuLimit), ("/bomb", .internalServerError, .memoryLimit), ("/recurse", .internalServerError, .trap),
                 ("/bad-pointer", .internalServerError, .badPointer), ("/not-granted", .internalServerError, .notGranted),
+                ("/ungranted-queue", .internalServerError, .notGranted),
                 ("/bad-status", .internalServerError, .badArgument), ("/bad-header", .internalServerError, .badArgument),
                 ("/never", .internalServerError, .hostCallLimit), ("/fail", .internalServerError, .trap),
                 ("/framing", .internalServerError, .badArgument), ("/interim", .internalServerError, .badArgument),
                 ("/boundary-over", .internalServerError, .badPointer),
             ]
             // Garbage arguments to every import.
-            + "abcdefghijk".map { ("/garbage/\($0)", .internalServerError, $0 == "f" ? .badArgument : .badPointer) }
+            + "abcdefghijklmnopqrstuv".map { ("/garbage/\($0)", .internalServerError, "fmnopqrstuv".contains($0) ? .badArgument : .badPointer) }
         for (path, status, code) in cases {
             let before = log.all.count
             #expect(await host.text(path) == (status, "worker hostile failed: \(code.rawValue)\n"), "\(path)")

@@ -27,6 +27,18 @@ static void garbage(int which) {
     case 8: edge_kv_get(bad, 10, bad, 10); break;
     case 9: edge_kv_put("KV", 2, "k", 1, bad, 0x7fffffff); break;
     case 10: edge_result_read(bad, 1 << 30); break;
+    case 11: edge_queue_send(bad, 10, bad, 10, 0); break;
+    // The batch and trigger imports called from fetch.
+    case 12: edge_batch_queue(bad, 64); break;
+    case 13: edge_batch_size(); break;
+    case 14: edge_message_id(GARBAGE, bad, 10); break;
+    case 15: edge_message_body(GARBAGE, bad, 10); break;
+    case 16: edge_message_attempts(GARBAGE); break;
+    case 17: edge_message_ack(GARBAGE); break;
+    case 18: edge_message_retry(GARBAGE, GARBAGE); break;
+    case 19: edge_scheduled_cron(bad, 64); break;
+    case 20: edge_scheduled_time((long long *)bad); break;
+    case 21: edge_queue_send("KV", 2, "{}", 2, GARBAGE); break;
     }
 }
 
@@ -42,6 +54,7 @@ EDGE_EXPORT(fetch) int fetch(void) {
     if (edge_has_prefix(target, n, "/recurse")) return recurse(0);
     if (edge_has_prefix(target, n, "/bad-pointer")) edge_request_target((char *)0x7fffff00, 1000);
     if (edge_has_prefix(target, n, "/not-granted")) edge_kv_get("OTHER", 5, "k", 1);
+    if (edge_has_prefix(target, n, "/ungranted-queue")) edge_queue_send("OTHER", 5, "{}", 2, 0);
     if (edge_has_prefix(target, n, "/bad-status")) edge_response_status(1000);
     if (edge_has_prefix(target, n, "/bad-header")) edge_response_header("a b", 3, "x", 1);
     if (edge_has_prefix(target, n, "/garbage/")) garbage(target[9] - 'a');
