@@ -1,3 +1,5 @@
+public import EdgeRuntime
+
 /// What one invocation of an isolate may use. Cloudflare's defaults where they exist.
 public struct IsolateLimits: Sendable, Equatable {
     /// CPU as fuel: about one unit per WebAssembly operator executed. An invocation that spends
@@ -20,6 +22,16 @@ public struct IsolateLimits: Sendable, Equatable {
         self.memoryBytes = memoryBytes
         self.hostCalls = hostCalls
         self.wallTime = wallTime
+    }
+}
+
+extension IsolateLimits {
+    /// The config's `limits.isolate`, with the defaults for what it does not set.
+    public init(_ settings: EdgeConfig.Limits.Isolate) {
+        let defaults = IsolateLimits()
+        self.init(
+            fuel: settings.fuel ?? defaults.fuel, memoryBytes: settings.memoryBytes ?? defaults.memoryBytes, hostCalls: settings.hostCalls ?? defaults.hostCalls,
+            wallTime: settings.wallTime ?? defaults.wallTime)
     }
 }
 

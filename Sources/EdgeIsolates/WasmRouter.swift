@@ -30,15 +30,16 @@ public struct WasmRouter: Worker {
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env { Env() }
 
     /// Loads the worker of each of `config.routes`: its config file, whose `main` names its
-    /// `.wasm` file (relative to that config), and its bindings. Every invocation of every worker
-    /// is held to `limits`. With `reloadEvery`, each worker's module is reloaded when its file changes.
+    /// `.wasm` file (relative to that config), and its bindings. Every invocation of a worker is
+    /// held to `limits` when given, else to its own config's `limits.isolate`. With `reloadEvery`,
+    /// each worker's module is reloaded when its file changes.
     ///
     /// - Throws: `ConfigError` for a worker config that does not load, whose `main` is not a
     ///   `.wasm` file, or whose name, state directory or shared-backend KV binding another routed
     ///   worker has; ``IsolateError`` `.invalidModule` for a module that does not follow the ABI;
     ///   file errors.
     public init(
-        config: EdgeConfig, providers: BackendProviders = .builtIn, limits: IsolateLimits = IsolateLimits(),
+        config: EdgeConfig, providers: BackendProviders = .builtIn, limits: IsolateLimits? = nil,
         logger: Logger = Logger(label: "swift-edge.router"), reloadEvery: Duration? = nil
     ) throws {
         var tenants: [(route: EdgeConfig.Route, runtime: WorkerRuntime<WasmWorker>)] = []
@@ -82,7 +83,7 @@ public struct WasmRouter: Worker {
             var tenantLogger = logger
             tenantLogger[metadataKey: "worker"] = "\(tenant.name)"
             let runtime = try WorkerRuntime(
-                worker: WasmWorker(contentsOf: file, name: tenant.name, limits: limits, reloadEvery: reloadEvery),
+                worker: WasmWorker(contentsOf: file, name: tenant.name, limits: limits ?? IsolateLimits(tenant.limits.isolate), reloadEvery: reloadEvery),
                 bindings: EdgeBindings(config: tenant, providers: providers, logger: tenantLogger))
             loaded[route.worker] = runtime
             tenants.append((route, runtime))

@@ -176,7 +176,7 @@ extension EdgeConfig {
         if let limits = try root.optionalObject("limits") {
             try limits.allowKeys([
                 "max_request_body_bytes", "request_timeout_ms", "max_concurrent_requests", "wait_until_timeout_ms", "max_websocket_message_bytes",
-                "websocket_idle_timeout_ms",
+                "websocket_idle_timeout_ms", "isolate",
             ])
             config.limits.maxRequestBodyBytes = try limits.optionalInt("max_request_body_bytes", range: 1...Int.max) ?? config.limits.maxRequestBodyBytes
             if let milliseconds = try limits.optionalInt("request_timeout_ms", range: 1...3_600_000) {
@@ -190,6 +190,13 @@ extension EdgeConfig {
                 try limits.optionalInt("max_websocket_message_bytes", range: 1...(1 << 30)) ?? config.limits.maxWebSocketMessageBytes
             if let milliseconds = try limits.optionalInt("websocket_idle_timeout_ms", range: 0...86_400_000) {
                 config.limits.webSocketIdleTimeout = .milliseconds(milliseconds)
+            }
+            if let isolate = try limits.optionalObject("isolate") {
+                try isolate.allowKeys(["fuel", "memory_mb", "host_calls", "wall_time_ms"])
+                config.limits.isolate.fuel = try isolate.optionalInt("fuel", range: 1_000...1_000_000_000_000).map { UInt64($0) }
+                config.limits.isolate.memoryBytes = try isolate.optionalInt("memory_mb", range: 1...4_096).map { $0 << 20 }
+                config.limits.isolate.hostCalls = try isolate.optionalInt("host_calls", range: 1...10_000_000)
+                config.limits.isolate.wallTime = try isolate.optionalInt("wall_time_ms", range: 1...3_600_000).map { .milliseconds($0) }
             }
         }
         if let s3 = try root.optionalObject("s3_api") {

@@ -305,6 +305,29 @@ public struct EdgeConfig: Sendable {
         /// A WebSocket with no message for this long is closed with 1008. Default `.zero`: never
         /// (hibernating durable-object sockets may idle indefinitely, as on Cloudflare).
         public var webSocketIdleTimeout: Duration
+        /// Limits of each invocation of a WebAssembly worker (`limits.isolate`; EdgeIsolates'
+        /// `IsolateLimits` reads them). Those not set keep the isolate runtime's defaults.
+        public var isolate = Isolate()
+
+        /// `limits.isolate`: what one invocation of a WebAssembly worker may use; nil keeps the
+        /// isolate runtime's default.
+        public struct Isolate: Sendable, Hashable {
+            /// `fuel`: CPU, about one unit per WebAssembly operator (1,000...10^12).
+            public var fuel: UInt64?
+            /// `memory_mb`: linear memory, in MiB (1...4,096).
+            public var memoryBytes: Int?
+            /// `host_calls`: host calls per invocation (1...10^7).
+            public var hostCalls: Int?
+            /// `wall_time_ms`: wall time per invocation (1...3,600,000 ms).
+            public var wallTime: Duration?
+
+            public init(fuel: UInt64? = nil, memoryBytes: Int? = nil, hostCalls: Int? = nil, wallTime: Duration? = nil) {
+                self.fuel = fuel
+                self.memoryBytes = memoryBytes
+                self.hostCalls = hostCalls
+                self.wallTime = wallTime
+            }
+        }
 
         public init(
             maxRequestBodyBytes: Int = 100 * 1024 * 1024, requestTimeout: Duration = .seconds(30), maxConcurrentRequests: Int = 1000,

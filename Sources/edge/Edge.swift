@@ -110,7 +110,7 @@ struct Dev: AsyncParsableCommand {
                 let file = path.hasPrefix("/") ? path : URL(fileURLWithPath: options.config).deletingLastPathComponent().appendingPathComponent(path).path
                 let worker: WasmWorker
                 do {
-                    worker = try WasmWorker(contentsOf: file, name: config.name, reloadEvery: .milliseconds(250))
+                    worker = try WasmWorker(contentsOf: file, name: config.name, limits: IsolateLimits(config.limits.isolate), reloadEvery: .milliseconds(250))
                 } catch {
                     throw CLIError("\(options.config): main: cannot load \(file): \(error)", code: 78)
                 }

@@ -379,11 +379,18 @@ struct WasmWorkerTests {
     func routes() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/routes-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for (tenant, source) in [("a", guestsDirectory + "/hello.c"), ("b", guestsDirectory + "/hello.c"), ("h", guest("hostile_fetch.c"))] {
+        // Each tenant's isolate limits come from its own config; the spinning tenant has little
+        // fuel, so its request ends soon even in a debug build on a busy machine.
+        let tenants = [
+            ("a", guestsDirectory + "/hello.c", #"{ "wall_time_ms": 600000 }"#), ("b", guestsDirectory + "/hello.c", #"{ "wall_time_ms": 600000 }"#),
+            ("h", guest("hostile_fetch.c"), #"{ "fuel": 5000000, "memory_mb": 16, "host_calls": 50, "wall_time_ms": 600000 }"#),
+        ]
+        for (tenant, source, isolate) in tenants {
             try FileManager.default.createDirectory(atPath: directory + "/" + tenant, withIntermediateDirectories: true)
             try Data(try await builtC(source)).write(to: URL(fileURLWithPath: "\(directory)/\(tenant)/worker.wasm"))
             try """
-            { "name": "tenant-\(tenant)", "main": "worker.wasm", "state_dir": "state", "log_level": "warning", "limits": { "request_timeout_ms": 600000 },
+            { "name": "tenant-\(tenant)", "main": "worker.wasm", "state_dir": "state", "log_level": "warning",
+              "limits": { "request_timeout_ms": 600000, "isolate": \(isolate) },
               "kv_namespaces": [{ "binding": "KV" }] }
             """.write(toFile: "\(directory)/\(tenant)/edge.jsonc", atomically: true, encoding: .utf8)
         }
@@ -398,9 +405,10 @@ struct WasmWorkerTests {
         }
         """.write(toFile: directory + "/front.jsonc", atomically: true, encoding: .utf8)
         let config = try EdgeConfig.load(directory + "/front.jsonc")
-        // Little fuel: the spinning tenant's request ends soon even in a debug build on a busy machine.
-        let router = try WasmRouter(config: config, limits: IsolateLimits(fuel: 5_000_000, wallTime: .seconds(600)))
+        let router = try WasmRouter(config: config)
         #expect(router.tenants.map(\.runtime.worker.name) == ["tenant-a", "tenant-b", "tenant-h"])
+        #expect(router.tenants[0].runtime.worker.limits == IsolateLimits(wallTime: .seconds(600)))
+        #expect(router.tenants[2].runtime.worker.limits == IsolateLimits(fuel: 5_000_000, memoryBytes: 16 << 20, hostCalls: 50, wallTime: .seconds(600)))
         let host = try WorkerRuntime(worker: router, bindings: EdgeBindings(config: config))
         func send(_ authority: String, _ path: String, method: HTTPRequest.Method = .get, body: String = "") async -> (HTTPResponse.Status, String) {
             let request = EdgeRequest(
@@ -421,7 +429,7 @@ struct WasmWorkerTests {
         #expect(await spinning == (.serviceUnavailable, "worker tenant-h failed: cpuLimit\n"))
     }
 
-    @Test("a route without a path, or a routed worker whose main is not a .wasm, is a config error naming the file and key")
+    @Test("a route without a path, a routed worker whose main is not a .wasm, or isolate limits out of range are config errors naming the file and key")
     func routeErrors() async throws {
         #expect(throws: ConfigError.self) {
             try EdgeConfig.parse(#"{ "name": "front", "routes": [{ "pattern": "example.com", "worker": "a.jsonc" }] }"#, file: "front.jsonc")
@@ -431,6 +439,15 @@ struct WasmWorkerTests {
         } catch let error as ConfigError {
             #expect(error.description.contains("routes[0].pattern"))
             #expect(error.description.contains("HOST/PATH"))
+        }
+        // Isolate limits out of range, or unknown, name their key.
+        for (isolate, key) in [(#"{ "fuel": 10 }"#, "limits.isolate.fuel"), (#"{ "memory_mb": 0 }"#, "limits.isolate.memory_mb"), (#"{ "cpu_ms": 5 }"#, "cpu_ms")] {
+            do {
+                _ = try EdgeConfig.parse(#"{ "name": "w", "limits": { "isolate": \#(isolate) } }"#, file: "w.jsonc")
+                Issue.record("accepted limits.isolate \(isolate)")
+            } catch let error as ConfigError {
+                #expect(error.description.contains(key), "\(error)")
+            }
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/route-errors-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
