@@ -30,7 +30,8 @@ extension IsolateLimits {
     public init(_ settings: EdgeConfig.Limits.Isolate) {
         let defaults = IsolateLimits()
         self.init(
-            fuel: settings.fuel ?? defaults.fuel, memoryBytes: settings.memoryBytes ?? defaults.memoryBytes, hostCalls: settings.hostCalls ?? defaults.hostCalls,
+            fuel: settings.fuel ?? defaults.fuel, memoryBytes: settings.memoryBytes ?? defaults.memoryBytes,
+            hostCalls: settings.hostCalls ?? defaults.hostCalls,
             wallTime: settings.wallTime ?? defaults.wallTime)
     }
 }

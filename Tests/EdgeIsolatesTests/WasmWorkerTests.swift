@@ -441,7 +441,9 @@ struct WasmWorkerTests {
             #expect(error.description.contains("HOST/PATH"))
         }
         // Isolate limits out of range, or unknown, name their key.
-        for (isolate, key) in [(#"{ "fuel": 10 }"#, "limits.isolate.fuel"), (#"{ "memory_mb": 0 }"#, "limits.isolate.memory_mb"), (#"{ "cpu_ms": 5 }"#, "cpu_ms")] {
+        for (isolate, key) in [
+            (#"{ "fuel": 10 }"#, "limits.isolate.fuel"), (#"{ "memory_mb": 0 }"#, "limits.isolate.memory_mb"), (#"{ "cpu_ms": 5 }"#, "cpu_ms"),
+        ] {
             do {
                 _ = try EdgeConfig.parse(#"{ "name": "w", "limits": { "isolate": \#(isolate) } }"#, file: "w.jsonc")
                 Issue.record("accepted limits.isolate \(isolate)")
