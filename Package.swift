@@ -388,7 +388,7 @@ let package = Package(
         .target(
             name: "EdgeIsolates",
             dependencies: [
-                "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeRuntime", .product(name: "WasmKit", package: "WasmKit"),
+                "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeBlob", "Embeddings", "VectorSearch", "EdgeRuntime", .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
             ],
@@ -397,7 +397,8 @@ let package = Package(
         .testTarget(
             name: "EdgeIsolatesTests",
             dependencies: [
-                "EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeTesting", "EdgeKV", "EdgeQueue", .product(name: "Logging", package: "swift-log"),
+                "EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeTesting", "EdgeKV", "EdgeQueue", "EdgeBlob", "Embeddings", "VectorSearch",
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Guests"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),

@@ -5,7 +5,7 @@
 //   GET /count      -> counts visits in KV (key "count")
 //   POST /echo      -> the request body, with its Content-Type
 // Build: edge build DIR (a directory holding this file) -o hello.wasm, or
-//   clang --target=wasm32 -nostdlib -O2 -IGuests/sdk -Wl,--no-entry \
+//   clang --target=wasm32 -nostdlib -fno-builtin -O2 -IGuests/sdk -Wl,--no-entry \
 //     -Wl,--export-dynamic -o hello.wasm Guests/hello.c
 #include "edge.h"
 

@@ -1,4 +1,4 @@
-// The swift-edge isolate ABI for C guests (clang --target=wasm32 -nostdlib). Docs/isolates.md
+// The swift-edge isolate ABI for C guests (clang --target=wasm32 -nostdlib -fno-builtin). Docs/isolates.md
 // explains it. Every pointer and length is checked by the host against the guest's memory; a bad
 // one ends the invocation.
 #ifndef EDGE_H
@@ -46,6 +46,20 @@ EDGE_IMPORT(result_read) int edge_result_read(void *buffer, int capacity);
 /// delivered after `delay_seconds` (0...43200): 0, or EDGE_REFUSED (not JSON, too large). A
 /// binding the worker's config does not grant ends the invocation.
 EDGE_IMPORT(queue_send) int edge_queue_send(const char *binding, int binding_length, const void *body, int body_length, int delay_seconds);
+
+/// Reads the object `key` of the bucket bound as `binding` (`r2_buckets`): its length (read it
+/// in chunks with edge_result_read), EDGE_ABSENT, or EDGE_REFUSED (larger than the memory limit).
+EDGE_IMPORT(blob_get) int edge_blob_get(const char *binding, int binding_length, const char *key, int key_length);
+/// Stores `body` as the object `key`: 0, or EDGE_REFUSED.
+EDGE_IMPORT(blob_put)
+int edge_blob_put(const char *binding, int binding_length, const char *key, int key_length, const void *body, int body_length);
+/// Embeds UTF-8 `text` with the AI binding named `binding` (`ai`): the number of dimensions (read
+/// the vector, little-endian floats, with edge_result_read), or EDGE_REFUSED.
+EDGE_IMPORT(ai_embed) int edge_ai_embed(const char *binding, int binding_length, const char *text, int text_length);
+/// The `top_k` (1...100) nearest vectors to `vector` (`dimensions` floats, 1...1536) in the index
+/// bound as `binding` (`vectorize`): the length of the JSON answer
+/// (`{"matches":[{"id":...,"score":...}]}`, read with edge_result_read), or EDGE_REFUSED.
+EDGE_IMPORT(vector_query) int edge_vector_query(const char *binding, int binding_length, const float *vector, int dimensions, int top_k);
 
 // In `queue` (an export `int queue(void)` returning 0 when it handled the batch): the batch.
 

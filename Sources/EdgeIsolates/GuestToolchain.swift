@@ -37,13 +37,14 @@ public enum GuestToolchain {
 
     /// Compiles and links C `sources` (no libc) into a module exporting what the sources mark
     /// with `export_name`; imports stay imports. The SDK's `edge.h` is on the include path, and
-    /// so are `includes`.
+    /// so are `includes`. `-fno-builtin`: without a libc, clang must not turn a loop into a
+    /// call to `strlen` or `memcpy` that nothing defines.
     ///
     /// - Throws: ``BuildError`` when clang or wasm-ld fails; file errors reading the result.
     public static func buildC(_ sources: [String], includes: [String] = [], optimization: String = "-O2") throws -> [UInt8] {
         try inScratch { base in
             try run(
-                ["clang", "--target=wasm32", "-nostdlib", optimization, "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", base + ".wasm"]
+                ["clang", "--target=wasm32", "-nostdlib", "-fno-builtin", optimization, "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", base + ".wasm"]
                     + ([sdkDirectory] + includes).map { "-I" + $0 } + sources)
             return base + ".wasm"
         }

@@ -30,6 +30,10 @@ enum HostFunctions {
         ("kv_put", 6, 1, kvPut),
         ("result_read", 2, 1, resultRead),
         ("queue_send", 5, 1, queueSend),
+        ("blob_get", 4, 1, blobGet),
+        ("blob_put", 6, 1, blobPut),
+        ("ai_embed", 4, 1, aiEmbed),
+        ("vector_query", 5, 1, vectorQuery),
         (
             "batch_queue", 2, 1,
             { caller, arguments, state in [.i32(try copyOut(caller, Array(try state.current().batch("batch_queue").queue.utf8), arguments[0], arguments[1]))] }
@@ -163,11 +167,10 @@ enum HostFunctions {
         let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
         let key = try text(caller, arguments[2], arguments[3], what: "a key")
         let invocation = try state.current()
-        invocation.pending = []
-        invocation.pendingOffset = 0
+        invocation.setPending([])
         return try bindingCall(state, "kv_get(\(binding), \(key))") {
             guard let value = try invocation.bindings.kvGet(binding: binding, key: key) else { return IsolateABI.absent }
-            invocation.pending = value
+            invocation.setPending(value)
             return Int32(value.count)
         }
     }
@@ -192,6 +195,72 @@ enum HostFunctions {
         return try bindingCall(state, "queue_send(\(binding))") {
             try invocation.bindings.queueSend(binding: binding, body: body, delaySeconds: delay)
             return 0
+        }
+    }
+
+    /// Reads an object into the result (read with `result_read`): its length, -1 when absent.
+    static func blobGet(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let key = try text(caller, arguments[2], arguments[3], what: "a key")
+        let invocation = try state.current()
+        invocation.setPending([])
+        return try bindingCall(state, "blob_get(\(binding), \(key))") {
+            guard let body = try invocation.bindings.blobGet(binding: binding, key: key, limit: invocation.responseLimit) else { return IsolateABI.absent }
+            invocation.setPending(body)
+            return Int32(body.count)
+        }
+    }
+
+    static func blobPut(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let key = try text(caller, arguments[2], arguments[3], what: "a key")
+        let invocation = try state.current()
+        let body = try read(caller, arguments[4], arguments[5], limit: invocation.responseLimit, what: "an object body")
+        return try bindingCall(state, "blob_put(\(binding), \(key))") {
+            try invocation.bindings.blobPut(binding: binding, key: key, body: body)
+            return 0
+        }
+    }
+
+    /// Embeds UTF-8 text; the result (read with `result_read`) is the vector as little-endian
+    /// f32s; answers the number of dimensions.
+    static func aiEmbed(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let invocation = try state.current()
+        let bytes = try read(caller, arguments[2], arguments[3], limit: invocation.responseLimit, what: "a text to embed")
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw IsolateError(.badArgument, "ai_embed: the text is not UTF-8") }
+        invocation.setPending([])
+        return try bindingCall(state, "ai_embed(\(binding))") {
+            let vector = try invocation.bindings.aiEmbed(binding: binding, text: text)
+            invocation.setPending(vector.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } })
+            return Int32(vector.count)
+        }
+    }
+
+    /// Queries a vector index with `dims` little-endian f32s; the result (read with
+    /// `result_read`) is JSON; answers its length.
+    static func vectorQuery(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let dimensions = Int(Int32(bitPattern: try i32(arguments[3])))
+        let topK = Int(Int32(bitPattern: try i32(arguments[4])))
+        guard (1...IsolateABI.maxVectorDimensions).contains(dimensions) else {
+            throw IsolateError(.badArgument, "vector_query: \(dimensions) dimensions is outside 1...\(IsolateABI.maxVectorDimensions)")
+        }
+        guard (1...IsolateABI.maxTopK).contains(topK) else {
+            throw IsolateError(.badArgument, "vector_query: top_k \(topK) is outside 1...\(IsolateABI.maxTopK)")
+        }
+        let bytes = try read(caller, arguments[2], .i32(UInt32(dimensions * 4)), limit: dimensions * 4, what: "a vector")
+        let vector = (0..<dimensions).map { index in
+            Float(
+                bitPattern: UInt32(bytes[4 * index]) | UInt32(bytes[4 * index + 1]) << 8 | UInt32(bytes[4 * index + 2]) << 16 | UInt32(bytes[4 * index + 3])
+                    << 24)
+        }
+        let invocation = try state.current()
+        invocation.setPending([])
+        return try bindingCall(state, "vector_query(\(binding))") {
+            let result = try invocation.bindings.vectorQuery(binding: binding, vector: vector, topK: topK)
+            invocation.setPending(result)
+            return Int32(result.count)
         }
     }
 

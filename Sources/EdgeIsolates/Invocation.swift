@@ -108,10 +108,24 @@ public protocol IsolateBindings: Sendable {
     /// Sends `body` (JSON text) to the queue the producer bound as `binding` sends to, delivered
     /// after `delaySeconds`. The default grants no queue.
     func queueSend(binding: String, body: [UInt8], delaySeconds: Int) throws
+    /// The object `key` of the bucket bound as `binding`, at most `limit` bytes (a larger one is
+    /// refused), or nil when absent. The default grants no bucket.
+    func blobGet(binding: String, key: String, limit: Int) throws -> [UInt8]?
+    /// Stores `body` as the object `key` of the bucket bound as `binding`. The default grants no bucket.
+    func blobPut(binding: String, key: String, body: [UInt8]) throws
+    /// The embedding of `text` by the AI binding named `binding`. The default grants none.
+    func aiEmbed(binding: String, text: String) throws -> [Float]
+    /// The `topK` nearest vectors to `vector` in the index bound as `binding`, as JSON
+    /// (`{"matches":[{"id":...,"score":...}]}`). The default grants no index.
+    func vectorQuery(binding: String, vector: [Float], topK: Int) throws -> [UInt8]
 }
 
 extension IsolateBindings {
     public func queueSend(binding: String, body: [UInt8], delaySeconds: Int) throws { throw IsolateError.notGranted(queue: binding) }
+    public func blobGet(binding: String, key: String, limit: Int) throws -> [UInt8]? { throw IsolateError.notGranted("bucket", binding) }
+    public func blobPut(binding: String, key: String, body: [UInt8]) throws { throw IsolateError.notGranted("bucket", binding) }
+    public func aiEmbed(binding: String, text: String) throws -> [Float] { throw IsolateError.notGranted("AI binding", binding) }
+    public func vectorQuery(binding: String, vector: [Float], topK: Int) throws -> [UInt8] { throw IsolateError.notGranted("vector index", binding) }
 }
 
 /// Bindings for a worker granted none: every binding import ends the invocation.
@@ -128,8 +142,12 @@ extension IsolateError {
     }
 
     /// The error for a queue producer binding name the worker's config does not grant.
-    public static func notGranted(queue binding: String) -> IsolateError {
-        IsolateError(.notGranted, "the worker is not granted a queue producer bound as \"\(binding)\"")
+    public static func notGranted(queue binding: String) -> IsolateError { notGranted("queue producer", binding) }
+
+    /// The error for a binding name of that kind (`bucket`, `AI binding`, ...) the worker's
+    /// config does not grant.
+    public static func notGranted(_ kind: String, _ binding: String) -> IsolateError {
+        IsolateError(.notGranted, "the worker is not granted a \(kind) bound as \"\(binding)\"")
     }
 }
 
@@ -146,6 +164,10 @@ public enum IsolateABI {
     public static let maxResponseHeaders = 100
     /// The longest delay `message_retry` and `queue_send` accept (12 hours, as Cloudflare Queues).
     public static let maxRetryDelaySeconds = 43_200
+    /// The most dimensions a `vector_query` vector may have (as Vectorize).
+    public static let maxVectorDimensions = 1_536
+    /// The most matches a `vector_query` may ask for (as Vectorize without values or metadata).
+    public static let maxTopK = 100
 }
 
 /// What an invocation serves.
@@ -212,6 +234,12 @@ final class Invocation {
     func scheduled(_ call: String) throws -> IsolateScheduledEvent {
         guard case .scheduled(let event) = event else { throw Self.outside(call, "scheduled", event) }
         return event
+    }
+
+    /// Makes `bytes` the result `result_read` reads from its start.
+    func setPending(_ bytes: [UInt8]) {
+        pending = bytes
+        pendingOffset = 0
     }
 
     /// Records the guest's decision for message `index`.

@@ -1,13 +1,16 @@
 import Dispatch
+public import EdgeBlob
 public import EdgeCore
 public import EdgeKV
 public import EdgeQueue
 public import EdgeRuntime
+public import Embeddings
 import Foundation
 import HTTPTypes
 import Logging
 import NIOPosix
 import Synchronization
+public import VectorSearch
 
 /// A worker compiled to WebAssembly, served through the same `Worker` contract as a native one:
 /// `edge dev` or `EdgeHost` serve it, the config file grants its bindings. Requests go to the
@@ -32,10 +35,22 @@ public struct WasmWorker: Worker {
         public var kv: [String: any KVNamespace]
         /// Queue producers by binding name; a guest sends JSON bodies.
         public var queues: [String: QueueProducer<JSONValue>]
+        /// Buckets by binding name.
+        public var buckets: [String: any BlobBucket]
+        /// Vector indexes by binding name.
+        public var vectorIndexes: [String: any VectorIndex]
+        /// The AI binding's name and model.
+        public var ai: (binding: String, model: any EmbeddingModel)?
 
-        public init(kv: [String: any KVNamespace] = [:], queues: [String: QueueProducer<JSONValue>] = [:]) {
+        public init(
+            kv: [String: any KVNamespace] = [:], queues: [String: QueueProducer<JSONValue>] = [:], buckets: [String: any BlobBucket] = [:],
+            vectorIndexes: [String: any VectorIndex] = [:], ai: (binding: String, model: any EmbeddingModel)? = nil
+        ) {
             self.kv = kv
             self.queues = queues
+            self.buckets = buckets
+            self.vectorIndexes = vectorIndexes
+            self.ai = ai
         }
     }
 
@@ -65,7 +80,7 @@ public struct WasmWorker: Worker {
         pool = IsolatePool(module: module, limits: limits, watch: reloadEvery.map { (path, $0) })
     }
 
-    /// Every KV namespace and queue producer the config declares.
+    /// Every KV namespace, queue producer, bucket, vector index and AI binding the config declares.
     ///
     /// - Throws: `ConfigError` when a declared binding cannot be opened.
     public static func makeEnv(_ bindings: EdgeBindings) throws -> Env {
@@ -73,7 +88,12 @@ public struct WasmWorker: Worker {
         for namespace in bindings.config.kvNamespaces { kv[namespace.binding] = try bindings.kv(namespace.binding) }
         var queues: [String: QueueProducer<JSONValue>] = [:]
         for producer in bindings.config.queueProducers { queues[producer.binding] = try bindings.queue(producer.binding, as: JSONValue.self) }
-        return Env(kv: kv, queues: queues)
+        var buckets: [String: any BlobBucket] = [:]
+        for bucket in bindings.config.r2Buckets { buckets[bucket.binding] = try bindings.bucket(bucket.binding) }
+        var vectorIndexes: [String: any VectorIndex] = [:]
+        for index in bindings.config.vectorize { vectorIndexes[index.binding] = try bindings.vectorize(index.binding) }
+        let ai = try bindings.config.ai.map { ($0.binding, try bindings.ai($0.binding)) }
+        return Env(kv: kv, queues: queues, buckets: buckets, vectorIndexes: vectorIndexes, ai: ai)
     }
 
     /// Every queue the config consumes goes to the guest's `queue` export.
@@ -149,12 +169,12 @@ public struct WasmWorker: Worker {
         let limits = pool.limits
         let logger = ctx.logger
         let name = name
-        let (kv, queues) = (env.kv, env.queues)
+        let granted = GrantedBindings(kv: env.kv, queues: env.queues, buckets: env.buckets, vectorIndexes: env.vectorIndexes, ai: env.ai)
         pool.reloadIfChanged(logger: logger, worker: name)
         do {
             return try await pool.run { isolate in
                 // The deadline starts when the isolate does, not while the request waits for a thread.
-                let granted = GrantedBindings(kv: kv, queues: queues, deadline: .now + limits.wallTime, wallTime: limits.wallTime)
+                let granted = granted.starting(limits.wallTime)
                 return try body(isolate, granted) { line in logger.info("\(line)", metadata: ["worker": "\(name)"]) }
             }
         } catch let error as IsolateError {
@@ -272,8 +292,52 @@ final class IsolateBox: @unchecked Sendable {
 struct GrantedBindings: IsolateBindings {
     let kv: [String: any KVNamespace]
     let queues: [String: QueueProducer<JSONValue>]
-    let deadline: ContinuousClock.Instant
-    let wallTime: Duration
+    let buckets: [String: any BlobBucket]
+    let vectorIndexes: [String: any VectorIndex]
+    let ai: (binding: String, model: any EmbeddingModel)?
+    var deadline = ContinuousClock.now
+    var wallTime = Duration.zero
+
+    /// These bindings for an invocation starting now, held to `wallTime`.
+    func starting(_ wallTime: Duration) -> GrantedBindings {
+        var copy = self
+        copy.deadline = .now + wallTime
+        copy.wallTime = wallTime
+        return copy
+    }
+
+    func blobGet(binding: String, key: String, limit: Int) throws -> [UInt8]? {
+        guard let bucket = buckets[binding] else { throw IsolateError.notGranted("bucket", binding) }
+        return try wait {
+            guard let result = try await bucket.get(key) else { return nil }
+            guard result.object.size <= limit else { throw TooLarge(size: result.object.size, limit: limit) }
+            return try await result.body?.bytes() ?? []
+        }
+    }
+
+    func blobPut(binding: String, key: String, body: [UInt8]) throws {
+        guard let bucket = buckets[binding] else { throw IsolateError.notGranted("bucket", binding) }
+        try wait { _ = try await bucket.put(key, body) }
+    }
+
+    func aiEmbed(binding: String, text: String) throws -> [Float] {
+        guard let ai, ai.binding == binding else { throw IsolateError.notGranted("AI binding", binding) }
+        return try wait { try await ai.model.embed([text]).first ?? [] }
+    }
+
+    func vectorQuery(binding: String, vector: [Float], topK: Int) throws -> [UInt8] {
+        guard let index = vectorIndexes[binding] else { throw IsolateError.notGranted("vector index", binding) }
+        let result = try wait { try await index.query(vector, options: VectorQueryOptions(topK: topK)) }
+        let matches = JSONValue.array(result.matches.map { .object(["id": .string($0.id), "score": .double(Double($0.score))]) })
+        return Array(try JSONValue.object(["matches": matches]).serialized())
+    }
+
+    /// An object larger than the invocation may hold (the guest is answered `refused`).
+    struct TooLarge: Error, CustomStringConvertible {
+        let size: Int
+        let limit: Int
+        var description: String { "the object's \(size) bytes are over the invocation's limit of \(limit)" }
+    }
 
     func kvGet(binding: String, key: String) throws -> [UInt8]? {
         guard let namespace = kv[binding] else { throw IsolateError.notGranted(kv: binding) }

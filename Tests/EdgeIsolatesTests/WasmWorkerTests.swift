@@ -1,3 +1,4 @@
+import EdgeBlob
 import EdgeCore
 import EdgeIsolates
 import EdgeKV
@@ -5,11 +6,13 @@ import EdgeQueue
 import EdgeRuntime
 import EdgeRuntimeTesting
 import EdgeTesting
+import Embeddings
 import Foundation
 import HTTPTypes
 import Logging
 import Synchronization
 import Testing
+import VectorSearch
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -173,6 +176,65 @@ struct WasmWorkerTests {
         #expect(try await kv.get("cron_time") == "1700000000000")
     }
 
+    @Test("a guest reaches a bucket (objects read in chunks; one larger than its memory refused), an AI binding and a vector index through the host")
+    func blobAIAndVectors() async throws {
+        let config = try EdgeConfig.parse(
+            #"""
+            { "name": "bindings", "limits": { "request_timeout_ms": 600000 },
+              "r2_buckets": [{ "binding": "FILES", "bucket_name": "files" }],
+              "ai": { "binding": "AI", "model": "hashing", "dimensions": 8 },
+              "vectorize": [{ "binding": "VECS", "index_name": "vecs", "dimensions": 8 }] }
+            """#, file: "bindings.jsonc")
+        let client = try WorkerTestClient(
+            WasmWorker(
+                name: "bindings", module: await buildWorker(guest("bindings.c")), limits: IsolateLimits(memoryBytes: 1 << 20, wallTime: .seconds(600))),
+            config: config)
+        // A bucket: 40 KB up, and back in 4 KiB reads.
+        let object = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        #expect(await client.fetch("/blob/a/b.bin", method: "PUT", body: object).status == .created)
+        let read = await client.fetch("/blob/a/b.bin")
+        #expect(read.status == .ok)
+        #expect(read.body == object)
+        #expect(try await client.bindings.bucket("FILES").get("a/b.bin")?.body?.bytes() == object)
+        #expect(await client.fetch("/blob/missing").status == .notFound)
+        // An object larger than the guest's memory limit is refused, not copied in.
+        _ = try await client.bindings.bucket("FILES").put("big", [UInt8](repeating: 1, count: 2 << 20))
+        let big = await client.fetch("/blob/big")
+        #expect(big.status == .badRequest)
+        #expect(big.text == "refused\n")
+        // The AI binding: the same vector as the model gives the host.
+        let model = try client.bindings.ai("AI")
+        let expected = try await model.embed(["fn parse(input: String)"])[0]
+        let embedded = await client.fetch("/embed", method: "POST", body: Array("fn parse(input: String)".utf8))
+        #expect(embedded.status == .ok)
+        #expect(floats(embedded.body) == expected)
+        // The vector index: the nearest of three to one of them is itself.
+        let index = try client.bindings.vectorize("VECS")
+        let texts = ["open a file", "parse JSON", "sort an array"]
+        let vectors = try await model.embed(texts)
+        _ = try await index.upsert(zip(texts, vectors).map { VectorRecord(id: $0, values: $1) })
+        let answer = await client.fetch("/query", method: "POST", body: vectors[1].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) } })
+        #expect(answer.status == .ok)
+        let matches = try answer.json(as: QueryAnswer.self).matches
+        #expect(matches.count == 3)
+        #expect(matches.first?.id == "parse JSON")
+        #expect(abs((matches.first?.score ?? 0) - 1) < 1e-4)
+    }
+
+    struct QueryAnswer: Decodable {
+        struct Match: Decodable {
+            var id: String
+            var score: Float
+        }
+        var matches: [Match]
+    }
+
+    func floats(_ bytes: [UInt8]) -> [Float] {
+        stride(from: 0, to: bytes.count - 3, by: 4).map { index in
+            Float(bitPattern: UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24)
+        }
+    }
+
     @Test("a worker without queue or scheduled exports: a cron trigger logs a warning, a batch fails and is retried")
     func missingHandlers() async throws {
         let log = LogLines()
@@ -196,14 +258,15 @@ struct WasmWorkerTests {
             [
                 ("/spin", .serviceUnavailable, .cpuLimit), ("/bomb", .internalServerError, .memoryLimit), ("/recurse", .internalServerError, .trap),
                 ("/bad-pointer", .internalServerError, .badPointer), ("/not-granted", .internalServerError, .notGranted),
-                ("/ungranted-queue", .internalServerError, .notGranted),
+                ("/ungranted-queue", .internalServerError, .notGranted), ("/ungranted-bucket", .internalServerError, .notGranted),
+                ("/ungranted-ai", .internalServerError, .notGranted), ("/ungranted-index", .internalServerError, .notGranted),
                 ("/bad-status", .internalServerError, .badArgument), ("/bad-header", .internalServerError, .badArgument),
                 ("/never", .internalServerError, .hostCallLimit), ("/fail", .internalServerError, .trap),
                 ("/framing", .internalServerError, .badArgument), ("/interim", .internalServerError, .badArgument),
                 ("/boundary-over", .internalServerError, .badPointer),
             ]
             // Garbage arguments to every import.
-            + "abcdefghijklmnopqrstuv".map { ("/garbage/\($0)", .internalServerError, "fmnopqrstuv".contains($0) ? .badArgument : .badPointer) }
+            + "abcdefghijklmnopqrstuvwxyzA".map { ("/garbage/\($0)", .internalServerError, "fmnopqrstuvA".contains($0) ? .badArgument : .badPointer) }
         for (path, status, code) in cases {
             let before = log.all.count
             #expect(await host.text(path) == (status, "worker hostile failed: \(code.rawValue)\n"), "\(path)")

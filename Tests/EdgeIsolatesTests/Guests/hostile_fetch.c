@@ -39,6 +39,11 @@ static void garbage(int which) {
     case 19: edge_scheduled_cron(bad, 64); break;
     case 20: edge_scheduled_time((long long *)bad); break;
     case 21: edge_queue_send("KV", 2, "{}", 2, GARBAGE); break;
+    case 22: edge_blob_get(bad, 4, "k", 1); break;
+    case 23: edge_blob_put("B", 1, "k", 1, bad, 0x7fffffff); break;
+    case 24: edge_ai_embed("AI", 2, bad, 100); break;
+    case 25: edge_vector_query("V", 1, (const float *)bad, 4, 1); break;
+    case 26: edge_vector_query("V", 1, (const float *)0, GARBAGE, 1); break;
     }
 }
 
@@ -55,9 +60,15 @@ EDGE_EXPORT(fetch) int fetch(void) {
     if (edge_has_prefix(target, n, "/bad-pointer")) edge_request_target((char *)0x7fffff00, 1000);
     if (edge_has_prefix(target, n, "/not-granted")) edge_kv_get("OTHER", 5, "k", 1);
     if (edge_has_prefix(target, n, "/ungranted-queue")) edge_queue_send("OTHER", 5, "{}", 2, 0);
+    if (edge_has_prefix(target, n, "/ungranted-bucket")) edge_blob_get("BUCKET", 6, "k", 1);
+    if (edge_has_prefix(target, n, "/ungranted-ai")) edge_ai_embed("AI", 2, "hi", 2);
+    if (edge_has_prefix(target, n, "/ungranted-index")) {
+        static float vector[4];
+        edge_vector_query("VECS", 4, vector, 4, 1);
+    }
     if (edge_has_prefix(target, n, "/bad-status")) edge_response_status(1000);
     if (edge_has_prefix(target, n, "/bad-header")) edge_response_header("a b", 3, "x", 1);
-    if (edge_has_prefix(target, n, "/garbage/")) garbage(target[9] - 'a');
+    if (edge_has_prefix(target, n, "/garbage/")) garbage(target[9] >= 'a' ? target[9] - 'a' : 26 + target[9] - 'A');
     if (edge_has_prefix(target, n, "/never")) {
         // Never returns: asks the host the same thing forever.
         for (;;) edge_request_method(target, 0);

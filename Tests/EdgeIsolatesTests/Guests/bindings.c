@@ -1,0 +1,75 @@
+// A worker reaching a bucket, an AI binding and a vector index through the host:
+//   PUT /blob/KEY  -> stores the body as KEY in FILES: 201, or 400 when refused
+//   GET /blob/KEY  -> KEY's bytes, read 4 KiB at a time: 200, 404, or 400 when refused
+//   POST /embed    -> the body's embedding by AI, as little-endian floats
+//   POST /query    -> the body (little-endian floats) queried against VECS, top 3, as JSON
+#include "edge.h"
+
+static char target[1024];
+static char chunk[4096];
+static char body[65536];
+static float vector[1536];
+
+static void text_response(int status, const char *text) {
+    edge_response_status(status);
+    edge_write_text(text);
+}
+
+static int read_body(void) {
+    int length = 0, read;
+    while (length < (int)sizeof(body) && (read = edge_request_body_read(body + length, (int)sizeof(body) - length)) > 0) length += read;
+    return length;
+}
+
+static void copy_result(void) {
+    int read;
+    while ((read = edge_result_read(chunk, sizeof(chunk))) > 0) edge_response_write(chunk, read);
+}
+
+EDGE_EXPORT(fetch) int fetch(void) {
+    char method[8];
+    int method_length = edge_request_method(method, sizeof(method));
+    int n = edge_request_target(target, sizeof(target));
+    if (n > (int)sizeof(target)) return 1;
+    int put = method_length == 3 && edge_has_prefix(method, 3, "PUT");
+    if (edge_has_prefix(target, n, "/blob/")) {
+        if (put) {
+            int length = read_body();
+            text_response(edge_blob_put("FILES", 5, target + 6, n - 6, body, length) == 0 ? 201 : 400, "");
+            return 0;
+        }
+        int length = edge_blob_get("FILES", 5, target + 6, n - 6);
+        if (length == EDGE_ABSENT) {
+            text_response(404, "no such object\n");
+        } else if (length < 0) {
+            text_response(400, "refused\n");
+        } else {
+            copy_result();
+        }
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/embed")) {
+        int length = read_body();
+        if (edge_ai_embed("AI", 2, body, length) < 0) {
+            text_response(400, "refused\n");
+            return 0;
+        }
+        copy_result();
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/query")) {
+        int length = read_body();
+        int dimensions = length / 4;
+        if (dimensions > 1536) return 1;
+        for (int i = 0; i < length; i++) ((char *)vector)[i] = body[i];
+        if (edge_vector_query("VECS", 4, vector, dimensions, 3) < 0) {
+            text_response(400, "refused\n");
+            return 0;
+        }
+        edge_response_header("content-type", 12, "application/json", 16);
+        copy_result();
+        return 0;
+    }
+    text_response(404, "not found\n");
+    return 0;
+}
