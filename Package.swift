@@ -391,6 +391,7 @@ let package = Package(
                 "EdgeCore", "EdgeKV", "EdgeQueue", "EdgeBlob", "Embeddings", "VectorSearch", "EdgeRuntime", .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -398,7 +399,7 @@ let package = Package(
             name: "EdgeIsolatesTests",
             dependencies: [
                 "EdgeIsolates", "EdgeRuntime", "EdgeRuntimeTesting", "EdgeTesting", "EdgeKV", "EdgeQueue", "EdgeBlob", "Embeddings", "VectorSearch",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Guests"], swiftSettings: strict),
         .testTarget(name: "VectorSearchTests", dependencies: ["VectorSearch", "EdgeTesting"], swiftSettings: strict),

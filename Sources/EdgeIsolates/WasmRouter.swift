@@ -3,6 +3,7 @@ public import EdgeRuntime
 import Foundation
 import HTTPTypes
 public import Logging
+public import ServiceLifecycle
 
 /// Many WebAssembly workers in one host: each request goes to the worker of the first of the
 /// config's `routes` its host and path match (404 when none does). Each worker runs under its own
@@ -19,8 +20,9 @@ public import Logging
 /// }
 /// ```
 ///
-/// `edge dev` serves a config with `routes` this way. Only `fetch` is routed: the workers' queue
-/// consumers and cron triggers are not run by the router.
+/// `edge dev` serves a config with `routes` this way. Requests are routed; each worker's queue
+/// consumers, cron triggers and alarm schedulers run as the router's background services, under
+/// that worker's own config.
 public struct WasmRouter: Worker {
     public struct Env: Sendable {}
 
@@ -89,6 +91,19 @@ public struct WasmRouter: Worker {
             tenants.append((route, runtime))
         }
         self.tenants = tenants
+    }
+
+    /// Every routed worker's background services: its queue consumers, cron trigger and alarm
+    /// schedulers, with its bindings (a worker routed by several patterns runs them once).
+    ///
+    /// - Throws: what a worker's runtime throws making them.
+    public func backgroundServices() throws -> [any Service] {
+        var seen: Set<ObjectIdentifier> = []
+        var services: [any Service] = []
+        for tenant in tenants where seen.insert(ObjectIdentifier(tenant.runtime)).inserted {
+            services += try tenant.runtime.backgroundServices()
+        }
+        return services
     }
 
     /// Hands the request to the first route's worker that matches its host and path.

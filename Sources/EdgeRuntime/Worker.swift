@@ -3,6 +3,7 @@ import EdgeQueue
 public import Foundation
 import HTTPTypes
 public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// A worker: the application's handlers for HTTP requests, queue batches and cron triggers
@@ -57,6 +58,12 @@ public protocol Worker: Sendable {
 
     /// Handles a cron trigger. The default logs that nothing handled it.
     func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws
+
+    /// Services the worker runs beside its runtime's own queue consumers, cron trigger and alarm
+    /// schedulers (a router of WebAssembly workers runs its workers' there). Default: none.
+    ///
+    /// - Throws: what makes a service fail to start (a `ConfigError` for a consumer without a handler).
+    func backgroundServices() throws -> [any Service]
 }
 
 /// Thrown by the default handlers.
@@ -71,6 +78,8 @@ extension Worker {
     }
 
     public static var queues: [QueueHandler<Self>] { [] }
+
+    public func backgroundServices() throws -> [any Service] { [] }
 
     public func scheduled(_ event: ScheduledEvent, env: Env, ctx: ExecutionContext) async throws {
         ctx.logger.warning("cron trigger fired but the worker has no scheduled handler", metadata: ["cron": "\(event.cron)"])

@@ -297,6 +297,7 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         services += try consumers()
         if !config.crons.isEmpty { services.append(CronService(runtime: self)) }
         services += bindings.namespaceServices
+        services += try worker.backgroundServices()
         return services
     }
 }

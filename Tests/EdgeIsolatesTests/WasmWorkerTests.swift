@@ -10,6 +10,7 @@ import Embeddings
 import Foundation
 import HTTPTypes
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 import VectorSearch
@@ -490,6 +491,41 @@ struct WasmWorkerTests {
         for _ in 0..<20 where await send("a.test", "/") == (.ok, "Hello from a WebAssembly worker\n") { answered += 1 }
         #expect(answered == 20)
         #expect(await spinning == (.serviceUnavailable, "worker tenant-h failed: cpuLimit\n"))
+    }
+
+    @Test("a routed worker's queue consumer runs among the router's background services: a job sent through the router is consumed by that worker")
+    func routedQueues() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swift-edge-tests/routed-queues-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/t", withIntermediateDirectories: true)
+        try Data(try await builtC(guestsDirectory + "/tasks.c")).write(to: URL(fileURLWithPath: directory + "/t/tasks.wasm"))
+        try """
+        { "name": "tasks", "main": "tasks.wasm", "state_dir": "state", "log_level": "warning",
+          "limits": { "request_timeout_ms": 600000, "isolate": { "wall_time_ms": 600000 } },
+          "kv_namespaces": [{ "binding": "KV" }],
+          "queues": { "producers": [{ "binding": "JOBS", "queue": "jobs" }],
+                      "consumers": [{ "queue": "jobs", "max_batch_timeout": 0, "poll_interval": 0.05 }] } }
+        """.write(toFile: directory + "/t/edge.jsonc", atomically: true, encoding: .utf8)
+        try
+            #"{ "name": "front", "log_level": "warning", "limits": { "request_timeout_ms": 600000 }, "routes": [{ "pattern": "*/*", "worker": "t/edge.jsonc" }] }"#
+            .write(toFile: directory + "/front.jsonc", atomically: true, encoding: .utf8)
+        let config = try EdgeConfig.load(directory + "/front.jsonc")
+        let host = try WorkerRuntime(worker: try WasmRouter(config: config), bindings: EdgeBindings(config: config))
+        let group = ServiceGroup(services: try host.backgroundServices(), logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        func send(_ path: String, method: HTTPRequest.Method = .get, body: String = "") async -> (HTTPResponse.Status, String) {
+            let response = await TestResponse(await host.handle(EdgeRequest(method: method, path: path, body: .bytes(Array(body.utf8)))))
+            return (response.status, String(decoding: response.body, as: UTF8.self))
+        }
+        #expect(await send("/jobs", method: .post, body: #"{"n":1}"#) == (.accepted, "queued\n"))
+        var processed = await send("/kv/processed")
+        for _ in 0..<3000 where processed != (.ok, "1") {
+            try await Task.sleep(for: .milliseconds(100))
+            processed = await send("/kv/processed")
+        }
+        #expect(processed == (.ok, "1"), "the routed worker's consumer took the job")
+        await group.triggerGracefulShutdown()
+        try await running.value
     }
 
     @Test("a route without a path, a routed worker whose main is not a .wasm, or isolate limits out of range are config errors naming the file and key")
