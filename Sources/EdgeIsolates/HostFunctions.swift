@@ -164,24 +164,56 @@ enum HostFunctions {
     }
 
     static func kvGet(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        try keyedRead("kv_get", caller, arguments, state) { invocation, binding, key in try invocation.bindings.kvGet(binding: binding, key: key) }
+    }
+
+    static func kvPut(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        try keyedWrite("kv_put", what: "a KV value", caller, arguments, state) { invocation, binding, key, value in
+            try invocation.bindings.kvPut(binding: binding, key: key, value: value)
+        }
+    }
+
+    /// Reads an object into the result (read with `result_read`): its length, -1 when absent.
+    static func blobGet(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        try keyedRead("blob_get", caller, arguments, state) { invocation, binding, key in
+            try invocation.bindings.blobGet(binding: binding, key: key, limit: invocation.responseLimit)
+        }
+    }
+
+    static func blobPut(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        try keyedWrite("blob_put", what: "an object body", caller, arguments, state) { invocation, binding, key, body in
+            try invocation.bindings.blobPut(binding: binding, key: key, body: body)
+        }
+    }
+
+    /// An import `(binding, binding_len, key, key_len) -> len | -1 | -2` reading a value into the
+    /// result (`result_read`).
+    static func keyedRead(
+        _ call: String, _ caller: borrowing Caller, _ arguments: [Value], _ state: HostState,
+        _ get: (Invocation, String, String) throws -> [UInt8]?
+    ) throws -> [Value] {
         let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
         let key = try text(caller, arguments[2], arguments[3], what: "a key")
         let invocation = try state.current()
         invocation.setPending([])
-        return try bindingCall(state, "kv_get(\(binding), \(key))") {
-            guard let value = try invocation.bindings.kvGet(binding: binding, key: key) else { return IsolateABI.absent }
+        return try bindingCall(state, "\(call)(\(binding), \(key))") {
+            guard let value = try get(invocation, binding, key) else { return IsolateABI.absent }
             invocation.setPending(value)
             return Int32(value.count)
         }
     }
 
-    static func kvPut(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+    /// An import `(binding, binding_len, key, key_len, value, value_len) -> 0 | -2` writing a value.
+    static func keyedWrite(
+        _ call: String, what: String, _ caller: borrowing Caller, _ arguments: [Value], _ state: HostState,
+        _ put: (Invocation, String, String, [UInt8]) throws -> Void
+    ) throws -> [Value] {
         let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
         let key = try text(caller, arguments[2], arguments[3], what: "a key")
         let invocation = try state.current()
-        let value = try read(caller, arguments[4], arguments[5], limit: invocation.responseLimit, what: "a KV value")
-        return try bindingCall(state, "kv_put(\(binding), \(key))") {
-            try invocation.bindings.kvPut(binding: binding, key: key, value: value)
+        let value = try read(caller, arguments[4], arguments[5], limit: invocation.responseLimit, what: what)
+        return try bindingCall(state, "\(call)(\(binding), \(key))") {
+            try put(invocation, binding, key, value)
             return 0
         }
     }
@@ -194,30 +226,6 @@ enum HostFunctions {
         let delay = try delaySeconds(arguments[4], "queue_send")
         return try bindingCall(state, "queue_send(\(binding))") {
             try invocation.bindings.queueSend(binding: binding, body: body, delaySeconds: delay)
-            return 0
-        }
-    }
-
-    /// Reads an object into the result (read with `result_read`): its length, -1 when absent.
-    static func blobGet(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
-        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
-        let key = try text(caller, arguments[2], arguments[3], what: "a key")
-        let invocation = try state.current()
-        invocation.setPending([])
-        return try bindingCall(state, "blob_get(\(binding), \(key))") {
-            guard let body = try invocation.bindings.blobGet(binding: binding, key: key, limit: invocation.responseLimit) else { return IsolateABI.absent }
-            invocation.setPending(body)
-            return Int32(body.count)
-        }
-    }
-
-    static func blobPut(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
-        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
-        let key = try text(caller, arguments[2], arguments[3], what: "a key")
-        let invocation = try state.current()
-        let body = try read(caller, arguments[4], arguments[5], limit: invocation.responseLimit, what: "an object body")
-        return try bindingCall(state, "blob_put(\(binding), \(key))") {
-            try invocation.bindings.blobPut(binding: binding, key: key, body: body)
             return 0
         }
     }
