@@ -310,13 +310,14 @@ enum HostFunctions {
     /// Runs a binding call: an ``IsolateError`` (a binding not granted, the wall time) ends the
     /// invocation; any other error is the binding refusing the input, logged and answered
     /// ``IsolateABI/refused``.
-    static func bindingCall(_ state: HostState, _ call: String, _ body: () throws -> Int32) throws -> [Value] {
+    static func bindingCall(_ state: HostState, _ call: @autoclosure () -> String, _ body: () throws -> Int32) throws -> [Value] {
+        state.bindingCalls += 1
         do {
             return [.i32(UInt32(bitPattern: try body()))]
         } catch let error as IsolateError {
             throw error
         } catch {
-            state.emit("\(call) refused: \(error)")
+            state.emit("\(call()) refused: \(error)")
             return [.i32(UInt32(bitPattern: IsolateABI.refused))]
         }
     }
@@ -399,6 +400,8 @@ final class HostState {
     let log: @Sendable (String) -> Void
     var invocation: Invocation?
     var wallTime: Duration = .seconds(30)
+    /// The binding calls (each may wait) the current or last invocation made.
+    var bindingCalls = 0
 
     init(meter: HostCallMeter, log: @escaping @Sendable (String) -> Void) {
         self.meter = meter

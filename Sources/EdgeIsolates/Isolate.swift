@@ -160,6 +160,7 @@ public final class Isolate {
         let invocation = Invocation(event: event, bindings: bindings, deadline: .now + limits.wallTime, responseLimit: limits.memoryBytes, log: log)
         invocation.decided = decided
         host.invocation = invocation
+        host.bindingCalls = 0
         defer { host.invocation = nil }
         let export = event.export
         let result: [Int32]
@@ -177,6 +178,12 @@ public final class Isolate {
 
     /// The fuel the last call left.
     public var fuelRemaining: UInt64 { store.fuel?.remaining ?? 0 }
+
+    /// Whether the last invocation was short: it made no binding call (none waited) and spent
+    /// at most `fuel`.
+    func lastInvocationWasShort(fuel: UInt64) -> Bool {
+        host.bindingCalls == 0 && limits.fuel - min(limits.fuel, fuelRemaining) <= fuel
+    }
 
     static func translate(_ error: any Error, limits: IsolateLimits) -> IsolateError {
         if let error = error as? IsolateError { return error }

@@ -1,6 +1,5 @@
 import EdgeBlob
 import EdgeCore
-import EdgeIsolates
 import EdgeKV
 import EdgeQueue
 import EdgeRuntime
@@ -14,6 +13,8 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 import VectorSearch
+
+@testable import EdgeIsolates
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -75,6 +76,46 @@ struct WasmWorkerTests {
     static let kvConfig = #"{ "name": "hello", "limits": { "request_timeout_ms": 600000 }, "kv_namespaces": [{ "binding": "KV", "backend": "memory" }] }"#
     /// Default limits with the wall time raised to match (see ``kvConfig``).
     static let patient = IsolateLimits(wallTime: .seconds(600))
+
+    @Test("short invocations run on the caller's thread; a binding call from there finishes while every cooperative thread is blocked")
+    func callerThread() async throws {
+        // A wall time short enough that, were the binding call left to the (blocked) cooperative
+        // threads, the request would end in a 503 rather than hang the suite.
+        let worker = WasmWorker(name: "hello", module: try await buildWorker("\(guestsDirectory)/hello.c"), limits: IsolateLimits(wallTime: .seconds(60)))
+        let runtime = try runtime(worker, config: Self.kvConfig)
+        #expect(await runtime.text("/kv/greeting", method: .put, body: Array("hi".utf8)).0 == .created)
+        for _ in 0..<IsolatePool.inlineStreak { #expect(await runtime.text("/").0 == .ok) }
+        let before = worker.pool.callerRuns.load(ordering: .relaxed)
+        #expect(await runtime.text("/").1 == "Hello from a WebAssembly worker\n")
+        #expect(worker.pool.callerRuns.load(ordering: .relaxed) == before + 1)
+
+        // Every other cooperative thread blocked (as by code waiting on a child process) until
+        // the request is answered; the guest's kv_get must not need them.
+        let others = max(0, ProcessInfo.processInfo.activeProcessorCount - 1)
+        let blockers = Blockers()
+        for _ in 0..<others { Task.detached { blockers.block() } }
+        while blockers.started < others { try await Task.sleep(for: .milliseconds(1)) }
+        let (status, body) = await runtime.text("/kv/greeting")
+        blockers.release(others)
+        #expect(status == .ok)
+        #expect(body == "hi")
+        #expect(worker.pool.callerRuns.load(ordering: .relaxed) == before + 2)
+        // It waited on a binding: its next invocations go back to the isolate threads.
+        #expect(await runtime.text("/").0 == .ok)
+        #expect(worker.pool.callerRuns.load(ordering: .relaxed) == before + 2)
+    }
+
+    /// Tasks that block their thread until released (at most two minutes).
+    final class Blockers: Sendable {
+        private let count = Mutex(0)
+        private let gate = DispatchSemaphore(value: 0)
+        var started: Int { count.withLock { $0 } }
+        func block() {
+            count.withLock { $0 += 1 }
+            _ = gate.wait(timeout: .now() + 120)
+        }
+        func release(_ n: Int) { for _ in 0..<n { gate.signal() } }
+    }
 
     @Test("a C worker serves fetch through the Worker contract and reads and writes its KV binding")
     func helloWorker() async throws {
