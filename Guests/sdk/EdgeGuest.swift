@@ -37,6 +37,18 @@ func _edgeKVPut(
 func _edgeResultRead(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
 @_extern(wasm, module: "edge", name: "queue_send") @_extern(c)
 func _edgeQueueSend(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ body: UnsafeRawPointer?, _ bodyLength: Int32, _ delaySeconds: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "blob_get") @_extern(c)
+func _edgeBlobGet(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ key: UnsafeRawPointer?, _ keyLength: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "blob_put") @_extern(c)
+func _edgeBlobPut(
+    _ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ key: UnsafeRawPointer?, _ keyLength: Int32, _ body: UnsafeRawPointer?, _ bodyLength: Int32
+) -> Int32
+@_extern(wasm, module: "edge", name: "blob_writer_open") @_extern(c)
+func _edgeBlobWriterOpen(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ key: UnsafeRawPointer?, _ keyLength: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "blob_writer_write") @_extern(c)
+func _edgeBlobWriterWrite(_ writer: Int32, _ bytes: UnsafeRawPointer?, _ length: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "blob_writer_close") @_extern(c)
+func _edgeBlobWriterClose(_ writer: Int32) -> Int32
 @_extern(wasm, module: "edge", name: "batch_queue") @_extern(c)
 func _edgeBatchQueue(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
 @_extern(wasm, module: "edge", name: "batch_size") @_extern(c)
@@ -172,6 +184,54 @@ public struct KV {
             }
         } == 0
     }
+}
+
+/// A bucket, named by its binding in the worker's config (`Bucket("FILES")`, `r2_buckets`).
+/// Naming a binding the config does not grant ends the invocation.
+public struct Bucket {
+    let binding: StaticString
+
+    public init(_ binding: StaticString) { self.binding = binding }
+
+    /// The object under `key`, read in chunks; nil when absent or refused (larger than the
+    /// guest's memory limit, a bad key; logged).
+    public func get(_ key: [UInt8]) -> [UInt8]? {
+        let length = key.withUnsafeBytes { key in _edgeBlobGet(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count)) }
+        guard length >= 0 else { return nil }
+        return _edgeReadAll(_edgeResultRead)
+    }
+
+    /// Stores `body` as the object `key`; false when refused (logged).
+    public func put(_ key: [UInt8], _ body: [UInt8]) -> Bool {
+        key.withUnsafeBytes { key in
+            body.withUnsafeBytes { body in
+                _edgeBlobPut(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count), body.baseAddress, Int32(body.count))
+            }
+        } == 0
+    }
+
+    /// Starts writing the object `key` in chunks (an object larger than the guest's memory);
+    /// nil when refused (a bad key, four writers already open). Nothing is stored until
+    /// ``ObjectWriter/close()``; a writer never closed is abandoned when the invocation ends.
+    public func writer(_ key: [UInt8]) -> ObjectWriter? {
+        let handle = key.withUnsafeBytes { key in
+            _edgeBlobWriterOpen(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count))
+        }
+        return handle >= 0 ? ObjectWriter(handle: handle) : nil
+    }
+}
+
+/// An object being written in chunks (``Bucket/writer(_:)``).
+public struct ObjectWriter {
+    let handle: Int32
+
+    /// Appends `bytes`; false when the bucket refused a part (the write is then abandoned).
+    public func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { _edgeBlobWriterWrite(handle, $0.baseAddress, Int32($0.count)) } == 0
+    }
+
+    /// Stores the object; false when the bucket refused it (nothing stored).
+    public func close() -> Bool { _edgeBlobWriterClose(handle) == 0 }
 }
 
 /// A queue producer, named by its binding in the worker's config (`Queue("JOBS")`). Naming a

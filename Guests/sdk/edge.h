@@ -53,6 +53,15 @@ EDGE_IMPORT(blob_get) int edge_blob_get(const char *binding, int binding_length,
 /// Stores `body` as the object `key`: 0, or EDGE_REFUSED.
 EDGE_IMPORT(blob_put)
 int edge_blob_put(const char *binding, int binding_length, const char *key, int key_length, const void *body, int body_length);
+/// Starts writing the object `key` of the bucket bound as `binding` in chunks (an object larger
+/// than the guest's memory): a writer handle, or EDGE_REFUSED (a bad key, 4 writers already
+/// open). Nothing is stored until edge_blob_writer_close; a writer left open is abandoned.
+EDGE_IMPORT(blob_writer_open) int edge_blob_writer_open(const char *binding, int binding_length, const char *key, int key_length);
+/// Appends `length` bytes to the object: 0, or EDGE_REFUSED (the bucket refused a part; the
+/// write is abandoned and the handle closed). A handle that is not open ends the invocation.
+EDGE_IMPORT(blob_writer_write) int edge_blob_writer_write(int writer, const void *bytes, int length);
+/// Stores the object written: 0, or EDGE_REFUSED (nothing stored). The handle is closed.
+EDGE_IMPORT(blob_writer_close) int edge_blob_writer_close(int writer);
 /// Embeds UTF-8 `text` with the AI binding named `binding` (`ai`): the number of dimensions (read
 /// the vector, little-endian floats, with edge_result_read), or EDGE_REFUSED.
 EDGE_IMPORT(ai_embed) int edge_ai_embed(const char *binding, int binding_length, const char *text, int text_length);

@@ -32,6 +32,9 @@ enum HostFunctions {
         ("queue_send", 5, 1, queueSend),
         ("blob_get", 4, 1, blobGet),
         ("blob_put", 6, 1, blobPut),
+        ("blob_writer_open", 4, 1, blobWriterOpen),
+        ("blob_writer_write", 3, 1, blobWriterWrite),
+        ("blob_writer_close", 1, 1, blobWriterClose),
         ("ai_embed", 4, 1, aiEmbed),
         ("vector_query", 5, 1, vectorQuery),
         (
@@ -216,6 +219,68 @@ enum HostFunctions {
             try put(invocation, binding, key, value)
             return 0
         }
+    }
+
+    /// Starts a chunked write of an object: its handle, or -2 when refused (a bad key, too
+    /// many writers open).
+    static func blobWriterOpen(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let key = try text(caller, arguments[2], arguments[3], what: "a key")
+        let invocation = try state.current()
+        return try bindingCall(state, "blob_writer_open(\(binding), \(key))") {
+            guard invocation.writers.count < IsolateABI.maxOpenWriters else { throw TooManyWriters() }
+            let writer = try invocation.bindings.blobWriter(binding: binding, key: key)
+            let handle = invocation.nextWriter
+            invocation.nextWriter += 1
+            invocation.writers[handle] = writer
+            return handle
+        }
+    }
+
+    /// More writers open than ``IsolateABI/maxOpenWriters`` (the guest is answered `refused`).
+    struct TooManyWriters: Error, CustomStringConvertible {
+        var description: String { "at most \(IsolateABI.maxOpenWriters) objects may be written at once" }
+    }
+
+    /// Appends bytes to an object being written: 0, or -2 when the bucket refused a part (the
+    /// write is then abandoned and the handle closed).
+    static func blobWriterWrite(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let (invocation, handle, writer) = try openWriter("blob_writer_write", arguments[0], state)
+        let bytes = try read(caller, arguments[1], arguments[2], limit: invocation.responseLimit, what: "an object chunk")
+        return try bindingCall(state, "blob_writer_write(\(handle))") {
+            do {
+                try writer.write(bytes)
+            } catch {
+                invocation.writers[handle] = nil
+                writer.abort()
+                throw error
+            }
+            return 0
+        }
+    }
+
+    /// Stores an object written in chunks: 0, or -2 when the bucket refused it (nothing is
+    /// stored). The handle is closed either way.
+    static func blobWriterClose(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let (invocation, handle, writer) = try openWriter("blob_writer_close", arguments[0], state)
+        invocation.writers[handle] = nil
+        return try bindingCall(state, "blob_writer_close(\(handle))") {
+            do {
+                try writer.close()
+            } catch {
+                writer.abort()
+                throw error
+            }
+            return 0
+        }
+    }
+
+    /// The writer a handle names; a handle that is not open ends the invocation (`.badArgument`).
+    static func openWriter(_ call: String, _ argument: Value, _ state: HostState) throws -> (Invocation, Int32, any IsolateObjectWriter) {
+        let invocation = try state.current()
+        let handle = Int32(bitPattern: try i32(argument))
+        guard let writer = invocation.writers[handle] else { throw IsolateError(.badArgument, "\(call): \(handle) is not an open writer") }
+        return (invocation, handle, writer)
     }
 
     /// Sends a JSON body to the queue of a producer binding, after a delay in seconds.

@@ -118,6 +118,26 @@ public protocol IsolateBindings: Sendable {
     /// The `topK` nearest vectors to `vector` in the index bound as `binding`, as JSON
     /// (`{"matches":[{"id":...,"score":...}]}`). The default grants no index.
     func vectorQuery(binding: String, vector: [Float], topK: Int) throws -> [UInt8]
+    /// Starts writing the object `key` of the bucket `binding` in chunks; nothing is stored
+    /// until the writer is closed. The default grants no bucket.
+    ///
+    /// - Throws: ``IsolateError`` `.notGranted` for a bucket the worker's config does not grant.
+    func blobWriter(binding: String, key: String) throws -> any IsolateObjectWriter
+}
+
+/// An object being written in chunks (`blob_writer_*`), used by one invocation at a time.
+public protocol IsolateObjectWriter: AnyObject {
+    /// Appends `bytes`.
+    ///
+    /// - Throws: the bucket's error when it refused a part (the writer is then aborted), or
+    ///   ``IsolateError`` `.wallTimeLimit`.
+    func write(_ bytes: [UInt8]) throws
+    /// Stores the object: every byte written, in order.
+    ///
+    /// - Throws: the bucket's error (nothing stored), or ``IsolateError`` `.wallTimeLimit`.
+    func close() throws
+    /// Abandons the write (the invocation ended without closing it): nothing is stored.
+    func abort()
 }
 
 extension IsolateBindings {
@@ -126,6 +146,7 @@ extension IsolateBindings {
     public func blobPut(binding: String, key: String, body: [UInt8]) throws { throw IsolateError.notGranted("bucket", binding) }
     public func aiEmbed(binding: String, text: String) throws -> [Float] { throw IsolateError.notGranted("AI binding", binding) }
     public func vectorQuery(binding: String, vector: [Float], topK: Int) throws -> [UInt8] { throw IsolateError.notGranted("vector index", binding) }
+    public func blobWriter(binding: String, key: String) throws -> any IsolateObjectWriter { throw IsolateError.notGranted("bucket", binding) }
 }
 
 /// Bindings for a worker granted none: every binding import ends the invocation.
@@ -168,6 +189,11 @@ public enum IsolateABI {
     public static let maxVectorDimensions = 1_536
     /// The most matches a `vector_query` may ask for (as Vectorize without values or metadata).
     public static let maxTopK = 100
+    /// The most objects one invocation may be writing at once (`blob_writer_open`).
+    public static let maxOpenWriters = 4
+    /// The bytes a chunked write buffers before uploading them as one part of a multipart
+    /// upload: R2's minimum part size (every part but the last must reach it).
+    public static let objectPartBytes = 5 << 20
 }
 
 /// What an invocation serves.
@@ -200,6 +226,9 @@ final class Invocation {
     var bodyOffset = 0
     var pending: [UInt8] = []
     var pendingOffset = 0
+    /// Objects being written (`blob_writer_*`), by handle; aborted when the invocation ends.
+    var writers: [Int32: any IsolateObjectWriter] = [:]
+    var nextWriter: Int32 = 0
 
     init(event: InvocationEvent, bindings: any IsolateBindings, deadline: ContinuousClock.Instant, responseLimit: Int, log: (@Sendable (String) -> Void)?) {
         self.log = log

@@ -161,7 +161,11 @@ public final class Isolate {
         invocation.decided = decided
         host.invocation = invocation
         host.bindingCalls = 0
-        defer { host.invocation = nil }
+        defer {
+            // An object the guest did not close is not stored.
+            for writer in invocation.writers.values { writer.abort() }
+            host.invocation = nil
+        }
         let export = event.export
         let result: [Int32]
         do {

@@ -379,6 +379,11 @@ struct GrantedBindings: IsolateBindings {
         try wait { _ = try await bucket.put(key, body) }
     }
 
+    func blobWriter(binding: String, key: String) throws -> any IsolateObjectWriter {
+        guard let bucket = buckets[binding] else { throw IsolateError.notGranted("bucket", binding) }
+        return BucketObjectWriter(bucket: bucket, key: key, bindings: self)
+    }
+
     func aiEmbed(binding: String, text: String) throws -> [Float] {
         guard let ai, ai.binding == binding else { throw IsolateError.notGranted("AI binding", binding) }
         return try wait { try await ai.model.embed([text]).first ?? [] }
@@ -420,7 +425,7 @@ struct GrantedBindings: IsolateBindings {
     }
 
     /// Blocks this (isolate) thread until `operation`, run as a task, finishes.
-    private func wait<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
+    func wait<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
         let outcome = Outcome<T>()
         let done = DispatchSemaphore(value: 0)
         let run: @Sendable () async -> Void = {
@@ -435,6 +440,55 @@ struct GrantedBindings: IsolateBindings {
             throw IsolateError(.wallTimeLimit, "a binding call was still waiting at the wall-time limit of \(wallTime)")
         }
         return try result.get()
+    }
+}
+
+/// An object a guest writes in chunks: held here until ``IsolateABI/objectPartBytes`` have
+/// arrived, then uploaded as parts of a multipart upload (started by the first full part), so the
+/// host holds at most a part and a chunk of it; one that never fills a part is stored with one put.
+final class BucketObjectWriter: IsolateObjectWriter {
+    let bucket: any BlobBucket
+    let key: String
+    let bindings: GrantedBindings
+    private var buffer: [UInt8] = []
+    private var upload: BlobMultipartUpload?
+    private var parts: [BlobUploadedPart] = []
+
+    init(bucket: any BlobBucket, key: String, bindings: GrantedBindings) {
+        self.bucket = bucket
+        self.key = key
+        self.bindings = bindings
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        buffer += bytes
+        if buffer.count >= IsolateABI.objectPartBytes { try uploadBuffer() }
+    }
+
+    func close() throws {
+        guard let upload else {
+            let (bucket, key, body) = (bucket, key, buffer)
+            try bindings.wait { _ = try await bucket.put(key, body) }
+            return
+        }
+        if !buffer.isEmpty || parts.isEmpty { try uploadBuffer() }
+        let parts = parts
+        try bindings.wait { _ = try await upload.complete(parts) }
+    }
+
+    func abort() {
+        guard let upload else { return }
+        self.upload = nil
+        // Not waited for: it runs even when the invocation ended at its wall-time limit.
+        Task { try? await upload.abort() }
+    }
+
+    private func uploadBuffer() throws {
+        let (bucket, key, body, number) = (bucket, key, buffer, parts.count + 1)
+        let upload = try self.upload ?? bindings.wait { try await bucket.createMultipartUpload(key) }
+        self.upload = upload
+        parts.append(try bindings.wait { try await upload.uploadPart(number, .bytes(body)) })
+        buffer = []
     }
 }
 

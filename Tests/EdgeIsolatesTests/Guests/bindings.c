@@ -1,6 +1,12 @@
 // A worker reaching a bucket, an AI binding and a vector index through the host:
 //   PUT /blob/KEY  -> stores the body as KEY in FILES: 201, or 400 when refused
 //   GET /blob/KEY  -> KEY's bytes, read 4 KiB at a time: 200, 404, or 400 when refused
+//   POST /stream/KEY -> writes an object of N bytes (N, decimal, is the body) as KEY in FILES
+//                     through a writer, 64 KiB at a time: byte i is (i * 7) & 255, except that
+//                     the first byte of each chunk is the chunk's number; 201, or 400 when refused
+//   POST /unclosed/KEY -> opens a writer for KEY, writes to it, and returns without closing it
+//   POST /writers  -> opens writers until one is refused; answers how many opened
+//   POST /badwriter -> writes to a handle that was never opened
 //   POST /embed    -> the body's embedding by AI, as little-endian floats
 //   POST /query    -> the body (little-endian floats) queried against VECS, top 3, as JSON
 #include "edge.h"
@@ -46,6 +52,47 @@ EDGE_EXPORT(fetch) int fetch(void) {
         } else {
             copy_result();
         }
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/stream/")) {
+        int length = read_body(), total = 0;
+        for (int i = 0; i < length; i++) total = total * 10 + (body[i] - '0');
+        int writer = edge_blob_writer_open("FILES", 5, target + 8, n - 8);
+        if (writer < 0) {
+            text_response(400, "refused\n");
+            return 0;
+        }
+        for (int i = 0; i < (int)sizeof(body); i++) body[i] = (char)((i * 7) & 255);
+        for (int offset = 0, number = 0; offset < total; offset += (int)sizeof(body), number++) {
+            body[0] = (char)number;
+            int size = total - offset < (int)sizeof(body) ? total - offset : (int)sizeof(body);
+            if (edge_blob_writer_write(writer, body, size) != 0) {
+                text_response(400, "refused\n");
+                return 0;
+            }
+        }
+        text_response(edge_blob_writer_close(writer) == 0 ? 201 : 400, "");
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/unclosed/")) {
+        int writer = edge_blob_writer_open("FILES", 5, target + 10, n - 10);
+        edge_blob_writer_write(writer, "abc", 3);
+        text_response(200, "left open\n");
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/writers")) {
+        char key[2] = {'w', '0'};
+        int opened = 0;
+        while (opened < 10 && edge_blob_writer_open("FILES", 5, key, 2) >= 0) {
+            opened++;
+            key[1]++;
+        }
+        char digits[2] = {(char)('0' + opened), 0};
+        text_response(200, digits);
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/badwriter")) {
+        edge_blob_writer_write(99, "x", 1);
         return 0;
     }
     if (edge_has_prefix(target, n, "/embed")) {

@@ -44,6 +44,9 @@ static void garbage(int which) {
     case 24: edge_ai_embed("AI", 2, bad, 100); break;
     case 25: edge_vector_query("V", 1, (const float *)bad, 4, 1); break;
     case 26: edge_vector_query("V", 1, (const float *)0, GARBAGE, 1); break;
+    case 27: edge_blob_writer_open(bad, 4, "k", 1); break;
+    case 28: edge_blob_writer_write(GARBAGE, bad, 10); break;
+    case 29: edge_blob_writer_close(GARBAGE); break;
     }
 }
 
@@ -61,6 +64,7 @@ EDGE_EXPORT(fetch) int fetch(void) {
     if (edge_has_prefix(target, n, "/not-granted")) edge_kv_get("OTHER", 5, "k", 1);
     if (edge_has_prefix(target, n, "/ungranted-queue")) edge_queue_send("OTHER", 5, "{}", 2, 0);
     if (edge_has_prefix(target, n, "/ungranted-bucket")) edge_blob_get("BUCKET", 6, "k", 1);
+    if (edge_has_prefix(target, n, "/ungranted-writer")) edge_blob_writer_open("BUCKET", 6, "k", 1);
     if (edge_has_prefix(target, n, "/ungranted-ai")) edge_ai_embed("AI", 2, "hi", 2);
     if (edge_has_prefix(target, n, "/ungranted-index")) {
         static float vector[4];

@@ -1,6 +1,8 @@
 // A worker in Embedded Swift on the guest SDK with all three handlers (the Swift side of
 // Guests/tasks.c):
 //   POST /jobs -> sends the body (JSON) to the queue bound as JOBS: 202, or 400 when refused
+//   PUT /files/KEY -> writes the body to the bucket bound as FILES as KEY, 1 KiB at a time
+//                 through a writer, then answers the object read back
 //   queue      -> each body stored under "job:ID" with its attempt count under "attempts:ID";
 //                 a body holding "later" retried in 60 s
 //   scheduled  -> the cron expression under "cron", its time (ms, decimal) under "cron_time"
@@ -8,6 +10,19 @@
 func fetch(_ request: Request) -> Response {
     if request.path == "/jobs" && request.method == "POST" {
         return Queue("JOBS").send(request.body()) ? .text("queued\n", status: 202) : .text("the queue refused the message\n", status: 400)
+    }
+    if request.path.starts(with: ("/files/" as StaticString).bytes) && request.method == "PUT" {
+        let key = Array(request.path[7...])
+        let body = request.body()
+        guard let writer = Bucket("FILES").writer(key) else { return .text("refused\n", status: 400) }
+        var offset = 0
+        while offset < body.count {
+            let end = min(offset + 1024, body.count)
+            guard writer.write(Array(body[offset..<end])) else { return .text("refused\n", status: 400) }
+            offset = end
+        }
+        guard writer.close(), let stored = Bucket("FILES").get(key) else { return .text("refused\n", status: 400) }
+        return Response(status: 200, body: stored)
     }
     return .text("not found\n", status: 404)
 }
