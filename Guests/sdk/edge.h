@@ -62,6 +62,13 @@ EDGE_IMPORT(blob_writer_open) int edge_blob_writer_open(const char *binding, int
 EDGE_IMPORT(blob_writer_write) int edge_blob_writer_write(int writer, const void *bytes, int length);
 /// Stores the object written: 0, or EDGE_REFUSED (nothing stored). The handle is closed.
 EDGE_IMPORT(blob_writer_close) int edge_blob_writer_close(int writer);
+/// Sends a request (`method`, `path` starting with /, `body`) to the durable object named `name`
+/// in the namespace bound as `binding` (`durable_objects.bindings`, a class the host gave the
+/// worker): the response's status (read its body with edge_result_read), or EDGE_REFUSED (the
+/// object failed, or its body is over the memory limit).
+EDGE_IMPORT(object_fetch)
+int edge_object_fetch(const char *binding, int binding_length, const char *name, int name_length, const char *method, int method_length,
+                      const char *path, int path_length, const void *body, int body_length);
 /// Embeds UTF-8 `text` with the AI binding named `binding` (`ai`): the number of dimensions (read
 /// the vector, little-endian floats, with edge_result_read), or EDGE_REFUSED.
 EDGE_IMPORT(ai_embed) int edge_ai_embed(const char *binding, int binding_length, const char *text, int text_length);

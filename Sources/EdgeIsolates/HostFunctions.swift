@@ -1,3 +1,5 @@
+import EdgeCore
+import HTTPTypes
 import WasmKit
 
 /// The host's imports (module `edge`; the ABI is in Docs/isolates.md). Every pointer and length
@@ -35,6 +37,7 @@ enum HostFunctions {
         ("blob_writer_open", 4, 1, blobWriterOpen),
         ("blob_writer_write", 3, 1, blobWriterWrite),
         ("blob_writer_close", 1, 1, blobWriterClose),
+        ("object_fetch", 10, 1, objectFetch),
         ("ai_embed", 4, 1, aiEmbed),
         ("vector_query", 5, 1, vectorQuery),
         (
@@ -281,6 +284,27 @@ enum HostFunctions {
         let handle = Int32(bitPattern: try i32(argument))
         guard let writer = invocation.writers[handle] else { throw IsolateError(.badArgument, "\(call): \(handle) is not an open writer") }
         return (invocation, handle, writer)
+    }
+
+    /// Sends a request (method, path, body) to the durable object of that name in a namespace
+    /// binding: the response's status (its body read with `result_read`), or -2 when refused
+    /// (the object failed, or answered a body over the memory limit).
+    static func objectFetch(_ caller: borrowing Caller, _ arguments: [Value], _ state: HostState) throws -> [Value] {
+        let binding = try text(caller, arguments[0], arguments[1], what: "a binding name")
+        let name = try text(caller, arguments[2], arguments[3], what: "an object name")
+        let method = try text(caller, arguments[4], arguments[5], what: "a method")
+        let path = try text(caller, arguments[6], arguments[7], what: "a path")
+        let invocation = try state.current()
+        let body = try read(caller, arguments[8], arguments[9], limit: invocation.responseLimit, what: "a request body")
+        guard let httpMethod = HTTPRequest.Method(method) else { throw IsolateError(.badArgument, "object_fetch: \"\(method)\" is not an HTTP method") }
+        guard path.hasPrefix("/") else { throw IsolateError(.badArgument, "object_fetch: the path \"\(path)\" does not start with /") }
+        invocation.setPending([])
+        return try bindingCall(state, "object_fetch(\(binding), \(name))") {
+            let request = EdgeRequest(method: httpMethod, path: path, body: .bytes(body))
+            let response = try invocation.bindings.objectFetch(binding: binding, name: name, request: request, limit: invocation.responseLimit)
+            invocation.setPending(response.body)
+            return Int32(response.status)
+        }
     }
 
     /// Sends a JSON body to the queue of a producer binding, after a delay in seconds.

@@ -1,3 +1,4 @@
+public import EdgeCore
 import Foundation
 
 /// An HTTP request as a guest sees it through the `request_*` imports.
@@ -123,6 +124,13 @@ public protocol IsolateBindings: Sendable {
     ///
     /// - Throws: ``IsolateError`` `.notGranted` for a bucket the worker's config does not grant.
     func blobWriter(binding: String, key: String) throws -> any IsolateObjectWriter
+    /// Sends `request` to the durable object `name` of the namespace `binding`; its status and
+    /// body (at most `limit` bytes). The default grants no namespace.
+    ///
+    /// - Throws: ``IsolateError`` `.notGranted` for a namespace the worker's config does not
+    ///   bind to a class it was given; the object's error, or a body over `limit` (the guest is
+    ///   answered `refused`).
+    func objectFetch(binding: String, name: String, request: EdgeRequest, limit: Int) throws -> (status: Int, body: [UInt8])
 }
 
 /// An object being written in chunks (`blob_writer_*`), used by one invocation at a time.
@@ -147,6 +155,9 @@ extension IsolateBindings {
     public func aiEmbed(binding: String, text: String) throws -> [Float] { throw IsolateError.notGranted("AI binding", binding) }
     public func vectorQuery(binding: String, vector: [Float], topK: Int) throws -> [UInt8] { throw IsolateError.notGranted("vector index", binding) }
     public func blobWriter(binding: String, key: String) throws -> any IsolateObjectWriter { throw IsolateError.notGranted("bucket", binding) }
+    public func objectFetch(binding: String, name: String, request: EdgeRequest, limit: Int) throws -> (status: Int, body: [UInt8]) {
+        throw IsolateError.notGranted("durable-object namespace", binding)
+    }
 }
 
 /// Bindings for a worker granted none: every binding import ends the invocation.

@@ -1,5 +1,6 @@
 import Dispatch
 public import EdgeBlob
+public import EdgeCoordinator
 public import EdgeCore
 public import EdgeKV
 public import EdgeQueue
@@ -18,8 +19,9 @@ public import VectorSearch
 /// (message bodies as JSON), cron triggers to its `scheduled` export.
 ///
 /// Each request runs in an isolate of the module: a warm one from this worker's pool, or a new
-/// one (microseconds). Isolates run on a thread pool of their own, never on Swift's cooperative
-/// pool, since a guest blocks its thread while it runs and while its binding calls wait. A
+/// one (microseconds). Isolates run on a thread pool of their own, since a guest blocks its
+/// thread while it runs and while its binding calls wait (short fetches, which make no binding
+/// call, run on the caller's thread; Docs/isolates.md, "Where a guest runs"). A
 /// request that ends in an error discards its isolate: the next request gets a fresh one.
 ///
 /// Errors become responses, each with a log line naming the worker: a spent CPU budget or
@@ -41,18 +43,26 @@ public struct WasmWorker: Worker {
         public var vectorIndexes: [String: any VectorIndex]
         /// The AI binding's name and model.
         public var ai: (binding: String, model: any EmbeddingModel)?
+        /// The config's bindings, through which the durable-object namespaces of the worker's
+        /// ``WasmWorker/objects`` classes are opened (`nil`: no durable objects).
+        public var bindings: EdgeBindings?
 
         public init(
             kv: [String: any KVNamespace] = [:], queues: [String: QueueProducer<JSONValue>] = [:], buckets: [String: any BlobBucket] = [:],
-            vectorIndexes: [String: any VectorIndex] = [:], ai: (binding: String, model: any EmbeddingModel)? = nil
+            vectorIndexes: [String: any VectorIndex] = [:], ai: (binding: String, model: any EmbeddingModel)? = nil, bindings: EdgeBindings? = nil
         ) {
             self.kv = kv
             self.queues = queues
             self.buckets = buckets
             self.vectorIndexes = vectorIndexes
             self.ai = ai
+            self.bindings = bindings
         }
     }
+
+    /// The native durable-object classes this worker's guests may reach with `object_fetch`,
+    /// by class name; the config's `durable_objects.bindings` bind them to names.
+    public let objects: [String: IsolateObjectClass]
 
     /// The worker's name in log lines.
     public let name: String
@@ -60,10 +70,12 @@ public struct WasmWorker: Worker {
     public var limits: IsolateLimits { pool.limits }
     let pool: IsolatePool
 
-    /// A worker serving `module`.
-    public init(name: String, module: IsolateModule, limits: IsolateLimits = IsolateLimits()) {
+    /// A worker serving `module`; its guests reach the durable objects of `objects` (native
+    /// classes, `.native(Counter.self) { bindings in AppEnv(...) }`) that its config binds.
+    public init(name: String, module: IsolateModule, limits: IsolateLimits = IsolateLimits(), objects: [IsolateObjectClass] = []) {
         self.name = name
         pool = IsolatePool(module: module, limits: limits)
+        self.objects = Dictionary(objects.map { ($0.className, $0) }) { $1 }
     }
 
     /// A worker serving the module in the file at `path`, named after the file. With
@@ -78,6 +90,7 @@ public struct WasmWorker: Worker {
         try module.checkWorker(limits: limits)
         self.name = name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         pool = IsolatePool(module: module, limits: limits, watch: reloadEvery.map { (path, $0) })
+        objects = [:]
     }
 
     /// Every KV namespace, queue producer, bucket, vector index and AI binding the config declares.
@@ -93,7 +106,7 @@ public struct WasmWorker: Worker {
         var vectorIndexes: [String: any VectorIndex] = [:]
         for index in bindings.config.vectorize { vectorIndexes[index.binding] = try bindings.vectorize(index.binding) }
         let ai = try bindings.config.ai.map { ($0.binding, try bindings.ai($0.binding)) }
-        return Env(kv: kv, queues: queues, buckets: buckets, vectorIndexes: vectorIndexes, ai: ai)
+        return Env(kv: kv, queues: queues, buckets: buckets, vectorIndexes: vectorIndexes, ai: ai, bindings: bindings)
     }
 
     /// Every queue the config consumes goes to the guest's `queue` export.
@@ -168,7 +181,9 @@ public struct WasmWorker: Worker {
     ) async throws -> T {
         let limits = pool.limits
         let name = name
-        let granted = GrantedBindings(kv: env.kv, queues: env.queues, buckets: env.buckets, vectorIndexes: env.vectorIndexes, ai: env.ai)
+        let granted = GrantedBindings(
+            kv: env.kv, queues: env.queues, buckets: env.buckets, vectorIndexes: env.vectorIndexes, ai: env.ai, bindings: env.bindings,
+            objectClasses: objects)
         pool.reloadIfChanged(logger: ctx.logger, worker: name)
         do {
             return try await pool.run(mayInline: handler == "fetch") { isolate, onCaller in
@@ -346,6 +361,8 @@ struct GrantedBindings: IsolateBindings {
     let buckets: [String: any BlobBucket]
     let vectorIndexes: [String: any VectorIndex]
     let ai: (binding: String, model: any EmbeddingModel)?
+    let bindings: EdgeBindings?
+    let objectClasses: [String: IsolateObjectClass]
     var deadline = ContinuousClock.now
     var wallTime = Duration.zero
     /// Whether the guest runs on its caller's thread (a cooperative one): its binding calls
@@ -382,6 +399,22 @@ struct GrantedBindings: IsolateBindings {
     func blobWriter(binding: String, key: String) throws -> any IsolateObjectWriter {
         guard let bucket = buckets[binding] else { throw IsolateError.notGranted("bucket", binding) }
         return BucketObjectWriter(bucket: bucket, key: key, bindings: self)
+    }
+
+    func objectFetch(binding: String, name: String, request: EdgeRequest, limit: Int) throws -> (status: Int, body: [UInt8]) {
+        guard let bindings, let entry = bindings.config.durableObjects.first(where: { $0.name == binding }) else {
+            throw IsolateError.notGranted("durable-object namespace", binding)
+        }
+        guard let objectClass = objectClasses[entry.className] else {
+            throw IsolateError(
+                .notGranted, "the durable-object namespace bound as \"\(binding)\" is of class \(entry.className), which this worker was not given")
+        }
+        let fetch = try objectClass.open(bindings, binding)
+        return try wait {
+            let response = try await fetch(name, request)
+            let body = try await response.body.collect(upTo: limit)
+            return (response.status.code, body)
+        }
     }
 
     func aiEmbed(binding: String, text: String) throws -> [Float] {
@@ -511,5 +544,23 @@ final class ThreadPoolExecutor: TaskExecutor {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         pool.submit { _ in job.runSynchronously(on: executor) }
+    }
+}
+
+/// A native durable-object class a ``WasmWorker``'s guests may reach (`object_fetch`): the
+/// config's `durable_objects.bindings` entry naming its class binds it to a name.
+public struct IsolateObjectClass: Sendable {
+    /// The class name a config entry's `class_name` matches (the Swift type's name).
+    public let className: String
+    let open: @Sendable (EdgeBindings, String) throws -> @Sendable (String, EdgeRequest) async throws -> EdgeResponse
+
+    /// The objects of `type`, each built with the `Env` that `env` makes of the config's bindings.
+    public static func native<Object: DurableObject>(
+        _ type: Object.Type, env: @escaping @Sendable (EdgeBindings) throws -> Object.Env
+    ) -> IsolateObjectClass {
+        IsolateObjectClass(className: String(describing: Object.self)) { bindings, binding in
+            let namespace = try bindings.durableObjects(Object.self, binding: binding, env: env(bindings))
+            return { name, request in try await namespace.get(namespace.idFromName(name)).fetch(request) }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import EdgeBlob
+import EdgeCoordinator
 import EdgeCore
 import EdgeKV
 import EdgeQueue
@@ -232,12 +233,21 @@ struct WasmWorkerTests {
             { "name": "bindings", "limits": { "request_timeout_ms": 600000 },
               "r2_buckets": [{ "binding": "FILES", "bucket_name": "files" }],
               "ai": { "binding": "AI", "model": "hashing", "dimensions": 8 },
-              "vectorize": [{ "binding": "VECS", "index_name": "vecs", "dimensions": 8 }] }
+              "vectorize": [{ "binding": "VECS", "index_name": "vecs", "dimensions": 8 }],
+              "durable_objects": { "bindings": [{ "name": "COUNTER", "class_name": "WasmCounter" }] } }
             """#, file: "bindings.jsonc")
         let client = try WorkerTestClient(
             WasmWorker(
-                name: "bindings", module: await buildWorker(guest("bindings.c")), limits: IsolateLimits(memoryBytes: 1 << 20, wallTime: .seconds(600))),
+                name: "bindings", module: await buildWorker(guest("bindings.c")), limits: IsolateLimits(memoryBytes: 1 << 20, wallTime: .seconds(600)),
+                objects: [.native(WasmCounter.self) { _ in WasmCounter.Env() }]),
             config: config)
+        // A durable object (a native class) through its stub: each name is its own object, and
+        // its count is kept in its storage.
+        #expect(await client.fetch("/object/a", method: "POST", body: Array("x".utf8)).text == "POST /increment x 1")
+        #expect(await client.fetch("/object/a", method: "POST", body: Array("y".utf8)).text == "POST /increment y 2")
+        let other = await client.fetch("/object/b", method: "POST")
+        #expect(other.status == .ok)
+        #expect(other.text == "POST /increment  1")
         // A bucket: 40 KB up, and back in 4 KiB reads.
         let object = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
         #expect(await client.fetch("/blob/a/b.bin", method: "PUT", body: object).status == .created)
@@ -332,6 +342,7 @@ struct WasmWorkerTests {
                 ("/bad-pointer", .internalServerError, .badPointer), ("/not-granted", .internalServerError, .notGranted),
                 ("/ungranted-queue", .internalServerError, .notGranted), ("/ungranted-bucket", .internalServerError, .notGranted),
                 ("/ungranted-writer", .internalServerError, .notGranted),
+                ("/ungranted-object", .internalServerError, .notGranted),
                 ("/ungranted-ai", .internalServerError, .notGranted), ("/ungranted-index", .internalServerError, .notGranted),
                 ("/bad-status", .internalServerError, .badArgument), ("/bad-header", .internalServerError, .badArgument),
                 ("/never", .internalServerError, .hostCallLimit), ("/fail", .internalServerError, .trap),
@@ -339,7 +350,7 @@ struct WasmWorkerTests {
                 ("/boundary-over", .internalServerError, .badPointer),
             ]
             // Garbage arguments to every import.
-            + "abcdefghijklmnopqrstuvwxyzABCD".map { ("/garbage/\($0)", .internalServerError, "fmnopqrstuvACD".contains($0) ? .badArgument : .badPointer) }
+            + "abcdefghijklmnopqrstuvwxyzABCDE".map { ("/garbage/\($0)", .internalServerError, "fmnopqrstuvACD".contains($0) ? .badArgument : .badPointer) }
         for (path, status, code) in cases {
             let before = log.all.count
             #expect(await host.text(path) == (status, "worker hostile failed: \(code.rawValue)\n"), "\(path)")
@@ -650,5 +661,19 @@ struct WasmWorkerTests {
             #expect(error.description.contains("c.jsonc"))
             #expect(error.description.contains("state_dir"))
         }
+    }
+}
+
+/// A native durable object a guest reaches with `object_fetch`: counts the requests it gets.
+actor WasmCounter: DurableObject {
+    struct Env: Sendable {}
+    let state: DurableObjectState
+    init(state: DurableObjectState, env: Env) { self.state = state }
+
+    func fetch(_ request: EdgeRequest) async throws -> EdgeResponse {
+        let count = (try state.storage.get("count", as: Int.self) ?? 0) + 1
+        try state.storage.put("count", count)
+        let body = String(decoding: try await request.body.collect(upTo: 1024), as: UTF8.self)
+        return .text("\(request.method.rawValue) \(request.path) \(body) \(count)")
     }
 }

@@ -7,6 +7,8 @@
 //   POST /unclosed/KEY -> opens a writer for KEY, writes to it, and returns without closing it
 //   POST /writers  -> opens writers until one is refused; answers how many opened
 //   POST /badwriter -> writes to a handle that was never opened
+//   POST /object/NAME -> sends POST /increment with the body to the durable object NAME of
+//                     COUNTER: its status and body, or 400 when refused
 //   POST /embed    -> the body's embedding by AI, as little-endian floats
 //   POST /query    -> the body (little-endian floats) queried against VECS, top 3, as JSON
 #include "edge.h"
@@ -93,6 +95,17 @@ EDGE_EXPORT(fetch) int fetch(void) {
     }
     if (edge_has_prefix(target, n, "/badwriter")) {
         edge_blob_writer_write(99, "x", 1);
+        return 0;
+    }
+    if (edge_has_prefix(target, n, "/object/")) {
+        int length = read_body();
+        int status = edge_object_fetch("COUNTER", 7, target + 8, n - 8, "POST", 4, "/increment", 10, body, length);
+        if (status < 0) {
+            text_response(400, "refused\n");
+            return 0;
+        }
+        edge_response_status(status);
+        copy_result();
         return 0;
     }
     if (edge_has_prefix(target, n, "/embed")) {

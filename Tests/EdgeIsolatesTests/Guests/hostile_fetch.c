@@ -47,6 +47,7 @@ static void garbage(int which) {
     case 27: edge_blob_writer_open(bad, 4, "k", 1); break;
     case 28: edge_blob_writer_write(GARBAGE, bad, 10); break;
     case 29: edge_blob_writer_close(GARBAGE); break;
+    case 30: edge_object_fetch("O", 1, bad, 4, "GET", 3, "/", 1, 0, 0); break;
     }
 }
 
@@ -64,6 +65,7 @@ EDGE_EXPORT(fetch) int fetch(void) {
     if (edge_has_prefix(target, n, "/not-granted")) edge_kv_get("OTHER", 5, "k", 1);
     if (edge_has_prefix(target, n, "/ungranted-queue")) edge_queue_send("OTHER", 5, "{}", 2, 0);
     if (edge_has_prefix(target, n, "/ungranted-bucket")) edge_blob_get("BUCKET", 6, "k", 1);
+    if (edge_has_prefix(target, n, "/ungranted-object")) edge_object_fetch("OBJECTS", 7, "a", 1, "GET", 3, "/", 1, 0, 0);
     if (edge_has_prefix(target, n, "/ungranted-writer")) edge_blob_writer_open("BUCKET", 6, "k", 1);
     if (edge_has_prefix(target, n, "/ungranted-ai")) edge_ai_embed("AI", 2, "hi", 2);
     if (edge_has_prefix(target, n, "/ungranted-index")) {
