@@ -222,10 +222,17 @@ final class IsolatePool: Sendable {
     /// Isolates block their thread; these threads are theirs (twice the cores, at least 4: a
     /// guest waiting on a binding holds a thread but no core).
     static let threads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
+        let pool = NIOThreadPool(numberOfThreads: threadCount)
         pool.start()
         return pool
     }()
+    static let threadCount = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    /// The most isolate threads one worker's invocations hold at once: all but one, so that
+    /// however many of its requests spin to their CPU limit or wait on slow bindings, another
+    /// worker's invocation always finds a thread. The rest of its invocations wait for one of
+    /// these slots without holding a thread.
+    static let threadsPerWorker = threadCount - 1
+    private let slots = AsyncSlots(threadsPerWorker)
 
     init(module: IsolateModule, limits: IsolateLimits, watch: (path: String, every: Duration)? = nil) {
         self.limits = limits
@@ -281,6 +288,8 @@ final class IsolatePool: Sendable {
             callerRuns.add(1, ordering: .relaxed)
             return try invoke { try body($0, true) }
         }
+        await slots.acquire()
+        defer { slots.release() }
         return try await Self.threads.runIfActive { try self.invoke { try body($0, false) } }
     }
 
@@ -325,6 +334,45 @@ final class IsolatePool: Sendable {
             free = original
         }
         return false
+    }
+}
+
+/// A counting semaphore for tasks: ``acquire()`` suspends (holding no thread) until a slot is
+/// free; slots are handed out in the order they were asked for.
+final class AsyncSlots: Sendable {
+    private let state: Mutex<(free: Int, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(_ count: Int) { state = Mutex((count, [])) }
+
+    func acquire() async {
+        let taken = state.withLock { state in
+            guard state.free > 0, state.waiters.isEmpty else { return false }
+            state.free -= 1
+            return true
+        }
+        if taken { return }
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                guard state.free > 0 else {
+                    state.waiters.append(continuation)
+                    return false
+                }
+                state.free -= 1
+                return true
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiters.isEmpty else {
+                state.free += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
     }
 }
 

@@ -106,14 +106,35 @@ struct WasmWorkerTests {
         #expect(worker.pool.callerRuns.load(ordering: .relaxed) == before + 2)
     }
 
+    @Test("one worker's invocations never hold every isolate thread: another worker's still runs")
+    func fairShare() async throws {
+        let module = try await buildWorker("\(guestsDirectory)/hello.c")
+        let busy = IsolatePool(module: module, limits: Self.patient)
+        let other = IsolatePool(module: module, limits: Self.patient)
+        // As many invocations of one worker as there are isolate threads, each blocking its
+        // thread until released.
+        let blockers = Blockers()
+        let held = (0..<IsolatePool.threadCount).map { _ in Task { try await busy.run { _, _ in blockers.block() } } }
+        while blockers.started < IsolatePool.threadCount - 1 { try await Task.sleep(for: .milliseconds(5)) }
+        // The other worker's invocation finds a thread while they hold theirs (none has ended).
+        #expect(try await other.run { _, _ in true })
+        #expect(blockers.ended == 0)
+        #expect(blockers.started == IsolatePool.threadCount - 1, "the busy worker's last invocation waits for one of its slots")
+        blockers.release(IsolatePool.threadCount)
+        for task in held { try await task.value }
+        #expect(blockers.started == IsolatePool.threadCount)
+    }
+
     /// Tasks that block their thread until released (at most two minutes).
     final class Blockers: Sendable {
-        private let count = Mutex(0)
+        private let counts = Mutex((started: 0, ended: 0))
         private let gate = DispatchSemaphore(value: 0)
-        var started: Int { count.withLock { $0 } }
+        var started: Int { counts.withLock { $0.started } }
+        var ended: Int { counts.withLock { $0.ended } }
         func block() {
-            count.withLock { $0 += 1 }
+            counts.withLock { $0.started += 1 }
             _ = gate.wait(timeout: .now() + 120)
+            counts.withLock { $0.ended += 1 }
         }
         func release(_ n: Int) { for _ in 0..<n { gate.signal() } }
     }
