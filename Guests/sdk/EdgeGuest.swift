@@ -80,6 +80,27 @@ func _edgeCopy(_ call: (UnsafeMutableRawPointer?, Int32) -> Int32) -> [UInt8]? {
 }
 
 /// Reads a stream the host hands out in chunks (a request body, a KV value) to its end.
+/// A `(binding, key)` import answering a length (read with `result_read`), -1 or -2: the value, or nil.
+func _edgeKeyedRead(
+    _ call: (UnsafeRawPointer?, Int32, UnsafeRawPointer?, Int32) -> Int32, _ binding: StaticString, _ key: [UInt8]
+) -> [UInt8]? {
+    let length = key.withUnsafeBytes { key in call(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count)) }
+    guard length >= 0 else { return nil }
+    return _edgeReadAll(_edgeResultRead)
+}
+
+/// A `(binding, key, value)` import answering 0 or -2: whether it was stored.
+func _edgeKeyedWrite(
+    _ call: (UnsafeRawPointer?, Int32, UnsafeRawPointer?, Int32, UnsafeRawPointer?, Int32) -> Int32, _ binding: StaticString, _ key: [UInt8],
+    _ value: [UInt8]
+) -> Bool {
+    key.withUnsafeBytes { key in
+        value.withUnsafeBytes { value in
+            call(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count), value.baseAddress, Int32(value.count))
+        }
+    } == 0
+}
+
 func _edgeReadAll(_ read: (UnsafeMutableRawPointer?, Int32) -> Int32) -> [UInt8] {
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 16 << 10)
@@ -170,20 +191,10 @@ public struct KV {
     public init(_ binding: StaticString) { self.binding = binding }
 
     /// The value under `key`; nil when absent or when the namespace refused the key (logged).
-    public func get(_ key: [UInt8]) -> [UInt8]? {
-        let length = key.withUnsafeBytes { key in _edgeKVGet(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count)) }
-        guard length >= 0 else { return nil }
-        return _edgeReadAll(_edgeResultRead)
-    }
+    public func get(_ key: [UInt8]) -> [UInt8]? { _edgeKeyedRead(_edgeKVGet, binding, key) }
 
     /// Stores `value` under `key`; false when the namespace refused them (logged).
-    public func put(_ key: [UInt8], _ value: [UInt8]) -> Bool {
-        key.withUnsafeBytes { key in
-            value.withUnsafeBytes { value in
-                _edgeKVPut(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count), value.baseAddress, Int32(value.count))
-            }
-        } == 0
-    }
+    public func put(_ key: [UInt8], _ value: [UInt8]) -> Bool { _edgeKeyedWrite(_edgeKVPut, binding, key, value) }
 }
 
 /// A bucket, named by its binding in the worker's config (`Bucket("FILES")`, `r2_buckets`).
@@ -195,20 +206,10 @@ public struct Bucket {
 
     /// The object under `key`, read in chunks; nil when absent or refused (larger than the
     /// guest's memory limit, a bad key; logged).
-    public func get(_ key: [UInt8]) -> [UInt8]? {
-        let length = key.withUnsafeBytes { key in _edgeBlobGet(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count)) }
-        guard length >= 0 else { return nil }
-        return _edgeReadAll(_edgeResultRead)
-    }
+    public func get(_ key: [UInt8]) -> [UInt8]? { _edgeKeyedRead(_edgeBlobGet, binding, key) }
 
     /// Stores `body` as the object `key`; false when refused (logged).
-    public func put(_ key: [UInt8], _ body: [UInt8]) -> Bool {
-        key.withUnsafeBytes { key in
-            body.withUnsafeBytes { body in
-                _edgeBlobPut(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count), body.baseAddress, Int32(body.count))
-            }
-        } == 0
-    }
+    public func put(_ key: [UInt8], _ body: [UInt8]) -> Bool { _edgeKeyedWrite(_edgeBlobPut, binding, key, body) }
 
     /// Starts writing the object `key` in chunks (an object larger than the guest's memory);
     /// nil when refused (a bad key, four writers already open). Nothing is stored until

@@ -28,12 +28,23 @@ public final class ServerProcess: @unchecked Sendable {
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // Its standard error goes to a file, whose last lines explain a server that exits early.
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("server-process-\(UUID().uuidString).stderr")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errors)
+        defer { try? FileManager.default.removeItem(at: errors) }
         try process.run()
         var line: [UInt8] = []
         while true {
             let byte = output.fileHandleForReading.readData(ofLength: 1)
-            guard let first = byte.first else { throw KillTestError(message: "\(executable) exited before saying where it listens") }
+            guard let first = byte.first else {
+                process.waitUntilExit()
+                let tail = ((try? String(contentsOf: errors, encoding: .utf8)) ?? "").split(separator: "\n").suffix(20).joined(separator: "\n")
+                throw KillTestError(
+                    message:
+                        "\(executable) \(arguments.prefix(6).joined(separator: " ")) exited (status \(process.terminationStatus)) before saying where it listens; its last lines:\n\(tail)"
+                )
+            }
             if first == 10 { break }
             line.append(first)
         }
