@@ -49,6 +49,15 @@ func _edgeBlobWriterOpen(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _
 func _edgeBlobWriterWrite(_ writer: Int32, _ bytes: UnsafeRawPointer?, _ length: Int32) -> Int32
 @_extern(wasm, module: "edge", name: "blob_writer_close") @_extern(c)
 func _edgeBlobWriterClose(_ writer: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "object_fetch") @_extern(c)
+func _edgeObjectFetch(
+    _ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ name: UnsafeRawPointer?, _ nameLength: Int32, _ method: UnsafeRawPointer?,
+    _ methodLength: Int32, _ path: UnsafeRawPointer?, _ pathLength: Int32, _ body: UnsafeRawPointer?, _ bodyLength: Int32
+) -> Int32
+@_extern(wasm, module: "edge", name: "ai_embed") @_extern(c)
+func _edgeAIEmbed(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ text: UnsafeRawPointer?, _ textLength: Int32) -> Int32
+@_extern(wasm, module: "edge", name: "vector_query") @_extern(c)
+func _edgeVectorQuery(_ binding: UnsafeRawPointer?, _ bindingLength: Int32, _ vector: UnsafeRawPointer?, _ dimensions: Int32, _ topK: Int32) -> Int32
 @_extern(wasm, module: "edge", name: "batch_queue") @_extern(c)
 func _edgeBatchQueue(_ buffer: UnsafeMutableRawPointer?, _ capacity: Int32) -> Int32
 @_extern(wasm, module: "edge", name: "batch_size") @_extern(c)
@@ -219,6 +228,68 @@ public struct Bucket {
             _edgeBlobWriterOpen(binding.utf8Start, Int32(binding.utf8CodeUnitCount), key.baseAddress, Int32(key.count))
         }
         return handle >= 0 ? ObjectWriter(handle: handle) : nil
+    }
+}
+
+/// A durable-object namespace, named by its binding in the worker's config
+/// (`DurableObjectNamespace("COUNTER")`, `durable_objects.bindings`), of a class the host gave
+/// the worker. Naming any other ends the invocation.
+public struct DurableObjectNamespace {
+    let binding: StaticString
+
+    public init(_ binding: StaticString) { self.binding = binding }
+
+    /// Sends a request (`path` starts with `/`) to the object named `name`: its status and body;
+    /// nil when refused (the object failed, or its body is over the memory limit; logged).
+    public func fetch(_ name: [UInt8], method: StaticString = "GET", path: [UInt8], body: [UInt8] = []) -> (status: Int32, body: [UInt8])? {
+        let status = name.withUnsafeBytes { name in
+            path.withUnsafeBytes { path in
+                body.withUnsafeBytes { body in
+                    _edgeObjectFetch(
+                        binding.utf8Start, Int32(binding.utf8CodeUnitCount), name.baseAddress, Int32(name.count), method.utf8Start,
+                        Int32(method.utf8CodeUnitCount), path.baseAddress, Int32(path.count), body.baseAddress, Int32(body.count))
+                }
+            }
+        }
+        guard status >= 0 else { return nil }
+        return (status, _edgeReadAll(_edgeResultRead))
+    }
+}
+
+/// The AI binding, named as in the worker's config (`AI("AI")`, `ai`).
+public struct AI {
+    let binding: StaticString
+
+    public init(_ binding: StaticString) { self.binding = binding }
+
+    /// The embedding of UTF-8 `text`; nil when refused (logged).
+    public func embed(_ text: [UInt8]) -> [Float]? {
+        let dimensions = text.withUnsafeBytes { _edgeAIEmbed(binding.utf8Start, Int32(binding.utf8CodeUnitCount), $0.baseAddress, Int32($0.count)) }
+        guard dimensions >= 0 else { return nil }
+        let bytes = _edgeReadAll(_edgeResultRead)
+        var vector: [Float] = []
+        var offset = 0
+        while offset + 4 <= bytes.count {
+            let bits = UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24
+            vector.append(Float(bitPattern: bits))
+            offset += 4
+        }
+        return vector
+    }
+}
+
+/// A vector index, named by its binding in the worker's config (`VectorIndex("VECS")`, `vectorize`).
+public struct VectorIndex {
+    let binding: StaticString
+
+    public init(_ binding: StaticString) { self.binding = binding }
+
+    /// The `topK` (1...100) nearest vectors to `vector`, as JSON
+    /// (`{"matches":[{"id":...,"score":...}]}`); nil when refused (logged).
+    public func query(_ vector: [Float], topK: Int32) -> [UInt8]? {
+        let length = vector.withUnsafeBytes { _edgeVectorQuery(binding.utf8Start, Int32(binding.utf8CodeUnitCount), $0.baseAddress, Int32(vector.count), topK) }
+        guard length >= 0 else { return nil }
+        return _edgeReadAll(_edgeResultRead)
     }
 }
 

@@ -179,6 +179,9 @@ struct WasmWorkerTests {
         { "name": "tasks", "limits": { "request_timeout_ms": 600000 },
           "kv_namespaces": [{ "binding": "KV", "backend": "memory" }],
           "r2_buckets": [{ "binding": "FILES", "bucket_name": "files" }],
+          "ai": { "binding": "AI", "model": "hashing", "dimensions": 8 },
+          "vectorize": [{ "binding": "VECS", "index_name": "vecs", "dimensions": 8 }],
+          "durable_objects": { "bindings": [{ "name": "COUNTER", "class_name": "WasmCounter" }] },
           "queues": { "producers": [{ "binding": "JOBS", "queue": "jobs" }],
                       "consumers": [{ "queue": "jobs", "max_retries": 2, "retry_delay": 5, "dead_letter_queue": "jobs-dlq" }] },
           "triggers": { "crons": ["*/5 * * * *"] } }
@@ -226,7 +229,8 @@ struct WasmWorkerTests {
     func swiftQueueAndScheduled() async throws {
         let module = try IsolateModule(bytes: await offPool { try GuestToolchain.build(directory: guest("swift-tasks")) })
         let client = try WorkerTestClient(
-            WasmWorker(name: "swift-tasks", module: module, limits: Self.patient), config: try EdgeConfig.parse(Self.tasksConfig, file: "tasks.jsonc"))
+            WasmWorker(name: "swift-tasks", module: module, limits: Self.patient, objects: [.native(WasmCounter.self) { _ in WasmCounter.Env() }]),
+            config: try EdgeConfig.parse(Self.tasksConfig, file: "tasks.jsonc"))
         let kv = try client.bindings.kv("KV")
         #expect(await client.fetch("/jobs", method: "POST", body: Array(#"{"n":1}"#.utf8)).status == .accepted)
         #expect(await client.fetch("/jobs", method: "POST", body: Array(#""later""#.utf8)).status == .accepted)
@@ -247,6 +251,17 @@ struct WasmWorkerTests {
         #expect(copied.status == .ok)
         #expect(copied.body == file)
         #expect(try await client.bindings.bucket("FILES").get("a.bin")?.body?.bytes() == file)
+        // The SDK's DurableObjectNamespace, AI and VectorIndex.
+        #expect(await client.fetch("/object/a", method: "POST", body: Array("x".utf8)).text == "POST /increment x 1")
+        #expect(await client.fetch("/object/a", method: "POST", body: Array("y".utf8)).text == "POST /increment y 2")
+        let model = try client.bindings.ai("AI")
+        let embedded = await client.fetch("/embed", method: "POST", body: Array("parse JSON".utf8))
+        #expect(floats(embedded.body) == (try await model.embed(["parse JSON"])[0]))
+        let texts = ["open a file", "parse JSON", "sort an array"]
+        _ = try await client.bindings.vectorize("VECS").upsert(zip(texts, try await model.embed(texts)).map { VectorRecord(id: $0, values: $1) })
+        let nearest = await client.fetch("/nearest", method: "POST", body: Array("parse JSON".utf8))
+        #expect(nearest.status == .ok)
+        #expect(try nearest.json(as: QueryAnswer.self).matches.first?.id == "parse JSON")
     }
 
     @Test("a guest reaches a bucket (objects read in chunks; one larger than its memory refused), an AI binding and a vector index through the host")

@@ -3,6 +3,9 @@
 //   POST /jobs -> sends the body (JSON) to the queue bound as JOBS: 202, or 400 when refused
 //   PUT /files/KEY -> writes the body to the bucket bound as FILES as KEY, 1 KiB at a time
 //                 through a writer, then answers the object read back
+//   POST /object/NAME -> POST /increment with the body to the durable object NAME of COUNTER
+//   POST /embed -> the body's embedding by AI, as little-endian floats
+//   POST /nearest -> the body's embedding queried against VECS, top 3, as JSON
 //   queue      -> each body stored under "job:ID" with its attempt count under "attempts:ID";
 //                 a body holding "later" retried in 60 s
 //   scheduled  -> the cron expression under "cron", its time (ms, decimal) under "cron_time"
@@ -23,6 +26,23 @@ func fetch(_ request: Request) -> Response {
         }
         guard writer.close(), let stored = Bucket("FILES").get(key) else { return .text("refused\n", status: 400) }
         return Response(status: 200, body: stored)
+    }
+    if request.path.starts(with: ("/object/" as StaticString).bytes) && request.method == "POST" {
+        guard
+            let answer = DurableObjectNamespace("COUNTER").fetch(
+                Array(request.path[8...]), method: "POST", path: ("/increment" as StaticString).bytes, body: request.body())
+        else { return .text("refused\n", status: 400) }
+        return Response(status: answer.status, body: answer.body)
+    }
+    if request.path == "/embed" && request.method == "POST" {
+        guard let vector = AI("AI").embed(request.body()) else { return .text("refused\n", status: 400) }
+        return Response(body: vector.withUnsafeBytes { Array($0) })
+    }
+    if request.path == "/nearest" && request.method == "POST" {
+        guard let vector = AI("AI").embed(request.body()), let answer = VectorIndex("VECS").query(vector, topK: 3) else {
+            return .text("refused\n", status: 400)
+        }
+        return .bytes(answer, contentType: "application/json")
     }
     return .text("not found\n", status: 404)
 }
