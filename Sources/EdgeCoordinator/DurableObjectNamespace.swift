@@ -48,7 +48,7 @@ public final class DurableObjectNamespace<Object: DurableObject>: Service {
     /// One id's slot: its call lock, its instance once built, and its last commit.
     final class Live: Sendable {
         let id: DurableObjectID
-        let lock = CallLock()
+        let lock = AsyncSemaphore(permits: 1)
         struct State {
             var instance: Object?
             var storage: DurableObjectStorage?

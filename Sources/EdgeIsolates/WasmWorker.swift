@@ -232,7 +232,7 @@ final class IsolatePool: Sendable {
     /// worker's invocation always finds a thread. The rest of its invocations wait for one of
     /// these slots without holding a thread.
     static let threadsPerWorker = threadCount - 1
-    private let slots = AsyncSlots(threadsPerWorker)
+    private let slots = AsyncSemaphore(permits: threadsPerWorker)
 
     init(module: IsolateModule, limits: IsolateLimits, watch: (path: String, every: Duration)? = nil) {
         self.limits = limits
@@ -334,45 +334,6 @@ final class IsolatePool: Sendable {
             free = original
         }
         return false
-    }
-}
-
-/// A counting semaphore for tasks: ``acquire()`` suspends (holding no thread) until a slot is
-/// free; slots are handed out in the order they were asked for.
-final class AsyncSlots: Sendable {
-    private let state: Mutex<(free: Int, waiters: [CheckedContinuation<Void, Never>])>
-
-    init(_ count: Int) { state = Mutex((count, [])) }
-
-    func acquire() async {
-        let taken = state.withLock { state in
-            guard state.free > 0, state.waiters.isEmpty else { return false }
-            state.free -= 1
-            return true
-        }
-        if taken { return }
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state in
-                guard state.free > 0 else {
-                    state.waiters.append(continuation)
-                    return false
-                }
-                state.free -= 1
-                return true
-            }
-            if now { continuation.resume() }
-        }
-    }
-
-    func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard !state.waiters.isEmpty else {
-                state.free += 1
-                return nil
-            }
-            return state.waiters.removeFirst()
-        }
-        next?.resume()
     }
 }
 
