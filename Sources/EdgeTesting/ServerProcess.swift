@@ -1,9 +1,8 @@
+import AsyncHTTPClient
 import Dispatch
 public import Foundation
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 /// A server under test in a process of its own: started from an executable of this package,
 /// its port read from the first line it prints (`… http://127.0.0.1:PORT`), stopped or killed
@@ -64,17 +63,21 @@ public final class ServerProcess: @unchecked Sendable {
     /// The base URL, `http://HOST:PORT`.
     public var url: String { "http://\(host):\(port)" }
 
-    /// Sends a request and reads the whole answer.
+    /// Sends a request and reads the whole answer (at most 256 MiB), through AsyncHTTPClient's
+    /// shared client: its event loops answer however busy Swift's cooperative pool is.
     ///
-    /// - Throws: connection errors.
-    public func request(_ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) async throws -> (Int, [UInt8]) {
-        guard let url = URL(string: url + path) else { throw KillTestError(message: "not a URL: \(path)") }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        if !body.isEmpty { request.httpBody = Data(body) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, Array(data))
+    /// - Throws: connection errors; `HTTPClientError.deadlineExceeded` when no answer has begun
+    ///   within `timeout` seconds.
+    public func request(
+        _ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = [], timeout: Double = 120
+    ) async throws -> (Int, [UInt8]) {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = .init(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout * 1e9)))
+        let answer = try await response.body.collect(upTo: 256 << 20)
+        return (Int(response.status.code), Array(answer.readableBytesView))
     }
 
     /// The process's resident memory now and at its peak, in bytes (`VmRSS`, `VmHWM` of

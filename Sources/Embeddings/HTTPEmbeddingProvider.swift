@@ -1,9 +1,9 @@
+import AsyncHTTPClient
 public import Foundation
 public import Logging
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
 
 /// Embeddings from an HTTP API: OpenAI-compatible (`POST {base}/embeddings`, as served by OpenAI,
 /// Workers AI's OpenAI endpoint, Ollama, vLLM, LM Studio) or Voyage-compatible (the same shape
@@ -13,6 +13,9 @@ public import Logging
 /// network failure or a timeout is retried with exponential backoff and full jitter, honouring
 /// `Retry-After` (seconds or an HTTP date); any other 4xx is not retried. Vectors are returned
 /// L2-normalised, in input order.
+///
+/// Requests go through AsyncHTTPClient's shared client (SwiftNIO event loops), so an answer
+/// reaches the caller however busy Swift's cooperative pool is.
 public struct HTTPEmbeddingProvider: EmbeddingModel {
     public enum API: String, Sendable {
         case openAI = "openai"
@@ -55,7 +58,6 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
     public var dimensions: Int { configuration.dimensions }
     public var maxInputTokens: Int { configuration.maxInputTokens }
     public var maxBatchSize: Int { configuration.maxBatchSize }
-    let session: URLSession
     let clock: any EdgeClock
     let logger: Logger
 
@@ -63,11 +65,10 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        sessionConfiguration.timeoutIntervalForRequest = configuration.timeout
-        sessionConfiguration.timeoutIntervalForResource = configuration.timeout
-        session = URLSession(configuration: sessionConfiguration)
     }
+
+    /// The largest answer read: 64 MiB, far above a full batch of the widest embeddings as JSON.
+    static let maxResponseBytes = 64 << 20
 
     /// - Throws: ``EmbeddingError``: validation errors; `.providerRejected` (a 4xx other than
     ///   429, with the provider's message); `.providerUnavailable` (429 / 5xx / network failures
@@ -76,43 +77,42 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
         try validate(texts)
         var body: [String: Any] = ["model": configuration.model, "input": texts]
         if configuration.api == .voyage, let inputType = configuration.inputType { body["input_type"] = inputType }
-        var request = URLRequest(url: configuration.baseURL.appendingPathComponent("embeddings"))
-        request.httpMethod = "POST"
-        request.timeoutInterval = configuration.timeout
-        request.setValue("application/json", forHTTPHeaderField: "content-type")
-        if let key = configuration.apiKey { request.setValue("Bearer \(key)", forHTTPHeaderField: "authorization") }
-        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        var request = HTTPClientRequest(url: configuration.baseURL.appendingPathComponent("embeddings").absoluteString)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        if let key = configuration.apiKey { request.headers.add(name: "authorization", value: "Bearer \(key)") }
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
         let data = try await send(request)
         return try decode(data, count: texts.count)
     }
 
     /// Sends with retries; returns the body of the first 2xx answer.
-    private func send(_ request: URLRequest) async throws -> Data {
+    private func send(_ request: HTTPClientRequest) async throws -> Data {
         var attempt = 0
         while true {
             let failure: EmbeddingError
             var retryAfter: Double?
             do {
-                let (data, response) = try await session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                let (data, response) = try await exchange(request)
+                let status = Int(response.status.code)
                 if (200..<300).contains(status) { return data }
                 let message = Self.errorMessage(data)
                 if status == 429 || status >= 500 {
                     failure = EmbeddingError(
                         .providerUnavailable, actual: status, message: "\(modelID): HTTP \(status) after \(attempt + 1) attempts: \(message)")
-                    retryAfter = (response as? HTTPURLResponse).flatMap { Self.retryAfter($0.value(forHTTPHeaderField: "retry-after"), now: clock.now) }
+                    retryAfter = Self.retryAfter(response.headers.first(name: "retry-after"), now: clock.now)
                 } else {
                     throw EmbeddingError(.providerRejected, actual: status, message: "\(modelID) rejected the request: HTTP \(status): \(message)")
                 }
             } catch let error as EmbeddingError {
                 throw error
-            } catch let error as URLError where error.code == .timedOut {
+            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .connectTimeout {
                 failure = EmbeddingError(.providerTimeout, message: "\(modelID) did not answer within \(configuration.timeout) s (\(attempt + 1) attempts)")
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 failure = EmbeddingError(
-                    .providerUnavailable, message: "\(modelID) is unreachable after \(attempt + 1) attempts: \(error.localizedDescription)")
+                    .providerUnavailable, message: "\(modelID) is unreachable after \(attempt + 1) attempts: \(error)")
             }
             guard attempt < configuration.maxRetries else { throw failure }
             if let retryAfter, retryAfter > configuration.maxRetryAfter {
@@ -131,6 +131,26 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
             try await clock.sleep(seconds: delay)
             attempt += 1
         }
+    }
+
+    /// One attempt: the answer's head and whole body within ``Configuration/timeout``.
+    ///
+    /// - Throws: `HTTPClientError.deadlineExceeded` past the timeout; connection errors.
+    private func exchange(_ request: HTTPClientRequest) async throws -> (Data, HTTPClientResponse) {
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(configuration.timeout * 1e9))
+        let response = try await HTTPClient.shared.execute(request, deadline: deadline, logger: logger)
+        // The client's deadline covers the head; the body gets what is left of it.
+        let body = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await response.body.collect(upTo: Self.maxResponseBytes) }
+            group.addTask {
+                try await Task.sleep(for: .nanoseconds(max(0, (deadline - .now()).nanoseconds)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else { throw HTTPClientError.deadlineExceeded }
+            return body
+        }
+        return (Data(buffer: body), response)
     }
 
     /// `Retry-After` as seconds from now: a number of seconds or an HTTP date; nil when unreadable.
