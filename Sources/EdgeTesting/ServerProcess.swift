@@ -1,8 +1,5 @@
-import AsyncHTTPClient
 import Dispatch
 public import Foundation
-import NIOCore
-import NIOHTTP1
 
 /// A server under test in a process of its own: started from an executable of this package,
 /// its port read from the first line it prints (`… http://127.0.0.1:PORT`), stopped or killed
@@ -62,23 +59,6 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// The base URL, `http://HOST:PORT`.
     public var url: String { "http://\(host):\(port)" }
-
-    /// Sends a request and reads the whole answer (at most 256 MiB), through AsyncHTTPClient's
-    /// shared client: its event loops answer however busy Swift's cooperative pool is.
-    ///
-    /// - Throws: connection errors; `HTTPClientError.deadlineExceeded` when no answer has begun
-    ///   within `timeout` seconds.
-    public func request(
-        _ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = [], timeout: Double = 120
-    ) async throws -> (Int, [UInt8]) {
-        var request = HTTPClientRequest(url: url + path)
-        request.method = .init(rawValue: method)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout * 1e9)))
-        let answer = try await response.body.collect(upTo: 256 << 20)
-        return (Int(response.status.code), Array(answer.readableBytesView))
-    }
 
     /// The process's resident memory now and at its peak, in bytes (`VmRSS`, `VmHWM` of
     /// `/proc/PID/status`; Linux).

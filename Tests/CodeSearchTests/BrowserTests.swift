@@ -1,4 +1,5 @@
 import CodeSearch
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Testing
@@ -62,7 +63,7 @@ struct BrowserTests {
         let form = { (token: String) in Array("queue=file-indexing-dlq&token=\(token)".utf8) }
         let headers = ["content-type": "application/x-www-form-urlencoded"]
         #expect(try await server.request("/jobs/redrive", method: "POST", headers: headers, body: form("wrong")).0 == 403)
-        // URLSession follows the 303 to the jobs page, which says what was done.
+        // The client follows the 303 to the jobs page, which says what was done.
         let redriven = try await server.request("/jobs/redrive", method: "POST", headers: headers, body: form(token))
         #expect(redriven.0 == 200 && String(decoding: redriven.1, as: UTF8.self).contains("Redriven: 0 message(s) back to file-indexing"))
         let unknown = Array("queue=secrets&token=\(token)".utf8)

@@ -1,12 +1,9 @@
 import CodeSearch
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Testing
 import VectorSearch
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// `code-search serve` as a child process.
 extension ServerProcess {

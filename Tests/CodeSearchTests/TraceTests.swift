@@ -1,4 +1,5 @@
 import CodeSearch
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Testing

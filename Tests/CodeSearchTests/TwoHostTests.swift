@@ -1,5 +1,6 @@
 import CodeSearch
 import EdgePostgres
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import PostgresNIO

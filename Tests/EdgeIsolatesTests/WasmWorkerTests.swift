@@ -17,10 +17,6 @@ import VectorSearch
 
 @testable import EdgeIsolates
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// The repository's `Guests/` (the ABI header and the example workers).
 let guestsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Guests").path
@@ -478,11 +474,8 @@ struct WasmWorkerTests {
         let line = edge.lines.first { $0.contains("listening on http://") } ?? ""
         let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
         func request(_ path: String, method: String = "GET", body: String? = nil) async throws -> (Int, String) {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = method
-            request.httpBody = body.map { Data($0.utf8) }
-            let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            let response = try await TestHTTP.send("http://127.0.0.1:\(port)\(path)", method: method, body: body.map { Array($0.utf8) } ?? [])
+            return (response.status, response.text)
         }
         #expect(try await request("/") == (200, "Hello from a WebAssembly worker\n"))
         #expect(try await request("/kv/k", method: "PUT", body: "kept") == (201, "stored\n"))

@@ -2,13 +2,10 @@ import EdgeCoordinator
 import EdgePostgres
 import EdgeQueue
 import EdgeRuntime
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Testing
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 extension PostgresProcessTests {
     /// Two `edge dev` processes serving `HelloWorker` from one config on one PostgreSQL: what the
@@ -111,16 +108,12 @@ extension PostgresProcessTests {
                 var value: Int
                 var pid: Int32
             }
-            let session = URLSession(configuration: .ephemeral)
             func post(_ port: Int) async throws -> Answer {
-                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/objects/\(name)")!)
-                request.httpMethod = "POST"
-                let (data, response) = try await session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode
-                guard status == 200 else {
-                    throw KillTestError(message: "POST to port \(port) answered \(status ?? 0): \(String(decoding: data, as: UTF8.self))")
+                let response = try await TestHTTP.send("http://127.0.0.1:\(port)/objects/\(name)", method: "POST")
+                guard response.status == 200 else {
+                    throw KillTestError(message: "POST to port \(port) answered \(response.status): \(response.text)")
                 }
-                return try JSONDecoder().decode(Answer.self, from: data)
+                return try JSONDecoder().decode(Answer.self, from: Data(response.body))
             }
             // One call first, so the object has an owner that has advertised its address: the test
             // is about forwarding to a known owner. (Into a cold object, the first calls of a
@@ -173,10 +166,8 @@ extension PostgresProcessTests {
             defer { process.stop() }
             let base = "http://127.0.0.1:\(port)"
             func fetch(_ path: String, method: String = "GET") async throws -> (Int, String) {
-                var request = URLRequest(url: URL(string: base + path)!)
-                request.httpMethod = method
-                let (data, response) = try await URLSession.shared.data(for: request)
-                return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+                let response = try await TestHTTP.send(base + path, method: method)
+                return (response.status, response.text)
             }
             // The namespace is shared by every run on this database (PostgreSQL scopes queues,
             // not durable objects): names of this run's own.

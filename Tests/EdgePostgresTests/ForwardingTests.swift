@@ -2,16 +2,14 @@ import EdgeCoordinator
 import EdgeKV
 import EdgePostgres
 import EdgeRuntime
+import EdgeRuntimeTesting
+import EdgeTesting
 import Foundation
 import HTTPTypes
 import Logging
 import PostgresNIO
 import ServiceLifecycle
 import Testing
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// An object that says which runtime it runs in and echoes what it was sent.
 actor Echo: DurableObject {
@@ -60,12 +58,8 @@ struct ForwardingTests {
     func send(
         _ port: Int, _ path: String, method: String = "POST", headers: [String: String] = [:], body: String = ""
     ) async throws -> (status: Int, text: String) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        if !body.isEmpty { request.httpBody = Data(body.utf8) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        let response = try await TestHTTP.send("http://127.0.0.1:\(port)\(path)", method: method, headers: headers, body: Array(body.utf8))
+        return (response.status, response.text)
     }
 
     func leases(_ objectID: String) async throws -> Int {

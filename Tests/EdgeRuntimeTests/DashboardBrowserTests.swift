@@ -1,12 +1,9 @@
 import EdgeRuntime
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Testing
 import VectorSearch
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Where the dashboard test keeps its screenshots (`.build/test-artifacts/dashboard`).
 let dashboardArtifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/test-artifacts/dashboard").path
@@ -57,10 +54,7 @@ struct DashboardBrowserTests {
         let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
         let base = "http://127.0.0.1:\(port)"
         func request(_ path: String, method: String = "GET", body: Data? = nil) async throws -> Int {
-            var request = URLRequest(url: URL(string: base + path)!)
-            request.httpMethod = method
-            request.httpBody = body
-            return (try await URLSession.shared.data(for: request).1 as? HTTPURLResponse)?.statusCode ?? 0
+            try await TestHTTP.send(base + path, method: method, body: body.map { Array($0) } ?? []).status
         }
         // Known contents: a counter in KV, an object in a folder, a counter object with an alarm
         // an hour away, two messages in the dead-letter queue.

@@ -1,11 +1,8 @@
 import EdgeRuntime
+import EdgeRuntimeTesting
 import EdgeTesting
 import Foundation
 import Testing
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 @Suite("Logs of edge dev: JSON lines with request ids, secrets never written")
 struct LogFormatTests {
@@ -29,12 +26,10 @@ struct LogFormatTests {
             throw KillTestError(message: "no port in \(listening)")
         }
         // A token in a URL is the classic leak: the request line logs the path.
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/callback/\(secret)")!)
-        request.setValue("req-from-client-1", forHTTPHeaderField: "x-request-id")
-        let (_, response) = try await URLSession.shared.data(for: request)
-        #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "x-request-id") == "req-from-client-1")
-        let (_, counted) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/count")!)
-        let countedID = try #require((counted as? HTTPURLResponse)?.value(forHTTPHeaderField: "x-request-id"))
+        let response = try await TestHTTP.send("http://127.0.0.1:\(port)/callback/\(secret)", headers: ["x-request-id": "req-from-client-1"])
+        #expect(response.headers["x-request-id"] == "req-from-client-1")
+        let counted = try await TestHTTP.send("http://127.0.0.1:\(port)/count")
+        let countedID = try #require(counted.headers["x-request-id"])
         try await edge.waitUntil("both request lines", timeout: 30) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
         edge.stop()
 
@@ -71,10 +66,8 @@ struct LogFormatTests {
         let port = try #require(listening.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
         let traceID = (0..<32).map { _ in String(Int.random(in: 0..<16), radix: 16) }.joined()
         let parentSpan = (0..<16).map { _ in String(Int.random(in: 0..<16), radix: 16) }.joined()
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/count")!)
-        request.setValue("00-\(traceID)-\(parentSpan)-01", forHTTPHeaderField: "traceparent")
-        _ = try await URLSession.shared.data(for: request)
-        _ = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!)
+        _ = try await TestHTTP.send("http://127.0.0.1:\(port)/count", headers: ["traceparent": "00-\(traceID)-\(parentSpan)-01"])
+        _ = try await TestHTTP.send("http://127.0.0.1:\(port)/health")
         try await edge.waitUntil("both request lines", timeout: 30) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
         try await runBlocking { edge.stop() }
 

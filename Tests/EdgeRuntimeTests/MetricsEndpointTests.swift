@@ -8,10 +8,6 @@ import Foundation
 import Testing
 import VectorSearch
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// One sample of a scrape as Prometheus's own Python parser (`prometheus_client`) reads it.
 struct ScrapedSample: Decodable {
     var name: String
@@ -67,10 +63,8 @@ struct MetricsEndpointTests {
     }
 
     func request(_ url: String, method: String = "GET") async throws -> (Int, String) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        let response = try await TestHTTP.send(url, method: method)
+        return (response.status, response.text)
     }
 
     @Test(

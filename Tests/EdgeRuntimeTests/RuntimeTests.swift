@@ -7,10 +7,6 @@ import Logging
 import ServiceLifecycle
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Ten minutes: a guard against a hang, not a duration. The whole suite runs in parallel on two
 /// cores beside servers in processes of their own; a test needing a second alone has waited more
 /// than three minutes there for the cooperative threads.
@@ -150,12 +146,9 @@ struct RuntimeTests {
         var iterator = ports.stream.makeAsyncIterator()
         let port = try #require(await iterator.next())
         let request = Task {
-            // URLSession gives up after 60 s without a byte; a loaded CI run can hold the request
-            // at the gate that long (nothing here is about time).
-            var wait = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/wait")!)
-            wait.timeoutInterval = 600
-            let (data, response) = try await URLSession.shared.data(for: wait)
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            // A loaded CI run can hold the request at the gate for minutes (nothing here is about time).
+            let response = try await TestHTTP.send("http://127.0.0.1:\(port)/wait", timeout: 600)
+            return (response.status, response.text)
         }
         try await worker.gate.waitForArrivals(1)
         await group.triggerGracefulShutdown()
