@@ -22,7 +22,7 @@ public enum QueueConformance {
     public static let cases: [Case] = [
         sendAndConsume, contentTypes, batchSizeAndTimeout, delays, perMessageRetry, handlerFailure, batchWideCalls,
         deadLetterAfterMaxRetries, dropWithoutDeadLetterQueue, redrive, visibilityTimeout, leaseExtension, heartbeat, concurrentConsumers,
-        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim, traceContext,
+        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim, acknowledgeAndClaim, traceContext,
     ]
 
     public static let durableCases: [Case] = [reopen]
@@ -75,6 +75,30 @@ public enum QueueConformance {
         let none = try await queue.settleAndClaim("jobs", [.ack(first[1].lease)], max: 0, visibilityTimeout: 30)
         try Check.equal(none.count, 0, "max 0 claims nothing")
         try Check.equal(try await queue.stats("jobs").backlog, 3, "a settlement under an old lease is ignored")
+    }
+
+    static let acknowledgeAndClaim = Case(
+        "settleAndClaim with acknowledgements only: the acknowledged are gone and never claimed again, even past their lease; a stale acknowledgement changes nothing"
+    ) { c in
+        let queue = c.binding
+        func bodies(_ messages: [ClaimedMessage]) -> [String] { messages.map { String(decoding: $0.body, as: UTF8.self) } }
+        try await queue.send("jobs", (1...6).map { OutgoingMessage(body: Array("m\($0)".utf8)) })
+        let first = try await queue.claim("jobs", max: 2, visibilityTimeout: 30)
+        try Check.equal(bodies(first), ["m1", "m2"], "the first claim")
+        let second = try await queue.settleAndClaim("jobs", first.map { .ack($0.lease) }, max: 2, visibilityTimeout: 30)
+        try Check.equal(bodies(second), ["m3", "m4"], "the next claim")
+        try Check.equal(try await queue.stats("jobs").backlog, 4, "two acknowledged")
+        // m3's and m4's leases expire; acknowledging m3 late still deletes it, and the claim
+        // beside it takes m4 again with m5 and m6, never m3.
+        c.clock.advance(by: 31)
+        let third = try await queue.settleAndClaim("jobs", [.ack(second[0].lease), .ack(first[0].lease)], max: 10, visibilityTimeout: 30)
+        try Check.equal(Set(bodies(third)), ["m4", "m5", "m6"], "the claim beside a late acknowledgement")
+        try Check.equal(third.first { $0.lease.messageID == second[1].lease.messageID }?.attempts, 2, "m4's second attempt")
+        try Check.equal(try await queue.stats("jobs").backlog, 3, "m3 acknowledged; m1's second acknowledgement changed nothing")
+        // m4's first lease is stale now: acknowledging under it leaves m4 to its new lease.
+        let fourth = try await queue.settleAndClaim("jobs", [.ack(second[1].lease)], max: 10, visibilityTimeout: 30)
+        try Check.equal(bodies(fourth), [], "nothing was free")
+        try Check.equal(try await queue.stats("jobs").backlog, 3, "m4 kept under its new lease")
     }
 
     static let traceContext = Case("a message keeps the traceparent it was sent with, through a retry; one sent without has none") { c in
