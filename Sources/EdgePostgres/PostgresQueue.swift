@@ -152,59 +152,16 @@ public final class PostgresQueue: QueueBackend {
                     ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED)
                 RETURNING id, body, content_type, sent_at, attempts, trace_parent
                 """, logger: logger)
-            return try await Self.claimed(rows, token: token)
-        }
-    }
-
-    /// Acknowledgements and the next claim in one statement (one round trip, one commit): the
-    /// DELETE runs as a data-modifying CTE beside the claiming UPDATE, which skips the rows being
-    /// acknowledged (a lease that expired meanwhile must not be claimed and deleted at once).
-    /// Outcomes other than acknowledgements (and drops) are settled first, as by default.
-    ///
-    /// - Throws: ``QueueError`` `.storageFailure`; nothing is applied when it fails.
-    public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
-        let acks = outcomes.compactMap { outcome -> QueueLease? in
-            switch outcome {
-            case .ack(let lease), .deadLetter(let lease, nil): lease
-            default: nil
+            var claimed: [ClaimedMessage] = []
+            for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
+                claimed.append(
+                    ClaimedMessage(
+                        lease: QueueLease(messageID: id, token: token), body: body.byteArray,
+                        contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
             }
+            return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
         }
-        guard max > 0, !acks.isEmpty, acks.count == outcomes.count else {
-            try await settle(queue, outcomes)
-            return try await claim(queue, max: max, visibilityTimeout: visibilityTimeout)
-        }
-        let now = nowMilliseconds
-        let token = UUID().uuidString
-        let until = now + Int64((visibilityTimeout * 1000).rounded())
-        let ids = acks.map(\.messageID), tokens = acks.map(\.token)
-        return try await storage(queue) { [self] connection in
-            let rows = try await connection.query(
-                """
-                WITH settled AS (
-                    DELETE FROM edge_queue_messages m USING unnest(\(ids), \(tokens)) AS t(id, token)
-                    WHERE m.id = t.id AND m.lease = t.token)
-                UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
-                WHERE id IN (
-                    SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
-                        AND NOT (id = ANY(\(ids)))
-                    ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED)
-                RETURNING id, body, content_type, sent_at, attempts, trace_parent
-                """, logger: logger)
-            return try await Self.claimed(rows, token: token)
-        }
-    }
-
-    /// The messages a claiming `UPDATE ... RETURNING` leased with `token`, oldest first.
-    private static func claimed(_ rows: PostgresRowSequence, token: String) async throws -> [ClaimedMessage] {
-        var claimed: [ClaimedMessage] = []
-        for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
-            claimed.append(
-                ClaimedMessage(
-                    lease: QueueLease(messageID: id, token: token), body: body.byteArray,
-                    contentType: QueueContentType(rawValue: contentType) ?? .bytes,
-                    timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
-        }
-        return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
     }
 
     public func extendLeases(_ queue: String, _ leases: [QueueLease], visibilityTimeout: Double) async throws -> [QueueLease] {
