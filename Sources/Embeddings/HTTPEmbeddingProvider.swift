@@ -41,6 +41,9 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
         /// The first backoff; each retry doubles it, up to `maxBackoff`, with full jitter.
         public var initialBackoff: Double = 0.5
         public var maxBackoff: Double = 30
+        /// The largest answer read (default 64 MiB, far above a full batch of the widest
+        /// embeddings as JSON); a larger one is `.malformedResponse`.
+        public var maxResponseBytes = 64 << 20
         /// The longest `Retry-After` honoured; longer waits give up at once with `.providerUnavailable`.
         public var maxRetryAfter: Double = 120
 
@@ -67,12 +70,10 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
         self.logger = logger
     }
 
-    /// The largest answer read: 64 MiB, far above a full batch of the widest embeddings as JSON.
-    static let maxResponseBytes = 64 << 20
-
     /// - Throws: ``EmbeddingError``: validation errors; `.providerRejected` (a 4xx other than
     ///   429, with the provider's message); `.providerUnavailable` (429 / 5xx / network failures
-    ///   after every retry); `.providerTimeout` (the last attempt timed out); `.malformedResponse`.
+    ///   after every retry); `.providerTimeout` (the last attempt timed out); `.malformedResponse`
+    ///   (not the documented shape, or larger than ``HTTPEmbeddingProvider/Configuration/maxResponseBytes``).
     public func embed(_ texts: [String]) async throws -> [[Float]] {
         try validate(texts)
         var body: [String: Any] = ["model": configuration.model, "input": texts]
@@ -106,6 +107,10 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
                 }
             } catch let error as EmbeddingError {
                 throw error
+            } catch is NIOTooManyBytesError {
+                throw EmbeddingError(
+                    .malformedResponse,
+                    message: "\(modelID) answered with more than \(configuration.maxResponseBytes) bytes, the most this client reads (maxResponseBytes)")
             } catch let error as HTTPClientError where error == .deadlineExceeded || error == .connectTimeout {
                 failure = EmbeddingError(.providerTimeout, message: "\(modelID) did not answer within \(configuration.timeout) s (\(attempt + 1) attempts)")
             } catch is CancellationError {
@@ -141,7 +146,7 @@ public struct HTTPEmbeddingProvider: EmbeddingModel {
         let response = try await HTTPClient.shared.execute(request, deadline: deadline, logger: logger)
         // The client's deadline covers the head; the body gets what is left of it.
         let body = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask { try await response.body.collect(upTo: Self.maxResponseBytes) }
+            group.addTask { [limit = configuration.maxResponseBytes] in try await response.body.collect(upTo: limit) }
             group.addTask {
                 try await Task.sleep(for: .nanoseconds(max(0, (deadline - .now()).nanoseconds)))
                 return nil

@@ -182,6 +182,24 @@ struct ProviderTests {
         }
     }
 
+    @Test("an answer larger than maxResponseBytes is a malformed response naming the limit, not retried")
+    func oversizedAnswer() async throws {
+        let padding = String(repeating: " ", count: 4096)
+        let server = ScriptedServer([.body("{\"data\":[{\"index\":0,\"embedding\":[1,2,0,0]}]}" + padding)])
+        try await server.run { url in
+            var configuration = HTTPEmbeddingProvider.Configuration(api: .openAI, baseURL: url, model: "test-model", apiKey: nil, dimensions: 4)
+            configuration.maxResponseBytes = 1024
+            do {
+                _ = try await HTTPEmbeddingProvider(configuration).embed(["hello"])
+                Issue.record("accepted an answer over the limit")
+            } catch let error as EmbeddingError {
+                #expect(error.code == .malformedResponse)
+                #expect(error.message.contains("more than 1024 bytes"), "\(error.message)")
+            }
+        }
+        #expect(server.requestCount == 1, "not retried")
+    }
+
     @Test("HTTP providers refuse empty texts before sending anything, naming the text")
     func emptyInput() async throws {
         do {
