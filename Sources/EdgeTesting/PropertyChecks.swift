@@ -1,4 +1,5 @@
 #if canImport(Testing)
+    import Foundation
     public import Testing
 
     /// Runs a model check (``KVModel``, ``BlobModel``, ``QueueModel``, ``DurableObjectModel``)
@@ -6,7 +7,8 @@
     ///
     /// swift-property-based's `propertyCheck` counts recorded issues and drops thrown errors, so a
     /// check that only threw would pass every sequence; recorded, the failing sequence is found and
-    /// shrunk.
+    /// shrunk. The library reports the failing input but not the recorded message, so the message
+    /// is also written to standard error.
     ///
     /// ```swift
     /// await propertyCheck(input: operations) { codes in
@@ -17,6 +19,7 @@
         do {
             try await check()
         } catch {
+            FileHandle.standardError.write(Data("model check failed: \(error)\n".utf8))
             Issue.record("\(error)", sourceLocation: sourceLocation)
         }
     }
