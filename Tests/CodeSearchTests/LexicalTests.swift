@@ -58,6 +58,71 @@ struct LexicalTests {
         #expect(try await lexical.search("beta").isEmpty, "a row written before the migration is deleted by key")
     }
 
+    /// The in-memory ranking against FTS5's `bm25()` on the same file: this package's own sources
+    /// in two repositories, the dev sets' queries plus words FTS5 reads as phrases, before and
+    /// after replacing and deleting chunks, and after another connection wrote the file.
+    @Test("the in-memory ranking gives FTS5's bm25() scores, through replacements, deletions and another connection's writes")
+    func inMemoryRankingMatchesFTS5() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+        let directory = NSTemporaryDirectory() + "swift-edge-tests/lexical-\(UUID().uuidString)"
+        let path = directory + "/lexical.sqlite"
+        let lexical = try SQLiteLexicalIndex(path: path)
+        var files: [(repo: String, path: String, text: String)] = []
+        for (repo, folder) in [("core", "Sources/EdgeCore"), ("queue", "Sources/EdgeQueue"), ("search", "Examples/CodeSearch/Sources/CodeSearch")] {
+            let base = root.appendingPathComponent(folder).path
+            for name in try FileManager.default.contentsOfDirectory(atPath: base).sorted() where name.hasSuffix(".swift") {
+                files.append((repo, folder + "/" + name, try String(contentsOfFile: base + "/" + name, encoding: .utf8)))
+            }
+        }
+        let chunker = CodeChunker()
+        for file in files { try await lexical.upsert(chunker.chunks(path: file.path, text: file.text), repo: file.repo) }
+        var queries: [String] = []
+        for name in ["codesearch-dev.jsonl", "codesearch-dev-grdb.jsonl"] {
+            let lines = try String(contentsOfFile: root.appendingPathComponent("Benchmarks/data/" + name).path, encoding: .utf8).split(separator: "\n")
+            for line in lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                if let query = object?["query"] as? String { queries.append(query) }
+            }
+        }
+        queries += ["max_batch_size retry_after", "visibility_timeout dead letter", "the", "a"]
+        #expect(queries.count > 60)
+
+        func compare(_ stage: String) async throws {
+            var compared = 0
+            for query in queries {
+                for repo in [nil, "queue"] as [String?] {
+                    let fast = try await lexical.search(query, limit: 50, repo: repo)
+                    let reference = try await lexical.searchFTS5(query, limit: 50, repo: repo)
+                    try #require(fast.count == reference.count, "\(stage): \(query) (\(repo ?? "all")): \(fast.count) results, FTS5 \(reference.count)")
+                    for (a, b) in zip(fast, reference) {
+                        try #require(abs(a.score - b.score) <= 1e-9 * max(1, abs(b.score)), "\(stage): \(query): score \(a.score) against FTS5's \(b.score)")
+                    }
+                    // Rows of equal score may come in either order; the sets of ids match where
+                    // the last score is not shared with rows left out.
+                    if let last = reference.last?.score, reference.count < 50 || fast.filter({ abs($0.score - last) <= 1e-9 * abs(last) }).count == 1 {
+                        #expect(Set(fast.map(\.id)) == Set(reference.map(\.id)), "\(stage): \(query)")
+                    }
+                    compared += fast.count
+                }
+            }
+            #expect(compared > 2000, "\(stage): the queries found rows")
+        }
+        try await compare("loaded")
+        #expect(try await lexical.warm() > 300)
+        // Replacements and deletions after the postings are in memory.
+        for file in files.prefix(8) {
+            try await lexical.upsert(chunker.chunks(path: file.path, text: file.text.replacingOccurrences(of: "func", with: "func retry")), repo: file.repo)
+        }
+        let removed = files.suffix(6).flatMap { file in chunker.chunks(path: file.path, text: file.text).map { StoredChunk.key(repo: file.repo, chunk: $0) } }
+        try await lexical.delete(keys: removed)
+        try await compare("after replacing and deleting")
+        // Another connection writes the file: the next search loads the postings again.
+        let other = try SQLiteLexicalIndex(path: path)
+        try await other.upsert([CodeChunk(path: "Sources/Odd.swift", startLine: 1, endLine: 1, text: "func zebraQuokka()")], repo: "queue")
+        #expect(try await lexical.search("zebra quokka").map(\.id) == ["queue|Sources/Odd.swift#1-1"])
+        try await compare("after another connection wrote")
+    }
+
     @Test("identifiers split into their pieces: camelCase, acronyms, snake_case, digits")
     func tokenizer() {
         #expect(CodeTokenizer.identifierPieces("parseHTTPRequest_v2") == ["parse", "http", "request", "v", "2"])

@@ -107,7 +107,10 @@ public struct CodeSearchWorker: Worker {
             lexical = PostgresLexicalIndex(pool: pool)
         } else {
             chunks = try SQLiteChunkStore(path: directory + "/chunks.sqlite")
-            lexical = try SQLiteLexicalIndex(path: directory + "/lexical.sqlite")
+            let local = try SQLiteLexicalIndex(path: directory + "/lexical.sqlite")
+            // The postings are read into memory now, in the background, not by the first search.
+            Task.detached(priority: .utility) { _ = try? await local.warm() }
+            lexical = local
         }
         let index = CodeIndex(
             model: try bindings.ai("AI"), vectors: try bindings.vectorize("VECTORS"), chunks: chunks, lexical: lexical,
