@@ -238,13 +238,15 @@ struct LargeCorpusBenchmark {
     /// show where the time goes, and the same lexical ranking computed by FTS5's `bm25()`
     /// (`large.lexical_fts5_*`), which the in-memory postings replace.
     private func measureSearches(_ index: CodeIndex, lexical: SQLiteLexicalIndex, scope: [String: String]) async throws {
+        let peakBefore = Self.peakResidentMiB()
         let loadStarted = seconds()
         let loaded = try await lexical.warm()
         BenchLine(
             suite: "codesearch", name: "large.lexical_load", value: seconds() - loadStarted, unit: "s",
             extra: scope.merging(
                 [
-                    "chunks": "\(loaded)", "rss_after_mib": number(Self.peakResidentMiB()), "lower_is_better": "true",
+                    "chunks": "\(loaded)", "peak_rss_before_mib": number(peakBefore), "peak_rss_after_mib": number(Self.peakResidentMiB()),
+                    "lower_is_better": "true",
                     "note": quote("the lexical postings read from FTS5 into memory, once per process"),
                 ]) { $1 }
         ).print()

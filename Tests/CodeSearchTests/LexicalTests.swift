@@ -116,6 +116,13 @@ struct LexicalTests {
         let removed = files.suffix(6).flatMap { file in chunker.chunks(path: file.path, text: file.text).map { StoredChunk.key(repo: file.repo, chunk: $0) } }
         try await lexical.delete(keys: removed)
         try await compare("after replacing and deleting")
+        // Every chunk replaced three times: more dead rows than live ones, so the postings compact.
+        for round in 1...3 {
+            for file in files {
+                try await lexical.upsert(chunker.chunks(path: file.path, text: file.text + "\n// round \(round)"), repo: file.repo)
+            }
+        }
+        try await compare("after the postings compacted")
         // Another connection writes the file: the next search loads the postings again.
         let other = try SQLiteLexicalIndex(path: path)
         try await other.upsert([CodeChunk(path: "Sources/Odd.swift", startLine: 1, endLine: 1, text: "func zebraQuokka()")], repo: "queue")

@@ -22,7 +22,13 @@ struct TermPostings {
     private static let b = 0.75
 
     private var termIDs: [String: Int32] = [:]
-    private var postings: [[Posting]] = []
+    /// Every posting, term after term: term `t`'s are `base[ranges[t]]`, then `added[t]`. A
+    /// term's range grows in place while it ends the array (as every term does in turn while
+    /// the index is loaded); later postings go to `added`. Eight bytes a posting, and no array
+    /// per term for the hundreds of thousands of terms a large corpus has.
+    private var base: [Posting] = []
+    private var ranges: [Range<Int>] = []
+    private var added: [[Posting]] = []
     /// Per document (an index into these arrays): its FTS5 rowid (-1 once deleted), key,
     /// repository and length in tokens.
     private var rows: [Int64] = []
@@ -36,13 +42,16 @@ struct TermPostings {
     private var totalTokens: Int64 = 0
 
     /// Postings held, dead ones included (for the benchmark's report).
-    var postingCount: Int { postings.reduce(0) { $0 + $1.count } }
+    var postingCount: Int { base.count + added.reduce(0) { $0 + $1.count } }
+
+    /// Terms held.
+    var termCount: Int { ranges.count }
 
     /// Adds the row `row` (it must be new), with its tokens' weighted counts and its length.
     mutating func add(row: Int64, key: String, repository: String, frequencies: [String: Float], length: Int) {
         let document = appendDocument(row: row, key: key, repository: repository)
         for (term, frequency) in frequencies {
-            postings[Int(termID(term))].append(Posting(document: document, frequency: frequency))
+            append(term: termID(term), Posting(document: document, frequency: frequency))
         }
         setLength(document, length)
     }
@@ -70,14 +79,23 @@ struct TermPostings {
 
     mutating func termID(_ term: String) -> Int32 {
         if let id = termIDs[term] { return id }
-        let id = Int32(postings.count)
+        let id = Int32(ranges.count)
         termIDs[term] = id
-        postings.append([])
+        ranges.append(base.count..<base.count)
+        added.append([])
         return id
     }
 
     /// Appends a posting to term `id`'s list (documents must come in increasing order per term).
-    mutating func append(term id: Int32, _ posting: Posting) { postings[Int(id)].append(posting) }
+    mutating func append(term id: Int32, _ posting: Posting) {
+        let term = Int(id)
+        if ranges[term].upperBound == base.count {
+            ranges[term] = ranges[term].lowerBound..<(base.count + 1)
+            base.append(posting)
+        } else {
+            added[term].append(posting)
+        }
+    }
 
     /// Removes row `row` (unknown rows are ignored). Its postings stay until enough are dead to
     /// be worth compacting.
@@ -98,12 +116,18 @@ struct TermPostings {
             renumbered[document] = next
             next += 1
         }
-        for term in postings.indices {
-            postings[term] = postings[term].compactMap { posting in
+        var compacted: [Posting] = []
+        compacted.reserveCapacity(postingCount)
+        for term in ranges.indices {
+            let start = compacted.count
+            for posting in base[ranges[term]] + added[term] {
                 let document = renumbered[Int(posting.document)]
-                return document == .max ? nil : Posting(document: document, frequency: posting.frequency)
+                if document != .max { compacted.append(Posting(document: document, frequency: posting.frequency)) }
             }
+            ranges[term] = start..<compacted.count
+            added[term] = []
         }
+        base = compacted
         let live = rows.indices.filter { rows[$0] >= 0 }
         rows = live.map { rows[$0] }
         keys = live.map { keys[$0] }
@@ -140,20 +164,25 @@ struct TermPostings {
             switch phrase {
             case .token(let term):
                 guard let id = termIDs[term] else { continue }
-                let list = postings[Int(id)]
-                let hits = deadDocuments == 0 ? list.count : list.reduce(0) { $0 + (rows[Int($1.document)] >= 0 ? 1 : 0) }
+                let lists = [base[ranges[Int(id)]], added[Int(id)][...]]
+                let hits =
+                    deadDocuments == 0
+                    ? lists[0].count + lists[1].count
+                    : lists.reduce(0) { total, list in list.reduce(total) { $0 + (rows[Int($1.document)] >= 0 ? 1 : 0) } }
                 var idf = log((documents - Double(hits) + 0.5) / (Double(hits) + 0.5))
                 if idf <= 0 { idf = 1e-6 }
-                for posting in list {
-                    let document = Int(posting.document)
-                    guard rows[document] >= 0 else { continue }
-                    let frequency = Double(posting.frequency)
-                    let norm = Self.k1 * (1 - Self.b + Self.b * Double(lengths[document]) / averageLength)
-                    if !seen[document] {
-                        seen[document] = true
-                        touched.append(posting.document)
+                for list in lists {
+                    for posting in list {
+                        let document = Int(posting.document)
+                        guard rows[document] >= 0 else { continue }
+                        let frequency = Double(posting.frequency)
+                        let norm = Self.k1 * (1 - Self.b + Self.b * Double(lengths[document]) / averageLength)
+                        if !seen[document] {
+                            seen[document] = true
+                            touched.append(posting.document)
+                        }
+                        scores[document] += idf * (frequency * (Self.k1 + 1)) / (frequency + norm)
                     }
-                    scores[document] += idf * (frequency * (Self.k1 + 1)) / (frequency + norm)
                 }
             case .scored(let contributions):
                 for (row, score) in contributions {
