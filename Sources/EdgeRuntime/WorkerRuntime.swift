@@ -269,6 +269,12 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         await tracker.drain(timeout: limits.waitUntilTimeout.inSeconds)
     }
 
+    /// Awaits `waitUntil` work for at most `seconds`; returns how many were cancelled.
+    @discardableResult
+    public func drainWaitUntil(timeout seconds: Double) async -> Int {
+        await tracker.drain(timeout: seconds)
+    }
+
     /// `waitUntil` work still running.
     public var pendingWaitUntil: Int { tracker.pending }
 

@@ -148,9 +148,11 @@ public final class WorkerTestClient<W: Worker>: Sendable {
         try await runtime.runScheduled(ScheduledEvent(cron: cron, scheduledTime: time ?? clock.now))
     }
 
-    /// Awaits the work handlers gave to `ctx.waitUntil`.
+    /// Awaits the work handlers gave to `ctx.waitUntil`, all of it: not cut off at the
+    /// configured `waitUntil` limit (30 s by default) as on shutdown, which a loaded machine
+    /// running a test suite in parallel can reach before the work has run.
     public func settle() async {
-        await runtime.drainWaitUntil()
+        await runtime.drainWaitUntil(timeout: 3_600)
     }
 
     /// Serves the worker on a real socket (an ephemeral port on 127.0.0.1) for the duration of `body`.
