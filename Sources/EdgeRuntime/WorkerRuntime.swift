@@ -263,16 +263,11 @@ public final class WorkerRuntime<W: Worker>: Sendable {
         }
     }
 
-    /// Awaits `waitUntil` work for at most the configured limit; returns how many were cancelled.
+    /// Awaits `waitUntil` work for at most `seconds` (default: the configured limit), then
+    /// cancels what is left; returns how many were cancelled.
     @discardableResult
-    public func drainWaitUntil() async -> Int {
-        await tracker.drain(timeout: limits.waitUntilTimeout.inSeconds)
-    }
-
-    /// Awaits `waitUntil` work for at most `seconds`; returns how many were cancelled.
-    @discardableResult
-    public func drainWaitUntil(timeout seconds: Double) async -> Int {
-        await tracker.drain(timeout: seconds)
+    public func drainWaitUntil(timeout seconds: Double? = nil) async -> Int {
+        await tracker.drain(timeout: seconds ?? limits.waitUntilTimeout.inSeconds)
     }
 
     /// `waitUntil` work still running.
