@@ -124,6 +124,51 @@ struct PostgresBenchmark {
                 extra: ["messages": "\(total)", "consumers": "\(consumers)", "rounds": "\(max(3, options.rounds))", "target_ratio": "1.0"]
             ).print()
         }
+        // The producer alone, no consumer running: where the end-to-end rates above are bound.
+        var ours: [Double] = [], peer: [Double] = []
+        for _ in 0..<max(3, options.rounds) {
+            ours.append(try await produce(database, messages: total))
+            peer.append(try await peerProduce(database, messages: total))
+        }
+        BenchLine(
+            suite: "queue", name: "postgres.send_vs_job_table_insert", value: VectorsBenchmark.median(ours), unit: "messages/s",
+            peer: "batched-insert-job-table", peerValue: VectorsBenchmark.median(peer),
+            extra: ["messages": "\(total)", "batch": "100", "rounds": "\(max(3, options.rounds))"]
+        ).print()
+    }
+
+    /// `QueueProducer.sendBatch` of 100 JSON messages at a time into PostgresQueue, no consumer.
+    func produce(_ database: PostgresPool, messages: Int) async throws -> Double {
+        let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
+        defer { backend.close() }
+        let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
+        let start = seconds()
+        for base in stride(from: 0, to: messages, by: 100) {
+            try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
+        }
+        let rate = Double(messages) / (seconds() - start)
+        _ = try await Self.sql(database, "DELETE FROM edge_queue_messages WHERE scope = \(backend.configuration.scope)")
+        return rate
+    }
+
+    /// The job table's producer of ``peerEndToEnd(_:messages:consumers:)`` alone: one `INSERT ...
+    /// SELECT unnest($1)` of 100 payloads per statement, each committed.
+    func peerProduce(_ database: PostgresPool, messages: Int) async throws -> Double {
+        let table = "bench_jobs_\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        _ = try await Self.sql(
+            database,
+            PostgresQuery(
+                unsafeSQL:
+                    "CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload bytea NOT NULL, visible_at timestamptz NOT NULL DEFAULT now())")
+        )
+        let start = seconds()
+        for base in stride(from: 0, to: messages, by: 100) {
+            let payloads = (base..<base + 100).map { ByteBuffer(string: String($0)) }
+            _ = try await Self.sql(database, "INSERT INTO \(unescaped: table) (payload) SELECT unnest(\(payloads))")
+        }
+        let rate = Double(messages) / (seconds() - start)
+        _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "DROP TABLE \(table)"))
+        return rate
     }
 
     /// PostgresQueue end to end: sends in batches of 100 while consumers claim batches of 100.

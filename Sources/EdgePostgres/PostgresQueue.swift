@@ -121,19 +121,38 @@ public final class PostgresQueue: QueueBackend {
         guard !messages.isEmpty else { return }
         let now = nowMilliseconds
         // One statement, so one round trip and one commit: the insert runs as a data-modifying
-        // CTE and the notification is sent only if it commits.
-        try await storage(queue) { [self] connection in
-            _ = try await connection.query(
+        // CTE and the notification is sent only if it commits. A batch whose messages share their
+        // content type, delay and trace context (the common case) sends those once, not as arrays.
+        let first = messages[0]
+        let uniform = messages.allSatisfy {
+            $0.contentType == first.contentType && $0.delaySeconds == first.delaySeconds && $0.traceParent == first.traceParent
+        }
+        let bodies = messages.map { ByteBuffer(bytes: $0.body) }
+        let statement: PostgresQuery
+        if uniform {
+            statement = """
+                WITH inserted AS (
+                    INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at, trace_parent)
+                    SELECT \(scope), \(queue), b, \(first.contentType.rawValue), \(now), \(now + Int64((first.delaySeconds * 1000).rounded())),
+                        \(first.traceParent)
+                    FROM unnest(\(bodies)) WITH ORDINALITY AS t(b, n)
+                    ORDER BY n)
+                SELECT pg_notify('edge_queue', \(channelPayload(queue)))
                 """
+        } else {
+            statement = """
                 WITH inserted AS (
                     INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at, trace_parent)
                     SELECT \(scope), \(queue), b, c, \(now), v, NULLIF(p, '')
-                    FROM unnest(\(messages.map { ByteBuffer(bytes: $0.body) }), \(messages.map(\.contentType.rawValue)),
+                    FROM unnest(\(bodies), \(messages.map(\.contentType.rawValue)),
                                 \(messages.map { now + Int64(($0.delaySeconds * 1000).rounded()) }),
                                 \(messages.map { $0.traceParent ?? "" })) WITH ORDINALITY AS t(b, c, v, p, n)
                     ORDER BY n)
                 SELECT pg_notify('edge_queue', \(channelPayload(queue)))
-                """, logger: logger)
+                """
+        }
+        try await storage(queue) { [self] connection in
+            _ = try await connection.query(statement, logger: logger)
         }
         signals.notify(queue)
     }

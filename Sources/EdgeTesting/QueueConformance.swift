@@ -22,7 +22,7 @@ public enum QueueConformance {
     public static let cases: [Case] = [
         sendAndConsume, contentTypes, batchSizeAndTimeout, delays, perMessageRetry, handlerFailure, batchWideCalls,
         deadLetterAfterMaxRetries, dropWithoutDeadLetterQueue, redrive, visibilityTimeout, leaseExtension, heartbeat, concurrentConsumers,
-        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim, acknowledgeAndClaim, traceContext,
+        concurrentBatches, limits, consumerConfiguration, stopWhileIdle, settleAndClaim, acknowledgeAndClaim, traceContext, mixedBatch,
     ]
 
     public static let durableCases: [Case] = [reopen]
@@ -110,6 +110,27 @@ public enum QueueConformance {
         try await queue.settle("jobs", [.retry(first[0].lease, delaySeconds: 0), .ack(first[1].lease)])
         let again = try await queue.claim("jobs", max: 10, visibilityTimeout: 30)
         try Check.equal(again.map(\.traceParent), [traceParent], "after a retry")
+    }
+
+    static let mixedBatch = Case("one batch of messages with their own content types, delays and trace contexts keeps each message's own, in order") {
+        c in
+        let queue = c.binding
+        let traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        try await queue.send(
+            "jobs",
+            [
+                OutgoingMessage(body: Array("1".utf8), contentType: .json), OutgoingMessage(body: Array("two".utf8), contentType: .text, delaySeconds: 10),
+                OutgoingMessage(body: [3], contentType: .bytes, traceParent: traceParent), OutgoingMessage(body: Array("4".utf8), contentType: .json),
+            ])
+        let now = try await queue.claim("jobs", max: 10, visibilityTimeout: 30)
+        try Check.equal(now.map(\.body), [Array("1".utf8), [3], Array("4".utf8)], "the undelayed messages, in the order sent")
+        try Check.equal(now.map(\.contentType), [.json, .bytes, .json], "their content types")
+        try Check.equal(now.map(\.traceParent), [nil, traceParent, nil], "their trace contexts")
+        try await queue.settle("jobs", now.map { .ack($0.lease) })
+        c.clock.advance(by: 10)
+        let later = try await queue.claim("jobs", max: 10, visibilityTimeout: 30)
+        try Check.equal(later.map(\.body), [Array("two".utf8)], "the delayed message after its delay")
+        try Check.equal(later.map(\.contentType), [.text], "its content type")
     }
 
     static let sendAndConsume = Case("send, consume, acknowledge") { c in
