@@ -21,8 +21,14 @@ struct BenchLine {
             fields.append(("peer_value", number(peerValue)))
             fields.append(("ratio", number(peerValue == 0 ? 0 : value / peerValue)))
         }
-        for (key, value) in extra.sorted(by: { $0.key < $1.key }) { fields.append((key, value)) }
+        // Extra values are JSON literals (numbers, or strings through `quote`); anything else is
+        // quoted here, so the line stays JSON.
+        for (key, value) in extra.sorted(by: { $0.key < $1.key }) { fields.append((key, Self.isJSONLiteral(value) ? value : quote(value))) }
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    static func isJSONLiteral(_ text: String) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)) != nil
     }
 
     func print() {

@@ -244,22 +244,3 @@ float edge_l2sq(const float *a, const float *b, int dimensions) {
     return sum;
 }
 
-void edge_prefetch(const void *address, int bytes) {
-    const char *bytes_at = (const char *)address;
-    for (int offset = 0; offset < bytes; offset += 64) __builtin_prefetch(bytes_at + offset, 0, 3);
-}
-
-void edge_spin_lock(int *lock) {
-    for (;;) {
-        if (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE) == 0) return;
-        while (__atomic_load_n(lock, __ATOMIC_RELAXED) != 0) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
-    }
-}
-
-void edge_spin_unlock(int *lock) {
-    __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
-}

@@ -44,13 +44,26 @@ float edge_dot(const float *a, const float *b, int dimensions);
 float edge_l2sq(const float *a, const float *b, int dimensions);
 
 /// Asks the CPU to start loading `bytes` bytes at `address` into cache (graph searches call it
-/// for the vectors they are about to compare).
-void edge_prefetch(const void *address, int bytes);
+/// for the vectors they are about to compare). Inline, so a search loop pays no call for it.
+static inline void edge_prefetch(const void *address, int bytes) {
+    const char *bytes_at = (const char *)address;
+    for (int offset = 0; offset < bytes; offset += 64) __builtin_prefetch(bytes_at + offset, 0, 3);
+}
 
 /// A spin lock on one int32 (0 free, 1 held), for short critical sections such as one graph
-/// node's link list during a parallel build.
-void edge_spin_lock(int *lock);
-void edge_spin_unlock(int *lock);
+/// node's link list during a parallel build. Inline, as `edge_prefetch`.
+static inline void edge_spin_lock(int *lock) {
+    for (;;) {
+        if (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE) == 0) return;
+        while (__atomic_load_n(lock, __ATOMIC_RELAXED) != 0) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+    }
+}
+
+static inline void edge_spin_unlock(int *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
 
 /// Dot products of one query with `count` vectors of `dimensions` floats stored contiguously.
 void edge_dot_many(const float *query, const float *vectors, int dimensions, size_t count, float *out);
