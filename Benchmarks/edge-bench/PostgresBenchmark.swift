@@ -124,6 +124,19 @@ struct PostgresBenchmark {
                 extra: ["messages": "\(total)", "consumers": "\(consumers)", "rounds": "\(max(3, options.rounds))", "target_ratio": "1.0"]
             ).print()
         }
+        // The consumers alone, draining a backlog of `total` sent before they start.
+        for consumers in [1, 2] {
+            var ours: [Double] = [], peer: [Double] = []
+            for _ in 0..<max(3, options.rounds) {
+                ours.append(try await drain(database, messages: total, consumers: consumers))
+                peer.append(try await peerEndToEnd(database, messages: total, consumers: consumers, prefilled: true))
+            }
+            BenchLine(
+                suite: "queue", name: consumers == 1 ? "postgres.drain_vs_job_table" : "postgres.drain_2consumers_vs_job_table",
+                value: VectorsBenchmark.median(ours), unit: "messages/s", peer: "skip-locked-batched-job-table", peerValue: VectorsBenchmark.median(peer),
+                extra: ["messages": "\(total)", "consumers": "\(consumers)", "rounds": "\(max(3, options.rounds))"]
+            ).print()
+        }
         // The producer alone, no consumer running: where the end-to-end rates above are bound.
         var ours: [Double] = [], peer: [Double] = []
         for _ in 0..<max(3, options.rounds) {
@@ -178,13 +191,42 @@ struct PostgresBenchmark {
         return try await QueueBenchmark.endToEnd(backend, messages: messages, consumers: consumers)
     }
 
+    /// PostgresQueue's consumers alone: `messages` are sent first, then `consumers` drain them
+    /// (batches of 100), timed from their start to an empty queue.
+    func drain(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
+        let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
+        defer { backend.close() }
+        let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
+        for base in stride(from: 0, to: messages, by: 100) {
+            try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
+        }
+        final class Handled: Sendable { let count = Atomic<Int>(0) }
+        let handled = Handled()
+        let done = AsyncStream<Void>.makeStream()
+        let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)
+        let workers = try (0..<consumers).map { _ in
+            try QueueConsumer<Int>(queue: "bench", backend: backend, configuration: configuration) { batch in
+                if handled.count.add(batch.messages.count, ordering: .relaxed).newValue >= messages { done.continuation.yield() }
+            }
+        }
+        let start = seconds()
+        let running = workers.map { worker in Task { try await worker.run() } }
+        for await _ in done.stream { break }
+        // The last batch's acknowledgement commits right after its handler returns: wait for it.
+        while try await backend.stats("bench").backlog > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let rate = Double(messages) / (seconds() - start)
+        for worker in workers { worker.stop() }
+        for task in running { try await task.value }
+        return rate
+    }
+
     /// The best job table a user would write in plain SQL with the same batches and the same
     /// at-least-once contract as ours: the producer inserts 100 rows per statement (`unnest`);
-    /// each consumer leases up to 100 due rows with one `UPDATE ... WHERE id IN (SELECT ... LIMIT
-    /// 100 FOR UPDATE SKIP LOCKED) RETURNING`, then deletes them with one `DELETE ... = ANY($1)`,
+    /// each consumer leases up to 100 due rows with one `UPDATE ... WHERE id = ANY(ARRAY(SELECT ...
+    /// LIMIT 100 FOR UPDATE SKIP LOCKED)) RETURNING`, then deletes them with one `DELETE ... = ANY($1)`,
     /// polling every millisecond when nothing is due. Same server, same pool, every statement
     /// committed (`synchronous_commit` on).
-    func peerEndToEnd(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
+    func peerEndToEnd(_ database: PostgresPool, messages: Int, consumers: Int, prefilled: Bool = false) async throws -> Double {
         let table = "bench_jobs_\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         _ = try await Self.sql(
             database,
@@ -192,13 +234,15 @@ struct PostgresBenchmark {
                 unsafeSQL:
                     "CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload bytea NOT NULL, visible_at timestamptz NOT NULL DEFAULT now())")
         )
-        let start = seconds()
-        let producer = Task {
+        func produce() async throws {
             for base in stride(from: 0, to: messages, by: 100) {
                 let payloads = (base..<base + 100).map { ByteBuffer(string: String($0)) }
                 _ = try await Self.sql(database, "INSERT INTO \(unescaped: table) (payload) SELECT unnest(\(payloads))")
             }
         }
+        if prefilled { try await produce() }
+        let start = seconds()
+        let producer = Task { if !prefilled { try await produce() } }
         final class Done: Sendable { let count = Atomic<Int>(0) }
         let done = Done()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -209,7 +253,7 @@ struct PostgresBenchmark {
                             database,
                             """
                             UPDATE \(unescaped: table) SET visible_at = now() + interval '30 seconds'
-                            WHERE id IN (SELECT id FROM \(unescaped: table) WHERE visible_at <= now() ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)
+                            WHERE id = ANY(ARRAY(SELECT id FROM \(unescaped: table) WHERE visible_at <= now() ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED))
                             RETURNING id, payload
                             """)
                         var ids: [Int64] = []

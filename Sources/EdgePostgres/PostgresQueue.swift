@@ -9,7 +9,7 @@ import Synchronization
 /// A `QueueBackend` in PostgreSQL, for consumers in several processes on several machines.
 ///
 /// Messages of every queue live in `edge_queue_messages`. A claim is one statement —
-/// `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …` — so two consumers never
+/// `UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED)) RETURNING …` — so two consumers never
 /// claim the same message and nothing happens between choosing and claiming. A claim is a lease
 /// (a token and a visibility deadline): settling with a stale token changes nothing, and a message
 /// whose consumer died becomes visible again at the deadline. Sends and give-backs `NOTIFY`
@@ -162,13 +162,16 @@ public final class PostgresQueue: QueueBackend {
         let now = nowMilliseconds
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
+        // `= ANY(ARRAY(...))`, not `IN (...)`: with `IN` the planner may join the chosen ids
+        // to a sequential scan of the whole table (seen with a backlog of 20,000: 4.4 ms a
+        // claim instead of 2.4, and a drain at a third of the rate).
         return try await storage(queue) { [self] connection in
             let rows = try await connection.query(
                 """
                 UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
-                WHERE id IN (
+                WHERE id = ANY(ARRAY(
                     SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
-                    ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED)
+                    ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED))
                 RETURNING id, body, content_type, sent_at, attempts, trace_parent
                 """, logger: logger)
             var claimed: [ClaimedMessage] = []
