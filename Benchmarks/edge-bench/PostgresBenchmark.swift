@@ -164,9 +164,19 @@ struct PostgresBenchmark {
         return rate
     }
 
-    /// The job table's producer of ``peerEndToEnd(_:messages:consumers:)`` alone: one `INSERT ...
-    /// SELECT unnest($1)` of 100 payloads per statement, each committed.
+    /// The job table's producer of ``peerEndToEnd(_:messages:consumers:prefilled:)`` alone: one
+    /// `INSERT ... SELECT unnest($1)` of 100 payloads per statement, each committed.
     func peerProduce(_ database: PostgresPool, messages: Int) async throws -> Double {
+        let table = try await createJobTable(database)
+        let start = seconds()
+        try await insertJobs(database, table: table, messages: messages)
+        let rate = Double(messages) / (seconds() - start)
+        _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "DROP TABLE \(table)"))
+        return rate
+    }
+
+    /// A new job table for the peer; returns its name.
+    func createJobTable(_ database: PostgresPool) async throws -> String {
         let table = "bench_jobs_\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         _ = try await Self.sql(
             database,
@@ -174,14 +184,15 @@ struct PostgresBenchmark {
                 unsafeSQL:
                     "CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload bytea NOT NULL, visible_at timestamptz NOT NULL DEFAULT now())")
         )
-        let start = seconds()
+        return table
+    }
+
+    /// The job table's producer: `messages` payloads, 100 per `INSERT ... SELECT unnest($1)`.
+    func insertJobs(_ database: PostgresPool, table: String, messages: Int) async throws {
         for base in stride(from: 0, to: messages, by: 100) {
             let payloads = (base..<base + 100).map { ByteBuffer(string: String($0)) }
             _ = try await Self.sql(database, "INSERT INTO \(unescaped: table) (payload) SELECT unnest(\(payloads))")
         }
-        let rate = Double(messages) / (seconds() - start)
-        _ = try await Self.sql(database, PostgresQuery(unsafeSQL: "DROP TABLE \(table)"))
-        return rate
     }
 
     /// PostgresQueue end to end: sends in batches of 100 while consumers claim batches of 100.
@@ -227,22 +238,10 @@ struct PostgresBenchmark {
     /// polling every millisecond when nothing is due. Same server, same pool, every statement
     /// committed (`synchronous_commit` on).
     func peerEndToEnd(_ database: PostgresPool, messages: Int, consumers: Int, prefilled: Bool = false) async throws -> Double {
-        let table = "bench_jobs_\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-        _ = try await Self.sql(
-            database,
-            PostgresQuery(
-                unsafeSQL:
-                    "CREATE TABLE \(table) (id bigserial PRIMARY KEY, payload bytea NOT NULL, visible_at timestamptz NOT NULL DEFAULT now())")
-        )
-        func produce() async throws {
-            for base in stride(from: 0, to: messages, by: 100) {
-                let payloads = (base..<base + 100).map { ByteBuffer(string: String($0)) }
-                _ = try await Self.sql(database, "INSERT INTO \(unescaped: table) (payload) SELECT unnest(\(payloads))")
-            }
-        }
-        if prefilled { try await produce() }
+        let table = try await createJobTable(database)
+        if prefilled { try await insertJobs(database, table: table, messages: messages) }
         let start = seconds()
-        let producer = Task { if !prefilled { try await produce() } }
+        let producer = Task { if !prefilled { try await insertJobs(database, table: table, messages: messages) } }
         final class Done: Sendable { let count = Atomic<Int>(0) }
         let done = Done()
         try await withThrowingTaskGroup(of: Void.self) { group in
