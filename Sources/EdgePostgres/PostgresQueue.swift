@@ -174,15 +174,63 @@ public final class PostgresQueue: QueueBackend {
                     ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED))
                 RETURNING id, body, content_type, sent_at, attempts, trace_parent
                 """, logger: logger)
-            var claimed: [ClaimedMessage] = []
-            for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
-                claimed.append(
-                    ClaimedMessage(
-                        lease: QueueLease(messageID: id, token: token), body: body.byteArray,
-                        contentType: QueueContentType(rawValue: contentType) ?? .bytes,
-                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
+            return try await claimed(rows, token: token)
+        }
+    }
+
+    /// Decodes the rows a claim returned, in id order.
+    private func claimed(_ rows: PostgresRowSequence, token: String) async throws -> [ClaimedMessage] {
+        var claimed: [ClaimedMessage] = []
+        for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
+            claimed.append(
+                ClaimedMessage(
+                    lease: QueueLease(messageID: id, token: token), body: body.byteArray,
+                    contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                    timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
+        }
+        return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
+    }
+
+    /// Acknowledgements alone (the common case between batches) and the next claim are one
+    /// statement: the delete runs as a data-modifying CTE, so one round trip and one commit, and
+    /// the acknowledgements and the claim commit together. Other outcomes settle first, then claim.
+    ///
+    /// - Throws: ``QueueError`` `.storageFailure`. With acknowledgements alone nothing was applied
+    ///   when it throws; with other outcomes they may have been applied when the claim fails.
+    public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
+        var acks: [Int64] = [], ackTokens: [String] = []
+        for outcome in outcomes {
+            switch outcome {
+            case .ack(let lease), .deadLetter(let lease, nil):
+                acks.append(lease.messageID)
+                ackTokens.append(lease.token)
+            default:
+                break
             }
-            return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
+        }
+        if acks.isEmpty || acks.count < outcomes.count || max <= 0 {
+            try await settle(queue, outcomes)
+            return try await claim(queue, max: max, visibilityTimeout: visibilityTimeout)
+        }
+        let now = nowMilliseconds
+        let token = UUID().uuidString
+        let until = now + Int64((visibilityTimeout * 1000).rounded())
+        return try await storage(queue) { [self, acks, ackTokens] connection in
+            // Every part of one statement sees the same snapshot: the claim skips the rows the
+            // CTE deletes (`<> ALL`), whose leases may have expired meanwhile.
+            let rows = try await connection.query(
+                """
+                WITH acked AS (
+                    DELETE FROM edge_queue_messages m USING unnest(\(acks), \(ackTokens)) AS t(id, token)
+                    WHERE m.id = t.id AND m.lease = t.token)
+                UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
+                WHERE id = ANY(ARRAY(
+                    SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
+                        AND id <> ALL(\(acks))
+                    ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED))
+                RETURNING id, body, content_type, sent_at, attempts, trace_parent
+                """, logger: logger)
+            return try await claimed(rows, token: token)
         }
     }
 
