@@ -195,7 +195,7 @@ public final class PostgresQueue: QueueBackend {
     /// statement: the delete runs as a data-modifying CTE, so one round trip and one commit, and
     /// the acknowledgements and the claim commit together. Other outcomes settle first, then claim.
     ///
-    /// - Throws: ``QueueError`` `.storageFailure`. With acknowledgements alone nothing was applied
+    /// - Throws: `QueueError` `.storageFailure` (EdgeQueue). With acknowledgements alone nothing was applied
     ///   when it throws; with other outcomes they may have been applied when the claim fails.
     public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
         var acks: [Int64] = [], ackTokens: [String] = []
