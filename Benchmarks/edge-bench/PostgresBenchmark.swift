@@ -128,7 +128,7 @@ struct PostgresBenchmark {
         for consumers in [1, 2] {
             var ours: [Double] = [], peer: [Double] = []
             for _ in 0..<max(3, options.rounds) {
-                ours.append(try await drain(database, messages: total, consumers: consumers))
+                ours.append(try await endToEnd(database, messages: total, consumers: consumers, prefilled: true))
                 peer.append(try await peerEndToEnd(database, messages: total, consumers: consumers, prefilled: true))
             }
             BenchLine(
@@ -195,40 +195,12 @@ struct PostgresBenchmark {
         }
     }
 
-    /// PostgresQueue end to end: sends in batches of 100 while consumers claim batches of 100.
-    func endToEnd(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
+    /// PostgresQueue end to end: sends in batches of 100 while consumers claim batches of 100;
+    /// with `prefilled`, the consumers alone drain messages sent before they start.
+    func endToEnd(_ database: PostgresPool, messages: Int, consumers: Int, prefilled: Bool = false) async throws -> Double {
         let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
         defer { backend.close() }
-        return try await QueueBenchmark.endToEnd(backend, messages: messages, consumers: consumers)
-    }
-
-    /// PostgresQueue's consumers alone: `messages` are sent first, then `consumers` drain them
-    /// (batches of 100), timed from their start to an empty queue.
-    func drain(_ database: PostgresPool, messages: Int, consumers: Int) async throws -> Double {
-        let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
-        defer { backend.close() }
-        let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
-        for base in stride(from: 0, to: messages, by: 100) {
-            try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
-        }
-        final class Handled: Sendable { let count = Atomic<Int>(0) }
-        let handled = Handled()
-        let done = AsyncStream<Void>.makeStream()
-        let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)
-        let workers = try (0..<consumers).map { _ in
-            try QueueConsumer<Int>(queue: "bench", backend: backend, configuration: configuration) { batch in
-                if handled.count.add(batch.messages.count, ordering: .relaxed).newValue >= messages { done.continuation.yield() }
-            }
-        }
-        let start = seconds()
-        let running = workers.map { worker in Task { try await worker.run() } }
-        for await _ in done.stream { break }
-        // The last batch's acknowledgement commits right after its handler returns: wait for it.
-        while try await backend.stats("bench").backlog > 0 { try await Task.sleep(for: .milliseconds(1)) }
-        let rate = Double(messages) / (seconds() - start)
-        for worker in workers { worker.stop() }
-        for task in running { try await task.value }
-        return rate
+        return try await QueueBenchmark.endToEnd(backend, messages: messages, consumers: consumers, prefilled: prefilled)
     }
 
     /// The best job table a user would write in plain SQL with the same batches and the same

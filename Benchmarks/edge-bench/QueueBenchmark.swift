@@ -56,9 +56,16 @@ struct QueueBenchmark {
         return try await Self.endToEnd(backend, messages: messages, consumers: consumers)
     }
 
-    /// The end-to-end run on any backend (the PostgreSQL suite runs it on PostgresQueue).
-    static func endToEnd(_ backend: any QueueBackend, messages: Int, consumers: Int) async throws -> Double {
+    /// The end-to-end run on any backend (the PostgreSQL suite runs it on PostgresQueue). With
+    /// `prefilled`, every message is sent before the consumers start and only they are timed.
+    static func endToEnd(_ backend: any QueueBackend, messages: Int, consumers: Int, prefilled: Bool = false) async throws -> Double {
         let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
+        func produce() async throws {
+            for base in stride(from: 0, to: messages, by: 100) {
+                try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
+            }
+        }
+        if prefilled { try await produce() }
         let handled = Atomic<Int>(0)
         let done = AsyncStream<Void>.makeStream()
         let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)
@@ -69,9 +76,7 @@ struct QueueBenchmark {
         }
         let start = seconds()
         let running = workers.map { worker in Task { try await worker.run() } }
-        for base in stride(from: 0, to: messages, by: 100) {
-            try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
-        }
+        if !prefilled { try await produce() }
         for await _ in done.stream { break }
         // The last batch's acknowledgement commits right after its handler returns: wait for it.
         while try await backend.stats("bench").backlog > 0 { try await Task.sleep(for: .milliseconds(1)) }
