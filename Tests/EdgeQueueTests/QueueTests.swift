@@ -1,4 +1,5 @@
 import EdgeQueue
+import EdgeSQLite
 import EdgeTesting
 import Foundation
 import Logging
@@ -32,7 +33,7 @@ struct QueueConformanceTests {
 
 @Suite("SQLiteQueue")
 struct SQLiteQueueTests {
-    @Test("batched statements: a send of 250 is three INSERTs, one settle acknowledges two claims' messages and ignores a stale lease")
+    @Test("rows of batches: a send of 250 is three rows, claims of 150 split one, one settle acknowledges two claims' messages and ignores a stale lease")
     func batchedStatements() async throws {
         let limits = QueueLimits(maxBatchMessages: 250)
         let backend = try SQLiteQueue(path: try makeTemporaryDirectory() + "/queues.sqlite", configuration: .init(limits: limits))
@@ -52,6 +53,49 @@ struct SQLiteQueueTests {
         #expect(try await backend.stats("q").backlog == 1)
         let left = try await backend.peek("q", limit: 10)
         #expect(left.map(\.id) == [String(second[0].lease.messageID)])
+    }
+
+    @Test("a database written by the row-per-message schema (v2) opens with every message kept: ids, delays, leases, dead letters")
+    func migratesRowPerMessage() async throws {
+        let path = try makeTemporaryDirectory() + "/q.sqlite"
+        let clock = TestClock()
+        let now = Int64(clock.now.timeIntervalSince1970 * 1000)
+        do {
+            // What v1 and v2 created, as GRDB's migrator recorded them, with four messages.
+            let old = try RawSQLiteConnection(path: path, readOnly: false, busyTimeoutMilliseconds: 1000)
+            try old.execute(
+                """
+                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                INSERT INTO grdb_migrations VALUES ('v1'), ('v2: trace context');
+                CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body BLOB NOT NULL, content_type TEXT NOT NULL,
+                    sent_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, lease TEXT, source_queue TEXT,
+                    trace_parent TEXT);
+                CREATE INDEX messages_by_visibility ON messages (queue, visible_at, id);
+                INSERT INTO messages (id, queue, body, content_type, sent_at, visible_at, attempts, lease, source_queue, trace_parent) VALUES
+                    (7, 'jobs', X'6f6e65', 'text', \(now), \(now), 0, NULL, NULL, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'),
+                    (8, 'jobs', X'74776f', 'text', \(now), \(now + 60_000), 0, NULL, NULL, NULL),
+                    (9, 'jobs', X'03', 'bytes', \(now), \(now + 20_000), 1, 'a-lease-of-the-old-schema', NULL, NULL),
+                    (300, 'dlq', X'34', 'json', \(now), \(now), 0, NULL, 'jobs', NULL);
+                """)
+        }
+        let backend = try SQLiteQueue(path: path, configuration: .init(clock: clock))
+        defer { backend.close() }
+        #expect(try await backend.stats("jobs") == QueueStats(backlog: 3, inFlight: 1, delayed: 1, oldestMessageAge: 0))
+        #expect(try await backend.peek("jobs", limit: 10).map(\.id) == ["7", "8", "9"])
+        #expect(try await backend.peek("dlq", limit: 10).map(\.sourceQueue) == ["jobs"])
+        let first = try await backend.claim("jobs", max: 10, visibilityTimeout: 30)
+        #expect(first.map(\.lease.messageID) == [7] && first.map(\.body) == [Array("one".utf8)])
+        #expect(first.first?.traceParent == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" && first.first?.contentType == .text)
+        // The message leased before the upgrade comes back when its lease ends, with its attempts.
+        clock.advance(by: 20)
+        let second = try await backend.claim("jobs", max: 10, visibilityTimeout: 30)
+        #expect(second.map(\.lease.messageID) == [9] && second.first?.attempts == 2)
+        // A new message gets an id above every id given before.
+        try await backend.send("jobs", [OutgoingMessage(body: [1])])
+        let newest = try await backend.peek("jobs", limit: 10).map { Int64($0.id)! }
+        #expect(newest.count == 4 && newest.last! > 300)
+        #expect(try await backend.redrive(from: "dlq", to: nil) == 1)
     }
 
     @Test("two handles on one file (as two processes) share the queue without sharing a lease")
