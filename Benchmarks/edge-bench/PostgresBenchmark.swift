@@ -150,14 +150,16 @@ struct PostgresBenchmark {
         ).print()
     }
 
-    /// `QueueProducer.sendBatch` of 100 JSON messages at a time into PostgresQueue, no consumer.
+    /// `QueueProducer.sendBatch` of 100 messages at a time into PostgresQueue, no consumer; 8-byte
+    /// `.bytes` bodies, as the peer's payloads are raw bytes.
     func produce(_ database: PostgresPool, messages: Int) async throws -> Double {
         let backend = PostgresQueue(pool: database, configuration: .init(scope: "bench-\(UUID().uuidString.prefix(8))"))
         defer { backend.close() }
-        let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
+        let producer = try QueueProducer<[UInt8]>(queue: "bench", backend: backend)
         let start = seconds()
         for base in stride(from: 0, to: messages, by: 100) {
-            try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
+            try await producer.sendBatch(
+                (base..<(base + 100)).map { QueueSendRequest(body: withUnsafeBytes(of: UInt64($0).littleEndian) { [UInt8]($0) }, contentType: .bytes) })
         }
         let rate = Double(messages) / (seconds() - start)
         _ = try await Self.sql(database, "DELETE FROM edge_queue_messages WHERE scope = \(backend.configuration.scope)")

@@ -4,7 +4,7 @@ import GRDBSQLite
 import Synchronization
 
 /// `edge-bench queue`: durable end-to-end throughput of SQLiteQueue (send in batches of 100,
-/// consume in batches of 100, acknowledge) with 1 and 2 consumers, against the best plain-SQL
+/// consume in batches of 100, acknowledge; 8-byte bodies, as the peers') with 1 and 2 consumers, against the best plain-SQL
 /// SQLite job table (batched inserts, claims and deletes; `JobTableQueue`) and Redis Streams with
 /// `appendfsync always` (`RedisStreamsQueue`) in the same run, alternating rounds, medians; and
 /// enqueue-to-handler latency at a steady 1,000 messages/s.
@@ -29,6 +29,17 @@ struct QueueBenchmark {
                 }
             }
             let suffix = consumers == 1 ? "" : "_2consumers"
+            if consumers == 1 {
+                // The same run with JSON bodies (a typed `Int` queue), ours only: what encoding costs.
+                var json: [Double] = []
+                for round in 0..<rounds {
+                    json.append(try await endToEnd(path: directory + "/json-\(round).sqlite", messages: total, consumers: 1, jsonBodies: true))
+                }
+                BenchLine(
+                    suite: "queue", name: "sqlite.e2e_json_bodies", value: median(json), unit: "messages/s",
+                    extra: ["messages": "\(total)", "consumers": "1", "rounds": "\(rounds)"]
+                ).print()
+            }
             BenchLine(
                 suite: "queue", name: "sqlite.e2e\(suffix)_vs_job_table", value: median(ours), unit: "messages/s", peer: "sqlite-job-table-batched",
                 peerValue: median(table), extra: ["messages": "\(total)", "consumers": "\(consumers)", "rounds": "\(rounds)", "target_ratio": "1.0"]
@@ -50,19 +61,34 @@ struct QueueBenchmark {
 
     /// Sends `messages` in batches of 100 while `consumers` consumers drain them; messages/s from
     /// the first send to the last acknowledgement.
-    func endToEnd(path: String, messages: Int, consumers: Int) async throws -> Double {
+    func endToEnd(path: String, messages: Int, consumers: Int, jsonBodies: Bool = false) async throws -> Double {
         let backend = try SQLiteQueue(path: path)
         defer { backend.close() }
-        return try await Self.endToEnd(backend, messages: messages, consumers: consumers)
+        return try await Self.endToEnd(backend, messages: messages, consumers: consumers, jsonBodies: jsonBodies)
     }
 
     /// The end-to-end run on any backend (the PostgreSQL suite runs it on PostgresQueue). With
     /// `prefilled`, every message is sent before the consumers start and only they are timed.
-    static func endToEnd(_ backend: any QueueBackend, messages: Int, consumers: Int, prefilled: Bool = false) async throws -> Double {
-        let producer = try QueueProducer<Int>(queue: "bench", backend: backend)
+    /// Bodies are 8 raw bytes (`.bytes`), as the peers store them; with `jsonBodies`, an `Int`
+    /// encoded and decoded as JSON (a typed queue's default).
+    static func endToEnd(
+        _ backend: any QueueBackend, messages: Int, consumers: Int, prefilled: Bool = false, jsonBodies: Bool = false
+    ) async throws -> Double {
+        if jsonBodies {
+            return try await endToEnd(backend, messages: messages, consumers: consumers, prefilled: prefilled) { QueueSendRequest(body: $0) }
+        }
+        return try await endToEnd(backend, messages: messages, consumers: consumers, prefilled: prefilled) {
+            QueueSendRequest(body: withUnsafeBytes(of: UInt64($0).littleEndian) { [UInt8]($0) }, contentType: .bytes)
+        }
+    }
+
+    private static func endToEnd<Body: Codable & Sendable>(
+        _ backend: any QueueBackend, messages: Int, consumers: Int, prefilled: Bool, request: (Int) -> QueueSendRequest<Body>
+    ) async throws -> Double {
+        let producer = try QueueProducer<Body>(queue: "bench", backend: backend)
         func produce() async throws {
             for base in stride(from: 0, to: messages, by: 100) {
-                try await producer.sendBatch((base..<(base + 100)).map { QueueSendRequest(body: $0) })
+                try await producer.sendBatch((base..<(base + 100)).map(request))
             }
         }
         if prefilled { try await produce() }
@@ -70,7 +96,7 @@ struct QueueBenchmark {
         let done = AsyncStream<Void>.makeStream()
         let configuration = QueueConsumerConfiguration(maxBatchSize: 100, maxBatchTimeout: 0, visibilityTimeout: 60)
         let workers = try (0..<consumers).map { _ in
-            try QueueConsumer<Int>(queue: "bench", backend: backend, configuration: configuration) { batch in
+            try QueueConsumer<Body>(queue: "bench", backend: backend, configuration: configuration) { batch in
                 if handled.add(batch.messages.count, ordering: .relaxed).newValue >= messages { done.continuation.yield() }
             }
         }

@@ -210,22 +210,32 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
     /// Hands `claimed` to the handler; returns each message's outcome, for the caller to settle.
     private func process(_ claimed: [ClaimedMessage]) async -> [MessageOutcome] {
         var outcomes: [MessageOutcome] = []
-        var deliverable: [(ClaimedMessage, Body)] = []
+        // The decoded messages and their bodies side by side (arrays of a concrete type and of
+        // `Body`, not of tuples: a tuple of a generic type costs a metadata lookup per element).
+        var delivered: [ClaimedMessage] = []
+        var bodies: [Body] = []
+        delivered.reserveCapacity(claimed.count)
+        bodies.reserveCapacity(claimed.count)
         let decoder = JSONDecoder()
         for message in claimed {
             do {
-                deliverable.append((message, try QueueCoding.decode(message.body, as: message.contentType, to: Body.self, decoder: decoder)))
+                bodies.append(try QueueCoding.decode(message.body, as: message.contentType, to: Body.self, decoder: decoder))
+                delivered.append(message)
             } catch {
                 logger.error("undecodable message", metadata: ["queue": "\(queue)", "message": "\(message.lease.messageID)", "error": "\(error)"])
                 outcomes.append(failedDelivery(message, delay: configuration.retryDelay))
             }
         }
-        if !deliverable.isEmpty {
-            let decisions = BatchDecisions(count: deliverable.count)
-            let messages = deliverable.enumerated().map { index, item in
-                Message(
-                    id: String(item.0.lease.messageID), timestamp: item.0.timestamp, body: item.1, attempts: item.0.attempts, index: index, decisions: decisions
-                )
+        if !delivered.isEmpty {
+            let decisions = BatchDecisions(count: delivered.count)
+            var messages: [Message<Body>] = []
+            messages.reserveCapacity(delivered.count)
+            for index in delivered.indices {
+                let message = delivered[index]
+                messages.append(
+                    Message(
+                        id: String(message.lease.messageID), timestamp: message.timestamp, body: bodies[index], attempts: message.attempts, index: index,
+                        decisions: decisions))
             }
             var succeeded = true
             // The batch keeps its leases while the handler runs, however long it takes.
@@ -234,7 +244,7 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
             do {
                 // A consumer span continuing the trace of the batch's first traced message, linked
                 // to the others' (a batch of one push's messages stays in one trace).
-                let contexts = deliverable.compactMap { TraceContext.context(traceParent: $0.0.traceParent) }
+                let contexts = delivered.compactMap { TraceContext.context(traceParent: $0.traceParent) }
                 let batch = MessageBatch(queue: queue, messages: messages, decisions: decisions)
                 try await withSpan("process \(queue)", context: contexts.first ?? .topLevel, ofKind: .consumer) { span in
                     span.attributes["messaging.system"] = "swift-edge"
@@ -248,10 +258,12 @@ public final class QueueConsumer<Body: Decodable & Sendable>: Service {
                 logger.warning(
                     "queue handler threw; retrying the batch", metadata: ["queue": "\(queue)", "messages": "\(messages.count)", "error": "\(error)"])
             }
-            for (item, decision) in zip(deliverable, decisions.resolve(handlerSucceeded: succeeded)) {
-                switch decision {
-                case .ack: outcomes.append(.ack(item.0.lease))
-                case .retry(let delay): outcomes.append(failedDelivery(item.0, delay: delay ?? configuration.retryDelay))
+            let resolved = decisions.resolve(handlerSucceeded: succeeded)
+            outcomes.reserveCapacity(outcomes.count + delivered.count)
+            for index in delivered.indices {
+                switch resolved[index] {
+                case .ack: outcomes.append(.ack(delivered[index].lease))
+                case .retry(let delay): outcomes.append(failedDelivery(delivered[index], delay: delay ?? configuration.retryDelay))
                 }
             }
         }
