@@ -61,8 +61,13 @@ public final class PostgresQueue: QueueBackend {
             source_queue text
         )
         """,
-        "CREATE INDEX IF NOT EXISTS edge_queue_messages_visible ON edge_queue_messages (scope, queue, visible_at, id)",
         "ALTER TABLE edge_queue_messages ADD COLUMN IF NOT EXISTS trace_parent text",
+        // The claim's order, with the id as an expression (`id + 0`) so that no statement looking
+        // messages up by id can use this index: when the table's statistics say it is empty
+        // (autoanalyze ran while it was drained), the planner took it for `id = ANY(...)` and
+        // scanned all of it, ~100 ms a claim with 20,000 messages, instead of the primary key.
+        "CREATE INDEX IF NOT EXISTS edge_queue_messages_by_visibility ON edge_queue_messages (scope, queue, visible_at, (id + 0))",
+        "DROP INDEX IF EXISTS edge_queue_messages_visible",
     ]
 
     /// Opens the queues of `pool`'s database and starts listening for notifications. The table is
@@ -217,13 +222,13 @@ public final class PostgresQueue: QueueBackend {
             let rows = try await connection.query(
                 """
                 WITH acked AS (
-                    DELETE FROM edge_queue_messages m USING unnest(\(ids), \(tokens)) AS t(id, token)
-                    WHERE m.id = t.id AND m.lease = t.token)
+                    DELETE FROM edge_queue_messages m
+                    WHERE m.id = ANY(\(ids)) AND m.lease = (\(tokens)::text[])[array_position(\(ids)::bigint[], m.id)])
                 UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
                 WHERE id = ANY(ARRAY(
                     SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
                         AND id <> ALL(\(ids))
-                    ORDER BY visible_at, id LIMIT \(max) FOR UPDATE SKIP LOCKED))
+                    ORDER BY visible_at, (id + 0) LIMIT \(max) FOR UPDATE SKIP LOCKED))
                 RETURNING id, body, content_type, sent_at, attempts, trace_parent
                 """, logger: logger)
             return try await claimed(rows, token: token)
@@ -238,8 +243,8 @@ public final class PostgresQueue: QueueBackend {
             let rows = try await connection.query(
                 """
                 UPDATE edge_queue_messages m SET visible_at = \(until)
-                FROM unnest(\(ids), \(tokens)) AS t(id, token)
-                WHERE m.id = t.id AND m.lease = t.token AND m.scope = \(scope) AND m.queue = \(queue)
+                WHERE m.id = ANY(\(ids)) AND m.lease = (\(tokens)::text[])[array_position(\(ids)::bigint[], m.id)]
+                    AND m.scope = \(scope) AND m.queue = \(queue)
                 RETURNING m.id
                 """, logger: logger)
             var kept: Set<Int64> = []
@@ -282,33 +287,30 @@ public final class PostgresQueue: QueueBackend {
         if !acks.isEmpty {
             statements.append(
                 """
-                DELETE FROM edge_queue_messages m USING unnest(\(acks), \(ackTokens)) AS t(id, token)
-                WHERE m.id = t.id AND m.lease = t.token
+                DELETE FROM edge_queue_messages m
+                WHERE m.id = ANY(\(acks)) AND m.lease = (\(ackTokens)::text[])[array_position(\(acks)::bigint[], m.id)]
                 """)
         }
         if !retries.isEmpty {
             statements.append(
                 """
-                UPDATE edge_queue_messages m SET lease = NULL, visible_at = t.at
-                FROM unnest(\(retries), \(retryTokens), \(retryAt)) AS t(id, token, at)
-                WHERE m.id = t.id AND m.lease = t.token
+                UPDATE edge_queue_messages m SET lease = NULL, visible_at = (\(retryAt)::bigint[])[array_position(\(retries)::bigint[], m.id)]
+                WHERE m.id = ANY(\(retries)) AND m.lease = (\(retryTokens)::text[])[array_position(\(retries)::bigint[], m.id)]
                 """)
         }
         if !releases.isEmpty {
             statements.append(
                 """
                 UPDATE edge_queue_messages m SET lease = NULL, visible_at = \(now), attempts = m.attempts - 1
-                FROM unnest(\(releases), \(releaseTokens)) AS t(id, token)
-                WHERE m.id = t.id AND m.lease = t.token
+                WHERE m.id = ANY(\(releases)) AND m.lease = (\(releaseTokens)::text[])[array_position(\(releases)::bigint[], m.id)]
                 """)
         }
         if !dead.isEmpty {
             statements.append(
                 """
-                UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue), queue = t.target, lease = NULL,
-                    visible_at = \(now), attempts = 0
-                FROM unnest(\(dead), \(deadTokens), \(deadTargets)) AS t(id, token, target)
-                WHERE m.id = t.id AND m.lease = t.token
+                UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue),
+                    queue = (\(deadTargets)::text[])[array_position(\(dead)::bigint[], m.id)], lease = NULL, visible_at = \(now), attempts = 0
+                WHERE m.id = ANY(\(dead)) AND m.lease = (\(deadTokens)::text[])[array_position(\(dead)::bigint[], m.id)]
                 """)
         }
         for name in woken { statements.append("SELECT pg_notify('edge_queue', \(channelPayload(name)))") }
