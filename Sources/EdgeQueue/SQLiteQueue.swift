@@ -14,8 +14,8 @@ public import Logging
 ///   it takes only part of it, and leases them in the same transaction, so two consumers, in this
 ///   process or in others sharing the file, never receive the same message while its lease is
 ///   valid. A lease is the row's `visible_at` moved to the end of the visibility timeout plus a
-///   random token; a consumer that dies simply lets it pass. Extending one message's lease
-///   extends the lease of the messages claimed with it in the same row.
+///   random token; a consumer that dies simply lets it pass. Extending the leases of some of a
+///   row's messages moves them to a row of their own under the same lease: only theirs move.
 /// - Writes use group commit (`SQLiteWriter`): sends, claims and settlements that arrive
 ///   together share one transaction and one fsync.
 public final class SQLiteQueue: QueueBackend {
