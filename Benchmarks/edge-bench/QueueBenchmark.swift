@@ -16,7 +16,7 @@ struct QueueBenchmark {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let total = 200_000
         let redis = try RedisStreamsQueue.start(directory: directory)
-        defer { redis?.process.terminate() }
+        defer { if let redis { RedisStreamsQueue.stop(redis.process) } }
         let rounds = max(3, options.rounds)
         for consumers in [1, 2] {
             var ours: [Double] = [], table: [Double] = [], streams: [Double] = []

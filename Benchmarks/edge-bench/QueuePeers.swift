@@ -157,8 +157,16 @@ enum RedisStreamsQueue {
             }
             usleep(20_000)
         }
-        process.terminate()
+        stop(process)
         throw BenchError(message: "redis-server did not answer on port \(port)")
+    }
+
+    /// Kills the server and waits for it. Not SIGTERM: the server inherits this process's blocked
+    /// signals, SIGTERM among them, so it never received it and every run left one running.
+    static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     /// Messages/s from the first XADD to the last XACK.
