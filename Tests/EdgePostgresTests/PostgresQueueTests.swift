@@ -2,6 +2,7 @@ import EdgePostgres
 import EdgeQueue
 import EdgeTesting
 import Foundation
+import PostgresNIO
 import Testing
 
 @Suite("PostgresQueue", .enabled(if: postgresAvailable, skipReason))
@@ -18,6 +19,24 @@ struct PostgresQueueTests {
     @Test("queue conformance", arguments: QueueConformance.cases + QueueConformance.durableCases)
     func conformance(_ check: QueueConformance.Case) async throws {
         try await check.run(Self.harness)
+    }
+
+    @Test("only the primary key has the message id as a column: lookups by id cannot take another index when statistics are stale")
+    func idLookupsUseThePrimaryKey() async throws {
+        // When autoanalyze runs while the table is drained, the planner costs every path at one
+        // row; an index with `id` as a column then served `id = ANY(...)` by scanning all of it.
+        let queue = PostgresQueue(pool: try database(), configuration: .init(scope: uniqueName("indexes")))
+        try await queue.send("jobs", [OutgoingMessage(body: [1])])
+        var definitions: [String: String] = [:]
+        let rows = try await database().client.query("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'edge_queue_messages'")
+        for try await (name, definition) in rows.decode((String, String).self) { definitions[name] = definition }
+        #expect(definitions["edge_queue_messages_pkey"] != nil)
+        #expect(definitions["edge_queue_messages_by_visibility"]?.contains("(id + 0)") == true, "the claim's order, by an expression")
+        for (name, definition) in definitions where name != "edge_queue_messages_pkey" {
+            let columns = definition.split(separator: "(", maxSplits: 1).last.map(String.init) ?? ""
+            let plain = columns.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " ()")) }
+            #expect(!plain.contains("id"), "\(name) has id as a column: \(definition)")
+        }
     }
 
     @Test("two backends (as two processes) claim concurrently: every message exactly once, none lost")
