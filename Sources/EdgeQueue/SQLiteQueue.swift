@@ -449,8 +449,8 @@ public final class SQLiteQueue: QueueBackend {
         var kept: [StoredBatch.Entry] = []
         var moved: [(row: StoredRow, entries: [StoredBatch.Entry])] = []
         for entry in loaded.entries {
-            var row = loaded.row
-            row.lease = nil
+            // The row a moved message goes to (built only for moves: acknowledgements are the hot path).
+            var row: StoredRow
             switch outcome[entry.id] {
             case nil:
                 kept.append(entry)
@@ -458,16 +458,20 @@ public final class SQLiteQueue: QueueBackend {
             case .ack, .deadLetter(_, nil):
                 continue
             case .retry(_, let delay):
+                row = loaded.row
                 row.visibleAt = now + Int64((delay * 1000).rounded())
             case .release:
+                row = loaded.row
                 row.visibleAt = now
                 row.attempts -= 1
             case .deadLetter(_, let target?):
+                row = loaded.row
                 row.sourceQueue = row.sourceQueue ?? row.queue
                 row.queue = target
                 row.visibleAt = now
                 row.attempts = 0
             }
+            row.lease = nil
             if let at = moved.firstIndex(where: { $0.row == row }) {
                 moved[at].entries.append(entry)
             } else {
