@@ -162,7 +162,7 @@ struct PostgresBenchmark {
                 (base..<(base + 100)).map { QueueSendRequest(body: withUnsafeBytes(of: UInt64($0).littleEndian) { [UInt8]($0) }, contentType: .bytes) })
         }
         let rate = Double(messages) / (seconds() - start)
-        _ = try await Self.sql(database, "DELETE FROM edge_queue_messages WHERE scope = \(backend.configuration.scope)")
+        _ = try await Self.sql(database, "DELETE FROM edge_queue_batches WHERE scope = \(backend.configuration.scope)")
         return rate
     }
 

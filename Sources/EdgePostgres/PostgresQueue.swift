@@ -8,9 +8,11 @@ import Synchronization
 
 /// A `QueueBackend` in PostgreSQL, for consumers in several processes on several machines.
 ///
-/// Messages of every queue live in `edge_queue_messages`. A claim is one statement —
-/// `UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED)) RETURNING …` — so two consumers never
-/// claim the same message and nothing happens between choosing and claiming. A claim is a lease
+/// Messages of every queue live in `edge_queue_batches`, a row for the messages of one send that
+/// share a delay (the layout, and the functions below, are in `PostgresQueueSchema.swift`). A claim
+/// is one call of `edge_queue_claim`, which locks the rows it takes `FOR UPDATE SKIP LOCKED` — so two
+/// consumers never claim the same message and nothing happens between choosing and claiming — and
+/// splits a row it takes in part. Settling and extending leases are one call each. A claim is a lease
 /// (a token and a visibility deadline): settling with a stale token changes nothing, and a message
 /// whose consumer died becomes visible again at the deadline. Sends and give-backs `NOTIFY`
 /// channel `edge_queue` with the queue's name; every `PostgresQueue` listens on it and wakes its
@@ -45,30 +47,6 @@ public final class PostgresQueue: QueueBackend {
     public let configuration: Configuration
     private let signals = QueueSignals()
     private let listener = Mutex<PostgresPool.Subscription?>(nil)
-
-    static let schema = [
-        """
-        CREATE TABLE IF NOT EXISTS edge_queue_messages (
-            id bigserial PRIMARY KEY,
-            scope text NOT NULL,
-            queue text NOT NULL,
-            body bytea NOT NULL,
-            content_type text NOT NULL,
-            sent_at bigint NOT NULL,
-            visible_at bigint NOT NULL,
-            attempts integer NOT NULL DEFAULT 0,
-            lease text,
-            source_queue text
-        )
-        """,
-        "ALTER TABLE edge_queue_messages ADD COLUMN IF NOT EXISTS trace_parent text",
-        // The claim's order, with the id as an expression (`id + 0`) so that no statement looking
-        // messages up by id can use this index: when the table's statistics say it is empty
-        // (autoanalyze ran while it was drained), the planner took it for `id = ANY(...)` and
-        // scanned all of it, ~100 ms a claim with 20,000 messages, instead of the primary key.
-        "CREATE INDEX IF NOT EXISTS edge_queue_messages_by_visibility ON edge_queue_messages (scope, queue, visible_at, (id + 0))",
-        "DROP INDEX IF EXISTS edge_queue_messages_visible",
-    ]
 
     /// Opens the queues of `pool`'s database and starts listening for notifications. The table is
     /// created by the first operation (a failure to reach or migrate the database is that
@@ -112,7 +90,7 @@ public final class PostgresQueue: QueueBackend {
 
     private func storage<T: Sendable>(_ queue: String?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            try await pool.migrate("edge_queue.v2", Self.schema)
+            try await pool.migrate(Self.schemaName, Self.schema)
             return try await pool.withConnection(body)
         } catch let error as QueueError {
             throw error
@@ -125,113 +103,114 @@ public final class PostgresQueue: QueueBackend {
         try limits.validate(messages, queue: queue)
         guard !messages.isEmpty else { return }
         let now = nowMilliseconds
-        // One statement, so one round trip and one commit: the insert runs as a data-modifying
-        // CTE and the notification is sent only if it commits. A batch whose messages share their
-        // content type, delay and trace context (the common case) sends those once, not as arrays.
-        let first = messages[0]
-        let uniform = messages.allSatisfy {
-            $0.contentType == first.contentType && $0.delaySeconds == first.delaySeconds && $0.traceParent == first.traceParent
+        // A row per run of up to 100 consecutive messages sharing a delay (the common case: one
+        // row). One row is one statement, so one round trip and one commit: the insert runs as a
+        // data-modifying CTE and the notification is sent only if it commits.
+        var rows: [[OutgoingMessage]] = []
+        for message in messages {
+            if let last = rows.last?.last, last.delaySeconds == message.delaySeconds, rows[rows.count - 1].count < 100 {
+                rows[rows.count - 1].append(message)
+            } else {
+                rows.append([message])
+            }
         }
-        let bodies = messages.map { ByteBuffer(bytes: $0.body) }
-        let statement: PostgresQuery
-        if uniform {
-            statement = """
+        let statements = rows.map { row -> PostgresQuery in
+            let visibleAt = now + Int64((row[0].delaySeconds * 1000).rounded())
+            return """
                 WITH inserted AS (
-                    INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at, trace_parent)
-                    SELECT \(scope), \(queue), b, \(first.contentType.rawValue), \(now), \(now + Int64((first.delaySeconds * 1000).rounded())),
-                        \(first.traceParent)
-                    FROM unnest(\(bodies)) WITH ORDINALITY AS t(b, n)
-                    ORDER BY n)
-                SELECT pg_notify('edge_queue', \(channelPayload(queue)))
-                """
-        } else {
-            statement = """
-                WITH inserted AS (
-                    INSERT INTO edge_queue_messages (scope, queue, body, content_type, sent_at, visible_at, trace_parent)
-                    SELECT \(scope), \(queue), b, c, \(now), v, NULLIF(p, '')
-                    FROM unnest(\(bodies), \(messages.map(\.contentType.rawValue)),
-                                \(messages.map { now + Int64(($0.delaySeconds * 1000).rounded()) }),
-                                \(messages.map { $0.traceParent ?? "" })) WITH ORDINALITY AS t(b, c, v, p, n)
-                    ORDER BY n)
+                    INSERT INTO edge_queue_batches (id, scope, queue, visible_at, first_id, ids, bodies, content_types, trace_parents, sent_at)
+                    SELECT r.id, \(scope), \(queue), \(visibleAt), r.id * 128, ARRAY(SELECT r.id * 128 + g FROM generate_series(0, \(row.count - 1)) g),
+                        \(row.map { ByteBuffer(bytes: $0.body) }), \(row.map(\.contentType.rawValue)), \(row.map { $0.traceParent ?? "" }), \(now)
+                    FROM (SELECT nextval('edge_queue_batches_id_seq') AS id) r)
                 SELECT pg_notify('edge_queue', \(channelPayload(queue)))
                 """
         }
         try await storage(queue) { [self] connection in
-            _ = try await connection.query(statement, logger: logger)
+            if statements.count == 1 {
+                _ = try await connection.query(statements[0], logger: logger)
+            } else {
+                try await connection.withTransaction(logger: logger) { connection in
+                    for statement in statements { _ = try await connection.query(statement, logger: logger) }
+                }
+            }
         }
         signals.notify(queue)
     }
 
     public func claim(_ queue: String, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
         guard max > 0 else { return [] }
-        return try await claim(queue, max: max, visibilityTimeout: visibilityTimeout, acknowledging: [], tokens: [])
+        return try await claim(queue, settling: Outcomes(), max: max, visibilityTimeout: visibilityTimeout)
     }
 
-    /// Decodes the rows a claim returned, in id order.
-    private func claimed(_ rows: PostgresRowSequence, token: String) async throws -> [ClaimedMessage] {
-        var claimed: [ClaimedMessage] = []
-        for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
-            claimed.append(
-                ClaimedMessage(
-                    lease: QueueLease(messageID: id, token: token), body: body.byteArray,
-                    contentType: QueueContentType(rawValue: contentType) ?? .bytes,
-                    timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
-        }
-        return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
-    }
+    /// Outcomes as the arrays `edge_queue_settle` takes: message id, lease token, kind (0 delete,
+    /// 1 retry, 2 release, 3 dead-letter), visibility time and dead-letter target.
+    private struct Outcomes {
+        var ids: [Int64] = [], tokens: [String] = [], kinds: [Int32] = [], visible: [Int64] = [], targets: [String] = []
+        /// The queues that gain visible messages when these apply.
+        var woken: Set<String> = []
 
-    /// Acknowledgements alone (the common case between batches) and the next claim are one
-    /// statement: the delete runs as a data-modifying CTE, so one round trip and one commit, and
-    /// the acknowledgements and the claim commit together. Other outcomes settle first, then claim.
-    ///
-    /// - Throws: `QueueError` `.storageFailure` (EdgeQueue). With acknowledgements alone nothing was applied
-    ///   when it throws; with other outcomes they may have been applied when the claim fails.
-    public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
-        var acks: [Int64] = [], ackTokens: [String] = []
-        for outcome in outcomes {
-            switch outcome {
-            case .ack(let lease), .deadLetter(let lease, nil):
-                acks.append(lease.messageID)
-                ackTokens.append(lease.token)
-            default:
-                break
+        init() {}
+
+        init(_ outcomes: [MessageOutcome], queue: String, now: Int64) {
+            for outcome in outcomes {
+                ids.append(outcome.lease.messageID)
+                tokens.append(outcome.lease.token)
+                switch outcome {
+                case .ack, .deadLetter(_, nil):
+                    kinds.append(0)
+                    visible.append(0)
+                    targets.append("")
+                case .retry(_, let delay):
+                    kinds.append(1)
+                    visible.append(now + Int64((delay * 1000).rounded()))
+                    targets.append("")
+                    woken.insert(queue)
+                case .release:
+                    kinds.append(2)
+                    visible.append(now)
+                    targets.append("")
+                    woken.insert(queue)
+                case .deadLetter(_, let target?):
+                    kinds.append(3)
+                    visible.append(now)
+                    targets.append(target)
+                    woken.insert(target)
+                }
             }
         }
-        if acks.isEmpty || acks.count < outcomes.count || max <= 0 {
-            try await settle(queue, outcomes)
-            return try await claim(queue, max: max, visibilityTimeout: visibilityTimeout)
-        }
-        return try await claim(queue, max: max, visibilityTimeout: visibilityTimeout, acknowledging: acks, tokens: ackTokens)
     }
 
-    /// Deletes the acknowledged messages (`ids` under `tokens`; none for a plain claim) and claims
-    /// up to `max` visible ones, in one statement: one round trip, one commit.
+    /// Settles `outcomes` and claims the next batch in one statement: one round trip, one commit.
     ///
-    /// `= ANY(ARRAY(...))`, not `IN (...)`: with `IN` the planner may join the chosen ids to a
-    /// sequential scan of the whole table (seen with a backlog of 20,000: 4.4 ms a claim instead
-    /// of 2.4, and a drain at a third of the rate). Every part of one statement sees the same
-    /// snapshot, so the claim skips the rows the delete takes (`<> ALL`), whose leases may have
-    /// expired meanwhile.
-    private func claim(
-        _ queue: String, max: Int, visibilityTimeout: Double, acknowledging ids: [Int64], tokens: [String]
-    ) async throws -> [ClaimedMessage] {
+    /// - Throws: `QueueError` `.storageFailure` (EdgeQueue); nothing was applied when it throws.
+    public func settleAndClaim(_ queue: String, _ outcomes: [MessageOutcome], max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
+        let settling = Outcomes(outcomes, queue: queue, now: nowMilliseconds)
+        let claimed = try await claim(queue, settling: settling, max: Swift.max(0, max), visibilityTimeout: visibilityTimeout)
+        for name in settling.woken { signals.notify(name) }
+        return claimed
+    }
+
+    /// Applies `settling`, then leases up to `max` visible messages (the oldest by visibility
+    /// time, then id), in one call of `edge_queue_claim`.
+    private func claim(_ queue: String, settling: Outcomes, max: Int, visibilityTimeout: Double) async throws -> [ClaimedMessage] {
         let now = nowMilliseconds
         let token = UUID().uuidString
         let until = now + Int64((visibilityTimeout * 1000).rounded())
         return try await storage(queue) { [self] connection in
             let rows = try await connection.query(
                 """
-                WITH acked AS (
-                    DELETE FROM edge_queue_messages m
-                    WHERE m.id = ANY(\(ids)) AND m.lease = (\(tokens)::text[])[array_position(\(ids)::bigint[], m.id)])
-                UPDATE edge_queue_messages SET lease = \(token), visible_at = \(until), attempts = attempts + 1
-                WHERE id = ANY(ARRAY(
-                    SELECT id FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue) AND visible_at <= \(now)
-                        AND id <> ALL(\(ids))
-                    ORDER BY visible_at, (id + 0) LIMIT \(max) FOR UPDATE SKIP LOCKED))
-                RETURNING id, body, content_type, sent_at, attempts, trace_parent
+                SELECT * FROM edge_queue_claim(\(scope), \(queue), \(now), \(Int32(clamping: max)), \(until), \(token),
+                    \(settling.ids), \(settling.tokens), \(settling.kinds), \(settling.visible), \(settling.targets))
                 """, logger: logger)
-            return try await claimed(rows, token: token)
+            var claimed: [ClaimedMessage] = []
+            for try await (id, body, contentType, sentAt, attempts, trace) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
+                claimed.append(
+                    ClaimedMessage(
+                        lease: QueueLease(messageID: id, token: token), body: body.byteArray,
+                        contentType: QueueContentType(rawValue: contentType) ?? .bytes,
+                        timestamp: Date(timeIntervalSince1970: Double(sentAt) / 1000), attempts: Int(attempts), traceParent: trace))
+            }
+            return claimed.sorted { $0.lease.messageID < $1.lease.messageID }
         }
     }
 
@@ -241,12 +220,7 @@ public final class PostgresQueue: QueueBackend {
         let ids = leases.map(\.messageID), tokens = leases.map(\.token)
         return try await storage(queue) { [self] connection in
             let rows = try await connection.query(
-                """
-                UPDATE edge_queue_messages m SET visible_at = \(until)
-                WHERE m.id = ANY(\(ids)) AND m.lease = (\(tokens)::text[])[array_position(\(ids)::bigint[], m.id)]
-                    AND m.scope = \(scope) AND m.queue = \(queue)
-                RETURNING m.id
-                """, logger: logger)
+                "SELECT * FROM edge_queue_extend(\(scope), \(queue), \(until), \(ids), \(tokens))", logger: logger)
             var kept: Set<Int64> = []
             for try await id in rows.decode(Int64.self) { kept.insert(id) }
             return leases.filter { kept.contains($0.messageID) }
@@ -255,77 +229,15 @@ public final class PostgresQueue: QueueBackend {
 
     public func settle(_ queue: String, _ outcomes: [MessageOutcome]) async throws {
         guard !outcomes.isEmpty else { return }
-        let now = nowMilliseconds
-        var acks: [Int64] = [], ackTokens: [String] = []
-        var retries: [Int64] = [], retryTokens: [String] = [], retryAt: [Int64] = []
-        var releases: [Int64] = [], releaseTokens: [String] = []
-        var dead: [Int64] = [], deadTokens: [String] = [], deadTargets: [String] = []
-        var woken: Set<String> = []
-        for outcome in outcomes {
-            let lease = outcome.lease
-            switch outcome {
-            case .ack, .deadLetter(_, nil):
-                acks.append(lease.messageID)
-                ackTokens.append(lease.token)
-            case .retry(_, let delay):
-                retries.append(lease.messageID)
-                retryTokens.append(lease.token)
-                retryAt.append(now + Int64((delay * 1000).rounded()))
-                woken.insert(queue)
-            case .release:
-                releases.append(lease.messageID)
-                releaseTokens.append(lease.token)
-                woken.insert(queue)
-            case .deadLetter(_, let target?):
-                dead.append(lease.messageID)
-                deadTokens.append(lease.token)
-                deadTargets.append(target)
-                woken.insert(target)
-            }
-        }
-        var statements: [PostgresQuery] = []
-        if !acks.isEmpty {
-            statements.append(
+        let settling = Outcomes(outcomes, queue: queue, now: nowMilliseconds)
+        try await storage(queue) { [self] connection in
+            _ = try await connection.query(
                 """
-                DELETE FROM edge_queue_messages m
-                WHERE m.id = ANY(\(acks)) AND m.lease = (\(ackTokens)::text[])[array_position(\(acks)::bigint[], m.id)]
-                """)
+                SELECT edge_queue_settle(\(scope), \(queue), \(settling.ids), \(settling.tokens), \(settling.kinds), \(settling.visible),
+                    \(settling.targets))
+                """, logger: logger)
         }
-        if !retries.isEmpty {
-            statements.append(
-                """
-                UPDATE edge_queue_messages m SET lease = NULL, visible_at = (\(retryAt)::bigint[])[array_position(\(retries)::bigint[], m.id)]
-                WHERE m.id = ANY(\(retries)) AND m.lease = (\(retryTokens)::text[])[array_position(\(retries)::bigint[], m.id)]
-                """)
-        }
-        if !releases.isEmpty {
-            statements.append(
-                """
-                UPDATE edge_queue_messages m SET lease = NULL, visible_at = \(now), attempts = m.attempts - 1
-                WHERE m.id = ANY(\(releases)) AND m.lease = (\(releaseTokens)::text[])[array_position(\(releases)::bigint[], m.id)]
-                """)
-        }
-        if !dead.isEmpty {
-            statements.append(
-                """
-                UPDATE edge_queue_messages m SET source_queue = COALESCE(m.source_queue, m.queue),
-                    queue = (\(deadTargets)::text[])[array_position(\(dead)::bigint[], m.id)], lease = NULL, visible_at = \(now), attempts = 0
-                WHERE m.id = ANY(\(dead)) AND m.lease = (\(deadTokens)::text[])[array_position(\(dead)::bigint[], m.id)]
-                """)
-        }
-        for name in woken { statements.append("SELECT pg_notify('edge_queue', \(channelPayload(name)))") }
-        try await storage(queue) { [self, statements] connection in
-            // A batch of acknowledgements alone (the common case) is one statement: atomic by
-            // itself, so no BEGIN and COMMIT round trips around it.
-            if statements.count == 1 {
-                try await connection.query(statements[0], logger: logger)
-                return
-            }
-            try await connection.withTransaction(logger: logger) { connection in
-                for statement in statements { try await connection.query(statement, logger: logger) }
-            }
-        }
-        for name in woken { signals.notify(name) }
+        for name in settling.woken { signals.notify(name) }
     }
 
     public func stats(_ queue: String) async throws -> QueueStats {
@@ -333,9 +245,10 @@ public final class PostgresQueue: QueueBackend {
         return try await storage(queue) { [self] connection in
             let rows = try await connection.query(
                 """
-                SELECT count(*), count(*) FILTER (WHERE lease IS NOT NULL AND visible_at > \(now)),
-                       count(*) FILTER (WHERE lease IS NULL AND visible_at > \(now)), min(sent_at)
-                FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)
+                SELECT coalesce(sum(cardinality(ids)), 0)::bigint,
+                       coalesce(sum(cardinality(ids)) FILTER (WHERE lease IS NOT NULL AND visible_at > \(now)), 0)::bigint,
+                       coalesce(sum(cardinality(ids)) FILTER (WHERE lease IS NULL AND visible_at > \(now)), 0)::bigint, min(sent_at)
+                FROM edge_queue_batches WHERE scope = \(scope) AND queue = \(queue)
                 """, logger: logger)
             for try await (backlog, inFlight, delayed, oldest) in rows.decode((Int64, Int64, Int64, Int64?).self) {
                 return QueueStats(
@@ -350,8 +263,9 @@ public final class PostgresQueue: QueueBackend {
         try await storage(queue) { [self] connection in
             let rows = try await connection.query(
                 """
-                SELECT id, body, content_type, sent_at, attempts, source_queue FROM edge_queue_messages
-                WHERE scope = \(scope) AND queue = \(queue) ORDER BY id LIMIT \(limit)
+                SELECT m.id, m.body, m.content_type, b.sent_at, b.attempts, b.source_queue
+                FROM edge_queue_batches b, unnest(b.ids, b.bodies, b.content_types) AS m(id, body, content_type)
+                WHERE b.scope = \(scope) AND b.queue = \(queue) ORDER BY m.id LIMIT \(limit)
                 """, logger: logger)
             var messages: [QueuedMessage] = []
             for try await (id, body, contentType, sentAt, attempts, source) in rows.decode((Int64, ByteBuffer, String, Int64, Int32, String?).self) {
@@ -371,13 +285,13 @@ public final class PostgresQueue: QueueBackend {
             try await connection.withTransaction(logger: logger) { connection -> [String] in
                 let rows = try await connection.query(
                     """
-                    UPDATE edge_queue_messages SET queue = COALESCE(\(target), source_queue), source_queue = NULL, attempts = 0,
+                    UPDATE edge_queue_batches SET queue = COALESCE(\(target), source_queue), source_queue = NULL, attempts = 0,
                         visible_at = \(now), lease = NULL
                     WHERE scope = \(scope) AND queue = \(deadLetterQueue) AND COALESCE(\(target), source_queue) IS NOT NULL
-                    RETURNING queue
+                    RETURNING queue, cardinality(ids)
                     """, logger: logger)
                 var moved: [String] = []
-                for try await queue in rows.decode(String.self) { moved.append(queue) }
+                for try await (queue, count) in rows.decode((String, Int32).self) { moved += Array(repeating: queue, count: Int(count)) }
                 for queue in Set(moved) { try await connection.query("SELECT pg_notify('edge_queue', \(channelPayload(queue)))", logger: logger) }
                 return moved
             }
@@ -388,7 +302,7 @@ public final class PostgresQueue: QueueBackend {
 
     public func nextVisibleTime(_ queue: String) async throws -> Date? {
         try await storage(queue) { [self] connection in
-            let rows = try await connection.query("SELECT min(visible_at) FROM edge_queue_messages WHERE scope = \(scope) AND queue = \(queue)", logger: logger)
+            let rows = try await connection.query("SELECT min(visible_at) FROM edge_queue_batches WHERE scope = \(scope) AND queue = \(queue)", logger: logger)
             for try await time in rows.decode(Int64?.self) {
                 return time.map { Date(timeIntervalSince1970: Double($0) / 1000) }
             }
