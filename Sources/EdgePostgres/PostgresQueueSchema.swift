@@ -178,6 +178,9 @@ extension PostgresQueue {
             IF cardinality(p_ids) > 0 THEN
                 PERFORM edge_queue_settle(p_scope, p_queue, p_ids, p_tokens, p_kinds, p_visible, p_targets);
             END IF;
+            IF p_max <= 0 THEN
+                RETURN;
+            END IF;
             FOR pass IN 1..2 LOOP
                 FOR candidate IN
                     SELECT b.id, b.visible_at, b.first_id FROM edge_queue_batches b

@@ -75,6 +75,10 @@ public enum QueueConformance {
         let none = try await queue.settleAndClaim("jobs", [.ack(first[1].lease)], max: 0, visibilityTimeout: 30)
         try Check.equal(none.count, 0, "max 0 claims nothing")
         try Check.equal(try await queue.stats("jobs").backlog, 3, "a settlement under an old lease is ignored")
+        // With max 0 and a message visible (the one released here), still nothing is claimed.
+        let released = try await queue.settleAndClaim("jobs", [.release(next[0].lease)], max: 0, visibilityTimeout: 30)
+        try Check.equal(released.count, 0, "max 0 claims nothing, though a message is visible")
+        try Check.equal(try await queue.claim("jobs", max: 10, visibilityTimeout: 30).map(\.lease.messageID), [next[0].lease.messageID], "the released message")
     }
 
     static let acknowledgeAndClaim = Case(
