@@ -46,6 +46,58 @@ struct RankingTests: IndexFixtures {
         #expect(ChunkGloss.gloss(of: bare) == nil, "too little prose for a gloss")
     }
 
+    @Test("a gloss reads documentation comments before other comments, and leaves out the tags that describe a signature")
+    func glossesPreferDocumentation() throws {
+        let swift = CodeChunk(
+            path: "Sources/Observation/RemoveDuplicates.swift", startLine: 1, endLine: 14,
+            text: """
+                /// Notifies only values that don't match the previously observed value.
+                ///
+                /// - parameter predicate: A closure to evaluate whether two values are
+                ///   equivalent, for purposes of filtering.
+                /// - returns: A new observation.
+                public func removeDuplicates(by predicate: @escaping (Value, Value) -> Bool) -> Self {
+                    // The predicate is marked `sending`, which allows us to statically
+                    // determine that it will have no other uses after this call.
+                    nonisolated(unsafe) let predicate = predicate
+                    return mapReducer { RemoveDuplicates($0, predicate: predicate) }
+                }
+                """)
+        let gloss = try #require(ChunkGloss.gloss(of: swift))
+        #expect(gloss.hasSuffix("\nNotifies only values that don't match the previously observed value."), "\(gloss)")
+
+        // Without documentation comments, the other comments are the prose; a tag ends its comment.
+        let go = CodeChunk(
+            path: "pool/pool.go", startLine: 1, endLine: 8,
+            text: """
+                // Get returns a connection from the pool, dialing a new one when none is idle.
+                func (p *Pool) Get() (*Conn, error) {
+                    /* Reuse the most recently returned connection first,
+                       its socket is the likeliest to be alive.
+                       @return the connection */
+                    return p.dial()
+                }
+                """)
+        let goGloss = try #require(ChunkGloss.gloss(of: go))
+        #expect(goGloss.contains("Get returns a connection from the pool") && goGloss.contains("the likeliest to be alive."), "\(goGloss)")
+        #expect(!goGloss.contains("@return"), "\(goGloss)")
+
+        let rust = CodeChunk(
+            path: "src/lib.rs", startLine: 1, endLine: 9,
+            text: """
+                /// Parses a duration such as `5s` or `2m` into seconds.
+                ///
+                /// # Errors
+                ///
+                /// Returns `ParseError::Unit` when the unit is unknown.
+                pub fn parse(text: &str) -> Result<u64, ParseError> {
+                    todo!()
+                }
+                """)
+        let rustGloss = try #require(ChunkGloss.gloss(of: rust))
+        #expect(rustGloss.hasSuffix("Parses a duration such as `5s` or `2m` into seconds."), "\(rustGloss)")
+    }
+
     @Test("a file's card lists its documented declarations with their first sentence; it is indexed, never shown as line 0")
     func cards() async throws {
         let source = """

@@ -1,13 +1,16 @@
 import Foundation
 
 /// What a chunk says about itself in prose: the words of its path, its first declaration line and
-/// the text of its comments (doc comments, docstrings), without comment markers or the code
-/// examples comments often hold. Embedded as a second vector of the chunk, it lets a question in
+/// the text of its documentation comments (or, in a chunk without any, of its other comments),
+/// without comment markers, the code examples comments often hold, or the tags that describe a
+/// signature (parameters, return values, errors). Embedded as a second vector of the chunk, it lets a question in
 /// plain words meet the documentation of the code it asks about even where the code around it
 /// would drown the prose in an embedding of the whole chunk.
 ///
 /// Language-neutral: comments are recognised by their markers (`///`, `//`, `/* … */`, `*`,
-/// `#`, `--`, and Python's `"""` docstrings). Nil when a chunk has too little prose to say
+/// `#`, `--`, and Python's `"""` docstrings); `///`, `//!`, `/** … */`, `/*! … */` and docstrings
+/// are documentation. Documentation says what the code is for, the question's own terms; comments
+/// inside a body say how it works, and in a chunk that has both they only dilute the vector. Nil when a chunk has too little prose to say
 /// anything (fewer than ``minimumWords`` words of comment).
 public enum ChunkGloss {
     /// Comments shorter than this (in words) make no gloss.
@@ -25,18 +28,32 @@ public enum ChunkGloss {
         return String(gloss.prefix(maximumCharacters))
     }
 
-    /// A chunk's first declaration line and its comments' lines of prose.
+    /// Lines that open a comment's description of a signature — parameters, return value,
+    /// errors (Swift's DocC, Doxygen, JSDoc, Python's Sphinx and Google styles, Rust's sections),
+    /// lowercased. The rest of that comment is left out of the prose.
+    static let signatureTags = [
+        "- parameter", "- returns", "- throws", "@param", "@return", "@throws", "\\param", "\\return", ":param", ":return", ":raises",
+        "args:", "returns:", "raises:", "# arguments", "# returns", "# errors", "# panics",
+    ]
+
+    /// A chunk's first declaration line and its comments' lines of prose: those of its
+    /// documentation comments when it has any, else those of its other comments.
     static func parts(of chunk: CodeChunk) -> (declaration: Substring?, prose: [Substring]) {
         var prose: [Substring] = []
+        var documentation: [Substring] = []
         var declaration: Substring?
         // `"""` opens a docstring in Python only (elsewhere it is a multi-line string literal).
         let docstrings = SourceLanguage(path: chunk.path) == .python
         var inBlock = false
+        var blockIsDocumentation = false
         var inDocstring = false
         var inFence = false
+        // Past a signature tag, until the comment ends (a line of code).
+        var inTags = false
         for rawLine in chunk.text.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = rawLine.drop { $0 == " " || $0 == "\t" }
             var text: Substring?
+            var isDocumentation = true
             if inDocstring {
                 if let end = line.range(of: "\"\"\"") {
                     inDocstring = false
@@ -45,6 +62,7 @@ public enum ChunkGloss {
                     text = line
                 }
             } else if inBlock {
+                isDocumentation = blockIsDocumentation
                 if let end = line.range(of: "*/") {
                     inBlock = false
                     text = stripStars(line[..<end.lowerBound])
@@ -53,9 +71,12 @@ public enum ChunkGloss {
                 }
             } else if let marker = ["///", "//!", "//", "--", "# ", "#\t"].first(where: { line.hasPrefix($0) }) {
                 text = line.dropFirst(marker.count)
+                isDocumentation = marker == "///" || marker == "//!"
             } else if line == "#" || line == "//" || line == "///" {
                 text = ""
             } else if line.hasPrefix("/*") {
+                isDocumentation = line.hasPrefix("/**") || line.hasPrefix("/*!")
+                blockIsDocumentation = isDocumentation
                 let body = line.dropFirst(line.hasPrefix("/**") ? 3 : 2)
                 if let end = body.range(of: "*/") {
                     text = body[..<end.lowerBound]
@@ -74,7 +95,10 @@ public enum ChunkGloss {
             } else if declaration == nil, !line.isEmpty, !line.hasPrefix("@"), !line.hasPrefix("import "), !line.hasPrefix("#") {
                 declaration = line
             }
-            guard let text else { continue }
+            guard let text else {
+                inTags = false
+                continue
+            }
             let trimmed = text.drop { $0 == " " || $0 == "\t" }
             // Code examples inside comments (Markdown fences, and `>` quotes that hold them).
             let unquoted = trimmed.hasPrefix(">") ? trimmed.dropFirst().drop { $0 == " " } : trimmed
@@ -83,10 +107,14 @@ public enum ChunkGloss {
                 continue
             }
             if inFence || unquoted.isEmpty { continue }
-            // Tags such as "- Parameter name:" keep their prose.
-            prose.append(unquoted)
+            if !inTags {
+                let lowercased = unquoted.lowercased()
+                inTags = signatureTags.contains { lowercased.hasPrefix($0) }
+            }
+            if inTags { continue }
+            if isDocumentation { documentation.append(unquoted) } else { prose.append(unquoted) }
         }
-        return (declaration, prose)
+        return (declaration, documentation.isEmpty ? prose : documentation)
     }
 
     /// A file's card: its path in words, then, for each chunk with enough comment prose, its
