@@ -1,7 +1,8 @@
-import CodeSearch
 import Foundation
 import GRDB
 import Testing
+
+@testable import CodeSearch
 
 @Suite("Lexical search")
 struct LexicalTests {
@@ -141,6 +142,26 @@ struct LexicalTests {
         #expect(CodeTokenizer.identifierPieces("plain") == ["plain"])
         #expect(CodeTokenizer.terms("Parse the HTTPRequest") == ["parse", "the", "httprequest", "http", "request"])
         #expect(CodeTokenizer.indexable("let maxBatchSize = 1") == "let maxBatchSize = 1\nmax batch size")
+    }
+
+    @Test("the tokenizer's ASCII paths split exactly as classifying every Character does, in text mixing any script")
+    func tokenizerFastPaths() {
+        // Mostly ASCII, as source is, with letters, digits and marks beyond it: accented letters
+        // (precomposed and combining), Greek, CJK, Arabic-Indic digits, an emoji with its
+        // modifier, CR LF, and a combining mark right after a line feed.
+        let pieces = [
+            "parse", "HTTP", "Request", "_", "-", "v2", "9", " ", " ", ".", "(", "\n", "\r\n", "\t", "é", "e\u{301}", "Ωmega", "数据", "\u{663}",
+            "👍🏽", "’", "\n\u{301}", "X", "x",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let text = (0..<Int.random(in: 0...40, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let words = CodeTokenizer.words(text)
+            #expect(words == CodeTokenizer.wordsByCharacter(Substring(text)), "\(text.debugDescription)")
+            for word in words {
+                #expect(CodeTokenizer.identifierPieces(word) == CodeTokenizer.identifierPiecesByCharacter(word), "\(word.debugDescription)")
+            }
+        }
     }
 
     @Test("reciprocal-rank fusion rewards agreement between rankings")
