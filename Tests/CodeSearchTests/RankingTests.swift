@@ -66,21 +66,34 @@ struct RankingTests: IndexFixtures {
         let gloss = try #require(ChunkGloss.gloss(of: swift))
         #expect(gloss.hasSuffix("\nNotifies only values that don't match the previously observed value."), "\(gloss)")
 
-        // Without documentation comments, the other comments are the prose; a tag ends its comment.
+        // The comment a chunk opens with is its declaration's documentation, whatever its
+        // marker (Go documents with `//`); a tag ends it.
         let go = CodeChunk(
-            path: "pool/pool.go", startLine: 1, endLine: 8,
+            path: "pool/pool.go", startLine: 1, endLine: 9,
             text: """
                 // Get returns a connection from the pool, dialing a new one when none is idle.
+                //
+                // @return the connection
                 func (p *Pool) Get() (*Conn, error) {
-                    /* Reuse the most recently returned connection first,
-                       its socket is the likeliest to be alive.
-                       @return the connection */
+                    // Reuse the most recently returned connection first,
+                    // its socket is the likeliest to be alive.
                     return p.dial()
                 }
                 """)
         let goGloss = try #require(ChunkGloss.gloss(of: go))
-        #expect(goGloss.contains("Get returns a connection from the pool") && goGloss.contains("the likeliest to be alive."), "\(goGloss)")
-        #expect(!goGloss.contains("@return"), "\(goGloss)")
+        #expect(goGloss.hasSuffix("Get returns a connection from the pool, dialing a new one when none is idle."), "\(goGloss)")
+
+        // Without documentation, the other comments are the prose.
+        let c = CodeChunk(
+            path: "src/pool.c", startLine: 1, endLine: 5,
+            text: """
+                static int pick(struct pool *p) {
+                    /* Reuse the most recently returned connection first,
+                       its socket is the likeliest to be alive. */
+                    return p->last;
+                }
+                """)
+        #expect(ChunkGloss.gloss(of: c)?.contains("Reuse the most recently returned connection first, its socket is the likeliest to be alive.") == true)
 
         let rust = CodeChunk(
             path: "src/lib.rs", startLine: 1, endLine: 9,

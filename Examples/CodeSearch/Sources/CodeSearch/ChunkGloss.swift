@@ -8,10 +8,12 @@ import Foundation
 /// would drown the prose in an embedding of the whole chunk.
 ///
 /// Language-neutral: comments are recognised by their markers (`///`, `//`, `/* … */`, `*`,
-/// `#`, `--`, and Python's `"""` docstrings); `///`, `//!`, `/** … */`, `/*! … */` and docstrings
-/// are documentation. Documentation says what the code is for, the question's own terms; comments
-/// inside a body say how it works, and in a chunk that has both they only dilute the vector. Nil when a chunk has too little prose to say
-/// anything (fewer than ``minimumWords`` words of comment).
+/// `#`, `--`, and Python's `"""` docstrings); `///`, `//!`, `/** … */`, `/*! … */`, docstrings
+/// and the comment a chunk opens with (its declaration's, which the chunker keeps with it) are
+/// documentation. Documentation says what the code is for, the question's own terms; comments
+/// inside a body say how it works, and in a chunk that has both they only dilute the vector. Nil
+/// when a chunk has too little prose to say anything (fewer than ``minimumWords`` words of
+/// comment).
 public enum ChunkGloss {
     /// Comments shorter than this (in words) make no gloss.
     public static let minimumWords = 6
@@ -50,6 +52,9 @@ public enum ChunkGloss {
         var inFence = false
         // Past a signature tag, until the comment ends (a line of code).
         var inTags = false
+        // Before the chunk's first line of code: the comment the chunker keeps with the
+        // declaration it opens with, documentation whatever its marker (Go's and C's `//`).
+        var seenCode = false
         for rawLine in chunk.text.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = rawLine.drop { $0 == " " || $0 == "\t" }
             var text: Substring?
@@ -71,11 +76,11 @@ public enum ChunkGloss {
                 }
             } else if let marker = ["///", "//!", "//", "--", "# ", "#\t"].first(where: { line.hasPrefix($0) }) {
                 text = line.dropFirst(marker.count)
-                isDocumentation = marker == "///" || marker == "//!"
+                isDocumentation = marker == "///" || marker == "//!" || !seenCode
             } else if line == "#" || line == "//" || line == "///" {
                 text = ""
             } else if line.hasPrefix("/*") {
-                isDocumentation = line.hasPrefix("/**") || line.hasPrefix("/*!")
+                isDocumentation = line.hasPrefix("/**") || line.hasPrefix("/*!") || !seenCode
                 blockIsDocumentation = isDocumentation
                 let body = line.dropFirst(line.hasPrefix("/**") ? 3 : 2)
                 if let end = body.range(of: "*/") {
@@ -96,6 +101,7 @@ public enum ChunkGloss {
                 declaration = line
             }
             guard let text else {
+                if !line.isEmpty { seenCode = true }
                 inTags = false
                 continue
             }
