@@ -37,13 +37,20 @@ public struct PostgresSettings: BackendSettings, Hashable {
     /// How long one operation may run on its connection before the connection is closed and the
     /// call fails (``PostgresPool/queryTimeout``). Default 60 seconds.
     public var queryTimeoutSeconds: Double
+    /// How long a process keeps a durable object it stopped renewing the lease of (it died, or
+    /// was paused) before another process may take the object over; the owner renews every third
+    /// of it. Shorter takes a dead owner's objects over sooner; longer tolerates longer pauses
+    /// (a starved or stopped process) without an object changing hands. Default 10 seconds.
+    public var objectLeaseSeconds: Double
 
     /// The limits both timeouts must be within.
     public static let timeoutRange: ClosedRange<Double> = 0.1...3600
+    /// The limits of `objectLeaseSeconds`.
+    public static let objectLeaseRange: ClosedRange<Double> = 1...3600
 
     public init(
         url: String? = nil, urlSecret: String? = nil, maxConnections: Int = 16, scope: String? = nil, connectTimeoutSeconds: Double = 30,
-        queryTimeoutSeconds: Double = 60
+        queryTimeoutSeconds: Double = 60, objectLeaseSeconds: Double = 10
     ) {
         self.url = url
         self.urlSecret = urlSecret
@@ -51,6 +58,7 @@ public struct PostgresSettings: BackendSettings, Hashable {
         self.scope = scope
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.queryTimeoutSeconds = queryTimeoutSeconds
+        self.objectLeaseSeconds = objectLeaseSeconds
     }
 
     public init(parsing node: ConfigNode) throws {
@@ -66,15 +74,21 @@ public struct PostgresSettings: BackendSettings, Hashable {
                     "\"postgres.timeout_seconds\" became two limits: connect_timeout_seconds (waiting for a connection) and query_timeout_seconds (running on it)"
             )
         }
-        try node.allowKeys(["url", "url_secret", "max_connections", "scope", "connect_timeout_seconds", "query_timeout_seconds"])
+        try node.allowKeys([
+            "url", "url_secret", "max_connections", "scope", "connect_timeout_seconds", "query_timeout_seconds", "object_lease_seconds",
+        ])
         self.init(
             url: try node.optionalString("url"), urlSecret: try node.optionalString("url_secret"),
             maxConnections: try node.optionalInt("max_connections", range: 1...1000) ?? 16, scope: try node.optionalString("scope"),
             connectTimeoutSeconds: try node.optionalNumber("connect_timeout_seconds") ?? 30,
-            queryTimeoutSeconds: try node.optionalNumber("query_timeout_seconds") ?? 60)
+            queryTimeoutSeconds: try node.optionalNumber("query_timeout_seconds") ?? 60,
+            objectLeaseSeconds: try node.optionalNumber("object_lease_seconds") ?? 10)
         for (key, value) in [("connect_timeout_seconds", connectTimeoutSeconds), ("query_timeout_seconds", queryTimeoutSeconds)]
         where !Self.timeoutRange.contains(value) {
             throw try node.child(key).error(.invalidValue, expected: "a number of seconds in 0.1...3600", found: .double(value))
+        }
+        if !Self.objectLeaseRange.contains(objectLeaseSeconds) {
+            throw try node.child("object_lease_seconds").error(.invalidValue, expected: "a number of seconds in 1...3600", found: .double(objectLeaseSeconds))
         }
         if let url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw try node.child("url").error(.invalidValue, expected: "a postgres:// URL", found: .string(url))
@@ -101,6 +115,11 @@ public struct PostgresSettings: BackendSettings, Hashable {
         where !Self.timeoutRange.contains(value) {
             throw ConfigError(
                 .invalidValue, file: config.file, key: "postgres.\(key)", expected: "0.1...3600", message: "\(key) \(value) is outside 0.1...3600")
+        }
+        guard Self.objectLeaseRange.contains(objectLeaseSeconds) else {
+            throw ConfigError(
+                .invalidValue, file: config.file, key: "postgres.object_lease_seconds", expected: "1...3600",
+                message: "object_lease_seconds \(objectLeaseSeconds) is outside 1...3600")
         }
     }
 }
@@ -136,7 +155,8 @@ public struct PostgresProvider: BackendProvider {
             let pool = try PostgresPool(
                 url: url, maxConnections: settings.maxConnections, connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)),
                 queryTimeout: .milliseconds(Int64(settings.queryTimeoutSeconds * 1000)), logger: context.logger)
-            return PostgresBackend(pool: pool, context: context, scope: settings.scope ?? context.config.name)
+            return PostgresBackend(
+                pool: pool, context: context, scope: settings.scope ?? context.config.name, objectLeaseSeconds: settings.objectLeaseSeconds)
         } catch {
             throw context.error(
                 .invalidValue, key: settings.url != nil ? "postgres.url" : "secrets",
@@ -150,6 +170,7 @@ struct PostgresBackend: Backend {
     let pool: PostgresPool
     let context: BackendContext
     let scope: String
+    let objectLeaseSeconds: Double
 
     func kv(_ binding: EdgeConfig.KVNamespaceBinding) throws -> any KVNamespace {
         do {
@@ -165,7 +186,7 @@ struct PostgresBackend: Backend {
     }
 
     func durableObjects(_ binding: EdgeConfig.DurableObjectBinding) throws -> DurableObjectPersistence {
-        let store = PostgresObjectStore(pool: pool, settings: .init(namespace: binding.name))
+        let store = PostgresObjectStore(pool: pool, settings: .init(namespace: binding.name, leaseSeconds: objectLeaseSeconds))
         return DurableObjectPersistence(store: store, ownership: store)
     }
 

@@ -35,14 +35,17 @@ struct EchoWorker: Worker {
 }
 
 /// Two runtimes in this process, each with its own pool (so its own owner identity) and its own
-/// HTTP server, stand for two processes.
+/// HTTP server, stand for two processes. Their leases last ten minutes: the test is about
+/// forwarding, and with the default 10 s a test process starved for longer by the tests beside
+/// it (it happened in CI) loses A's lease to B half-way, which is the lease doing its job.
 @Suite("Forwarded durable-object fetch", .enabled(if: postgresAvailable, skipReason))
 struct ForwardingTests {
     func serve(label: String) async throws -> (runtime: WorkerRuntime<EchoWorker>, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         let config = try EdgeConfig.parse(
             """
             { "name": "forwarding", "vars": { "LABEL": "\(label)" }, "log_level": "warning",
-              "postgres": { "url": "\(postgresURL!)", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600 },
+              "postgres": { "url": "\(postgresURL!)", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600,
+                            "object_lease_seconds": 600 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "ECHO", "class_name": "Echo" }] } }
             """, providers: postgresProviders)
         let runtime = try WorkerRuntime(worker: EchoWorker(), bindings: EdgeBindings(config: config, providers: postgresProviders))
@@ -60,6 +63,15 @@ struct ForwardingTests {
     ) async throws -> (status: Int, text: String) {
         let response = try await TestHTTP.send("http://127.0.0.1:\(port)\(path)", method: method, headers: headers, body: Array(body.utf8))
         return (response.status, response.text)
+    }
+
+    /// Seconds until the object's lease expires, by the database's clock; nil without a lease.
+    func leaseRemaining(_ objectID: String) async throws -> Double? {
+        let query: PostgresQuery = """
+            SELECT (expires_at - (extract(epoch from clock_timestamp()) * 1000)::bigint)::float8 / 1000 FROM edge_do_leases WHERE object_id = \(objectID)
+            """
+        for try await seconds in try await database().client.query(query).decode(Double.self) { return seconds }
+        return nil
     }
 
     func leases(_ objectID: String) async throws -> Int {
@@ -83,6 +95,8 @@ struct ForwardingTests {
         #expect(second.text == "A POST /y?name=\(name) 2 pong", "B forwarded the call to A, the owner")
         #expect(b.runtime.env.objects.callsForwarded == 1)
         #expect(a.runtime.env.objects.callsForwarded == 0)
+        let stubID = b.runtime.env.objects.idFromName(name).hex
+        #expect(try await leaseRemaining(stubID).map { $0 > 300 } == true, "postgres.object_lease_seconds sets the lease")
 
         let stub = b.runtime.env.objects.get(b.runtime.env.objects.idFromName(name))
         await #expect {

@@ -42,6 +42,15 @@ struct PostgresConfigErrorTests {
                     && (error as? ConfigError)?.description.contains("0.1...3600") == true
             }
         }
+        for lease in ["0.5", "3601"] {
+            #expect {
+                _ = try EdgeConfig.parse(
+                    #"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "object_lease_seconds": \#(lease) } }"#, providers: postgresProviders)
+            } throws: { error in
+                (error as? ConfigError)?.code == .invalidValue && (error as? ConfigError)?.key == "postgres.object_lease_seconds"
+                    && (error as? ConfigError)?.description.contains("1...3600") == true
+            }
+        }
         // The single limit of earlier versions is named in the error, with what replaced it.
         #expect {
             _ = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "timeout_seconds": 3 } }"#, providers: postgresProviders)
@@ -51,9 +60,11 @@ struct PostgresConfigErrorTests {
         let defaults = try EdgeConfig.parse(#"{ "name": "t", "postgres": { "url": "postgres://a@b/c" } }"#, providers: postgresProviders)
         #expect(defaults[settings: PostgresSettings.self]?.connectTimeoutSeconds == 30)
         #expect(defaults[settings: PostgresSettings.self]?.queryTimeoutSeconds == 60)
+        #expect(defaults[settings: PostgresSettings.self]?.objectLeaseSeconds == 10)
         let config = try EdgeConfig.parse(
-            #"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "connect_timeout_seconds": 2.5, "query_timeout_seconds": 90 } }"#,
+            #"{ "name": "t", "postgres": { "url": "postgres://a@b/c", "connect_timeout_seconds": 2.5, "query_timeout_seconds": 90, "object_lease_seconds": 45 } }"#,
             providers: postgresProviders)
+        #expect(config[settings: PostgresSettings.self]?.objectLeaseSeconds == 45)
         #expect(config[settings: PostgresSettings.self]?.connectTimeoutSeconds == 2.5)
         #expect(config[settings: PostgresSettings.self]?.queryTimeoutSeconds == 90)
     }
