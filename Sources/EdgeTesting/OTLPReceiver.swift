@@ -49,7 +49,7 @@ public final class OTLPReceiver: Sendable {
         let environment = try await PythonModules.environment(importing: "opentelemetry.proto", requirement: "opentelemetry-proto")
         let file = self.file
         let process = try await runBlocking { try ChildProcess("/usr/bin/env", ["python3", script, file], standardError: true, environment: environment) }
-        try await process.waitFor("the OTLP receiver", timeout: 60) { $0.hasPrefix("listening ") }
+        try await process.waitFor("the OTLP receiver", timeout: 300) { $0.hasPrefix("listening ") }
         guard let port = process.lines.first(where: { $0.hasPrefix("listening ") }).flatMap({ Int($0.dropFirst("listening ".count)) }) else {
             throw KillTestError(message: "the OTLP receiver did not say where it listens: \(process.lines)")
         }

@@ -47,7 +47,7 @@ extension PostgresProcessTests {
             let forward = try ChildProcess(
                 "/usr/bin/env", ["python3", Self.forwardScript, network.bridgeAddress, "\(port)", database.host ?? "127.0.0.1", "\(database.port ?? 5432)"])
             defer { forward.stop() }
-            try await forward.waitFor("the forwarder") { $0 == "listening" }
+            try await forward.waitFor("the forwarder", timeout: 300) { $0 == "listening" }
             database.host = network.bridgeAddress
             database.port = port
             let url = try #require(database.string)

@@ -27,7 +27,7 @@ struct S3BlobTests {
         defer { server.stop() }
         let proxy = try ChildProcess("/usr/bin/env", ["python3", Self.proxyScript, String(server.endpoint.port!)])
         defer { proxy.stop() }
-        try await proxy.waitFor("the flaky proxy") { $0.hasPrefix("listening ") }
+        try await proxy.waitFor("the flaky proxy", timeout: 300) { $0.hasPrefix("listening ") }
         let port = proxy.lines.first { $0.hasPrefix("listening ") }!.dropFirst("listening ".count)
         let endpoint = URL(string: "http://127.0.0.1:\(port)")!
         let flaky = try bucket(server, "flaky", endpoint: endpoint)
