@@ -104,7 +104,8 @@ struct ChatTests {
         #expect(rooms.liveCount == 1)
         // The room may still be finishing the handler (or its commit) that sent the message.
         var evicted = 0
-        for _ in 0..<500 where evicted == 0 {
+        let deadline = ContinuousClock.now + .seconds(600)
+        while evicted == 0, ContinuousClock.now < deadline {
             evicted = rooms.evictIdle(idleFor: 0)
             if evicted == 0 { try await Task.sleep(for: .milliseconds(10)) }
         }

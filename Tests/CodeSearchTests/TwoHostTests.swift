@@ -36,7 +36,7 @@ extension CodeSearchProcesses {
                     network.bridgeAddress, "\(storePort)", store.endpoint.host ?? "127.0.0.1", "\(store.endpoint.port ?? 80)",
                 ])
             defer { forward.stop() }
-            try await forward.waitFor("the forwarder") { $0 == "listening" }
+            try await forward.waitFor("the forwarder", timeout: 300) { $0 == "listening" }
             database.host = network.bridgeAddress
             database.port = databasePort
 
@@ -135,22 +135,28 @@ extension CodeSearchProcesses {
             // the queue got faster); A is SIGKILLed then; B finishes it.
             let steps = 640
             var files: [String: String] = [:]
-            for number in 0..<steps {
-                files["Sources/Steps/Step\(number).swift"] =
-                    "/// Step \(number) of the pipeline: it undoes the step before it.\nfunc undoStep\(number)(_ input: Int) -> Int {\n    input - \(number)\n}\n"
-            }
-            try write(files)
-            let second = try await runBlocking { try commit("\(steps) files") }
-            let secondBody = try push(second)
-            #expect(try await a.request("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody), body: secondBody).0 == 202)
+            var second = ""
             var killedAt: [String: Any] = [:]
-            for _ in 0..<1200 {
-                let state = try await job(second, from: b)
-                if (state["fileBatchesDone"] as? Int ?? 0) >= 1 || state["status"] as? String == "done" {
-                    killedAt = state
-                    break
+            // A test process kept from polling (a loaded machine) may first see the job finished:
+            // then every file changes again and is pushed again, at most three times.
+            for revision in 0..<3 where killedAt["status"] as? String != "indexing" {
+                for number in 0..<steps {
+                    files["Sources/Steps/Step\(number).swift"] =
+                        "/// Step \(number) of the pipeline (revision \(revision)): it undoes the step before it.\nfunc undoStep\(number)(_ input: Int) -> Int {\n    input - \(number)\n}\n"
                 }
-                try await Task.sleep(for: .milliseconds(25))
+                try write(files)
+                second = try await runBlocking { try commit("\(steps) files, revision \(revision)") }
+                let secondBody = try push(second)
+                #expect(try await a.request("/webhooks/github", method: "POST", headers: signedHeaders("push", secondBody), body: secondBody).0 == 202)
+                killedAt = [:]
+                for _ in 0..<1200 {
+                    let state = try await job(second, from: b)
+                    if (state["fileBatchesDone"] as? Int ?? 0) >= 1 || state["status"] as? String == "done" {
+                        killedAt = state
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(25))
+                }
             }
             a.kill()
             #expect(killedAt["status"] as? String == "indexing", "A was killed mid-job: \(killedAt)")

@@ -200,7 +200,7 @@ extension PostgresProcessTests {
             // The gauge is sampled by the namespace's alarm loop, woken by the alarm's commit.
             let expected = #"edge_do_alarms_pending{namespace="COUNTERS"} \#(alarmLines.count)"#
             var scrape = ""
-            let deadline = Date().addingTimeInterval(30)
+            let deadline = Date().addingTimeInterval(600)
             repeat {
                 scrape = try await fetch("/__edge/metrics").1
                 if scrape.contains(expected) { break }

@@ -43,7 +43,7 @@ struct ForwardingTests {
     func serve(label: String) async throws -> (runtime: WorkerRuntime<EchoWorker>, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         let config = try EdgeConfig.parse(
             """
-            { "name": "forwarding", "vars": { "LABEL": "\(label)" }, "log_level": "warning",
+            { "name": "forwarding", "vars": { "LABEL": "\(label)" }, "log_level": "warning", "limits": { "request_timeout_ms": 600000 },
               "postgres": { "url": "\(postgresURL!)", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600,
                             "object_lease_seconds": 600 },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "ECHO", "class_name": "Echo" }] } }
@@ -113,7 +113,7 @@ struct ForwardingTests {
         // A gives the object up (idle eviction): B's next call finds no owner and runs in B.
         #expect(a.runtime.env.objects.evictIdle(idleFor: 0) == 1)
         // The lease is given up asynchronously, once the last commit is durable.
-        let released = Date().addingTimeInterval(30)
+        let released = Date().addingTimeInterval(600)
         while try await leases(stub.id.hex) > 0, Date() < released { try await Task.sleep(for: .milliseconds(10)) }
         #expect(try await leases(stub.id.hex) == 0)
         #expect(try await send(b.port, "/z?name=\(name)").text.hasPrefix("B POST /z"))

@@ -77,7 +77,8 @@ struct PostgresConfigTests {
         let scope = uniqueName("app")
         let config = try EdgeConfig.parse(
             """
-            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600 },
+            { "name": "\(scope)", "secrets": ["DATABASE_URL"], "postgres": { "url_secret": "DATABASE_URL", "max_connections": 4, "connect_timeout_seconds": 600, "query_timeout_seconds": 600,
+                            "object_lease_seconds": 600 },
               "kv_namespaces": [{ "binding": "CACHE", "backend": "postgres" }],
               "queues": { "backend": "postgres", "producers": [{ "binding": "JOBS", "queue": "jobs" }], "consumers": [{ "queue": "jobs" }] },
               "durable_objects": { "backend": "postgres", "bindings": [{ "name": "COUNTERS", "class_name": "Counter" }] },
@@ -102,7 +103,8 @@ struct PostgresConfigTests {
         // Another process's view (its own pool) sees the committed value once the object is handed over.
         let other = try DurableObjectNamespace<Counter>(
             name: "COUNTERS",
-            pool: try PostgresPool(url: postgresURL!, maxConnections: 2, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout), env: ())
+            pool: try PostgresPool(url: postgresURL!, maxConnections: 2, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout), env: (),
+            leaseSeconds: testLeaseSeconds, handoverTimeout: testLeaseSeconds)
         #expect(try await other.get(other.idFromName(scope)).call { try await $0.increment() } == 2)
     }
 }

@@ -10,12 +10,14 @@ struct PostgresCoordinatorTests {
     func conformance(_ check: CoordinatorConformance.Case) async throws {
         // A new namespace on the same name is another owner (as another process would be):
         // the durability case shows the first hand its object over.
-        // A 60 s lease: the cases check storage semantics, not expiry (the lease tests do), and
+        // Long leases: the cases check storage semantics, not expiry (the lease tests do), and
         // in a starved CI run an owner once went more than 10 s without renewing, so its commit
         // was fenced ("no longer holds the lease"), as it must be, and the case failed.
         try await check.run(
             CoordinatorConformance.Harness { name, _, env, configuration in
-                try DurableObjectNamespace(name: name, pool: try database(), env: env, configuration: configuration, leaseSeconds: 60)
+                try DurableObjectNamespace(
+                    name: name, pool: try database(), env: env, configuration: configuration, leaseSeconds: testLeaseSeconds,
+                    handoverTimeout: testLeaseSeconds)
             })
     }
 }
@@ -31,13 +33,14 @@ struct PostgresLeaseTests {
     @Test("an instance whose lease was lost never commits, even once its process holds the lease again")
     func staleInstanceIsFenced() async throws {
         let name = uniqueName("fence")
-        // Two namespaces on their own pools: two processes.
+        // Two namespaces on their own pools: two processes. Their leases are long: this test ends
+        // A's lease itself, and a lapse of B's would fence B's increment.
         let a = try DurableObjectNamespace<Counter>(
             name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
-            env: ())
+            env: (), leaseSeconds: testLeaseSeconds)
         let b = try DurableObjectNamespace<Counter>(
             name: name, pool: try PostgresPool(url: postgresURL!, maxConnections: 4, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout),
-            env: ())
+            env: (), leaseSeconds: testLeaseSeconds)
         let id = a.idFromName("shared")
         #expect(try await a.get(id).call { try await $0.increment() } == 1)
         let first = try #require(try await lease(name, id.hex))
@@ -46,7 +49,7 @@ struct PostgresLeaseTests {
         try await database().client.query("UPDATE edge_do_leases SET expires_at = 0 WHERE namespace = \(name) AND object_id = \(id.hex)")
         #expect(try await b.get(id).call { try await $0.increment() } == 2)
         #expect(b.evictIdle(idleFor: 0) == 1)
-        let released = ContinuousClock.now.advanced(by: .seconds(30))
+        let released = ContinuousClock.now.advanced(by: testOperationTimeout)
         while try await lease(name, id.hex) != nil, ContinuousClock.now < released { try await Task.sleep(for: .milliseconds(10)) }
 
         // A's process takes the lease again for a new instance (a new epoch) ...

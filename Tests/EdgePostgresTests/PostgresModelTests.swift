@@ -27,15 +27,14 @@ struct PostgresModelTests {
     /// their own tests (`PostgresCoordinatorTests`, the partition test).
     @Test("durable objects on PostgreSQL, 30 sequences")
     func durableObjects() async {
-        let seconds = Double(testOperationTimeout.components.seconds)
         await propertyCheck(count: 30, input: zip(Gen.int(in: 0...10), Gen.int(in: 0...6), Gen.int(in: 0...120)).array(of: 1...40)) { codes in
             await recordingFailure {
                 try await DurableObjectModel.check(
                     codes.map(DurableObjectModel.Operation.init),
                     on: CoordinatorConformance.Harness { name, _, env, configuration in
                         try DurableObjectNamespace(
-                            name: name, pool: try database(), env: env, configuration: configuration, leaseSeconds: seconds,
-                            handoverTimeout: seconds)
+                            name: name, pool: try database(), env: env, configuration: configuration, leaseSeconds: testLeaseSeconds,
+                            handoverTimeout: testLeaseSeconds)
                     })
             }
         }

@@ -111,7 +111,7 @@ struct PostgresQueueTests {
                 group.addTask {
                     var seen: [String] = []
                     while true {
-                        let claimed = try await backend.claim("work", max: 25, visibilityTimeout: 30)
+                        let claimed = try await backend.claim("work", max: 25, visibilityTimeout: 600)
                         if claimed.isEmpty { return seen }
                         seen += claimed.map { String(decoding: $0.body, as: UTF8.self) }
                         try await backend.settle("work", claimed.map { .ack($0.lease) })

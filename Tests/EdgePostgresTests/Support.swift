@@ -15,6 +15,12 @@ let skipReason: Comment = "EDGE_POSTGRES_URL is not set: start a server with `.c
 /// each limit with short values; `PostgresFaultTests` runs its workload on the defaults.
 let testOperationTimeout: Duration = .seconds(600)
 
+/// Durable-object leases and handover waits of the tests that check something other than expiry:
+/// a renewal (or a commit's own) starved past the default 10 s lets the lease lapse, and the
+/// next commit is then fenced, as it must be. Expiry has its own tests (the lease and partition
+/// tests), with short leases.
+let testLeaseSeconds = Double(testOperationTimeout.components.seconds)
+
 /// One pool for the whole test process.
 let sharedDatabase: PostgresPool? = postgresURL.flatMap {
     try? PostgresPool(url: $0, maxConnections: 24, connectTimeout: testOperationTimeout, queryTimeout: testOperationTimeout)

@@ -41,7 +41,7 @@ struct QueueDiskFullTests {
         defer { reopened.close() }
         var delivered: [[UInt8]] = []
         while true {
-            let batch = try await reopened.claim("work", max: 100, visibilityTimeout: 60)
+            let batch = try await reopened.claim("work", max: 100, visibilityTimeout: 600)
             if batch.isEmpty { break }
             delivered += batch.map(\.body)
             try await reopened.settle("work", batch.map { .ack($0.lease) })

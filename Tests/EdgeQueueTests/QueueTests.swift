@@ -40,8 +40,8 @@ struct SQLiteQueueTests {
         defer { backend.close() }
         try await backend.send("q", (0..<250).map { OutgoingMessage(body: Array("m\($0)".utf8)) })
         #expect(try await backend.stats("q").backlog == 250)
-        let first = try await backend.claim("q", max: 150, visibilityTimeout: 60)
-        let second = try await backend.claim("q", max: 150, visibilityTimeout: 60)
+        let first = try await backend.claim("q", max: 150, visibilityTimeout: 600)
+        let second = try await backend.claim("q", max: 150, visibilityTimeout: 600)
         #expect(first.count == 150 && second.count == 100)
         // Every message exactly once, in order, with its own body.
         #expect((first + second).map { String(decoding: $0.body, as: UTF8.self) } == (0..<250).map { "m\($0)" })
@@ -117,7 +117,7 @@ struct SQLiteQueueTests {
     func drain(_ backend: SQLiteQueue) async throws -> [Int64] {
         var ids: [Int64] = []
         while true {
-            let batch = try await backend.claim("jobs", max: 10, visibilityTimeout: 60)
+            let batch = try await backend.claim("jobs", max: 10, visibilityTimeout: 600)
             if batch.isEmpty { return ids }
             ids += batch.map(\.lease.messageID)
             try await backend.settle("jobs", batch.map { .ack($0.lease) })

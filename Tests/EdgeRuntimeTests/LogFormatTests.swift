@@ -30,7 +30,7 @@ struct LogFormatTests {
         #expect(response.headers["x-request-id"] == "req-from-client-1")
         let counted = try await TestHTTP.send("http://127.0.0.1:\(port)/count")
         let countedID = try #require(counted.headers["x-request-id"])
-        try await edge.waitUntil("both request lines", timeout: 30) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
+        try await edge.waitUntil("both request lines", timeout: 600) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
         edge.stop()
 
         let lines = edge.lines.filter { !$0.isEmpty }
@@ -68,8 +68,8 @@ struct LogFormatTests {
         let parentSpan = (0..<16).map { _ in String(Int.random(in: 0..<16), radix: 16) }.joined()
         _ = try await TestHTTP.send("http://127.0.0.1:\(port)/count", headers: ["traceparent": "00-\(traceID)-\(parentSpan)-01"])
         _ = try await TestHTTP.send("http://127.0.0.1:\(port)/health")
-        try await edge.waitUntil("both request lines", timeout: 30) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
-        try await runBlocking { edge.stop() }
+        try await edge.waitUntil("both request lines", timeout: 600) { lines in lines.filter { $0.contains("\"request_id\"") }.count >= 2 }
+        try await runBlocking { edge.stop(grace: 600) }  // its exporter sends the last spans as it stops
 
         let lines = edge.lines.filter { !$0.isEmpty }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(lines.count == edge.lines.filter { !$0.isEmpty }.count, "every line is JSON: \(edge.lines)")

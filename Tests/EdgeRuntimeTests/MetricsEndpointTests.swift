@@ -105,7 +105,7 @@ struct MetricsEndpointTests {
         // The consumer and the eviction of idle objects run in edge dev: wait (real time, bounded)
         // until the four messages are acknowledged and both objects evicted.
         var samples: [ScrapedSample] = []
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(600)
         repeat {
             samples = try await scrapeWithPrometheusParser(base + "/__edge/metrics")
             if samples.value("edge_queue_acked_total", ["queue": "jobs"]) == 4,

@@ -83,8 +83,9 @@ final class ScriptedServer: Sendable {
 }
 
 /// A provider of the scripted server. The timeout is generous: on a loaded machine an answer can
-/// take seconds, and a retry would consume the next scripted answer.
-func provider(_ url: URL, api: HTTPEmbeddingProvider.API = .openAI, timeout: Double = 60, retries: Int = 3) -> HTTPEmbeddingProvider {
+/// take tens of seconds (the server runs on the test process's two cooperative threads), and a
+/// retry would consume the next scripted answer.
+func provider(_ url: URL, api: HTTPEmbeddingProvider.API = .openAI, timeout: Double = 600, retries: Int = 3) -> HTTPEmbeddingProvider {
     var configuration = HTTPEmbeddingProvider.Configuration(api: api, baseURL: url, model: "test-model", apiKey: "sk-test", dimensions: 4)
     configuration.timeout = timeout
     configuration.maxRetries = retries
@@ -189,6 +190,7 @@ struct ProviderTests {
         try await server.run { url in
             var configuration = HTTPEmbeddingProvider.Configuration(api: .openAI, baseURL: url, model: "test-model", apiKey: nil, dimensions: 4)
             configuration.maxResponseBytes = 1024
+            configuration.timeout = 600  // a retry after a timeout would consume the next answer
             do {
                 _ = try await HTTPEmbeddingProvider(configuration).embed(["hello"])
                 Issue.record("accepted an answer over the limit")
