@@ -21,10 +21,13 @@ public enum TestHTTP {
 
     /// Sends a request to `url` and reads the whole answer (at most 256 MiB).
     ///
+    /// The default timeout is long (600 s) because a server in the test's own process answers on
+    /// the same two cooperative threads as every test running beside it.
+    ///
     /// - Throws: connection errors; `HTTPClientError.deadlineExceeded` when no answer has begun
     ///   within `timeout` seconds.
     public static func send(
-        _ url: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = [], timeout: Double = 120
+        _ url: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = [], timeout: Double = 600
     ) async throws -> Response {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
@@ -44,7 +47,7 @@ extension ServerProcess {
     /// - Throws: connection errors; `HTTPClientError.deadlineExceeded` when no answer has begun
     ///   within `timeout` seconds.
     public func request(
-        _ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = [], timeout: Double = 120
+        _ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = [], timeout: Double = 600
     ) async throws -> (Int, [UInt8]) {
         let response = try await TestHTTP.send(url + path, method: method, headers: headers, body: body, timeout: timeout)
         return (response.status, response.body)

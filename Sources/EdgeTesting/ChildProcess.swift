@@ -55,14 +55,14 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits (real time, bounded) until a line satisfies `predicate`.
     ///
     /// - Throws: ``KillTestError`` when the child exits first or `timeout` passes.
-    public func waitFor(_ what: String, timeout: Double = 60, _ predicate: (String) -> Bool) async throws {
+    public func waitFor(_ what: String, timeout: Double = 300, _ predicate: (String) -> Bool) async throws {
         try await waitUntil(what, timeout: timeout) { $0.contains(where: predicate) }
     }
 
     /// Waits (real time, bounded) until the lines so far satisfy `condition`.
     ///
     /// - Throws: ``KillTestError`` when the child exits first or `timeout` passes.
-    public func waitUntil(_ what: String, timeout: Double = 60, _ condition: ([String]) -> Bool) async throws {
+    public func waitUntil(_ what: String, timeout: Double = 300, _ condition: ([String]) -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if condition(lines) { return }

@@ -28,7 +28,7 @@ struct TraceTests {
         let (status, _) = try await server.request("/webhooks/github", method: "POST", headers: signedHeaders("push", body), body: body)
         #expect(status == 202)
         let jobPath = "/jobs/\(CodeSearchWorker.jobID(repo: mirror.repo, revision: head))"
-        let deadline = Date().addingTimeInterval(120)
+        let deadline = Date().addingTimeInterval(600)
         var job: [String: Any] = [:]
         repeat {
             let (_, bytes) = try await server.request(jobPath)

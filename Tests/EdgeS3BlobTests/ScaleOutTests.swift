@@ -71,7 +71,7 @@ struct ScaleOutTests {
         // A process's first use of a PostgreSQL binding applies its schema under a lock other
         // test processes may hold for a while: warm both up first (not what this test measures).
         for process in [a, b] {
-            let deadline = Date().addingTimeInterval(120)
+            let deadline = Date().addingTimeInterval(600)
             while Int(try await curl([process.url + "/count"])) == nil, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
         }
         // KV and object names are not scoped by the config's name: count from where they are.
