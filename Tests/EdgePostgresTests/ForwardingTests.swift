@@ -95,10 +95,9 @@ struct ForwardingTests {
         #expect(second.text == "A POST /y?name=\(name) 2 pong", "B forwarded the call to A, the owner")
         #expect(b.runtime.env.objects.callsForwarded == 1)
         #expect(a.runtime.env.objects.callsForwarded == 0)
-        let stubID = b.runtime.env.objects.idFromName(name).hex
-        #expect(try await leaseRemaining(stubID).map { $0 > 300 } == true, "postgres.object_lease_seconds sets the lease")
 
         let stub = b.runtime.env.objects.get(b.runtime.env.objects.idFromName(name))
+        #expect(try await leaseRemaining(stub.id.hex).map { $0 > 300 } == true, "postgres.object_lease_seconds sets the lease")
         await #expect {
             _ = try await stub.fetch(EdgeRequest(path: "/fail"))
         } throws: { error in
